@@ -1,0 +1,242 @@
+"""The run-event log, v1: the input contract, as pydantic v2 models.
+
+These models are the schema of record (DESIGN §2). Every line the ingester reads is validated
+against them; `quarterdeck schema` prints their JSON Schema so that producers can check their
+own output. Validation is strict: a string is never coerced to a number, a number never to a
+string, and a timestamp must carry a UTC offset.
+
+Unknown top-level fields are allowed (a newer producer may add some) and survive in the stored
+raw line; `attrs` is the place for anything a producer wants kept as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+SCHEMA_VERSION = "v1"
+
+#: A non-empty identifier (run, step, approval, event and decision ids, names).
+Id = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+#: RFC 3339 with an offset; values are normalised to UTC when stored.
+Timestamp = AwareDatetime
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Money = Annotated[float, Field(ge=0)]
+
+ACCESS_LEVELS = ("read", "write", "delete", "export", "*")
+#: `system:access[:object]`, e.g. `crm:write:Contact`, `ledger:read`, `*:*`.
+GRANT_PATTERN = r"^[^:\s]+:(read|write|delete|export|\*)(:[^:\s]+)?$"
+Grant = Annotated[str, StringConstraints(pattern=GRANT_PATTERN)]
+
+Environment = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+TouchAction = Literal["read", "create", "update", "delete", "export"]
+StepKind = Literal["llm", "tool", "agent", "retrieval", "human"]
+StepStatus = Literal["ok", "error"]
+Risk = Literal["low", "medium", "high", "critical"]
+RunOutcome = Literal["succeeded", "failed", "cancelled", "rolled_back"]
+ControlAction = Literal["pause", "resume", "rollback", "cancel"]
+ControlResult = Literal["applied", "refused", "failed"]
+ApprovalDecision = Literal["approved", "rejected", "expired"]
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+
+EVENT_TYPES = (
+    "run.started",
+    "step.started",
+    "step.finished",
+    "data.touched",
+    "approval.requested",
+    "approval.decided",
+    "control.applied",
+    "run.finished",
+    "metric",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class Trigger(_Strict):
+    """What started a run."""
+
+    kind: Literal["manual", "schedule", "event"]
+    by: str | None = None
+
+
+class Envelope(_Strict):
+    """Fields every event carries."""
+
+    event_id: Id | None = Field(
+        None,
+        description="Unique id. When absent, derived from the file's fingerprint and the "
+        "line's byte offset, so re-reading a file is idempotent.",
+    )
+    ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
+    run_id: Id
+    workflow: Id | None = Field(None, description="Required on run.started, else inherited.")
+    step_id: Id | None = None
+    actor: str | None = Field(None, description="Agent, human or system principal.")
+    attrs: dict[str, Any] | None = Field(None, description="Anything else; kept as JSON.")
+
+
+class RunStarted(Envelope):
+    type: Literal["run.started"]
+    workflow: Id
+    workflow_version: str | None = None
+    environment: Environment | None = None
+    identity: str | None = Field(None, description="The workflow identity the run executes as.")
+    trigger: Trigger | None = None
+    scope: list[Grant] = Field(
+        default_factory=list,
+        description="Grants `system:access[:object]`; access is read, write, delete, export or *.",
+    )
+
+
+class _StepFields(Envelope):
+    step_id: Id
+    name: str | None = None
+    kind: StepKind | None = None
+    tool: str | None = None
+    model: str | None = None
+
+
+class StepStarted(_StepFields):
+    type: Literal["step.started"]
+
+
+class StepFinished(_StepFields):
+    type: Literal["step.finished"]
+    status: StepStatus | None = None
+    error: str | None = None
+    tokens_in: Count | None = None
+    tokens_out: Count | None = None
+    cost_usd: Money | None = None
+
+
+class DataTouched(Envelope):
+    type: Literal["data.touched"]
+    system: Id
+    object: Id
+    record_id: Id | None = Field(None, description="Absent for bulk reads and exports.")
+    action: TouchAction
+    fields: list[str] | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    record_count: Count | None = None
+    classification: str | None = None
+
+
+class ApprovalRequested(Envelope):
+    type: Literal["approval.requested"]
+    approval_id: Id
+    action: str | None = Field(None, description="What will happen if approved.")
+    risk: Risk | None = None
+    required_role: str | None = None
+    requested_by: str | None = None
+    expires_at: Timestamp | None = None
+    context: dict[str, Any] | str | None = None
+
+
+class ApprovalDecided(Envelope):
+    type: Literal["approval.decided"]
+    approval_id: Id
+    decision: ApprovalDecision
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+class ControlApplied(Envelope):
+    """A runner's acknowledgement of an operator decision."""
+
+    type: Literal["control.applied"]
+    decision_id: Id
+    action: ControlAction
+    result: ControlResult
+    detail: str | None = None
+
+
+class RunFinished(Envelope):
+    type: Literal["run.finished"]
+    status: RunOutcome
+    error: str | None = None
+
+
+class Metric(Envelope):
+    type: Literal["metric"]
+    name: Id
+    value: float
+
+
+Event = Annotated[
+    Union[
+        RunStarted,
+        StepStarted,
+        StepFinished,
+        DataTouched,
+        ApprovalRequested,
+        ApprovalDecided,
+        ControlApplied,
+        RunFinished,
+        Metric,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class ApprovalRecord(BaseModel):
+    """One state of an approval, as an approval system exports it (JSON lines or CSV).
+
+    Records merge with approval events by `approval_id`; the latest state wins, and a decided
+    request never returns to pending.
+    """
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    approval_id: Id
+    status: ApprovalStatus
+    run_id: Id | None = None
+    action: str | None = None
+    risk: Risk | None = None
+    required_role: str | None = None
+    requested_by: str | None = None
+    requested_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
+    decided_by: str | None = None
+    decided_at: Timestamp | None = None
+    reason: str | None = None
+
+
+def is_approval_record(obj: Any) -> bool:
+    """An approval record carries `approval_id` and `status` but no event `type`."""
+    return isinstance(obj, dict) and "type" not in obj and "approval_id" in obj and "status" in obj
+
+
+def event_json_schema() -> dict[str, Any]:
+    """JSON Schema of one event line (and of an approval record), for producers."""
+    schema = EVENT_ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"Quarterdeck run event {SCHEMA_VERSION}"
+    schema["description"] = (
+        "One JSON object per line, UTF-8. See DESIGN §2. Approval records "
+        "(no `type`, with `approval_id` and `status`) follow `ApprovalRecord` in $defs."
+    )
+    record = ApprovalRecord.model_json_schema()
+    schema.setdefault("$defs", {}).update(record.pop("$defs", {}))
+    schema["$defs"]["ApprovalRecord"] = record
+    return schema
+
+
+def event_json_schema_text() -> str:
+    return json.dumps(event_json_schema(), indent=2, sort_keys=True)
+

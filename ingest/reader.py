@@ -1,0 +1,172 @@
+"""Reading a log file as batches of complete lines, with their line numbers and byte offsets.
+
+Files are read in large chunks and split in C (`bytes.split`), so the cost per line is small
+and memory stays flat however large the file is. Rules (DESIGN §3):
+
+- a UTF-8 byte-order mark at the start is skipped (offsets still count it);
+- lines end at `\\n`; a trailing `\\r` stays on the line (JSON treats it as white space);
+- a last line without a newline is read when the file is read to its end;
+- a line longer than `max_line` bytes is not held in memory: its first bytes are kept as
+  evidence, the rest is skipped, and reading goes on at the next line.
+
+Offsets are positions in the decompressed stream for `.gz` files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate, repeat
+from operator import add
+from pathlib import Path
+from typing import BinaryIO
+
+BOM = b"\xef\xbb\xbf"
+MAX_LINE = 1024 * 1024
+#: How much of an over-long line is kept in quarantine.
+LONG_LINE_PREFIX = 64 * 1024
+CHUNK = 16 * 1024 * 1024
+
+
+@dataclass
+class LongLine:
+    """A line over the limit: where it started, how long it was, and its first bytes."""
+
+    line_no: int
+    byte_offset: int
+    size: int
+    prefix: bytes
+
+
+@dataclass
+class LineBatch:
+    """Complete lines read from one chunk of a file.
+
+    `data` holds the lines back to back with their newlines, starting at file offset
+    `base_offset`; `lines[i]` is line `first_line_no + i` without its newline and starts at
+    `starts[i]` within `data`. Lines over the limit are in `long_lines` instead, and appear in
+    `lines` as empty placeholders so that numbering stays simple.
+    """
+
+    data: bytes
+    base_offset: int
+    first_line_no: int
+    lines: list[bytes]
+    starts: list[int]
+    long_lines: list[LongLine] = field(default_factory=list)
+
+
+def open_binary(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def fingerprint(path: Path, *, complete_only: bool = True, max_line: int = MAX_LINE) -> str | None:
+    """sha256 of the file's first complete line (its first `max_line` bytes if longer).
+
+    A file is identified by this, not by its name or inode, so a renamed or compressed copy
+    of a log is recognised and a replaced file is not mistaken for the old one. A file that
+    holds only an unterminated line has no fingerprint yet, unless `complete_only` is False
+    (a batch load reads it whole), when that line is used.
+    """
+    with open_binary(path) as handle:
+        head = handle.read(max_line + len(BOM))
+        at_eof = not handle.read(1)
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    end = head.find(b"\n")
+    if end < 0:
+        if not (complete_only is False and at_eof and head):
+            return None  # no complete line yet
+        end = len(head)
+    return hashlib.sha256(head[:end].rstrip(b"\r")).hexdigest()
+
+
+def read_batches(
+    handle: BinaryIO,
+    *,
+    start_offset: int = 0,
+    first_line_no: int = 1,
+    at_eof_read_partial: bool = True,
+    chunk: int = CHUNK,
+    max_line: int = MAX_LINE,
+) -> Iterator[LineBatch]:
+    """Yield batches of complete lines from `handle`, positioned at `start_offset`.
+
+    With `at_eof_read_partial` (batch ingest), a last line without a newline is yielded too;
+    without it (follow mode) it is left unread, and the offset never moves past it.
+    """
+    offset = start_offset
+    line_no = first_line_no
+    carry = b""
+    skipping: LongLine | None = None  # inside an over-long line, looking for its end
+    first = start_offset == 0
+    while True:
+        block = handle.read(chunk)
+        at_eof = not block
+        if first and block:
+            first = False
+            if block.startswith(BOM):
+                block = block[len(BOM) :]
+                offset += len(BOM)
+        if skipping is not None:
+            end = block.find(b"\n")
+            if end < 0 and not at_eof:
+                skipping.size += len(block)
+                continue
+            if end < 0:  # EOF inside the long line
+                if not at_eof_read_partial:
+                    return
+                yield LineBatch(b"", offset + skipping.size, line_no, [], [], [skipping])
+                return
+            skipping.size += end
+            done = skipping
+            skipping = None
+            yield LineBatch(b"", done.byte_offset, line_no, [b""], [0], [done])
+            offset = done.byte_offset + done.size + 1
+            line_no += 1
+            block = block[end + 1 :]
+            if not block:
+                continue
+        data = carry + block if carry else block
+        carry = b""
+        if at_eof:
+            if data and at_eof_read_partial:
+                yield _split(data, offset, line_no, max_line, final=True)
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) > max_line:
+                skipping = LongLine(line_no, offset, len(data), data[:LONG_LINE_PREFIX])
+            else:
+                carry = data
+            continue
+        carry = data[cut:]
+        batch = _split(data[:cut], offset, line_no, max_line, final=False)
+        offset += cut
+        line_no += len(batch.lines)
+        yield batch
+        if len(carry) > max_line:
+            skipping = LongLine(line_no, offset, len(carry), carry[:LONG_LINE_PREFIX])
+            carry = b""
+
+
+def _split(data: bytes, base: int, line_no: int, max_line: int, *, final: bool) -> LineBatch:
+    lines = data.split(b"\n")
+    if not final or lines[-1] == b"":
+        lines.pop()  # the empty tail after the last newline
+    starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
+    starts.pop()
+    batch = LineBatch(data, base, line_no, lines, starts)
+    if not lines or max(map(len, lines)) <= max_line:
+        return batch
+    for index, line in enumerate(lines):
+        if len(line) > max_line:
+            batch.long_lines.append(
+                LongLine(line_no + index, base + starts[index], len(line), line[:LONG_LINE_PREFIX])
+            )
+            lines[index] = b""
+    return batch

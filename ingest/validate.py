@@ -1,0 +1,229 @@
+"""Validating lines against the v1 models and explaining the ones that fail.
+
+`check_batch` runs every line of a `LineBatch` through the pydantic event union. The happy path
+is one `validate_json` call per line; only a failing line pays for working out what is wrong,
+in words an operator (or the producer's author) can act on, with an error class:
+
+| class            | what was wrong                                              |
+|------------------|-------------------------------------------------------------|
+| malformed_json   | not valid JSON (truncated, stray text)                      |
+| invalid_utf8     | bytes that are not UTF-8                                    |
+| not_an_object    | valid JSON, but not an object                               |
+| missing_field    | a required field is absent or null                          |
+| unknown_type     | `type` names no v1 event type                               |
+| invalid_value    | a value outside its enum or pattern (risk, action, grants)  |
+| wrong_type       | a value of the wrong JSON type (a string for a number, ...) |
+| bad_timestamp    | a timestamp without a UTC offset, or unparseable            |
+| line_too_long    | a line over 1 MiB (its first 64 KiB are kept)               |
+
+Lines without `type` that carry `approval_id` and `status` are approval-system records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
+from ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
+
+_TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
+_TIME_ERRORS = {
+    "timezone_aware",
+    "datetime_parsing",
+    "datetime_type",
+    "datetime_from_date_parsing",
+    "datetime_object_invalid",
+}
+_VALUE_ERRORS = {"literal_error", "enum", "string_pattern_mismatch", "greater_than_equal",
+                 "less_than_equal", "string_too_short", "string_too_long"}
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "an object",
+    "list_type": "a list",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+@dataclass
+class Rejection:
+    line_no: int
+    byte_offset: int
+    error_class: str
+    error: str
+    raw: bytes
+    raw_size: int
+
+
+@dataclass
+class CheckedBatch:
+    """The outcome of validating one batch: which lines are events, which are approval
+    records (with their parsed fields), and which were rejected, and why."""
+
+    valid: list[bool]
+    ids: list[str | None] = field(default_factory=list)  # each valid line's event_id
+    events: int = 0
+    blank: int = 0
+    records: list[tuple[int, ApprovalRecord]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def check_batch(batch: LineBatch) -> CheckedBatch:
+    validate = EVENT_ADAPTER.validate_json
+    lines = batch.lines
+    valid = [True] * len(lines)
+    ids: list[str | None] = []
+    out = CheckedBatch(valid, ids)
+    long_at = {item.line_no for item in batch.long_lines}
+    for index, line in enumerate(lines):
+        try:
+            ids.append(validate(line).event_id)
+        except ValidationError as exc:
+            valid[index] = False
+            line_no = batch.first_line_no + index
+            if line_no in long_at:
+                continue
+            if not line.strip():
+                out.blank += 1
+                continue
+            offset = batch.base_offset + batch.starts[index]
+            record = _approval_record(line, exc)
+            if isinstance(record, ApprovalRecord):
+                out.records.append((line_no, record))
+            else:
+                cls, message = record if record is not None else explain(line, exc)
+                out.rejections.append(Rejection(line_no, offset, cls, message, line, len(line)))
+    out.rejections.extend(too_long(item) for item in batch.long_lines)
+    out.events = sum(valid)
+    return out
+
+
+def too_long(item: LongLine) -> Rejection:
+    return Rejection(
+        item.line_no,
+        item.byte_offset,
+        "line_too_long",
+        f"line is {item.size:,} bytes, over the 1 MiB limit; its first "
+        f"{min(item.size, LONG_LINE_PREFIX) // 1024} KiB are kept here",
+        item.prefix,
+        item.size,
+    )
+
+
+def _approval_record(
+    line: bytes, exc: ValidationError
+) -> ApprovalRecord | tuple[str, str] | None:
+    """A line with no `type` may be an approval record; validate it as one."""
+    if exc.errors()[0]["type"] != "union_tag_not_found":
+        return None
+    try:
+        obj = from_json(line)
+    except ValueError:
+        return None
+    if not is_approval_record(obj):
+        return None
+    try:
+        return ApprovalRecord.model_validate_json(line)
+    except ValidationError as record_exc:
+        return explain(line, record_exc, what="approval record")
+
+
+def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str, str]:
+    """Turn a validation error into (error class, a sentence a person can act on)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    kind = first["type"]
+    loc = [part for part in first["loc"] if part not in EVENT_TYPES]
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(
+        errors
+    ) > 1 else ""
+    given = first.get("input")
+
+    if kind == "json_invalid":
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return "invalid_utf8", f"line is not UTF-8: byte 0x{line[err.start]:02x} at column {err.start + 1}"
+        detail = first["msg"].removeprefix("Invalid JSON: ")
+        return "malformed_json", f"not valid JSON: {detail}"
+    if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
+        return "not_an_object", f"line is JSON {_json_kind(given)}, not an object"
+    if kind == "union_tag_not_found":
+        return "missing_field", "required field 'type' is missing (and it is no approval record)"
+    if kind == "union_tag_invalid":
+        tag = given.get("type") if isinstance(given, dict) else None
+        if tag is None:
+            return "missing_field", "required field 'type' is null"
+        if not isinstance(tag, str):
+            return "wrong_type", f"field 'type' should be a string, got {_json_kind(tag)}"
+        return "unknown_type", (
+            f"unknown event type '{_short(tag)}'; v1 types are {', '.join(EVENT_TYPES)}"
+        )
+
+    name = _field_name(loc)
+    if kind == "missing":
+        return "missing_field", f"required field '{name}' is missing from this {_what(what, first)}{more}"
+    if given is None and kind in _TYPE_NAMES:
+        return "missing_field", f"required field '{name}' is null{more}"
+    if loc and loc[0] in _TIME_FIELDS and kind in _TIME_ERRORS:
+        if kind == "timezone_aware":
+            return "bad_timestamp", (
+                f"'{name}' {_short(given)!r} has no UTC offset; write RFC 3339 with Z or "
+                f"±hh:mm, e.g. 2026-11-20T08:00:00Z{more}"
+            )
+        return "bad_timestamp", (
+            f"'{name}' {_short(given)!r} is not an RFC 3339 timestamp "
+            f"({first['msg'].removeprefix('Input should be a valid datetime, ')}){more}"
+        )
+    if kind in _VALUE_ERRORS:
+        return "invalid_value", f"'{name}' is {_short(given)!r}: {first['msg']}{more}"
+    if kind in _TYPE_NAMES:
+        return "wrong_type", (
+            f"'{name}' should be {_TYPE_NAMES[kind]}, got {_json_kind(given)} "
+            f"{_short(given)!r}{more}"
+        )
+    return "invalid_value", f"'{name}': {first['msg']}{more}"
+
+
+def _what(what: str, error: Any) -> str:
+    loc = error["loc"]
+    if what == "event" and loc and loc[0] in EVENT_TYPES:
+        return f"{loc[0]} event"
+    return what
+
+
+def _field_name(loc: list[Any]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "line"
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 60) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value

@@ -1,0 +1,114 @@
+"""SQL macros every connection gets: scope coverage, run status and the approval merge.
+
+They are TEMP macros, installed on each connection when it opens, so a read-only connection
+has them too and a new version of Quarterdeck never finds stale definitions in an old store.
+
+Scope rules (DESIGN §2): a grant is `system:access[:object]`. Without an object it covers
+every object of that system. `read` covers read; `write` covers read, create and update;
+`delete` covers delete; `export` covers export; `*` covers everything. A `*` system or object
+matches any. Matching is exact (case-sensitive). A touch whose run's scope is unknown (no
+run.started seen yet) has `in_scope` NULL, never a guess.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MACROS = (
+    """
+    CREATE OR REPLACE TEMP MACRO qd_access_covers(granted, action) AS
+        CASE granted
+            WHEN '*' THEN true
+            WHEN 'read' THEN action = 'read'
+            WHEN 'write' THEN action IN ('read', 'create', 'update')
+            WHEN 'delete' THEN action = 'delete'
+            WHEN 'export' THEN action = 'export'
+            ELSE false
+        END
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_grant_covers(g, t_system, t_object, t_action) AS
+        split_part(g, ':', 1) IN (t_system, '*')
+        AND qd_access_covers(split_part(g, ':', 2), t_action)
+        AND split_part(g, ':', 3) IN ('', '*', t_object)
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_in_scope(scope, t_system, t_object, t_action) AS
+        CASE WHEN scope IS NULL THEN NULL
+             ELSE list_bool_or(
+                 list_transform(scope, lambda g: qd_grant_covers(g, t_system, t_object, t_action))
+             ) IS TRUE
+        END
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_run_status(
+        outcome, paused, pending, last_event_at, now_ts, stale_seconds
+    ) AS
+        CASE
+            WHEN outcome IS NOT NULL THEN outcome
+            WHEN paused THEN 'paused'
+            WHEN pending > 0 THEN 'awaiting_approval'
+            WHEN last_event_at < now_ts - to_seconds(stale_seconds) THEN 'stale'
+            ELSE 'running'
+        END
+    """,
+    # Every known state of every approval, from events and from approval-system records.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_approval_states() AS TABLE
+        SELECT approval_id, run_id, state, ts AS state_at, 'event' AS source,
+               action, risk, required_role, requested_by,
+               CASE WHEN state = 'pending' THEN ts END AS requested_at,
+               expires_at, decided_by,
+               CASE WHEN state <> 'pending' THEN ts END AS decided_at,
+               reason, context
+        FROM approval_events
+        UNION ALL BY NAME
+        SELECT approval_id, run_id, status AS state,
+               coalesce(CASE WHEN status <> 'pending' THEN decided_at END,
+                        requested_at, decided_at, loaded_at) AS state_at,
+               'record:' || source AS source,
+               action, risk, required_role, requested_by, requested_at, expires_at,
+               decided_by, decided_at, reason, NULL::JSON AS context
+        FROM approval_records
+    """,
+    # One row per approval as of `now_ts`: descriptive fields from the latest state that has
+    # them, the decision from the latest decided state (a decided request never returns to
+    # pending), and `expired` for a pending request past its expiry.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_approvals(now_ts) AS TABLE
+        WITH merged AS (
+            SELECT approval_id,
+                   arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
+                   arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
+                   arg_max(risk, state_at) FILTER (WHERE risk IS NOT NULL) AS risk,
+                   arg_max(required_role, state_at) FILTER (WHERE required_role IS NOT NULL)
+                       AS required_role,
+                   arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
+                       AS requested_by,
+                   min(requested_at) AS requested_at,
+                   arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL) AS expires_at,
+                   arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
+                   arg_max({'state': state, 'by': decided_by, 'decided_at': coalesce(decided_at, state_at),
+                            'reason': reason}, state_at)
+                       FILTER (WHERE state <> 'pending') AS decision,
+                   list(DISTINCT source ORDER BY source) AS sources
+            FROM qd_approval_states()
+            GROUP BY approval_id
+        )
+        SELECT approval_id, run_id, action, risk, required_role, requested_by, requested_at,
+               expires_at, context,
+               coalesce(decision.state,
+                        CASE WHEN expires_at IS NOT NULL AND expires_at <= now_ts
+                             THEN 'expired' ELSE 'pending' END) AS status,
+               decision.by AS decided_by,
+               decision.decided_at AS decided_at,
+               decision.reason AS reason,
+               sources
+        FROM merged
+    """,
+)
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in MACROS:
+        con.execute(statement)

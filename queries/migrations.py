@@ -1,0 +1,264 @@
+"""Versioned store schema.
+
+Each migration moves the store from version N-1 to N inside one transaction and is never
+edited once released: a new version of Quarterdeck appends a migration, opens an old store and
+upgrades it. Times are stored as TIMESTAMP in UTC (offsets are normalised at ingest).
+
+Derived facts that depend on "now" (stale runs, expired approvals) are never stored; they are
+computed by the queries in `queries.runs` and `queries.approvals` as of a given moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+V1 = Migration(
+    1,
+    "events (one wide table), typed views, approval records, quarantine, files, run summary",
+    (
+        # One row per event. The envelope, then every type's own fields (NULL where a type
+        # does not have them): one INSERT per batch loads everything, and DuckDB's columnar
+        # storage keeps the empty columns nearly free. The log line itself stays in the log
+        # (the source of truth); `source`, `line_no` and `byte_offset` point at it.
+        """
+        CREATE TABLE events (
+            event_id         VARCHAR NOT NULL,
+            type             VARCHAR NOT NULL,
+            ts               TIMESTAMP NOT NULL,
+            run_id           VARCHAR NOT NULL,
+            workflow         VARCHAR,
+            step_id          VARCHAR,
+            actor            VARCHAR,
+            attrs            JSON,
+            -- run.started
+            workflow_version VARCHAR,
+            environment      VARCHAR,
+            identity         VARCHAR,
+            trigger_kind     VARCHAR,
+            trigger_by       VARCHAR,
+            scope            VARCHAR[],
+            -- step.started / step.finished (also `status`, `error`)
+            name             VARCHAR,
+            kind             VARCHAR,
+            tool             VARCHAR,
+            model            VARCHAR,
+            tokens_in        BIGINT,
+            tokens_out       BIGINT,
+            cost_usd         DOUBLE,
+            -- data.touched (also `action`)
+            system           VARCHAR,
+            object           VARCHAR,
+            record_id        VARCHAR,
+            fields           VARCHAR[],
+            before           JSON,
+            after            JSON,
+            record_count     BIGINT,
+            classification   VARCHAR,
+            in_scope         BOOLEAN,      -- NULL until the run's scope is known
+            -- approval.requested / approval.decided
+            approval_id      VARCHAR,
+            risk             VARCHAR,
+            required_role    VARCHAR,
+            requested_by     VARCHAR,
+            expires_at       TIMESTAMP,
+            context          JSON,
+            decision         VARCHAR,
+            decided_by       VARCHAR,
+            reason           VARCHAR,
+            -- control.applied (also `action`)
+            decision_id      VARCHAR,
+            result           VARCHAR,
+            detail           VARCHAR,
+            -- shared by several types
+            action           VARCHAR,
+            status           VARCHAR,
+            error            VARCHAR,
+            -- metric (also `name`)
+            value            DOUBLE,
+            -- where the event came from
+            source           VARCHAR NOT NULL,
+            line_no          BIGINT NOT NULL,
+            byte_offset      BIGINT NOT NULL
+        )
+        """,
+        """
+        CREATE VIEW run_starts AS
+        SELECT event_id, run_id, ts, workflow, workflow_version, environment, identity,
+               trigger_kind, trigger_by, coalesce(scope, []::VARCHAR[]) AS scope
+        FROM events WHERE type = 'run.started'
+        """,
+        """
+        CREATE VIEW steps AS
+        SELECT event_id, run_id, step_id, ts,
+               CASE type WHEN 'step.started' THEN 'started' ELSE 'finished' END AS phase,
+               name, kind, tool, model, status, error, tokens_in, tokens_out, cost_usd
+        FROM events WHERE type IN ('step.started', 'step.finished')
+        """,
+        """
+        CREATE VIEW touches AS
+        SELECT event_id, run_id, step_id, ts, actor, system, object, record_id, action,
+               fields, before, after, record_count, classification, in_scope
+        FROM events WHERE type = 'data.touched'
+        """,
+        """
+        CREATE VIEW approval_events AS
+        SELECT event_id, run_id, step_id, ts, approval_id,
+               CASE type WHEN 'approval.requested' THEN 'pending' ELSE decision END AS state,
+               action, risk, required_role, requested_by, expires_at, context, decided_by,
+               reason
+        FROM events WHERE type IN ('approval.requested', 'approval.decided')
+        """,
+        """
+        CREATE VIEW controls AS
+        SELECT event_id, run_id, ts, decision_id, action, result, detail
+        FROM events WHERE type = 'control.applied'
+        """,
+        """
+        CREATE VIEW run_ends AS
+        SELECT event_id, run_id, ts, status, error FROM events WHERE type = 'run.finished'
+        """,
+        """
+        CREATE VIEW metrics AS
+        SELECT event_id, run_id, ts, name, value FROM events WHERE type = 'metric'
+        """,
+        """
+        CREATE TABLE approval_records (
+            record_key    VARCHAR NOT NULL,     -- source fingerprint + position: idempotent
+            approval_id   VARCHAR NOT NULL,
+            status        VARCHAR NOT NULL,
+            run_id        VARCHAR,
+            action        VARCHAR,
+            risk          VARCHAR,
+            required_role VARCHAR,
+            requested_by  VARCHAR,
+            requested_at  TIMESTAMP,
+            expires_at    TIMESTAMP,
+            decided_by    VARCHAR,
+            decided_at    TIMESTAMP,
+            reason        VARCHAR,
+            source        VARCHAR NOT NULL,
+            line_no       BIGINT NOT NULL,
+            loaded_at     TIMESTAMP NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE quarantine (
+            quarantine_key VARCHAR NOT NULL,    -- source fingerprint + byte offset: idempotent
+            source         VARCHAR NOT NULL,
+            line_no        BIGINT NOT NULL,
+            byte_offset    BIGINT NOT NULL,
+            error_class    VARCHAR NOT NULL,
+            error          VARCHAR NOT NULL,
+            raw            BLOB NOT NULL,       -- the line, or its first bytes when over-long
+            raw_size       BIGINT NOT NULL,     -- the line's real length in bytes
+            quarantined_at TIMESTAMP NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE files (
+            path        VARCHAR NOT NULL,
+            fingerprint VARCHAR,
+            size        BIGINT NOT NULL,
+            byte_offset BIGINT NOT NULL,       -- how far the file has been read
+            lines       BIGINT NOT NULL,
+            loaded_at   TIMESTAMP NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE run_summary (
+            run_id           VARCHAR PRIMARY KEY,
+            workflow         VARCHAR,
+            workflow_version VARCHAR,
+            environment      VARCHAR,
+            identity         VARCHAR,
+            trigger_kind     VARCHAR,
+            trigger_by       VARCHAR,
+            scope            VARCHAR[],
+            has_start        BOOLEAN NOT NULL,
+            started_at       TIMESTAMP NOT NULL,
+            last_event_at    TIMESTAMP NOT NULL,
+            finished_at      TIMESTAMP,
+            outcome          VARCHAR,           -- the latest run.finished status, if any
+            outcome_error    VARCHAR,
+            paused           BOOLEAN NOT NULL,  -- the latest applied pause/resume was a pause
+            events           BIGINT NOT NULL,
+            steps            BIGINT NOT NULL,
+            step_errors      BIGINT NOT NULL,
+            touched          BIGINT NOT NULL,
+            reads            BIGINT NOT NULL,
+            creates          BIGINT NOT NULL,
+            updates          BIGINT NOT NULL,
+            deletes          BIGINT NOT NULL,
+            exports          BIGINT NOT NULL,
+            out_of_scope     BIGINT NOT NULL,
+            tokens_in        BIGINT NOT NULL,
+            tokens_out       BIGINT NOT NULL,
+            cost_usd         DOUBLE NOT NULL
+        )
+        """,
+        "CREATE INDEX run_summary_started ON run_summary (started_at)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1,)
+LATEST = MIGRATIONS[-1].version
+
+
+class SchemaTooNew(Exception):
+    """The store was written by a newer Quarterdeck than this one."""
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' "
+        "AND database_name = current_database()"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
+    """Bring the store up to the newest schema; returns the versions applied."""
+    latest = migrations[-1].version
+    version = current_version(con)
+    if version > latest:
+        raise SchemaTooNew(
+            f"the store has schema version {version}, newer than this Quarterdeck knows "
+            f"({latest}); upgrade Quarterdeck or point --db at another store"
+        )
+    applied: list[int] = []
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER NOT NULL, description VARCHAR, applied_at TIMESTAMP NOT NULL)"
+            )
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)",
+                [migration.version, migration.description],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied

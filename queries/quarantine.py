@@ -1,0 +1,39 @@
+"""Named read queries about quarantined input: what was rejected, where, and why."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+
+def quarantined(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    error_class: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """Quarantined lines, most recently quarantined first, then by file and position.
+
+    `raw` is the start of the line as it was read (512 bytes at most), as UTF-8 text, or with
+    `\\xNN` escapes when it is not UTF-8; `raw_size` is the line's real length in bytes.
+    """
+    return con.execute(
+        """
+        SELECT source, line_no AS line, byte_offset AS offset, error_class, error,
+               raw_size, quarantined_at,
+               coalesce(try(decode(head)), head::VARCHAR) AS raw
+        FROM (SELECT *, CASE WHEN octet_length(raw) > 512 THEN raw[1:512] ELSE raw END AS head
+              FROM quarantine)
+        WHERE ($class IS NULL OR error_class = $class)
+          AND ($source IS NULL OR source = $source)
+        ORDER BY quarantined_at DESC, source, line_no
+        LIMIT $limit
+        """,
+        {"class": error_class, "source": source, "limit": limit if limit else 2**62},
+    ).fetch_arrow_table()
+
+
+def quarantine_count(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    return int(row[0]) if row else 0

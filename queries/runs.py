@@ -1,0 +1,217 @@
+"""Named read queries about runs: the run history and one run's detail.
+
+Every function takes the moment `now` (UTC, naive) that status is derived at, so the console,
+the CLI and the tests agree on what "stale" and "expired" mean at a given instant.
+
+Run status (DESIGN §2): the latest `run.finished` status wins; otherwise `paused` (the latest
+applied pause/resume was a pause), then `awaiting_approval` (a pending, unexpired approval),
+then `stale` (no event for `stale_seconds`), then `running`. Events are ordered by their
+timestamps, never by file order.
+
+`duration_s` is finished − started for a finished run, the time since the start for a run
+still going, and last event − started for a stale one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+DEFAULT_STALE_SECONDS = 15 * 60
+
+RUN_STATUSES = (
+    "running",
+    "awaiting_approval",
+    "paused",
+    "stale",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "rolled_back",
+)
+
+#: Columns the run history can be sorted by (the console's column sort, `--sort`).
+SORTABLE = (
+    "started_at",
+    "run_id",
+    "workflow",
+    "status",
+    "duration_s",
+    "steps",
+    "touched",
+    "out_of_scope",
+    "pending_approvals",
+    "environment",
+    "identity",
+)
+
+_HISTORY = """
+WITH pending AS (
+    SELECT run_id, count(*) AS n FROM qd_approvals($now)
+    WHERE status = 'pending' GROUP BY run_id
+), runs AS (
+    SELECT s.*, coalesce(p.n, 0) AS pending_approvals,
+           qd_run_status(s.outcome, s.paused, coalesce(p.n, 0), s.last_event_at, $now,
+                         $stale) AS status
+    FROM run_summary s LEFT JOIN pending p USING (run_id)
+)
+SELECT run_id, workflow, workflow_version, identity, environment, status,
+       started_at, finished_at,
+       round(epoch(CASE
+           WHEN outcome IS NOT NULL THEN finished_at
+           WHEN status = 'stale' THEN last_event_at
+           ELSE greatest($now, last_event_at) END - started_at), 3) AS duration_s,
+       steps, step_errors, touched, reads, creates, updates, deletes, exports, out_of_scope,
+       pending_approvals, last_event_at, trigger_kind, trigger_by, outcome_error AS error,
+       tokens_in, tokens_out, round(cost_usd, 6) AS cost_usd, events
+FROM runs
+WHERE ($status IS NULL OR list_contains($status, status))
+  AND ($workflow IS NULL OR workflow = $workflow)
+  AND ($since IS NULL OR started_at >= $since)
+  AND ($run_id IS NULL OR run_id = $run_id)
+  AND ($text IS NULL OR coalesce(
+        run_id ILIKE $text OR workflow ILIKE $text OR status ILIKE $text
+        OR identity ILIKE $text OR environment ILIKE $text, false) <> $invert)
+ORDER BY {order} NULLS LAST, run_id
+LIMIT $limit
+"""
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the run history shows. `text` matches run, workflow, status, identity and
+    environment (case-insensitive, `*` wildcards allowed); `invert` shows the rest."""
+
+    status: tuple[str, ...] = ()
+    workflow: str | None = None
+    since: datetime | None = None
+    text: str | None = None
+    invert: bool = False
+    run_id: str | None = None
+
+
+def run_history(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    now: datetime,
+    where: RunFilter = RunFilter(),
+    sort: str = "started_at",
+    descending: bool = True,
+    limit: int | None = None,
+    stale_seconds: int = DEFAULT_STALE_SECONDS,
+) -> pa.Table:
+    """The run history, newest first by default."""
+    if sort not in SORTABLE:
+        raise ValueError(f"cannot sort runs by {sort!r}; choose one of {', '.join(SORTABLE)}")
+    order = f"{sort} {'DESC' if descending else 'ASC'}"
+    text = None
+    if where.text:
+        text = "%" + where.text.replace("*", "%") + "%"
+    params = {
+        "now": now,
+        "stale": stale_seconds,
+        "status": list(where.status) or None,
+        "workflow": where.workflow,
+        "since": where.since,
+        "run_id": where.run_id,
+        "text": text,
+        "invert": where.invert,
+        "limit": limit if limit is not None else 2**62,
+    }
+    return con.execute(_HISTORY.format(order=order), params).fetch_arrow_table()
+
+
+def run_overview(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    now: datetime,
+    stale_seconds: int = DEFAULT_STALE_SECONDS,
+) -> dict[str, object] | None:
+    """One run's row of the history plus its scope; None when the run is unknown."""
+    rows = run_history(
+        con, now=now, where=RunFilter(run_id=run_id), stale_seconds=stale_seconds
+    ).to_pylist()
+    if not rows:
+        return None
+    row = rows[0]
+    scope = con.execute(
+        "SELECT scope, has_start FROM run_summary WHERE run_id = ?", [run_id]
+    ).fetchone()
+    row["scope"] = scope[0] if scope else None
+    row["has_start"] = bool(scope[1]) if scope else False
+    return row
+
+
+def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
+    """The run's steps as a timeline: one row per step, in start order."""
+    return con.execute(
+        """
+        SELECT step_id,
+               arg_max(name, ts) FILTER (WHERE name IS NOT NULL) AS name,
+               arg_max(kind, ts) FILTER (WHERE kind IS NOT NULL) AS kind,
+               arg_max(tool, ts) FILTER (WHERE tool IS NOT NULL) AS tool,
+               arg_max(model, ts) FILTER (WHERE model IS NOT NULL) AS model,
+               min(ts) FILTER (WHERE phase = 'started') AS started_at,
+               max(ts) FILTER (WHERE phase = 'finished') AS finished_at,
+               round(epoch(max(ts) FILTER (WHERE phase = 'finished')
+                           - min(ts) FILTER (WHERE phase = 'started')), 3) AS duration_s,
+               arg_max(status, ts) FILTER (WHERE phase = 'finished') AS status,
+               arg_max(error, ts) FILTER (WHERE error IS NOT NULL) AS error,
+               sum(tokens_in) AS tokens_in,
+               sum(tokens_out) AS tokens_out,
+               sum(cost_usd) AS cost_usd
+        FROM steps WHERE run_id = ?
+        GROUP BY step_id
+        ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)), step_id
+        """,
+        [run_id],
+    ).fetch_arrow_table()
+
+
+def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
+    """Every event of the run in timestamp order, with the raw line and where it came from."""
+    return con.execute(
+        """
+        SELECT ts, type, step_id, actor, event_id, source, line_no, raw
+        FROM events WHERE run_id = ?
+        ORDER BY ts, source, line_no
+        """,
+        [run_id],
+    ).fetch_arrow_table()
+
+
+def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
+    """Every record the run touched, in timestamp order, with `in_scope`."""
+    return con.execute(
+        """
+        SELECT ts, step_id, system, object, record_id, action, in_scope, fields,
+               before, after, record_count, classification, actor, event_id
+        FROM touches WHERE run_id = ?
+        ORDER BY ts, event_id
+        """,
+        [run_id],
+    ).fetch_arrow_table()
+
+
+def run_approvals(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime) -> pa.Table:
+    """The run's approvals, merged from events and approval-system records."""
+    return con.execute(
+        """
+        SELECT approval_id, status, action, risk, required_role, requested_by, requested_at,
+               expires_at, decided_by, decided_at, reason, sources
+        FROM qd_approvals($now) WHERE run_id = $run_id
+        ORDER BY requested_at NULLS LAST, approval_id
+        """,
+        {"now": now, "run_id": run_id},
+    ).fetch_arrow_table()
+
+
+def workflows(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT workflow FROM run_summary WHERE workflow IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -1,0 +1,145 @@
+"""Opening the store: one DuckDB file, migrated to the newest schema on open.
+
+DuckDB allows one read-write process or many read-only ones, never both. A process that finds
+the file locked gets `StoreLocked`, whose message names the holder's PID and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from queries import macros
+from queries.migrations import LATEST, SchemaTooNew, current_version, migrate
+
+DEFAULT_DIR = ".quarterdeck"
+DEFAULT_NAME = "quarterdeck.duckdb"
+ENV_DB = "QUARTERDECK_DB"
+
+
+class StoreError(Exception):
+    """The store could not be opened or used; the message is one line for a person."""
+
+    exit_code = 1
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path, pid: int | None, holder: str | None) -> None:
+        who = f"process {pid}" if pid else "another process"
+        if holder:
+            who += f" ({holder})"
+        super().__init__(
+            f"the store {path} is in use by {who}. Stop that process (a running console "
+            f"or follower), or point --db at another store."
+        )
+        self.path = path
+        self.pid = pid
+
+
+def default_path(cwd: Path | None = None) -> Path:
+    """`--db`, else $QUARTERDECK_DB, else .quarterdeck/quarterdeck.duckdb under the cwd."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env)
+    return (cwd or Path.cwd()) / DEFAULT_DIR / DEFAULT_NAME
+
+
+_LOCK_PID = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def _holder_name(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if not words:
+        return None
+    name = Path(words[0]).name
+    rest = " ".join(words[1:4])
+    return f"{name} {rest}".strip()
+
+
+@dataclass
+class Store:
+    """An open store. `con` belongs to the thread that opened it; use `cursor()` elsewhere."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = False
+    migrated: list[int] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: Path | str, read_only: bool = False) -> Store:
+        path = Path(path)
+        if read_only and not path.exists():
+            raise StoreError(f"no store at {path}; load logs first with `quarterdeck ingest`")
+        if not read_only:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {path.parent}: {exc.strerror}") from exc
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            match = _LOCK_PID.search(str(exc))
+            if match:
+                pid = int(match["pid"])
+                raise StoreLocked(path, pid, _holder_name(pid)) from exc
+            raise StoreError(f"cannot open the store {path}: {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {_first_line(exc)}") from exc
+        store = cls(path=path, con=con, read_only=read_only)
+        try:
+            store._prepare()
+        except BaseException:
+            con.close()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        self.con.execute("SET TimeZone = 'UTC'")
+        try:
+            if self.read_only:
+                version = current_version(self.con)
+                if version != LATEST:
+                    raise StoreError(
+                        f"the store {self.path} has schema version {version}, this Quarterdeck "
+                        f"expects {LATEST}; open it once without --read-only to upgrade it"
+                    )
+            else:
+                self.migrated = migrate(self.con)
+        except SchemaTooNew as exc:
+            raise StoreError(str(exc)) from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot prepare the store {self.path}: {_first_line(exc)}") from exc
+        macros.install(self.con)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for another thread: same database, its own transaction state."""
+        cur = self.con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        macros.install(cur)
+        return cur
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

@@ -1,0 +1,424 @@
+"""Loading validated input into the store, one Arrow batch per transaction.
+
+The ingester validates every line with the pydantic models first; what passed arrives here as
+an Arrow table of raw lines (`line`, `line_no`, `byte_offset`). DuckDB parses those lines once
+with `from_json` into the columns below, deduplicates on `event_id` (against the store and
+within the batch) and fans the events out to their typed tables. No row-by-row INSERTs.
+
+A load is `begin_load` → any number of batch calls → `finish_load`, which brings the derived
+facts (scope of touches whose run arrived late, the run summary) up to date for the runs the
+load touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+#: How each field of the v1 event contract is read into DuckDB. A test checks that every
+#: field of every model in `ingest.models` is listed here.
+EVENT_FIELDS: dict[str, str] = {
+    "event_id": "VARCHAR",
+    "type": "VARCHAR",
+    "ts": "VARCHAR",  # cast below, so a value DuckDB cannot read is quarantined, not NULL
+    "run_id": "VARCHAR",
+    "workflow": "VARCHAR",
+    "step_id": "VARCHAR",
+    "actor": "VARCHAR",
+    "attrs": "JSON",
+    "workflow_version": "VARCHAR",
+    "environment": "VARCHAR",
+    "identity": "VARCHAR",
+    "trigger": '{"kind":"VARCHAR","by":"VARCHAR"}',
+    "scope": "VARCHAR[]",
+    "name": "VARCHAR",
+    "kind": "VARCHAR",
+    "tool": "VARCHAR",
+    "model": "VARCHAR",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "tokens_in": "BIGINT",
+    "tokens_out": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "system": "VARCHAR",
+    "object": "VARCHAR",
+    "record_id": "VARCHAR",
+    "action": "VARCHAR",
+    "fields": "VARCHAR[]",
+    "before": "JSON",
+    "after": "JSON",
+    "record_count": "BIGINT",
+    "classification": "VARCHAR",
+    "approval_id": "VARCHAR",
+    "risk": "VARCHAR",
+    "required_role": "VARCHAR",
+    "requested_by": "VARCHAR",
+    "expires_at": "VARCHAR",
+    "context": "JSON",
+    "decision": "VARCHAR",
+    "decided_by": "VARCHAR",
+    "reason": "VARCHAR",
+    "decision_id": "VARCHAR",
+    "result": "VARCHAR",
+    "detail": "VARCHAR",
+    "value": "DOUBLE",
+}
+
+
+def _struct_spec() -> str:
+    parts = []
+    for name, duck_type in EVENT_FIELDS.items():
+        value = duck_type if duck_type.startswith("{") else f'"{duck_type}"'
+        parts.append(f'"{name}":{value}')
+    return "{" + ",".join(parts) + "}"
+
+
+_SPEC = _struct_spec().replace("'", "''")
+
+# RFC 3339 allows a lower-case `t` and `z`; DuckDB reads only upper case.
+_UTC = "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ)) AS TIMESTAMP)"
+
+LINES_SCHEMA = pa.schema(
+    [
+        ("line", pa.string()),
+        ("line_no", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("source", pa.dictionary(pa.int32(), pa.string())),
+        ("fingerprint", pa.dictionary(pa.int32(), pa.string())),
+        ("event_id", pa.string()),  # as the line gives it; NULL when it has none
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_key", pa.string()),
+        ("source", pa.string()),
+        ("line_no", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("error_class", pa.string()),
+        ("error", pa.string()),
+        ("raw", pa.binary()),
+        ("raw_size", pa.int64()),
+    ]
+)
+
+APPROVAL_RECORD_SCHEMA = pa.schema(
+    [
+        ("record_key", pa.string()),
+        ("approval_id", pa.string()),
+        ("status", pa.string()),
+        ("run_id", pa.string()),
+        ("action", pa.string()),
+        ("risk", pa.string()),
+        ("required_role", pa.string()),
+        ("requested_by", pa.string()),
+        ("requested_at", pa.string()),
+        ("expires_at", pa.string()),
+        ("decided_by", pa.string()),
+        ("decided_at", pa.string()),
+        ("reason", pa.string()),
+        ("source", pa.string()),
+        ("line_no", pa.int64()),
+    ]
+)
+
+
+@dataclass
+class BatchCounts:
+    new: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+_EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHAR))"
+
+# Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet,
+# then parse those lines into columns and insert them: one statement, no row-by-row work.
+# The ids come with the batch (the validator read them), so deduplication needs no parse. `in_scope` is filled in by `finish_load`, once every run.started of the
+# load is stored.
+_INSERT_EVENTS = f"""
+INSERT INTO events
+WITH ids AS (
+    SELECT {_EVENT_ID} AS event_id, pos FROM _incoming
+), keep AS (
+    SELECT min(pos) AS pos FROM ids
+    WHERE event_id NOT IN (
+        SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM ids)
+    )
+    GROUP BY event_id
+), b AS (
+    SELECT {_EVENT_ID} AS event_id, {_UTC.format("j.ts")} AS ts, j,
+           source, line_no, byte_offset
+    FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
+          FROM _incoming WHERE pos IN (SELECT pos FROM keep))
+)
+SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
+       j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
+       CASE WHEN j.type = 'run.started' THEN coalesce(j.scope, []::VARCHAR[]) END,
+       j.name, j.kind, j.tool, j.model, j.tokens_in, j.tokens_out, j.cost_usd,
+       j.system, j.object, j.record_id, j.fields, j.before, j.after, j.record_count,
+       j.classification, NULL,
+       j.approval_id, j.risk, j.required_role, j.requested_by, {_UTC.format("j.expires_at")},
+       j.context, j.decision, j.decided_by, j.reason,
+       j.decision_id, j.result, j.detail,
+       j.action, j.status, j.error, j.value,
+       b.source, b.line_no, b.byte_offset
+FROM b
+"""
+
+# The rare slow path: a timestamp the models accepted but DuckDB cannot read is quarantined
+# (never stored as NULL), and the rest of the batch is loaded without it.
+_UNREADABLE_TS = f"""
+SELECT sha256(fingerprint || ':' || byte_offset::VARCHAR) AS quarantine_key,
+       source::VARCHAR AS source, line_no, byte_offset, 'bad_timestamp' AS error_class,
+       'ts ' || coalesce( || ts || , 'value') ||
+       ' could not be normalised to UTC; write it as RFC 3339, e.g. 2026-11-20T08:00:00Z'
+           AS error,
+       encode(rtrim(line, chr(13) || chr(10))) AS raw,
+       octet_length(encode(rtrim(line, chr(13) || chr(10)))) AS raw_size
+FROM (SELECT json_extract_string(line, '$.ts') AS ts, * FROM _incoming)
+WHERE {_UTC.format("ts")} IS NULL
+"""
+
+
+def begin_load(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark where a load starts; returns the mark to hand to `finish_load`.
+
+    Events are append-only, so every row past the mark was added by this load.
+    """
+    return _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+
+
+def load_event_lines(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, now: object
+) -> BatchCounts:
+    """Store one batch of validated event lines (`LINES_SCHEMA`) in one transaction."""
+    counts = BatchCounts()
+    lines = _numbered(lines)
+    con.register("_incoming", lines)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            try:
+                counts.new = _scalar(con, _INSERT_EVENTS)
+            except duckdb.ConstraintException:
+                con.execute("ROLLBACK")
+                con.execute("BEGIN TRANSACTION")
+                rejected = con.execute(_UNREADABLE_TS).fetch_arrow_table()
+                counts.quarantined = rejected.num_rows
+                add_quarantine(con, rejected.cast(QUARANTINE_SCHEMA), now=now)
+                keys = set(rejected.column("quarantine_key").to_pylist())
+                con.unregister("_incoming")
+                lines = _without(lines, keys)
+                con.register("_incoming", lines)
+                counts.new = _scalar(con, _INSERT_EVENTS)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_incoming")
+    counts.duplicates = lines.num_rows - counts.new
+    return counts
+
+
+def _numbered(lines: pa.Table) -> pa.Table:
+    """Add `pos`, each line's position in the batch: the first occurrence of an id wins."""
+    if "pos" in lines.column_names:
+        lines = lines.drop_columns(["pos"])
+    return lines.append_column("pos", pa.array(range(lines.num_rows), pa.int32()))
+
+
+def _without(lines: pa.Table, keys: set[str]) -> pa.Table:
+    import hashlib
+
+    fingerprints = lines.column("fingerprint").to_pylist()
+    offsets = lines.column("byte_offset").to_pylist()
+    keep = [
+        hashlib.sha256(f"{fp}:{off}".encode()).hexdigest() not in keys
+        for fp, off in zip(fingerprints, offsets)
+    ]
+    return _numbered(lines.filter(pa.array(keep)))
+
+
+def load_approval_records(
+    con: duckdb.DuckDBPyConnection, records: pa.Table, *, now: object
+) -> BatchCounts:
+    """Store approval-system records; a record already stored (same key) is a duplicate."""
+    con.register("_records", records)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            before = _count(con, "approval_records")
+            con.execute(
+                f"""
+                INSERT INTO approval_records
+                SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
+                       r.required_role, r.requested_by, {_UTC.format("r.requested_at")},
+                       {_UTC.format("r.expires_at")}, r.decided_by,
+                       {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
+                FROM (SELECT * FROM _records
+                      QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
+                WHERE NOT EXISTS (SELECT 1 FROM approval_records a
+                                  WHERE a.record_key = r.record_key)
+                """,
+                {"now": now},
+            )
+            new = _count(con, "approval_records") - before
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_records")
+    return BatchCounts(new=new, duplicates=records.num_rows - new)
+
+
+def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: object) -> int:
+    """Quarantine rejected lines; a line already quarantined (same key) is not added again."""
+    if rows.num_rows == 0:
+        return 0
+    con.register("_rejected", rows)
+    try:
+        before = _count(con, "quarantine")
+        con.execute(
+            """
+            INSERT INTO quarantine
+            SELECT r.quarantine_key, r.source, r.line_no, r.byte_offset, r.error_class,
+                   r.error, r.raw, r.raw_size, $now
+            FROM (SELECT * FROM _rejected
+                  QUALIFY row_number() OVER (PARTITION BY quarantine_key) = 1) r
+            WHERE NOT EXISTS (SELECT 1 FROM quarantine q
+                              WHERE q.quarantine_key = r.quarantine_key)
+            """,
+            {"now": now},
+        )
+        return _count(con, "quarantine") - before
+    finally:
+        con.unregister("_rejected")
+
+
+def record_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: str,
+    fingerprint: str | None,
+    size: int,
+    byte_offset: int,
+    lines: int,
+    now: object,
+) -> None:
+    """Remember how far a file has been read."""
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM files WHERE path = ?", [path])
+    con.execute(
+        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+        [path, fingerprint, size, byte_offset, lines, now],
+    )
+    con.execute("COMMIT")
+
+
+# Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
+# before its run.started, even in an earlier load, is covered too).
+_BACKFILL_SCOPE = """
+UPDATE events t SET in_scope = qd_in_scope(s.scope, t.system, t.object, t.action)
+FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
+      WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
+WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.run_id = s.run_id
+"""
+
+_REFRESH_SUMMARY = (
+    "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO run_summary
+    WITH ev AS (
+        SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
+               arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
+        FROM events WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), st AS (
+        SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
+                                'workflow_version': workflow_version,
+                                'environment': environment, 'identity': identity,
+                                'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
+                                'scope': scope}, ts) AS s
+        FROM run_starts WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), sp AS (
+        SELECT run_id, count(DISTINCT step_id) AS steps,
+               count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
+               coalesce(sum(tokens_in), 0) AS tokens_in,
+               coalesce(sum(tokens_out), 0) AS tokens_out,
+               coalesce(sum(cost_usd), 0) AS cost_usd
+        FROM steps WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), tc AS (
+        SELECT run_id, count(*) AS touched,
+               count(*) FILTER (WHERE action = 'read') AS reads,
+               count(*) FILTER (WHERE action = 'create') AS creates,
+               count(*) FILTER (WHERE action = 'update') AS updates,
+               count(*) FILTER (WHERE action = 'delete') AS deletes,
+               count(*) FILTER (WHERE action = 'export') AS exports,
+               count(*) FILTER (WHERE in_scope = false) AS out_of_scope
+        FROM touches WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), en AS (
+        SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
+        FROM run_ends WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), ct AS (
+        SELECT run_id, arg_max(action, ts) = 'pause' AS paused
+        FROM controls
+        WHERE result = 'applied' AND action IN ('pause', 'resume')
+          AND run_id IN (SELECT run_id FROM _runs)
+        GROUP BY run_id
+    )
+    SELECT ev.run_id,
+           coalesce(st.s.workflow, ev.workflow),
+           st.s.workflow_version, st.s.environment, st.s.identity,
+           st.s.trigger_kind, st.s.trigger_by, st.s.scope,
+           st.s IS NOT NULL,
+           coalesce(st.s.ts, ev.first_ts),
+           ev.last_ts,
+           en.e.ts, en.e.status, en.e.error,
+           coalesce(ct.paused, false),
+           ev.n,
+           coalesce(sp.steps, 0), coalesce(sp.errors, 0),
+           coalesce(tc.touched, 0), coalesce(tc.reads, 0), coalesce(tc.creates, 0),
+           coalesce(tc.updates, 0), coalesce(tc.deletes, 0), coalesce(tc.exports, 0),
+           coalesce(tc.out_of_scope, 0),
+           coalesce(sp.tokens_in, 0), coalesce(sp.tokens_out, 0), coalesce(sp.cost_usd, 0)
+    FROM ev
+    LEFT JOIN st USING (run_id)
+    LEFT JOIN sp USING (run_id)
+    LEFT JOIN tc USING (run_id)
+    LEFT JOIN en USING (run_id)
+    LEFT JOIN ct USING (run_id)
+    """,
+)
+
+
+def finish_load(con: duckdb.DuckDBPyConnection, mark: int) -> int:
+    """Bring derived facts up to date for the runs this load touched; returns their number."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _runs AS "
+            "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
+            [mark],
+        )
+        con.execute(_BACKFILL_SCOPE)
+        for statement in _REFRESH_SUMMARY:
+            con.execute(statement)
+        runs = _count(con, "_runs")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return runs
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return _scalar(con, f"SELECT count(*) FROM {table}")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0

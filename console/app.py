@@ -1,0 +1,85 @@
+"""The Quarterdeck console: a Textual app over the store.
+
+`make_app` is shared by the CLI and the tests. In the default embedded mode the console
+process owns the store; every read goes through `StoreReader` (named queries, in worker
+threads, on a cursor of their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from textual.app import App
+from textual.binding import Binding
+
+from console.config import Settings
+from console.data import StoreReader, utc_now
+from console.screens.help import HelpScreen
+from console.screens.main import MainScreen
+from queries.store import Store
+
+APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
+
+
+class QuarterdeckApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Quarterdeck"
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
+    ]
+
+    def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool) -> None:
+        super().__init__()
+        self.reader = reader
+        self.settings = settings
+        self.read_only = read_only
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.settings.keys)
+        self.push_screen(MainScreen(self.reader, read_only=self.read_only))
+
+    def action_refresh(self) -> None:
+        for screen in self.screen_stack:
+            reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
+            if reload is not None:
+                reload()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        about = [getattr(screen, "HELP", "") or ""]
+        focused = self.focused
+        for node in (focused.ancestors_with_self if focused else []):
+            text = getattr(node, "HELP", None)
+            if text and text not in about and node is not screen:
+                about.append(text)
+        about.append(APP_HELP)
+        keys: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            description = binding.description or binding.action
+            if not active.enabled or description in seen or binding.action == "help":
+                continue
+            seen.add(description)
+            keys.append((self.get_key_display(binding), description))
+        keys.append(("?", "this help"))
+        keys.append(("ctrl+p", "command palette"))
+        crumbs = type(screen).__name__.removesuffix("Screen")
+        self.push_screen(HelpScreen(f"Help · {crumbs}", [a for a in about if a], keys))
+
+
+def make_app(
+    store: Store,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> QuarterdeckApp:
+    reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock)
+    return QuarterdeckApp(reader, settings, read_only=read_only)

@@ -1,0 +1,118 @@
+"""How values look in the console's tables: colours for status, marks for risk.
+
+Everything returned is Rich markup; text that comes from logs is escaped first.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+
+from console.formats import duration, short_time
+
+STATUS_STYLE = {
+    "running": "bold cyan",
+    "awaiting_approval": "bold yellow",
+    "paused": "bold magenta",
+    "stale": "dark_orange",
+    "succeeded": "green",
+    "failed": "bold red",
+    "cancelled": "dim",
+    "rolled_back": "bold red reverse",
+    "pending": "bold yellow",
+    "approved": "green",
+    "rejected": "red",
+    "expired": "dim",
+    "ok": "green",
+    "error": "bold red",
+}
+
+ACTION_STYLE = {"delete": "bold red", "export": "bold dark_orange", "create": "cyan",
+                "update": "yellow", "read": ""}
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    return escape(str(value))
+
+
+def status(value: str | None) -> str:
+    if not value:
+        return ""
+    label = value.replace("_", " ")
+    style = STATUS_STYLE.get(value)
+    return f"[{style}]{escape(label)}[/]" if style else escape(label)
+
+
+def action(value: str | None) -> str:
+    if not value:
+        return ""
+    style = ACTION_STYLE.get(value, "")
+    return f"[{style}]{escape(value)}[/]" if style else escape(value)
+
+
+def count(value: int | None, *, alarm: bool = False) -> str:
+    if not value:
+        return "[dim]0[/]" if value == 0 else ""
+    return f"[bold red]⚠ {value}[/]" if alarm else str(value)
+
+
+def in_scope(value: bool | None) -> str:
+    if value is None:
+        return "[dim]unknown[/]"
+    return "[green]yes[/]" if value else "[bold red]⚠ OUT OF SCOPE[/]"
+
+
+def when(value: datetime | None) -> str:
+    return short_time(value)
+
+
+def seconds(value: float | None, *, live: bool = False) -> str:
+    text_ = duration(value)
+    return f"{text_} ▸" if live and text_ else text_
+
+
+def change(before: str | None, after: str | None) -> str:
+    """`status: open → posted` for each field that differs between before and after."""
+    old = _load(before)
+    new = _load(after)
+    if not old and not new:
+        return ""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            parts.append(
+                f"{escape(key)}: {escape(_short(old.get(key, '∅')))} → "
+                f"{escape(_short(new.get(key, '∅')))}"
+            )
+    return "; ".join(parts)
+
+
+def _load(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    rendered = value if isinstance(value, str) else json.dumps(value)
+    return rendered if len(rendered) <= limit else rendered[: limit - 1] + "…"
+
+
+def compact_json(value: str | None) -> str:
+    """An event's fields as `key=value` pairs, empty ones left out."""
+    body = _load(value)
+    parts = []
+    for key, item in body.items():
+        if item is None or item == [] or item == {}:
+            continue
+        parts.append(f"{key}={_short(item, 60)}")
+    return escape(" ".join(parts))

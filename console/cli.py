@@ -1,0 +1,358 @@
+"""`quarterdeck` (alias `qd`): the console and its headless commands.
+
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused (locked store, read-only, authority).
+Global options (`--db`, `--config`, `--read-only`) are accepted before or after the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from console import config as config_mod
+from console import formats
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+RUN_TABLE_COLUMNS = (
+    ("run_id", "RUN"),
+    ("workflow", "WORKFLOW"),
+    ("status", "STATUS"),
+    ("started_at", "STARTED (UTC)"),
+    ("duration_s", "DURATION S"),
+    ("steps", "STEPS"),
+    ("touched", "TOUCHED"),
+    ("out_of_scope", "OUT OF SCOPE"),
+    ("pending_approvals", "PENDING"),
+    ("environment", "ENV"),
+)
+
+QUARANTINE_TABLE_COLUMNS = (
+    ("source", "SOURCE"),
+    ("line", "LINE"),
+    ("offset", "OFFSET"),
+    ("error_class", "CLASS"),
+    ("error", "ERROR"),
+)
+
+
+class UsageError(Exception):
+    pass
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`2h`, `3d`, `30m` before now, or an RFC 3339 timestamp (naive means UTC)."""
+    try:
+        seconds = config_mod.parse_duration(text)
+    except ValueError:
+        pass
+    else:
+        return (now or utc_now()) - timedelta(seconds=seconds)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(
+            f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp "
+            "(2026-11-20T08:00:00Z)"
+        ) from exc
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, *, nested: bool) -> None:
+    """The options every command takes; `nested` copies leave the top level's value alone
+    unless given again after the command."""
+    unset = argparse.SUPPRESS if nested else None
+    parser.add_argument(
+        "--db", metavar="PATH", default=unset,
+        help="the store (env QUARTERDECK_DB; default .quarterdeck/quarterdeck.duckdb)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", default=unset,
+        help="the config file (env QUARTERDECK_CONFIG; default ./quarterdeck.toml, then "
+        "~/.config/quarterdeck/quarterdeck.toml)",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", default=argparse.SUPPRESS if nested else False,
+        help="remove every decision action",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quarterdeck",
+        description="Terminal operations console for governed AI workflow runs.",
+        epilog="Run `quarterdeck COMMAND --help` for a command's options. "
+        "Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused.",
+    )
+    _global_options(parser, nested=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _global_options(sub, nested=True)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("console", "open the console (the default)", cmd_console)
+
+    ingest = command("ingest", "load run logs and approval records into the store", cmd_ingest)
+    ingest.add_argument("paths", nargs="+", metavar="PATH",
+                        help="files or folders (searched recursively): .jsonl, .jsonl.gz, "
+                        ".ndjson, and approval records as .csv")
+    ingest.add_argument("--json", action="store_true",
+                        help="print one JSON object with the counts instead of a summary line")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    runs = command("runs", "print the run history, newest first", cmd_runs)
+    _format_option(runs)
+    runs.add_argument("--status", action="append", metavar="STATUS",
+                      help="only runs in this status (repeat or comma-separate)")
+    runs.add_argument("--workflow", metavar="NAME", help="only this workflow's runs")
+    runs.add_argument("--since", metavar="WHEN",
+                      help="only runs started since: a duration (2h, 7d) or a timestamp")
+    runs.add_argument("--limit", type=_positive_int, metavar="N", help="at most N runs")
+    runs.add_argument("--sort", default="started_at", metavar="COLUMN",
+                      help="sort by this column (default started_at)")
+    runs.add_argument("--asc", action="store_true", help="ascending (default descending)")
+
+    quarantine = command("quarantine", "print quarantined input lines", cmd_quarantine)
+    _format_option(quarantine)
+    quarantine.add_argument("--class", dest="error_class", metavar="CLASS",
+                            help="only this error class (e.g. malformed_json)")
+    quarantine.add_argument("--limit", type=_positive_int, metavar="N")
+
+    sample = command("sample", "write a realistic sample fleet of run logs", cmd_sample)
+    sample.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    sample.add_argument("--runs", type=_positive_int, default=300, metavar="N")
+    sample.add_argument("--seed", type=int, default=7, metavar="S")
+    sample.add_argument("--days", type=float, default=5, metavar="D",
+                        help="spread the runs over the D days before --end")
+    sample.add_argument("--end", metavar="WHEN", help="the fleet's 'now' (default: now)")
+    sample.add_argument("--no-bad-lines", action="store_true",
+                        help="leave out the handful of broken lines")
+    sample.add_argument("--no-gzip", action="store_true",
+                        help="leave the oldest day's files uncompressed")
+
+    schema = command("schema", "print the JSON Schema of the run-event log v1", cmd_schema)
+    schema.add_argument("--out", metavar="FILE", help="write it to FILE instead")
+    return parser
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=formats.FORMATS, default="table")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def _store_path(args: argparse.Namespace, settings: config_mod.Settings) -> Path:
+    from queries.store import ENV_DB, default_path
+
+    if args.db:
+        return Path(args.db)
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB])
+    if settings.store.path:
+        return Path(settings.store.path)
+    return default_path()
+
+
+def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from console.app import make_app
+    from queries.store import Store
+
+    store = Store.open(_store_path(args, settings))
+    try:
+        app = make_app(store, settings, read_only=args.read_only or settings.console.read_only)
+        app.run()
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from ingest.load import load_paths
+    from queries.store import Store
+
+    with Store.open(_store_path(args, settings)) as store:
+        with _Progress(enabled=not (args.quiet or args.json)) as progress:
+            summary = load_paths(store.con, args.paths, progress=progress.update)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(summary.line())
+        if summary.quarantined:
+            print("  see the quarantined lines with `quarterdeck quarantine`", file=sys.stderr)
+    for problem in summary.problems:
+        print(f"quarterdeck: {problem}", file=sys.stderr)
+    return EXIT_FAILURE if summary.problems else EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
+    from queries.store import Store
+
+    statuses = tuple(s.strip() for group in (args.status or []) for s in group.split(",") if s)
+    unknown = [s for s in statuses if s not in RUN_STATUSES]
+    if unknown:
+        raise UsageError(f"unknown status {', '.join(unknown)}; use {', '.join(RUN_STATUSES)}")
+    if args.sort not in SORTABLE:
+        raise UsageError(f"cannot sort by {args.sort!r}; use one of {', '.join(SORTABLE)}")
+    now = utc_now()
+    where = RunFilter(
+        status=statuses,
+        workflow=args.workflow,
+        since=parse_since(args.since, now) if args.since else None,
+    )
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        table = run_history(
+            store.con, now=now, where=where, sort=args.sort, descending=not args.asc,
+            limit=args.limit, stale_seconds=int(settings.store.stale_after),
+        )
+    formats.write(table, args.format, columns=RUN_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.quarantine import quarantined
+    from queries.store import Store
+
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        table = quarantined(store.con, error_class=args.error_class, limit=args.limit)
+    formats.write(table, args.format, columns=QUARANTINE_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from runner.fleet import generate
+
+    end = None
+    if args.end:
+        end = parse_since(args.end).replace(tzinfo=timezone.utc)
+    started = time.perf_counter()
+    summary = generate(
+        Path(args.out), runs=args.runs, seed=args.seed, days=args.days, end=end,
+        bad_lines=not args.no_bad_lines, gzip_oldest=not args.no_gzip,
+    )
+    print(
+        f"wrote {summary.runs:,} runs, {summary.events:,} events in {summary.files} files "
+        f"(+{summary.approval_records:,} approval records, {summary.bad_lines} bad lines) "
+        f"to {args.out} in {time.perf_counter() - started:.1f}s"
+    )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from ingest.models import event_json_schema_text
+
+    text = event_json_schema_text() + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+class _Progress:
+    """A rich progress bar on stderr, shown only once a load has taken over a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.bar = None
+        self.task = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("loading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("load", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", cmd_console)
+    try:
+        settings = config_mod.load(args.config)
+        return handler(args, settings)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"quarterdeck: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except config_mod.ConfigError as exc:
+        print(f"quarterdeck: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("quarterdeck: interrupted; what was committed is kept", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the store's and the loader's own errors, one line each
+        from ingest.load import LoadError
+        from queries.store import StoreError
+
+        if isinstance(exc, StoreError):
+            print(f"quarterdeck: {exc}", file=sys.stderr)
+            return exc.exit_code
+        if isinstance(exc, LoadError):
+            print(f"quarterdeck: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Settings from `quarterdeck.toml`, validated strictly, with errors that name the field.
+
+Where the file is found (DESIGN §7): `--config`, else $QUARTERDECK_CONFIG, else
+`quarterdeck.toml` in the working directory, else `quarterdeck/quarterdeck.toml` in the user's
+config directory ($XDG_CONFIG_HOME, by default ~/.config). No file means the defaults.
+
+```toml
+[store]
+path = ".quarterdeck/quarterdeck.duckdb"   # --db and $QUARTERDECK_DB win over this
+stale_after = "15m"                        # a running run with no event for this long is stale
+
+[console]
+refresh = "2s"
+read_only = false
+
+[keys]                                     # remap any key by its binding id
+"runs.filter" = "f"
+```
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+ENV_CONFIG = "QUARTERDECK_CONFIG"
+FILE_NAME = "quarterdeck.toml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """`90`, `90s`, `15m`, `2h`, `7d` → seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 15m, 2h or 7d")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or invalid; the message names the field."""
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(None, description="The store; --db and $QUARTERDECK_DB win.")
+    stale_after: Seconds = Field(15 * 60, description="No event for this long: stale.")
+
+
+class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh: Seconds = Field(2.0, description="How often panes refresh.")
+    read_only: bool = Field(False, description="Remove every decision action.")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: StoreSettings = StoreSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Remapped keys: binding id = key(s), e.g. `\"runs.filter\" = \"f\"`.",
+    )
+    source: str | None = Field(None, exclude=True, description="Where these came from.")
+
+
+def find(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    local = (cwd or Path.cwd()) / FILE_NAME
+    if local.is_file():
+        return local
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    user = base / "quarterdeck" / FILE_NAME
+    return user if user.is_file() else None
+
+
+def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
+    path = find(explicit, cwd)
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown setting"
+        raise ConfigError(f"{path}: {where}: {message}") from exc
+    settings.source = str(path)
+    return settings

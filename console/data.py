@@ -1,0 +1,97 @@
+"""The console's one way to the store: named queries, run on a cursor of their own.
+
+Workers call these from threads. DuckDB cursors are not safe to share between threads, so the
+reader keeps one cursor and takes turns through a lock; the queries are short (milliseconds).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from queries import quarantine, runs
+from queries.store import Store
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    overview: dict[str, object]
+    steps: pa.Table
+    touches: pa.Table
+    events: pa.Table
+    approvals: pa.Table
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    runs: int
+    quarantined: int
+
+
+class StoreReader:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.path = store.path
+        self.stale_seconds = stale_seconds
+        self.clock = clock
+        self._cursor = store.cursor()
+        self._lock = threading.Lock()
+
+    def run_history(
+        self,
+        where: runs.RunFilter,
+        *,
+        sort: str = "started_at",
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> pa.Table:
+        with self._lock:
+            return runs.run_history(
+                self._cursor, now=self.clock(), where=where, sort=sort,
+                descending=descending, limit=limit, stale_seconds=self.stale_seconds,
+            )
+
+    def run_detail(self, run_id: str) -> RunDetail | None:
+        now = self.clock()
+        with self._lock:
+            overview = runs.run_overview(
+                self._cursor, run_id, now=now, stale_seconds=self.stale_seconds
+            )
+            if overview is None:
+                return None
+            return RunDetail(
+                overview=overview,
+                steps=runs.run_steps(self._cursor, run_id),
+                touches=runs.run_touches(self._cursor, run_id),
+                events=runs.run_events(self._cursor, run_id),
+                approvals=runs.run_approvals(self._cursor, run_id, now=now),
+            )
+
+    def counts(self) -> StoreCounts:
+        with self._lock:
+            return StoreCounts(
+                runs=runs.run_count(self._cursor),
+                quarantined=quarantine.quarantine_count(self._cursor),
+            )
+
+    def quarantined(self, limit: int = 1000) -> pa.Table:
+        with self._lock:
+            return quarantine.quarantined(self._cursor, limit=limit)
+
+    def close(self) -> None:
+        with self._lock:
+            self._cursor.close()

@@ -1,0 +1,128 @@
+"""Turning query results into what people read: CLI tables, JSON, CSV, and short cell texts.
+
+Times are UTC everywhere: ISO 8601 with a `Z` in JSON and CSV, `YYYY-MM-DD HH:MM:SS` in tables
+whose headers say UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, TextIO
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored (naive UTC) timestamp as ISO 8601 with `Z`."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds") + "Z"
+
+
+def short_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def duration(seconds: float | None) -> str:
+    """`42s`, `3m05s`, `2h14m`, `3d04h`: the two most significant units."""
+    if seconds is None:
+        return ""
+    total = int(round(seconds))
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m{secs:02d}s"
+    return f"{sign}{secs}s"
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Arrow rows as JSON-ready dicts."""
+    return [{k: jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def write(
+    table: pa.Table,
+    fmt: str,
+    *,
+    columns: Sequence[tuple[str, str]] | None = None,
+    title: str | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Print `table` as a rich table (the given columns), JSON (an array) or CSV."""
+    out = out or sys.stdout
+    data = rows(table)
+    if fmt == "json":
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=table.column_names, lineterminator="\n")
+        writer.writeheader()
+        for row in data:
+            writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    else:
+        _rich_table(data, columns or [(c, c) for c in table.column_names], title, out)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _rich_table(
+    data: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None,
+    out: TextIO,
+) -> None:
+    console = Console(file=out, soft_wrap=False)
+    table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+    for _, label in columns:
+        table.add_column(label, overflow="fold")
+    count = 0
+    for row in data:
+        count += 1
+        table.add_row(*(_cell_text(row.get(key)) for key, _ in columns))
+    if count:
+        console.print(table)
+    else:
+        console.print("[dim]nothing to show[/]")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)

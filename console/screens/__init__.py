@@ -1,0 +1,1 @@
+"""The console's screens: the main panes, a run's detail, help."""

@@ -1,0 +1,185 @@
+"""One run in detail: what it was, its steps as a timeline, what it touched, every event."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from console import cells
+from console.data import RunDetail, StoreReader
+from console.formats import duration
+from console.widgets.table import TableView
+
+TABS = ("timeline", "touched", "events", "approvals")
+
+
+class RunDetailScreen(Screen[None]):
+    AUTO_FOCUS = ""  # the table takes focus once it has rows
+    HELP = (
+        "One run: its facts and scope, its steps in time order, every record it touched "
+        "(out-of-scope touches are marked), its approvals, and every event with the file and "
+        "line it came from."
+    )
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="detail.back"),
+        Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
+    ]
+
+    def __init__(self, reader: StoreReader, run_id: str) -> None:
+        super().__init__()
+        self.reader = reader
+        self.run_id = run_id
+        self.detail: RunDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            f"[b]Quarterdeck[/]  [dim]›[/]  Runs  [dim]›[/]  {cells.text(self.run_id)}",
+            id="crumbs",
+        )
+        yield Static("loading…", id="run-facts")
+        with TabbedContent(id="run-tabs"):
+            with TabPane("Timeline", id="timeline"):
+                yield TableView(empty="No steps recorded.", id="steps-table")
+            with TabPane("Touched", id="touched"):
+                yield TableView(empty="This run touched no records.", id="touches-table")
+            with TabPane("Events", id="events"):
+                yield TableView(empty="No events.", id="events-table")
+            with TabPane("Approvals", id="approvals"):
+                yield TableView(empty="No approvals were requested.", id="approvals-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="run-detail", exit_on_error=False)
+    def _load(self) -> None:
+        detail = self.reader.run_detail(self.run_id)
+        self.app.call_from_thread(self._show, detail)
+
+    def _show(self, detail: RunDetail | None) -> None:
+        self.detail = detail
+        facts = self.query_one("#run-facts", Static)
+        if detail is None:
+            facts.update(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
+            return
+        facts.update(_facts(detail.overview))
+        self.query_one("#steps-table", TableView).show(*_steps(detail))
+        self.query_one("#touches-table", TableView).show(*_touches(detail))
+        self.query_one("#events-table", TableView).show(*_events(detail))
+        self.query_one("#approvals-table", TableView).show(*_approvals(detail))
+        self.query_one(TabbedContent).active_pane.query_one(TableView).focus_table()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        index = (TABS.index(tabs.active) + step) % len(TABS)
+        tabs.active = TABS[index]
+        tabs.active_pane.query_one(TableView).focus_table()
+
+
+def _facts(o: dict[str, object]) -> str:
+    trigger = ""
+    if o.get("trigger_kind"):
+        trigger = f" · {cells.text(o['trigger_kind'])}"
+        if o.get("trigger_by"):
+            trigger += f" by {cells.text(o['trigger_by'])}"
+    scope = o.get("scope")
+    if scope is None:
+        scope_text = "[bold yellow]unknown (no run.started seen)[/]"
+    elif not scope:
+        scope_text = "[bold red]no grants[/]"
+    else:
+        scope_text = ", ".join(cells.text(g) for g in scope)  # type: ignore[union-attr]
+    live = o["status"] in ("running", "awaiting_approval", "paused")
+    lines = [
+        f"[b]{cells.text(o['run_id'])}[/]  {cells.text(o['workflow'])} "
+        f"{cells.text(o.get('workflow_version') or '')} · {cells.text(o.get('environment'))} "
+        f"· as [b]{cells.text(o.get('identity') or 'unknown identity')}[/]{trigger}",
+        f"status {cells.status(o['status'])}   started {cells.when(o['started_at'])}Z   "  # type: ignore[arg-type]
+        + (f"finished {cells.when(o['finished_at'])}Z   " if o.get("finished_at") else "")  # type: ignore[arg-type]
+        + f"duration {cells.seconds(o['duration_s'], live=live)}"  # type: ignore[arg-type]
+        + (f"   [red]error: {cells.text(o['error'])}[/]" if o.get("error") else ""),
+        f"steps {o['steps']} ({o['step_errors']} failed) · touched {o['touched']} "
+        f"(read {o['reads']}, created {o['creates']}, updated {o['updates']}, "
+        f"deleted {o['deletes']}, exported {o['exports']}) · out of scope "
+        f"{cells.count(o['out_of_scope'], alarm=True)} · approvals pending "  # type: ignore[arg-type]
+        f"{o['pending_approvals']} · tokens {o['tokens_in']}/{o['tokens_out']} · "
+        f"${o['cost_usd']:.4f}",
+        f"scope {scope_text}",
+    ]
+    return "\n".join(lines)
+
+
+def _steps(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+    labels = ["STEP", "NAME", "KIND", "TOOL / MODEL", "STARTED (UTC)", "DURATION", "STATUS",
+              "TOKENS", "ERROR"]
+    rows, keys = [], []
+    for s in d.steps.to_pylist():
+        tokens = f"{s['tokens_in']}/{s['tokens_out']}" if s["tokens_in"] is not None else ""
+        rows.append([
+            cells.text(s["step_id"]), cells.text(s["name"]), cells.text(s["kind"]),
+            cells.text(s["tool"] or s["model"]), cells.when(s["started_at"]),
+            duration(s["duration_s"]) if s["duration_s"] is not None else
+            ("[cyan]running[/]" if s["finished_at"] is None else ""),
+            cells.status(s["status"]), tokens, f"[red]{cells.text(s['error'])}[/]"
+            if s["error"] else "",
+        ])
+        keys.append(s["step_id"])
+    return labels, rows, keys
+
+
+def _touches(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+    labels = ["TIME (UTC)", "STEP", "SYSTEM", "OBJECT", "RECORD", "ACTION", "IN SCOPE",
+              "CHANGE", "FIELDS / COUNT", "CLASS"]
+    rows, keys = [], []
+    for t in d.touches.to_pylist():
+        what = ", ".join(t["fields"] or []) or (
+            f"{t['record_count']} records" if t["record_count"] is not None else "")
+        rows.append([
+            cells.when(t["ts"]), cells.text(t["step_id"]), cells.text(t["system"]),
+            cells.text(t["object"]), cells.text(t["record_id"] or "[bulk]"),
+            cells.action(t["action"]), cells.in_scope(t["in_scope"]),
+            cells.change(t["before"], t["after"]), cells.text(what),
+            f"[magenta]{cells.text(t['classification'])}[/]" if t["classification"] else "",
+        ])
+        keys.append(t["event_id"])
+    return labels, rows, keys
+
+
+def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+    labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "FIELDS", "SOURCE"]
+    rows, keys = [], []
+    for e in d.events.to_pylist():
+        rows.append([
+            cells.when(e["ts"]), cells.text(e["type"]), cells.text(e["step_id"]),
+            cells.text(e["actor"]), cells.compact_json(e["body"]),
+            f"[dim]{cells.text(e['source'])}:{e['line_no']}[/]",
+        ])
+        keys.append(e["event_id"])
+    return labels, rows, keys
+
+
+def _approvals(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+    labels = ["APPROVAL", "STATUS", "RISK", "ACTION", "ROLE", "REQUESTED BY", "REQUESTED (UTC)",
+              "EXPIRES (UTC)", "DECIDED BY", "REASON", "SOURCES"]
+    rows, keys = [], []
+    for a in d.approvals.to_pylist():
+        rows.append([
+            cells.text(a["approval_id"]), cells.status(a["status"]), cells.text(a["risk"]),
+            cells.text(a["action"]), cells.text(a["required_role"]),
+            cells.text(a["requested_by"]), cells.when(a["requested_at"]),
+            cells.when(a["expires_at"]), cells.text(a["decided_by"]), cells.text(a["reason"]),
+            cells.text(", ".join(a["sources"] or [])),
+        ])
+        keys.append(a["approval_id"])
+    return labels, rows, keys

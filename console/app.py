@@ -61,13 +61,16 @@ class QuarterdeckApp(App[None]):
         about.append(APP_HELP)
         keys: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
             description = binding.description or binding.action
-            if not active.enabled or description in seen or binding.action == "help":
+            ours = binding.show or bool(binding.id)  # widgets' own cursor keys are listed below
+            if not ours or not active.enabled or description in seen or binding.action == "help":
                 continue
             seen.add(description)
             keys.append((self.get_key_display(binding), description))
+        keys.append(("↑ ↓ pgup pgdn home end", "move in a table"))
+        keys.append(("enter", "open what is under the cursor"))
         keys.append(("?", "this help"))
         keys.append(("ctrl+p", "command palette"))
         crumbs = type(screen).__name__.removesuffix("Screen")

@@ -10,7 +10,6 @@ path = ".quarterdeck/quarterdeck.duckdb"   # --db and $QUARTERDECK_DB win over t
 stale_after = "15m"                        # a running run with no event for this long is stale
 
 [console]
-refresh = "2s"
 read_only = false
 
 [keys]                                     # remap any key by its binding id
@@ -62,7 +61,6 @@ class StoreSettings(BaseModel):
 class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh: Seconds = Field(2.0, description="How often panes refresh.")
     read_only: bool = Field(False, description="Remove every decision action.")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import gzip
 import hashlib
 import io
 import json
@@ -33,7 +32,7 @@ import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from ingest.models import ApprovalRecord
-from ingest.reader import BOM, fingerprint, open_binary, read_batches
+from ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
 from ingest.validate import CheckedBatch, Rejection, check_batch, explain
 from queries import writes
 
@@ -179,6 +178,12 @@ class _Unit:
 _END = "end-of-input"
 
 
+class _Damaged(Exception):
+    def __init__(self, message: str, fragment: bytes) -> None:
+        super().__init__(message)
+        self.fragment = fragment
+
+
 class _Producer:
     """Reads and validates every source, handing full units to the writer through `out`."""
 
@@ -244,12 +249,16 @@ class _Producer:
                     self._hand_over()
                 if self.stop.is_set():
                     return
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            if getattr(handle, "truncated", False):
+                fragment = handle.fragment  # type: ignore[attr-defined]
+                raise _Damaged("it ends before its compressed stream does", fragment)
+        except (_Damaged, EOFError, zlib.error) as exc:
             # A truncated or corrupt archive: keep every line read before the damage.
+            fragment = exc.fragment if isinstance(exc, _Damaged) else b""
             self.unit.rejections.append((name, fp, Rejection(
                 lines_read + 1, offset, "truncated_file",
-                f"the compressed file is damaged after {offset:,} bytes ({exc}); the lines "
-                "before were loaded", b"", 0)))
+                f"the compressed file is damaged after line {lines_read:,} ({exc}); the lines "
+                "before were loaded", fragment[:LONG_LINE_PREFIX], len(fragment))))
         except OSError as exc:
             raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:

@@ -14,8 +14,9 @@ Offsets are positions in the decompressed stream for `.gz` files.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
@@ -60,8 +61,60 @@ class LineBatch:
 
 def open_binary(path: Path) -> BinaryIO:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return GzipStream(path)  # type: ignore[return-value]
     return path.open("rb")
+
+
+class GzipStream(io.RawIOBase):
+    """Reads a .gz file, multi-member ones included, and keeps everything that could be
+    decompressed when the file is truncated (`gzip` would drop the last block): reading
+    ends at the last complete line, `truncated` says so and `fragment` holds the rest."""
+
+    PIECE = 256 * 1024
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.fileobj = path.open("rb")
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._done = False
+        self.truncated = False
+        self.fragment = b""  # the incomplete last line of a truncated file
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size >= 0 else 1 << 62
+        while self._size < want and not self._done:
+            data = self.fileobj.read(self.PIECE)
+            if not data:
+                self._done = True
+                self.truncated = not self._inflate.eof
+                if self.truncated:  # hold back the broken last line
+                    whole = b"".join(self._pending)
+                    cut = whole.rfind(b"\n") + 1
+                    self._pending, self.fragment = [whole[:cut]], whole[cut:]
+                    self._size = cut
+                break
+            out = self._inflate.decompress(data)
+            while self._inflate.eof and self._inflate.unused_data:  # the next member
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out += self._inflate.decompress(rest)
+            if out:
+                self._pending.append(out)
+                self._size += len(out)
+        data = b"".join(self._pending)
+        chunk, rest = data[:want], data[want:]
+        self._pending = [rest] if rest else []
+        self._size = len(rest)
+        return chunk
+
+    def close(self) -> None:
+        self.fileobj.close()
+        super().close()
 
 
 def fingerprint(path: Path, *, complete_only: bool = True, max_line: int = MAX_LINE) -> str | None:

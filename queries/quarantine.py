@@ -31,7 +31,7 @@ def quarantined(
         LIMIT $limit
         """,
         {"class": error_class, "source": source, "limit": limit if limit else 2**62},
-    ).fetch_arrow_table()
+    ).to_arrow_table()
 
 
 def quarantine_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -121,7 +121,7 @@ def run_history(
         "invert": where.invert,
         "limit": limit if limit is not None else 2**62,
     }
-    return con.execute(_HISTORY.format(order=order), params).fetch_arrow_table()
+    return con.execute(_HISTORY.format(order=order), params).to_arrow_table()
 
 
 def run_overview(
@@ -169,19 +169,37 @@ def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
         ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)), step_id
         """,
         [run_id],
-    ).fetch_arrow_table()
+    ).to_arrow_table()
 
 
 def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
-    """Every event of the run in timestamp order, with the raw line and where it came from."""
+    """Every event of the run in timestamp order, where it came from, and its own fields
+    (`fields`: the non-empty type-specific fields as JSON)."""
     return con.execute(
         """
-        SELECT ts, type, step_id, actor, event_id, source, line_no, raw
+        SELECT ts, type, step_id, actor, event_id, source, line_no, byte_offset,
+               json_object(
+                   'workflow', workflow, 'workflow_version', workflow_version,
+                   'environment', environment, 'identity', identity,
+                   'trigger', CASE WHEN trigger_kind IS NOT NULL
+                                   THEN {'kind': trigger_kind, 'by': trigger_by} END,
+                   'scope', scope, 'name', name, 'kind', kind, 'tool', tool, 'model', model,
+                   'status', status, 'error', error, 'tokens_in', tokens_in,
+                   'tokens_out', tokens_out, 'cost_usd', cost_usd, 'system', system,
+                   'object', object, 'record_id', record_id, 'action', action,
+                   'fields', fields, 'before', before, 'after', after,
+                   'record_count', record_count, 'classification', classification,
+                   'in_scope', in_scope, 'approval_id', approval_id, 'risk', risk,
+                   'required_role', required_role, 'requested_by', requested_by,
+                   'expires_at', expires_at, 'context', context, 'decision', decision,
+                   'decided_by', decided_by, 'reason', reason, 'decision_id', decision_id,
+                   'result', result, 'detail', detail, 'value', value, 'attrs', attrs
+               ) AS body
         FROM events WHERE run_id = ?
         ORDER BY ts, source, line_no
         """,
         [run_id],
-    ).fetch_arrow_table()
+    ).to_arrow_table()
 
 
 def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
@@ -194,7 +212,7 @@ def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
         ORDER BY ts, event_id
         """,
         [run_id],
-    ).fetch_arrow_table()
+    ).to_arrow_table()
 
 
 def run_approvals(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime) -> pa.Table:
@@ -207,7 +225,7 @@ def run_approvals(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime)
         ORDER BY requested_at NULLS LAST, approval_id
         """,
         {"now": now, "run_id": run_id},
-    ).fetch_arrow_table()
+    ).to_arrow_table()
 
 
 def workflows(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -215,3 +233,8 @@ def workflows(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT workflow FROM run_summary WHERE workflow IS NOT NULL ORDER BY 1"
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def run_count(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM run_summary").fetchone()
+    return int(row[0]) if row else 0

@@ -206,7 +206,7 @@ def load_event_lines(
             except duckdb.ConstraintException:
                 con.execute("ROLLBACK")
                 con.execute("BEGIN TRANSACTION")
-                rejected = con.execute(_UNREADABLE_TS).fetch_arrow_table()
+                rejected = con.execute(_UNREADABLE_TS).to_arrow_table()
                 counts.quarantined = rejected.num_rows
                 add_quarantine(con, rejected.cast(QUARANTINE_SCHEMA), now=now)
                 keys = set(rejected.column("quarantine_key").to_pylist())

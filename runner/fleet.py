@@ -114,7 +114,7 @@ class RunSimulator:
             pass
         if n > 40:
             decided = self._approval(f"post {n} invoices to the ledger", "high",
-                                     "finance-approver", hours=4)
+                                     "finance-approver", hours=8)
             if decided is None:
                 return None
             if decided == "rejected":
@@ -188,7 +188,7 @@ class RunSimulator:
         with self._step("read approved payouts", "tool", tool="ledger.query"):
             self._touch("ledger", "Payout", None, "read", record_count=n)
         decided = self._approval(f"release {n} payouts totalling ${total:,}", "critical",
-                                 "treasury", hours=6)
+                                 "treasury", hours=24)
         if decided is None:
             return None
         if decided == "rejected":
@@ -257,7 +257,8 @@ class RunSimulator:
                    requested_by=wf.identity,
                    expires_at=expires.astimezone(timezone.utc).isoformat(timespec="seconds"))
         wait = timedelta(minutes=self.rng.expovariate(1 / 25))
-        if requested + wait > self.now:
+        backlog = requested > self.now - timedelta(hours=6) and self.rng.random() < 0.6
+        if backlog or requested + wait > self.now:  # approvers have not got to it yet
             self._t = self.now + timedelta(days=365)  # still waiting: nothing more is written
             return None
         decision = "rejected" if self.rng.random() < 0.12 else "approved"

@@ -171,7 +171,8 @@ class RunsPane(Vertical, can_focus=False):
     def action_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)
         box.display = True
-        box.focus()
+        # Focus now, not after the next refresh: keys typed right after `/` belong to it.
+        self.screen.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)

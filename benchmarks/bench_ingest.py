@@ -1,0 +1,100 @@
+"""Ingest speed: Quarterdeck's validated load against DuckDB's own `read_json`, same files.
+
+    python benchmarks/bench_ingest.py [--events 1000000] [--data bench-data]
+
+Generates a fleet with `quarterdeck sample` (no bad lines, nothing gzipped), then loads it
+twice: with `quarterdeck ingest` (validation, quarantine, dedup, summaries) in a child process
+whose peak memory is measured, and with DuckDB's `read_json` (explicit columns) into a bare
+table in a fresh file. Prints both rates and their ratio. Target: ratio >= 0.6, peak < 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+EVENTS_PER_RUN = 17.0  # what the sample fleet averages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--data", default="bench-data")
+    args = parser.parse_args()
+    data = Path(args.data)
+    logs = data / f"fleet-{args.events}"
+    if not logs.exists():
+        runs = int(args.events / EVENTS_PER_RUN)
+        print(f"generating ~{args.events:,} events ({runs:,} runs) into {logs} …", flush=True)
+        subprocess.run([sys.executable, "-m", "console.cli", "sample", "--out", str(logs),
+                        "--runs", str(runs), "--seed", "1", "--no-bad-lines", "--no-gzip",
+                        "--end", "2026-11-20T00:00:00Z"], check=True)
+    files = sorted(str(p) for p in logs.rglob("*.jsonl"))
+    size = sum(Path(f).stat().st_size for f in files)
+
+    store = data / "bench-qd.duckdb"
+    _remove(store)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli", "ingest", *files, "--json", "--db", str(store)],
+        check=True, capture_output=True, text=True,
+    )
+    qd_seconds = time.perf_counter() - started
+    summary = json.loads(result.stdout)
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    events = summary["events"]
+
+    bare = data / "bench-bare.duckdb"
+    _remove(bare)
+    con = duckdb.connect(str(bare))
+    columns = _columns()
+    started = time.perf_counter()
+    con.execute(
+        f"CREATE TABLE bare AS SELECT * FROM read_json(?, format='newline_delimited', "
+        f"columns={columns})", [files],
+    )
+    con.execute("CHECKPOINT")
+    bare_seconds = time.perf_counter() - started
+    bare_rows = con.execute("SELECT count(*) FROM bare").fetchone()[0]
+    con.close()
+
+    qd_rate = events / qd_seconds
+    bare_rate = bare_rows / bare_seconds
+    print(f"input: {len(files)} files, {size / 2**20:,.0f} MiB, {events:,} events")
+    print(f"quarterdeck ingest : {qd_seconds:6.2f} s  {qd_rate:>10,.0f} events/s  "
+          f"(process wall time incl. start-up; peak RSS {peak_mib:,.0f} MiB)")
+    print(f"duckdb read_json   : {bare_seconds:6.2f} s  {bare_rate:>10,.0f} events/s  "
+          f"(bare table, explicit columns, no validation)")
+    print(f"ratio              : {qd_rate / bare_rate:.2f}  (target >= 0.60)")
+    print(json.dumps({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "events": events, "qd_seconds": round(qd_seconds, 2),
+                      "bare_seconds": round(bare_seconds, 2),
+                      "ratio": round(qd_rate / bare_rate, 3), "peak_mib": round(peak_mib)}))
+
+
+def _columns() -> str:
+    from queries.writes import EVENT_FIELDS
+
+    fields = dict(EVENT_FIELDS)
+    fields["trigger"] = 'STRUCT(kind VARCHAR, "by" VARCHAR)'
+    fields["ts"] = "TIMESTAMPTZ"
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in fields.items()) + "}"
+
+
+def _remove(path: Path) -> None:
+    for candidate in (path, Path(f"{path}.wal")):
+        if candidate.exists():
+            candidate.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":
+    main()

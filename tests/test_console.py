@@ -1,0 +1,164 @@
+"""The console through Textual's Pilot: keys in, what an operator sees out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import NOW
+from console.app import QuarterdeckApp, make_app
+from console.config import Settings
+from console.screens.help import HelpScreen
+from console.screens.quarantine import QuarantineScreen
+from console.screens.run_detail import RunDetailScreen
+from console.widgets.runs_pane import RunsPane
+from console.widgets.table import TableView
+from queries.store import Store
+
+SIZE = (160, 40)
+
+
+def app_for(store: Store, **kwargs) -> QuarterdeckApp:
+    return make_app(store, Settings(), clock=lambda: NOW, **kwargs)
+
+
+async def settle(pilot, app: QuarterdeckApp) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def runs_table(app: QuarterdeckApp) -> TableView:
+    return app.screen.query_one(RunsPane).query_one(TableView)
+
+
+async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        keys = runs_table(app).keys
+        assert len(keys) == 120
+        newest = fleet_store.con.execute(
+            "SELECT run_id FROM run_summary ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+        assert keys[0] == newest
+        assert app.focused is runs_table(app).table
+        status = str(app.screen.query_one("#status-bar").render())
+        assert "120 runs" in status and "9 quarantined" in status and "qd.duckdb" in status
+
+
+async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("slash", *"crm")
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        narrowed = runs_table(app).keys
+        assert narrowed and all(k.startswith("r-crm") for k in narrowed)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.focused is runs_table(app).table
+        assert runs_table(app).keys == narrowed  # the filter stays
+        await pilot.press("slash", "home", "!")
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert runs_table(app).keys and not any(k.startswith("r-crm")
+                                                for k in runs_table(app).keys)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert len(runs_table(app).keys) == 120
+
+
+async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = app.screen.query_one(RunsPane)
+        await pilot.press("s")
+        assert pane.view.sort == "duration_s"
+        while pane.view.sort != "run_id":  # `s` cycles through the columns
+            await pilot.press("s")
+        await settle(pilot, app)
+        keys = runs_table(app).keys
+        assert keys == sorted(keys, reverse=True)
+        await pilot.press("S")
+        await settle(pilot, app)
+        assert runs_table(app).keys == sorted(keys)
+        assert "sorted by run ↑" in str(app.screen.query_one("#runs-title").render())
+
+
+async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store: Store) -> None:
+    run_id = fleet_store.con.execute(
+        "SELECT run_id FROM run_summary WHERE out_of_scope > 0 LIMIT 1").fetchone()[0]
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("slash", *run_id, "enter")
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert runs_table(app).keys == [run_id]
+        await pilot.press("enter")
+        await settle(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen)
+        facts = str(screen.query_one("#run-facts").render())
+        assert run_id in facts and "scope" in facts
+        steps = screen.query_one("#steps-table", TableView)
+        assert steps.keys and steps.keys[0] == "s1"
+        await pilot.press("right_square_bracket")
+        await settle(pilot, app)
+        touches = screen.query_one("#touches-table", TableView)
+        rows = [touches.table.get_row_at(i) for i in range(len(touches.keys))]
+        assert any("OUT OF SCOPE" in " ".join(map(str, row)) for row in rows)
+        await pilot.press("right_square_bracket")
+        events = screen.query_one("#events-table", TableView)
+        assert len(events.keys) >= len(steps.keys) * 2
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, RunDetailScreen)
+        assert runs_table(app).current_key() == run_id
+
+
+async def test_help_lists_the_keys_of_this_screen(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        for words in ("Filter", "Sort", "Quarantine", "Quit", "Refresh", "Every run"):
+            assert words in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_quarantine_view_and_quit(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("Q")
+        await settle(pilot, app)
+        assert isinstance(app.screen, QuarantineScreen)
+        assert len(app.screen.query_one(TableView).keys) == 9
+        await pilot.press("escape")
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0 or app.return_code is None
+
+
+async def test_an_empty_store_says_how_to_load_logs(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Store.open(Path("empty.duckdb")) as store:
+        app = app_for(store)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            empty = str(app.screen.query_one(".empty").render())
+            assert "quarterdeck ingest" in empty
+
+
+async def test_keys_can_be_remapped_by_binding_id(fleet_store: Store) -> None:
+    app = make_app(fleet_store, Settings(keys={"runs.filter": "f"}), clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f")
+        assert app.focused is app.screen.query_one("#runs-filter")

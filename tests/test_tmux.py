@@ -1,0 +1,98 @@
+"""The console as a person uses it: a real terminal (tmux), real keys, the screen read back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        self.name = f"qd-test-{uuid.uuid4().hex[:8]}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
+        env["TERM"] = "xterm-256color"
+        line = " ".join(command) + "; echo EXITED:$?; sleep 30"
+        # a server of its own, so tests never share (or kill) another tmux server
+        self.tmux = ["tmux", "-L", self.name, "-f", "/dev/null"]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "150", "-y",
+                        "40", "-c", str(cwd), line], check=True, env=env)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+
+    def wait_for_gone(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.screen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} is still on screen:\n{self.screen()}")
+            time.sleep(0.2)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+
+
+def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) -> None:
+    subprocess.run([sys.executable, "-m", "console.cli", "ingest", str(fleet_dir), "--quiet"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    term = Terminal([sys.executable, "-m", "console.cli"], tmp_path)
+    try:
+        term.wait_for("120 shown")
+        screen = term.wait_for("Filter")
+        assert "9 quarantined" in screen
+        term.keys("/")
+        term.wait_for("Esc clears")  # the filter box is open (a person waits to see it)
+        term.keys("payout")
+        screen = term.wait_for("filter payout")
+        rows = [line for line in screen.splitlines() if "r-" in line]
+        assert rows and all("payout-batch" in line for line in rows)
+        term.keys("Enter")
+        term.keys("Enter")
+        screen = term.wait_for("Timeline")
+        assert "svc-payout-agent" in screen and "scope payments:write:Payout" in screen
+        term.keys("Escape")
+        term.wait_for_gone("Timeline")
+        term.keys("?")
+        term.wait_for("Help · Main")
+        term.keys("Escape")
+        term.wait_for_gone("Help · Main")  # Esc then q at once would read as Alt+q
+        term.keys("q")
+        term.wait_for("EXITED:0")
+    finally:
+        term.close()
+
+
+def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
+                                                                 fleet_dir: Path) -> None:
+    subprocess.run([sys.executable, "-m", "console.cli", "ingest", str(fleet_dir), "--quiet"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    first = Terminal([sys.executable, "-m", "console.cli"], tmp_path)
+    try:
+        first.wait_for("120 shown")
+        second = subprocess.run([sys.executable, "-m", "console.cli"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 3
+        assert "is in use by process" in second.stderr and "--db" in second.stderr
+    finally:
+        first.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -42,15 +41,25 @@ def main() -> None:
 
     store = data / "bench-qd.duckdb"
     _remove(store)
+    # The CLI in a child of its own, which reports its own peak memory when done.
+    child = (
+        "import json, resource, sys\n"
+        "from console.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'peak_mib': peak}), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "console.cli", "ingest", *files, "--json", "--db", str(store)],
+        [sys.executable, "-c", child, "ingest", *files, "--json", "--db", str(store)],
         check=True, capture_output=True, text=True,
     )
     qd_seconds = time.perf_counter() - started
     summary = json.loads(result.stdout)
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_mib = json.loads(result.stderr.strip().splitlines()[-1])["peak_mib"]
     events = summary["events"]
+    load_seconds = summary["seconds"]
 
     bare = data / "bench-bare.duckdb"
     _remove(bare)
@@ -67,17 +76,22 @@ def main() -> None:
     con.close()
 
     qd_rate = events / qd_seconds
+    load_rate = events / load_seconds
     bare_rate = bare_rows / bare_seconds
     print(f"input: {len(files)} files, {size / 2**20:,.0f} MiB, {events:,} events")
     print(f"quarterdeck ingest : {qd_seconds:6.2f} s  {qd_rate:>10,.0f} events/s  "
-          f"(process wall time incl. start-up; peak RSS {peak_mib:,.0f} MiB)")
+          f"(the command, start-up included; peak RSS {peak_mib:,.0f} MiB)")
+    print(f"  of which the load: {load_seconds:6.2f} s  {load_rate:>10,.0f} events/s")
     print(f"duckdb read_json   : {bare_seconds:6.2f} s  {bare_rate:>10,.0f} events/s  "
           f"(bare table, explicit columns, no validation)")
-    print(f"ratio              : {qd_rate / bare_rate:.2f}  (target >= 0.60)")
+    print(f"ratio              : {qd_rate / bare_rate:.2f} command, {load_rate / bare_rate:.2f} "
+          "load  (target >= 0.60)")
     print(json.dumps({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "events": events, "qd_seconds": round(qd_seconds, 2),
-                      "bare_seconds": round(bare_seconds, 2),
-                      "ratio": round(qd_rate / bare_rate, 3), "peak_mib": round(peak_mib)}))
+                      "load_seconds": load_seconds, "bare_seconds": round(bare_seconds, 2),
+                      "ratio_command": round(qd_rate / bare_rate, 3),
+                      "ratio_load": round(load_rate / bare_rate, 3),
+                      "peak_mib": round(peak_mib)}))
 
 
 def _columns() -> str:

@@ -17,6 +17,7 @@ import io
 import json
 import queue
 import re
+import sys
 import threading
 import time
 import zlib
@@ -41,6 +42,9 @@ RECORD_SUFFIXES = (".csv",)
 #: Rows handed to DuckDB at once: large enough that per-statement overhead vanishes,
 #: small enough that memory stays flat.
 BATCH_ROWS = 200_000
+#: Seconds between GIL hand-overs during a load (measured: 5 ms default → 0.2 ms makes the
+#: DuckDB side of a 1M-event load ~35% faster on two cores).
+SWITCH_INTERVAL = 0.0002
 
 Progress = Callable[[int, int], None]
 
@@ -136,9 +140,14 @@ def load_paths(
     mark = writes.begin_load(con)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
+    # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
+    # the default 5 ms switch interval it waits on the validating thread for most of a load.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         _run(con, sources, summary, total, progress)
     finally:
+        sys.setswitchinterval(switch)
         if gc_was_enabled:
             gc.enable()
         try:

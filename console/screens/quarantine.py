@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Static
-
 import pyarrow as pa
+from textual.app import ComposeResult
+from textual.widgets import Footer, Static
 
 from console import cells
 from console.data import StoreReader
+from console.screens.base import DataScreen
 from console.widgets.table import TableView
 
 LIMIT = 1000
 
 
-class QuarantineScreen(Screen[None]):
-    AUTO_FOCUS = ""  # the table takes focus once it has rows
+class QuarantineScreen(DataScreen):
     HELP = (
         "Lines the ingester could not accept, newest first: the file, line and byte offset, "
         "the error class and what to fix. The rest of each file was loaded. "
         "`quarterdeck quarantine --format json` prints the same."
     )
-
-    BINDINGS = [Binding("escape", "back", "Back", id="quarantine.back")]
 
     def __init__(self, reader: StoreReader) -> None:
         super().__init__()
@@ -37,18 +31,10 @@ class QuarantineScreen(Screen[None]):
         yield TableView(empty="Nothing quarantined: every line read so far was valid.")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.reload()
+    def fetch(self) -> pa.Table:
+        return self.reader.quarantined(limit=LIMIT)
 
-    def reload(self) -> None:
-        self._load()
-
-    @work(thread=True, exclusive=True, group="quarantine", exit_on_error=False)
-    def _load(self) -> None:
-        table = self.reader.quarantined(limit=LIMIT)
-        self.app.call_from_thread(self._show, table)
-
-    def _show(self, table: pa.Table) -> None:
+    def show(self, table: pa.Table) -> None:
         labels = ["SOURCE", "LINE", "OFFSET", "CLASS", "ERROR", "SIZE", "LINE AS READ"]
         rows, keys = [], []
         for q in table.to_pylist():
@@ -64,6 +50,3 @@ class QuarantineScreen(Screen[None]):
             f"[b]Quarantine[/]  {len(rows):,} lines{more}"
         )
         self.query_one(TableView).focus_table()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()

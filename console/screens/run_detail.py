@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from console import cells
 from console.data import RunDetail, StoreReader
 from console.formats import duration
+from console.screens.base import DataScreen
 from console.widgets.table import TableView
 
 TABS = ("timeline", "touched", "events", "approvals")
 
 
-class RunDetailScreen(Screen[None]):
-    AUTO_FOCUS = ""  # the table takes focus once it has rows
+class RunDetailScreen(DataScreen):
     HELP = (
         "One run: its facts and scope, its steps in time order, every record it touched "
         "(out-of-scope touches are marked), its approvals, and every event with the file and "
@@ -25,7 +23,6 @@ class RunDetailScreen(Screen[None]):
     )
 
     BINDINGS = [
-        Binding("escape", "back", "Back", id="detail.back"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
     ]
@@ -53,18 +50,10 @@ class RunDetailScreen(Screen[None]):
                 yield TableView(empty="No approvals were requested.", id="approvals-table")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.reload()
+    def fetch(self) -> RunDetail | None:
+        return self.reader.run_detail(self.run_id)
 
-    def reload(self) -> None:
-        self._load()
-
-    @work(thread=True, exclusive=True, group="run-detail", exit_on_error=False)
-    def _load(self) -> None:
-        detail = self.reader.run_detail(self.run_id)
-        self.app.call_from_thread(self._show, detail)
-
-    def _show(self, detail: RunDetail | None) -> None:
+    def show(self, detail: RunDetail | None) -> None:
         self.detail = detail
         facts = self.query_one("#run-facts", Static)
         if detail is None:
@@ -76,9 +65,6 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#events-table", TableView).show(*_events(detail))
         self.query_one("#approvals-table", TableView).show(*_approvals(detail))
         self.query_one(TabbedContent).active_pane.query_one(TableView).focus_table()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
     def action_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

@@ -1,0 +1,39 @@
+"""What the screens over one reader call share: load in a worker, show, Esc goes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.binding import Binding
+from textual.screen import Screen
+
+
+class DataScreen(Screen[None]):
+    """A screen that shows what `fetch` returns; `reload` (ctrl+r) fetches again."""
+
+    AUTO_FOCUS = ""  # the table takes focus once it has rows
+
+    BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="screen-data", exit_on_error=False)
+    def _load(self) -> None:
+        data = self.fetch()
+        self.app.call_from_thread(self.show, data)
+
+    def fetch(self) -> Any:
+        """Runs in a worker thread: ask the reader for the data."""
+        raise NotImplementedError
+
+    def show(self, data: Any) -> None:
+        """Runs on the UI thread: put the data on screen."""
+        raise NotImplementedError
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -86,7 +86,7 @@ def main() -> None:
           f"(bare table, explicit columns, no validation)")
     print(f"ratio              : {qd_rate / bare_rate:.2f} command, {load_rate / bare_rate:.2f} "
           "load  (target >= 0.60)")
-    print(json.dumps({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    print(json.dumps({"when": datetime.now(UTC).isoformat(timespec="seconds"),
                       "events": events, "qd_seconds": round(qd_seconds, 2),
                       "load_seconds": load_seconds, "bare_seconds": round(bare_seconds, 2),
                       "ratio_command": round(qd_rate / bare_rate, 3),

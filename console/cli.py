@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console import config as config_mod
@@ -47,7 +47,7 @@ class UsageError(Exception):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -66,7 +66,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
             "(2026-11-20T08:00:00Z)"
         ) from exc
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -253,7 +253,7 @@ def cmd_sample(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
     end = None
     if args.end:
-        end = parse_since(args.end).replace(tzinfo=timezone.utc)
+        end = parse_since(args.end).replace(tzinfo=UTC)
     started = time.perf_counter()
     summary = generate(
         Path(args.out), runs=args.runs, seed=args.seed, days=args.days, end=end,

@@ -23,7 +23,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ BATCH_ROWS = 200_000
 #: Seconds between GIL hand-overs during a load (measured: 5 ms default → 0.2 ms makes the
 #: DuckDB side of a 1M-event load ~35% faster on two cores).
 SWITCH_INTERVAL = 0.0002
+#: DuckDB's memory limit during a load (restored afterwards).
+LOAD_MEMORY_LIMIT = "256MB"
 
 Progress = Callable[[int, int], None]
 
@@ -123,7 +125,7 @@ def _kind(path: Path) -> str | None:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def load_paths(
@@ -144,9 +146,15 @@ def load_paths(
     # the default 5 ms switch interval it waits on the validating thread for most of a load.
     switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # DuckDB keeps what it wrote cached up to its memory limit (80% of RAM by default), so
+    # a load's memory would grow with the input; a small limit keeps it flat (and measured
+    # faster: less to manage).
+    memory = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
     try:
         _run(con, sources, summary, total, progress)
     finally:
+        con.execute(f"SET memory_limit = '{memory}'")
         sys.setswitchinterval(switch)
         if gc_was_enabled:
             gc.enable()
@@ -340,7 +348,7 @@ def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], i
         else:
             try:
                 # CSV has no null: an empty cell means the field is absent.
-                row = {name: cell for name, cell in zip(header, cells) if cell != ""}
+                row = {name: cell for name, cell in zip(header, cells, strict=True) if cell != ""}
                 payload = json.dumps(row, ensure_ascii=False).encode()
             except UnicodeEncodeError:
                 problem = ("invalid_utf8", "row is not UTF-8")
@@ -377,7 +385,7 @@ def _run(
                 unit = work.get(timeout=0.5)
             except queue.Empty:
                 if not reader.is_alive():
-                    raise LoadError("the reader stopped unexpectedly")
+                    raise LoadError("the reader stopped unexpectedly") from None
                 continue
             if unit == _END:
                 break

@@ -12,7 +12,7 @@ raw line; `attrs` is the place for anything a producer wants kept as JSON.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -177,17 +177,15 @@ class Metric(Envelope):
 
 
 Event = Annotated[
-    Union[
-        RunStarted,
-        StepStarted,
-        StepFinished,
-        DataTouched,
-        ApprovalRequested,
-        ApprovalDecided,
-        ControlApplied,
-        RunFinished,
-        Metric,
-    ],
+    RunStarted
+    | StepStarted
+    | StepFinished
+    | DataTouched
+    | ApprovalRequested
+    | ApprovalDecided
+    | ControlApplied
+    | RunFinished
+    | Metric,
     Field(discriminator="type"),
 ]
 

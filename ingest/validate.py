@@ -151,7 +151,9 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as err:
-            return "invalid_utf8", f"line is not UTF-8: byte 0x{line[err.start]:02x} at column {err.start + 1}"
+            return "invalid_utf8", (
+                f"line is not UTF-8: byte 0x{line[err.start]:02x} at column {err.start + 1}"
+            )
         detail = first["msg"].removeprefix("Invalid JSON: ")
         return "malformed_json", f"not valid JSON: {detail}"
     if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
@@ -170,7 +172,9 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
 
     name = _field_name(loc)
     if kind == "missing":
-        return "missing_field", f"required field '{name}' is missing from this {_what(what, first)}{more}"
+        return "missing_field", (
+            f"required field '{name}' is missing from this {_what(what, first)}{more}"
+        )
     if given is None and kind in _TYPE_NAMES:
         return "missing_field", f"required field '{name}' is null{more}"
     if loc and loc[0] in _TIME_FIELDS and kind in _TIME_ERRORS:

@@ -86,10 +86,12 @@ MACROS = (
                    arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
                        AS requested_by,
                    min(requested_at) AS requested_at,
-                   arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL) AS expires_at,
+                   arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL)
+                       AS expires_at,
                    arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
-                   arg_max({'state': state, 'by': decided_by, 'decided_at': coalesce(decided_at, state_at),
-                            'reason': reason}, state_at)
+                   arg_max({'state': state, 'by': decided_by,
+                            'decided_at': coalesce(decided_at, state_at), 'reason': reason},
+                           state_at)
                        FILTER (WHERE state <> 'pending') AS decision,
                    list(DISTINCT source ORDER BY source) AS sources
             FROM qd_approval_states()

@@ -78,7 +78,10 @@ def _struct_spec() -> str:
 _SPEC = _struct_spec().replace("'", "''")
 
 # RFC 3339 allows a lower-case `t` and `z`; DuckDB reads only upper case.
-_UTC = "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ)) AS TIMESTAMP)"
+_UTC = (
+    "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ))"
+    " AS TIMESTAMP)"
+)
 
 LINES_SCHEMA = pa.schema(
     [
@@ -136,8 +139,8 @@ _EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHA
 
 # Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet,
 # then parse those lines into columns and insert them: one statement, no row-by-row work.
-# The ids come with the batch (the validator read them), so deduplication needs no parse. `in_scope` is filled in by `finish_load`, once every run.started of the
-# load is stored.
+# The ids come with the batch (the validator read them), so deduplication needs no parse.
+# `in_scope` is filled in by `finish_load`, once every run.started of the load is stored.
 _INSERT_EVENTS = f"""
 INSERT INTO events
 WITH ids AS (
@@ -238,7 +241,7 @@ def _without(lines: pa.Table, keys: set[str]) -> pa.Table:
     offsets = lines.column("byte_offset").to_pylist()
     keep = [
         hashlib.sha256(f"{fp}:{off}".encode()).hexdigest() not in keys
-        for fp, off in zip(fingerprints, offsets)
+        for fp, off in zip(fingerprints, offsets, strict=True)
     ]
     return _numbered(lines.filter(pa.array(keep)))
 

@@ -21,7 +21,7 @@ import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,10 @@ WORKFLOWS: tuple[Workflow, ...] = (
     Workflow("crm-enrichment", "2.1.3", "svc-crm-enricher",
              ("crm:write:Contact", "enrichment:read"), PST, timedelta(minutes=55)),
     Workflow("ticket-triage", "0.9.2", "svc-triage-bot",
-             ("helpdesk:write:Ticket", "kb:read"), timezone.utc, timedelta(minutes=25),
+             ("helpdesk:write:Ticket", "kb:read"), UTC, timedelta(minutes=25),
              with_event_ids=False),
     Workflow("payout-batch", "3.0.0", "svc-payout-agent",
-             ("payments:write:Payout", "ledger:read"), timezone.utc, timedelta(hours=3),
+             ("payments:write:Payout", "ledger:read"), UTC, timedelta(hours=3),
              environment="prod"),
 )
 
@@ -120,7 +120,7 @@ class RunSimulator:
             if decided == "rejected":
                 return ("cancelled", "approval rejected")
         with self._step("post invoices", "tool", tool="ledger.post"):
-            for i in range(min(n, 12)):
+            for _ in range(min(n, 12)):
                 rid = f"INV-{self.rng.randint(1, 9999):04d}"
                 self._touch("ledger", "Invoice", rid, "update", fields=["status"],
                             before={"status": "open"}, after={"status": "posted"})
@@ -255,7 +255,7 @@ class RunSimulator:
         self._emit("approval.requested", step_id=f"s{self._steps + 1}",
                    approval_id=approval_id, action=action, risk=risk, required_role=role,
                    requested_by=wf.identity,
-                   expires_at=expires.astimezone(timezone.utc).isoformat(timespec="seconds"))
+                   expires_at=expires.astimezone(UTC).isoformat(timespec="seconds"))
         wait = timedelta(minutes=self.rng.expovariate(1 / 25))
         backlog = requested > self.now - timedelta(hours=6) and self.rng.random() < 0.6
         if backlog or requested + wait > self.now:  # approvers have not got to it yet
@@ -310,7 +310,7 @@ class _Step:
 
 
 def _utc(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 BAD_LINES: tuple[bytes, ...] = (
@@ -353,7 +353,7 @@ def generate(
     folder per workflow, one JSONL file per day, and the approval system's CSV export.
     Deterministic for a given seed and end."""
     rng = random.Random(seed)
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    end = (end or datetime.now(UTC)).astimezone(UTC)
     summary = FleetSummary()
     weights = [1 / wf.every.total_seconds() for wf in WORKFLOWS]
     share = [w / sum(weights) for w in weights]
@@ -362,7 +362,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     writers = _DayFiles(out)
-    for wf, count in zip(WORKFLOWS, counts):
+    for wf, count in zip(WORKFLOWS, counts, strict=True):
         sim = RunSimulator(random.Random(rng.getrandbits(64)), end)
         every = timedelta(days=days) / count
         start = end - timedelta(days=days)

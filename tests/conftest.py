@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from queries.store import Store
 
 #: The moment the tests' store is looked at (UTC).
 NOW = datetime(2026, 11, 20, 9, 0, 0)
-FLEET_END = datetime(2026, 11, 20, 9, 0, 0, tzinfo=timezone.utc)
+FLEET_END = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 
 
 def event(type_: str, ts: str, run_id: str = "r-1", **fields: Any) -> dict[str, Any]:
@@ -68,7 +68,9 @@ def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def fleet_store(tmp_path: Path, fleet_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def fleet_store(
+    tmp_path: Path, fleet_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     """The fleet loaded into a store at `qd.duckdb` in the working directory (so the
     console's status bar shows a short, stable path)."""
     monkeypatch.chdir(tmp_path)

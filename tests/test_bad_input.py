@@ -23,7 +23,8 @@ CASES = [
     ("missing_field", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":null,'
      b'"status":"failed"}', "'run_id' is null"),
     ("missing_field", b'{"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}', "'type' is missing"),
-    ("missing_field", b'{"type":null,"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}', "'type' is null"),
+    ("missing_field", b'{"type":null,"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}',
+     "'type' is null"),
     ("wrong_type", b'{"type":"step.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
      b'"step_id":"s1","tokens_in":"812"}', "'tokens_in' should be an integer"),
     ("wrong_type", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":42,'

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from queries.runs import run_history
@@ -31,11 +31,10 @@ def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
 
 
 def test_sample_generator_is_reproducible(tmp_path: Path) -> None:
-    from datetime import timezone
 
     from runner.fleet import generate
 
-    end = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
     generate(tmp_path / "a", runs=30, seed=5, end=end)
     generate(tmp_path / "b", runs=30, seed=5, end=end)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.jsonl"))

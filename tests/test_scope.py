@@ -67,7 +67,8 @@ _grants = st.builds(lambda s, a, o: f"{s}:{a}" + (f":{o}" if o else ""), _names,
        obj=st.sampled_from(["Contact", "Invoice"]),
        action=st.sampled_from(["read", "create", "update", "delete", "export"]))
 def test_sql_agrees_with_the_rules(scope, system, obj, action) -> None:
-    got = _memory_store().execute("SELECT qd_in_scope(?, ?, ?, ?)", [scope, system, obj, action]).fetchone()
+    got = _memory_store().execute("SELECT qd_in_scope(?, ?, ?, ?)",
+                                  [scope, system, obj, action]).fetchone()
     assert got[0] is oracle(scope, system, obj, action)
 
 

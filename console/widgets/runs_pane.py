@@ -127,6 +127,8 @@ class RunsPane(Vertical, can_focus=False):
                                        [r["run_id"] for r in records])
         self.shown = len(records)
         self._retitle()
+        if self.screen.focused is None:
+            self.focus_table()
 
     @staticmethod
     def _row(r: dict[str, object]) -> list[str]:

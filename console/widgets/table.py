@@ -36,7 +36,8 @@ class TableView(Container):
     def show(self, labels: Sequence[str], rows: Sequence[Sequence[str]], keys: Sequence[str],
              *, keep: str | None = None) -> None:
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
-        the key under the cursor now), else stays at the same position."""
+        the key under the cursor now), else stays at the same position. Focus stays where it
+        was; the screen decides what gets focus first."""
         if keep is None:
             keep = self.current_key()
         position = self.table.cursor_row if self.table is not None else 0
@@ -59,7 +60,7 @@ class TableView(Container):
             position = self.keys.index(keep)
         position = min(position, len(self.keys) - 1)
         table.move_cursor(row=position, column=0, animate=False)
-        if had_focus or self.screen.focused is None:
+        if had_focus:
             table.focus()
 
     def current_key(self) -> str | None:

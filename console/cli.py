@@ -33,6 +33,31 @@ RUN_TABLE_COLUMNS = (
     ("environment", "ENV"),
 )
 
+TOUCH_TABLE_COLUMNS = (
+    ("ts", "TIME (UTC)"),
+    ("run_id", "RUN"),
+    ("workflow", "WORKFLOW"),
+    ("system", "SYSTEM"),
+    ("object", "OBJECT"),
+    ("record_id", "RECORD"),
+    ("action", "ACTION"),
+    ("in_scope", "IN SCOPE"),
+    ("step_id", "STEP"),
+)
+
+APPROVAL_TABLE_COLUMNS = (
+    ("approval_id", "APPROVAL"),
+    ("status", "STATUS"),
+    ("risk", "RISK"),
+    ("action", "ACTION"),
+    ("run_id", "RUN"),
+    ("required_role", "ROLE"),
+    ("requested_by", "REQUESTED BY"),
+    ("expires_at", "EXPIRES (UTC)"),
+    ("decided_by", "DECIDED BY"),
+    ("reason", "REASON"),
+)
+
 QUARANTINE_TABLE_COLUMNS = (
     ("source", "SOURCE"),
     ("line", "LINE"),
@@ -129,6 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--sort", default="started_at", metavar="COLUMN",
                       help="sort by this column (default started_at)")
     runs.add_argument("--asc", action="store_true", help="ascending (default descending)")
+
+    touched = command("touched", "print touched records, newest first", cmd_touched)
+    _format_option(touched)
+    touched.add_argument("--run", metavar="ID", help="only this run's touches")
+    touched.add_argument("--record", metavar="SYSTEM/OBJECT/ID",
+                         help="one record's lineage: every run that touched it, oldest first")
+    touched.add_argument("--out-of-scope", action="store_true",
+                         help="only touches no grant of the run's scope covers")
+    touched.add_argument("--system", metavar="NAME")
+    touched.add_argument("--object", metavar="NAME")
+    touched.add_argument("--action", action="append", metavar="ACTION",
+                         help="read, create, update, delete or export (repeat or comma-separate)")
+    touched.add_argument("--workflow", metavar="NAME")
+    touched.add_argument("--since", metavar="WHEN",
+                         help="a duration (2h, 7d) or a timestamp")
+    touched.add_argument("--limit", type=_positive_int, metavar="N")
+
+    approvals = command("approvals", "print approvals: pending first, then decided",
+                        cmd_approvals)
+    _format_option(approvals)
+    approvals.add_argument("--pending", action="store_true", help="only pending requests")
+    approvals.add_argument("--run", metavar="ID", help="only this run's approvals")
+    approvals.add_argument("--limit", type=_positive_int, metavar="N")
 
     quarantine = command("quarantine", "print quarantined input lines", cmd_quarantine)
     _format_option(quarantine)
@@ -235,6 +283,43 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
             limit=args.limit, stale_seconds=int(settings.store.stale_after),
         )
     formats.write(table, args.format, columns=RUN_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.store import Store
+    from queries.touches import ACTIONS, TouchFilter, parse_record, touches
+
+    actions = tuple(a.strip() for group in (args.action or []) for a in group.split(",") if a)
+    unknown = [a for a in actions if a not in ACTIONS]
+    if unknown:
+        raise UsageError(f"unknown action {', '.join(unknown)}; use {', '.join(ACTIONS)}")
+    system, obj, record_id = args.system, args.object, None
+    if args.record:
+        try:
+            system, obj, record_id = parse_record(args.record)
+        except ValueError as exc:
+            raise UsageError(f"--record {exc}") from None
+    where = TouchFilter(
+        run_id=args.run, workflow=args.workflow, system=system, object=obj,
+        record_id=record_id, actions=actions, out_of_scope=args.out_of_scope,
+        since=parse_since(args.since) if args.since else None,
+    )
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        table = touches(store.con, where=where, limit=args.limit,
+                        oldest_first=record_id is not None)
+    formats.write(table, args.format, columns=TOUCH_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.approvals import approvals
+    from queries.store import Store
+
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        table = approvals(store.con, now=utc_now(), pending_only=args.pending,
+                          run_id=args.run, limit=args.limit)
+    formats.write(table, args.format, columns=APPROVAL_TABLE_COLUMNS)
     return EXIT_OK
 
 

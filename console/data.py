@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from queries import quarantine, runs
+from queries import approvals, quarantine, runs
 from queries.store import Store
 
 
@@ -78,7 +78,7 @@ class StoreReader:
                 steps=runs.run_steps(self._cursor, run_id),
                 touches=runs.run_touches(self._cursor, run_id),
                 events=runs.run_events(self._cursor, run_id),
-                approvals=runs.run_approvals(self._cursor, run_id, now=now),
+                approvals=approvals.approvals(self._cursor, now=now, run_id=run_id),
             )
 
     def counts(self) -> StoreCounts:

@@ -24,7 +24,7 @@ def iso(value: datetime | None) -> str | None:
     """A stored (naive UTC) timestamp as ISO 8601 with `Z`."""
     if value is None:
         return None
-    return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds") + "Z"
+    return value.isoformat(timespec="milliseconds") + "Z"  # one width: sorts as text
 
 
 def short_time(value: datetime | None) -> str:
@@ -79,17 +79,17 @@ def write(
 ) -> None:
     """Print `table` as a rich table (the given columns), JSON (an array) or CSV."""
     out = out or sys.stdout
-    data = rows(table)
     if fmt == "json":
-        json.dump(data, out, indent=2, ensure_ascii=False)
+        json.dump(rows(table), out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=table.column_names, lineterminator="\n")
         writer.writeheader()
-        for row in data:
+        for row in rows(table):
             writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     else:
-        _rich_table(data, columns or [(c, c) for c in table.column_names], title, out)
+        columns = columns or [(c, c) for c in table.column_names]
+        _rich_table(table.to_pylist(), columns, title, out)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -102,7 +102,8 @@ def _rich_table(
     data: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None,
     out: TextIO,
 ) -> None:
-    console = Console(file=out, soft_wrap=False)
+    # In a terminal, fit its width; piped, never wrap (a wide line beats a folded one).
+    console = Console(file=out, soft_wrap=False, width=None if out.isatty() else 400)
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for _, label in columns:
         table.add_column(label, overflow="fold")
@@ -119,6 +120,8 @@ def _rich_table(
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return short_time(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -215,19 +215,6 @@ def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
     ).to_arrow_table()
 
 
-def run_approvals(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime) -> pa.Table:
-    """The run's approvals, merged from events and approval-system records."""
-    return con.execute(
-        """
-        SELECT approval_id, status, action, risk, required_role, requested_by, requested_at,
-               expires_at, decided_by, decided_at, reason, sources
-        FROM qd_approvals($now) WHERE run_id = $run_id
-        ORDER BY requested_at NULLS LAST, approval_id
-        """,
-        {"now": now, "run_id": run_id},
-    ).to_arrow_table()
-
-
 def workflows(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
         "SELECT DISTINCT workflow FROM run_summary WHERE workflow IS NOT NULL ORDER BY 1"

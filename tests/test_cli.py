@@ -137,3 +137,47 @@ def test_qd_alias_and_quarterdeck_command_are_installed() -> None:
 
     names = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert names.get("quarterdeck") == "console.cli:main" == names.get("qd")
+
+
+def test_touched_json_rows_and_filters(loaded: Path) -> None:
+    rows = json.loads(qd("touched", "--format", "json", cwd=loaded).stdout)
+    for key in ("run_id", "workflow", "ts", "system", "object", "record_id", "action",
+                "in_scope", "step_id"):
+        assert key in rows[0]
+    assert [r["ts"] for r in rows] == sorted((r["ts"] for r in rows), reverse=True)
+    out = json.loads(qd("touched", "--format", "json", "--out-of-scope", cwd=loaded).stdout)
+    assert out and all(r["in_scope"] is False for r in out)
+    run_id = rows[0]["run_id"]
+    one_run = json.loads(qd("touched", "--format", "json", "--run", run_id, cwd=loaded).stdout)
+    assert one_run and {r["run_id"] for r in one_run} == {run_id}
+    crm = json.loads(qd("touched", "--format", "json", "--system", "crm", "--action",
+                        "update,read", cwd=loaded).stdout)
+    assert crm and {r["system"] for r in crm} == {"crm"}
+    assert {r["action"] for r in crm} <= {"update", "read"}
+    recent = json.loads(qd("touched", "--format", "json", "--since", "2026-11-20T06:00:00Z",
+                           cwd=loaded).stdout)
+    assert recent and all(r["ts"] >= "2026-11-20T06:00:00" for r in recent)
+    assert qd("touched", "--action", "purge", cwd=loaded).returncode == 2
+
+
+def test_touched_record_lineage_is_oldest_first(loaded: Path) -> None:
+    rows = json.loads(qd("touched", "--format", "json", "--system", "crm", "--action",
+                         "update", cwd=loaded).stdout)
+    record = f"crm/Contact/{rows[0]['record_id']}"
+    lineage = json.loads(qd("touched", "--format", "json", "--record", record,
+                            cwd=loaded).stdout)
+    assert lineage and {r["record_id"] for r in lineage} == {rows[0]["record_id"]}
+    assert [r["ts"] for r in lineage] == sorted(r["ts"] for r in lineage)
+    assert qd("touched", "--record", "crm/Contact", cwd=loaded).returncode == 2
+
+
+def test_approvals_json_pending_first(loaded: Path) -> None:
+    rows = json.loads(qd("approvals", "--format", "json", cwd=loaded).stdout)
+    for key in ("approval_id", "run_id", "workflow", "action", "risk", "required_role",
+                "requested_by", "requested_at", "expires_at", "status", "decided_by",
+                "decided_at", "reason"):
+        assert key in rows[0]
+    statuses = [r["status"] for r in rows]
+    assert "approved" in statuses
+    pending = json.loads(qd("approvals", "--format", "json", "--pending", cwd=loaded).stdout)
+    assert all(r["status"] == "pending" for r in pending)

@@ -30,7 +30,7 @@ class Terminal:
         return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
                               capture_output=True, text=True).stdout
 
-    def wait_for(self, text: str, timeout: float = 15) -> str:
+    def wait_for(self, text: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -39,7 +39,7 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
 
-    def wait_for_gone(self, text: str, timeout: float = 15) -> None:
+    def wait_for_gone(self, text: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while text in self.screen():
             if time.monotonic() > deadline:

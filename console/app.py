@@ -7,16 +7,19 @@ threads, on a cursor of their own).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
-from console.config import Settings
+from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
 from console.screens.help import HelpScreen
 from console.screens.main import MainScreen
+from console.screens.quarantine import QuarantineScreen
 from queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
@@ -27,6 +30,7 @@ class QuarterdeckApp(App[None]):
     TITLE = "Quarterdeck"
 
     BINDINGS = [
+        Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
@@ -47,6 +51,24 @@ class QuarterdeckApp(App[None]):
             reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
             if reload is not None:
                 reload()
+        self.notify(f"refreshed at {self.reader.clock():%H:%M:%S} UTC", timeout=2)
+
+    def action_quarantine(self) -> None:
+        if not isinstance(self.screen, QuarantineScreen):
+            self.push_screen(QuarantineScreen(self.reader))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Runs", "The run history (1)", self._to_runs)
+        yield SystemCommand("Quarantine", "Lines the ingester rejected, and why (Q)",
+                            self.action_quarantine)
+        yield SystemCommand("Refresh", "Query the store again now (ctrl+r)",
+                            self.action_refresh)
+        yield SystemCommand("Help", "The keys that work here (?)", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def _to_runs(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -70,11 +92,24 @@ class QuarterdeckApp(App[None]):
             seen.add(description)
             keys.append((self.get_key_display(binding), description))
         keys.append(("↑ ↓ pgup pgdn home end", "move in a table"))
-        keys.append(("enter", "open what is under the cursor"))
+        keys.extend(getattr(screen, "HELP_KEYS", ()))
         keys.append(("?", "this help"))
         keys.append(("ctrl+p", "command palette"))
-        crumbs = type(screen).__name__.removesuffix("Screen")
-        self.push_screen(HelpScreen(f"Help · {crumbs}", [a for a in about if a], keys))
+        title = getattr(screen, "HELP_TITLE", "Quarterdeck")
+        self.push_screen(HelpScreen(f"Help · {title}", [a for a in about if a], keys))
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a `[keys]` table in the config may remap."""
+    from console.screens.base import DataScreen
+    from console.screens.run_detail import RunDetailScreen
+    from console.widgets.runs_pane import RunsPane
+
+    ids: set[str] = set()
+    for owner in (QuarterdeckApp, MainScreen, RunsPane, DataScreen, RunDetailScreen,
+                  QuarantineScreen, HelpScreen):
+        ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
+    return ids
 
 
 def make_app(
@@ -84,5 +119,11 @@ def make_app(
     read_only: bool = False,
     clock: Callable[[], datetime] = utc_now,
 ) -> QuarterdeckApp:
+    unknown = sorted(set(settings.keys) - binding_ids())
+    if unknown:
+        raise ConfigError(
+            f"{settings.source or 'config'}: keys: no binding has the id "
+            f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
+        )
     reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock)
     return QuarterdeckApp(reader, settings, read_only=read_only)

@@ -25,12 +25,13 @@ RUN_TABLE_COLUMNS = (
     ("workflow", "WORKFLOW"),
     ("status", "STATUS"),
     ("started_at", "STARTED (UTC)"),
-    ("duration_s", "DURATION S"),
+    ("duration_s", "DURATION"),
     ("steps", "STEPS"),
     ("touched", "TOUCHED"),
     ("out_of_scope", "OUT OF SCOPE"),
     ("pending_approvals", "PENDING"),
     ("environment", "ENV"),
+    ("identity", "IDENTITY"),
 )
 
 TOUCH_TABLE_COLUMNS = (
@@ -113,7 +114,7 @@ def _global_options(parser: argparse.ArgumentParser, *, nested: bool) -> None:
     )
     parser.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS if nested else False,
-        help="remove every decision action",
+        help="a read-only session: no decision actions are offered (READ-ONLY badge)",
     )
 
 
@@ -247,15 +248,17 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from ingest.load import load_paths
     from queries.store import Store
 
-    with Store.open(_store_path(args, settings)) as store:
+    path = _store_path(args, settings)
+    with Store.open(path) as store:
         with _Progress(enabled=not (args.quiet or args.json)) as progress:
             summary = load_paths(store.con, args.paths, progress=progress.update)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print(summary.line())
-        if summary.quarantined:
-            print("  see the quarantined lines with `quarterdeck quarantine`", file=sys.stderr)
+        if summary.quarantined_new:
+            where = f" --db {path}" if args.db else ""
+            print(f"  see why with `quarterdeck quarantine{where}`", file=sys.stderr)
     for problem in summary.problems:
         print(f"quarterdeck: {problem}", file=sys.stderr)
     return EXIT_FAILURE if summary.problems else EXIT_OK
@@ -265,7 +268,10 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
     from queries.store import Store
 
-    statuses = tuple(s.strip() for group in (args.status or []) for s in group.split(",") if s)
+    statuses = tuple(
+        s.strip().lower().replace(" ", "_").replace("-", "_")
+        for group in (args.status or []) for s in group.split(",") if s.strip()
+    )
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
         raise UsageError(f"unknown status {', '.join(unknown)}; use {', '.join(RUN_STATUSES)}")
@@ -324,9 +330,13 @@ def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> in
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from ingest.validate import ERROR_CLASSES
     from queries.quarantine import quarantined
     from queries.store import Store
 
+    if args.error_class and args.error_class not in ERROR_CLASSES:
+        raise UsageError(f"unknown error class {args.error_class!r}; use one of "
+                         f"{', '.join(ERROR_CLASSES)}")
     with Store.open(_store_path(args, settings), read_only=True) as store:
         table = quarantined(store.con, error_class=args.error_class, limit=args.limit)
     formats.write(table, args.format, columns=QUARANTINE_TABLE_COLUMNS)

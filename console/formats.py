@@ -110,18 +110,20 @@ def _rich_table(
     count = 0
     for row in data:
         count += 1
-        table.add_row(*(_cell_text(row.get(key)) for key, _ in columns))
+        table.add_row(*(_cell_text(row.get(key), key) for key, _ in columns))
     if count:
         console.print(table)
     else:
         console.print("[dim]nothing to show[/]")
 
 
-def _cell_text(value: Any) -> str:
+def _cell_text(value: Any, key: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return short_time(value)
+    if key.endswith("_s") and isinstance(value, (int, float)):
+        return duration(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -69,6 +69,7 @@ class LoadSummary:
     approval_records: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    quarantined_new: int = 0  # not quarantined by an earlier load already
     blank_lines: int = 0
     runs_updated: int = 0
     bytes: int = 0
@@ -86,17 +87,24 @@ class LoadSummary:
         return data
 
     def line(self) -> str:
-        text = (
-            f"{self.files} file{'s' if self.files != 1 else ''}: {self.events:,} events loaded, "
-            f"{self.approval_records:,} approval records, {self.duplicates:,} duplicates "
-            f"skipped, {self.quarantined:,} lines quarantined in {self.seconds:.2f}s "
-            f"({self.events_per_second:,.0f} events/s)"
+        known = self.quarantined - self.quarantined_new
+        return (
+            f"{_n(self.files, 'file')}: {_n(self.events, 'event')} loaded, "
+            f"{_n(self.approval_records, 'approval record')}, "
+            f"{_n(self.duplicates, 'duplicate')} skipped, "
+            f"{_n(self.quarantined, 'line')} quarantined"
+            + (f" ({known:,} already known)" if known else "")
+            + f" in {self.seconds:.2f}s ({self.events_per_second:,.0f} events/s)"
         )
-        return text
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def discover(paths: Iterable[Path | str]) -> list[SourceFile]:
     """The files to load: named files as they are, folders searched recursively."""
+    paths = list(paths)
     found: list[SourceFile] = []
     missing: list[str] = []
     for raw in paths:
@@ -112,6 +120,11 @@ def discover(paths: Iterable[Path | str]) -> list[SourceFile]:
             missing.append(str(path))
     if missing:
         raise LoadError(f"no such file or folder: {', '.join(missing)}")
+    if not found:
+        raise LoadError(
+            "nothing to load: no .jsonl, .jsonl.gz, .ndjson or .csv files in "
+            + ", ".join(str(p) for p in paths)
+        )
     return found
 
 
@@ -409,13 +422,15 @@ def _write(con: duckdb.DuckDBPyConnection, unit: _Unit, summary: LoadSummary) ->
         summary.events += counts.new
         summary.duplicates += counts.duplicates
         summary.quarantined += counts.quarantined
+        summary.quarantined_new += counts.quarantined
     if unit.records:
         table = pa.Table.from_pylist(unit.records, schema=writes.APPROVAL_RECORD_SCHEMA)
         counts = writes.load_approval_records(con, table, now=now)
         summary.approval_records += counts.new
         summary.duplicates += counts.duplicates
     if unit.rejections:
-        writes.add_quarantine(con, _rejections_table(unit.rejections), now=now)
+        summary.quarantined_new += writes.add_quarantine(
+            con, _rejections_table(unit.rejections), now=now)
         summary.quarantined += len(unit.rejections)
     summary.blank_lines += unit.blank
     for done in unit.files_done:

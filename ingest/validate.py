@@ -30,6 +30,12 @@ from pydantic_core import from_json
 from ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
 from ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 
+ERROR_CLASSES = (
+    "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",
+    "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "truncated_file",
+    "malformed_csv",
+)
+
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
 _TIME_ERRORS = {
     "timezone_aware",
@@ -157,7 +163,7 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         detail = first["msg"].removeprefix("Invalid JSON: ")
         return "malformed_json", f"not valid JSON: {detail}"
     if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
-        return "not_an_object", f"line is JSON {_json_kind(given)}, not an object"
+        return "not_an_object", f"line is {_json_kind(given, json_=True)}, not an object"
     if kind == "union_tag_not_found":
         return "missing_field", "required field 'type' is missing (and it is no approval record)"
     if kind == "union_tag_invalid":
@@ -211,19 +217,20 @@ def _field_name(loc: list[Any]) -> str:
     return name or "line"
 
 
-def _json_kind(value: Any) -> str:
+def _json_kind(value: Any, json_: bool = False) -> str:
+    kind = "JSON " if json_ else ""
     if value is None:
-        return "null"
+        return f"{kind}null"
     if isinstance(value, bool):
-        return "a boolean"
+        return f"a {kind}boolean"
     if isinstance(value, (int, float)):
-        return "a number"
+        return f"a {kind}number"
     if isinstance(value, str):
-        return "a string"
+        return f"a {kind}string"
     if isinstance(value, list):
-        return "an array"
+        return f"a {kind}array" if json_ else "an array"
     if isinstance(value, dict):
-        return "an object"
+        return f"a {kind}object" if json_ else "an object"
     return type(value).__name__
 
 

@@ -15,16 +15,15 @@ def quarantined(
 ) -> pa.Table:
     """Quarantined lines, most recently quarantined first, then by file and position.
 
-    `raw` is the start of the line as it was read (512 bytes at most), as UTF-8 text, or with
-    `\\xNN` escapes when it is not UTF-8; `raw_size` is the line's real length in bytes.
+    `raw` is the start of the line as it was read (512 bytes at most) as text, bytes that are
+    not UTF-8 written as `\\xNN`; `raw_size` is the line's real length in bytes.
     """
-    return con.execute(
+    table = con.execute(
         """
         SELECT source, line_no AS line, byte_offset AS offset, error_class, error,
                raw_size, quarantined_at,
-               coalesce(try(decode(head)), head::VARCHAR) AS raw
-        FROM (SELECT *, CASE WHEN octet_length(raw) > 512 THEN raw[1:512] ELSE raw END AS head
-              FROM quarantine)
+               CASE WHEN octet_length(raw) > 512 THEN raw[1:512] ELSE raw END AS raw
+        FROM quarantine
         WHERE ($class IS NULL OR error_class = $class)
           AND ($source IS NULL OR source = $source)
         ORDER BY quarantined_at DESC, source, line_no
@@ -32,6 +31,9 @@ def quarantined(
         """,
         {"class": error_class, "source": source, "limit": limit if limit else 2**62},
     ).to_arrow_table()
+    text = [raw.decode("utf-8", errors="backslashreplace")
+            for raw in table.column("raw").to_pylist()]
+    return table.set_column(table.schema.get_field_index("raw"), "raw", pa.array(text))
 
 
 def quarantine_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -73,9 +73,10 @@ WHERE ($status IS NULL OR list_contains($status, status))
   AND ($since IS NULL OR started_at >= $since)
   AND ($run_id IS NULL OR run_id = $run_id)
   AND ($text IS NULL OR coalesce(
-        run_id ILIKE $text OR workflow ILIKE $text OR status ILIKE $text
+        run_id ILIKE $text OR workflow ILIKE $text OR replace(status, '_', ' ') ILIKE $text
+        OR status ILIKE $text
         OR identity ILIKE $text OR environment ILIKE $text, false) <> $invert)
-ORDER BY {order} NULLS LAST, run_id
+ORDER BY {order} NULLS LAST, started_at DESC, run_id
 LIMIT $limit
 """
 
@@ -85,7 +86,7 @@ class RunFilter:
     """What the run history shows. `text` matches run, workflow, status, identity and
     environment (case-insensitive, `*` wildcards allowed); `invert` shows the rest."""
 
-    status: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()  # as RUN_STATUSES spells them
     workflow: str | None = None
     since: datetime | None = None
     text: str | None = None

@@ -37,8 +37,8 @@ class StoreLocked(StoreError):
         if holder:
             who += f" ({holder})"
         super().__init__(
-            f"the store {path} is in use by {who}. Stop that process (a running console "
-            f"or follower), or point --db at another store."
+            f"the store {path} is in use by {who}. DuckDB lets one process write a store: "
+            f"stop that one (a console or an ingest), or point --db at another store."
         )
         self.path = path
         self.pid = pid
@@ -64,8 +64,9 @@ def _holder_name(pid: int) -> str | None:
     if not words:
         return None
     name = Path(words[0]).name
-    rest = " ".join(words[1:4])
-    return f"{name} {rest}".strip()
+    rest = " ".join(words[1:8])
+    text = f"{name} {rest}".strip()
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 @dataclass

@@ -394,6 +394,7 @@ def generate(
     if records:
         summary.approval_records = _write_approvals(out / "approvals", records, bad_lines)
         summary.files += 1
+        summary.bad_lines += 1 if bad_lines else 0  # the export's broken row
     return summary
 
 

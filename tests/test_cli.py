@@ -43,7 +43,7 @@ def test_ingest_json_summary_and_idempotence(tmp_path: Path, fleet_dir: Path) ->
 def test_ingest_summary_line_and_missing_path(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [started()])
     ok = qd("ingest", str(path), cwd=tmp_path)
-    assert ok.returncode == 0 and "1 events loaded" in ok.stdout
+    assert ok.returncode == 0 and "1 event loaded" in ok.stdout
     missing = qd("ingest", "nope.jsonl", cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "quarterdeck: no such file or folder: nope.jsonl"
@@ -97,7 +97,20 @@ def test_quarantine_json(loaded: Path) -> None:
                                                  "unknown_type", "invalid_utf8"}
 
 
+def test_an_empty_folder_is_not_a_silent_success(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = qd("ingest", "empty", cwd=tmp_path)
+    assert result.returncode == 1 and "nothing to load" in result.stderr
+
+
+def test_status_as_shown_in_the_console_is_accepted(loaded: Path) -> None:
+    shown = qd("runs", "--format", "json", "--status", "Rolled Back", cwd=loaded)
+    assert shown.returncode == 0
+    assert {r["status"] for r in json.loads(shown.stdout)} <= {"rolled_back"}
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert qd("quarantine", "--class", "bogus", cwd=tmp_path).returncode == 2
     assert qd("runs", "--status", "bogus", cwd=tmp_path).returncode == 2
     assert qd("runs", "--limit", "0", cwd=tmp_path).returncode == 2
     assert qd("no-such-command", cwd=tmp_path).returncode == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import NOW
 from console.app import QuarterdeckApp, make_app
 from console.config import Settings
@@ -12,6 +14,7 @@ from console.screens.quarantine import QuarantineScreen
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.runs_pane import RunsPane
 from console.widgets.table import TableView
+from ingest.load import load_paths
 from queries.store import Store
 
 SIZE = (160, 40)
@@ -162,3 +165,48 @@ async def test_keys_can_be_remapped_by_binding_id(fleet_store: Store) -> None:
         await settle(pilot, app)
         await pilot.press("f")
         assert app.focused is app.screen.query_one("#runs-filter")
+
+
+async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    from conftest import event, started, write_jsonl
+
+    extra = write_jsonl(tmp_path / "extra.jsonl", [
+        started("r-undone"), event("run.finished", "2026-11-20T08:30:00Z", "r-undone",
+                                   event_id="u1", status="rolled_back")])
+    load_paths(fleet_store.con, [extra])
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("slash", *"rolled back")  # as the pane shows the status
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        assert runs_table(app).keys == ["r-undone"]
+        await pilot.press("ctrl+a", "ctrl+k", *"zzz")
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        empty = str(app.screen.query_one(RunsPane).query_one(".empty").render())
+        assert "No runs match the filter 'zzz'" in empty and "ingest" not in empty
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert len(runs_table(app).keys) == 121
+
+
+async def test_quarantine_opens_from_any_screen(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, RunDetailScreen)
+        await pilot.press("Q")
+        await settle(pilot, app)
+        assert isinstance(app.screen, QuarantineScreen)
+
+
+def test_an_unknown_key_id_in_the_config_is_refused(fleet_store: Store) -> None:
+    from console.config import ConfigError
+
+    with pytest.raises(ConfigError, match="runs.filterr"):
+        make_app(fleet_store, Settings(keys={"runs.filterr": "f"}))

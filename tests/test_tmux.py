@@ -74,9 +74,9 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
         term.keys("Escape")
         term.wait_for_gone("Timeline")
         term.keys("?")
-        term.wait_for("Help · Main")
+        term.wait_for("Help · Runs")
         term.keys("Escape")
-        term.wait_for_gone("Help · Main")  # Esc then q at once would read as Alt+q
+        term.wait_for_gone("Help · Runs")  # Esc then q at once would read as Alt+q
         term.keys("q")
         term.wait_for("EXITED:0")
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -20,8 +20,9 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 80; max-width: 95%; height: auto; max-height: 90%;
+        width: 84; max-width: 95%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 1 2;
+        scrollbar-size-vertical: 1;
     }
     """
 
@@ -32,13 +33,16 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        lines = [f"[b]{escape(self.title_text)}[/]", ""]
+        text = Text()
+        text.append(self.title_text, style="bold")
+        text.append("\n\n")
         for paragraph in self.about:
-            lines += [escape(paragraph), ""]
-        lines.append("[b]Keys[/]")
+            text.append(paragraph + "\n\n")
+        text.append("Keys\n", style="bold")
         width = max((len(k) for k, _ in self.keys), default=4) + 2
         for key, description in self.keys:
-            lines.append(f"  [b cyan]{escape(key).ljust(width)}[/] {escape(description)}")
-        lines += ["", "[dim]Esc closes this help.[/]"]
+            text.append("  " + key.ljust(width), style="bold cyan")
+            text.append(description + "\n")
+        text.append("\nEsc closes this help.", style="dim")
         with VerticalScroll():
-            yield Static("\n".join(lines), id="help-text")
+            yield Static(text, id="help-text")

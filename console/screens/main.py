@@ -9,7 +9,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.data import StoreCounts, StoreReader
-from console.screens.quarantine import QuarantineScreen
 from console.screens.run_detail import RunDetailScreen
 from console.widgets.runs_pane import RunsPane
 from console.widgets.status_bar import StatusBar
@@ -19,9 +18,11 @@ class MainScreen(Screen[None]):
     AUTO_FOCUS = ""  # the runs table takes focus once it has rows
     HELP = "Quarterdeck's panes. Enter opens what is under the cursor; Esc goes back."
 
+    HELP_TITLE = "Runs"
+    HELP_KEYS = (("enter", "open the run under the cursor"),)
+
     BINDINGS = [
         Binding("1", "pane('runs')", "Runs", id="pane.runs"),
-        Binding("Q", "quarantine", "Quarantine", id="quarantine"),
     ]
 
     def __init__(self, reader: StoreReader, *, read_only: bool) -> None:
@@ -43,9 +44,6 @@ class MainScreen(Screen[None]):
 
     def action_pane(self, name: str) -> None:
         self.query_one(RunsPane).focus_table()
-
-    def action_quarantine(self) -> None:
-        self.app.push_screen(QuarantineScreen(self.reader))
 
     def refresh_all(self) -> None:
         self.query_one(RunsPane).reload()

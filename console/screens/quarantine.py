@@ -15,8 +15,10 @@ LIMIT = 1000
 
 
 class QuarantineScreen(DataScreen):
+    HELP_TITLE = "Quarantine"
     HELP = (
-        "Lines the ingester could not accept, newest first: the file, line and byte offset, "
+        "Lines the ingester could not accept, latest load first, then by file and line: the "
+        "file, line and byte offset, "
         "the error class and what to fix. The rest of each file was loaded. "
         "`quarterdeck quarantine --format json` prints the same."
     )
@@ -28,7 +30,8 @@ class QuarantineScreen(DataScreen):
     def compose(self) -> ComposeResult:
         yield Static("[b]Quarterdeck[/]  [dim]›[/]  Quarantine", id="crumbs")
         yield Static("", id="quarantine-title", classes="pane-title")
-        yield TableView(empty="Nothing quarantined: every line read so far was valid.")
+        yield TableView(empty="Nothing quarantined: every line read so far was valid.",
+                        max_width=110)
         yield Footer()
 
     def fetch(self) -> pa.Table:

@@ -16,6 +16,7 @@ TABS = ("timeline", "touched", "events", "approvals")
 
 
 class RunDetailScreen(DataScreen):
+    HELP_TITLE = "Run detail"
     HELP = (
         "One run: its facts and scope, its steps in time order, every record it touched "
         "(out-of-scope touches are marked), its approvals, and every event with the file and "
@@ -76,9 +77,9 @@ class RunDetailScreen(DataScreen):
 def _facts(o: dict[str, object]) -> str:
     trigger = ""
     if o.get("trigger_kind"):
-        trigger = f" · {cells.text(o['trigger_kind'])}"
+        trigger = f" · triggered by {cells.text(o['trigger_kind'])}"
         if o.get("trigger_by"):
-            trigger += f" by {cells.text(o['trigger_by'])}"
+            trigger += f" ({cells.text(o['trigger_by'])})"
     scope = o.get("scope")
     if scope is None:
         scope_text = "[bold yellow]unknown (no run.started seen)[/]"
@@ -99,8 +100,9 @@ def _facts(o: dict[str, object]) -> str:
         f"(read {o['reads']}, created {o['creates']}, updated {o['updates']}, "
         f"deleted {o['deletes']}, exported {o['exports']}) · out of scope "
         f"{cells.count(o['out_of_scope'], alarm=True)} · approvals pending "  # type: ignore[arg-type]
-        f"{o['pending_approvals']} · tokens {o['tokens_in']}/{o['tokens_out']} · "
-        f"${o['cost_usd']:.4f}",
+        f"{o['pending_approvals']}"
+        + (f" · tokens in/out {o['tokens_in']:,}/{o['tokens_out']:,} · ${o['cost_usd']:.4f}"
+           if o["tokens_in"] or o["tokens_out"] else ""),
         f"scope {scope_text}",
     ]
     return "\n".join(lines)
@@ -157,14 +159,17 @@ def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
 
 def _approvals(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
     labels = ["APPROVAL", "STATUS", "RISK", "ACTION", "ROLE", "REQUESTED BY", "REQUESTED (UTC)",
-              "EXPIRES (UTC)", "DECIDED BY", "REASON", "SOURCES"]
+              "TIME LEFT", "DECIDED BY", "DECIDED (UTC)", "REASON", "SOURCES"]
     rows, keys = [], []
     for a in d.approvals.to_pylist():
+        left = a["seconds_left"]
         rows.append([
             cells.text(a["approval_id"]), cells.status(a["status"]), cells.text(a["risk"]),
             cells.text(a["action"]), cells.text(a["required_role"]),
             cells.text(a["requested_by"]), cells.when(a["requested_at"]),
-            cells.when(a["expires_at"]), cells.text(a["decided_by"]), cells.text(a["reason"]),
+            (f"[bold yellow]{duration(left)}[/]" if left is not None and left < 3600 else
+             duration(left)) if left is not None else "",
+            cells.text(a["decided_by"]), cells.when(a["decided_at"]), cells.text(a["reason"]),
             cells.text(", ".join(a["sources"] or [])),
         ])
         keys.append(a["approval_id"])

@@ -20,16 +20,16 @@ from console.widgets.table import TableView
 from queries.runs import RunFilter
 
 #: (label, sort key) for each column of the pane.
-COLUMNS = (
+COLUMNS = (  # what an investigator looks at first comes first (narrow terminals)
     ("RUN", "run_id"),
     ("WORKFLOW", "workflow"),
     ("STATUS", "status"),
+    ("OUT OF SCOPE", "out_of_scope"),
+    ("PENDING", "pending_approvals"),
     ("STARTED (UTC)", "started_at"),
     ("DURATION", "duration_s"),
     ("STEPS", "steps"),
     ("TOUCHED", "touched"),
-    ("OUT OF SCOPE", "out_of_scope"),
-    ("APPROVALS", "pending_approvals"),
     ("ENV", "environment"),
     ("IDENTITY", "identity"),
 )
@@ -37,6 +37,7 @@ SORT_KEYS = tuple(key for _, key in COLUMNS)
 #: Rows shown at once; narrow with `/` to see others.
 PAGE = 5000
 LIVE = {"running", "awaiting_approval", "paused"}
+NO_RUNS = "No runs in this store yet. Load logs with `quarterdeck ingest PATH`."
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class RunsPane(Vertical, can_focus=False):
         self.reader = reader
         self.view = RunsView()
         self._debounce: Timer | None = None
+        self._shown_view: RunsView | None = None
         self.shown = 0
 
     def compose(self) -> ComposeResult:
@@ -98,11 +100,7 @@ class RunsPane(Vertical, can_focus=False):
         )
         box.display = False  # shown by `/`
         yield box
-        yield TableView(
-            empty="No runs to show. Load logs with `quarterdeck ingest PATH`, or clear the "
-            "filter (Esc).",
-            id="runs-table",
-        )
+        yield TableView(empty=NO_RUNS, id="runs-table")
 
     def on_mount(self) -> None:
         self.reload()
@@ -123,8 +121,18 @@ class RunsPane(Vertical, can_focus=False):
     def _show(self, message: Loaded) -> None:
         records = message.table.to_pylist()
         rows = [self._row(r) for r in records]
-        self.query_one(TableView).show([label for label, _ in COLUMNS], rows,
-                                       [r["run_id"] for r in records])
+        view = message.view
+        filtered = bool(view.text.strip())
+        table = self.query_one(TableView)
+        table.empty = (
+            f"No runs match the filter {cells.text(view.text.strip())!r}. Esc clears it."
+            if filtered else NO_RUNS
+        )
+        # a new filter or order starts at the top; a refresh keeps the cursor on its run
+        changed = self._shown_view is not None and view != self._shown_view
+        self._shown_view = view
+        table.show([label for label, _ in COLUMNS], rows, [r["run_id"] for r in records],
+                   keep="" if changed else None)
         self.shown = len(records)
         self._retitle()
         if self.screen.focused is None:
@@ -137,15 +145,15 @@ class RunsPane(Vertical, can_focus=False):
             cells.text(r["run_id"]),
             cells.text(r["workflow"]),
             cells.status(r["status"]),  # type: ignore[arg-type]
+            cells.count(r["out_of_scope"], alarm=True),  # type: ignore[arg-type]
+            f"[bold yellow]{r['pending_approvals']} pending[/]" if r["pending_approvals"]
+            else "",
             cells.when(r["started_at"]),  # type: ignore[arg-type]
             cells.seconds(r["duration_s"], live=live),  # type: ignore[arg-type]
             cells.text(r["steps"]) + (f" [red]({r['step_errors']} err)[/]"
                                       if r["step_errors"] else ""),
             cells.text(r["touched"]) + (f" [bold red]({r['deletes']} del)[/]"
                                         if r["deletes"] else ""),
-            cells.count(r["out_of_scope"], alarm=True),  # type: ignore[arg-type]
-            f"[bold yellow]{r['pending_approvals']} pending[/]" if r["pending_approvals"]
-            else "",
             cells.text(r["environment"]),
             cells.text(r["identity"]),
         ]

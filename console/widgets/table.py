@@ -15,7 +15,7 @@ from textual.widgets import Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
 
-class TableView(Container):
+class TableView(Container, can_focus=True):
     """Shows rows of Rich markup with labels; remembers a key per row for the cursor."""
 
     DEFAULT_CSS = """
@@ -24,9 +24,11 @@ class TableView(Container):
     TableView > .empty { padding: 1 2; color: $text-muted; }
     """
 
-    def __init__(self, *, empty: str = "nothing to show", id: str | None = None) -> None:
+    def __init__(self, *, empty: str = "nothing to show", id: str | None = None,
+                 max_width: int = 60) -> None:
         super().__init__(id=id)
         self.empty = empty
+        self.max_width = max_width
         self.keys: list[str] = []
         self.table: DataTable | None = None
 
@@ -38,21 +40,25 @@ class TableView(Container):
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
         the key under the cursor now), else stays at the same position. Focus stays where it
         was; the screen decides what gets focus first."""
+        position = self.table.cursor_row if self.table is not None else 0
         if keep is None:
             keep = self.current_key()
-        position = self.table.cursor_row if self.table is not None else 0
-        had_focus = self.table is not None and self.table.has_focus
+        elif keep == "":
+            position = 0  # start at the top
+        had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
         self.keys = list(keys)
         self.remove_children()
         if not rows:
             self.table = None
             self.mount(Static(self.empty, classes="empty"))
+            if had_focus:
+                self.focus()  # keep the keys of the pane around it working
             return
         columns = {f"c{i}": [row[i] for row in rows] for i in range(len(labels))}
         data = pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
         table = DataTable(
             backend=ArrowBackend(data), column_labels=list(labels), cursor_type="row",
-            zebra_stripes=True, show_row_labels=False, max_column_content_width=60,
+            zebra_stripes=True, show_row_labels=False, max_column_content_width=self.max_width,
         )
         self.table = table
         self.mount(table)
@@ -72,3 +78,5 @@ class TableView(Container):
     def focus_table(self) -> None:
         if self.table is not None:
             self.table.focus()
+        else:
+            self.focus()

@@ -69,6 +69,8 @@ class QuarterdeckApp(App[None]):
     def _to_runs(self) -> None:
         while len(self.screen_stack) > 2:
             self.pop_screen()
+        if isinstance(self.screen, MainScreen):
+            self.screen.action_pane("runs")
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -103,11 +105,14 @@ def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
     from console.screens.base import DataScreen
     from console.screens.run_detail import RunDetailScreen
+    from console.screens.touch import TouchScreen
+    from console.widgets.pane import Pane
     from console.widgets.runs_pane import RunsPane
+    from console.widgets.touched_pane import TouchedPane
 
     ids: set[str] = set()
-    for owner in (QuarterdeckApp, MainScreen, RunsPane, DataScreen, RunDetailScreen,
-                  QuarantineScreen, HelpScreen):
+    for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, DataScreen,
+                  RunDetailScreen, TouchScreen, QuarantineScreen, HelpScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
     return ids
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from console.diff import diff, parse
 from console.formats import duration, short_time
 
 STATUS_STYLE = {
@@ -78,28 +79,14 @@ def seconds(value: float | None, *, live: bool = False) -> str:
 
 def change(before: str | None, after: str | None) -> str:
     """`status: open → posted` for each field that differs between before and after."""
-    old = _load(before)
-    new = _load(after)
-    if not old and not new:
-        return ""
     parts = []
-    for key in sorted(set(old) | set(new)):
-        if old.get(key) != new.get(key):
-            parts.append(
-                f"{escape(key)}: {escape(_short(old.get(key, '∅')))} → "
-                f"{escape(_short(new.get(key, '∅')))}"
-            )
+    for c in diff(before, after):
+        if c.kind == "same":
+            continue
+        old = "∅" if c.kind == "added" else _short(c.before)
+        new = "∅" if c.kind == "removed" else _short(c.after)
+        parts.append(f"{escape(c.field)}: {escape(old)} → {escape(new)}")
     return "; ".join(parts)
-
-
-def _load(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        loaded = json.loads(value)
-    except ValueError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -109,7 +96,7 @@ def _short(value: Any, limit: int = 40) -> str:
 
 def compact_json(value: str | None) -> str:
     """An event's fields as `key=value` pairs, empty ones left out."""
-    body = _load(value)
+    body = parse(value)
     parts = []
     for key, item in body.items():
         if item is None or item == [] or item == {}:

@@ -13,7 +13,7 @@ stale_after = "15m"                        # a running run with no event for thi
 read_only = false
 
 [keys]                                     # remap any key by its binding id
-"runs.filter" = "f"
+"pane.filter" = "f"
 ```
 """
 
@@ -71,7 +71,7 @@ class Settings(BaseModel):
     console: ConsoleSettings = ConsoleSettings()
     keys: dict[str, str] = Field(
         default_factory=dict,
-        description="Remapped keys: binding id = key(s), e.g. `\"runs.filter\" = \"f\"`.",
+        description="Remapped keys: binding id = key(s), e.g. `\"pane.filter\" = \"f\"`.",
     )
     source: str | None = Field(None, exclude=True, description="Where these came from.")
 

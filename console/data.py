@@ -13,8 +13,16 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from queries import approvals, quarantine, runs
+from queries import approvals, quarantine, runs, touches
 from queries.store import Store
+
+
+def split_filter(text: str) -> tuple[str | None, bool]:
+    """The filter syntax of every pane: `!text` → (text, inverted)."""
+    text = text.strip()
+    invert = text.startswith("!")
+    text = text.removeprefix("!").strip()
+    return (text or None), invert
 
 
 def utc_now() -> datetime:
@@ -80,6 +88,24 @@ class StoreReader:
                 events=runs.run_events(self._cursor, run_id),
                 approvals=approvals.approvals(self._cursor, now=now, run_id=run_id),
             )
+
+    def touches(self, where: touches.TouchFilter, *, limit: int | None = None) -> pa.Table:
+        with self._lock:
+            return touches.touches(self._cursor, where=where, limit=limit)
+
+    def touch_detail(self, event_id: str) -> dict[str, object] | None:
+        with self._lock:
+            return touches.touch_detail(self._cursor, event_id)
+
+    def lineage(self, system: str, obj: str, record_id: str) -> pa.Table:
+        with self._lock:
+            return touches.lineage(self._cursor, system, obj, record_id)
+
+    def approvals(self, *, text: str = "", limit: int | None = None) -> pa.Table:
+        needle, invert = split_filter(text)
+        with self._lock:
+            return approvals.approvals(self._cursor, now=self.clock(), text=needle,
+                                       invert=invert, limit=limit)
 
     def counts(self) -> StoreCounts:
         with self._lock:

@@ -22,6 +22,10 @@ SELECT a.approval_id, a.run_id, s.workflow, a.action, a.risk, a.required_role,
 FROM qd_approvals($now) a LEFT JOIN run_summary s USING (run_id)
 WHERE (NOT $pending OR a.status = 'pending')
   AND ($run_id IS NULL OR a.run_id = $run_id)
+  AND ($text IS NULL OR coalesce(
+        a.action ILIKE $text OR a.run_id ILIKE $text OR s.workflow ILIKE $text
+        OR a.required_role ILIKE $text OR a.requested_by ILIKE $text
+        OR a.status ILIKE $text OR a.approval_id ILIKE $text, false) <> $invert)
 ORDER BY a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
          a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id
 LIMIT $limit
@@ -34,11 +38,15 @@ def approvals(
     now: datetime,
     pending_only: bool = False,
     run_id: str | None = None,
+    text: str | None = None,
+    invert: bool = False,
     limit: int | None = None,
 ) -> pa.Table:
-    """Pending requests first (soonest to expire first), then decided ones, newest first."""
+    """Pending requests first (soonest to expire first), then decided ones, newest first.
+    `text` matches action, run, workflow, role, requester, status or id (`*` wildcards)."""
     return con.execute(
         _APPROVALS,
         {"now": now, "pending": pending_only, "run_id": run_id,
+         "text": "%" + text.replace("*", "%") + "%" if text else None, "invert": invert,
          "limit": limit if limit is not None else 2**62},
     ).to_arrow_table()

@@ -21,6 +21,8 @@ class TouchFilter:
     actions: tuple[str, ...] = ()
     out_of_scope: bool = False
     since: datetime | None = None
+    text: str | None = None  # matches system, object, record, run, workflow, action
+    invert: bool = False
 
 
 _TOUCHES = """
@@ -36,6 +38,10 @@ WHERE ($run_id IS NULL OR t.run_id = $run_id)
   AND ($actions IS NULL OR list_contains($actions, t.action))
   AND (NOT $out_of_scope OR t.in_scope = false)
   AND ($since IS NULL OR t.ts >= $since)
+  AND ($text IS NULL OR coalesce(
+        t.system ILIKE $text OR t.object ILIKE $text OR t.record_id ILIKE $text
+        OR t.run_id ILIKE $text OR s.workflow ILIKE $text OR t.action ILIKE $text,
+        false) <> $invert)
 ORDER BY t.ts {direction}, t.event_id
 LIMIT $limit
 """
@@ -58,6 +64,8 @@ def touches(
         "actions": list(where.actions) or None,
         "out_of_scope": where.out_of_scope,
         "since": where.since,
+        "text": "%" + where.text.replace("*", "%") + "%" if where.text else None,
+        "invert": where.invert,
         "limit": limit if limit is not None else 2**62,
     }
     sql = _TOUCHES.format(direction="ASC" if oldest_first else "DESC")
@@ -80,3 +88,22 @@ def parse_record(text: str) -> tuple[str, str, str]:
     if len(parts) != 3 or not all(parts):
         raise ValueError(f"{text!r} is not SYSTEM/OBJECT/ID (e.g. crm/Contact/C-00042)")
     return parts[0], parts[1], parts[2]
+
+
+def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, object] | None:
+    """One touch with its step's name and its run's scope (to say what covered it)."""
+    rows = con.execute(
+        """
+        SELECT t.event_id, t.run_id, s.workflow, s.identity, s.scope, t.ts, t.system,
+               t.object, t.record_id, t.action, t.in_scope, t.step_id, t.fields, t.before,
+               t.after, t.record_count, t.classification, t.actor,
+               (SELECT arg_max(name, ts) FROM steps st
+                WHERE st.run_id = t.run_id AND st.step_id = t.step_id) AS step_name,
+               list_filter(s.scope, lambda g: qd_grant_covers(g, t.system, t.object,
+                                                               t.action)) AS covered_by
+        FROM touches t LEFT JOIN run_summary s USING (run_id)
+        WHERE t.event_id = ?
+        """,
+        [event_id],
+    ).to_arrow_table().to_pylist()
+    return rows[0] if rows else None

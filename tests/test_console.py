@@ -86,7 +86,8 @@ async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
         await pilot.press("S")
         await settle(pilot, app)
         assert runs_table(app).keys == sorted(keys)
-        assert "sorted by run ↑" in str(app.screen.query_one("#runs-title").render())
+        title = app.screen.query_one(RunsPane).query_one(".pane-title")
+        assert "sorted by run ↑" in str(title.render())
 
 
 async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store: Store) -> None:
@@ -160,11 +161,11 @@ async def test_an_empty_store_says_how_to_load_logs(tmp_path: Path, monkeypatch)
 
 
 async def test_keys_can_be_remapped_by_binding_id(fleet_store: Store) -> None:
-    app = make_app(fleet_store, Settings(keys={"runs.filter": "f"}), clock=lambda: NOW)
+    app = make_app(fleet_store, Settings(keys={"pane.filter": "f"}), clock=lambda: NOW)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await pilot.press("f")
-        assert app.focused is app.screen.query_one("#runs-filter")
+        assert app.focused is app.screen.query_one(RunsPane).query_one(".pane-filter")
 
 
 async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
@@ -187,7 +188,7 @@ async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
         await pilot.pause(0.3)
         await settle(pilot, app)
         empty = str(app.screen.query_one(RunsPane).query_one(".empty").render())
-        assert "No runs match the filter 'zzz'" in empty and "ingest" not in empty
+        assert "Nothing matches the filter 'zzz'" in empty and "ingest" not in empty
         await pilot.press("escape")
         await settle(pilot, app)
         assert len(runs_table(app).keys) == 121
@@ -210,3 +211,72 @@ def test_an_unknown_key_id_in_the_config_is_refused(fleet_store: Store) -> None:
 
     with pytest.raises(ConfigError, match="runs.filterr"):
         make_app(fleet_store, Settings(keys={"runs.filterr": "f"}))
+
+
+async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: Store) -> None:
+    from console.screens.touch import LineageScreen, TouchScreen
+    from console.widgets.touched_pane import TouchedPane
+
+    out = fleet_store.con.execute(
+        "SELECT count(*) FROM touches WHERE in_scope = false").fetchone()[0]
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        pane = app.screen.query_one(TouchedPane)
+        table = pane.query_one(TableView)
+        total = len(table.keys)
+        assert total > out > 0
+        await pilot.press("o")
+        await settle(pilot, app)
+        assert len(table.keys) == out
+        rows = [" ".join(map(str, table.table.get_row_at(i))) for i in range(out)]
+        assert all("OUT OF SCOPE" in row for row in rows)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TouchScreen)
+        facts = str(app.screen.query_one("#touch-facts").render())
+        assert "OUT OF SCOPE" in facts and "scope" in facts
+        await pilot.press("escape")
+        await settle(pilot, app)
+        # lineage of an updated record: oldest first, every touch of that record
+        record = fleet_store.con.execute(
+            "SELECT system, object, record_id FROM touches WHERE record_id IS NOT NULL "
+            "AND action = 'update' LIMIT 1").fetchone()
+        await pilot.press("o", "slash", *record[2], "enter")
+        await pilot.pause(0.3)
+        await settle(pilot, app)
+        await pilot.press("t")
+        await settle(pilot, app)
+        assert isinstance(app.screen, LineageScreen)
+        keys = app.screen.query_one(TableView).keys
+        expected = [r[0] for r in fleet_store.con.execute(
+            "SELECT event_id FROM touches WHERE system = ? AND object = ? AND record_id = ? "
+            "ORDER BY ts, event_id", list(record)).fetchall()]
+        assert keys == expected
+
+
+async def test_approvals_pane_lists_pending_first_and_opens_the_run(fleet_store: Store,
+                                                                    tmp_path: Path) -> None:
+    from conftest import event, started, write_jsonl
+    from console.widgets.approvals_pane import ApprovalsPane
+
+    load_paths(fleet_store.con, [write_jsonl(tmp_path / "wait.jsonl", [
+        started("r-wait"),
+        event("approval.requested", "2026-11-20T08:30:00Z", "r-wait", event_id="w1",
+              approval_id="apr-wait", action="release 3 payouts", risk="critical",
+              required_role="treasury", expires_at="2026-11-20T09:20:00Z")])])
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        await settle(pilot, app)
+        pane = app.screen.query_one(ApprovalsPane)
+        table = pane.query_one(TableView)
+        assert table.keys[0] == "apr-wait"
+        first = " ".join(map(str, table.table.get_row_at(0)))
+        assert "pending" in first and "20m" in first  # 20 minutes left at NOW
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == "r-wait"

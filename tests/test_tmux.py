@@ -39,6 +39,15 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
 
+    def wait_until(self, ok, what: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if ok(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"never true: {what}; the screen shows:\n{self.screen()}")
+
     def wait_for_gone(self, text: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while text in self.screen():
@@ -64,13 +73,14 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
         term.keys("/")
         term.wait_for("Esc clears")  # the filter box is open (a person waits to see it)
         term.keys("payout")
-        screen = term.wait_for("filter payout")
-        rows = [line for line in screen.splitlines() if "r-" in line]
-        assert rows and all("payout-batch" in line for line in rows)
+        term.wait_for("filter payout")
+        term.wait_until(lambda screen: all(
+            "payout-batch" in line for line in screen.splitlines() if "│ r-" in line
+        ), "only payout runs listed")
         term.keys("Enter")
         term.keys("Enter")
-        screen = term.wait_for("Timeline")
-        assert "svc-payout-agent" in screen and "scope payments:write:Payout" in screen
+        screen = term.wait_for("scope payments:write:Payout")  # the run's facts, loaded
+        assert "svc-payout-agent" in screen and "Timeline" in screen
         term.keys("Escape")
         term.wait_for_gone("Timeline")
         term.keys("?")

@@ -1,4 +1,4 @@
-"""The main screen: the panes, the status bar and the key footer."""
+"""The main screen: the panes (1 Runs, 2 Touched, 3 Approvals), the status bar, the keys."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
 from console.data import StoreCounts, StoreReader
 from console.screens.run_detail import RunDetailScreen
+from console.screens.touch import LineageScreen, TouchScreen
+from console.widgets.approvals_pane import ApprovalsPane
+from console.widgets.pane import Pane
 from console.widgets.runs_pane import RunsPane
 from console.widgets.status_bar import StatusBar
+from console.widgets.touched_pane import TouchedPane
+
+PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals"}
 
 
 class MainScreen(Screen[None]):
-    AUTO_FOCUS = ""  # the runs table takes focus once it has rows
-    HELP = "Quarterdeck's panes. Enter opens what is under the cursor; Esc goes back."
-
-    HELP_TITLE = "Runs"
-    HELP_KEYS = (("enter", "open the run under the cursor"),)
+    AUTO_FOCUS = ""  # a pane's table takes focus once it has rows
+    HELP = "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals. Esc goes back."
+    HELP_KEYS = (("enter", "open what is under the cursor"),)
 
     BINDINGS = [
         Binding("1", "pane('runs')", "Runs", id="pane.runs"),
+        Binding("2", "pane('touched')", "Touched", id="pane.touched"),
+        Binding("3", "pane('approvals')", "Approvals", id="pane.approvals"),
     ]
 
     def __init__(self, reader: StoreReader, *, read_only: bool) -> None:
@@ -30,23 +36,44 @@ class MainScreen(Screen[None]):
         self.reader = reader
         self.read_only = read_only
 
+    @property
+    def HELP_TITLE(self) -> str:  # noqa: N802 (read like the other screens' constant)
+        return PANES[self.query_one(ContentSwitcher).current or "runs"]
+
     def compose(self) -> ComposeResult:
-        yield Static("[b]Quarterdeck[/]  [dim]›[/]  Runs", id="crumbs")
-        yield RunsPane(self.reader, id="runs")
+        yield Static("", id="crumbs")
+        with ContentSwitcher(initial="runs"):
+            yield RunsPane(self.reader, id="runs")
+            yield TouchedPane(self.reader, id="touched")
+            yield ApprovalsPane(self.reader, id="approvals")
         yield StatusBar(self.reader.path, read_only=self.read_only)
         yield Footer()
 
     def on_mount(self) -> None:
+        self._crumbs("runs")
         self.refresh_counts()
 
     def on_screen_resume(self) -> None:
-        self.query_one(RunsPane).focus_table()
+        self.current_pane().focus_table()
+
+    def current_pane(self) -> Pane:
+        switcher = self.query_one(ContentSwitcher)
+        return self.query_one(f"#{switcher.current or 'runs'}", Pane)
 
     def action_pane(self, name: str) -> None:
-        self.query_one(RunsPane).focus_table()
+        self.query_one(ContentSwitcher).current = name
+        self._crumbs(name)
+        pane = self.current_pane()
+        pane.reload()
+        pane.focus_table()
+
+    def _crumbs(self, name: str) -> None:
+        self.query_one("#crumbs", Static).update(
+            f"[b]Quarterdeck[/]  [dim]›[/]  {PANES[name]}"
+        )
 
     def refresh_all(self) -> None:
-        self.query_one(RunsPane).reload()
+        self.current_pane().reload()
         self.refresh_counts()
 
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
@@ -58,5 +85,14 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).update_counts(counts)
 
     @on(RunsPane.OpenRun)
-    def _open_run(self, message: RunsPane.OpenRun) -> None:
+    @on(ApprovalsPane.OpenRun)
+    def _open_run(self, message: RunsPane.OpenRun | ApprovalsPane.OpenRun) -> None:
         self.app.push_screen(RunDetailScreen(self.reader, message.run_id))
+
+    @on(TouchedPane.OpenTouch)
+    def _open_touch(self, message: TouchedPane.OpenTouch) -> None:
+        self.app.push_screen(TouchScreen(self.reader, message.event_id))
+
+    @on(TouchedPane.OpenLineage)
+    def _open_lineage(self, message: TouchedPane.OpenLineage) -> None:
+        self.app.push_screen(LineageScreen(self.reader, *message.record))

@@ -1,0 +1,148 @@
+"""One touch in detail (the change and what covered it), and a record's lineage."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+
+from console import cells
+from console.data import StoreReader
+from console.diff import diff
+from console.screens.base import DataScreen
+from console.widgets.table import TableView
+
+KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow", "same": "dim"}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    return cells.text(value if isinstance(value, str) else json.dumps(value))
+
+
+class TouchScreen(DataScreen):
+    HELP_TITLE = "Touch"
+    HELP = (
+        "One touch: which run and step made it, the record, the action, whether a grant of "
+        "the run's scope covered it (and which), and the change field by field."
+    )
+
+    BINDINGS = [Binding("t", "lineage", "Record lineage", id="touch.lineage")]
+
+    def __init__(self, reader: StoreReader, event_id: str) -> None:
+        super().__init__()
+        self.reader = reader
+        self.event_id = event_id
+        self.touch: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]Quarterdeck[/]  [dim]›[/]  Touched  [dim]›[/]  touch", id="crumbs")
+        yield Static("loading…", id="touch-facts")
+        yield TableView(empty="The touch records no before/after values.", id="diff-table")
+        yield Footer()
+
+    def fetch(self) -> dict[str, Any] | None:
+        return self.reader.touch_detail(self.event_id)
+
+    def show(self, touch: dict[str, Any] | None) -> None:
+        self.touch = touch
+        facts = self.query_one("#touch-facts", Static)
+        if touch is None:
+            facts.update("[bold red]This touch is no longer in the store.[/]")
+            return
+        record = "/".join(cells.text(p) for p in (touch["system"], touch["object"],
+                                                  touch["record_id"] or "[bulk]"))
+        scope = touch["scope"]
+        if touch["in_scope"] is None:
+            verdict = "[bold yellow]scope unknown[/] (the run's run.started has not been seen)"
+        elif touch["in_scope"]:
+            verdict = "[green]in scope[/], covered by " + ", ".join(
+                cells.text(g) for g in touch["covered_by"] or [])
+        else:
+            verdict = "[bold red]⚠ OUT OF SCOPE[/]: no grant of the run covers it"
+        step = cells.text(touch["step_id"] or "")
+        if touch["step_name"]:
+            step += f" ({cells.text(touch['step_name'])})"
+        lines = [
+            f"[b]{record}[/]  {cells.action(touch['action'])}  at {cells.when(touch['ts'])}Z",
+            f"run [b]{cells.text(touch['run_id'])}[/] · {cells.text(touch['workflow'])} · as "
+            f"{cells.text(touch['identity'])} · step {step}",
+            verdict,
+            "scope " + (", ".join(cells.text(g) for g in scope) if scope else "[dim]none[/]"),
+        ]
+        extra = []
+        if touch["fields"]:
+            extra.append("fields " + ", ".join(cells.text(f) for f in touch["fields"]))
+        if touch["record_count"] is not None:
+            extra.append(f"{touch['record_count']:,} records")
+        if touch["classification"]:
+            extra.append(f"[magenta]{cells.text(touch['classification'])}[/]")
+        if extra:
+            lines.append(" · ".join(extra))
+        facts.update("\n".join(lines))
+        rows, keys = [], []
+        for change in diff(touch["before"], touch["after"]):
+            style = KIND_STYLE[change.kind]
+            rows.append([cells.text(change.field), f"[{style}]{change.kind}[/]",
+                         _value(change.before), _value(change.after)])
+            keys.append(change.field)
+        table = self.query_one(TableView)
+        table.show(["FIELD", "CHANGE", "BEFORE", "AFTER"], rows, keys)
+        table.focus_table()
+
+    def action_lineage(self) -> None:
+        touch = self.touch
+        if touch and touch["record_id"]:
+            self.app.push_screen(LineageScreen(self.reader, touch["system"], touch["object"],
+                                               touch["record_id"]))
+        elif touch:
+            self.notify("a bulk touch names no single record", severity="warning")
+
+
+class LineageScreen(DataScreen):
+    HELP_TITLE = "Record lineage"
+    HELP = (
+        "Every run that ever touched this record, in time order, with the action, whether it "
+        "was in scope, and the change it made: the record's history across runs."
+    )
+
+    def __init__(self, reader: StoreReader, system: str, obj: str, record_id: str) -> None:
+        super().__init__()
+        self.reader = reader
+        self.record = (system, obj, record_id)
+
+    def compose(self) -> ComposeResult:
+        name = "/".join(cells.text(p) for p in self.record)
+        yield Static(f"[b]Quarterdeck[/]  [dim]›[/]  Lineage  [dim]›[/]  {name}", id="crumbs")
+        yield Static("", id="lineage-title", classes="pane-title")
+        yield TableView(empty="No run has touched this record.")
+        yield Footer()
+
+    def fetch(self) -> pa.Table:
+        return self.reader.lineage(*self.record)
+
+    def show(self, table: pa.Table) -> None:
+        rows, keys = [], []
+        records = table.to_pylist()
+        for t in records:
+            rows.append([
+                cells.when(t["ts"]), cells.text(t["run_id"]), cells.text(t["workflow"]),
+                cells.text(t["identity"]), cells.action(t["action"]),
+                cells.in_scope(t["in_scope"]), cells.change(t["before"], t["after"]),
+            ])
+            keys.append(t["event_id"])
+        view = self.query_one(TableView)
+        view.show(["TIME (UTC)", "RUN", "WORKFLOW", "IDENTITY", "ACTION", "IN SCOPE", "CHANGE"],
+                  rows, keys)
+        runs = len({t["run_id"] for t in records})
+        self.query_one("#lineage-title", Static).update(
+            f"[b]{'/'.join(cells.text(p) for p in self.record)}[/]  {len(records)} "
+            f"touch{'es' if len(records) != 1 else ''} by {runs} run{'s' if runs != 1 else ''}, "
+            "oldest first"
+        )
+        view.focus_table()

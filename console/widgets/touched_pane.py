@@ -1,0 +1,98 @@
+"""The Touched data pane: every record any run touched, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from textual.binding import Binding
+from textual.message import Message
+
+from console import cells
+from console.data import StoreReader, split_filter
+from console.widgets.pane import PAGE, Pane
+from queries.touches import TouchFilter
+
+
+@dataclass(frozen=True)
+class TouchView:
+    text: str = ""
+    out_of_scope: bool = False
+
+    def where(self) -> TouchFilter:
+        text, invert = split_filter(self.text)
+        return TouchFilter(text=text, invert=invert, out_of_scope=self.out_of_scope)
+
+
+class TouchedPane(Pane):
+    """Touches across runs. Enter shows the change; `t` the record's lineage."""
+
+    LABELS = ("TIME (UTC)", "RUN", "WORKFLOW", "IDENTITY", "SYSTEM", "OBJECT", "RECORD",
+              "ACTION", "IN SCOPE", "CHANGE")
+    TITLE = "Touched"
+    KEY = "2"
+    FILTER_HINT = "filter: system, object, record, run, workflow, action"
+    EMPTY = "No run has touched a record yet."
+    HELP = (
+        "Every record any run read, created, updated, deleted or exported, newest first. "
+        "Deletes, exports and touches outside the run's scope stand out. Enter shows the "
+        "change (before → after) and the grant that covered it; t shows every run that ever "
+        "touched the record."
+    )
+
+    BINDINGS = [
+        Binding("o", "toggle_out_of_scope", "Out of scope only", id="touched.out_of_scope"),
+        Binding("t", "lineage", "Record lineage", id="touched.lineage"),
+    ]
+
+    class OpenTouch(Message):
+        def __init__(self, event_id: str) -> None:
+            super().__init__()
+            self.event_id = event_id
+
+    class OpenLineage(Message):
+        def __init__(self, system: str, obj: str, record_id: str) -> None:
+            super().__init__()
+            self.record = (system, obj, record_id)
+
+    def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
+        super().__init__(reader, TouchView(), id=id)
+        self._records: dict[str, tuple[str, str, str | None]] = {}
+
+    def fetch(self, view: TouchView) -> pa.Table:
+        return self.reader.touches(view.where(), limit=PAGE)
+
+    def key(self, record: dict[str, Any]) -> str:
+        self._records[record["event_id"]] = (record["system"], record["object"],
+                                             record["record_id"])
+        return record["event_id"]
+
+    def row(self, t: dict[str, Any]) -> list[str]:
+        return [
+            cells.when(t["ts"]), cells.text(t["run_id"]), cells.text(t["workflow"]),
+            cells.text(t["identity"]), cells.text(t["system"]), cells.text(t["object"]),
+            cells.text(t["record_id"] or "[bulk]"), cells.action(t["action"]),
+            cells.in_scope(t["in_scope"]), cells.change(t["before"], t["after"]),
+        ]
+
+    def title_parts(self) -> list[str]:
+        if self.view.out_of_scope:
+            return ["· [bold red]out of scope only[/] [dim](o shows all)[/]"]
+        return ["· [dim]o: out of scope only[/]"]
+
+    def open(self, key: str) -> None:
+        self.post_message(self.OpenTouch(key))
+
+    def action_toggle_out_of_scope(self) -> None:
+        self.apply(TouchView(self.view.text, not self.view.out_of_scope))
+
+    def action_lineage(self) -> None:
+        key = self.current_key()
+        if key is None:
+            return
+        system, obj, record_id = self._records[key]
+        if record_id is None:
+            self.notify("a bulk touch names no single record", severity="warning")
+            return
+        self.post_message(self.OpenLineage(system, obj, record_id))

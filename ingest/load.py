@@ -152,7 +152,7 @@ def load_paths(
     sources = discover(paths)
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
-    mark = writes.begin_load(con)
+    marks = writes.begin_load(con)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
@@ -172,7 +172,7 @@ def load_paths(
         if gc_was_enabled:
             gc.enable()
         try:
-            summary.runs_updated = writes.finish_load(con, mark)
+            summary.runs_updated = writes.finish_load(con, marks)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
         summary.seconds = time.perf_counter() - started

@@ -71,42 +71,42 @@ MACROS = (
                decided_by, decided_at, reason, NULL::JSON AS context
         FROM approval_records
     """,
-    # One row per approval as of `now_ts`: descriptive fields from the latest state that has
-    # them, the decision from the latest decided state (a decided request never returns to
-    # pending), and `expired` for a pending request past its expiry.
+    # One row per approval, merged from all its states: descriptive fields from the latest
+    # state that has them, the decision from the latest decided state (a decided request
+    # never returns to pending). Stored in approval_summary at ingest.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_approval_merge() AS TABLE
+        SELECT approval_id,
+               arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
+               arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
+               arg_max(risk, state_at) FILTER (WHERE risk IS NOT NULL) AS risk,
+               arg_max(required_role, state_at) FILTER (WHERE required_role IS NOT NULL)
+                   AS required_role,
+               arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
+                   AS requested_by,
+               min(requested_at) AS requested_at,
+               arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL)
+                   AS expires_at,
+               arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
+               arg_max(state, state_at) FILTER (WHERE state <> 'pending') AS decided_state,
+               arg_max(decided_by, state_at) FILTER (WHERE state <> 'pending') AS decided_by,
+               arg_max(coalesce(decided_at, state_at), state_at)
+                   FILTER (WHERE state <> 'pending') AS decided_at,
+               arg_max(reason, state_at) FILTER (WHERE state <> 'pending') AS reason,
+               list(DISTINCT source ORDER BY source) AS sources
+        FROM qd_approval_states()
+        GROUP BY approval_id
+    """,
+    # As of `now_ts`: a pending request past its expiry is expired.
     """
     CREATE OR REPLACE TEMP MACRO qd_approvals(now_ts) AS TABLE
-        WITH merged AS (
-            SELECT approval_id,
-                   arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
-                   arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
-                   arg_max(risk, state_at) FILTER (WHERE risk IS NOT NULL) AS risk,
-                   arg_max(required_role, state_at) FILTER (WHERE required_role IS NOT NULL)
-                       AS required_role,
-                   arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
-                       AS requested_by,
-                   min(requested_at) AS requested_at,
-                   arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL)
-                       AS expires_at,
-                   arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
-                   arg_max({'state': state, 'by': decided_by,
-                            'decided_at': coalesce(decided_at, state_at), 'reason': reason},
-                           state_at)
-                       FILTER (WHERE state <> 'pending') AS decision,
-                   list(DISTINCT source ORDER BY source) AS sources
-            FROM qd_approval_states()
-            GROUP BY approval_id
-        )
         SELECT approval_id, run_id, action, risk, required_role, requested_by, requested_at,
                expires_at, context,
-               coalesce(decision.state,
+               coalesce(decided_state,
                         CASE WHEN expires_at IS NOT NULL AND expires_at <= now_ts
                              THEN 'expired' ELSE 'pending' END) AS status,
-               decision.by AS decided_by,
-               decision.decided_at AS decided_at,
-               decision.reason AS reason,
-               sources
-        FROM merged
+               decided_by, decided_at, reason, sources
+        FROM approval_summary
     """,
 )
 

@@ -186,6 +186,7 @@ V1 = Migration(
             scope            VARCHAR[],
             has_start        BOOLEAN NOT NULL,
             started_at       TIMESTAMP NOT NULL,
+            first_event_at   TIMESTAMP NOT NULL,  -- with last_event_at: bounds every event
             last_event_at    TIMESTAMP NOT NULL,
             finished_at      TIMESTAMP,
             outcome          VARCHAR,           -- the latest run.finished status, if any
@@ -207,6 +208,26 @@ V1 = Migration(
         )
         """,
         "CREATE INDEX run_summary_started ON run_summary (started_at)",
+        # Every approval merged from its events and records (see queries.macros), kept up
+        # to date at ingest; what depends on "now" (expired) is decided when it is read.
+        """
+        CREATE TABLE approval_summary (
+            approval_id   VARCHAR NOT NULL,
+            run_id        VARCHAR,
+            action        VARCHAR,
+            risk          VARCHAR,
+            required_role VARCHAR,
+            requested_by  VARCHAR,
+            requested_at  TIMESTAMP,
+            expires_at    TIMESTAMP,
+            context       JSON,
+            decided_state VARCHAR,               -- approved | rejected | expired, or NULL
+            decided_by    VARCHAR,
+            decided_at    TIMESTAMP,
+            reason        VARCHAR,
+            sources       VARCHAR[] NOT NULL
+        )
+        """,
     ),
 )
 

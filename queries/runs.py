@@ -147,6 +147,21 @@ def run_overview(
     return row
 
 
+def _span(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, object]:
+    """The run id and the time span of all its events, from the summary. Queries that add
+    `ts BETWEEN $first AND $last` let DuckDB skip the row groups (each covers a stretch of
+    time of one log file) that cannot hold the run: a run's detail reads a few row groups,
+    not the whole table."""
+    row = con.execute(
+        "SELECT first_event_at, last_event_at FROM run_summary WHERE run_id = ?", [run_id]
+    ).fetchone()
+    first, last = row if row else (None, None)
+    return {"run_id": run_id, "first": first, "last": last}
+
+
+_IN_SPAN = "run_id = $run_id AND ts BETWEEN $first AND $last"
+
+
 def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
     """The run's steps as a timeline: one row per step, in start order."""
     return con.execute(
@@ -165,11 +180,11 @@ def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
                sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out,
                sum(cost_usd) AS cost_usd
-        FROM steps WHERE run_id = ?
+        FROM steps WHERE """ + _IN_SPAN + """
         GROUP BY step_id
         ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)), step_id
         """,
-        [run_id],
+        _span(con, run_id),
     ).to_arrow_table()
 
 
@@ -196,10 +211,10 @@ def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
                    'decided_by', decided_by, 'reason', reason, 'decision_id', decision_id,
                    'result', result, 'detail', detail, 'value', value, 'attrs', attrs
                ) AS body
-        FROM events WHERE run_id = ?
+        FROM events WHERE """ + _IN_SPAN + """
         ORDER BY ts, source, line_no
         """,
-        [run_id],
+        _span(con, run_id),
     ).to_arrow_table()
 
 
@@ -209,10 +224,10 @@ def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
         """
         SELECT ts, step_id, system, object, record_id, action, in_scope, fields,
                before, after, record_count, classification, actor, event_id
-        FROM touches WHERE run_id = ?
+        FROM touches WHERE """ + _IN_SPAN + """
         ORDER BY ts, event_id
         """,
-        [run_id],
+        _span(con, run_id),
     ).to_arrow_table()
 
 

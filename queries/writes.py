@@ -186,12 +186,16 @@ WHERE {_UTC.format("ts")} IS NULL
 """
 
 
-def begin_load(con: duckdb.DuckDBPyConnection) -> int:
-    """Mark where a load starts; returns the mark to hand to `finish_load`.
+def begin_load(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Mark where a load starts; returns the marks to hand to `finish_load`.
 
-    Events are append-only, so every row past the mark was added by this load.
+    Events and approval records are append-only, so every row past a mark was added by
+    this load.
     """
-    return _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+    return (
+        _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events"),
+        _scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records"),
+    )
 
 
 def load_event_lines(
@@ -379,6 +383,7 @@ _REFRESH_SUMMARY = (
            st.s.trigger_kind, st.s.trigger_by, st.s.scope,
            st.s IS NOT NULL,
            coalesce(st.s.ts, ev.first_ts),
+           ev.first_ts,
            ev.last_ts,
            en.e.ts, en.e.status, en.e.error,
            coalesce(ct.paused, false),
@@ -398,18 +403,41 @@ _REFRESH_SUMMARY = (
 )
 
 
-def finish_load(con: duckdb.DuckDBPyConnection, mark: int) -> int:
-    """Bring derived facts up to date for the runs this load touched; returns their number."""
+_REFRESH_APPROVALS = (
+    """
+    CREATE OR REPLACE TEMP TABLE _approvals AS
+    SELECT DISTINCT approval_id FROM events
+    WHERE rowid > $events AND approval_id IS NOT NULL
+      AND type IN ('approval.requested', 'approval.decided')
+    UNION
+    SELECT approval_id FROM approval_records WHERE rowid > $records
+    """,
+    "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
+    """
+    INSERT INTO approval_summary
+    SELECT * FROM qd_approval_merge()
+    WHERE approval_id IN (SELECT approval_id FROM _approvals)
+    """,
+)
+
+
+def finish_load(con: duckdb.DuckDBPyConnection, marks: tuple[int, int]) -> int:
+    """Bring derived facts up to date for the runs and approvals this load touched;
+    returns the number of runs."""
+    events_mark, records_mark = marks
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _runs AS "
             "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
-            [mark],
+            [events_mark],
         )
         con.execute(_BACKFILL_SCOPE)
         for statement in _REFRESH_SUMMARY:
             con.execute(statement)
+        params = {"events": events_mark, "records": records_mark}
+        for statement in _REFRESH_APPROVALS:
+            con.execute(statement, params if "$" in statement else None)
         runs = _count(con, "_runs")
         con.execute("COMMIT")
     except BaseException:

@@ -19,9 +19,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-## bench: the ingest benchmark (1M events against DuckDB's read_json)
+## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M
+## (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
+SIZES ?= 100000,1000000
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_queries.py --sizes $(SIZES)
 
 ## snapshots: re-record the SVG snapshots after an intended layout change
 snapshots: $(STAMP)

@@ -25,25 +25,37 @@ class TouchFilter:
     invert: bool = False
 
 
-_TOUCHES = """
-SELECT t.run_id, s.workflow, s.identity, t.ts, t.system, t.object, t.record_id, t.action,
-       t.in_scope, t.step_id, t.fields, t.before, t.after, t.record_count, t.classification,
-       t.actor, t.event_id
-FROM touches t LEFT JOIN run_summary s USING (run_id)
-WHERE ($run_id IS NULL OR t.run_id = $run_id)
-  AND ($workflow IS NULL OR s.workflow = $workflow)
-  AND ($system IS NULL OR t.system = $system)
-  AND ($object IS NULL OR t.object = $object)
-  AND ($record_id IS NULL OR t.record_id = $record_id)
-  AND ($actions IS NULL OR list_contains($actions, t.action))
-  AND (NOT $out_of_scope OR t.in_scope = false)
-  AND ($since IS NULL OR t.ts >= $since)
-  AND ($text IS NULL OR coalesce(
+# Filter and cut the page on the touches alone, then join the run's workflow and identity to
+# the page: the join costs a page, not the store. Only the conditions in use are put in the
+# statement; `($x IS NULL OR …)` forms kept DuckDB from its fast top-N (59 → 41 ms at 1M).
+_CONDITIONS = {
+    "run_id": "t.run_id = $run_id",
+    "workflow": "t.run_id IN (SELECT run_id FROM run_summary WHERE workflow = $workflow)",
+    "system": "t.system = $system",
+    "object": "t.object = $object",
+    "record_id": "t.record_id = $record_id",
+    "actions": "list_contains($actions, t.action)",
+    "out_of_scope": "t.in_scope = false",
+    "since": "t.ts >= $since",
+    "text": """coalesce(
         t.system ILIKE $text OR t.object ILIKE $text OR t.record_id ILIKE $text
-        OR t.run_id ILIKE $text OR s.workflow ILIKE $text OR t.action ILIKE $text,
-        false) <> $invert)
-ORDER BY t.ts {direction}, t.event_id
-LIMIT $limit
+        OR t.run_id ILIKE $text OR t.action ILIKE $text
+        OR t.run_id IN (SELECT run_id FROM run_summary WHERE workflow ILIKE $text),
+        false) <> $invert""",
+}
+
+_TOUCHES = """
+WITH page AS (
+    SELECT * FROM touches t
+    WHERE {where}
+    ORDER BY t.ts {direction}, t.event_id
+    LIMIT $limit
+)
+SELECT p.run_id, s.workflow, s.identity, p.ts, p.system, p.object, p.record_id, p.action,
+       p.in_scope, p.step_id, p.fields, p.before, p.after, p.record_count, p.classification,
+       p.actor, p.event_id
+FROM page p LEFT JOIN run_summary s USING (run_id)
+ORDER BY p.ts {direction}, p.event_id
 """
 
 
@@ -55,20 +67,26 @@ def touches(
     oldest_first: bool = False,
 ) -> pa.Table:
     """Touches across runs, newest first (a record's lineage reads oldest first)."""
-    params = {
+    given = {
         "run_id": where.run_id,
         "workflow": where.workflow,
         "system": where.system,
         "object": where.object,
         "record_id": where.record_id,
         "actions": list(where.actions) or None,
-        "out_of_scope": where.out_of_scope,
+        "out_of_scope": where.out_of_scope or None,
         "since": where.since,
         "text": "%" + where.text.replace("*", "%") + "%" if where.text else None,
-        "invert": where.invert,
-        "limit": limit if limit is not None else 2**62,
     }
-    sql = _TOUCHES.format(direction="ASC" if oldest_first else "DESC")
+    used = {name: value for name, value in given.items() if value is not None}
+    params: dict[str, object] = {k: v for k, v in used.items() if k != "out_of_scope"}
+    if "text" in used:
+        params["invert"] = where.invert
+    params["limit"] = limit if limit is not None else 2**62
+    sql = _TOUCHES.format(
+        where=" AND ".join(_CONDITIONS[name] for name in used) or "true",
+        direction="ASC" if oldest_first else "DESC",
+    )
     return con.execute(sql, params).to_arrow_table()
 
 

@@ -18,8 +18,11 @@ from textual.screen import Screen
 from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
 from console.screens.help import HelpScreen
+from console.screens.jump import Jump, JumpScreen
 from console.screens.main import MainScreen
 from console.screens.quarantine import QuarantineScreen
+from console.screens.run_detail import RunDetailScreen
+from console.screens.touch import LineageScreen
 from queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
@@ -30,6 +33,7 @@ class QuarterdeckApp(App[None]):
     TITLE = "Quarterdeck"
 
     BINDINGS = [
+        Binding("colon", "jump", "Jump", id="app.jump"),
         Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -53,12 +57,29 @@ class QuarterdeckApp(App[None]):
                 reload()
         self.notify(f"refreshed at {self.reader.clock():%H:%M:%S} UTC", timeout=2)
 
+    def action_jump(self) -> None:
+        if not isinstance(self.screen, JumpScreen):
+            self.push_screen(JumpScreen(), self._jump)
+
+    def _jump(self, jump: Jump | None) -> None:
+        if jump is None:
+            return
+        if jump.kind == "quarantine":
+            self.action_quarantine()
+        elif jump.kind == "pane":
+            self._to_pane(jump.args[0])
+        elif jump.kind == "run":
+            self.push_screen(RunDetailScreen(self.reader, jump.args[0]))
+        elif jump.kind == "record":
+            self.push_screen(LineageScreen(self.reader, *jump.args))
+
     def action_quarantine(self) -> None:
         if not isinstance(self.screen, QuarantineScreen):
             self.push_screen(QuarantineScreen(self.reader))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield SystemCommand("Runs", "The run history (1)", self._to_runs)
+        yield SystemCommand("Jump", "A pane, a run, a record's lineage (:)", self.action_jump)
         yield SystemCommand("Quarantine", "Lines the ingester rejected, and why (Q)",
                             self.action_quarantine)
         yield SystemCommand("Refresh", "Query the store again now (ctrl+r)",
@@ -67,10 +88,13 @@ class QuarterdeckApp(App[None]):
         yield from super().get_system_commands(screen)
 
     def _to_runs(self) -> None:
+        self._to_pane("runs")
+
+    def _to_pane(self, pane: str) -> None:
         while len(self.screen_stack) > 2:
             self.pop_screen()
         if isinstance(self.screen, MainScreen):
-            self.screen.action_pane("runs")
+            self.screen.action_pane(pane)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -104,7 +128,6 @@ class QuarterdeckApp(App[None]):
 def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
     from console.screens.base import DataScreen
-    from console.screens.run_detail import RunDetailScreen
     from console.screens.touch import TouchScreen
     from console.widgets.pane import Pane
     from console.widgets.runs_pane import RunsPane
@@ -112,7 +135,7 @@ def binding_ids() -> set[str]:
 
     ids: set[str] = set()
     for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, DataScreen,
-                  RunDetailScreen, TouchScreen, QuarantineScreen, HelpScreen):
+                  RunDetailScreen, TouchScreen, QuarantineScreen, HelpScreen, JumpScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
     return ids
 

@@ -280,3 +280,46 @@ async def test_approvals_pane_lists_pending_first_and_opens_the_run(fleet_store:
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == "r-wait"
+
+
+def test_jump_commands_parse_or_say_what_to_type() -> None:
+    from console.screens.jump import Jump, parse_jump
+
+    assert parse_jump(":touched") == Jump("pane", ("touched",))
+    assert parse_jump("run r-1042") == Jump("run", ("r-1042",))
+    assert parse_jump("record crm/Contact/C-1/x") == Jump("record", ("crm", "Contact", "C-1/x"))
+    assert parse_jump("quarantine") == Jump("quarantine")
+    for bad in ("", "record crm", "launch rockets"):
+        with pytest.raises(ValueError):
+            parse_jump(bad)
+
+
+async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
+    from console.screens.touch import LineageScreen
+
+    system, obj, record_id, run_id = fleet_store.con.execute(
+        "SELECT system, object, record_id, run_id FROM touches "
+        "WHERE record_id IS NOT NULL LIMIT 1").fetchone()
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon")
+        await pilot.press(*f"record {system}/{obj}/{record_id}", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, LineageScreen)
+        assert run_id in " ".join(
+            str(c) for c in app.screen.query_one(TableView).table.get_row_at(0))
+        await pilot.press("colon")
+        await pilot.press(*"nonsense", "enter")
+        await pilot.pause()
+        assert "no command" in str(app.screen.query_one("#jump-error").render())
+        await pilot.press("escape")
+        await pilot.press("colon", *f"run {run_id}", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == run_id
+        await pilot.press("colon", *"approvals", "enter")
+        await settle(pilot, app)
+        from console.screens.main import MainScreen
+
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.current_pane().id == "approvals"

@@ -1,0 +1,83 @@
+"""`:` — jump anywhere by typing: a pane, a run, a record's lineage, the quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from queries.touches import parse_record
+
+COMMANDS = (
+    ("runs | touched | approvals", "go to that pane"),
+    ("run RUN_ID", "open a run"),
+    ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
+    ("quarantine", "lines the ingester rejected"),
+)
+PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
+         "approvals": "approvals", "3": "approvals"}
+
+
+@dataclass(frozen=True)
+class Jump:
+    kind: str  # pane | run | record | quarantine
+    args: tuple[str, ...] = ()
+
+
+def parse_jump(text: str) -> Jump:
+    """`run r-1042` → Jump("run", ("r-1042",)); raises ValueError with what to type."""
+    words = text.strip().removeprefix(":").split(maxsplit=1)
+    if not words:
+        raise ValueError("type a command")
+    verb, rest = words[0].lower(), (words[1].strip() if len(words) > 1 else "")
+    if verb in PANES and not rest:
+        return Jump("pane", (PANES[verb],))
+    if verb == "quarantine" and not rest:
+        return Jump("quarantine")
+    if verb == "run" and rest:
+        return Jump("run", (rest,))
+    if verb == "record" and rest:
+        return Jump("record", parse_record(rest))
+    raise ValueError(f"no command {text.strip()!r}; try " +
+                     ", ".join(c for c, _ in COMMANDS))
+
+
+class JumpScreen(ModalScreen[Jump | None]):
+    BINDINGS = [Binding("escape", "dismiss", "Cancel", id="jump.cancel")]
+
+    DEFAULT_CSS = """
+    JumpScreen { align: center top; }
+    JumpScreen > Vertical {
+        width: 80; max-width: 95%; height: auto; margin-top: 3;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    JumpScreen #jump-hint { color: $text-muted; }
+    JumpScreen #jump-error { color: $error; }
+    """
+
+    def compose(self) -> ComposeResult:
+        hint = "   ".join(f"{c}" for c, _ in COMMANDS)
+        with Vertical():
+            yield Input(placeholder=":run r-1042   :record crm/Contact/C-00042   :touched",
+                        id="jump-input")
+            yield Static(hint, id="jump-hint", markup=False)
+            yield Static("", id="jump-error", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            jump = parse_jump(event.value)
+        except ValueError as exc:
+            self.query_one("#jump-error", Static).update(str(exc))
+            return
+        self.dismiss(jump)
+
+    def action_dismiss(self, result: Jump | None = None) -> None:  # type: ignore[override]
+        self.dismiss(result)

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _global_options(sub, nested=True)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
     command("console", "open the console (the default)", cmd_console)
@@ -425,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config_mod.load(args.config)
         return handler(args, settings)
     except UsageError as exc:
-        parser.print_usage(sys.stderr)
+        getattr(args, "command_parser", parser).print_usage(sys.stderr)
         print(f"quarterdeck: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except config_mod.ConfigError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from console import config as config_mod
 from console import formats
+from queries.store import utc_now
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -70,10 +71,6 @@ QUARANTINE_TABLE_COLUMNS = (
 
 class UsageError(Exception):
     pass
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

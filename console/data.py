@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 
 from queries import approvals, quarantine, runs, touches
-from queries.store import Store
+from queries.store import Store, utc_now
 
 
 def split_filter(text: str) -> tuple[str | None, bool]:
@@ -23,10 +23,6 @@ def split_filter(text: str) -> tuple[str | None, bool]:
     invert = text.startswith("!")
     text = text.removeprefix("!").strip()
     return (text or None), invert
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from ingest.models import ApprovalRecord
 from ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
 from ingest.validate import CheckedBatch, Rejection, check_batch, explain
 from queries import writes
+from queries.store import utc_now
 
 EVENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 RECORD_SUFFIXES = (".csv",)
@@ -135,10 +135,6 @@ def _kind(path: Path) -> str | None:
     if name.endswith(RECORD_SUFFIXES):
         return "approvals_csv"
     return None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def load_paths(

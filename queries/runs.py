@@ -231,13 +231,6 @@ def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
     ).to_arrow_table()
 
 
-def workflows(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.execute(
-        "SELECT DISTINCT workflow FROM run_summary WHERE workflow IS NOT NULL ORDER BY 1"
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
 def run_count(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute("SELECT count(*) FROM run_summary").fetchone()
     return int(row[0]) if row else 0

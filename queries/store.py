@@ -6,9 +6,9 @@ the file locked gets `StoreLocked`, whose message names the holder's PID and wha
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -45,11 +45,14 @@ class StoreLocked(StoreError):
 
 
 def default_path(cwd: Path | None = None) -> Path:
-    """`--db`, else $QUARTERDECK_DB, else .quarterdeck/quarterdeck.duckdb under the cwd."""
-    env = os.environ.get(ENV_DB)
-    if env:
-        return Path(env)
+    """Where a store lives when nothing says otherwise: .quarterdeck/quarterdeck.duckdb
+    under the working directory (--db, $QUARTERDECK_DB and the config come first)."""
     return (cwd or Path.cwd()) / DEFAULT_DIR / DEFAULT_NAME
+
+
+def utc_now() -> datetime:
+    """Now, the way the store keeps times: naive, in UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 _LOCK_PID = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")

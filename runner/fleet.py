@@ -19,7 +19,6 @@ import heapq
 import json
 import random
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -470,9 +469,3 @@ def _write_approvals(folder: Path, records: list[dict[str, Any]], bad: bool) -> 
                              "requested_at": "2026-11-20T08:00:00Z"})
     return len(records) * 2
 
-
-def iter_plans(seed: int, now: datetime) -> Iterator[tuple[Workflow, RunSimulator]]:
-    """Each workflow with its own simulator (for a live runner that keeps producing)."""
-    rng = random.Random(seed)
-    for wf in WORKFLOWS:
-        yield wf, RunSimulator(random.Random(rng.getrandbits(64)), now)

@@ -109,9 +109,6 @@ class RunsPane(Pane):
     def open(self, key: str) -> None:
         self.post_message(self.OpenRun(key))
 
-    def current_run(self) -> str | None:
-        return self.current_key()
-
     def action_sort_next(self) -> None:
         index = (SORT_KEYS.index(self.view.sort) + 1) % len(SORT_KEYS)
         self.apply(RunsView(self.view.text, SORT_KEYS[index], True))

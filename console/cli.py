@@ -14,8 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console import config as config_mod
+
+if TYPE_CHECKING:
+    from ingest.follow import FollowStats
 from console import formats
 from queries.store import utc_now
 
@@ -140,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true",
                         help="print one JSON object with the counts instead of a summary line")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--follow", action="store_true",
+                        help="keep watching the paths and load new lines as they are written, "
+                        "resuming where the last follow stopped (Ctrl+C or SIGTERM stops)")
+    ingest.add_argument("--once", action="store_true",
+                        help="with --follow: load what is new since the last follow, then exit")
 
     runs = command("runs", "print the run history, newest first", cmd_runs)
     _format_option(runs)
@@ -246,6 +255,10 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from queries.store import Store
 
     path = _store_path(args, settings)
+    if args.follow:
+        return _follow(args, path)
+    if args.once:
+        raise UsageError("--once goes with --follow")
     with Store.open(path) as store:
         with _Progress(enabled=not (args.quiet or args.json)) as progress:
             summary = load_paths(store.con, args.paths, progress=progress.update)
@@ -259,6 +272,66 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     for problem in summary.problems:
         print(f"quarterdeck: {problem}", file=sys.stderr)
     return EXIT_FAILURE if summary.problems else EXIT_OK
+
+
+def _follow(args: argparse.Namespace, path: Path) -> int:
+    """`ingest --follow`: until Ctrl+C or SIGTERM (or once, with --once)."""
+    import signal
+    import threading
+
+    from ingest.follow import FileNotice, Follower
+    from queries.store import Store
+
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    talk = not (args.quiet or args.json)
+    last = [time.monotonic()]
+
+    def committed(stats: FollowStats) -> None:
+        if talk and time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            print(f"{time.strftime('%H:%M:%S')}  {_follow_line(stats)}", file=sys.stderr,
+                  flush=True)
+
+    def noticed(notice: FileNotice) -> None:
+        print(f"quarterdeck: {notice.message}", file=sys.stderr, flush=True)
+
+    with Store.open(path) as store:
+        follower = Follower(store.con, args.paths, on_commit=committed, on_notice=noticed)
+        try:
+            if args.once:
+                follower.poll()
+            else:
+                if talk:
+                    print(f"following {', '.join(map(str, args.paths))} into {path} "
+                          "(Ctrl+C stops)", file=sys.stderr, flush=True)
+                follower.run(stop)
+        finally:
+            follower.close()
+    stats = follower.stats
+    if args.json:
+        print(json.dumps({
+            "files": stats.files, "events": stats.events, "approval_records": stats.records,
+            "duplicates": stats.duplicates, "quarantined": stats.quarantined,
+            "commits": stats.commits,
+            "lag_p50_s": stats.lag(0.5), "lag_p95_s": stats.lag(0.95),
+        }, indent=2))
+    else:
+        print(_follow_line(stats))
+    return EXIT_OK
+
+
+def _follow_line(stats: FollowStats) -> str:
+    from ingest.load import plural
+
+    line = (f"{plural(stats.events, 'event')} stored ({stats.rate():,.0f}/s now), "
+            f"{plural(stats.records, 'approval record')}, "
+            f"{plural(stats.duplicates, 'duplicate')} skipped, "
+            f"{plural(stats.quarantined, 'line')} newly quarantined")
+    if stats.lag() is not None:
+        line += f"; lag p50 {stats.lag(0.5):.2f}s p95 {stats.lag(0.95):.2f}s"
+    return line
 
 
 def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:

@@ -24,16 +24,16 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from stat import S_ISREG as _is_regular
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from ingest.models import ApprovalRecord
 from ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
-from ingest.validate import CheckedBatch, Rejection, check_batch, explain
+from ingest.units import Unit, record_row
+from ingest.validate import Rejection, check_batch, explain
 from queries import writes
 from queries.store import utc_now
 
@@ -89,38 +89,48 @@ class LoadSummary:
     def line(self) -> str:
         known = self.quarantined - self.quarantined_new
         return (
-            f"{_n(self.files, 'file')}: {_n(self.events, 'event')} loaded, "
-            f"{_n(self.approval_records, 'approval record')}, "
-            f"{_n(self.duplicates, 'duplicate')} skipped, "
-            f"{_n(self.quarantined, 'line')} quarantined"
+            f"{plural(self.files, 'file')}: {plural(self.events, 'event')} loaded, "
+            f"{plural(self.approval_records, 'approval record')}, "
+            f"{plural(self.duplicates, 'duplicate')} skipped, "
+            f"{plural(self.quarantined, 'line')} quarantined"
             + (f" ({known:,} already known)" if known else "")
             + f" in {self.seconds:.2f}s ({self.events_per_second:,.0f} events/s)"
         )
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def discover(paths: Iterable[Path | str]) -> list[SourceFile]:
-    """The files to load: named files as they are, folders searched recursively."""
+def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[SourceFile]:
+    """The files to load: named files as they are, folders searched recursively.
+
+    `strict` (a batch load): a missing path or nothing to load is an error. Otherwise (follow
+    mode) paths come and go, and whatever is there now is returned.
+    """
     paths = list(paths)
     found: list[SourceFile] = []
     missing: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                kind = _kind(child)
-                if kind:
-                    found.append(SourceFile(child, kind, child.stat().st_size))
-        elif path.is_file():
-            found.append(SourceFile(path, _kind(path) or "events", path.stat().st_size))
+            children = sorted(p for p in path.rglob("*") if _kind(p))
+        elif path.exists():
+            children = [path]
         else:
             missing.append(str(path))
-    if missing:
+            continue
+        for child in children:
+            try:
+                stat = child.stat()
+            except OSError:  # gone between listing and looking
+                continue
+            if not _is_regular(stat.st_mode):
+                continue
+            found.append(SourceFile(child, _kind(child) or "events", stat.st_size))
+    if strict and missing:
         raise LoadError(f"no such file or folder: {', '.join(missing)}")
-    if not found:
+    if strict and not found:
         raise LoadError(
             "nothing to load: no .jsonl, .jsonl.gz, .ndjson or .csv files in "
             + ", ".join(str(p) for p in paths)
@@ -148,7 +158,7 @@ def load_paths(
     sources = discover(paths)
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
-    marks = writes.begin_load(con)
+    writes.refresh_derived(con)  # catch up after a load that was cut short
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
@@ -168,7 +178,7 @@ def load_paths(
         if gc_was_enabled:
             gc.enable()
         try:
-            summary.runs_updated = writes.finish_load(con, marks)
+            summary.runs_updated = writes.refresh_derived(con)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
         summary.seconds = time.perf_counter() - started
@@ -188,15 +198,10 @@ class _FileDone:
 
 
 @dataclass
-class _Unit:
-    """One unit of work for the writer: validated lines and records, possibly from several
-    files (small files are pooled so that every transaction is large)."""
+class _Unit(Unit):
+    """One unit of work for the writer, possibly from several files (small files are pooled
+    so that every transaction is large)."""
 
-    tables: list[pa.Table] = field(default_factory=list)
-    rows: int = 0
-    records: list[dict[str, Any]] = field(default_factory=list)
-    rejections: list[tuple[str, str, Rejection]] = field(default_factory=list)
-    blank: int = 0
     files_done: list[_FileDone] = field(default_factory=list)
     position: int = 0  # bytes of input consumed so far (compressed bytes for .gz)
 
@@ -260,14 +265,8 @@ class _Producer:
         lines_read = offset = 0
         try:
             for batch in read_batches(handle):
-                checked = check_batch(batch)
                 unit = self.unit
-                if checked.events:
-                    unit.tables.append(_lines_table(batch, checked, name, fp))
-                    unit.rows += checked.events
-                unit.rejections.extend((name, fp, r) for r in checked.rejections)
-                unit.records.extend(_record_row(r, fp, n, path) for n, r in checked.records)
-                unit.blank += checked.blank
+                unit.add(batch, check_batch(batch), path, fp)
                 lines_read = batch.first_line_no + len(batch.lines) - 1
                 offset = batch.base_offset + len(batch.data)
                 unit.position = self.done_bytes + raw_file.tell()
@@ -281,10 +280,10 @@ class _Producer:
         except (_Damaged, EOFError, zlib.error) as exc:
             # A truncated or corrupt archive: keep every line read before the damage.
             fragment = exc.fragment if isinstance(exc, _Damaged) else b""
-            self.unit.rejections.append((name, fp, Rejection(
+            self.unit.reject(path, fp, Rejection(
                 lines_read + 1, offset, "truncated_file",
                 f"the compressed file is damaged after line {lines_read:,} ({exc}); the lines "
-                "before were loaded", fragment[:LONG_LINE_PREFIX], len(fragment))))
+                "before were loaded", fragment[:LONG_LINE_PREFIX], len(fragment)))
         except OSError as exc:
             raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:
@@ -297,33 +296,6 @@ class _Producer:
         self.unit.records.extend(records)
         self.unit.rejections.extend((name, fp, r) for r in rejections)
         self.unit.files_done.append(_FileDone(name, fp, source.size, size, lines))
-
-
-def _lines_table(batch: Any, checked: CheckedBatch, source: str, fp: str) -> pa.Table:
-    n = len(batch.lines)
-    zeros = pa.array([0] * n, pa.int32())
-    offsets = pa.array(batch.starts + [len(batch.data)], pa.int32())
-    text = pa.StringArray.from_buffers(n, offsets.buffers()[1], pa.py_buffer(batch.data))
-    table = pa.table(
-        [
-            text,
-            pa.array(range(batch.first_line_no, batch.first_line_no + n), pa.int64()),
-            pc.add(pa.array(batch.starts, pa.int64()), batch.base_offset),
-            pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
-            pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
-        ],
-        schema=writes.LINES_SCHEMA.remove(writes.LINES_SCHEMA.get_field_index("event_id")),
-    )
-    if checked.events < n:
-        table = table.filter(pa.array(checked.valid, pa.bool_()))
-    return table.append_column(writes.LINES_SCHEMA.field("event_id"),
-                               pa.array(checked.ids, pa.string()))
-
-
-def _record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:
-    row = record.model_dump(mode="json", include=set(writes.APPROVAL_RECORD_SCHEMA.names))
-    row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
-    return row
 
 
 def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], int, int]:
@@ -369,7 +341,7 @@ def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], i
         if problem:
             rejections.append(Rejection(line_no, offset, problem[0], problem[1], raw, len(raw)))
         else:
-            records.append(_record_row(record, fp, line_no, path))
+            records.append(record_row(record, fp, line_no, path))
     return fp, records, rejections, reader.line_num, len(data)
 
 
@@ -413,43 +385,15 @@ def _run(
 
 def _write(con: duckdb.DuckDBPyConnection, unit: _Unit, summary: LoadSummary) -> None:
     now = utc_now()
-    if unit.rows:
-        counts = writes.load_event_lines(con, pa.concat_tables(unit.tables), now=now)
-        summary.events += counts.new
-        summary.duplicates += counts.duplicates
-        summary.quarantined += counts.quarantined
-        summary.quarantined_new += counts.quarantined
-    if unit.records:
-        table = pa.Table.from_pylist(unit.records, schema=writes.APPROVAL_RECORD_SCHEMA)
-        counts = writes.load_approval_records(con, table, now=now)
-        summary.approval_records += counts.new
-        summary.duplicates += counts.duplicates
-    if unit.rejections:
-        summary.quarantined_new += writes.add_quarantine(
-            con, _rejections_table(unit.rejections), now=now)
-        summary.quarantined += len(unit.rejections)
+    counts = unit.store(con, now=now)
+    summary.events += counts.events
+    summary.approval_records += counts.records
+    summary.duplicates += counts.duplicates
+    summary.quarantined += counts.quarantined
+    summary.quarantined_new += counts.quarantined_new
     summary.blank_lines += unit.blank
     for done in unit.files_done:
         writes.record_file(
             con, path=done.path, fingerprint=done.fingerprint, size=done.size,
             byte_offset=done.byte_offset, lines=done.lines, now=now,
         )
-
-
-def _rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
-    return pa.table(
-        {
-            "quarantine_key": [
-                hashlib.sha256(f"{fp}:{r.byte_offset}".encode()).hexdigest()
-                for _, fp, r in rejections
-            ],
-            "source": [source for source, _, _ in rejections],
-            "line_no": [r.line_no for _, _, r in rejections],
-            "byte_offset": [r.byte_offset for _, _, r in rejections],
-            "error_class": [r.error_class for _, _, r in rejections],
-            "error": [r.error for _, _, r in rejections],
-            "raw": [r.raw for _, _, r in rejections],
-            "raw_size": [r.raw_size for _, _, r in rejections],
-        },
-        schema=writes.QUARANTINE_SCHEMA,
-    )

@@ -58,6 +58,14 @@ class LineBatch:
     starts: list[int]
     long_lines: list[LongLine] = field(default_factory=list)
 
+    @property
+    def end_offset(self) -> int:
+        """The file offset just past the batch's last line (and its newline)."""
+        if not self.data and self.long_lines:  # a batch of one over-long line, skipped
+            last = self.long_lines[-1]
+            return last.byte_offset + last.size + 1
+        return self.base_offset + len(self.data)
+
 
 def open_binary(path: Path) -> BinaryIO:
     if path.suffix == ".gz":

@@ -33,7 +33,7 @@ from ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 ERROR_CLASSES = (
     "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",
     "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "truncated_file",
-    "malformed_csv",
+    "malformed_csv", "unterminated",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}

@@ -231,7 +231,54 @@ V1 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1,)
+V2 = Migration(
+    2,
+    "follow checkpoints, file resets, derived-facts marks",
+    (
+        # How far the follower has read each file, keyed by the file's fingerprint (sha256 of
+        # its first complete line), not by its name or inode: a renamed file keeps its place,
+        # a replaced one does not. Written in the same transaction as the rows those bytes
+        # produced, so a crash at any moment loses nothing and repeats nothing.
+        """
+        CREATE TABLE follow_offsets (
+            fingerprint VARCHAR PRIMARY KEY,
+            path        VARCHAR NOT NULL,      -- where the file was last seen
+            byte_offset BIGINT NOT NULL,       -- just past the last complete line read
+            line_no     BIGINT NOT NULL,       -- lines read so far
+            size        BIGINT NOT NULL,       -- the file's size when last read
+            done        BOOLEAN NOT NULL,      -- read once and never again (.gz, closed)
+            updated_at  TIMESTAMP NOT NULL
+        )
+        """,
+        # Truncations, replacements and rotations the follower saw: shown, never hidden.
+        """
+        CREATE TABLE file_events (
+            seen_at     TIMESTAMP NOT NULL,
+            path        VARCHAR NOT NULL,
+            kind        VARCHAR NOT NULL,      -- truncated | replaced | rotated
+            fingerprint VARCHAR,               -- the file's fingerprint before
+            byte_offset BIGINT,                -- how far it had been read
+            detail      VARCHAR NOT NULL
+        )
+        """,
+        # Derived facts (scope backfill, run and approval summaries) are brought up to date
+        # for every row past these marks; the marks move in the same transaction. A load cut
+        # short (even by kill -9) is caught up by the next writer.
+        """
+        CREATE TABLE derived_marks (
+            events_rowid  BIGINT NOT NULL,
+            records_rowid BIGINT NOT NULL
+        )
+        """,
+        """
+        INSERT INTO derived_marks
+        SELECT (SELECT coalesce(max(rowid), -1) FROM events),
+               (SELECT coalesce(max(rowid), -1) FROM approval_records)
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2)
 LATEST = MIGRATIONS[-1].version
 
 

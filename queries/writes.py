@@ -5,14 +5,19 @@ an Arrow table of raw lines (`line`, `line_no`, `byte_offset`). DuckDB parses th
 with `from_json` into the columns below, deduplicates on `event_id` (against the store and
 within the batch) and fans the events out to their typed tables. No row-by-row INSERTs.
 
-A load is `begin_load` → any number of batch calls → `finish_load`, which brings the derived
-facts (scope of touches whose run arrived late, the run summary) up to date for the runs the
-load touched.
+Each unit of input (`store_unit`) is one transaction: its events, approval records,
+quarantined lines and, when followed, the offsets of the files they came from. The derived
+facts (scope of touches whose run arrived late, run and approval summaries) are brought up to
+date by `refresh_derived` for everything stored since its last call, so a load cut short is
+caught up by whoever writes next.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
@@ -128,19 +133,12 @@ APPROVAL_RECORD_SCHEMA = pa.schema(
 )
 
 
-@dataclass
-class BatchCounts:
-    new: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-
-
 _EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHAR))"
 
 # Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet,
 # then parse those lines into columns and insert them: one statement, no row-by-row work.
 # The ids come with the batch (the validator read them), so deduplication needs no parse.
-# `in_scope` is filled in by `finish_load`, once every run.started of the load is stored.
+# `in_scope` is filled in by `refresh_derived`, once every run.started of the load is stored.
 _INSERT_EVENTS = f"""
 INSERT INTO events
 WITH ids AS (
@@ -186,49 +184,103 @@ WHERE {_UTC.format("ts")} IS NULL
 """
 
 
-def begin_load(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Mark where a load starts; returns the marks to hand to `finish_load`.
-
-    Events and approval records are append-only, so every row past a mark was added by
-    this load.
-    """
-    return (
-        _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events"),
-        _scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records"),
-    )
-
-
-def load_event_lines(
-    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, now: object
-) -> BatchCounts:
-    """Store one batch of validated event lines (`LINES_SCHEMA`) in one transaction."""
-    counts = BatchCounts()
-    lines = _numbered(lines)
-    con.register("_incoming", lines)
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            try:
-                counts.new = _scalar(con, _INSERT_EVENTS)
-            except duckdb.ConstraintException:
-                con.execute("ROLLBACK")
-                con.execute("BEGIN TRANSACTION")
-                rejected = con.execute(_UNREADABLE_TS).to_arrow_table()
-                counts.quarantined = rejected.num_rows
-                add_quarantine(con, rejected.cast(QUARANTINE_SCHEMA), now=now)
-                keys = set(rejected.column("quarantine_key").to_pylist())
-                con.unregister("_incoming")
-                lines = _without(lines, keys)
-                con.register("_incoming", lines)
-                counts.new = _scalar(con, _INSERT_EVENTS)
-            con.execute("COMMIT")
-        except BaseException:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
             con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_incoming")
-    counts.duplicates = lines.num_rows - counts.new
+        raise
+
+
+@dataclass(frozen=True)
+class Offset:
+    """How far a followed file has been read: stored with the rows those bytes produced."""
+
+    fingerprint: str
+    path: str
+    byte_offset: int
+    line_no: int
+    size: int
+    done: bool = False
+
+
+@dataclass
+class UnitCounts:
+    events: int = 0            # new events stored
+    records: int = 0           # new approval records stored
+    duplicates: int = 0        # events and records already stored (or repeated in the unit)
+    quarantined: int = 0       # lines quarantined by this unit (incl. unreadable timestamps)
+    quarantined_new: int = 0   # of those, not quarantined by an earlier load
+
+
+def store_unit(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    lines: pa.Table | None = None,
+    records: pa.Table | None = None,
+    rejections: pa.Table | None = None,
+    offsets: Iterable[Offset] = (),
+    now: object,
+) -> UnitCounts:
+    """Store one unit of validated input in one transaction: event lines (`LINES_SCHEMA`),
+    approval records (`APPROVAL_RECORD_SCHEMA`), rejected lines (`QUARANTINE_SCHEMA`) and the
+    offsets of the files they came from. Either all of it is stored or none of it."""
+    offsets = list(offsets)
+    try:
+        return _store_unit(con, lines, records, rejections, offsets, now, screen=False)
+    except duckdb.ConstraintException:
+        # The rare slow path: a timestamp the models accepted that DuckDB cannot read. The
+        # whole unit was rolled back; store it again with those lines quarantined.
+        return _store_unit(con, lines, records, rejections, offsets, now, screen=True)
+
+
+def _store_unit(
+    con: duckdb.DuckDBPyConnection,
+    lines: pa.Table | None,
+    records: pa.Table | None,
+    rejections: pa.Table | None,
+    offsets: list[Offset],
+    now: object,
+    *,
+    screen: bool,
+) -> UnitCounts:
+    counts = UnitCounts()
+    with _transaction(con):
+        if lines is not None and lines.num_rows:
+            lines = _numbered(lines)
+            if screen:
+                with _registered(con, "_incoming", lines):
+                    unreadable = con.execute(_UNREADABLE_TS).to_arrow_table()
+                counts.quarantined += unreadable.num_rows
+                counts.quarantined_new += add_quarantine(
+                    con, unreadable.cast(QUARANTINE_SCHEMA), now=now)
+                lines = _without(lines, set(unreadable.column("quarantine_key").to_pylist()))
+            with _registered(con, "_incoming", lines):
+                counts.events = _scalar(con, _INSERT_EVENTS)
+            counts.duplicates += lines.num_rows - counts.events
+        if records is not None and records.num_rows:
+            with _registered(con, "_records", records):
+                counts.records = _scalar(con, _INSERT_RECORDS, {"now": now})
+            counts.duplicates += records.num_rows - counts.records
+        if rejections is not None and rejections.num_rows:
+            counts.quarantined += rejections.num_rows
+            counts.quarantined_new += add_quarantine(con, rejections, now=now)
+        for offset in offsets:
+            con.execute(_SAVE_OFFSET, {**asdict(offset), "now": now})
     return counts
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def _numbered(lines: pa.Table) -> pa.Table:
@@ -239,8 +291,6 @@ def _numbered(lines: pa.Table) -> pa.Table:
 
 
 def _without(lines: pa.Table, keys: set[str]) -> pa.Table:
-    import hashlib
-
     fingerprints = lines.column("fingerprint").to_pylist()
     offsets = lines.column("byte_offset").to_pylist()
     keep = [
@@ -250,37 +300,42 @@ def _without(lines: pa.Table, keys: set[str]) -> pa.Table:
     return _numbered(lines.filter(pa.array(keep)))
 
 
-def load_approval_records(
-    con: duckdb.DuckDBPyConnection, records: pa.Table, *, now: object
-) -> BatchCounts:
-    """Store approval-system records; a record already stored (same key) is a duplicate."""
-    con.register("_records", records)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            before = _count(con, "approval_records")
-            con.execute(
-                f"""
-                INSERT INTO approval_records
-                SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
-                       r.required_role, r.requested_by, {_UTC.format("r.requested_at")},
-                       {_UTC.format("r.expires_at")}, r.decided_by,
-                       {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
-                FROM (SELECT * FROM _records
-                      QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
-                WHERE NOT EXISTS (SELECT 1 FROM approval_records a
-                                  WHERE a.record_key = r.record_key)
-                """,
-                {"now": now},
-            )
-            new = _count(con, "approval_records") - before
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_records")
-    return BatchCounts(new=new, duplicates=records.num_rows - new)
+_INSERT_RECORDS = f"""
+INSERT INTO approval_records
+SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
+       r.required_role, r.requested_by, {_UTC.format("r.requested_at")},
+       {_UTC.format("r.expires_at")}, r.decided_by,
+       {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
+FROM (SELECT * FROM _records QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
+WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record_key)
+"""
+
+_SAVE_OFFSET = """
+INSERT INTO follow_offsets
+VALUES ($fingerprint, $path, $byte_offset, $line_no, $size, $done, $now)
+ON CONFLICT (fingerprint) DO UPDATE SET
+    path = excluded.path, byte_offset = excluded.byte_offset, line_no = excluded.line_no,
+    size = excluded.size, done = excluded.done, updated_at = excluded.updated_at
+"""
+
+
+def saved_offsets(con: duckdb.DuckDBPyConnection) -> dict[str, Offset]:
+    """Every followed file's offset, by fingerprint."""
+    rows = con.execute(
+        "SELECT fingerprint, path, byte_offset, line_no, size, done FROM follow_offsets"
+    ).fetchall()
+    return {row[0]: Offset(*row) for row in rows}
+
+
+def record_file_event(
+    con: duckdb.DuckDBPyConnection, *, path: str, kind: str, fingerprint: str | None,
+    byte_offset: int | None, detail: str, now: object,
+) -> None:
+    """Remember that a followed file was truncated, replaced or rotated."""
+    con.execute(
+        "INSERT INTO file_events VALUES (?, ?, ?, ?, ?, ?)",
+        [now, path, kind, fingerprint, byte_offset, detail],
+    )
 
 
 def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: object) -> int:
@@ -317,14 +372,13 @@ def record_file(
     lines: int,
     now: object,
 ) -> None:
-    """Remember how far a file has been read."""
-    con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM files WHERE path = ?", [path])
-    con.execute(
-        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-        [path, fingerprint, size, byte_offset, lines, now],
-    )
-    con.execute("COMMIT")
+    """Remember how far a batch load read a file."""
+    with _transaction(con):
+        con.execute("DELETE FROM files WHERE path = ?", [path])
+        con.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            [path, fingerprint, size, byte_offset, lines, now],
+        )
 
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
@@ -421,12 +475,17 @@ _REFRESH_APPROVALS = (
 )
 
 
-def finish_load(con: duckdb.DuckDBPyConnection, marks: tuple[int, int]) -> int:
-    """Bring derived facts up to date for the runs and approvals this load touched;
-    returns the number of runs."""
-    events_mark, records_mark = marks
-    con.execute("BEGIN TRANSACTION")
-    try:
+def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring derived facts (scope of touches whose run arrived late, run and approval
+    summaries) up to date for every event and approval record stored since the last call,
+    whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
+    with _transaction(con):
+        events_mark, records_mark = con.execute(
+            "SELECT events_rowid, records_rowid FROM derived_marks").fetchone()
+        events_max = _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+        records_max = _scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
+        if events_max <= events_mark and records_max <= records_mark:
+            return 0
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _runs AS "
             "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
@@ -438,18 +497,15 @@ def finish_load(con: duckdb.DuckDBPyConnection, marks: tuple[int, int]) -> int:
         params = {"events": events_mark, "records": records_mark}
         for statement in _REFRESH_APPROVALS:
             con.execute(statement, params if "$" in statement else None)
-        runs = _count(con, "_runs")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return runs
+        con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
+                    [events_max, records_max])
+        return _count(con, "_runs")
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return _scalar(con, f"SELECT count(*) FROM {table}")
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> int:
+    row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0

@@ -1,0 +1,472 @@
+"""Follow mode: watch files and folders and load new complete lines as they are written.
+
+Rules (DESIGN §3, the lessons of Fluent Bit, Vector and Filebeat):
+
+- Exactly once. Each unit of lines is stored in one transaction with the byte offset its
+  file reached (`queries.writes.store_unit`), so a crash at any moment, `kill -9` included,
+  followed by a restart repeats nothing and misses nothing.
+- A file is known by its fingerprint (sha256 of its first complete line), not by its name or
+  inode: a renamed file keeps its place, a new file in an old file's place starts at 0.
+- A partial last line stays unread until its newline arrives; the offset never moves past it.
+- Rotation (rename, then a new file under the old name): the old file is read to its end
+  through the descriptor already open, then the new one from 0. If the old file still ends
+  in a fragment after `ROTATE_GRACE` seconds of silence, the fragment is quarantined as
+  `unterminated`.
+- Truncation or replacement (the file is shorter than the offset, or its first line changed):
+  reading starts again at 0, and the event is recorded in `file_events` and reported.
+- Gzipped files are read once, when they have stopped changing, and never followed.
+  Approval-record CSV files are read again whenever they change (records deduplicate).
+
+`Follower.poll` does one round; `Follower.run` repeats it whenever watchfiles reports a change,
+and at least every `interval` seconds (so it works where file events do not, e.g. NFS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.load import LoadError, discover, load_paths
+from ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
+from ingest.units import Unit
+from ingest.validate import Rejection, check_batch
+from queries import writes
+from queries.store import utc_now
+
+#: Lines stored per transaction while catching up on a backlog.
+FOLLOW_ROWS = 20_000
+#: Bytes read from a file at a time.
+READ_CHUNK = 1024 * 1024
+#: Seconds a rotated file's descriptor is kept open, silent, for a writer finishing its line.
+ROTATE_GRACE = 2.0
+#: Seconds a gzipped file must have been left alone before it is read.
+SETTLE = 1.0
+#: Seconds between summary refreshes while a long backlog is being stored.
+REFRESH_EVERY = 1.0
+#: Events whose timestamp is older than this when stored are backlog, not lag.
+LIVE_WINDOW = 300.0
+
+_TS = re.compile(r'"ts"\s*:\s*"(?P<ts>[^"]{10,40})"')
+
+
+@dataclass
+class FileNotice:
+    """Something a person should know about a followed file."""
+
+    path: str
+    kind: str  # truncated | replaced | rotated | unterminated
+    message: str
+
+
+@dataclass
+class FollowStats:
+    """What the follower has done, and how far behind the writers it is."""
+
+    started: float = field(default_factory=time.monotonic)
+    events: int = 0
+    records: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    commits: int = 0
+    files: int = 0
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
+
+    def _count(self, counts: writes.UnitCounts, lags: list[float]) -> None:
+        self.events += counts.events
+        self.records += counts.records
+        self.duplicates += counts.duplicates
+        self.quarantined += counts.quarantined_new
+        self.commits += 1
+        self.lags.extend(lags)
+        self._recent.append((time.monotonic(), counts.events))
+
+    def rate(self, window: float = 5.0) -> float:
+        """Events stored per second over the last `window` seconds."""
+        now = time.monotonic()
+        span = min(window, max(now - self.started, 1e-9))
+        return sum(n for t, n in self._recent if now - t <= window) / span
+
+    def lag(self, q: float = 0.5) -> float | None:
+        """Seconds from an event's timestamp to the commit that made it visible, at quantile
+        `q` over the recent live events; None before any."""
+        if not self.lags:
+            return None
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class _Open:
+    """A followed file: its open descriptor and how far it has been read and stored."""
+
+    path: Path
+    handle: BinaryIO
+    ident: tuple[int, int]  # (device, inode) of the descriptor
+    fp: str
+    first_len: int  # length of the first line, to notice a replaced file cheaply
+    offset: int  # stored: just past the last complete line
+    line_no: int  # stored: lines read so far
+    read_offset: int = 0  # read but maybe not yet stored
+    read_line_no: int = 0
+    mtime: int = 0
+    quiet_since: float | None = None  # rotated: when it last gave us bytes
+
+    def reset_reading(self) -> None:
+        self.read_offset, self.read_line_no = self.offset, self.line_no
+
+
+def first_line(path: Path, limit: int = MAX_LINE) -> tuple[str, int] | None:
+    """(fingerprint, length) of the file's first complete line, or None before it has one."""
+    with open(path, "rb") as handle:
+        return _first_line(handle, limit)
+
+
+def _first_line(handle: BinaryIO, limit: int = MAX_LINE) -> tuple[str, int] | None:
+    handle.seek(0)
+    head = b""
+    while len(head) <= limit + len(BOM):
+        block = handle.read(min(64 * 1024, limit + len(BOM) + 1))
+        if not block:
+            return None
+        head += block
+        end = head.find(b"\n")
+        if end >= 0:
+            break
+    else:
+        end = limit + len(BOM)  # an over-long first line: its first bytes identify it
+    line = head[:end]
+    skip = len(BOM) if line.startswith(BOM) else 0
+    return hashlib.sha256(line[skip:].rstrip(b"\r")).hexdigest(), end
+
+
+class Follower:
+    """Follows `paths` (files and folders, searched recursively) into the store behind `con`.
+
+    `con` must be this follower's own connection or cursor. `on_commit(stats)` is called
+    after each transaction; `on_notice(notice)` for truncations, replacements and rotations.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        paths: Iterable[Path | str],
+        *,
+        on_commit: Callable[[FollowStats], None] | None = None,
+        on_notice: Callable[[FileNotice], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        batch_rows: int = FOLLOW_ROWS,
+        grace: float = ROTATE_GRACE,
+    ) -> None:
+        self.con = con
+        self.paths = [Path(p) for p in paths]
+        missing = [str(p) for p in self.paths if not p.exists()]
+        if missing:
+            raise LoadError(f"no such file or folder: {', '.join(missing)}")
+        self.on_commit = on_commit
+        self.on_notice = on_notice
+        self.clock = clock
+        self.batch_rows = batch_rows
+        self.grace = grace
+        self.stats = FollowStats()
+        self._open: dict[Path, _Open] = {}
+        self._draining: list[_Open] = []
+        self._once: dict[Path, tuple[int, int]] = {}  # .gz/.csv read: (size, mtime)
+        self._unit = Unit()
+        self._unit_files: dict[str, _Open] = {}
+        self._rounds = 0
+        self._dirty = False  # stored since the last summary refresh
+        self._refreshed = time.monotonic()
+        self._saved = writes.saved_offsets(con)
+        writes.refresh_derived(con)  # catch up after a writer that was cut short
+
+    # --- one round ------------------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Read and store everything new; returns the number of new events stored."""
+        before = self.stats.events
+        for source in discover(self.paths, strict=False):
+            if source.path in self._open:
+                continue
+            if source.kind == "approvals_csv" or source.path.name.endswith(".gz"):
+                self._read_once(source.path)
+            else:
+                self._start(source.path)
+        for tracked in list(self._open.values()):
+            if self._check(tracked):
+                self._read(tracked)
+        for tracked in list(self._draining):
+            self._drain(tracked)
+        self._commit()
+        if self._dirty:
+            self._refresh()
+        self._rounds += 1
+        return self.stats.events - before
+
+    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
+        """Poll until `stop` is set: on every change watchfiles reports, and every `interval`
+        seconds regardless. Stops after storing what it has read."""
+        self.poll()
+        for _ in self._wakeups(stop, interval):
+            if stop.is_set():
+                break
+            self.poll()
+
+    def close(self) -> None:
+        """Store what has been read and let go of every file."""
+        with contextlib.suppress(duckdb.Error):
+            self._commit()
+            if self._dirty:
+                self._refresh()
+        for tracked in [*self._open.values(), *self._draining]:
+            tracked.handle.close()
+        self._open.clear()
+        self._draining.clear()
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _start(self, path: Path) -> None:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
+        except OSError:
+            return  # gone already, or unreadable for now: the next round tries again
+        head = _first_line(handle)
+        if head is None:  # no complete line yet: nothing can be read or identified
+            handle.close()
+            return
+        fp, first_len = head
+        if any(t.fp == fp for t in [*self._open.values(), *self._draining]):
+            handle.close()  # the same file under a second name (renamed while we read it)
+            return
+        stat = os.fstat(handle.fileno())
+        saved = self._saved.get(fp)
+        offset, line_no = 0, 0
+        if saved is not None:
+            if stat.st_size < saved.byte_offset:
+                self._notice(path, "truncated", fp, saved.byte_offset,
+                             f"{path} is shorter ({stat.st_size:,} bytes) than where reading "
+                             f"had reached ({saved.byte_offset:,}); reading it again from the "
+                             "start")
+            else:
+                offset, line_no = saved.byte_offset, saved.line_no
+        tracked = _Open(path, handle, (stat.st_dev, stat.st_ino), fp, first_len, offset,
+                        line_no, mtime=stat.st_mtime_ns)
+        tracked.reset_reading()
+        self._open[path] = tracked
+        self.stats.files = len(self._open)
+
+    def _check(self, t: _Open) -> bool:
+        """Is `t` still the file at its path, unchanged but for appends? Deals with rotation,
+        truncation and replacement; returns whether to read it now."""
+        try:
+            stat = os.stat(t.path)
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_dev, stat.st_ino) != t.ident:
+            # Rotated (or removed): finish the old file through its descriptor; the file now
+            # at the path, if any, is found as a new one.
+            del self._open[t.path]
+            what = "was moved or removed" if stat is None else "was rotated"
+            self._notice(t.path, "rotated", t.fp, t.offset,
+                         f"{t.path} {what}; reading the old file to its end"
+                         + ("" if stat is None else ", then the new one from the start"))
+            t.quiet_since = time.monotonic()
+            self._draining.append(t)
+            self._drain(t)
+            self._follow_new(t.path)
+            return False
+        if stat.st_mtime_ns == t.mtime and stat.st_size >= t.read_offset:
+            return stat.st_size > t.read_offset
+        t.mtime = stat.st_mtime_ns
+        if stat.st_size < t.read_offset:
+            self._restart(t, "truncated",
+                          f"{t.path} was truncated ({stat.st_size:,} bytes, reading had "
+                          f"reached {t.read_offset:,}); reading it again from the start")
+            return False
+        head = _first_line(t.handle, max(t.first_len, 1))
+        if head is None or head[0] != t.fp:
+            self._restart(t, "replaced",
+                          f"{t.path} was replaced by a different file; reading it from the "
+                          "start")
+            return False
+        return True
+
+    def _restart(self, t: _Open, kind: str, message: str) -> None:
+        self._commit()  # what was read before the change is stored with its old offset
+        del self._open[t.path]
+        t.handle.close()
+        self._notice(t.path, kind, t.fp, t.offset, message)
+        # The old offset is void: stored as 0 at once, so a restart cannot resume past it.
+        reset = writes.Offset(t.fp, str(t.path), 0, 0, 0)
+        writes.store_unit(self.con, offsets=[reset], now=self.clock())
+        self._saved[t.fp] = reset
+        self._follow_new(t.path)
+
+    def _follow_new(self, path: Path) -> None:
+        """Start on the file now at `path` (after a rotation or reset) without waiting."""
+        if path.exists() and not path.name.endswith(".gz"):
+            self._start(path)
+            if path in self._open:
+                self._read(self._open[path])
+
+    def _read(self, t: _Open) -> int:
+        """Read new complete lines of `t` into the unit; returns bytes read."""
+        t.handle.seek(t.read_offset)
+        start = t.read_offset
+        for batch in read_batches(t.handle, start_offset=t.read_offset,
+                                  first_line_no=t.read_line_no + 1,
+                                  at_eof_read_partial=False, chunk=READ_CHUNK):
+            self._unit.add(batch, check_batch(batch), t.path, t.fp)
+            t.read_offset = batch.end_offset
+            t.read_line_no = batch.first_line_no + len(batch.lines) - 1
+            self._unit_files[t.fp] = t
+            if self._unit.rows >= self.batch_rows:
+                self._commit()
+        return t.read_offset - start
+
+    def _drain(self, t: _Open) -> None:
+        """Read a rotated file; let it go once it has been silent for the grace period."""
+        if self._read(t):
+            t.quiet_since = time.monotonic()
+        if t.quiet_since is not None and time.monotonic() - t.quiet_since < self.grace:
+            return
+        size = os.fstat(t.handle.fileno()).st_size
+        if size > t.read_offset:
+            t.handle.seek(t.read_offset)
+            fragment = t.handle.read(min(size - t.read_offset, LONG_LINE_PREFIX))
+            self._unit.reject(t.path, t.fp, Rejection(
+                t.read_line_no + 1, t.read_offset, "unterminated",
+                f"the file was rotated away with its last line unfinished ({size - t.read_offset:,}"
+                " bytes without a newline)", fragment, size - t.read_offset))
+            t.read_offset = size
+            self._unit_files[t.fp] = t
+            self._notice(t.path, "unterminated", t.fp, t.offset,
+                         f"{t.path} was rotated with an unfinished last line; it is "
+                         "quarantined as 'unterminated'")
+        self._commit()
+        self._draining.remove(t)
+        t.handle.close()
+
+    def _read_once(self, path: Path) -> None:
+        """A gzipped log (read once, after it settles) or an approval-records CSV (read
+        again whenever it changes)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        seen = (stat.st_size, stat.st_mtime_ns)
+        if self._once.get(path) == seen:
+            return
+        if self._rounds and time.time() - stat.st_mtime_ns / 1e9 < SETTLE:
+            return  # appeared while we watch and may still be being written: next round
+        self._once[path] = seen
+        gz = path.name.endswith(".gz")
+        key = "gz:" + hashlib.sha256(str(path.resolve()).encode()).hexdigest() if gz else ""
+        if gz and (saved := self._saved.get(key)) is not None and saved.done:
+            return
+        self._commit()
+        summary = load_paths(self.con, [path])
+        self.stats.events += summary.events
+        self.stats.records += summary.approval_records
+        self.stats.quarantined += summary.quarantined_new
+        if gz:
+            offset = writes.Offset(key, str(path), stat.st_size, 0, stat.st_size, done=True)
+            writes.store_unit(self.con, offsets=[offset], now=self.clock())
+            self._saved[key] = offset
+
+    # --- storing --------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Store the unit and the offsets its files reached, in one transaction."""
+        unit, files = self._unit, self._unit_files
+        if unit.empty and not files:
+            return
+        offsets = [
+            writes.Offset(t.fp, str(t.path), t.read_offset, t.read_line_no, _size(t.handle))
+            for t in files.values()
+        ]
+        now = self.clock()
+        try:
+            counts = unit.store(self.con, now=now, offsets=offsets)
+        except BaseException:
+            for t in files.values():
+                t.reset_reading()  # read again what was not stored
+            self._unit, self._unit_files = Unit(), {}
+            raise
+        for t in files.values():
+            t.offset, t.line_no = t.read_offset, t.read_line_no
+        for offset in offsets:
+            self._saved[offset.fingerprint] = offset
+        self._unit, self._unit_files = Unit(), {}
+        self.stats._count(counts, _lags(unit, now))
+        self._dirty = True
+        if time.monotonic() - self._refreshed >= REFRESH_EVERY:
+            self._refresh()
+        if self.on_commit is not None:
+            self.on_commit(self.stats)
+
+    def _refresh(self) -> None:
+        writes.refresh_derived(self.con)
+        self._dirty = False
+        self._refreshed = time.monotonic()
+
+    def _notice(self, path: Path, kind: str, fp: str | None, offset: int | None,
+                message: str) -> None:
+        if kind != "unterminated":
+            writes.record_file_event(self.con, path=str(path), kind=kind, fingerprint=fp,
+                                     byte_offset=offset, detail=message, now=self.clock())
+        if self.on_notice is not None:
+            self.on_notice(FileNotice(str(path), kind, message))
+
+    # --- waiting --------------------------------------------------------------------------
+
+    def _wakeups(self, stop: threading.Event, interval: float) -> Iterable[object]:
+        """Yields when a followed path changed, or after `interval` seconds of quiet."""
+        try:
+            import watchfiles
+
+            yield from watchfiles.watch(
+                *self.paths, stop_event=stop, debounce=100, step=20,
+                rust_timeout=int(interval * 1000), yield_on_timeout=True,
+                raise_interrupt=False, watch_filter=None,
+            )
+        except (OSError, RuntimeError):  # no file events here (inotify limits, say): poll
+            while not stop.wait(min(interval, 0.25)):
+                yield None
+
+
+def _size(handle: BinaryIO) -> int:
+    return os.fstat(handle.fileno()).st_size
+
+
+def _lags(unit: Unit, now: datetime) -> list[float]:
+    """Seconds from each live event's own timestamp to `now` (the commit). Events older than
+    `LIVE_WINDOW` are a backlog being caught up on, not lag; a clock ahead of ours counts 0."""
+    if not unit.tables:
+        return []
+    lines = pa.chunked_array([t.column("line") for t in unit.tables]).combine_chunks()
+    stamps = pc.extract_regex(lines, _TS.pattern).field("ts").to_pylist()
+    commit = now.replace(tzinfo=UTC).timestamp()
+    lags = []
+    for text in stamps:
+        try:
+            ts = datetime.fromisoformat(text)
+        except (TypeError, ValueError):
+            continue
+        if ts.tzinfo is not None and abs(lag := commit - ts.timestamp()) < LIVE_WINDOW:
+            lags.append(max(lag, 0.0))
+    return lags

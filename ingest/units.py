@@ -1,0 +1,110 @@
+"""A unit of validated input on its way to the store: what a batch of lines became.
+
+Both the batch loader and the follower read lines, validate them (`ingest.validate`) and
+gather the results here: the event lines that passed (as Arrow, for DuckDB to parse), the
+approval records, and the rejected lines for the quarantine. `store` hands a unit to the store
+in one transaction, together with the file offsets it reached when following.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.models import ApprovalRecord
+from ingest.reader import LineBatch
+from ingest.validate import CheckedBatch, Rejection
+from queries import writes
+
+
+@dataclass
+class Unit:
+    tables: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[tuple[str, str, Rejection]] = field(default_factory=list)
+    blank: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rows or self.records or self.rejections)
+
+    def add(self, batch: LineBatch, checked: CheckedBatch, path: Path, fp: str) -> None:
+        """Take a validated batch of lines read from `path` (fingerprint `fp`)."""
+        name = str(path)
+        if checked.events:
+            self.tables.append(lines_table(batch, checked, name, fp))
+            self.rows += checked.events
+        self.rejections.extend((name, fp, r) for r in checked.rejections)
+        self.records.extend(record_row(r, fp, n, path) for n, r in checked.records)
+        self.blank += checked.blank
+
+    def reject(self, path: Path, fp: str, rejection: Rejection) -> None:
+        self.rejections.append((str(path), fp, rejection))
+
+    def store(self, con: duckdb.DuckDBPyConnection, *, now: object,
+              offsets: Iterable[writes.Offset] = ()) -> writes.UnitCounts:
+        """Store the unit (and `offsets`) in one transaction."""
+        return writes.store_unit(
+            con,
+            lines=pa.concat_tables(self.tables) if self.tables else None,
+            records=(pa.Table.from_pylist(self.records, schema=writes.APPROVAL_RECORD_SCHEMA)
+                     if self.records else None),
+            rejections=rejections_table(self.rejections) if self.rejections else None,
+            offsets=offsets,
+            now=now,
+        )
+
+
+def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -> pa.Table:
+    """The lines of `batch` that passed, as `writes.LINES_SCHEMA` (no copy of the bytes)."""
+    n = len(batch.lines)
+    zeros = pa.array([0] * n, pa.int32())
+    offsets = pa.array(batch.starts + [len(batch.data)], pa.int32())
+    text = pa.StringArray.from_buffers(n, offsets.buffers()[1], pa.py_buffer(batch.data))
+    table = pa.table(
+        [
+            text,
+            pa.array(range(batch.first_line_no, batch.first_line_no + n), pa.int64()),
+            pc.add(pa.array(batch.starts, pa.int64()), batch.base_offset),
+            pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
+            pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
+        ],
+        schema=writes.LINES_SCHEMA.remove(writes.LINES_SCHEMA.get_field_index("event_id")),
+    )
+    if checked.events < n:
+        table = table.filter(pa.array(checked.valid, pa.bool_()))
+    return table.append_column(writes.LINES_SCHEMA.field("event_id"),
+                               pa.array(checked.ids, pa.string()))
+
+
+def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:
+    row = record.model_dump(mode="json", include=set(writes.APPROVAL_RECORD_SCHEMA.names))
+    row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
+    return row
+
+
+def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
+    return pa.table(
+        {
+            "quarantine_key": [
+                hashlib.sha256(f"{fp}:{r.byte_offset}".encode()).hexdigest()
+                for _, fp, r in rejections
+            ],
+            "source": [source for source, _, _ in rejections],
+            "line_no": [r.line_no for _, _, r in rejections],
+            "byte_offset": [r.byte_offset for _, _, r in rejections],
+            "error_class": [r.error_class for _, _, r in rejections],
+            "error": [r.error for _, _, r in rejections],
+            "raw": [r.raw for _, _, r in rejections],
+            "raw_size": [r.raw_size for _, _, r in rejections],
+        },
+        schema=writes.QUARANTINE_SCHEMA,
+    )

@@ -6,25 +6,28 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 QD     := $(VENV)/bin/quarterdeck
 STAMP  := $(VENV)/.installed
-DEMO_DB := .quarterdeck/demo.duckdb
 
 .PHONY: demo test bench snapshots install clean
 
-## demo: install, load sample_logs/ into a store, open the console
+## demo: install, then open the console on the sample fleet with a simulated runner writing
+## live events (quarterdeck demo; SEED=7 RATE=20 make demo to change them)
+SEED ?= 7
+RATE ?= 20
 demo: $(STAMP)
-	$(QD) ingest sample_logs --db $(DEMO_DB)
-	$(QD) console --db $(DEMO_DB)
+	$(QD) demo --seed $(SEED) --rate $(RATE)
 
 ## test: install and run the test suite (benchmarks excluded)
 test: $(STAMP)
 	$(PY) -m pytest
 
-## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M
+## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M;
+## follow lag and sustained rate at 2k/5k/10k events/s
 ## (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
 SIZES ?= 100000,1000000
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_queries.py --sizes $(SIZES)
+	$(PY) benchmarks/bench_follow.py --rates 2000,5000,10000
 
 ## snapshots: re-record the SVG snapshots after an intended layout change
 snapshots: $(STAMP)

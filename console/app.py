@@ -7,16 +7,20 @@ threads, on a cursor of their own).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 
 from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
+from console.live import FileNoticed, Followed, FollowFailed, LiveFeed
 from console.screens.help import HelpScreen
 from console.screens.jump import Jump, JumpScreen
 from console.screens.main import MainScreen
@@ -26,6 +30,8 @@ from console.screens.touch import LineageScreen
 from queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
+#: Seconds between refreshes prompted by the follower (it may report several times a second).
+LIVE_MIN_GAP = 0.3
 
 
 class QuarterdeckApp(App[None]):
@@ -40,15 +46,55 @@ class QuarterdeckApp(App[None]):
         Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
     ]
 
-    def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool) -> None:
+    def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool,
+                 feed: LiveFeed | None = None) -> None:
         super().__init__()
         self.reader = reader
         self.settings = settings
         self.read_only = read_only
+        self.feed = feed
+        self._refreshed = 0.0
+        self._pending: Timer | None = None
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
-        self.push_screen(MainScreen(self.reader, read_only=self.read_only))
+        self.push_screen(MainScreen(self.reader, read_only=self.read_only,
+                                    following=self.feed is not None))
+        self.set_interval(self.settings.console.refresh, self._live_refresh)
+        if self.feed is not None:
+            self.feed.start(self)
+
+    # --- live -----------------------------------------------------------------------------
+
+    def _live_refresh(self) -> None:
+        """Query what is on screen again; paused while a dialog is open."""
+        self._pending = None
+        if isinstance(self.screen, ModalScreen):
+            return
+        self._refreshed = time.monotonic()
+        screen = self.screen
+        reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
+        if reload is not None:
+            reload()
+
+    @on(Followed)
+    def _followed(self, message: Followed) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.show_follow(message.stats)
+        if self._pending is None:  # at most one refresh per LIVE_MIN_GAP
+            # (never 0: a zero-second Textual timer divides by zero when the app stops)
+            wait = max(0.02, LIVE_MIN_GAP - (time.monotonic() - self._refreshed))
+            self._pending = self.set_timer(wait, self._live_refresh)
+
+    @on(FileNoticed)
+    def _file_noticed(self, message: FileNoticed) -> None:
+        self.notify(message.notice.message, title=f"log file {message.notice.kind}",
+                    severity="warning", timeout=10)
+
+    @on(FollowFailed)
+    def _follow_failed(self, message: FollowFailed) -> None:
+        self.notify(message.error, title="not following", severity="error", timeout=30)
 
     def action_refresh(self) -> None:
         for screen in self.screen_stack:
@@ -146,6 +192,7 @@ def make_app(
     *,
     read_only: bool = False,
     clock: Callable[[], datetime] = utc_now,
+    feed: LiveFeed | None = None,
 ) -> QuarterdeckApp:
     unknown = sorted(set(settings.keys) - binding_ids())
     if unknown:
@@ -154,4 +201,4 @@ def make_app(
             f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
         )
     reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock)
-    return QuarterdeckApp(reader, settings, read_only=read_only)
+    return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed)

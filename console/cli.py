@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from console import config as config_mod
 
 if TYPE_CHECKING:
     from ingest.follow import FollowStats
+    from queries.store import Store
 from console import formats
 from queries.store import utc_now
 
@@ -135,7 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
-    command("console", "open the console (the default)", cmd_console)
+    console = command("console", "open the console (the default)", cmd_console)
+    console.add_argument("--follow", nargs="+", metavar="PATH",
+                         help="follow these log files and folders while the console is open")
+
+    demo = command("demo", "open the console on the sample fleet, with a simulated runner "
+                   "writing live events", cmd_demo)
+    demo.add_argument("--seed", type=int, default=7, metavar="S",
+                      help="the runner's seed (the same seed, the same runs)")
+    demo.add_argument("--rate", type=_positive_float, default=20.0, metavar="N",
+                      help="live events per second (default 20)")
+    demo.add_argument("--dir", default=None, metavar="DIR",
+                      help="the demo's working folder, made afresh (default .quarterdeck/demo)")
 
     ingest = command("ingest", "load run logs and approval records into the store", cmd_ingest)
     ingest.add_argument("paths", nargs="+", metavar="PATH",
@@ -212,14 +224,25 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=formats.FORMATS, default="table")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    """An argparse type: a number above 0 (`kind` int or float)."""
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be 1 or more" if kind is int
+                                             else f"{text!r} must be above 0")
+        return value
+
+    return parse
+
+
+_positive_int = _positive(int)
+_positive_float = _positive(float)
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -238,16 +261,43 @@ def _store_path(args: argparse.Namespace, settings: config_mod.Settings) -> Path
 
 
 def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from console.app import make_app
     from queries.store import Store
 
     store = Store.open(_store_path(args, settings))
+    return _run_console(args, settings, store, getattr(args, "follow", None))
+
+
+def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store: Store,
+                 follow: Sequence[str] | None) -> int:
+    from console.app import make_app
+    from console.live import LiveFeed
+
+    feed = None
     try:
-        app = make_app(store, settings, read_only=args.read_only or settings.console.read_only)
+        feed = LiveFeed(store, follow) if follow else None
+        app = make_app(store, settings, read_only=args.read_only or settings.console.read_only,
+                       feed=feed)
         app.run()
     finally:
+        if feed is not None:
+            feed.stop()
         store.close()
     return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from console import demo
+    from queries.store import Store
+
+    work = Path(args.dir) if args.dir else demo.DEFAULT_DIR
+    db = Path(args.db) if args.db else work / "demo.duckdb"
+    print(f"preparing the demo in {work} …", file=sys.stderr, flush=True)
+    logs = demo.prepare(work, db, seed=args.seed)
+    runner = demo.start_runner(logs, seed=args.seed, rate=args.rate, log=work / "runner.log")
+    try:
+        return _run_console(args, settings, Store.open(db), [str(logs)])
+    finally:
+        demo.stop_runner(runner)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:

@@ -11,6 +11,7 @@ stale_after = "15m"                        # a running run with no event for thi
 
 [console]
 read_only = false
+refresh = "2s"                             # panes are queried again this often
 
 [keys]                                     # remap any key by its binding id
 "pane.filter" = "f"
@@ -62,6 +63,7 @@ class ConsoleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     read_only: bool = Field(False, description="Remove every decision action.")
+    refresh: Seconds = Field(2, description="How often what is on screen is queried again.")
 
 
 class Settings(BaseModel):

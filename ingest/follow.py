@@ -158,7 +158,9 @@ class Follower:
     """Follows `paths` (files and folders, searched recursively) into the store behind `con`.
 
     `con` must be this follower's own connection or cursor. `on_commit(stats)` is called
-    after each transaction; `on_notice(notice)` for truncations, replacements and rotations.
+    once what was stored is visible (after the summaries caught up: each round, and every
+    `REFRESH_EVERY` seconds of a long backlog); `on_notice(notice)` for truncations,
+    replacements and rotations.
     """
 
     def __init__(
@@ -416,13 +418,14 @@ class Follower:
         self._dirty = True
         if time.monotonic() - self._refreshed >= REFRESH_EVERY:
             self._refresh()
-        if self.on_commit is not None:
-            self.on_commit(self.stats)
 
     def _refresh(self) -> None:
+        """Bring the summaries up to date; then what was stored is visible to readers."""
         writes.refresh_derived(self.con)
         self._dirty = False
         self._refreshed = time.monotonic()
+        if self.on_commit is not None:
+            self.on_commit(self.stats)
 
     def _notice(self, path: Path, kind: str, fp: str | None, offset: int | None,
                 message: str) -> None:

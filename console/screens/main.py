@@ -16,6 +16,7 @@ from console.widgets.pane import Pane
 from console.widgets.runs_pane import RunsPane
 from console.widgets.status_bar import StatusBar
 from console.widgets.touched_pane import TouchedPane
+from ingest.follow import FollowStats
 
 PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals"}
 
@@ -31,10 +32,11 @@ class MainScreen(Screen[None]):
         Binding("3", "pane('approvals')", "Approvals", id="pane.approvals"),
     ]
 
-    def __init__(self, reader: StoreReader, *, read_only: bool) -> None:
+    def __init__(self, reader: StoreReader, *, read_only: bool, following: bool = False) -> None:
         super().__init__()
         self.reader = reader
         self.read_only = read_only
+        self.following = following
 
     @property
     def HELP_TITLE(self) -> str:  # noqa: N802 (read like the other screens' constant)
@@ -46,7 +48,7 @@ class MainScreen(Screen[None]):
             yield RunsPane(self.reader, id="runs")
             yield TouchedPane(self.reader, id="touched")
             yield ApprovalsPane(self.reader, id="approvals")
-        yield StatusBar(self.reader.path, read_only=self.read_only)
+        yield StatusBar(self.reader.path, read_only=self.read_only, following=self.following)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -83,6 +85,9 @@ class MainScreen(Screen[None]):
 
     def _show_counts(self, counts: StoreCounts) -> None:
         self.query_one(StatusBar).update_counts(counts)
+
+    def show_follow(self, stats: FollowStats) -> None:
+        self.query_one(StatusBar).update_follow(stats)
 
     @on(RunsPane.OpenRun)
     @on(ApprovalsPane.OpenRun)

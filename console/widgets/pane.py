@@ -26,6 +26,10 @@ from console.widgets.table import TableView
 
 #: Rows shown at once; narrow with `/` to see others.
 PAGE = 5000
+#: Fields that change only because time passes (not a change to mark).
+VOLATILE = frozenset({"duration_s", "age_s", "seconds_left"})
+NEW_MARK = "[b green]+[/]"
+CHANGED_MARK = "[b yellow]~[/]"
 
 
 class Pane(Vertical, can_focus=False):
@@ -53,6 +57,7 @@ class Pane(Vertical, can_focus=False):
         self._shown_view: Any = None
         self._debounce: Timer | None = None
         self.shown = 0
+        self._seen: dict[str, int] | None = None  # key -> signature, as last shown
 
     # --- what subclasses say --------------------------------------------------------------
 
@@ -107,12 +112,28 @@ class Pane(Vertical, can_focus=False):
         # a new filter or order starts at the top; a refresh keeps the cursor on its row
         changed = self._shown_view is not None and view != self._shown_view
         self._shown_view = view
-        table.show(self.LABELS, [self.row(r) for r in records],
-                   [self.key(r) for r in records], keep="" if changed else None)
+        keys = [self.key(r) for r in records]
+        table.show(("", *self.LABELS), self._marked(records, keys, fresh=changed), keys,
+                   keep="" if changed else None)
         self.shown = len(records)
         self._retitle()
         if self.screen.focused is None and self.display:
             self.focus_table()
+
+    def _marked(self, records: list[dict[str, Any]], keys: list[str], *,
+                fresh: bool) -> list[list[str]]:
+        """Rows with a first cell that marks what is new (+) or changed (~) since the last
+        refresh of the same view. Marks last one refresh; a first load marks nothing."""
+        signatures = [hash(repr([v for k, v in r.items() if k not in VOLATILE]))
+                      for r in records]
+        seen = None if fresh else self._seen
+        self._seen = dict(zip(keys, signatures, strict=True))
+        rows = []
+        for key, signature, record in zip(keys, signatures, records, strict=True):
+            before = seen.get(key) if seen is not None else signature
+            mark = NEW_MARK if before is None else CHANGED_MARK if before != signature else ""
+            rows.append([mark, *self.row(record)])
+        return rows
 
     def _retitle(self) -> None:
         parts = [f"[b]{self.TITLE}[/] [dim][{self.KEY}][/]  {self.shown:,} shown"]

@@ -119,6 +119,8 @@ class RunsPane(Pane):
     @on(DataTable.HeaderSelected)
     def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
-        key = COLUMNS[event.column_index][1]
+        if event.column_index == 0:  # the new/changed marks
+            return
+        key = COLUMNS[event.column_index - 1][1]
         descending = not self.view.descending if key == self.view.sort else True
         self.apply(RunsView(self.view.text, key, descending))

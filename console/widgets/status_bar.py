@@ -8,6 +8,7 @@ from rich.markup import escape
 from textual.widgets import Static
 
 from console.data import StoreCounts
+from ingest.follow import FollowStats
 
 
 class StatusBar(Static):
@@ -20,11 +21,13 @@ class StatusBar(Static):
     }
     """
 
-    def __init__(self, store_path: Path, *, read_only: bool) -> None:
+    def __init__(self, store_path: Path, *, read_only: bool, following: bool = False) -> None:
         super().__init__(id="status-bar")
         self.store_path = store_path
         self.read_only = read_only
+        self.following = following
         self.counts: StoreCounts | None = None
+        self.follow: FollowStats | None = None
 
     def on_mount(self) -> None:
         self._render_text()
@@ -33,8 +36,14 @@ class StatusBar(Static):
         self.counts = counts
         self._render_text()
 
+    def update_follow(self, stats: FollowStats) -> None:
+        self.follow = stats
+        self._render_text()
+
     def _render_text(self) -> None:
         parts = [f"[b]store[/] {escape(_short_path(self.store_path))}"]
+        if self.following:
+            parts.append(_follow_text(self.follow))
         if self.counts is not None:
             parts.append(f"{self.counts.runs:,} runs")
             if self.counts.quarantined:
@@ -45,6 +54,17 @@ class StatusBar(Static):
         if self.read_only:
             parts.append("[reverse bold] READ-ONLY [/]")
         self.update("  ·  ".join(parts))
+
+
+def _follow_text(stats: FollowStats | None) -> str:
+    if stats is None:
+        return "[b]following[/] [dim]starting…[/]"
+    text = f"[b]following[/] {stats.rate():,.0f} ev/s"
+    lag = stats.lag()
+    if lag is not None:
+        style = "green" if lag < 1 else "bold yellow" if lag < 5 else "bold red"
+        text += f" · lag [{style}]{lag:.1f}s[/]"
+    return text
 
 
 def _short_path(path: Path) -> str:

@@ -31,6 +31,8 @@ class TableView(Container, can_focus=True):
         self.max_width = max_width
         self.keys: list[str] = []
         self.table: DataTable | None = None
+        self._rows: list[list[str]] = []
+        self._labels: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(self.empty, classes="empty")
@@ -40,13 +42,20 @@ class TableView(Container, can_focus=True):
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
         the key under the cursor now), else stays at the same position. Focus stays where it
         was; the screen decides what gets focus first."""
+        if (self.table is not None and keep is None and list(keys) == self.keys
+                and [list(r) for r in rows] == self._rows and list(labels) == self._labels):
+            return  # nothing changed: no remount, no flicker
         position = self.table.cursor_row if self.table is not None else 0
+        # Where the cursor sits in the viewport, so it stays there when rows arrive above.
+        from_top = position - round(self.table.scroll_y) if self.table is not None else None
         if keep is None:
             keep = self.current_key()
         elif keep == "":
-            position = 0  # start at the top
+            position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
         self.keys = list(keys)
+        self._rows = [list(r) for r in rows]
+        self._labels = list(labels)
         self.remove_children()
         if not rows:
             self.table = None
@@ -66,6 +75,9 @@ class TableView(Container, can_focus=True):
             position = self.keys.index(keep)
         position = min(position, len(self.keys) - 1)
         table.move_cursor(row=position, column=0, animate=False)
+        if from_top is not None:
+            top = max(0, position - from_top)
+            table.call_after_refresh(table.scroll_to, y=top, animate=False, immediate=True)
         if had_focus:
             table.focus()
 

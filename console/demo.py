@@ -1,0 +1,69 @@
+"""`quarterdeck demo`: the sample fleet's history, a simulated runner writing live events,
+and the console following both.
+
+The demo works in a folder of its own (by default `.quarterdeck/demo/`), made afresh each
+time: the shipped sample logs are copied to `logs/`, the runner appends to `logs/live/`, and
+the store is `demo.duckdb` beside them. The runner is a separate process, as a real one would
+be; it stops when the console exits (and on its own if the console dies).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from queries.store import Store
+
+DEFAULT_DIR = Path(".quarterdeck") / "demo"
+
+
+def shipped_sample_logs() -> Path | None:
+    """`sample_logs/` of the source tree this Quarterdeck runs from, if it has one."""
+    candidate = Path(__file__).resolve().parents[1] / "sample_logs"
+    return candidate if candidate.is_dir() else None
+
+
+def prepare(work: Path, db: Path, *, seed: int) -> Path:
+    """Make the demo's folder afresh; returns the folder of logs to follow.
+
+    Raises `queries.store.StoreLocked` (before anything is removed) when another demo or
+    console has the store open.
+    """
+    if db.exists():
+        Store.open(db).close()  # refuses, naming the holder, if the store is in use
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    logs = work / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    shipped = shipped_sample_logs()
+    if shipped is not None:
+        shutil.copytree(shipped, logs)
+    else:  # installed without the source tree: make the same kind of fleet
+        from runner.fleet import generate
+
+        generate(logs, seed=seed)
+    return logs
+
+
+def start_runner(logs: Path, *, seed: int, rate: float, log: Path) -> subprocess.Popen[bytes]:
+    """Start the simulated live runner, appending under `logs/live/`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "runner.live", "--out", str((logs / "live").resolve()),
+             "--seed", str(seed), "--rate", str(rate), "--parent", str(os.getpid())],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_runner(runner: subprocess.Popen[bytes]) -> None:
+    if runner.poll() is None:
+        runner.terminate()
+        try:
+            runner.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            runner.wait()

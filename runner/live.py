@@ -1,0 +1,192 @@
+"""A live runner: the simulated fleet, writing its v1 events as they happen.
+
+This is the shape of a real runner's logging, kept small enough to read in one sitting:
+
+- each run's events are appended, one JSON object per line, to its workflow's log for the
+  day (`<out>/<workflow>/live-YYYY-MM-DD.jsonl`), with `ts` the moment the event happened in
+  the runner's own UTC offset;
+- a line is written whole and flushed; a reader may still see half a line for a moment, and
+  must wait for its newline (Quarterdeck does);
+- a risky step asks for approval (`approval.requested`) and the run waits: sometimes an
+  approver answers after a few seconds (`approval.decided`), sometimes nobody has yet, and the
+  request stays pending for an operator to decide;
+- the runner stops on SIGTERM or SIGINT, or when the process that started it has gone.
+
+Several runs are in flight at once, so their lines interleave. `rate` sets events per second
+across the fleet; `seed` makes the sequence of runs reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from runner.fleet import WORKFLOWS, RunSimulator, Workflow
+
+#: Share of approval requests nobody answers while the demo runs (an operator can).
+UNANSWERED = 0.4
+#: Seconds an approver takes to answer, when one does.
+ANSWER_DELAY = (3.0, 15.0)
+
+
+@dataclass
+class LiveRun:
+    """One run in flight: the events still to write, and until when it is waiting."""
+
+    workflow: Workflow
+    run_id: str
+    events: list[dict[str, Any]]
+    wait_until: float = 0.0
+    waiting_for_human: bool = False
+    written: int = field(default=0)
+
+
+class LiveFleet:
+    """Keeps a handful of runs in flight and writes their next events at `rate` events/s."""
+
+    def __init__(self, out: Path, *, seed: int = 7, rate: float = 20.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.out = out
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.clock = clock
+        self.active: list[LiveRun] = []
+        self.waiting: list[LiveRun] = []  # approvals nobody has answered
+        self.in_flight = max(3, min(60, round(rate / 4)))
+        self.runs_started = 0
+        self.events_written = 0
+        self._files: dict[tuple[str, date], TextIO] = {}
+
+    # --- planning -------------------------------------------------------------------------
+
+    def _start_run(self) -> LiveRun:
+        weights = [1 / wf.every.total_seconds() for wf in WORKFLOWS]
+        wf = self.rng.choices(WORKFLOWS, weights=weights)[0]
+        now = datetime.now(UTC)
+        self.runs_started += 1
+        run_id = f"r-{wf.name.split('-')[0][:3]}-{now:%m%d%H%M%S}-{self.runs_started % 10000:04d}"
+        # Plan the whole run (the simulator's own clock is only used for ordering here).
+        sim = RunSimulator(random.Random(self.rng.getrandbits(64)), now + timedelta(days=30))
+        plan = sim.run(wf, run_id, now)
+        events = plan.events
+        for record in plan.approvals:  # decided in the approval system: say so in the log
+            at = next(i for i, e in enumerate(events)
+                      if e.get("approval_id") == record["approval_id"])
+            events.insert(at + 1, {
+                "type": "approval.decided", "run_id": run_id,
+                "approval_id": record["approval_id"], "decision": record["status"],
+                "decided_by": record["decided_by"], "reason": record["reason"],
+                "actor": record["decided_by"],
+                **({"event_id": f"{run_id}-d{at}"} if wf.with_event_ids else {}),
+            })
+        return LiveRun(wf, run_id, events)
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _log(self, wf: Workflow, now: datetime) -> TextIO:
+        key = (wf.name, now.date())
+        handle = self._files.get(key)
+        if handle is None:  # a new day: a new file (yesterday's stays as it is)
+            path = self.out / wf.name / f"live-{now:%Y-%m-%d}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self._files[key] = path.open("a", encoding="utf-8")
+        return handle
+
+    def _write(self, run: LiveRun, event: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        event = {k: v for k, v in event.items() if k != "_at"}
+        event["ts"] = now.astimezone(run.workflow.tz).isoformat(timespec="milliseconds")
+        if event["type"] == "approval.requested":
+            hours = 1 if run.workflow.name == "ticket-triage" else 8
+            event["expires_at"] = (now + timedelta(hours=hours)).isoformat(timespec="seconds")
+        handle = self._log(run.workflow, now)
+        handle.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n")
+        handle.flush()
+        run.written += 1
+        self.events_written += 1
+
+    def step(self) -> None:
+        """Write the next event of one run that is ready."""
+        while len(self.active) < self.in_flight:
+            self.active.append(self._start_run())
+        now = self.clock()
+        ready = [r for r in self.active if r.wait_until <= now]
+        if not ready:  # every run in flight waits for an approver: start another
+            ready = [self._start_run()]
+            self.active.append(ready[0])
+        run = self.rng.choice(ready)
+        event = run.events.pop(0)
+        self._write(run, event)
+        if event["type"] == "approval.requested":
+            answered = run.events and run.events[0]["type"] == "approval.decided"
+            if not answered or self.rng.random() < UNANSWERED:
+                run.waiting_for_human = True
+            else:
+                run.wait_until = now + self.rng.uniform(*ANSWER_DELAY)
+        if run.waiting_for_human or not run.events:
+            self.active.remove(run)
+            if run.waiting_for_human:
+                self.waiting.append(run)
+
+    def run(self, stop: threading.Event, *, seconds: float | None = None,
+            parent: int | None = None) -> None:
+        """Write at `rate` events/s until `stop` is set, `seconds` pass or `parent` exits."""
+        started = self.clock()
+        next_check = started
+        written = 0
+        while not stop.is_set():
+            now = self.clock()
+            if seconds is not None and now - started >= seconds:
+                break
+            if parent is not None and now >= next_check:
+                next_check = now + 1.0
+                if os.getppid() != parent:
+                    break  # the console that started us has gone
+            due = int((now - started) * self.rate) - written
+            for _ in range(max(0, min(due, 1000))):
+                self.step()
+                written += 1
+            stop.wait(min(0.05, 1 / self.rate))
+        self.close()
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.live",
+        description="Append live v1 run events for a simulated fleet (stops on SIGTERM).")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write logs into")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rate", type=float, default=20.0, help="events per second")
+    parser.add_argument("--seconds", type=float, help="stop after this long")
+    parser.add_argument("--parent", type=int, help="stop when this process is gone")
+    args = parser.parse_args(argv)
+    if args.rate <= 0:
+        parser.error("--rate must be above 0")
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate)
+    fleet.run(stop, seconds=args.seconds, parent=args.parent)
+    print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

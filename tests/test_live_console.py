@@ -1,0 +1,176 @@
+"""The live console: it follows logs in a thread of its own and shows new lines at once;
+rows that arrive are marked, the cursor stays on its run, refresh waits while a dialog is open;
+the demo's runner makes runs appear and change state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import QuarterdeckApp, make_app
+from console.config import Settings
+from console.live import LiveFeed
+from console.screens.main import MainScreen
+from console.widgets.pane import CHANGED_MARK, NEW_MARK
+from console.widgets.runs_pane import RunsPane
+from console.widgets.table import TableView
+from queries.store import Store
+
+SIZE = (160, 40)
+
+
+def stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def append(path: Path, *events: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        for event in events:
+            handle.write(json.dumps({"ts": stamp(), **event}) + "\n")
+
+
+def started(run_id: str) -> dict[str, Any]:
+    return {"type": "run.started", "run_id": run_id, "event_id": f"{run_id}-0",
+            "workflow": "invoice-posting", "identity": "svc-agent",
+            "scope": ["ledger:write:Invoice"]}
+
+
+def finished(run_id: str) -> dict[str, Any]:
+    return {"type": "run.finished", "run_id": run_id, "event_id": f"{run_id}-9",
+            "status": "succeeded"}
+
+
+def runs(app: QuarterdeckApp) -> TableView:
+    main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+    return main.query_one(RunsPane).query_one(TableView)
+
+
+async def until(pilot, condition, timeout: float = 10.0) -> None:
+    """Wait (in the app's loop) until `condition()` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.1)
+
+
+@pytest.fixture
+def live(tmp_path: Path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    store = Store.open(tmp_path / "qd.duckdb")
+    made: list[LiveFeed] = []
+
+    def open_app(**settings: Any) -> QuarterdeckApp:
+        feed = LiveFeed(store, [logs])
+        made.append(feed)
+        return make_app(store, Settings.model_validate({"console": settings}), feed=feed)
+
+    yield logs, open_app
+    for feed in made:
+        feed.stop()
+    store.close()
+
+
+async def test_new_lines_show_within_a_second_and_are_marked(live) -> None:
+    logs, open_app = live
+    log = logs / "runner.jsonl"
+    append(log, started("r-old"))
+    app = open_app(refresh="60s")  # only the follower can prompt a refresh here
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: runs(app).keys == ["r-old"])
+        written = asyncio.get_running_loop().time()
+        append(log, started("r-new"))
+        await until(pilot, lambda: "r-new" in runs(app).keys, timeout=5)
+        assert asyncio.get_running_loop().time() - written < 1.5
+        rows = dict(zip(runs(app).keys, runs(app)._rows, strict=True))
+        assert rows["r-new"][0] == NEW_MARK and rows["r-old"][0] == ""
+        append(log, finished("r-old"))
+        await until(pilot, lambda: dict(zip(runs(app).keys, runs(app)._rows, strict=True))
+                    ["r-old"][0] == CHANGED_MARK)
+        status = str(app.screen.query_one("#status-bar").render())
+        assert "following" in status and "ev/s" in status
+
+
+async def test_the_cursor_stays_on_its_run_when_rows_arrive_above(live) -> None:
+    logs, open_app = live
+    log = logs / "runner.jsonl"
+    append(log, *[started(f"r-{i:03d}") for i in range(100)])
+    app = open_app(refresh="60s")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(runs(app).keys) == 100)
+        await pilot.press("pagedown", "pagedown", "down", "down")
+        await pilot.pause()
+        chosen = runs(app).current_key()
+        row_on_screen = runs(app).table.cursor_row - round(runs(app).table.scroll_y)
+        assert runs(app).table.scroll_y > 0  # scrolled: rows above are out of sight
+        append(log, started("r-100"), started("r-101"))
+        await until(pilot, lambda: len(runs(app).keys) == 102)
+        assert runs(app).current_key() == chosen
+        # the viewport follows once the new table has been laid out
+        await until(pilot, lambda: runs(app).table.cursor_row
+                    - round(runs(app).table.scroll_y) == row_on_screen, timeout=3)
+        assert runs(app).current_key() == chosen
+
+
+async def test_refresh_waits_while_a_dialog_is_open(live) -> None:
+    logs, open_app = live
+    log = logs / "runner.jsonl"
+    append(log, started("r-1"))
+    app = open_app(refresh="0.2s")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: runs(app).keys == ["r-1"])
+        await pilot.press("colon")  # the jump dialog
+        await pilot.pause(0.2)
+        append(log, started("r-2"))
+        await pilot.pause(1.5)
+        assert runs(app).keys == ["r-1"]  # nothing moved under the dialog
+        await pilot.press("escape")
+        await until(pilot, lambda: "r-2" in runs(app).keys, timeout=3)
+
+
+async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path) -> None:
+    from console import demo
+
+    work = tmp_path / "demo"
+    db = work / "demo.duckdb"
+    logs = demo.prepare(work, db, seed=3)
+    runner = demo.start_runner(logs, seed=3, rate=60, log=work / "runner.log")
+    store = Store.open(db)
+    feed = LiveFeed(store, [logs])
+    app = make_app(store, Settings(), feed=feed)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(runs(app).keys) >= 300, timeout=20)
+            shipped = len(runs(app).keys)
+            seen: dict[str, set[str]] = {}
+
+            def live_runs_changed() -> bool:
+                history = app.reader.run_history
+                from queries.runs import RunFilter
+
+                for row in history(RunFilter(), limit=50).to_pylist():
+                    seen.setdefault(row["run_id"], set()).add(row["status"])
+                return any(len(states) > 1 for states in seen.values())
+
+            await until(pilot, lambda: len(runs(app).keys) > shipped, timeout=20)
+            await until(pilot, live_runs_changed, timeout=30)
+    finally:
+        feed.stop()
+        demo.stop_runner(runner)
+        store.close()
+    assert runner.returncode is not None
+    assert (logs / "live").is_dir()
+
+
+def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from console.cli import main
+
+    code = main(["console", "--follow", str(tmp_path / "nope"), "--db",
+                 str(tmp_path / "qd.duckdb")])
+    assert code == 1

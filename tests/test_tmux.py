@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,3 +107,32 @@ def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
         assert "is in use by process" in second.stderr and "--db" in second.stderr
     finally:
         first.close()
+
+
+def test_the_demo_shows_a_living_fleet_and_stops_its_runner(tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    term = Terminal([sys.executable, "-m", "console.cli", "demo", "--rate", "40", "--dir",
+                     str(work)], tmp_path)
+    try:
+        screen = term.wait_until(lambda s: "following" in s and "ev/s · lag" in s,
+                                 "the status bar shows the follow rate and lag")
+
+        def runs(screen: str) -> int:
+            found = re.search(r"([\d,]+) runs", screen)
+            return int(found[1].replace(",", "")) if found else 0
+
+        first = runs(term.wait_until(lambda s: runs(s) >= 300, "the shipped fleet is loaded"))
+        term.wait_until(lambda s: runs(s) > first, "live runs keep arriving")
+        runner = subprocess.run(["pgrep", "-f", f"runner.live --out {work}"],
+                                capture_output=True, text=True)
+        assert runner.stdout.strip(), "the runner is running"
+        term.keys("q")
+        term.wait_for("EXITED:0")
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pgrep", "-f", f"runner.live --out {work}"],
+                             capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the runner outlived the console"
+            time.sleep(0.2)
+        assert "Traceback" not in screen
+    finally:
+        term.close()

@@ -20,6 +20,7 @@ from console import config as config_mod
 
 if TYPE_CHECKING:
     from ingest.follow import FollowStats
+    from queries.decisions import Operator, Paths
     from queries.store import Store
 from console import formats
 from queries.store import utc_now
@@ -115,6 +116,10 @@ def _global_options(parser: argparse.ArgumentParser, *, nested: bool) -> None:
         "~/.config/quarterdeck/quarterdeck.toml)",
     )
     parser.add_argument(
+        "--operator", metavar="NAME", default=unset,
+        help="who decides (default: `operator` in the config, else the login name)",
+    )
+    parser.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS if nested else False,
         help="a read-only session: no decision actions are offered (READ-ONLY badge)",
     )
@@ -161,6 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "resuming where the last follow stopped (Ctrl+C or SIGTERM stops)")
     ingest.add_argument("--once", action="store_true",
                         help="with --follow: load what is new since the last follow, then exit")
+
+    decide = command("decide", "pause, resume or roll back a run or a whole workflow",
+                     cmd_decide)
+    decide.add_argument("action", choices=("pause", "resume", "rollback"))
+    target = decide.add_mutually_exclusive_group(required=True)
+    target.add_argument("--run", metavar="ID", help="one run")
+    target.add_argument("--workflow", metavar="NAME", help="every active run of a workflow")
+    decide.add_argument("--reason", required=True, metavar="TEXT",
+                        help="why (recorded with the decision; required)")
+    for name, verb in (("approve", "approve"), ("reject", "reject")):
+        sub = command(name, f"{verb} a pending approval request", cmd_decide_approval)
+        sub.add_argument("approval_id", metavar="APPROVAL_ID")
+        sub.add_argument("--reason", required=True, metavar="TEXT",
+                         help="why (recorded with the decision; required)")
+        sub.set_defaults(action=name)
+
+    decisions = command("decisions", "print the decisions, newest first, with their "
+                        "lifecycle (recorded → delivered → applied/refused)", cmd_decisions)
+    _format_option(decisions)
+    decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
+    decisions.add_argument("--limit", type=_positive_int, metavar="N")
+
+    command("verify", "check the decisions journal's hash chain and compare it with the "
+            "store; exit 1 at the first bad record", cmd_verify)
 
     runs = command("runs", "print the run history, newest first", cmd_runs)
     _format_option(runs)
@@ -384,6 +413,78 @@ def _follow_line(stats: FollowStats) -> str:
     return line
 
 
+def _decision_context(args: argparse.Namespace, settings: config_mod.Settings,
+                      store_path: Path) -> tuple[Operator, Paths]:
+    operator = config_mod.operator(settings, getattr(args, "operator", None),
+                                   read_only=args.read_only or settings.console.read_only)
+    return operator, config_mod.decision_paths(settings, store_path)
+
+
+def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: str) -> int:
+    from queries import decisions
+    from queries.store import Store
+
+    path = _store_path(args, settings)
+    operator, paths = _decision_context(args, settings, path)
+    with Store.open(path) as store:
+        decisions.reconcile(store.con, paths, now=utc_now())
+        plan = decisions.plan(store.con, operator, args.action, now=utc_now(),
+                              stale_seconds=int(settings.store.stale_after), **target)
+        rec = decisions.record(store.con, plan, operator=operator, reason=args.reason,
+                               source="cli", paths=paths, now=utc_now())
+    print(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}")
+    print(f"  journal {paths.journal} · delivered to {paths.outbox}")
+    return EXIT_OK
+
+
+def cmd_decide(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    target = {"run_id": args.run} if args.run else {"workflow": args.workflow}
+    return _decide(args, settings, **target)
+
+
+def cmd_decide_approval(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    return _decide(args, settings, approval_id=args.approval_id)
+
+
+DECISION_TABLE_COLUMNS = (
+    ("seq", "#"),
+    ("decided_at", "DECIDED (UTC)"),
+    ("operator", "OPERATOR"),
+    ("action", "ACTION"),
+    ("target", "TARGET"),
+    ("runs", "RUNS"),
+    ("state", "STATE"),
+    ("reason", "REASON"),
+)
+
+
+def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.decisions import decisions
+    from queries.store import Store
+
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        table = decisions(store.con, run_id=args.run, limit=args.limit)
+    formats.write(table, args.format, columns=DECISION_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from queries.decisions import verify
+    from queries.store import Store
+
+    path = _store_path(args, settings)
+    _, paths = _decision_context(args, settings, path)
+    with Store.open(path, read_only=True) as store:
+        result = verify(store.con, paths.journal)
+    if not result.ok:
+        print(f"quarterdeck verify: FAILED at seq {result.first_bad_seq}: {result.problem}",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
+          "journal and store agree")
+    return EXIT_OK
+
+
 def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
     from queries.store import Store
@@ -558,11 +659,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # the store's and the loader's own errors, one line each
         from ingest.load import LoadError
+        from queries.decisions import Refused
+        from queries.journal import JournalError
         from queries.store import StoreError
 
-        if isinstance(exc, StoreError):
-            print(f"quarterdeck: {exc}", file=sys.stderr)
+        if isinstance(exc, StoreError | Refused):
+            print(f"quarterdeck: {'refused: ' if isinstance(exc, Refused) else ''}{exc}",
+                  file=sys.stderr)
             return exc.exit_code
+        if isinstance(exc, JournalError):
+            print(f"quarterdeck: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         if isinstance(exc, LoadError):
             print(f"quarterdeck: {exc}", file=sys.stderr)
             return EXIT_FAILURE

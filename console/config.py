@@ -15,20 +15,33 @@ refresh = "2s"                             # panes are queried again this often
 
 [keys]                                     # remap any key by its binding id
 "pane.filter" = "f"
+
+operator = "dana.k"                        # who decides here (--operator wins; else login)
+[operators."dana.k"]
+roles = ["operator", "finance-approver"]   # `operator`: pause, resume, rollback
+
+[decisions]
+journal = ".quarterdeck/decisions.jsonl"   # default: beside the store
+outbox = "control-outbox.jsonl"            # default: beside the followed logs (or the store)
 ```
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from queries.decisions import Operator, Paths
+
 ENV_CONFIG = "QUARTERDECK_CONFIG"
+OUTBOX_NAME = "control-outbox.jsonl"
 FILE_NAME = "quarterdeck.toml"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -66,9 +79,26 @@ class ConsoleSettings(BaseModel):
     refresh: Seconds = Field(2, description="How often what is on screen is queried again.")
 
 
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(default_factory=list, description="What this operator may do.")
+
+
+class DecisionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    journal: str | None = Field(None, description="The decisions journal (JSON lines).")
+    outbox: str | None = Field(None, description="The control outbox runners read.")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    operator: str | None = Field(None, description="Who decides here; --operator wins.")
+    operators: dict[str, OperatorSettings] = Field(
+        default_factory=dict, description="Each operator's roles: [operators.NAME] roles = [].")
+    decisions: DecisionSettings = DecisionSettings()
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
     keys: dict[str, str] = Field(
@@ -76,6 +106,36 @@ class Settings(BaseModel):
         description="Remapped keys: binding id = key(s), e.g. `\"pane.filter\" = \"f\"`.",
     )
     source: str | None = Field(None, exclude=True, description="Where these came from.")
+
+
+def operator(settings: Settings, explicit: str | None = None, *,
+             read_only: bool = False) -> Operator:
+    """Who is deciding: `--operator`, else `operator` in the config, else the login name;
+    with the roles the config gives that name."""
+    name = explicit or settings.operator or _login_name()
+    roles = settings.operators.get(name, OperatorSettings()).roles
+    return Operator(name, frozenset(roles), read_only=read_only)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container, say)
+        return f"uid-{os.getuid()}"
+
+
+def decision_paths(settings: Settings, store: Path,
+                   followed: Sequence[Path | str] = ()) -> Paths:
+    """The journal (default: beside the store) and the outbox (default: beside the first
+    followed path, else beside the store)."""
+    journal = Path(settings.decisions.journal or store.parent / "decisions.jsonl")
+    if settings.decisions.outbox:
+        outbox = Path(settings.decisions.outbox)
+    elif followed:
+        outbox = Path(followed[0]).resolve().parent / OUTBOX_NAME
+    else:
+        outbox = store.parent / OUTBOX_NAME
+    return Paths(journal=journal, outbox=outbox)
 
 
 def find(explicit: str | None, cwd: Path | None = None) -> Path | None:

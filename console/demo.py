@@ -15,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from console.config import OperatorSettings, Settings
 from queries.store import Store
+from runner.fleet import APPROVERS as APPROVER_ROLES
 
 DEFAULT_DIR = Path(".quarterdeck") / "demo"
 
@@ -49,14 +51,27 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     return logs
 
 
-def start_runner(logs: Path, *, seed: int, rate: float, log: Path) -> subprocess.Popen[bytes]:
-    """Start the simulated live runner, appending under `logs/live/`."""
+def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
+                 outbox: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the simulated live runner, appending under `logs/live/` and acting on the
+    decisions in `outbox`."""
+    extra = ["--outbox", str(outbox.resolve())] if outbox is not None else []
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "runner.live", "--out", str((logs / "live").resolve()),
-             "--seed", str(seed), "--rate", str(rate), "--parent", str(os.getpid())],
+             "--seed", str(seed), "--rate", str(rate), "--parent", str(os.getpid()), *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
+
+
+def demo_settings(settings: Settings, operator: str) -> Settings:
+    """Without a config file of its own, the demo's `operator` may take every decision the
+    fleet asks for, so that each can be tried."""
+    if settings.source is not None:
+        return settings
+    roles = ["operator", *sorted(APPROVER_ROLES)]
+    return settings.model_copy(update={
+        "operator": operator, "operators": {operator: OperatorSettings(roles=roles)}})
 
 
 def stop_runner(runner: subprocess.Popen[bytes]) -> None:

@@ -52,7 +52,8 @@ MACROS = (
             ELSE 'running'
         END
     """,
-    # Every known state of every approval, from events and from approval-system records.
+    # Every known state of every approval: from events, from approval-system records, and
+    # from operators' decisions recorded here.
     """
     CREATE OR REPLACE TEMP MACRO qd_approval_states() AS TABLE
         SELECT approval_id, run_id, state, ts AS state_at, 'event' AS source,
@@ -70,6 +71,12 @@ MACROS = (
                action, risk, required_role, requested_by, requested_at, expires_at,
                decided_by, decided_at, reason, NULL::JSON AS context
         FROM approval_records
+        UNION ALL BY NAME
+        SELECT approval_id, CASE action WHEN 'approve' THEN 'approved' ELSE 'rejected' END
+                   AS state,
+               decided_at AS state_at, 'decision:' || decision_id AS source,
+               operator AS decided_by, decided_at, reason
+        FROM decisions WHERE action IN ('approve', 'reject')
     """,
     # One row per approval, merged from all its states: descriptive fields from the latest
     # state that has them, the decision from the latest decided state (a decided request

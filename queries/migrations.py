@@ -278,7 +278,42 @@ V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2)
+V3 = Migration(
+    3,
+    "operator decisions (from the journal) and their delivery to runners",
+    (
+        # One row per decision, as appended to the decisions journal (the source of truth:
+        # `record` is the journal line's canonical JSON, `hash` chains it to the one before).
+        """
+        CREATE TABLE decisions (
+            decision_id VARCHAR PRIMARY KEY,
+            seq         BIGINT NOT NULL UNIQUE,
+            decided_at  TIMESTAMP NOT NULL,
+            operator    VARCHAR NOT NULL,
+            action      VARCHAR NOT NULL,      -- pause | resume | rollback | approve | reject
+            target_kind VARCHAR NOT NULL,      -- run | workflow | approval
+            target      VARCHAR NOT NULL,
+            runs        VARCHAR[] NOT NULL,    -- the runs the decision covers
+            approval_id VARCHAR,
+            reason      VARCHAR NOT NULL,
+            source      VARCHAR NOT NULL,      -- console | cli | trigger:<name>
+            prev_hash   VARCHAR NOT NULL,
+            hash        VARCHAR NOT NULL,
+            record      VARCHAR NOT NULL       -- the journal line, canonical JSON
+        )
+        """,
+        # A decision written to the control outbox that runners read.
+        """
+        CREATE TABLE deliveries (
+            decision_id  VARCHAR NOT NULL,
+            delivered_at TIMESTAMP NOT NULL,
+            outbox       VARCHAR NOT NULL
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3)
 LATEST = MIGRATIONS[-1].version
 
 

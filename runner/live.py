@@ -10,6 +10,10 @@ This is the shape of a real runner's logging, kept small enough to read in one s
 - a risky step asks for approval (`approval.requested`) and the run waits: sometimes an
   approver answers after a few seconds (`approval.decided`), sometimes nobody has yet, and the
   request stays pending for an operator to decide;
+- it reads Quarterdeck's control outbox (`runner.outbox`) and really pauses, resumes and
+  rolls back its runs (a rollback writes compensating touches that restore the `before`
+  values), answers approvals an operator decided, and acknowledges each decision with a
+  `control.applied` event;
 - the runner stops on SIGTERM or SIGINT, or when the process that started it has gone.
 
 Several runs are in flight at once, so their lines interleave. `rate` sets events per second
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.fleet import WORKFLOWS, RunSimulator, Workflow
+from runner.outbox import OutboxReader
 
 #: Share of approval requests nobody answers while the demo runs (an operator can).
 UNANSWERED = 0.4
@@ -49,15 +54,21 @@ class LiveRun:
     events: list[dict[str, Any]]
     wait_until: float = 0.0
     waiting_for_human: bool = False
+    paused: bool = False
+    finished: bool = False
     written: int = field(default=0)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # touches with before/after
+    last_request: dict[str, Any] = field(default_factory=dict)  # its latest approval request
 
 
 class LiveFleet:
     """Keeps a handful of runs in flight and writes their next events at `rate` events/s."""
 
     def __init__(self, out: Path, *, seed: int = 7, rate: float = 20.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, outbox: Path | None = None) -> None:
         self.out = out
+        self.outbox = OutboxReader(outbox) if outbox is not None else None
+        self.runs: dict[str, LiveRun] = {}
         self.rate = rate
         self.rng = random.Random(seed)
         self.clock = clock
@@ -90,7 +101,8 @@ class LiveFleet:
                 "actor": record["decided_by"],
                 **({"event_id": f"{run_id}-d{at}"} if wf.with_event_ids else {}),
             })
-        return LiveRun(wf, run_id, events)
+        run = self.runs[run_id] = LiveRun(wf, run_id, events)
+        return run
 
     # --- writing --------------------------------------------------------------------------
 
@@ -115,20 +127,25 @@ class LiveFleet:
         handle.flush()
         run.written += 1
         self.events_written += 1
+        if event["type"] == "data.touched" and "before" in event and "after" in event:
+            run.changes.append(event)
+        if event["type"] == "run.finished":
+            run.finished = True
 
     def step(self) -> None:
         """Write the next event of one run that is ready."""
         while len(self.active) < self.in_flight:
             self.active.append(self._start_run())
         now = self.clock()
-        ready = [r for r in self.active if r.wait_until <= now]
-        if not ready:  # every run in flight waits for an approver: start another
+        ready = [r for r in self.active if r.wait_until <= now and not r.paused]
+        if not ready:  # every run in flight waits (approver, pause): start another
             ready = [self._start_run()]
             self.active.append(ready[0])
         run = self.rng.choice(ready)
         event = run.events.pop(0)
         self._write(run, event)
         if event["type"] == "approval.requested":
+            run.last_request = event
             answered = run.events and run.events[0]["type"] == "approval.decided"
             if not answered or self.rng.random() < UNANSWERED:
                 run.waiting_for_human = True
@@ -138,6 +155,100 @@ class LiveFleet:
             self.active.remove(run)
             if run.waiting_for_human:
                 self.waiting.append(run)
+
+    # --- decisions from Quarterdeck --------------------------------------------------------
+
+    def take_decisions(self) -> None:
+        """Act on each new decision in the outbox and acknowledge it in the run's log."""
+        if self.outbox is None:
+            return
+        for decision in self.outbox.new_decisions():
+            if decision.get("action") in ("approve", "reject"):
+                self._answer(decision)
+                continue
+            for run_id in decision.get("runs") or []:
+                self._control(decision, run_id)
+
+    def _ack(self, run: LiveRun, decision: dict[str, Any], result: str, detail: str) -> None:
+        self._write(run, {
+            "type": "control.applied", "run_id": run.run_id, "actor": run.workflow.identity,
+            "decision_id": decision["decision_id"], "action": decision["action"],
+            "result": result, "detail": detail,
+            **self._event_id(run, f"c{decision['seq']}"),
+        })
+
+    def _event_id(self, run: LiveRun, suffix: str) -> dict[str, str]:
+        return {"event_id": f"{run.run_id}-{suffix}"} if run.workflow.with_event_ids else {}
+
+    def _control(self, decision: dict[str, Any], run_id: str) -> None:
+        run = self.runs.get(run_id)
+        if run is None:
+            return  # not a run of this runner: another runner will answer for it
+        action = decision["action"]
+        if run.finished and action != "rollback":
+            self._ack(run, decision, "refused", "the run had already finished")
+        elif action == "pause":
+            run.paused = True
+            self._ack(run, decision, "applied", "paused before its next step")
+        elif action == "resume":
+            run.paused = False
+            self._ack(run, decision, "applied", "resumed")
+        elif action == "rollback":
+            self._roll_back(run, decision)
+
+    def _roll_back(self, run: LiveRun, decision: dict[str, Any]) -> None:
+        """Undo what the run changed (newest first), then end it as rolled back."""
+        step = {"step_id": "rollback", "name": "restore the before values", "kind": "tool",
+                "tool": "compensate"}
+        self._write(run, {"type": "step.started", "run_id": run.run_id, **step,
+                          **self._event_id(run, "rb-start")})
+        for n, change in enumerate(reversed(run.changes)):
+            self._write(run, {
+                "type": "data.touched", "run_id": run.run_id, "step_id": "rollback",
+                "system": change["system"], "object": change["object"],
+                "record_id": change.get("record_id"), "action": "update",
+                "fields": change.get("fields"), "before": change["after"],
+                "after": change["before"], **self._event_id(run, f"rb-{n}"),
+            })
+        self._write(run, {"type": "step.finished", "run_id": run.run_id, **step,
+                          "status": "ok", **self._event_id(run, "rb-end")})
+        self._ack(run, decision, "applied",
+                  f"restored {len(run.changes)} record(s) to their before values")
+        if not run.finished:
+            self._write(run, {"type": "run.finished", "run_id": run.run_id,
+                              "status": "rolled_back", "error": decision.get("reason"),
+                              **self._event_id(run, "rb-fin")})
+        self._retire(run)
+
+    def _answer(self, decision: dict[str, Any]) -> None:
+        """An operator decided an approval this runner is waiting on."""
+        run = next((r for r in self.waiting
+                    if r.last_request.get("approval_id") == decision["approval_id"]), None)
+        if run is None:
+            return
+        approved = decision["action"] == "approve"
+        if run.events and run.events[0]["type"] == "approval.decided":
+            run.events.pop(0)  # the simulated approver's answer, now not needed
+        self._write(run, {
+            "type": "approval.decided", "run_id": run.run_id,
+            "approval_id": decision["approval_id"],
+            "decision": "approved" if approved else "rejected",
+            "decided_by": decision["operator"], "reason": decision["reason"],
+            "actor": decision["operator"], **self._event_id(run, f"a{decision['seq']}"),
+        })
+        self.waiting.remove(run)
+        run.waiting_for_human = False
+        if approved and run.events:
+            self.active.append(run)
+        elif not approved:
+            self._write(run, {"type": "run.finished", "run_id": run.run_id,
+                              "status": "cancelled", "error": "approval rejected",
+                              **self._event_id(run, "rej")})
+
+    def _retire(self, run: LiveRun) -> None:
+        for pool in (self.active, self.waiting):
+            if run in pool:
+                pool.remove(run)
 
     def run(self, stop: threading.Event, *, seconds: float | None = None,
             parent: int | None = None) -> None:
@@ -153,6 +264,7 @@ class LiveFleet:
                 next_check = now + 1.0
                 if os.getppid() != parent:
                     break  # the console that started us has gone
+            self.take_decisions()
             due = int((now - started) * self.rate) - written
             for _ in range(max(0, min(due, 1000))):
                 self.step()
@@ -175,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
     parser.add_argument("--seconds", type=float, help="stop after this long")
     parser.add_argument("--parent", type=int, help="stop when this process is gone")
+    parser.add_argument("--outbox", type=Path,
+                        help="Quarterdeck's control outbox: act on its decisions")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be above 0")
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate)
+    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate, outbox=args.outbox)
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
     print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs",
           file=sys.stderr)

@@ -87,7 +87,8 @@ class MainScreen(Screen[None]):
         self.query_one(StatusBar).update_counts(counts)
 
     def show_follow(self, stats: FollowStats) -> None:
-        self.query_one(StatusBar).update_follow(stats)
+        for bar in self.query(StatusBar):  # none yet while the screen is being composed
+            bar.update_follow(stats)
 
     @on(RunsPane.OpenRun)
     @on(ApprovalsPane.OpenRun)

@@ -76,10 +76,23 @@ class TableView(Container, can_focus=True):
         position = min(position, len(self.keys) - 1)
         table.move_cursor(row=position, column=0, animate=False)
         if from_top is not None:
-            top = max(0, position - from_top)
-            table.call_after_refresh(table.scroll_to, y=top, animate=False, immediate=True)
+            self._keep_place(table, position, max(0, position - from_top))
         if had_focus:
             table.focus()
+
+    def _keep_place(self, table: DataTable, row: int, top: int, tries: int = 3) -> None:
+        """Scroll so that `row` is where it was on screen, once the new table is laid out
+        (the table scrolls its cursor into view on its own during its first refreshes, so
+        this is applied again on the next ones, unless the operator has moved since)."""
+
+        def apply() -> None:
+            if table is not self.table or table.cursor_row != row:
+                return
+            table.scroll_to(y=top, animate=False, immediate=True)
+            if tries > 1:
+                self._keep_place(table, row, top, tries - 1)
+
+        table.call_after_refresh(apply)
 
     def current_key(self) -> str | None:
         if self.table is None or not self.keys:

@@ -127,6 +127,7 @@ class QuarterdeckApp(App[None]):
 
 def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
+    from console.screens.approval import ApprovalScreen
     from console.screens.base import DataScreen
     from console.screens.touch import TouchScreen
     from console.widgets.pane import Pane
@@ -135,7 +136,8 @@ def binding_ids() -> set[str]:
 
     ids: set[str] = set()
     for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, DataScreen,
-                  RunDetailScreen, TouchScreen, QuarantineScreen, HelpScreen, JumpScreen):
+                  RunDetailScreen, TouchScreen, ApprovalScreen, QuarantineScreen, HelpScreen,
+                  JumpScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
     return ids
 

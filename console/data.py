@@ -35,6 +35,16 @@ class RunDetail:
 
 
 @dataclass(frozen=True)
+class ApprovalDetail:
+    """One approval request (see `queries.approvals.approval`) and its run's context: the
+    run's most recent steps and touches, newest first."""
+
+    approval: dict[str, object]
+    steps: pa.Table
+    touches: pa.Table
+
+
+@dataclass(frozen=True)
 class StoreCounts:
     runs: int
     quarantined: int
@@ -102,6 +112,20 @@ class StoreReader:
         with self._lock:
             return approvals.approvals(self._cursor, now=self.clock(), text=needle,
                                        invert=invert, limit=limit)
+
+    def approval_detail(self, approval_id: str, *, recent: int = 20) -> ApprovalDetail | None:
+        now = self.clock()
+        with self._lock:
+            found = approvals.approval(self._cursor, approval_id, now=now)
+            if found is None:
+                return None
+            run_id = str(found["run_id"] or "")  # a record may name no run: nothing matches
+            return ApprovalDetail(
+                approval=found,
+                steps=runs.run_steps(self._cursor, run_id, limit=recent, newest_first=True),
+                touches=runs.run_touches(self._cursor, run_id, limit=recent,
+                                         newest_first=True),
+            )
 
     def counts(self) -> StoreCounts:
         with self._lock:

@@ -29,7 +29,7 @@ WHERE (NOT $pending OR a.status = 'pending')
         OR a.status ILIKE $text OR a.approval_id ILIKE $text, false) <> $invert)
 ORDER BY a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
          a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id
-LIMIT $limit
+LIMIT $limit OFFSET $offset
 """
 
 
@@ -43,14 +43,16 @@ def approvals(
     text: str | None = None,
     invert: bool = False,
     limit: int | None = None,
+    offset: int = 0,
 ) -> pa.Table:
     """Pending requests first (soonest to expire first), then decided ones, newest first.
-    `text` matches action, run, workflow, role, requester, status or id (`*` wildcards)."""
+    `text` matches action, run, workflow, role, requester, status or id (`*` wildcards);
+    `offset` skips that many rows (the next page)."""
     return con.execute(
         _APPROVALS,
         {"now": now, "pending": pending_only, "run_id": run_id, "approval_id": approval_id,
          "text": "%" + text.replace("*", "%") + "%" if text else None, "invert": invert,
-         "limit": limit if limit is not None else 2**62},
+         "limit": limit if limit is not None else 2**62, "offset": offset},
     ).to_arrow_table()
 
 

@@ -77,7 +77,7 @@ WHERE ($status IS NULL OR list_contains($status, status))
         OR status ILIKE $text
         OR identity ILIKE $text OR environment ILIKE $text, false) <> $invert)
 ORDER BY {order} NULLS LAST, started_at DESC, run_id
-LIMIT $limit
+LIMIT $limit OFFSET $offset
 """
 
 
@@ -102,9 +102,11 @@ def run_history(
     sort: str = "started_at",
     descending: bool = True,
     limit: int | None = None,
+    offset: int = 0,
     stale_seconds: int = DEFAULT_STALE_SECONDS,
 ) -> pa.Table:
-    """The run history, newest first by default."""
+    """The run history, newest first by default; `offset` skips that many rows (the next
+    page: the summary holds one row per run, so skipping costs about what sorting does)."""
     if sort not in SORTABLE:
         raise ValueError(f"cannot sort runs by {sort!r}; choose one of {', '.join(SORTABLE)}")
     order = f"{sort} {'DESC' if descending else 'ASC'}"
@@ -121,6 +123,7 @@ def run_history(
         "text": text,
         "invert": where.invert,
         "limit": limit if limit is not None else 2**62,
+        "offset": offset,
     }
     return con.execute(_HISTORY.format(order=order), params).to_arrow_table()
 

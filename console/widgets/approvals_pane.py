@@ -11,7 +11,7 @@ from textual.message import Message
 from console import cells
 from console.data import StoreReader
 from console.formats import duration
-from console.widgets.pane import PAGE, Pane
+from console.widgets.pane import Page, Pane
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class ApprovalsPane(Pane):
     def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
         super().__init__(reader, ApprovalsView(), id=id)
 
-    def fetch(self, view: ApprovalsView) -> pa.Table:
-        return self.reader.approvals(text=view.text, limit=PAGE)
+    def fetch(self, view: ApprovalsView, page: Page) -> pa.Table:
+        return self.reader.approvals(text=view.text, limit=page.limit, offset=page.offset)
 
     def key(self, record: dict[str, Any]) -> str:
         return record["approval_id"]

@@ -29,7 +29,9 @@ class TableView(Container, can_focus=True):
         super().__init__(id=id)
         self.empty = empty
         self.max_width = max_width
+        self.labels: list[str] = []
         self.keys: list[str] = []
+        self.data: pa.Table | None = None  # the rows shown, as Arrow (what the table reads)
         self.table: DataTable | None = None
 
     def compose(self) -> ComposeResult:
@@ -40,24 +42,39 @@ class TableView(Container, can_focus=True):
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
         the key under the cursor now), else stays at the same position. Focus stays where it
         was; the screen decides what gets focus first."""
+        self.labels = list(labels)
+        self._put(self._arrow(rows), list(keys), keep)
+
+    def append(self, rows: Sequence[Sequence[str]], keys: Sequence[str]) -> None:
+        """Add rows at the end (the next page); the cursor stays on its row."""
+        if self.data is None:
+            self.show(self.labels, rows, keys)
+            return
+        self._put(pa.concat_tables([self.data, self._arrow(rows)]), self.keys + list(keys),
+                  None)
+
+    def _arrow(self, rows: Sequence[Sequence[str]]) -> pa.Table:
+        columns = {f"c{i}": [row[i] for row in rows] for i in range(len(self.labels))}
+        return pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+
+    def _put(self, data: pa.Table, keys: list[str], keep: str | None) -> None:
         position = self.table.cursor_row if self.table is not None else 0
         if keep is None:
             keep = self.current_key()
         elif keep == "":
             position = 0  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
-        self.keys = list(keys)
+        self.keys = keys
         self.remove_children()
-        if not rows:
-            self.table = None
+        if not keys:
+            self.table = self.data = None
             self.mount(Static(self.empty, classes="empty"))
             if had_focus:
                 self.focus()  # keep the keys of the pane around it working
             return
-        columns = {f"c{i}": [row[i] for row in rows] for i in range(len(labels))}
-        data = pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+        self.data = data
         table = DataTable(
-            backend=ArrowBackend(data), column_labels=list(labels), cursor_type="row",
+            backend=ArrowBackend(data), column_labels=self.labels, cursor_type="row",
             zebra_stripes=True, show_row_labels=False, max_column_content_width=self.max_width,
         )
         self.table = table

@@ -84,11 +84,16 @@ def measure(store_path: Path) -> dict[str, float]:
         record = con.execute(
             "SELECT system, object, record_id FROM touches WHERE run_id = ? "
             "AND record_id IS NOT NULL LIMIT 1", [run_id]).fetchone()
+        # where the 10th page of the Touched pane starts (the pane pages by this key)
+        after = con.execute("SELECT ts, event_id FROM touches ORDER BY ts DESC, event_id "
+                            "LIMIT 1 OFFSET 44999").fetchone()
         results = {
             "events": float(count),
             "run history page": median_ms(lambda: runs.run_history(con, now=NOW, limit=5000)),
             "run history, filtered": median_ms(lambda: runs.run_history(
                 con, now=NOW, where=runs.RunFilter(text="crm"), limit=5000)),
+            "run history, 10th page": median_ms(lambda: runs.run_history(
+                con, now=NOW, limit=5000, offset=45000)),
             "run detail (all tabs)": median_ms(lambda: (
                 runs.run_overview(con, run_id, now=NOW), runs.run_steps(con, run_id),
                 runs.run_touches(con, run_id), runs.run_events(con, run_id),
@@ -96,6 +101,8 @@ def measure(store_path: Path) -> dict[str, float]:
             "a run's touches": median_ms(lambda: runs.run_touches(con, run_id)),
             "record lineage": median_ms(lambda: touches.lineage(con, *record)),
             "touches page": median_ms(lambda: touches.touches(con, limit=5000)),
+            "touches, 10th page": median_ms(lambda: touches.touches(
+                con, limit=5000, after=tuple(after) if after else None)),
             "touches, out of scope": median_ms(lambda: touches.touches(
                 con, where=touches.TouchFilter(out_of_scope=True), limit=5000)),
             "pending approvals": median_ms(lambda: approvals.approvals(

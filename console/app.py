@@ -69,8 +69,8 @@ class QuarterdeckApp(App[None]):
     def _live_refresh(self) -> None:
         """Query what is on screen again; paused while a dialog is open."""
         self._pending = None
-        if isinstance(self.screen, ModalScreen):
-            return
+        if not self.screen_stack or isinstance(self.screen, ModalScreen):
+            return  # starting or stopping; or a dialog is open
         self._refreshed = time.monotonic()
         screen = self.screen
         reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
@@ -173,6 +173,7 @@ class QuarterdeckApp(App[None]):
 
 def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
+    from console.screens.approval import ApprovalScreen
     from console.screens.base import DataScreen
     from console.screens.touch import TouchScreen
     from console.widgets.pane import Pane
@@ -181,7 +182,8 @@ def binding_ids() -> set[str]:
 
     ids: set[str] = set()
     for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, DataScreen,
-                  RunDetailScreen, TouchScreen, QuarantineScreen, HelpScreen, JumpScreen):
+                  RunDetailScreen, TouchScreen, ApprovalScreen, QuarantineScreen, HelpScreen,
+                  JumpScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
     return ids
 

@@ -31,6 +31,9 @@ STATUS_STYLE = {
     "error": "bold red",
 }
 
+#: Seconds left below which a pending approval stands out.
+DUE_SOON = 3600
+
 ACTION_STYLE = {"delete": "bold red", "export": "bold dark_orange", "create": "cyan",
                 "update": "yellow", "read": ""}
 
@@ -54,6 +57,21 @@ def action(value: str | None) -> str:
         return ""
     style = ACTION_STYLE.get(value, "")
     return f"[{style}]{escape(value)}[/]" if style else escape(value)
+
+
+def risk(value: str | None) -> str:
+    if value in ("high", "critical"):
+        return f"[bold red]{escape(value)}[/]"
+    return text(value)
+
+
+def time_left(seconds: float | None) -> str:
+    """Time left until a pending approval expires; due soon stands out."""
+    if seconds is None:
+        return ""
+    if seconds < DUE_SOON:
+        return f"[bold yellow]{duration(seconds)}[/]"
+    return duration(seconds)
 
 
 def count(value: int | None, *, alarm: bool = False) -> str:

@@ -35,6 +35,16 @@ class RunDetail:
 
 
 @dataclass(frozen=True)
+class ApprovalDetail:
+    """One approval request (see `queries.approvals.approval`) and its run's context: the
+    run's most recent steps and touches, newest first."""
+
+    approval: dict[str, object]
+    steps: pa.Table
+    touches: pa.Table
+
+
+@dataclass(frozen=True)
 class StoreCounts:
     runs: int
     quarantined: int
@@ -62,11 +72,13 @@ class StoreReader:
         sort: str = "started_at",
         descending: bool = True,
         limit: int | None = None,
+        offset: int = 0,
     ) -> pa.Table:
         with self._lock:
             return runs.run_history(
                 self._cursor, now=self.clock(), where=where, sort=sort,
-                descending=descending, limit=limit, stale_seconds=self.stale_seconds,
+                descending=descending, limit=limit, offset=offset,
+                stale_seconds=self.stale_seconds,
             )
 
     def run_detail(self, run_id: str) -> RunDetail | None:
@@ -85,9 +97,10 @@ class StoreReader:
                 approvals=approvals.approvals(self._cursor, now=now, run_id=run_id),
             )
 
-    def touches(self, where: touches.TouchFilter, *, limit: int | None = None) -> pa.Table:
+    def touches(self, where: touches.TouchFilter, *, limit: int | None = None,
+                after: tuple[datetime, str] | None = None) -> pa.Table:
         with self._lock:
-            return touches.touches(self._cursor, where=where, limit=limit)
+            return touches.touches(self._cursor, where=where, limit=limit, after=after)
 
     def touch_detail(self, event_id: str) -> dict[str, object] | None:
         with self._lock:
@@ -97,11 +110,26 @@ class StoreReader:
         with self._lock:
             return touches.lineage(self._cursor, system, obj, record_id)
 
-    def approvals(self, *, text: str = "", limit: int | None = None) -> pa.Table:
+    def approvals(self, *, text: str = "", limit: int | None = None,
+                  offset: int = 0) -> pa.Table:
         needle, invert = split_filter(text)
         with self._lock:
             return approvals.approvals(self._cursor, now=self.clock(), text=needle,
-                                       invert=invert, limit=limit)
+                                       invert=invert, limit=limit, offset=offset)
+
+    def approval_detail(self, approval_id: str, *, recent: int = 20) -> ApprovalDetail | None:
+        now = self.clock()
+        with self._lock:
+            found = approvals.approval(self._cursor, approval_id, now=now)
+            if found is None:
+                return None
+            run_id = str(found["run_id"] or "")  # a record may name no run: nothing matches
+            return ApprovalDetail(
+                approval=found,
+                steps=runs.run_steps(self._cursor, run_id, limit=recent, newest_first=True),
+                touches=runs.run_touches(self._cursor, run_id, limit=recent,
+                                         newest_first=True),
+            )
 
     def counts(self) -> StoreCounts:
         with self._lock:

@@ -22,13 +22,14 @@ SELECT a.approval_id, a.run_id, s.workflow, a.action, a.risk, a.required_role,
 FROM qd_approvals($now) a LEFT JOIN run_summary s USING (run_id)
 WHERE (NOT $pending OR a.status = 'pending')
   AND ($run_id IS NULL OR a.run_id = $run_id)
+  AND ($approval_id IS NULL OR a.approval_id = $approval_id)
   AND ($text IS NULL OR coalesce(
         a.action ILIKE $text OR a.run_id ILIKE $text OR s.workflow ILIKE $text
         OR a.required_role ILIKE $text OR a.requested_by ILIKE $text
         OR a.status ILIKE $text OR a.approval_id ILIKE $text, false) <> $invert)
 ORDER BY a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
          a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id
-LIMIT $limit
+LIMIT $limit OFFSET $offset
 """
 
 
@@ -38,15 +39,48 @@ def approvals(
     now: datetime,
     pending_only: bool = False,
     run_id: str | None = None,
+    approval_id: str | None = None,
     text: str | None = None,
     invert: bool = False,
     limit: int | None = None,
+    offset: int = 0,
 ) -> pa.Table:
     """Pending requests first (soonest to expire first), then decided ones, newest first.
-    `text` matches action, run, workflow, role, requester, status or id (`*` wildcards)."""
+    `text` matches action, run, workflow, role, requester, status or id (`*` wildcards);
+    `offset` skips that many rows (the next page)."""
     return con.execute(
         _APPROVALS,
-        {"now": now, "pending": pending_only, "run_id": run_id,
+        {"now": now, "pending": pending_only, "run_id": run_id, "approval_id": approval_id,
          "text": "%" + text.replace("*", "%") + "%" if text else None, "invert": invert,
-         "limit": limit if limit is not None else 2**62},
+         "limit": limit if limit is not None else 2**62, "offset": offset},
     ).to_arrow_table()
+
+
+_STATES = """
+SELECT state, state_at, source FROM qd_approval_states()
+WHERE approval_id = $approval_id
+ORDER BY state_at, state <> 'pending', source
+"""
+
+
+def approval(
+    con: duckdb.DuckDBPyConnection, approval_id: str, *, now: datetime
+) -> dict[str, object] | None:
+    """One request as the Approvals pane lists it, with its `context`, `expires_in_s`
+    (seconds until `expires_at` as of `now`; negative once past) and `states`: every state
+    the merge saw for it, oldest first, each with its source (`event`, or `record:` and the
+    approval-system file it was read from). None when the id is unknown."""
+    found = approvals(con, now=now, approval_id=approval_id).to_pylist()
+    if not found:
+        return None
+    expires = found[0]["expires_at"]
+    (context,) = con.execute(
+        "SELECT context FROM approval_summary WHERE approval_id = ?", [approval_id]
+    ).fetchone() or (None,)
+    return {
+        **found[0],
+        "context": context,
+        "expires_in_s": (expires - now).total_seconds() if expires is not None else None,
+        "states": con.execute(_STATES, {"approval_id": approval_id}).to_arrow_table()
+        .to_pylist(),
+    }

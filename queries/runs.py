@@ -77,7 +77,7 @@ WHERE ($status IS NULL OR list_contains($status, status))
         OR status ILIKE $text
         OR identity ILIKE $text OR environment ILIKE $text, false) <> $invert)
 ORDER BY {order} NULLS LAST, started_at DESC, run_id
-LIMIT $limit
+LIMIT $limit OFFSET $offset
 """
 
 
@@ -102,9 +102,11 @@ def run_history(
     sort: str = "started_at",
     descending: bool = True,
     limit: int | None = None,
+    offset: int = 0,
     stale_seconds: int = DEFAULT_STALE_SECONDS,
 ) -> pa.Table:
-    """The run history, newest first by default."""
+    """The run history, newest first by default; `offset` skips that many rows (the next
+    page: the summary holds one row per run, so skipping costs about what sorting does)."""
     if sort not in SORTABLE:
         raise ValueError(f"cannot sort runs by {sort!r}; choose one of {', '.join(SORTABLE)}")
     order = f"{sort} {'DESC' if descending else 'ASC'}"
@@ -121,6 +123,7 @@ def run_history(
         "text": text,
         "invert": where.invert,
         "limit": limit if limit is not None else 2**62,
+        "offset": offset,
     }
     return con.execute(_HISTORY.format(order=order), params).to_arrow_table()
 
@@ -159,12 +162,26 @@ def _span(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, object]:
     return {"run_id": run_id, "first": first, "last": last}
 
 
+def _ordered(con: duckdb.DuckDBPyConnection, sql: str, run_id: str, limit: int | None,
+             newest_first: bool) -> pa.Table:
+    """Run one of the run's queries below: `{direction}` in `sql` is its order; `$limit`
+    keeps that many rows."""
+    params = {**_span(con, run_id), "limit": limit if limit is not None else 2**62}
+    return con.execute(sql.format(direction="DESC" if newest_first else "ASC"),
+                       params).to_arrow_table()
+
+
 _IN_SPAN = "run_id = $run_id AND ts BETWEEN $first AND $last"
 
 
-def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
-    """The run's steps as a timeline: one row per step, in start order."""
-    return con.execute(
+def run_steps(
+    con: duckdb.DuckDBPyConnection, run_id: str, *, limit: int | None = None,
+    newest_first: bool = False,
+) -> pa.Table:
+    """The run's steps as a timeline: one row per step, in start order (or the `limit` most
+    recently started, newest first)."""
+    return _ordered(
+        con,
         """
         SELECT step_id,
                arg_max(name, ts) FILTER (WHERE name IS NOT NULL) AS name,
@@ -182,10 +199,10 @@ def run_steps(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
                sum(cost_usd) AS cost_usd
         FROM steps WHERE """ + _IN_SPAN + """
         GROUP BY step_id
-        ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)), step_id
-        """,
-        _span(con, run_id),
-    ).to_arrow_table()
+        ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)) {direction},
+                 step_id {direction}
+        LIMIT $limit
+        """, run_id, limit, newest_first)
 
 
 def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
@@ -218,17 +235,21 @@ def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
     ).to_arrow_table()
 
 
-def run_touches(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
-    """Every record the run touched, in timestamp order, with `in_scope`."""
-    return con.execute(
+def run_touches(
+    con: duckdb.DuckDBPyConnection, run_id: str, *, limit: int | None = None,
+    newest_first: bool = False,
+) -> pa.Table:
+    """Every record the run touched, in timestamp order (or the `limit` latest touches,
+    newest first), with `in_scope`."""
+    return _ordered(
+        con,
         """
         SELECT ts, step_id, system, object, record_id, action, in_scope, fields,
                before, after, record_count, classification, actor, event_id
         FROM touches WHERE """ + _IN_SPAN + """
-        ORDER BY ts, event_id
-        """,
-        _span(con, run_id),
-    ).to_arrow_table()
+        ORDER BY ts {direction}, event_id {direction}
+        LIMIT $limit
+        """, run_id, limit, newest_first)
 
 
 def run_count(con: duckdb.DuckDBPyConnection) -> int:

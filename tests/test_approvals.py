@@ -6,7 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from conftest import event, started, write_jsonl
-from queries.approvals import approvals
+from queries.approvals import approval, approvals
+from queries.runs import run_steps, run_touches
 
 NOW = datetime(2026, 11, 20, 9, 0)
 
@@ -80,3 +81,43 @@ def test_pending_first_soonest_expiry_first(tmp_path: Path, store, ingest) -> No
     assert ids == ["soon", "late", "done"]
     pending = approvals(store.con, now=NOW, pending_only=True).to_pylist()
     assert [r["approval_id"] for r in pending] == ["soon", "late"]
+
+
+def test_one_request_keeps_each_state_with_its_source(tmp_path: Path, store, ingest) -> None:
+    ingest(write_jsonl(tmp_path / "a.jsonl",
+                       [started(), _requested(expires="2026-11-20T09:30:00Z")]))
+    record = _record(tmp_path, "r.csv", ["apr-1,r-1,rejected,li,2026-11-20T08:45:00Z,no PO,"])
+    ingest(record)
+    found = approval(store.con, "apr-1", now=NOW)
+    assert found is not None
+    assert (found["status"], found["decided_by"], found["reason"]) == ("rejected", "li", "no PO")
+    assert found["expires_in_s"] == 30 * 60
+    assert [(s["state"], s["source"]) for s in found["states"]] == [
+        ("pending", "event"), ("rejected", f"record:{record}")]
+    assert approval(store.con, "apr-unknown", now=NOW) is None
+
+
+def test_an_expired_request_says_how_long_ago(tmp_path: Path, store, ingest) -> None:
+    ingest(write_jsonl(tmp_path / "a.jsonl",
+                       [started(), _requested(expires="2026-11-20T08:40:00Z")]))
+    found = approval(store.con, "apr-1", now=NOW)
+    assert found is not None and found["status"] == "expired"
+    assert found["expires_in_s"] == -20 * 60 and found["seconds_left"] is None
+
+
+def test_a_runs_latest_steps_and_touches_newest_first(tmp_path: Path, store, ingest) -> None:
+    lines = [started()]
+    for i in range(5):
+        ts = f"2026-11-20T08:0{i}:10Z"
+        lines += [
+            event("step.started", ts, event_id=f"s{i}", step_id=f"s{i}", name=f"step {i}"),
+            event("data.touched", ts, event_id=f"t{i}", step_id=f"s{i}", system="ledger",
+                  object="Invoice", record_id=f"INV-{i}", action="update"),
+        ]
+    ingest(write_jsonl(tmp_path / "a.jsonl", lines))
+    assert run_steps(store.con, "r-1")["step_id"].to_pylist() == [f"s{i}" for i in range(5)]
+    assert run_steps(store.con, "r-1", limit=3, newest_first=True)["step_id"].to_pylist() == [
+        "s4", "s3", "s2"]
+    assert run_touches(store.con, "r-1", limit=2, newest_first=True)["event_id"].to_pylist() \
+        == ["t4", "t3"]
+    assert run_touches(store.con, "r-1")["event_id"].to_pylist() == [f"t{i}" for i in range(5)]

@@ -257,16 +257,32 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         assert keys == expected
 
 
-async def test_approvals_pane_lists_pending_first_and_opens_the_run(fleet_store: Store,
-                                                                    tmp_path: Path) -> None:
+async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_store: Store,
+                                                                      tmp_path: Path) -> None:
     from conftest import event, started, write_jsonl
+    from console.screens.approval import ApprovalScreen
+    from console.screens.touch import TouchScreen
     from console.widgets.approvals_pane import ApprovalsPane
 
-    load_paths(fleet_store.con, [write_jsonl(tmp_path / "wait.jsonl", [
-        started("r-wait"),
-        event("approval.requested", "2026-11-20T08:30:00Z", "r-wait", event_id="w1",
-              approval_id="apr-wait", action="release 3 payouts", risk="critical",
-              required_role="treasury", expires_at="2026-11-20T09:20:00Z")])])
+    lines = [started("r-wait", scope=["ledger:write:Invoice"])]
+    for i in range(3):
+        ts = f"2026-11-20T08:1{i}:00Z"
+        lines += [
+            event("step.started", ts, "r-wait", event_id=f"w-s{i}", step_id=f"s{i}",
+                  name=f"step {i}", kind="tool"),
+            event("data.touched", ts, "r-wait", event_id=f"w-t{i}", step_id=f"s{i}",
+                  system="crm" if i == 2 else "ledger", object="Invoice",
+                  record_id=f"INV-{i}", action="update", before={"n": i}, after={"n": i + 1}),
+        ]
+    lines.append(event("approval.requested", "2026-11-20T08:30:00Z", "r-wait", event_id="w1",
+                       approval_id="apr-wait", action="release 3 payouts", risk="critical",
+                       required_role="treasury", requested_by="svc-agent",
+                       expires_at="2026-11-20T09:20:00Z"))
+    record = tmp_path / "approvals" / "export.csv"
+    record.parent.mkdir()
+    record.write_text("approval_id,run_id,status,requested_at\n"
+                      "apr-wait,r-wait,pending,2026-11-20T08:30:05Z\n")
+    load_paths(fleet_store.con, [write_jsonl(tmp_path / "wait.jsonl", lines), record])
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
@@ -279,7 +295,54 @@ async def test_approvals_pane_lists_pending_first_and_opens_the_run(fleet_store:
         assert "pending" in first and "20m" in first  # 20 minutes left at NOW
         await pilot.press("enter")
         await settle(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, ApprovalScreen)
+        facts = str(screen.query_one("#approval-facts").render())
+        for words in ("apr-wait", "pending", "critical", "release 3 payouts", "r-wait",
+                      "invoice-posting", "svc-agent", "treasury", "2026-11-20 08:30:00Z",
+                      "30m00s ago", "2026-11-20 09:20:00Z", "20m00s left", "approval event",
+                      "approval-system record", "export.csv"):
+            assert words in facts, words
+        steps = screen.query_one("#steps-table", TableView)
+        touches = screen.query_one("#touches-table", TableView)
+        assert steps.keys == ["s2", "s1", "s0"]
+        assert touches.keys == ["w-t2", "w-t1", "w-t0"]
+        newest = " ".join(map(str, touches.table.get_row_at(0)))
+        assert "OUT OF SCOPE" in newest and "crm" in newest
+        assert app.focused is steps.table
+        await pilot.press("tab")
+        assert app.focused is touches.table
+        await pilot.press("tab")
+        assert app.focused is steps.table
+        await pilot.press("shift+tab", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TouchScreen) and app.screen.event_id == "w-t2"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert app.screen is screen
+        await pilot.press("r")
+        await settle(pilot, app)
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == "r-wait"
+        await pilot.press("escape", "escape")
+        await settle(pilot, app)
+        assert app.screen.query_one(ApprovalsPane) is pane
+        assert table.current_key() == "apr-wait"
+
+
+async def test_a_decided_request_says_who_decided_when_and_why(fleet_store: Store) -> None:
+    from console.screens.approval import ApprovalScreen
+
+    approval_id, decided_by, reason = fleet_store.con.execute(
+        "SELECT approval_id, decided_by, reason FROM approval_summary "
+        "WHERE decided_state = 'rejected' AND reason IS NOT NULL LIMIT 1").fetchone()
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.push_screen(ApprovalScreen(app.reader, approval_id))
+        await settle(pilot, app)
+        facts = str(app.screen.query_one("#approval-facts").render())
+        assert "rejected by" in facts and decided_by in facts and reason in facts
+        assert "left" not in facts  # no countdown once decided
 
 
 def test_jump_commands_parse_or_say_what_to_type() -> None:

@@ -1,4 +1,4 @@
-"""What the screens over one reader call share: load in a worker, show, Esc goes back."""
+"""What the screens over one reader share: load in a worker, show, Esc goes back."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ from typing import Any
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Static
+
+from console import cells
+from console.data import StoreReader
+
+
+def crumbs(*trail: str) -> Static:
+    """The line at the top of a screen: where it is, from Quarterdeck down (plain text)."""
+    return Static("  [dim]›[/]  ".join(["[b]Quarterdeck[/]", *map(cells.text, trail)]),
+                  id="crumbs")
 
 
 class DataScreen(Screen[None]):
@@ -15,6 +25,10 @@ class DataScreen(Screen[None]):
     AUTO_FOCUS = ""  # the table takes focus once it has rows
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
+
+    def __init__(self, reader: StoreReader) -> None:
+        super().__init__()
+        self.reader = reader
 
     def on_mount(self) -> None:
         self.reload()

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from console.data import StoreCounts, StoreReader
+from console.screens.approval import ApprovalScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.touch import LineageScreen, TouchScreen
 from console.widgets.approvals_pane import ApprovalsPane
@@ -91,9 +92,12 @@ class MainScreen(Screen[None]):
             bar.update_follow(stats)
 
     @on(RunsPane.OpenRun)
-    @on(ApprovalsPane.OpenRun)
-    def _open_run(self, message: RunsPane.OpenRun | ApprovalsPane.OpenRun) -> None:
+    def _open_run(self, message: RunsPane.OpenRun) -> None:
         self.app.push_screen(RunDetailScreen(self.reader, message.run_id))
+
+    @on(ApprovalsPane.OpenApproval)
+    def _open_approval(self, message: ApprovalsPane.OpenApproval) -> None:
+        self.app.push_screen(ApprovalScreen(self.reader, message.approval_id))
 
     @on(TouchedPane.OpenTouch)
     def _open_touch(self, message: TouchedPane.OpenTouch) -> None:

@@ -24,8 +24,7 @@ class QuarantineScreen(DataScreen):
     )
 
     def __init__(self, reader: StoreReader) -> None:
-        super().__init__()
-        self.reader = reader
+        super().__init__(reader)
 
     def compose(self) -> ComposeResult:
         yield Static("[b]Quarterdeck[/]  [dim]›[/]  Quarantine", id="crumbs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -9,7 +10,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from console import cells
 from console.data import RunDetail, StoreReader
 from console.formats import duration
-from console.screens.base import DataScreen
+from console.screens.base import DataScreen, crumbs
 from console.widgets.table import TableView
 
 TABS = ("timeline", "touched", "events", "approvals")
@@ -29,16 +30,12 @@ class RunDetailScreen(DataScreen):
     ]
 
     def __init__(self, reader: StoreReader, run_id: str) -> None:
-        super().__init__()
-        self.reader = reader
+        super().__init__(reader)
         self.run_id = run_id
         self.detail: RunDetail | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            f"[b]Quarterdeck[/]  [dim]›[/]  Runs  [dim]›[/]  {cells.text(self.run_id)}",
-            id="crumbs",
-        )
+        yield crumbs("Runs", self.run_id)
         yield Static("loading…", id="run-facts")
         with TabbedContent(id="run-tabs"):
             with TabPane("Timeline", id="timeline"):
@@ -61,8 +58,8 @@ class RunDetailScreen(DataScreen):
             facts.update(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
             return
         facts.update(_facts(detail.overview))
-        self.query_one("#steps-table", TableView).show(*_steps(detail))
-        self.query_one("#touches-table", TableView).show(*_touches(detail))
+        self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
+        self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
         self.query_one("#events-table", TableView).show(*_events(detail))
         self.query_one("#approvals-table", TableView).show(*_approvals(detail))
         self.query_one(TabbedContent).active_pane.query_one(TableView).focus_table()
@@ -108,11 +105,12 @@ def _facts(o: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def _steps(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
+    """A run's steps as a table: labels, rows, keys (the step ids)."""
     labels = ["STEP", "NAME", "KIND", "TOOL / MODEL", "STARTED (UTC)", "DURATION", "STATUS",
               "TOKENS", "ERROR"]
     rows, keys = [], []
-    for s in d.steps.to_pylist():
+    for s in steps.to_pylist():
         tokens = f"{s['tokens_in']}/{s['tokens_out']}" if s["tokens_in"] is not None else ""
         rows.append([
             cells.text(s["step_id"]), cells.text(s["name"]), cells.text(s["kind"]),
@@ -126,11 +124,13 @@ def _steps(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
     return labels, rows, keys
 
 
-def _touches(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
+def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
+    """A run's touches as a table (out-of-scope ones marked): labels, rows, keys (the touch
+    event ids)."""
     labels = ["TIME (UTC)", "STEP", "SYSTEM", "OBJECT", "RECORD", "ACTION", "IN SCOPE",
               "CHANGE", "FIELDS / COUNT", "CLASS"]
     rows, keys = [], []
-    for t in d.touches.to_pylist():
+    for t in touches.to_pylist():
         what = ", ".join(t["fields"] or []) or (
             f"{t['record_count']} records" if t["record_count"] is not None else "")
         rows.append([
@@ -162,13 +162,11 @@ def _approvals(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
               "TIME LEFT", "DECIDED BY", "DECIDED (UTC)", "REASON", "SOURCES"]
     rows, keys = [], []
     for a in d.approvals.to_pylist():
-        left = a["seconds_left"]
         rows.append([
-            cells.text(a["approval_id"]), cells.status(a["status"]), cells.text(a["risk"]),
+            cells.text(a["approval_id"]), cells.status(a["status"]), cells.risk(a["risk"]),
             cells.text(a["action"]), cells.text(a["required_role"]),
             cells.text(a["requested_by"]), cells.when(a["requested_at"]),
-            (f"[bold yellow]{duration(left)}[/]" if left is not None and left < 3600 else
-             duration(left)) if left is not None else "",
+            cells.time_left(a["seconds_left"]),
             cells.text(a["decided_by"]), cells.when(a["decided_at"]), cells.text(a["reason"]),
             cells.text(", ".join(a["sources"] or [])),
         ])

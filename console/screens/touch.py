@@ -35,8 +35,7 @@ class TouchScreen(DataScreen):
     BINDINGS = [Binding("t", "lineage", "Record lineage", id="touch.lineage")]
 
     def __init__(self, reader: StoreReader, event_id: str) -> None:
-        super().__init__()
-        self.reader = reader
+        super().__init__(reader)
         self.event_id = event_id
         self.touch: dict[str, Any] | None = None
 
@@ -112,8 +111,7 @@ class LineageScreen(DataScreen):
     )
 
     def __init__(self, reader: StoreReader, system: str, obj: str, record_id: str) -> None:
-        super().__init__()
-        self.reader = reader
+        super().__init__(reader)
         self.record = (system, obj, record_id)
 
     def compose(self) -> ComposeResult:

@@ -1,13 +1,22 @@
-"""What every pane shares: a title, a `/` filter (`!` inverts), and a table loaded in a worker.
+"""What every pane shares: a title, a `/` filter (`!` inverts), and a table loaded in a worker,
+a page at a time.
 
 A pane describes what it shows with a frozen `view` (a dataclass with at least `text`); a new
-view is applied by `apply(view)`, which reloads. Subclasses say how to fetch a view's rows
-(in a worker thread, through the reader) and how a row looks.
+view is applied by `apply(view)`, which reloads. Subclasses say how to fetch a page of a view's
+rows (in a worker thread, through the reader) and how a row looks.
+
+Paging: a pane loads PAGE rows; when the cursor reaches the last loaded row and the last page
+was full, it fetches the next page and adds it below, the cursor staying where it was. At
+MAX_ROWS it stops (memory stays bounded whatever the store holds) and says so. A reload (a
+refresh, or coming back to the pane) fetches the pages up to the cursor again, so the cursor
+keeps its row and what scrolled far out of sight is let go.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -24,12 +33,26 @@ from console import cells
 from console.data import StoreReader
 from console.widgets.table import TableView
 
-#: Rows shown at once; narrow with `/` to see others.
+#: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
+#: above 0.7% of the rows it expects) it sorts the whole table instead.
 PAGE = 5000
+#: The most rows a pane keeps loaded; past them, narrow with `/`.
+MAX_ROWS = 50_000
 #: Fields that change only because time passes (not a change to mark).
 VOLATILE = frozenset({"duration_s", "age_s", "seconds_left"})
 NEW_MARK = "[b green]+[/]"
 CHANGED_MARK = "[b yellow]~[/]"
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which rows to fetch: `limit` rows after the `offset` rows loaded so far, whose last
+    row is `last` (None for the first page). A subclass pages by offset, or by the sort key
+    of `last` (keyset: cheaper on large tables)."""
+
+    limit: int
+    offset: int = 0
+    last: dict[str, Any] | None = None
 
 
 class Pane(Vertical, can_focus=False):
@@ -45,10 +68,21 @@ class Pane(Vertical, can_focus=False):
     ]
 
     class Loaded(Message):
-        def __init__(self, table: pa.Table, view: Any) -> None:
+        """Rows fetched (and already formatted) by a worker: the whole table, or with
+        `append` the next page."""
+
+        def __init__(self, view: Any, generation: int, records: pa.Table,
+                     rows: list[list[str]], keys: list[str], signatures: list[int], *,
+                     append: bool, more: bool) -> None:
             super().__init__()
-            self.table = table
             self.view = view
+            self.generation = generation
+            self.records = records
+            self.rows = rows
+            self.keys = keys
+            self.signatures = signatures  # of each row's data, to mark what changed
+            self.append = append
+            self.more = more
 
     def __init__(self, reader: StoreReader, view: Any, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -56,13 +90,16 @@ class Pane(Vertical, can_focus=False):
         self.view = view
         self._shown_view: Any = None
         self._debounce: Timer | None = None
-        self.shown = 0
-        self._seen: dict[str, int] | None = None  # key -> signature, as last shown
+        self.records: pa.Table | None = None  # the rows loaded, as fetched
+        self.more = False  # the last page was full: there may be more rows
+        self._generation = 0  # a reload starts a new one; older results are dropped
+        self._loading = False
+        self._seen: dict[str, int] = {}  # key -> signature, as last shown
 
     # --- what subclasses say --------------------------------------------------------------
 
-    def fetch(self, view: Any) -> pa.Table:
-        """Runs in a worker thread."""
+    def fetch(self, view: Any, page: Page) -> pa.Table:
+        """Runs in a worker thread: one page of the view's rows."""
         raise NotImplementedError
 
     def row(self, record: dict[str, Any]) -> list[str]:
@@ -87,58 +124,128 @@ class Pane(Vertical, can_focus=False):
     def on_mount(self) -> None:
         self.reload()
 
+    @property
+    def loaded(self) -> int:
+        return self.records.num_rows if self.records is not None else 0
+
     def reload(self) -> None:
-        self._load(self.view)
+        """Fetch again the pages up to the cursor's row (the first page for a new view)."""
+        until = PAGE
+        table = self.query_one(TableView).table
+        if table is not None and self.view == self._shown_view:
+            until = PAGE * math.ceil((table.cursor_row + 1) / PAGE)
+        until = min(until, MAX_ROWS)
+        self._generation += 1
+        self._loading = True
+        self._load(self.view, self._generation, Page(limit=min(PAGE, until)), until)
 
     def apply(self, view: Any) -> None:
         self.view = view
         self._retitle()
         self.reload()
 
+    def load_more(self) -> None:
+        """Fetch the page after the rows loaded, unless a load is under way or the pane holds
+        all it may."""
+        if self._loading or not self.more or self.records is None or self.loaded >= MAX_ROWS:
+            return
+        self._loading = True
+        last = self.records.slice(self.loaded - 1).to_pylist()[0]
+        until = min(self.loaded + PAGE, MAX_ROWS)
+        self._load(self._shown_view, self._generation,
+                   Page(limit=until - self.loaded, offset=self.loaded, last=last), until)
+
     @work(thread=True, exclusive=True, group="pane", exit_on_error=False)
-    def _load(self, view: Any) -> None:
-        self.post_message(self.Loaded(self.fetch(view), view))
+    def _load(self, view: Any, generation: int, page: Page, until: int) -> None:
+        """Fetch pages from `page` on until `until` rows are loaded (counting the ones before
+        `page`) or a page comes back short; format them here, off the UI thread."""
+        start = page.offset
+        pages: list[pa.Table] = []
+        while True:
+            batch = self.fetch(view, page)
+            pages.append(batch)
+            more = batch.num_rows == page.limit
+            loaded = page.offset + batch.num_rows
+            if not more or loaded >= until:
+                break
+            last = batch.slice(batch.num_rows - 1).to_pylist()[0]
+            page = Page(limit=min(PAGE, until - loaded), offset=loaded, last=last)
+        records = pa.concat_tables(pages)
+        as_dicts = records.to_pylist()
+        self.post_message(self.Loaded(
+            view, generation, records, [self.row(r) for r in as_dicts],
+            [self.key(r) for r in as_dicts],
+            [hash(repr([v for k, v in r.items() if k not in VOLATILE])) for r in as_dicts],
+            append=start > 0, more=more))
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
         message.stop()
-        records = message.table.to_pylist()
-        view = message.view
+        if message.generation != self._generation:
+            return  # a reload has started since: its rows will come
+        self._loading = False
+        self.more = message.more
         table = self.query_one(TableView)
-        table.empty = (
-            f"Nothing matches the filter {cells.text(view.text.strip())!r}. Esc clears it."
-            if view.text.strip() else self.EMPTY
-        )
-        # a new filter or order starts at the top; a refresh keeps the cursor on its row
-        changed = self._shown_view is not None and view != self._shown_view
-        self._shown_view = view
-        keys = [self.key(r) for r in records]
-        table.show(("", *self.LABELS), self._marked(records, keys, fresh=changed), keys,
-                   keep="" if changed else None)
-        self.shown = len(records)
+        if message.append:
+            self._append(table, message)
+        else:
+            view = message.view
+            table.empty = (
+                f"Nothing matches the filter {cells.text(view.text.strip())!r}. Esc clears it."
+                if view.text.strip() else self.EMPTY
+            )
+            # a new filter or order starts at the top; a refresh keeps the cursor on its row
+            changed = self._shown_view is not None and view != self._shown_view
+            first = self._shown_view is None or changed
+            self._shown_view = view
+            table.show(("", *self.LABELS), self._marked(message, first=first), message.keys,
+                       keep="" if changed else None)
+            self.records = message.records
         self._retitle()
         if self.screen.focused is None and self.display:
             self.focus_table()
 
-    def _marked(self, records: list[dict[str, Any]], keys: list[str], *,
-                fresh: bool) -> list[list[str]]:
-        """Rows with a first cell that marks what is new (+) or changed (~) since the last
+    def _marked(self, message: Loaded, *, first: bool) -> list[list[str]]:
+        """The rows with a first cell marking what is new (+) or changed (~) since the last
         refresh of the same view. Marks last one refresh; a first load marks nothing."""
-        signatures = [hash(repr([v for k, v in r.items() if k not in VOLATILE]))
-                      for r in records]
-        seen = None if fresh else self._seen
-        self._seen = dict(zip(keys, signatures, strict=True))
+        seen, self._seen = self._seen, dict(zip(message.keys, message.signatures, strict=True))
         rows = []
-        for key, signature, record in zip(keys, signatures, records, strict=True):
-            before = seen.get(key) if seen is not None else signature
+        for key, signature, row in zip(message.keys, message.signatures, message.rows,
+                                       strict=True):
+            before = signature if first else seen.get(key)
             mark = NEW_MARK if before is None else CHANGED_MARK if before != signature else ""
-            rows.append([mark, *self.row(record)])
+            rows.append([mark, *row])
         return rows
 
+    def _append(self, table: TableView, message: Loaded) -> None:
+        """Add a page below. Rows that moved up since the last page (the store or the clock
+        changed) and are already shown are left out."""
+        shown = set(table.keys)
+        fresh = [key not in shown for key in message.keys]
+        records = message.records
+        if not all(fresh):
+            records = records.filter(pa.array(fresh))
+        table.append([["", *r] for r, ok in zip(message.rows, fresh, strict=True) if ok],
+                     [k for k, ok in zip(message.keys, fresh, strict=True) if ok])
+        self._seen.update((k, sig) for k, sig, ok in zip(message.keys, message.signatures,
+                                                          fresh, strict=True) if ok)
+        self.records = pa.concat_tables([self.records, records]) if self.records else records
+
+    @on(DataTable.RowHighlighted)
+    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        table = self.query_one(TableView)
+        if event.data_table is table.table and event.cursor_row >= len(table.keys) - 1:
+            self.load_more()
+
     def _retitle(self) -> None:
-        parts = [f"[b]{self.TITLE}[/] [dim][{self.KEY}][/]  {self.shown:,} shown"]
-        if self.shown >= PAGE:
-            parts.append(f"[yellow](the first {PAGE:,}; narrow with /)[/]")
+        parts = [f"[b]{self.TITLE}[/] [dim][{self.KEY}][/] "]
+        if not self.more:
+            parts.append(f"{self.loaded:,} shown")
+        elif self.loaded < MAX_ROWS:
+            parts.append(f"{self.loaded:,} loaded [dim]· more load as you scroll[/]")
+        else:
+            parts.append(f"{self.loaded:,} loaded [yellow](the most kept at once; there are "
+                         "more: narrow with /)[/]")
         parts.extend(self.title_parts())
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
@@ -146,6 +253,13 @@ class Pane(Vertical, can_focus=False):
 
     def current_key(self) -> str | None:
         return self.query_one(TableView).current_key()
+
+    def current_record(self) -> dict[str, Any] | None:
+        """The row under the cursor, as fetched."""
+        table = self.query_one(TableView)
+        if self.records is None or table.table is None or not table.keys:
+            return None
+        return self.records.slice(table.table.cursor_row, 1).to_pylist()[0]
 
     def focus_table(self) -> None:
         self.query_one(TableView).focus_table()

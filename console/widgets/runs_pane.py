@@ -13,7 +13,7 @@ from textual_fastdatatable import DataTable
 
 from console import cells
 from console.data import StoreReader, split_filter
-from console.widgets.pane import PAGE, Pane
+from console.widgets.pane import Page, Pane
 from queries.runs import RunFilter
 
 #: (label, sort key) for each column; what an investigator looks at first comes first.
@@ -75,9 +75,10 @@ class RunsPane(Pane):
     def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
         super().__init__(reader, RunsView(), id=id)
 
-    def fetch(self, view: RunsView) -> pa.Table:
+    def fetch(self, view: RunsView, page: Page) -> pa.Table:
         return self.reader.run_history(
-            view.where(), sort=view.sort, descending=view.descending, limit=PAGE
+            view.where(), sort=view.sort, descending=view.descending, limit=page.limit,
+            offset=page.offset,
         )
 
     def key(self, record: dict[str, Any]) -> str:

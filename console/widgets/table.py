@@ -29,10 +29,10 @@ class TableView(Container, can_focus=True):
         super().__init__(id=id)
         self.empty = empty
         self.max_width = max_width
+        self.labels: list[str] = []
         self.keys: list[str] = []
+        self.data: pa.Table | None = None  # the rows shown, as Arrow (what the table reads)
         self.table: DataTable | None = None
-        self._rows: list[list[str]] = []
-        self._labels: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(self.empty, classes="empty")
@@ -42,9 +42,28 @@ class TableView(Container, can_focus=True):
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
         the key under the cursor now), else stays at the same position. Focus stays where it
         was; the screen decides what gets focus first."""
-        if (self.table is not None and keep is None and list(keys) == self.keys
-                and [list(r) for r in rows] == self._rows and list(labels) == self._labels):
+        labels, keys = list(labels), list(keys)
+        data = self._arrow(rows, len(labels))
+        if (self.table is not None and self.data is not None and keep is None
+                and keys == self.keys and labels == self.labels and data.equals(self.data)):
             return  # nothing changed: no remount, no flicker
+        self.labels = labels
+        self._put(data, keys, keep)
+
+    def append(self, rows: Sequence[Sequence[str]], keys: Sequence[str]) -> None:
+        """Add rows at the end (the next page); the cursor stays on its row."""
+        if self.data is None:
+            self.show(self.labels, rows, keys)
+            return
+        self._put(pa.concat_tables([self.data, self._arrow(rows, len(self.labels))]),
+                  self.keys + list(keys), None)
+
+    @staticmethod
+    def _arrow(rows: Sequence[Sequence[str]], width: int) -> pa.Table:
+        columns = {f"c{i}": [row[i] for row in rows] for i in range(width)}
+        return pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+
+    def _put(self, data: pa.Table, keys: list[str], keep: str | None) -> None:
         position = self.table.cursor_row if self.table is not None else 0
         # Where the cursor sits in the viewport, so it stays there when rows arrive above.
         from_top = position - round(self.table.scroll_y) if self.table is not None else None
@@ -53,20 +72,17 @@ class TableView(Container, can_focus=True):
         elif keep == "":
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
-        self.keys = list(keys)
-        self._rows = [list(r) for r in rows]
-        self._labels = list(labels)
+        self.keys = keys
         self.remove_children()
-        if not rows:
-            self.table = None
+        if not keys:
+            self.table = self.data = None
             self.mount(Static(self.empty, classes="empty"))
             if had_focus:
                 self.focus()  # keep the keys of the pane around it working
             return
-        columns = {f"c{i}": [row[i] for row in rows] for i in range(len(labels))}
-        data = pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+        self.data = data
         table = DataTable(
-            backend=ArrowBackend(data), column_labels=list(labels), cursor_type="row",
+            backend=ArrowBackend(data), column_labels=self.labels, cursor_type="row",
             zebra_stripes=True, show_row_labels=False, max_column_content_width=self.max_width,
         )
         self.table = table
@@ -93,6 +109,12 @@ class TableView(Container, can_focus=True):
                 self._keep_place(table, row, top, tries - 1)
 
         table.call_after_refresh(apply)
+
+    def cells(self, key: str) -> list[str] | None:
+        """The cells (as markup) of the row with `key`, or None."""
+        if self.data is None or key not in self.keys:
+            return None
+        return list(self.data.slice(self.keys.index(key), 1).to_pylist()[0].values())
 
     def current_key(self) -> str | None:
         if self.table is None or not self.keys:

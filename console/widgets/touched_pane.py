@@ -11,7 +11,7 @@ from textual.message import Message
 
 from console import cells
 from console.data import StoreReader, split_filter
-from console.widgets.pane import PAGE, Pane
+from console.widgets.pane import Page, Pane
 from queries.touches import TouchFilter
 
 
@@ -58,14 +58,13 @@ class TouchedPane(Pane):
 
     def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
         super().__init__(reader, TouchView(), id=id)
-        self._records: dict[str, tuple[str, str, str | None]] = {}
 
-    def fetch(self, view: TouchView) -> pa.Table:
-        return self.reader.touches(view.where(), limit=PAGE)
+    def fetch(self, view: TouchView, page: Page) -> pa.Table:
+        # keyset: the page after the last touch loaded, by the order (ts, event_id)
+        after = (page.last["ts"], page.last["event_id"]) if page.last else None
+        return self.reader.touches(view.where(), limit=page.limit, after=after)
 
     def key(self, record: dict[str, Any]) -> str:
-        self._records[record["event_id"]] = (record["system"], record["object"],
-                                             record["record_id"])
         return record["event_id"]
 
     def row(self, t: dict[str, Any]) -> list[str]:
@@ -88,11 +87,11 @@ class TouchedPane(Pane):
         self.apply(TouchView(self.view.text, not self.view.out_of_scope))
 
     def action_lineage(self) -> None:
-        key = self.current_key()
-        if key is None:
+        touch = self.current_record()
+        if touch is None:
             return
-        system, obj, record_id = self._records[key]
-        if record_id is None:
+        if touch["record_id"] is None:
             self.notify("a bulk touch names no single record", severity="warning")
             return
-        self.post_message(self.OpenLineage(system, obj, record_id))
+        self.post_message(self.OpenLineage(touch["system"], touch["object"],
+                                           touch["record_id"]))

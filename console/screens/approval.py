@@ -1,0 +1,169 @@
+"""One approval request: what it asks, where its states came from, and its run's context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+from textual_fastdatatable import DataTable
+
+from console import cells
+from console.data import ApprovalDetail, StoreReader
+from console.formats import duration
+from console.screens.base import DataScreen, crumbs
+from console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
+from console.screens.touch import TouchScreen
+from console.widgets.table import TableView
+
+#: How many of the run's latest steps and touches the request shows.
+RECENT = 20
+
+
+class ApprovalScreen(DataScreen):
+    HELP_TITLE = "Approval request"
+    HELP = (
+        "One approval request: what will happen, its risk, who asked and which role must "
+        "decide, the time left until it expires (or who decided, when and why), and where "
+        "each of its states came from (an approval event or an approval-system record file). "
+        f"Below, its run's {RECENT} latest steps and touches, newest first. Tab moves between "
+        "them; Enter on a touch shows its change; r opens the whole run."
+    )
+
+    BINDINGS = [
+        Binding("r", "run", "Run detail", id="approval.run"),
+        # priority: the tables' own tab moves their cursor
+        Binding("tab", "other_table", "Steps ⇄ touches", id="approval.other_table",
+                priority=True),
+        Binding("shift+tab", "other_table", "Steps ⇄ touches", show=False,
+                id="approval.other_table_back", priority=True),
+    ]
+
+    def __init__(self, reader: StoreReader, approval_id: str) -> None:
+        super().__init__(reader)
+        self.approval_id = approval_id
+        self.detail: ApprovalDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield crumbs("Approvals", self.approval_id)
+        yield Static("loading…", id="approval-facts")
+        yield Static("", id="steps-title", classes="pane-title")
+        yield TableView(empty="The run has recorded no steps.", id="steps-table")
+        yield Static("", id="touches-title", classes="pane-title")
+        yield TableView(empty="The run has touched no records.", id="touches-table")
+        yield Footer()
+
+    def fetch(self) -> ApprovalDetail | None:
+        return self.reader.approval_detail(self.approval_id, recent=RECENT)
+
+    def show(self, detail: ApprovalDetail | None) -> None:
+        self.detail = detail
+        facts = self.query_one("#approval-facts", Static)
+        if detail is None:
+            facts.update(
+                f"[bold red]Approval {cells.text(self.approval_id)} is not in the store.[/]")
+            return
+        a = detail.approval
+        facts.update(_facts(a))
+        run = cells.text(a["run_id"] or "its run")
+        steps = self.query_one("#steps-table", TableView)
+        steps.show(*step_rows(detail.steps))
+        self.query_one("#steps-title", Static).update(
+            f"[b]Steps[/] of {run}: {_latest(detail.steps.num_rows, 'step')}")
+        touches = self.query_one("#touches-table", TableView)
+        touches.show(*touch_rows(detail.touches))
+        self.query_one("#touches-title", Static).update(
+            f"[b]Touched[/] by {run}: {_latest(detail.touches.num_rows, 'touch')} · "
+            "[dim]Enter shows the change · r the whole run[/]")
+        if self.focused is None:
+            (steps if steps.keys else touches).focus_table()
+
+    def action_run(self) -> None:
+        run_id = self.detail.approval["run_id"] if self.detail else None
+        if run_id:
+            self.app.push_screen(RunDetailScreen(self.reader, str(run_id)))
+        elif self.detail:
+            self.notify("this request names no run", severity="warning")
+
+    def action_other_table(self) -> None:
+        steps = self.query_one("#steps-table", TableView)
+        touches = self.query_one("#touches-table", TableView)
+        on_steps = self.focused is not None and steps in self.focused.ancestors_with_self
+        (touches if on_steps else steps).focus_table()
+
+    @on(DataTable.RowSelected, "#touches-table DataTable")
+    def _open_touch(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = self.query_one("#touches-table", TableView).current_key()
+        if key:
+            self.app.push_screen(TouchScreen(self.reader, key))
+
+    @on(DataTable.RowSelected, "#steps-table DataTable")
+    def _open_step(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_run()
+
+
+def _latest(n: int, noun: str) -> str:
+    nouns = noun + ("es" if noun.endswith("h") else "s")
+    if n == 1:
+        return f"its only {noun}"
+    if n < RECENT:
+        return f"all {n} {nouns}, newest first"
+    return f"the latest {n} {nouns}, newest first"
+
+
+def _source(source: str) -> str:
+    """Where a state came from, as the merge names it (`event` or `record:PATH`)."""
+    if source == "event":
+        return "approval event"
+    if source.startswith("record:"):
+        return f"approval-system record [b]{cells.text(source.removeprefix('record:'))}[/]"
+    return cells.text(source)
+
+
+def _facts(a: dict[str, Any]) -> str:
+    status = a["status"]
+    lines = [
+        f"[b]{cells.text(a['approval_id'])}[/]  {cells.status(status)}  risk "
+        f"{cells.risk(a['risk']) or '[dim]unknown[/]'}  · will "
+        f"[b]{cells.text(a['action'] or 'do an unnamed action')}[/]",
+        f"run [b]{cells.text(a['run_id'] or '—')}[/] · {cells.text(a['workflow'] or '')} · "
+        f"requested by {cells.text(a['requested_by'] or 'unknown')} · needs role "
+        f"[b]{cells.text(a['required_role'] or 'none named')}[/]",
+        f"requested {_at(a['requested_at'])}"
+        + (f" ({duration(a['age_s'])} ago)" if a["age_s"] is not None else "")
+        + (f" · expires {_at(a['expires_at'])}{_expiry(a)}" if a["expires_at"] is not None
+           else " · [dim]no expiry set[/]"),
+    ]
+    if a["decided_at"] or a["decided_by"]:
+        lines.append(
+            f"{cells.status(status)}"
+            + (f" by [b]{cells.text(a['decided_by'])}[/]" if a["decided_by"] else "")
+            + f" at {_at(a['decided_at'])}"
+            + (f": “{cells.text(a['reason'])}”" if a["reason"] else " [dim](no reason given)[/]"))
+    elif status == "expired":
+        lines.append("[dim]no decision was recorded before it expired[/]")
+    if a["context"]:
+        lines.append(f"context {cells.compact_json(a['context'])}")
+    for i, state in enumerate(a["states"]):  # oldest first: the merge's evidence
+        lines.append(
+            f"{'sources' if i == 0 else '':<8}{cells.status(state['state'])} at "
+            f"{_at(state['state_at'])} [dim]from[/] {_source(state['source'])}")
+    return "\n".join(lines)
+
+
+def _at(value: Any) -> str:
+    return f"{cells.when(value)}Z" if value is not None else "[dim]unknown[/]"
+
+
+def _expiry(a: dict[str, Any]) -> str:
+    """How the expiry stands: time left (due soon stands out), or how long ago it passed."""
+    left = a["expires_in_s"]
+    if left is None or a["status"] not in ("pending", "expired"):
+        return ""
+    if left > 0:
+        return f" ({cells.time_left(left)} left)"
+    return f" ([bold red]expired {duration(-left)} ago[/])"

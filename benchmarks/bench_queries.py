@@ -75,6 +75,7 @@ def median_ms(fn: Callable[[], object], repeat: int = 7) -> float:
 
 
 def measure(store_path: Path) -> dict[str, float]:
+    Store.open(store_path).close()  # an older store is upgraded to this schema first
     with Store.open(store_path, read_only=True) as store:
         con = store.con
         count = con.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -35,7 +35,7 @@ _CONDITIONS = {
     "object": "t.object = $object",
     "record_id": "t.record_id = $record_id",
     "actions": "list_contains($actions, t.action)",
-    "out_of_scope": "t.in_scope = false",
+    "out_of_scope": "t.in_scope = false",  # and read from out_of_scope_touches
     "since": "t.ts >= $since",
     "text": """coalesce(
         t.system ILIKE $text OR t.object ILIKE $text OR t.record_id ILIKE $text
@@ -55,7 +55,7 @@ _AFTER = {
 
 _TOUCHES = """
 WITH page AS (
-    SELECT * FROM touches t
+    SELECT * FROM {source} t
     WHERE {where}
     ORDER BY t.ts {direction}, t.event_id
     LIMIT $limit
@@ -99,7 +99,9 @@ def touches(
     if after is not None:
         conditions.append(_AFTER[direction])
         params["after_ts"], params["after_id"] = after
-    sql = _TOUCHES.format(where=" AND ".join(conditions) or "true", direction=direction)
+    source = "out_of_scope_touches" if "out_of_scope" in used else "touches"
+    sql = _TOUCHES.format(where=" AND ".join(conditions) or "true", direction=direction,
+                          source=source)
     return con.execute(sql, params).to_arrow_table()
 
 

@@ -391,6 +391,11 @@ WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.run_id = s.run_id
 """
 
 _REFRESH_SUMMARY = (
+    "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO out_of_scope_touches
+    SELECT * FROM touches WHERE in_scope = false AND run_id IN (SELECT run_id FROM _runs)
+    """,
     "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
     """
     INSERT INTO run_summary

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import event, started, write_jsonl
+from queries.touches import TouchFilter, touches
 from scope_oracle import in_scope as oracle
 
 RULES = [
@@ -86,6 +87,8 @@ def test_touches_are_marked_and_counted_per_run(tmp_path: Path, store, ingest) -
     assert marks == {"R1": True, "R2": False, "R3": True, "R4": False}
     assert store.con.execute(
         "SELECT out_of_scope, touched, deletes FROM run_summary").fetchone() == (2, 4, 1)
+    listed = touches(store.con, where=TouchFilter(out_of_scope=True)).column("record_id")
+    assert sorted(listed.to_pylist()) == ["R2", "R4"]  # the filter reads its own table
 
 
 def test_a_touch_logged_before_its_run_started_is_marked_later(tmp_path: Path, store,
@@ -98,3 +101,5 @@ def test_a_touch_logged_before_its_run_started_is_marked_later(tmp_path: Path, s
     ingest(write_jsonl(tmp_path / "second.jsonl", [started(scope=["crm:write"])]))
     assert store.con.execute("SELECT in_scope FROM touches").fetchone() == (False,)
     assert store.con.execute("SELECT out_of_scope FROM run_summary").fetchone() == (1,)
+    listed = touches(store.con, where=TouchFilter(out_of_scope=True)).column("record_id")
+    assert listed.to_pylist() == ["C1"]

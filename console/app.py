@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -20,18 +20,23 @@ from textual.timer import Timer
 
 from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
+from console.desk import DecisionDesk
 from console.live import FileNoticed, Followed, FollowFailed, LiveFeed
+from console.screens.decide import DecideScreen, DecisionWanted
+from console.screens.decisions import DecisionsScreen
 from console.screens.help import HelpScreen
 from console.screens.jump import Jump, JumpScreen
 from console.screens.main import MainScreen
 from console.screens.quarantine import QuarantineScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.touch import LineageScreen
+from queries.decisions import Plan, Refused
+from queries.journal import JournalError
 from queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
 #: Seconds between refreshes prompted by the follower (it may report several times a second).
-LIVE_MIN_GAP = 0.3
+LIVE_MIN_GAP = 0.8
 
 
 class QuarterdeckApp(App[None]):
@@ -41,18 +46,22 @@ class QuarterdeckApp(App[None]):
     BINDINGS = [
         Binding("colon", "jump", "Jump", id="app.jump"),
         Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
+        Binding("D", "decisions", "Decisions", id="app.decisions"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
     ]
 
     def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool,
-                 feed: LiveFeed | None = None) -> None:
+                 feed: LiveFeed | None = None, desk: DecisionDesk | None = None,
+                 notes: Iterable[str] = ()) -> None:
         super().__init__()
         self.reader = reader
         self.settings = settings
         self.read_only = read_only
         self.feed = feed
+        self.desk = desk
+        self.notes = list(notes)  # said once the console is up
         self._refreshed = 0.0
         self._pending: Timer | None = None
 
@@ -63,6 +72,65 @@ class QuarterdeckApp(App[None]):
         self.set_interval(self.settings.console.refresh, self._live_refresh)
         if self.feed is not None:
             self.feed.start(self)
+        for note in self.notes:
+            self.notify(note, timeout=10)
+
+    # --- decisions --------------------------------------------------------------------------
+
+    @on(DecisionWanted)
+    def _decision_wanted(self, message: DecisionWanted) -> None:
+        message.stop()
+        self.decide(message.action, **message.target)
+
+    def decide(self, action: str, **target: str) -> None:
+        """Plan the decision (authority checked), then ask for confirmation and a reason."""
+        if self.desk is None or self.desk.read_only:
+            self.notify("read-only: this console takes no decisions", severity="warning")
+            return
+        self._plan_decision(action, target)
+
+    @work(thread=True, group="decide", exit_on_error=False)
+    def _plan_decision(self, action: str, target: dict[str, str]) -> None:
+        assert self.desk is not None
+        try:
+            plan = self.desk.plan(action, **target)
+        except Refused as exc:
+            self.call_from_thread(self.notify, str(exc), title=f"cannot {action}",
+                                  severity="error", timeout=12)
+            return
+        self.call_from_thread(self._confirm_decision, plan)
+
+    def _confirm_decision(self, plan: Plan) -> None:
+        shown: set[str] = set()
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                shown = set(screen.visible_runs())
+        hidden = tuple(r for r in plan.runs if r not in shown) \
+            if plan.target_kind == "workflow" else ()
+
+        def decided(reason: str | None) -> None:
+            if reason:
+                self._record_decision(plan, reason)
+
+        self.push_screen(DecideScreen(plan, hidden=hidden), decided)
+
+    @work(thread=True, group="decide", exit_on_error=False)
+    def _record_decision(self, plan: Plan, reason: str) -> None:
+        assert self.desk is not None
+        try:
+            record = self.desk.record(plan, reason)
+        except (Refused, JournalError) as exc:
+            self.call_from_thread(self.notify, str(exc), title="not recorded",
+                                  severity="error", timeout=15)
+            return
+        self.call_from_thread(
+            self.notify, f"#{record['seq']} {plan.summary} — delivered to the runners",
+            title="decision recorded", timeout=8)
+        self.call_from_thread(self._live_refresh)
+
+    def action_decisions(self) -> None:
+        if not isinstance(self.screen, DecisionsScreen):
+            self.push_screen(DecisionsScreen(self.reader))
 
     # --- live -----------------------------------------------------------------------------
 
@@ -118,6 +186,10 @@ class QuarterdeckApp(App[None]):
             self.push_screen(RunDetailScreen(self.reader, jump.args[0]))
         elif jump.kind == "record":
             self.push_screen(LineageScreen(self.reader, *jump.args))
+        elif jump.kind == "decisions":
+            self.action_decisions()
+        elif jump.kind == "decide":
+            self.decide(jump.args[0], workflow=jump.args[1])
 
     def action_quarantine(self) -> None:
         if not isinstance(self.screen, QuarantineScreen):
@@ -130,8 +202,25 @@ class QuarterdeckApp(App[None]):
                             self.action_quarantine)
         yield SystemCommand("Refresh", "Query the store again now (ctrl+r)",
                             self.action_refresh)
+        yield SystemCommand("Decisions", "Every decision and how far it got (D)",
+                            self.action_decisions)
+        if self.desk is not None and self.desk.offers("pause"):
+            workflow = self._workflow_under_cursor()
+            if workflow:
+                yield SystemCommand(f"Pause workflow {workflow}",
+                                    "Every active run of the selected run's workflow",
+                                    lambda: self.decide("pause", workflow=workflow))
+                yield SystemCommand(f"Roll back workflow {workflow}",
+                                    "Every active run of it; you type its name to confirm",
+                                    lambda: self.decide("rollback", workflow=workflow))
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def _workflow_under_cursor(self) -> str | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen.workflow_under_cursor()
+        return None
 
     def _to_runs(self) -> None:
         self._to_pane("runs")
@@ -195,6 +284,8 @@ def make_app(
     read_only: bool = False,
     clock: Callable[[], datetime] = utc_now,
     feed: LiveFeed | None = None,
+    desk: DecisionDesk | None = None,
+    notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
     unknown = sorted(set(settings.keys) - binding_ids())
     if unknown:
@@ -203,4 +294,5 @@ def make_app(
             f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
         )
     reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock)
-    return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed)
+    return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed, desk=desk,
+                          notes=notes)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from console import config as config_mod
 
 if TYPE_CHECKING:
+    from console.desk import DecisionDesk
     from ingest.follow import FollowStats
     from queries.decisions import Operator, Paths
     from queries.store import Store
@@ -299,19 +300,39 @@ def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store: Store,
                  follow: Sequence[str] | None) -> int:
     from console.app import make_app
+    from console.desk import DecisionDesk
     from console.live import LiveFeed
 
+    read_only = args.read_only or settings.console.read_only
+    operator = config_mod.operator(settings, getattr(args, "operator", None),
+                                   read_only=read_only)
+    paths = config_mod.decision_paths(settings, store.path, follow or ())
     feed = None
     try:
+        desk = DecisionDesk(store, operator, paths, stale_seconds=int(settings.store.stale_after),
+                            clock=utc_now)
+        notes = [] if read_only else _reconcile_notes(desk)
         feed = LiveFeed(store, follow) if follow else None
-        app = make_app(store, settings, read_only=args.read_only or settings.console.read_only,
-                       feed=feed)
+        app = make_app(store, settings, read_only=read_only, feed=feed, desk=desk, notes=notes)
         app.run()
     finally:
         if feed is not None:
             feed.stop()
         store.close()
     return EXIT_OK
+
+
+def _reconcile_notes(desk: DecisionDesk) -> list[str]:
+    """Bring the store level with the decisions journal; say what that took."""
+    done = desk.reconcile()
+    notes = []
+    if done.added:
+        notes.append(f"{len(done.added)} decision(s) found in the journal but not the store "
+                     f"were stored (seq {', '.join(map(str, done.added))})")
+    if done.delivered:
+        notes.append(f"{len(done.delivered)} decision(s) never delivered were written to the "
+                     "outbox")
+    return notes
 
 
 def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -322,7 +343,11 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     db = Path(args.db) if args.db else work / "demo.duckdb"
     print(f"preparing the demo in {work} …", file=sys.stderr, flush=True)
     logs = demo.prepare(work, db, seed=args.seed)
-    runner = demo.start_runner(logs, seed=args.seed, rate=args.rate, log=work / "runner.log")
+    name = config_mod.operator(settings, getattr(args, "operator", None)).name
+    settings = demo.demo_settings(settings, name)
+    outbox = config_mod.decision_paths(settings, db, [logs]).outbox
+    runner = demo.start_runner(logs, seed=args.seed, rate=args.rate, log=work / "runner.log",
+                               outbox=outbox)
     try:
         return _run_console(args, settings, Store.open(db), [str(logs)])
     finally:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from queries import approvals, quarantine, runs, touches
+from queries import approvals, decisions, quarantine, runs, touches
 from queries.store import Store, utc_now
 
 
@@ -32,6 +32,7 @@ class RunDetail:
     touches: pa.Table
     events: pa.Table
     approvals: pa.Table
+    decisions: pa.Table
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class StoreReader:
                 touches=runs.run_touches(self._cursor, run_id),
                 events=runs.run_events(self._cursor, run_id),
                 approvals=approvals.approvals(self._cursor, now=now, run_id=run_id),
+                decisions=decisions.decisions(self._cursor, run_id=run_id),
             )
 
     def touches(self, where: touches.TouchFilter, *, limit: int | None = None,
@@ -130,6 +132,10 @@ class StoreReader:
                 touches=runs.run_touches(self._cursor, run_id, limit=recent,
                                          newest_first=True),
             )
+
+    def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
+        with self._lock:
+            return decisions.decisions(self._cursor, run_id=run_id, limit=limit)
 
     def counts(self) -> StoreCounts:
         with self._lock:

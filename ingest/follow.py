@@ -421,7 +421,11 @@ class Follower:
 
     def _refresh(self) -> None:
         """Bring the summaries up to date; then what was stored is visible to readers."""
-        writes.refresh_derived(self.con)
+        try:
+            writes.refresh_derived(self.con)
+        except duckdb.TransactionException:
+            return  # another writer (a decision) touched the same summary: next round
+
         self._dirty = False
         self._refreshed = time.monotonic()
         if self.on_commit is not None:

@@ -238,7 +238,20 @@ def record(
     return sealed
 
 
-def _store(con: duckdb.DuckDBPyConnection, rec: dict[str, Any]) -> None:
+def _store(con: duckdb.DuckDBPyConnection, rec: dict[str, Any], *, tries: int = 5) -> None:
+    """Store a journaled decision. Another writer of this process (the follower refreshing
+    the same approval's summary) can conflict; the transaction is then tried again."""
+    for attempt in range(tries):
+        try:
+            _store_once(con, rec)
+            return
+        except duckdb.TransactionException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _store_once(con: duckdb.DuckDBPyConnection, rec: dict[str, Any]) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(

@@ -18,6 +18,17 @@ NOW = datetime(2026, 11, 20, 9, 0, 0)
 FLEET_END = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 
 
+async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait, in a Pilot session's loop, until `condition()` holds (fails after `timeout`)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.1)
+
+
 def event(type_: str, ts: str, run_id: str = "r-1", **fields: Any) -> dict[str, Any]:
     return {"type": type_, "ts": ts, "run_id": run_id, **fields}
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import until
 from console.app import QuarterdeckApp, make_app
 from console.config import Settings
 from console.live import LiveFeed
@@ -50,13 +52,6 @@ def runs(app: QuarterdeckApp) -> TableView:
     return main.query_one(RunsPane).query_one(TableView)
 
 
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    """Wait (in the app's loop) until `condition()` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await pilot.pause(0.1)
 
 
 @pytest.fixture
@@ -173,3 +168,18 @@ def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     code = main(["console", "--follow", str(tmp_path / "nope"), "--db",
                  str(tmp_path / "qd.duckdb")])
     assert code == 1
+
+
+async def test_a_cursor_on_the_first_row_follows_the_newest(live) -> None:
+    logs, open_app = live
+    log = logs / "runner.jsonl"
+    append(log, started("r-1"))
+    time.sleep(0.01)  # started later: listed first
+    append(log, started("r-2"))
+    app = open_app(refresh="60s")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(runs(app).keys) == 2)
+        assert runs(app).current_key() == "r-2"
+        append(log, started("r-3"))
+        await until(pilot, lambda: len(runs(app).keys) == 3)
+        assert runs(app).current_key() == "r-3"  # tail mode: the newest is under the cursor

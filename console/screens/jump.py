@@ -17,6 +17,8 @@ COMMANDS = (
     ("run RUN_ID", "open a run"),
     ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
     ("quarantine", "lines the ingester rejected"),
+    ("decisions", "every decision and how far it got"),
+    ("pause-workflow NAME | rollback-workflow NAME", "every active run of a workflow"),
 )
 PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
          "approvals": "approvals", "3": "approvals"}
@@ -24,7 +26,7 @@ PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
 
 @dataclass(frozen=True)
 class Jump:
-    kind: str  # pane | run | record | quarantine
+    kind: str  # pane | run | record | quarantine | decisions | decide
     args: tuple[str, ...] = ()
 
 
@@ -36,8 +38,10 @@ def parse_jump(text: str) -> Jump:
     verb, rest = words[0].lower(), (words[1].strip() if len(words) > 1 else "")
     if verb in PANES and not rest:
         return Jump("pane", (PANES[verb],))
-    if verb == "quarantine" and not rest:
-        return Jump("quarantine")
+    if verb in ("quarantine", "decisions") and not rest:
+        return Jump(verb)
+    if verb in ("pause-workflow", "rollback-workflow") and rest:
+        return Jump("decide", (verb.removesuffix("-workflow"), rest))
     if verb == "run" and rest:
         return Jump("run", (rest,))
     if verb == "record" and rest:

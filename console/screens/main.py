@@ -16,6 +16,7 @@ from console.widgets.approvals_pane import ApprovalsPane
 from console.widgets.pane import Pane
 from console.widgets.runs_pane import RunsPane
 from console.widgets.status_bar import StatusBar
+from console.widgets.table import TableView
 from console.widgets.touched_pane import TouchedPane
 from ingest.follow import FollowStats
 
@@ -86,6 +87,14 @@ class MainScreen(Screen[None]):
 
     def _show_counts(self, counts: StoreCounts) -> None:
         self.query_one(StatusBar).update_counts(counts)
+
+    def visible_runs(self) -> list[str]:
+        """The runs the Runs pane shows now (its filter applied)."""
+        return list(self.query_one(RunsPane).query_one(TableView).keys)
+
+    def workflow_under_cursor(self) -> str | None:
+        record = self.query_one(RunsPane).current_record()
+        return record["workflow"] if record else None
 
     def show_follow(self, stats: FollowStats) -> None:
         for bar in self.query(StatusBar):  # none yet while the screen is being composed

@@ -7,7 +7,6 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
 from console import cells
-from console.data import StoreReader
 from console.screens.base import DataScreen
 from console.widgets.table import TableView
 
@@ -22,9 +21,6 @@ class QuarantineScreen(DataScreen):
         "the error class and what to fix. The rest of each file was loaded. "
         "`quarterdeck quarantine --format json` prints the same."
     )
-
-    def __init__(self, reader: StoreReader) -> None:
-        super().__init__(reader)
 
     def compose(self) -> ComposeResult:
         yield Static("[b]Quarterdeck[/]  [dim]›[/]  Quarantine", id="crumbs")

@@ -9,24 +9,31 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from console import cells
 from console.data import RunDetail, StoreReader
+from console.desk import key_state
 from console.formats import duration
 from console.screens.base import DataScreen, crumbs
+from console.screens.decide import DecisionWanted
+from console.screens.decisions import LABELS, decision_rows
 from console.widgets.table import TableView
 
-TABS = ("timeline", "touched", "events", "approvals")
+TABS = ("timeline", "touched", "events", "approvals", "decisions")
 
 
 class RunDetailScreen(DataScreen):
     HELP_TITLE = "Run detail"
     HELP = (
         "One run: its facts and scope, its steps in time order, every record it touched "
-        "(out-of-scope touches are marked), its approvals, and every event with the file and "
-        "line it came from."
+        "(out-of-scope touches are marked), its approvals, every event with the file and "
+        "line it came from, and the decisions taken on it with how far each got (recorded → "
+        "delivered → applied/refused). p pauses the run, u resumes it, R rolls it back."
     )
 
     BINDINGS = [
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
+        Binding("p", "decide('pause')", "Pause", id="detail.pause"),
+        Binding("u", "decide('resume')", "Resume", id="detail.resume"),
+        Binding("R", "decide('rollback')", "Roll back", id="detail.rollback"),
     ]
 
     def __init__(self, reader: StoreReader, run_id: str) -> None:
@@ -46,6 +53,9 @@ class RunDetailScreen(DataScreen):
                 yield TableView(empty="No events.", id="events-table")
             with TabPane("Approvals", id="approvals"):
                 yield TableView(empty="No approvals were requested.", id="approvals-table")
+            with TabPane("Decisions", id="decisions"):
+                yield TableView(empty="No decision has been taken on this run.",
+                                id="decisions-table")
         yield Footer()
 
     def fetch(self) -> RunDetail | None:
@@ -62,7 +72,19 @@ class RunDetailScreen(DataScreen):
         self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
         self.query_one("#events-table", TableView).show(*_events(detail))
         self.query_one("#approvals-table", TableView).show(*_approvals(detail))
+        self.query_one("#decisions-table", TableView).show(LABELS, *decision_rows(
+            detail.decisions))
         self.query_one(TabbedContent).active_pane.query_one(TableView).focus_table()
+        self.refresh_bindings()
+
+    def action_decide(self, action: str) -> None:
+        self.post_message(DecisionWanted(action, run_id=self.run_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "decide":
+            return True
+        status = self.detail.overview["status"] if self.detail else None
+        return key_state(getattr(self.app, "desk", None), str(parameters[0]), str(status))
 
     def action_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

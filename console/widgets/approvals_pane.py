@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from textual.binding import Binding
 from textual.message import Message
 
 from console import cells
 from console.data import StoreReader
+from console.desk import key_state
 from console.formats import duration
+from console.screens.decide import DecisionWanted
 from console.widgets.pane import Page, Pane
 
 
@@ -32,8 +35,15 @@ class ApprovalsPane(Pane):
         "Approval requests from run events and from the approval system's records, merged "
         "by approval id: pending first, soonest to expire first, with the time left; "
         "then decided requests with who decided and why. Enter opens the request: its "
-        "facts, where each state came from, and its run's recent steps and touches."
+        "facts, where each state came from, and its run's recent steps and touches. a approves, "
+        "x rejects (with a reason; only with the request's role, never your own request)."
     )
+
+    ROW_KEYS = (("decide", "approve"), ("decide", "reject"))
+    BINDINGS = [
+        Binding("a", "decide('approve')", "Approve", id="approvals.approve"),
+        Binding("x", "decide('reject')", "Reject", id="approvals.reject"),
+    ]
 
     class OpenApproval(Message):
         def __init__(self, approval_id: str) -> None:
@@ -60,3 +70,15 @@ class ApprovalsPane(Pane):
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenApproval(key))
+
+    def action_decide(self, action: str) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.post_message(DecisionWanted(action, approval_id=record["approval_id"]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "decide":
+            return True
+        record = self.current_record() or {}
+        return key_state(getattr(self.app, "desk", None), str(parameters[0]),
+                         record.get("status"), record.get("required_role"))

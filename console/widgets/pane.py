@@ -61,6 +61,8 @@ class Pane(Vertical, can_focus=False):
     KEY: ClassVar[str] = ""
     FILTER_HINT: ClassVar[str] = "filter"
     EMPTY: ClassVar[str] = "Nothing to show."
+    #: (action, argument) of the keys whose state depends on the row under the cursor.
+    ROW_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="pane.filter"),
@@ -95,6 +97,7 @@ class Pane(Vertical, can_focus=False):
         self._generation = 0  # a reload starts a new one; older results are dropped
         self._loading = False
         self._seen: dict[str, int] = {}  # key -> signature, as last shown
+        self._key_states: tuple[bool | None, ...] = ()
 
     # --- what subclasses say --------------------------------------------------------------
 
@@ -110,6 +113,11 @@ class Pane(Vertical, can_focus=False):
 
     def title_parts(self) -> list[str]:
         return []
+
+    def key_states(self) -> tuple[bool | None, ...]:
+        """What the keys in ROW_KEYS are for the row under the cursor (see `check_action`);
+        the footer is refreshed when this changes."""
+        return tuple(self.check_action(action, (arg,)) for action, arg in self.ROW_KEYS)
 
     # --- the pane -------------------------------------------------------------------------
 
@@ -234,8 +242,13 @@ class Pane(Vertical, can_focus=False):
     @on(DataTable.RowHighlighted)
     def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
         table = self.query_one(TableView)
-        if event.data_table is table.table and event.cursor_row >= len(table.keys) - 1:
-            self.load_more()
+        if event.data_table is table.table:
+            states = self.key_states()
+            if states != self._key_states:  # the footer rebuilds itself: only on a change
+                self._key_states = states
+                self.screen.refresh_bindings()
+            if event.cursor_row >= len(table.keys) - 1:
+                self.load_more()
 
     def _retitle(self) -> None:
         parts = [f"[b]{self.TITLE}[/] [dim][{self.KEY}][/] "]

@@ -13,6 +13,8 @@ from textual_fastdatatable import DataTable
 
 from console import cells
 from console.data import StoreReader, split_filter
+from console.desk import key_state
+from console.screens.decide import DecisionWanted
 from console.widgets.pane import Page, Pane
 from queries.runs import RunFilter
 
@@ -59,12 +61,22 @@ class RunsPane(Pane):
         "Every run, newest first. Status is derived from the run's events in time order: "
         "the latest run.finished wins, else paused, awaiting approval, stale (no event for "
         "the configured time) or running. OUT OF SCOPE counts touches no grant of the run's "
-        "scope covers."
+        "scope covers. p pauses the run under the cursor, u resumes it, R rolls it back; "
+        "P and B pause or roll back every active run of its workflow (each asks for a reason "
+        "and is recorded)."
     )
 
+    ROW_KEYS = (("decide", "pause"), ("decide", "resume"), ("decide", "rollback"),
+                ("decide_workflow", "pause"), ("decide_workflow", "rollback"))
     BINDINGS = [
         Binding("s", "sort_next", "Sort", id="runs.sort"),
         Binding("S", "sort_reverse", "Reverse sort", id="runs.sort_reverse"),
+        Binding("p", "decide('pause')", "Pause", id="runs.pause"),
+        Binding("u", "decide('resume')", "Resume", id="runs.resume"),
+        Binding("R", "decide('rollback')", "Roll back", id="runs.rollback"),
+        Binding("P", "decide_workflow('pause')", "Pause workflow", id="runs.pause_workflow"),
+        Binding("B", "decide_workflow('rollback')", "Roll back workflow",
+                id="runs.rollback_workflow"),
     ]
 
     class OpenRun(Message):
@@ -109,6 +121,25 @@ class RunsPane(Pane):
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenRun(key))
+
+    def action_decide(self, action: str) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.post_message(DecisionWanted(action, run_id=record["run_id"]))
+
+    def action_decide_workflow(self, action: str) -> None:
+        record = self.current_record()
+        if record is not None and record["workflow"]:
+            self.post_message(DecisionWanted(action, workflow=record["workflow"]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in ("decide", "decide_workflow"):
+            return True
+        record = self.current_record()
+        status = record["status"] if record else None
+        if action == "decide_workflow" and record:  # its workflow's runs, whatever its status
+            status = "running"
+        return key_state(getattr(self.app, "desk", None), str(parameters[0]), status)
 
     def action_sort_next(self) -> None:
         index = (SORT_KEYS.index(self.view.sort) + 1) % len(SORT_KEYS)

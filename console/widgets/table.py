@@ -40,7 +40,9 @@ class TableView(Container, can_focus=True):
     def show(self, labels: Sequence[str], rows: Sequence[Sequence[str]], keys: Sequence[str],
              *, keep: str | None = None) -> None:
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
-        the key under the cursor now), else stays at the same position. Focus stays where it
+        the key under the cursor now, kept at its place on screen; but a cursor on the first
+        row stays on the first row, following what is newest), else stays at the same
+        position. Focus stays where it
         was; the screen decides what gets focus first."""
         labels, keys = list(labels), list(keys)
         data = self._arrow(rows, len(labels))
@@ -67,18 +69,23 @@ class TableView(Container, can_focus=True):
         position = self.table.cursor_row if self.table is not None else 0
         # Where the cursor sits in the viewport, so it stays there when rows arrive above.
         from_top = position - round(self.table.scroll_y) if self.table is not None else None
+        if keep is None and position == 0 and from_top == 0:
+            keep = ""  # watching the top: stay there and let new rows come in under it
         if keep is None:
             keep = self.current_key()
         elif keep == "":
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
         self.keys = keys
-        self.remove_children()
+        # The new child is mounted and focused before the old one goes, so focus moves once
+        # (each focus change makes the footer rebuild itself, which is not cheap).
+        old = list(self.children)
         if not keys:
             self.table = self.data = None
             self.mount(Static(self.empty, classes="empty"))
             if had_focus:
                 self.focus()  # keep the keys of the pane around it working
+            self.remove_children(old)
             return
         self.data = data
         table = DataTable(
@@ -95,6 +102,7 @@ class TableView(Container, can_focus=True):
             self._keep_place(table, position, max(0, position - from_top))
         if had_focus:
             table.focus()
+        self.remove_children(old)
 
     def _keep_place(self, table: DataTable, row: int, top: int, tries: int = 3) -> None:
         """Scroll so that `row` is where it was on screen, once the new table is laid out

@@ -1,0 +1,131 @@
+"""The confirmation dialog of every decision: what exactly will happen, a reason, Cancel first.
+
+It opens with Cancel focused, says how many runs the decision covers and which (naming those
+the current filter hides), asks for the reason that will be recorded, and for a workflow
+rollback asks the operator to type the workflow's name. The decision button works only when
+all of that is given. The dialog returns the reason, or None when cancelled.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from console import cells
+from queries.decisions import Plan
+
+VERBS = {"pause": "Pause", "resume": "Resume", "rollback": "Roll back", "approve": "Approve",
+         "reject": "Reject"}
+#: How many run ids the dialog lists before it says "and N more".
+LISTED = 12
+
+
+class DecisionWanted(Message):
+    """An operator pressed a decision key: `action` on `target` (run_id=, workflow= or
+    approval_id=). The app plans it, then asks for confirmation."""
+
+    def __init__(self, action: str, **target: str) -> None:
+        super().__init__()
+        self.action = action
+        self.target = target
+
+
+class DecideScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel")]
+
+    DEFAULT_CSS = """
+    DecideScreen { align: center middle; }
+    DecideScreen > Vertical {
+        width: 90; max-width: 95%; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2;
+    }
+    DecideScreen #decide-title { text-style: bold; margin-bottom: 1; }
+    DecideScreen .decide-note { color: $text-muted; }
+    DecideScreen #decide-error { color: $error; height: auto; }
+    DecideScreen Input { margin-top: 1; }
+    DecideScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    DecideScreen Button { margin-left: 2; }
+    """
+
+    def __init__(self, plan: Plan, *, hidden: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.plan = plan
+        self.hidden = hidden
+        self.typed_name = plan.target if (plan.target_kind == "workflow"
+                                          and plan.action == "rollback") else None
+
+    def compose(self) -> ComposeResult:
+        plan, verb = self.plan, VERBS[self.plan.action]
+        with Vertical():
+            yield Static(f"{verb} — {cells.text(plan.summary)}", id="decide-title")
+            yield Static(self._what(), id="decide-what")
+            yield Input(placeholder="reason (recorded with the decision; required)",
+                        id="decide-reason")
+            if self.typed_name is not None:
+                yield Input(placeholder=f"type the workflow's name, {self.typed_name}, "
+                            "to confirm", id="decide-name")
+            yield Static("", id="decide-error")
+            with Horizontal():
+                yield Button("Cancel", id="decide-cancel", variant="primary")
+                yield Button(verb, id="decide-confirm", variant="error", disabled=True)
+
+    def _what(self) -> str:
+        plan = self.plan
+        lines: list[str] = []
+        if plan.target_kind == "approval":
+            details = plan.details
+            lines.append(f"request [b]{cells.text(plan.target)}[/]: "
+                         f"{cells.text(details.get('action'))}")
+            lines.append(f"run {cells.text(', '.join(plan.runs))} · workflow "
+                         f"{cells.text(details.get('workflow'))} · needs the role "
+                         f"{cells.text(details.get('required_role'))}")
+        else:
+            runs = list(plan.runs)
+            listed = ", ".join(cells.text(r) for r in runs[:LISTED])
+            if len(runs) > LISTED:
+                listed += f" and {len(runs) - LISTED:,} more"
+            lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
+            if self.hidden:
+                lines.append(f"[bold yellow]{len(self.hidden):,} of them not shown by the "
+                             f"current filter[/]: "
+                             + ", ".join(cells.text(r) for r in self.hidden[:LISTED]))
+        lines.append("[dim]Recorded in the decisions journal and sent to the runners; it "
+                     "cannot be taken back, only followed by another decision.[/]")
+        return "\n".join(lines)
+
+    def on_mount(self) -> None:
+        self.query_one("#decide-cancel", Button).focus()  # the safe choice comes first
+
+    @on(Input.Changed)
+    def _check(self) -> None:
+        self.query_one("#decide-confirm", Button).disabled = self._problem() is not None
+        self.query_one("#decide-error", Static).update("")
+
+    def _problem(self) -> str | None:
+        if not self.query_one("#decide-reason", Input).value.strip():
+            return "a reason is needed: it is what will defend the decision later"
+        if self.typed_name is not None and \
+                self.query_one("#decide-name", Input).value.strip() != self.typed_name:
+            return f"type the workflow's name, {self.typed_name}, to roll back all its runs"
+        return None
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self._confirm()
+
+    @on(Button.Pressed, "#decide-confirm")
+    def _confirm(self) -> None:
+        problem = self._problem()
+        if problem is not None:
+            self.query_one("#decide-error", Static).update(problem)
+            return
+        self.dismiss(self.query_one("#decide-reason", Input).value.strip())
+
+    @on(Button.Pressed, "#decide-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

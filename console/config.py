@@ -5,6 +5,8 @@ Where the file is found (DESIGN §7): `--config`, else $QUARTERDECK_CONFIG, else
 config directory ($XDG_CONFIG_HOME, by default ~/.config). No file means the defaults.
 
 ```toml
+operator = "dana.k"                        # who decides here (--operator wins; else login)
+
 [store]
 path = ".quarterdeck/quarterdeck.duckdb"   # --db and $QUARTERDECK_DB win over this
 stale_after = "15m"                        # a running run with no event for this long is stale
@@ -16,7 +18,6 @@ refresh = "2s"                             # panes are queried again this often
 [keys]                                     # remap any key by its binding id
 "pane.filter" = "f"
 
-operator = "dana.k"                        # who decides here (--operator wins; else login)
 [operators."dana.k"]
 roles = ["operator", "finance-approver"]   # `operator`: pause, resume, rollback
 

@@ -1,6 +1,7 @@
 """`quarterdeck` (alias `qd`): the console and its headless commands.
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused (locked store, read-only, authority).
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused (locked store, read-only, authority),
+4 a trigger is tripped (`triggers`).
 Global options (`--db`, `--config`, `--read-only`) are accepted before or after the command.
 """
 
@@ -27,6 +28,7 @@ from console import formats
 from queries.store import utc_now
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_TRIPPED = 4  # `triggers`: a rule is tripped
 
 RUN_TABLE_COLUMNS = (
     ("run_id", "RUN"),
@@ -188,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(decisions)
     decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
     decisions.add_argument("--limit", type=_positive_int, metavar="N")
+
+    triggers = command("triggers", "evaluate every rollback trigger; exit 4 when any is "
+                       "tripped", cmd_triggers)
+    _format_option(triggers)
+    triggers.add_argument("--at", metavar="WHEN",
+                          help="evaluate as of this moment (windows end there): a timestamp, "
+                          "or a duration ago (2h)")
 
     command("verify", "check the decisions journal's hash chain and compare it with the "
             "store; exit 1 at the first bad record", cmd_verify)
@@ -491,6 +500,38 @@ def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> in
         table = decisions(store.con, run_id=args.run, limit=args.limit)
     formats.write(table, args.format, columns=DECISION_TABLE_COLUMNS)
     return EXIT_OK
+
+
+TRIGGER_TABLE_COLUMNS = (
+    ("name", "TRIGGER"),
+    ("phase", "PHASE"),
+    ("value", "VALUE"),
+    ("threshold", "THRESHOLD"),
+    ("window", "WINDOW"),
+    ("runs_in_window", "RUNS"),
+    ("reason", "WHY"),
+)
+
+
+def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    import pyarrow as pa
+
+    from queries.store import Store
+    from queries.triggers import evaluate_all
+
+    rules = settings.rules()
+    if not rules:
+        raise UsageError(f"no [[trigger]] rules in {settings.source or 'the config'} (see "
+                         "README: Rollback triggers)")
+    at = parse_since(args.at) if args.at else utc_now()
+    with Store.open(_store_path(args, settings), read_only=True) as store:
+        evaluations = evaluate_all(store.con, rules, at=at,
+                                   stale_seconds=int(settings.store.stale_after))
+    rows = [e.as_dict() for e in evaluations]
+    for row in rows:
+        row.pop("window_s")
+    formats.write(pa.Table.from_pylist(rows), args.format, columns=TRIGGER_TABLE_COLUMNS)
+    return EXIT_TRIPPED if any(e.phase == "tripped" for e in evaluations) else EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:

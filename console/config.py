@@ -24,6 +24,15 @@ roles = ["operator", "finance-approver"]   # `operator`: pause, resume, rollback
 [decisions]
 journal = ".quarterdeck/decisions.jsonl"   # default: beside the store
 outbox = "control-outbox.jsonl"            # default: beside the followed logs (or the store)
+
+[[trigger]]                                # rollback triggers (metrics: queries.triggers)
+name = "invoice-failures"
+workflow = "invoice-posting"
+metric = "failed_run_ratio"
+window = "30m"
+threshold = 0.2
+min_runs = 5
+on_trip = "pause"                          # or "rollback"; auto = true decides by itself
 ```
 """
 
@@ -35,11 +44,20 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from queries.decisions import Operator, Paths
+from queries.triggers import METRICS, Rule, valid_metric
 
 ENV_CONFIG = "QUARTERDECK_CONFIG"
 OUTBOX_NAME = "control-outbox.jsonl"
@@ -93,6 +111,44 @@ class DecisionSettings(BaseModel):
     outbox: str | None = Field(None, description="The control outbox runners read.")
 
 
+class TriggerSettings(BaseModel):
+    """One `[[trigger]]` rule (DESIGN §5; metrics defined in `queries.triggers`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    metric: str
+    window: Seconds
+    threshold: float
+    workflow: str | None = None
+    environment: str | None = None
+    below: bool = False
+    min_runs: int = Field(1, ge=0)
+    on_trip: Literal["pause", "rollback"] = "pause"
+    auto: bool = False
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if not valid_metric(value):
+            raise ValueError(f"{value!r} is not a metric; one of {', '.join(METRICS)} or "
+                             "metric:NAME")
+        return value
+
+    @model_validator(mode="after")
+    def _auto_needs_a_workflow(self) -> TriggerSettings:
+        if self.auto and self.workflow is None:
+            raise ValueError("auto = true needs a workflow: an automatic pause or rollback "
+                             "acts on one workflow's runs")
+        return self
+
+    def rule(self) -> Rule:
+        return Rule(name=self.name, metric=self.metric, window_s=self.window,
+                    threshold=self.threshold, workflow=self.workflow,
+                    environment=self.environment, below=self.below, min_runs=self.min_runs,
+                    on_trip=self.on_trip, auto=self.auto)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +156,8 @@ class Settings(BaseModel):
     operators: dict[str, OperatorSettings] = Field(
         default_factory=dict, description="Each operator's roles: [operators.NAME] roles = [].")
     decisions: DecisionSettings = DecisionSettings()
+    trigger: list[TriggerSettings] = Field(default_factory=list,
+                                           description="Rollback triggers: [[trigger]].")
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
     keys: dict[str, str] = Field(
@@ -107,6 +165,19 @@ class Settings(BaseModel):
         description="Remapped keys: binding id = key(s), e.g. `\"pane.filter\" = \"f\"`.",
     )
     source: str | None = Field(None, exclude=True, description="Where these came from.")
+
+    @model_validator(mode="after")
+    def _unique_trigger_names(self) -> Settings:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.trigger):
+            if rule.name in seen:
+                raise ValueError(f"trigger {index + 1} ({rule.name}): the name is used by "
+                                 "another trigger")
+            seen.add(rule.name)
+        return self
+
+    def rules(self) -> list[Rule]:
+        return [t.rule() for t in self.trigger]
 
 
 def operator(settings: Settings, explicit: str | None = None, *,
@@ -139,6 +210,18 @@ def decision_paths(settings: Settings, store: Path,
     return Paths(journal=journal, outbox=outbox)
 
 
+def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """`('trigger', 1, 'window')` → `trigger 2 (invoice-failures): window`."""
+    if len(loc) >= 2 and loc[0] == "trigger" and isinstance(loc[1], int):
+        rules = data.get("trigger") or []
+        name = rules[loc[1]].get("name") if loc[1] < len(rules) and isinstance(
+            rules[loc[1]], dict) else None
+        head = f"trigger {loc[1] + 1}" + (f" ({name})" if name else "")
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"{head}: {rest}" if rest else head
+    return ".".join(str(part) for part in loc) or "config"
+
+
 def find(explicit: str | None, cwd: Path | None = None) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -169,7 +252,7 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = _where(first["loc"], data)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown setting"

@@ -325,7 +325,36 @@ V4 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4)
+V5 = Migration(
+    5,
+    "rollback triggers: every evaluation, and each trip with the decision taken on it",
+    (
+        """
+        CREATE TABLE trigger_evaluations (
+            name           VARCHAR NOT NULL,
+            evaluated_at   TIMESTAMP NOT NULL,   -- the moment the window ends
+            phase          VARCHAR NOT NULL,     -- ok | warning | tripped | inconclusive | error
+            value          DOUBLE,
+            threshold      DOUBLE NOT NULL,
+            window_s       DOUBLE NOT NULL,
+            runs_in_window BIGINT NOT NULL,
+            reason         VARCHAR
+        )
+        """,
+        # A trip: the first Tripped evaluation after one that was not. One decision at most.
+        """
+        CREATE TABLE trigger_trips (
+            name        VARCHAR NOT NULL,
+            tripped_at  TIMESTAMP NOT NULL,
+            decision_id VARCHAR,
+            evidence    VARCHAR[] NOT NULL,
+            PRIMARY KEY (name, tripped_at)
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5)
 LATEST = MIGRATIONS[-1].version
 
 

@@ -72,6 +72,7 @@ WHERE ($status IS NULL OR list_contains($status, status))
   AND ($workflow IS NULL OR workflow = $workflow)
   AND ($since IS NULL OR started_at >= $since)
   AND ($run_id IS NULL OR run_id = $run_id)
+  AND ($run_ids IS NULL OR list_contains($run_ids, run_id))
   AND ($text IS NULL OR coalesce(
         run_id ILIKE $text OR workflow ILIKE $text OR replace(status, '_', ' ') ILIKE $text
         OR status ILIKE $text
@@ -92,6 +93,7 @@ class RunFilter:
     text: str | None = None
     invert: bool = False
     run_id: str | None = None
+    run_ids: tuple[str, ...] = ()  # only these runs
 
 
 def run_history(
@@ -120,6 +122,7 @@ def run_history(
         "workflow": where.workflow,
         "since": where.since,
         "run_id": where.run_id,
+        "run_ids": list(where.run_ids) or None,
         "text": text,
         "invert": where.invert,
         "limit": limit if limit is not None else 2**62,

@@ -104,6 +104,10 @@ class Store:
         store = cls(path=path, con=con, read_only=read_only)
         try:
             store._prepare()
+        except _NeedsUpgrade:
+            con.close()
+            cls.open(path).close()  # upgrade it once (refused, naming the holder, if in use)
+            return cls.open(path, read_only=True)
         except BaseException:
             con.close()
             raise
@@ -114,6 +118,8 @@ class Store:
         try:
             if self.read_only:
                 version = current_version(self.con)
+                if 0 < version < LATEST:
+                    raise _NeedsUpgrade()
                 if version != LATEST:
                     raise StoreError(
                         f"the store {self.path} has schema version {version}, this Quarterdeck "
@@ -142,6 +148,10 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _NeedsUpgrade(Exception):
+    """A read-only open found an older schema: the store is upgraded first."""
 
 
 def _first_line(exc: BaseException) -> str:

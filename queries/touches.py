@@ -21,6 +21,7 @@ class TouchFilter:
     actions: tuple[str, ...] = ()
     out_of_scope: bool = False
     since: datetime | None = None
+    until: datetime | None = None
     text: str | None = None  # matches system, object, record, run, workflow, action
     invert: bool = False
 
@@ -37,6 +38,7 @@ _CONDITIONS = {
     "actions": "list_contains($actions, t.action)",
     "out_of_scope": "t.in_scope = false",  # and read from out_of_scope_touches
     "since": "t.ts >= $since",
+    "until": "t.ts <= $until",
     "text": """coalesce(
         t.system ILIKE $text OR t.object ILIKE $text OR t.record_id ILIKE $text
         OR t.run_id ILIKE $text OR t.action ILIKE $text
@@ -87,6 +89,7 @@ def touches(
         "actions": list(where.actions) or None,
         "out_of_scope": where.out_of_scope or None,
         "since": where.since,
+        "until": where.until,
         "text": "%" + where.text.replace("*", "%") + "%" if where.text else None,
     }
     used = {name: value for name, value in given.items() if value is not None}

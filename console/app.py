@@ -30,6 +30,7 @@ from console.screens.main import MainScreen
 from console.screens.quarantine import QuarantineScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.touch import LineageScreen
+from console.watch import TriggerWatch, Trip
 from queries.decisions import Plan, Refused
 from queries.journal import JournalError
 from queries.store import Store
@@ -54,13 +55,14 @@ class QuarterdeckApp(App[None]):
 
     def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool,
                  feed: LiveFeed | None = None, desk: DecisionDesk | None = None,
-                 notes: Iterable[str] = ()) -> None:
+                 watch: TriggerWatch | None = None, notes: Iterable[str] = ()) -> None:
         super().__init__()
         self.reader = reader
         self.settings = settings
         self.read_only = read_only
         self.feed = feed
         self.desk = desk
+        self.watch = watch
         self.notes = list(notes)  # said once the console is up
         self._refreshed = 0.0
         self._pending: Timer | None = None
@@ -74,6 +76,34 @@ class QuarterdeckApp(App[None]):
             self.feed.start(self)
         for note in self.notes:
             self.notify(note, timeout=10)
+        if self.watch is not None and self.watch.rules:
+            self._evaluate_triggers()
+            self.set_interval(self.settings.console.evaluate_every, self._evaluate_triggers)
+
+    # --- triggers ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="triggers", exit_on_error=False)
+    def _evaluate_triggers(self) -> None:
+        assert self.watch is not None
+        trips = self.watch.evaluate()
+        if trips:
+            self.call_from_thread(self._tripped, trips)
+
+    def _tripped(self, trips: list[Trip]) -> None:
+        for trip in trips:
+            rule = trip.rule
+            self.notify(trip.reason, title=f"trigger {rule.name} TRIPPED", severity="error",
+                        timeout=20)
+            if trip.decision is not None:
+                self.notify(f"#{trip.decision['seq']} {rule.on_trip} of {rule.workflow}'s "
+                            f"active runs, recorded by trigger:{rule.name} and delivered",
+                            title="automatic decision", severity="warning", timeout=20)
+            elif trip.refused is not None:
+                self.notify(trip.refused, title=f"trigger {rule.name}: no decision taken",
+                            severity="warning", timeout=20)
+            elif rule.workflow is not None:
+                self._plan_decision(rule.on_trip, {"workflow": rule.workflow}, trip)
+        self._live_refresh()
 
     # --- decisions --------------------------------------------------------------------------
 
@@ -90,17 +120,19 @@ class QuarterdeckApp(App[None]):
         self._plan_decision(action, target)
 
     @work(thread=True, group="decide", exit_on_error=False)
-    def _plan_decision(self, action: str, target: dict[str, str]) -> None:
-        assert self.desk is not None
+    def _plan_decision(self, action: str, target: dict[str, str],
+                       trip: Trip | None = None) -> None:
+        if self.desk is None or self.desk.read_only:
+            return
         try:
             plan = self.desk.plan(action, **target)
         except Refused as exc:
             self.call_from_thread(self.notify, str(exc), title=f"cannot {action}",
                                   severity="error", timeout=12)
             return
-        self.call_from_thread(self._confirm_decision, plan)
+        self.call_from_thread(self._confirm_decision, plan, trip)
 
-    def _confirm_decision(self, plan: Plan) -> None:
+    def _confirm_decision(self, plan: Plan, trip: Trip | None = None) -> None:
         shown: set[str] = set()
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
@@ -110,12 +142,14 @@ class QuarterdeckApp(App[None]):
 
         def decided(reason: str | None) -> None:
             if reason:
-                self._record_decision(plan, reason)
+                self._record_decision(plan, reason, trip)
 
-        self.push_screen(DecideScreen(plan, hidden=hidden), decided)
+        why = f"Trigger {trip.rule.name} tripped." if trip else ""
+        self.push_screen(DecideScreen(plan, hidden=hidden, reason=trip.reason if trip else "",
+                                      why=why), decided)
 
     @work(thread=True, group="decide", exit_on_error=False)
-    def _record_decision(self, plan: Plan, reason: str) -> None:
+    def _record_decision(self, plan: Plan, reason: str, trip: Trip | None = None) -> None:
         assert self.desk is not None
         try:
             record = self.desk.record(plan, reason)
@@ -123,6 +157,8 @@ class QuarterdeckApp(App[None]):
             self.call_from_thread(self.notify, str(exc), title="not recorded",
                                   severity="error", timeout=15)
             return
+        if trip is not None and self.watch is not None:
+            self.watch.claim(trip, record["decision_id"])
         self.call_from_thread(
             self.notify, f"#{record['seq']} {plan.summary} — delivered to the runners",
             title="decision recorded", timeout=8)
@@ -265,14 +301,16 @@ def binding_ids() -> set[str]:
     from console.screens.approval import ApprovalScreen
     from console.screens.base import DataScreen
     from console.screens.touch import TouchScreen
+    from console.screens.two_tables import TwoTablesScreen
+    from console.widgets.approvals_pane import ApprovalsPane
     from console.widgets.pane import Pane
     from console.widgets.runs_pane import RunsPane
     from console.widgets.touched_pane import TouchedPane
 
     ids: set[str] = set()
-    for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, DataScreen,
-                  RunDetailScreen, TouchScreen, ApprovalScreen, QuarantineScreen, HelpScreen,
-                  JumpScreen):
+    for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, ApprovalsPane,
+                  DataScreen, RunDetailScreen, TouchScreen, TwoTablesScreen, ApprovalScreen,
+                  QuarantineScreen, HelpScreen, JumpScreen, DecideScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
     return ids
 
@@ -285,6 +323,7 @@ def make_app(
     clock: Callable[[], datetime] = utc_now,
     feed: LiveFeed | None = None,
     desk: DecisionDesk | None = None,
+    watch: TriggerWatch | None = None,
     notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
     unknown = sorted(set(settings.keys) - binding_ids())
@@ -293,6 +332,7 @@ def make_app(
             f"{settings.source or 'config'}: keys: no binding has the id "
             f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
         )
-    reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock)
+    reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock,
+                         rules=settings.rules())
     return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed, desk=desk,
-                          notes=notes)
+                          watch=watch, notes=notes)

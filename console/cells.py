@@ -29,7 +29,23 @@ STATUS_STYLE = {
     "expired": "dim",
     "ok": "green",
     "error": "bold red",
+    "warning": "bold yellow",
+    "tripped": "bold white on red",
+    "inconclusive": "dim",
 }
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None] | None) -> str:
+    """A trigger's recent values as a line of block characters (its own min to max)."""
+    known = [v for v in values or [] if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))]
+                   for v in values or [])
 
 #: Seconds left below which a pending approval stands out.
 DUE_SOON = 3600

@@ -311,6 +311,7 @@ def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store:
     from console.app import make_app
     from console.desk import DecisionDesk
     from console.live import LiveFeed
+    from console.watch import TriggerWatch
 
     read_only = args.read_only or settings.console.read_only
     operator = config_mod.operator(settings, getattr(args, "operator", None),
@@ -322,7 +323,10 @@ def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store:
                             clock=utc_now)
         notes = [] if read_only else _reconcile_notes(desk)
         feed = LiveFeed(store, follow) if follow else None
-        app = make_app(store, settings, read_only=read_only, feed=feed, desk=desk, notes=notes)
+        watch = TriggerWatch(store, settings.rules(), desk, clock=utc_now,
+                             stale_seconds=int(settings.store.stale_after))
+        app = make_app(store, settings, read_only=read_only, feed=feed, desk=desk, watch=watch,
+                       notes=notes)
         app.run()
     finally:
         if feed is not None:

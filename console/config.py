@@ -96,6 +96,7 @@ class ConsoleSettings(BaseModel):
 
     read_only: bool = Field(False, description="Remove every decision action.")
     refresh: Seconds = Field(2, description="How often what is on screen is queried again.")
+    evaluate_every: Seconds = Field(5, description="How often the triggers are evaluated.")
 
 
 class OperatorSettings(BaseModel):

@@ -7,13 +7,13 @@ reader keeps one cursor and takes turns through a lock; the queries are short (m
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
 
-from queries import approvals, decisions, quarantine, runs, touches
+from queries import approvals, decisions, quarantine, runs, touches, triggers
 from queries.store import Store, utc_now
 
 
@@ -46,6 +46,14 @@ class ApprovalDetail:
 
 
 @dataclass(frozen=True)
+class TriggerEvidence:
+    rule: triggers.Rule
+    evaluation: triggers.Evaluation
+    runs: pa.Table
+    touches: pa.Table | None
+
+
+@dataclass(frozen=True)
 class StoreCounts:
     runs: int
     quarantined: int
@@ -58,9 +66,11 @@ class StoreReader:
         *,
         stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
+        rules: Sequence[triggers.Rule] = (),
     ) -> None:
         self.store = store
         self.path = store.path
+        self.rules = list(rules)
         self.stale_seconds = stale_seconds
         self.clock = clock
         self._cursor = store.cursor()
@@ -136,6 +146,38 @@ class StoreReader:
     def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
         with self._lock:
             return decisions.decisions(self._cursor, run_id=run_id, limit=limit)
+
+    def trigger_status(self) -> pa.Table:
+        """Every configured rule with its latest evaluation and recent values."""
+        with self._lock:
+            status = {r["name"]: r for r in triggers.status(
+                self._cursor, [rule.name for rule in self.rules]).to_pylist()}
+        rows = []
+        for rule in self.rules:
+            row = status.get(rule.name, {})
+            rows.append({
+                "name": rule.name, "metric": rule.metric, "workflow": rule.workflow,
+                "environment": rule.environment, "threshold": rule.threshold,
+                "below": rule.below, "window_s": rule.window_s, "min_runs": rule.min_runs,
+                "on_trip": rule.on_trip, "auto": rule.auto,
+                "phase": row.get("phase"), "value": row.get("value"),
+                "runs_in_window": row.get("runs_in_window"), "reason": row.get("reason"),
+                "evaluated_at": row.get("evaluated_at"), "changed_at": row.get("changed_at"),
+                "history": row.get("history"),
+            })
+        return pa.Table.from_pylist(rows)
+
+    def trigger_evidence(self, name: str) -> TriggerEvidence | None:
+        """A rule evaluated now, with the runs and touches behind its value."""
+        rule = next((r for r in self.rules if r.name == name), None)
+        if rule is None:
+            return None
+        with self._lock:
+            ev = triggers.evaluate(self._cursor, rule, at=self.clock(),
+                                   stale_seconds=self.stale_seconds)
+            run_rows, touch_rows = triggers.evidence(self._cursor, rule, ev,
+                                                     stale_seconds=self.stale_seconds)
+        return TriggerEvidence(rule, ev, run_rows, touch_rows)
 
     def counts(self) -> StoreCounts:
         with self._lock:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from console.config import OperatorSettings, Settings
+from console.config import OperatorSettings, Settings, TriggerSettings
 from queries.store import Store
 from runner.fleet import APPROVERS as APPROVER_ROLES
 
@@ -52,10 +52,13 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
 
 
 def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
-                 outbox: Path | None = None) -> subprocess.Popen[bytes]:
+                 outbox: Path | None = None,
+                 bursts: tuple[float, float] | None = None) -> subprocess.Popen[bytes]:
     """Start the simulated live runner, appending under `logs/live/` and acting on the
-    decisions in `outbox`."""
+    decisions in `outbox`; `bursts` = (every, length) seconds of triage failures."""
     extra = ["--outbox", str(outbox.resolve())] if outbox is not None else []
+    if bursts is not None:
+        extra += ["--burst-every", str(bursts[0]), "--burst-length", str(bursts[1])]
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "runner.live", "--out", str((logs / "live").resolve()),
@@ -71,7 +74,23 @@ def demo_settings(settings: Settings, operator: str) -> Settings:
         return settings
     roles = ["operator", *sorted(APPROVER_ROLES)]
     return settings.model_copy(update={
-        "operator": operator, "operators": {operator: OperatorSettings(roles=roles)}})
+        "operator": operator, "operators": {operator: OperatorSettings(roles=roles)},
+        "trigger": DEMO_TRIGGERS})
+
+
+#: The demo's rules: the runner's triage failure burst trips the first.
+DEMO_TRIGGERS = [
+    TriggerSettings(name="triage-failures", workflow="ticket-triage",
+                    metric="failed_run_ratio", window="2m", threshold=0.3, min_runs=4,
+                    on_trip="pause"),
+    TriggerSettings(name="crm-out-of-scope", workflow="crm-enrichment",
+                    metric="out_of_scope_touches", window="10m", threshold=1, min_runs=3),
+    TriggerSettings(name="crm-eval-score", workflow="crm-enrichment",
+                    metric="metric:eval_score", window="5m", threshold=0.7, below=True,
+                    min_runs=3),
+    TriggerSettings(name="approval-wait", metric="approval_wait_p95", window="15m",
+                    threshold=600, min_runs=3),
+]
 
 
 def stop_runner(runner: subprocess.Popen[bytes]) -> None:

@@ -212,15 +212,17 @@ def record(
     source: str,
     paths: Paths,
     now: datetime,
+    decision_id: str | None = None,
 ) -> dict[str, Any]:
-    """Record a planned decision (journal, store, outbox); returns the journal record."""
+    """Record a planned decision (journal, store, outbox); returns the journal record.
+    `decision_id` (a UUIDv7) may be chosen beforehand, e.g. to claim a trigger's trip."""
     reason = reason.strip()
     if not reason:
         raise Refused(f"a reason is needed to {decision.action}: it is what will defend the "
                       "decision later")
     seq, prev = journal.tail(paths.journal)
     sealed = journal.seal({
-        "decision_id": uuid7(),
+        "decision_id": decision_id or uuid7(),
         "decided_at": _stamp(now),
         "operator": operator.name,
         "roles": sorted(operator.roles),
@@ -380,10 +382,10 @@ SELECT d.seq, d.decision_id, d.decided_at, d.operator, d.action, d.target_kind, 
            AS applied_runs,
        coalesce(a.refused, 0) AS refused_runs, coalesce(a.acked_at, w.at) AS acked_at,
        a.detail,
-       CASE WHEN coalesce(a.refused, 0) > 0 THEN 'refused'
-            WHEN w.at IS NOT NULL OR coalesce(a.applied, 0) >= greatest(len(d.runs), 1)
+       CASE WHEN w.at IS NOT NULL OR coalesce(a.applied, 0) >= greatest(len(d.runs), 1)
                 THEN 'applied'
             WHEN coalesce(a.applied, 0) > 0 THEN 'partly applied'
+            WHEN coalesce(a.refused, 0) > 0 THEN 'refused'
             WHEN s.delivered_at IS NOT NULL THEN 'delivered'
             ELSE 'recorded' END AS state,
        d.hash

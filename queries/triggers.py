@@ -71,7 +71,7 @@ class Evaluation:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "phase": self.phase, "value": self.value,
-                "threshold": self.threshold, "window": _window_text(self.window_s),
+                "threshold": self.threshold, "window": window_text(self.window_s),
                 "window_s": self.window_s, "runs_in_window": self.runs_in_window,
                 "at": self.at, "reason": self.reason, "evidence_runs": list(self.evidence_runs)}
 
@@ -80,7 +80,7 @@ def valid_metric(metric: str) -> bool:
     return metric in METRICS or (metric.startswith("metric:") and len(metric) > 7)
 
 
-def _window_text(seconds: float) -> str:
+def window_text(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"

@@ -10,6 +10,8 @@ This is the shape of a real runner's logging, kept small enough to read in one s
 - a risky step asks for approval (`approval.requested`) and the run waits: sometimes an
   approver answers after a few seconds (`approval.decided`), sometimes nobody has yet, and the
   request stays pending for an operator to decide;
+- every `burst_every` seconds the model provider rate-limits ticket triage for a while, and
+  its runs fail (what a rollback trigger is for);
 - it reads Quarterdeck's control outbox (`runner.outbox`) and really pauses, resumes and
   rolls back its runs (a rollback writes compensating touches that restore the `before`
   values), answers approvals an operator decided, and acknowledges each decision with a
@@ -39,6 +41,9 @@ from typing import Any, TextIO
 from runner.fleet import WORKFLOWS, RunSimulator, Workflow
 from runner.outbox import OutboxReader
 
+#: The workflow a failure burst hits, and how long its hung model call takes to fail.
+BURST_WORKFLOW = "ticket-triage"
+TIMEOUT = (2.0, 5.0)
 #: Share of approval requests nobody answers while the demo runs (an operator can).
 UNANSWERED = 0.4
 #: Seconds an approver takes to answer, when one does.
@@ -56,6 +61,7 @@ class LiveRun:
     waiting_for_human: bool = False
     paused: bool = False
     finished: bool = False
+    failing: bool = False  # started in a failure burst: its model call will time out
     written: int = field(default=0)
     changes: list[dict[str, Any]] = field(default_factory=list)  # touches with before/after
     last_request: dict[str, Any] = field(default_factory=dict)  # its latest approval request
@@ -65,10 +71,15 @@ class LiveFleet:
     """Keeps a handful of runs in flight and writes their next events at `rate` events/s."""
 
     def __init__(self, out: Path, *, seed: int = 7, rate: float = 20.0,
-                 clock: Callable[[], float] = time.time, outbox: Path | None = None) -> None:
+                 clock: Callable[[], float] = time.time, outbox: Path | None = None,
+                 burst_every: float = 90.0, burst_length: float = 25.0) -> None:
         self.out = out
+        self.burst_every = burst_every
+        self.burst_length = min(burst_length, burst_every)
+        self._started = clock()
         self.outbox = OutboxReader(outbox) if outbox is not None else None
         self.runs: dict[str, LiveRun] = {}
+        self.paused_workflows: set[str] = set()
         self.rate = rate
         self.rng = random.Random(seed)
         self.clock = clock
@@ -81,9 +92,23 @@ class LiveFleet:
 
     # --- planning -------------------------------------------------------------------------
 
+    def bursting(self) -> bool:
+        """Inside a failure burst: the model provider rate-limits triage for a while."""
+        if not self.burst_every:
+            return False
+        into = (self.clock() - self._started) % self.burst_every
+        return into >= self.burst_every - self.burst_length
+
     def _start_run(self) -> LiveRun:
-        weights = [1 / wf.every.total_seconds() for wf in WORKFLOWS]
-        wf = self.rng.choices(WORKFLOWS, weights=weights)[0]
+        allowed = [wf for wf in WORKFLOWS if wf.name not in self.paused_workflows] or [
+            wf for wf in WORKFLOWS]
+        weights = [1 / wf.every.total_seconds() for wf in allowed]
+        burst = self.bursting()
+        triage = [w for w in allowed if w.name == BURST_WORKFLOW]
+        if burst and triage and self.rng.random() < 0.6:
+            wf = triage[0]
+        else:
+            wf = self.rng.choices(allowed, weights=weights)[0]
         now = datetime.now(UTC)
         self.runs_started += 1
         run_id = f"r-{wf.name.split('-')[0][:3]}-{now:%m%d%H%M%S}-{self.runs_started % 10000:04d}"
@@ -101,7 +126,10 @@ class LiveFleet:
                 "actor": record["decided_by"],
                 **({"event_id": f"{run_id}-d{at}"} if wf.with_event_ids else {}),
             })
-        run = self.runs[run_id] = LiveRun(wf, run_id, events)
+        failing = burst and wf.name == BURST_WORKFLOW
+        if failing:
+            events = _failing(events, run_id, wf.with_event_ids)
+        run = self.runs[run_id] = LiveRun(wf, run_id, events, failing=failing)
         return run
 
     # --- writing --------------------------------------------------------------------------
@@ -144,6 +172,8 @@ class LiveFleet:
         run = self.rng.choice(ready)
         event = run.events.pop(0)
         self._write(run, event)
+        if run.failing and event["type"] == "step.started":
+            run.wait_until = now + self.rng.uniform(*TIMEOUT)  # hangs, then fails
         if event["type"] == "approval.requested":
             run.last_request = event
             answered = run.events and run.events[0]["type"] == "approval.decided"
@@ -166,6 +196,11 @@ class LiveFleet:
             if decision.get("action") in ("approve", "reject"):
                 self._answer(decision)
                 continue
+            if decision.get("target_kind") == "workflow":  # no new runs while it is paused
+                if decision["action"] == "resume":
+                    self.paused_workflows.discard(decision["target"])
+                else:
+                    self.paused_workflows.add(decision["target"])
             for run_id in decision.get("runs") or []:
                 self._control(decision, run_id)
 
@@ -278,6 +313,24 @@ class LiveFleet:
         self._files.clear()
 
 
+def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[str, Any]]:
+    """The run as it goes in a burst: it starts, its first model call hangs and fails, and
+    the run fails with it."""
+    start = events[0]
+    step = {"type": "step.started", "run_id": run_id, "step_id": "s1", "name": "classify",
+            "kind": "llm", "model": "gpt-4.1-mini"}
+    error = "rate limited by model provider (429)"
+    tail = [
+        {"type": "step.finished", "run_id": run_id, "step_id": "s1", "name": "classify",
+         "status": "error", "error": error},
+        {"type": "run.finished", "run_id": run_id, "status": "failed", "error": error},
+    ]
+    if ids:
+        for n, event in enumerate([step, *tail]):
+            event["event_id"] = f"{run_id}-burst{n}"
+    return [start, step, *tail]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m runner.live",
@@ -289,13 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, help="stop when this process is gone")
     parser.add_argument("--outbox", type=Path,
                         help="Quarterdeck's control outbox: act on its decisions")
+    parser.add_argument("--burst-every", type=float, default=90.0, metavar="SECONDS",
+                        help="a failure burst of ticket-triage this often (0: never)")
+    parser.add_argument("--burst-length", type=float, default=25.0, metavar="SECONDS")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be above 0")
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate, outbox=args.outbox)
+    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate, outbox=args.outbox,
+                      burst_every=args.burst_every, burst_length=args.burst_length)
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
     print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs",
           file=sys.stderr)

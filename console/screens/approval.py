@@ -7,22 +7,22 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual_fastdatatable import DataTable
 
 from console import cells
 from console.data import ApprovalDetail, StoreReader
 from console.formats import duration
-from console.screens.base import DataScreen, crumbs
+from console.screens.base import crumbs
 from console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
-from console.screens.touch import TouchScreen
+from console.screens.two_tables import TwoTablesScreen
 from console.widgets.table import TableView
 
 #: How many of the run's latest steps and touches the request shows.
 RECENT = 20
 
 
-class ApprovalScreen(DataScreen):
+class ApprovalScreen(TwoTablesScreen):
     HELP_TITLE = "Approval request"
     HELP = (
         "One approval request: what will happen, its risk, who asked and which role must "
@@ -32,14 +32,11 @@ class ApprovalScreen(DataScreen):
         "them; Enter on a touch shows its change; r opens the whole run."
     )
 
-    BINDINGS = [
-        Binding("r", "run", "Run detail", id="approval.run"),
-        # priority: the tables' own tab moves their cursor
-        Binding("tab", "other_table", "Steps ⇄ touches", id="approval.other_table",
-                priority=True),
-        Binding("shift+tab", "other_table", "Steps ⇄ touches", show=False,
-                id="approval.other_table_back", priority=True),
-    ]
+    FIRST = ("steps-table", "The run has recorded no steps.")
+    TOUCHES_EMPTY = "The run has touched no records."
+    FACTS_ID = "approval-facts"
+
+    BINDINGS = [Binding("r", "run", "Run detail", id="approval.run")]
 
     def __init__(self, reader: StoreReader, approval_id: str) -> None:
         super().__init__(reader)
@@ -48,12 +45,7 @@ class ApprovalScreen(DataScreen):
 
     def compose(self) -> ComposeResult:
         yield crumbs("Approvals", self.approval_id)
-        yield Static("loading…", id="approval-facts")
-        yield Static("", id="steps-title", classes="pane-title")
-        yield TableView(empty="The run has recorded no steps.", id="steps-table")
-        yield Static("", id="touches-title", classes="pane-title")
-        yield TableView(empty="The run has touched no records.", id="touches-table")
-        yield Footer()
+        yield from self.tables()
 
     def fetch(self) -> ApprovalDetail | None:
         return self.reader.approval_detail(self.approval_id, recent=RECENT)
@@ -86,19 +78,6 @@ class ApprovalScreen(DataScreen):
             self.app.push_screen(RunDetailScreen(self.reader, str(run_id)))
         elif self.detail:
             self.notify("this request names no run", severity="warning")
-
-    def action_other_table(self) -> None:
-        steps = self.query_one("#steps-table", TableView)
-        touches = self.query_one("#touches-table", TableView)
-        on_steps = self.focused is not None and steps in self.focused.ancestors_with_self
-        (touches if on_steps else steps).focus_table()
-
-    @on(DataTable.RowSelected, "#touches-table DataTable")
-    def _open_touch(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        key = self.query_one("#touches-table", TableView).current_key()
-        if key:
-            self.app.push_screen(TouchScreen(self.reader, key))
 
     @on(DataTable.RowSelected, "#steps-table DataTable")
     def _open_step(self, event: DataTable.RowSelected) -> None:

@@ -52,19 +52,24 @@ class DecideScreen(ModalScreen[str | None]):
     DecideScreen Button { margin-left: 2; }
     """
 
-    def __init__(self, plan: Plan, *, hidden: tuple[str, ...] = ()) -> None:
+    def __init__(self, plan: Plan, *, hidden: tuple[str, ...] = (), reason: str = "",
+                 why: str = "") -> None:
         super().__init__()
         self.plan = plan
         self.hidden = hidden
+        self.reason = reason  # pre-filled (a trigger's evidence); the operator may edit it
+        self.why = why  # what asks for the decision, shown first
         self.typed_name = plan.target if (plan.target_kind == "workflow"
                                           and plan.action == "rollback") else None
 
     def compose(self) -> ComposeResult:
         plan, verb = self.plan, VERBS[self.plan.action]
         with Vertical():
+            if self.why:
+                yield Static(f"[bold red]{cells.text(self.why)}[/]", id="decide-why")
             yield Static(f"{verb} — {cells.text(plan.summary)}", id="decide-title")
             yield Static(self._what(), id="decide-what")
-            yield Input(placeholder="reason (recorded with the decision; required)",
+            yield Input(self.reason, placeholder="reason (recorded with the decision; required)",
                         id="decide-reason")
             if self.typed_name is not None:
                 yield Input(placeholder=f"type the workflow's name, {self.typed_name}, "
@@ -100,6 +105,7 @@ class DecideScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#decide-cancel", Button).focus()  # the safe choice comes first
+        self._check()
 
     @on(Input.Changed)
     def _check(self) -> None:

@@ -13,7 +13,7 @@ from textual.widgets import Input, Static
 from queries.touches import parse_record
 
 COMMANDS = (
-    ("runs | touched | approvals", "go to that pane"),
+    ("runs | touched | approvals | triggers", "go to that pane"),
     ("run RUN_ID", "open a run"),
     ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
     ("quarantine", "lines the ingester rejected"),
@@ -21,7 +21,7 @@ COMMANDS = (
     ("pause-workflow NAME | rollback-workflow NAME", "every active run of a workflow"),
 )
 PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
-         "approvals": "approvals", "3": "approvals"}
+         "approvals": "approvals", "3": "approvals", "triggers": "triggers", "4": "triggers"}
 
 
 @dataclass(frozen=True)

@@ -12,26 +12,31 @@ from console.data import StoreCounts, StoreReader
 from console.screens.approval import ApprovalScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.touch import LineageScreen, TouchScreen
+from console.screens.trigger import TriggerScreen
 from console.widgets.approvals_pane import ApprovalsPane
 from console.widgets.pane import Pane
 from console.widgets.runs_pane import RunsPane
 from console.widgets.status_bar import StatusBar
 from console.widgets.table import TableView
 from console.widgets.touched_pane import TouchedPane
+from console.widgets.triggers_pane import TriggersPane
 from ingest.follow import FollowStats
 
-PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals"}
+PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals",
+         "triggers": "Triggers"}
 
 
 class MainScreen(Screen[None]):
     AUTO_FOCUS = ""  # a pane's table takes focus once it has rows
-    HELP = "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals. Esc goes back."
+    HELP = ("Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers. Esc goes "
+            "back.")
     HELP_KEYS = (("enter", "open what is under the cursor"),)
 
     BINDINGS = [
         Binding("1", "pane('runs')", "Runs", id="pane.runs"),
         Binding("2", "pane('touched')", "Touched", id="pane.touched"),
         Binding("3", "pane('approvals')", "Approvals", id="pane.approvals"),
+        Binding("4", "pane('triggers')", "Triggers", id="pane.triggers"),
     ]
 
     def __init__(self, reader: StoreReader, *, read_only: bool, following: bool = False) -> None:
@@ -50,6 +55,7 @@ class MainScreen(Screen[None]):
             yield RunsPane(self.reader, id="runs")
             yield TouchedPane(self.reader, id="touched")
             yield ApprovalsPane(self.reader, id="approvals")
+            yield TriggersPane(self.reader, id="triggers")
         yield StatusBar(self.reader.path, read_only=self.read_only, following=self.following)
         yield Footer()
 
@@ -107,6 +113,10 @@ class MainScreen(Screen[None]):
     @on(ApprovalsPane.OpenApproval)
     def _open_approval(self, message: ApprovalsPane.OpenApproval) -> None:
         self.app.push_screen(ApprovalScreen(self.reader, message.approval_id))
+
+    @on(TriggersPane.OpenTrigger)
+    def _open_trigger(self, message: TriggersPane.OpenTrigger) -> None:
+        self.app.push_screen(TriggerScreen(self.reader, message.name))
 
     @on(TouchedPane.OpenTouch)
     def _open_touch(self, message: TouchedPane.OpenTouch) -> None:

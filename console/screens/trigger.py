@@ -1,0 +1,92 @@
+"""One trigger's evidence: the rule, its value now, and the runs and touches behind it."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Static
+from textual_fastdatatable import DataTable
+
+from console import cells
+from console.data import StoreReader, TriggerEvidence
+from console.screens.base import crumbs
+from console.screens.run_detail import RunDetailScreen, touch_rows
+from console.screens.two_tables import TwoTablesScreen
+from console.widgets.table import TableView
+from console.widgets.triggers_pane import value_text
+from queries.triggers import window_text
+
+RUN_LABELS = ("RUN", "WORKFLOW", "STATUS", "STARTED (UTC)", "DURATION", "OUT OF SCOPE",
+              "TOUCHED", "ENV")
+
+
+class TriggerScreen(TwoTablesScreen):
+    HELP_TITLE = "Trigger"
+    HELP = (
+        "One rollback trigger evaluated now: the rule, its value against the threshold over "
+        "the window, and the evidence — the runs that produced the value and, for the touch "
+        "metrics, the touches. Tab moves between them; Enter opens a run or a touch."
+    )
+
+    FIRST = ("runs-table", "No run is behind the value.")
+    TOUCHES_EMPTY = "This metric is not about touches."
+    FACTS_ID = "trigger-facts"
+
+    def __init__(self, reader: StoreReader, name: str) -> None:
+        super().__init__(reader)
+        self.trigger_name = name
+
+    def compose(self) -> ComposeResult:
+        yield crumbs("Triggers", self.trigger_name)
+        yield from self.tables()
+
+    def fetch(self) -> TriggerEvidence | None:
+        return self.reader.trigger_evidence(self.trigger_name)
+
+    def show(self, found: TriggerEvidence | None) -> None:
+        facts = self.query_one("#trigger-facts", Static)
+        if found is None:
+            facts.update(f"[bold red]No trigger {cells.text(self.trigger_name)} is configured.[/]")
+            return
+        rule, ev = found.rule, found.evaluation
+        scope = " · ".join(x for x in (rule.workflow, rule.environment) if x) or "every workflow"
+        sign = "<" if rule.below else ">"
+        facts.update("\n".join([
+            f"[b]{cells.text(rule.name)}[/]  {cells.status(ev.phase)}  "
+            f"{cells.text(rule.metric)} of {cells.text(scope)} over "
+            f"{window_text(rule.window_s)} (to {cells.when(ev.at)}Z)",
+            f"value [b]{value_text(ev.value)}[/], trips when {sign} {rule.threshold:g} · "
+            f"{ev.runs_in_window} runs in the window (min_runs {rule.min_runs}) · on trip: "
+            f"{cells.text(rule.on_trip)}{' (automatically)' if rule.auto else ' (asks)'}",
+            *( [f"[dim]{cells.text(ev.reason)}[/]"] if ev.reason else []),
+        ]))
+        runs = self.query_one("#runs-table", TableView)
+        rows, keys = [], []
+        for r in found.runs.to_pylist():
+            rows.append([cells.text(r["run_id"]), cells.text(r["workflow"]),
+                         cells.status(r["status"]), cells.when(r["started_at"]),
+                         cells.seconds(r["duration_s"]),
+                         cells.count(r["out_of_scope"], alarm=True), str(r["touched"]),
+                         cells.text(r["environment"])])
+            keys.append(r["run_id"])
+        runs.show(RUN_LABELS, rows, keys)
+        self.query_one("#runs-title", Static).update(
+            f"[b]Runs[/] behind the value: {len(keys)} · [dim]Enter opens one[/]")
+        touches = self.query_one("#touches-table", TableView)
+        if found.touches is not None:
+            touches.show(*touch_rows(found.touches))
+            self.query_one("#touches-title", Static).update(
+                f"[b]Touches[/] in the window: {found.touches.num_rows} · "
+                "[dim]Enter shows the change[/]")
+        else:
+            touches.display = False
+        if self.focused is None:
+            runs.focus_table()
+
+    @on(DataTable.RowSelected, "#runs-table DataTable")
+    def _open_run(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = self.query_one("#runs-table", TableView).current_key()
+        if key:
+            self.app.push_screen(RunDetailScreen(self.reader, key))
+

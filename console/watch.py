@@ -1,0 +1,98 @@
+"""The console's trigger watch: evaluate every rule now and then, keep each evaluation, and
+act on a trip — by itself for `auto = true` rules (as operator `trigger:<name>`, through the
+same journal), else by handing the trip to the app, which asks the operator.
+
+A trip is decided at most once: the decision's id claims the trip in the store before the
+decision is recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from console.desk import DecisionDesk
+from queries import decisions, triggers
+from queries.decisions import CONTROL_ROLE, Operator, Refused
+from queries.store import Store
+from queries.triggers import Evaluation, Rule
+
+#: Run ids a decision's reason lists before "and N more".
+NAMED = 8
+
+
+@dataclass(frozen=True)
+class Trip:
+    """A rule that has just tripped, and what was done about it already."""
+
+    rule: Rule
+    evaluation: Evaluation
+    decision: dict[str, Any] | None = None  # recorded by the trigger itself (auto)
+    refused: str | None = None  # why the automatic decision could not be taken
+
+    @property
+    def reason(self) -> str:
+        return reason_for(self.rule, self.evaluation)
+
+
+def reason_for(rule: Rule, ev: Evaluation) -> str:
+    """The evidence, in words, as the reason of the decision a trip asks for."""
+    sign = "<" if rule.below else ">"
+    runs = list(ev.evidence_runs)
+    named = ", ".join(runs[:NAMED]) + (f" and {len(runs) - NAMED} more" if len(runs) > NAMED
+                                       else "")
+    return (f"trigger {rule.name} tripped: {rule.metric} = {ev.value:g} {sign} "
+            f"{rule.threshold:g} over {triggers.window_text(rule.window_s)} "
+            f"({ev.runs_in_window} runs in the window"
+            + (f"; evidence: {named}" if named else "") + ")")
+
+
+class TriggerWatch:
+    def __init__(self, store: Store, rules: Sequence[Rule], desk: DecisionDesk | None, *,
+                 stale_seconds: int, clock: Callable[[], datetime]) -> None:
+        self.rules = list(rules)
+        self.desk = desk
+        self.stale_seconds = stale_seconds
+        self.clock = clock
+        self._cursor = store.cursor()
+        self._lock = threading.Lock()
+
+    def evaluate(self) -> list[Trip]:
+        """Runs in a worker thread: evaluate and keep every rule; the trips that began now."""
+        if not self.rules:
+            return []
+        with self._lock:
+            evaluations = triggers.evaluate_all(self._cursor, self.rules, at=self.clock(),
+                                                stale_seconds=self.stale_seconds)
+            started = triggers.record(self._cursor, evaluations)
+            by_name = {rule.name: rule for rule in self.rules}
+            return [self._act(by_name[ev.name], ev) for ev in started]
+
+    def _act(self, rule: Rule, ev: Evaluation) -> Trip:
+        if not rule.auto or rule.workflow is None:
+            return Trip(rule, ev)
+        if self.desk is None or self.desk.read_only:
+            return Trip(rule, ev, refused="this console is read-only: no decision was taken")
+        operator = Operator(f"trigger:{rule.name}", frozenset({CONTROL_ROLE}))
+        try:
+            plan = decisions.plan(self._cursor, operator, rule.on_trip, now=self.clock(),
+                                  workflow=rule.workflow, stale_seconds=self.stale_seconds)
+        except Refused as exc:
+            return Trip(rule, ev, refused=str(exc))
+        decision_id = decisions.uuid7()
+        if not triggers.claim_trip(self._cursor, rule.name, ev.at, decision_id):
+            return Trip(rule, ev, refused="this trip has been decided already")
+        record = decisions.record(self._cursor, plan, operator=operator,
+                                  reason=reason_for(rule, ev), source=f"trigger:{rule.name}",
+                                  paths=self.desk.paths, now=self.clock(),
+                                  decision_id=decision_id)
+        return Trip(rule, ev, decision=record)
+
+    def claim(self, trip: Trip, decision_id: str) -> bool:
+        """An operator decided on the trip: remember it (False if it was decided already)."""
+        with self._lock:
+            return triggers.claim_trip(self._cursor, trip.rule.name, trip.evaluation.at,
+                                       decision_id)

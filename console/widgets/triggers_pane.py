@@ -1,0 +1,87 @@
+"""The Triggers pane: every rollback rule with its phase, value, threshold and recent values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from textual.message import Message
+
+from console import cells
+from console.data import StoreReader, split_filter
+from console.widgets.pane import Page, Pane
+from queries.triggers import window_text
+
+PHASE_ORDER = {"tripped": 0, "error": 1, "warning": 2, "inconclusive": 3, "ok": 4, None: 5}
+
+
+@dataclass(frozen=True)
+class TriggersView:
+    text: str = ""
+
+
+def value_text(value: float | None) -> str:
+    if value is None:
+        return "[dim]–[/]"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+class TriggersPane(Pane):
+    """The rules from quarterdeck.toml, most urgent first."""
+
+    LABELS = ("PHASE", "TRIGGER", "METRIC", "VALUE", "THRESHOLD", "WINDOW", "RUNS", "RECENT",
+              "EVALUATED (UTC)", "PHASE SINCE", "ON TRIP", "WHY")
+    TITLE = "Triggers"
+    KEY = "4"
+    FILTER_HINT = "filter: trigger, metric, workflow, phase"
+    EMPTY = ("No rollback triggers are configured. Add [[trigger]] rules to quarterdeck.toml "
+             "(README: Rollback triggers).")
+    HELP = (
+        "Every rollback trigger, most urgent first: Tripped, Error, Warning (80 % of the "
+        "threshold), Inconclusive (fewer runs in the window than min_runs), OK. Rules are "
+        "evaluated every few seconds and each evaluation is kept: RECENT is its latest values. "
+        "Enter shows the evidence: the runs and touches behind the value. A trip asks for "
+        "the rule's decision (or takes it, with auto = true)."
+    )
+
+    class OpenTrigger(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
+        super().__init__(reader, TriggersView(), id=id)
+
+    def fetch(self, view: TriggersView, page: Page) -> pa.Table:
+        table = self.reader.trigger_status()
+        rows = table.to_pylist()[page.offset:]
+        needle, invert = split_filter(view.text)
+        if needle:
+            low = needle.lower()
+            rows = [r for r in rows if (low in " ".join(
+                str(r[k] or "") for k in ("name", "metric", "workflow", "phase")).lower())
+                != invert]
+        rows.sort(key=lambda r: (PHASE_ORDER.get(r["phase"], 5), r["name"]))
+        return pa.Table.from_pylist(rows[:page.limit], schema=table.schema)
+
+    def key(self, record: dict[str, Any]) -> str:
+        return record["name"]
+
+    def row(self, t: dict[str, Any]) -> list[str]:
+        scope = " · ".join(x for x in (t["workflow"], t["environment"]) if x) or "all"
+        sign = "<" if t["below"] else ">"
+        return [
+            cells.status(t["phase"] or "not yet evaluated"), f"[b]{cells.text(t['name'])}[/]",
+            f"{cells.text(t['metric'])} [dim]({cells.text(scope)})[/]", value_text(t["value"]),
+            f"{sign} {t['threshold']:g}", window_text(t["window_s"]),
+            f"{t['runs_in_window'] if t['runs_in_window'] is not None else ''}"
+            f"[dim]/{t['min_runs']}[/]",
+            cells.sparkline(t["history"]), cells.when(t["evaluated_at"]),
+            cells.when(t["changed_at"]),
+            cells.text(t["on_trip"]) + (" [b](auto)[/]" if t["auto"] else ""),
+            cells.text(t["reason"]),
+        ]
+
+    def open(self, key: str) -> None:
+        self.post_message(self.OpenTrigger(key))

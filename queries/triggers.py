@@ -23,7 +23,8 @@ For the others, the runs in window (for `min_runs`) are the runs with any event 
 Phases: **Inconclusive** when fewer than `min_runs` runs are in the window, or the value is
 undefined (no finished run for a ratio, no metric event); else **Tripped** when the value is
 above the threshold (below it, with `below`); else **Warning** when it is at 80 % of the
-threshold or more (with `below`: at most 125 % of it); else **OK**. **Error** when the rule
+threshold or more (with `below`: at most 125 % of it; a threshold of 0 has no warning band);
+else **OK**. **Error** when the rule
 could not be evaluated, with the reason. A value exactly at the threshold does not trip.
 """
 
@@ -191,8 +192,8 @@ def phase_of(rule: Rule, value: float | None, runs: int) -> tuple[str, str | Non
         return "ok", None
     if value > rule.threshold:
         return "tripped", None
-    if value >= rule.threshold * WARNING_SHARE:
-        return "warning", None
+    if rule.threshold > 0 and value >= rule.threshold * WARNING_SHARE:
+        return "warning", None  # (a threshold of 0 has no warning band: any value trips)
     return "ok", None
 
 

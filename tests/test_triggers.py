@@ -115,6 +115,9 @@ def test_phases_at_their_boundaries() -> None:
     assert triggers.phase_of(above, 10.0001, 1)[0] == "tripped"
     assert triggers.phase_of(above, 8.0, 1)[0] == "warning"  # 80 %
     assert triggers.phase_of(above, 7.99, 1)[0] == "ok"
+    any_at_all = rule("deletes", threshold=0)
+    assert triggers.phase_of(any_at_all, 0.0, 1)[0] == "ok"  # no warning band at 0
+    assert triggers.phase_of(any_at_all, 1.0, 1)[0] == "tripped"
     below = rule("metric:eval_score", threshold=0.8, below=True)
     assert triggers.phase_of(below, 0.8, 1)[0] == "warning"
     assert triggers.phase_of(below, 0.79, 1)[0] == "tripped"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -18,11 +19,13 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
+from console import bundle
 from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
 from console.desk import DecisionDesk
 from console.live import FileNoticed, Followed, FollowFailed, LiveFeed
-from console.screens.decide import DecideScreen, DecisionWanted
+from console.messages import DecisionWanted, EvidenceWanted
+from console.screens.decide import DecideScreen
 from console.screens.decisions import DecisionsScreen
 from console.screens.help import HelpScreen
 from console.screens.jump import Jump, JumpScreen
@@ -163,6 +166,31 @@ class QuarterdeckApp(App[None]):
             self.notify, f"#{record['seq']} {plan.summary} — delivered to the runners",
             title="decision recorded", timeout=8)
         self.call_from_thread(self._live_refresh)
+
+    @on(EvidenceWanted)
+    def _evidence_wanted(self, message: EvidenceWanted) -> None:
+        message.stop()
+        self._write_evidence(message.run_id)
+
+    @work(thread=True, group="evidence", exit_on_error=False)
+    def _write_evidence(self, run_id: str) -> None:
+        now = self.reader.clock()
+        collected = self.reader.evidence(run_id)
+        if collected is None:
+            self.call_from_thread(self.notify, f"no run {run_id} in the store",
+                                  severity="error")
+            return
+        out = Path("evidence") / f"{run_id}-{now:%Y%m%dT%H%M%S}"
+        try:
+            bundle.write(out, [collected], generated_at=now, store=self.reader.path,
+                         scope=f"run {run_id}")
+        except bundle.BundleError as exc:
+            self.call_from_thread(self.notify, str(exc), title="no evidence written",
+                                  severity="error")
+            return
+        self.call_from_thread(self.notify, f"{out.resolve()} (report.md, evidence.json, "
+                              "touched.csv/.parquet, MANIFEST)", title="evidence bundle written",
+                              timeout=15)
 
     def action_decisions(self) -> None:
         if not isinstance(self.screen, DecisionsScreen):

@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "resuming where the last follow stopped (Ctrl+C or SIGTERM stops)")
     ingest.add_argument("--once", action="store_true",
                         help="with --follow: load what is new since the last follow, then exit")
+    ingest.add_argument("--report-every", type=float, default=5.0, metavar="SECONDS",
+                        help="with --follow: a status line on stderr at most this often "
+                        "(default 5)")
 
     decide = command("decide", "pause, resume or roll back a run or a whole workflow",
                      cmd_decide)
@@ -190,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(decisions)
     decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
     decisions.add_argument("--limit", type=_positive_int, metavar="N")
+
+    evidence = command("evidence", "write a run's evidence bundle (evidence.json, touched.csv, "
+                       "touched.parquet, report.md, MANIFEST), or check one", cmd_evidence)
+    evidence.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    evidence.add_argument("--out", metavar="DIR",
+                          help="the bundle's folder (default evidence/RUN-TIME/); new or empty")
+    evidence.add_argument("--workflow", metavar="NAME",
+                          help="with --since: every run of the workflow in one bundle")
+    evidence.add_argument("--since", metavar="WHEN", help="a duration (7d) or a timestamp")
+    evidence.add_argument("--verify", metavar="DIR",
+                          help="recompute a bundle's manifest; exit 1 naming what changed")
 
     triggers = command("triggers", "evaluate every rollback trigger; exit 4 when any is "
                        "tripped", cmd_triggers)
@@ -406,7 +420,7 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
     last = [time.monotonic()]
 
     def committed(stats: FollowStats) -> None:
-        if talk and time.monotonic() - last[0] >= 5:
+        if talk and time.monotonic() - last[0] >= args.report_every:
             last[0] = time.monotonic()
             print(f"{time.strftime('%H:%M:%S')}  {_follow_line(stats)}", file=sys.stderr,
                   flush=True)
@@ -503,6 +517,57 @@ def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> in
     with Store.open(_store_path(args, settings), read_only=True) as store:
         table = decisions(store.con, run_id=args.run, limit=args.limit)
     formats.write(table, args.format, columns=DECISION_TABLE_COLUMNS)
+    return EXIT_OK
+
+
+def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from console import bundle
+    from queries import evidence
+    from queries.store import Store
+
+    if args.verify:
+        if args.run_id or args.workflow or args.out:
+            raise UsageError("--verify DIR takes nothing else")
+        problems = bundle.verify(Path(args.verify))
+        for problem in problems:
+            print(f"quarterdeck evidence: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_FAILURE
+        print(f"verified: every file of {args.verify} is as its MANIFEST says")
+        return EXIT_OK
+    if bool(args.run_id) == bool(args.workflow):
+        raise UsageError("give a RUN_ID, or --workflow NAME --since WHEN (or --verify DIR)")
+    if args.workflow and not args.since:
+        raise UsageError("--workflow needs --since (e.g. --since 7d)")
+    now = utc_now()
+    path = _store_path(args, settings)
+    with Store.open(path, read_only=True) as store:
+        if args.run_id:
+            ids, scope = [args.run_id], f"run {args.run_id}"
+        else:
+            since = parse_since(args.since)
+            ids = evidence.run_ids(store.con, workflow=args.workflow, since=since)
+            scope = f"workflow {args.workflow} since {since:%Y-%m-%d %H:%M:%S}Z"
+            if not ids:
+                raise UsageError(f"no run of {args.workflow!r} started since {args.since}")
+        collected = []
+        for run_id in ids:
+            item = evidence.collect(store.con, run_id, now=now,
+                                    stale_seconds=int(settings.store.stale_after))
+            if item is None:
+                print(f"quarterdeck: no run {run_id!r} in the store {path}", file=sys.stderr)
+                return EXIT_FAILURE
+            collected.append(item)
+    name = args.run_id or args.workflow
+    out = Path(args.out) if args.out else Path("evidence") / f"{name}-{now:%Y%m%dT%H%M%S}"
+    try:
+        bundle.write(out, collected, generated_at=now, store=path, scope=scope)
+    except bundle.BundleError as exc:
+        print(f"quarterdeck: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    touches = sum(len(c["touches"]) for c in collected)
+    print(f"wrote {out}: {len(collected)} run(s), {touches} touches "
+          f"({', '.join(bundle.FILES)}, {bundle.MANIFEST})")
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from queries import approvals, decisions, quarantine, runs, touches, triggers
+from queries import approvals, decisions, evidence, quarantine, runs, touches, triggers
 from queries.store import Store, utc_now
 
 
@@ -178,6 +178,11 @@ class StoreReader:
             run_rows, touch_rows = triggers.evidence(self._cursor, rule, ev,
                                                      stale_seconds=self.stale_seconds)
         return TriggerEvidence(rule, ev, run_rows, touch_rows)
+
+    def evidence(self, run_id: str) -> dict[str, object] | None:
+        with self._lock:
+            return evidence.collect(self._cursor, run_id, now=self.clock(),
+                                    stale_seconds=self.stale_seconds)
 
     def counts(self) -> StoreCounts:
         with self._lock:

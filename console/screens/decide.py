@@ -12,7 +12,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -23,16 +22,6 @@ VERBS = {"pause": "Pause", "resume": "Resume", "rollback": "Roll back", "approve
          "reject": "Reject"}
 #: How many run ids the dialog lists before it says "and N more".
 LISTED = 12
-
-
-class DecisionWanted(Message):
-    """An operator pressed a decision key: `action` on `target` (run_id=, workflow= or
-    approval_id=). The app plans it, then asks for confirmation."""
-
-    def __init__(self, action: str, **target: str) -> None:
-        super().__init__()
-        self.action = action
-        self.target = target
 
 
 class DecideScreen(ModalScreen[str | None]):

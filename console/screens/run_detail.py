@@ -11,8 +11,8 @@ from console import cells
 from console.data import RunDetail, StoreReader
 from console.desk import key_state
 from console.formats import duration
+from console.messages import DecisionWanted, EvidenceWanted
 from console.screens.base import DataScreen, crumbs
-from console.screens.decide import DecisionWanted
 from console.screens.decisions import LABELS, decision_rows
 from console.widgets.table import TableView
 
@@ -25,12 +25,14 @@ class RunDetailScreen(DataScreen):
         "One run: its facts and scope, its steps in time order, every record it touched "
         "(out-of-scope touches are marked), its approvals, every event with the file and "
         "line it came from, and the decisions taken on it with how far each got (recorded → "
-        "delivered → applied/refused). p pauses the run, u resumes it, R rolls it back."
+        "delivered → applied/refused). p pauses the run, u resumes it, R rolls it back; e writes "
+        "its evidence bundle under evidence/."
     )
 
     BINDINGS = [
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
+        Binding("e", "evidence", "Evidence", id="detail.evidence"),
         Binding("p", "decide('pause')", "Pause", id="detail.pause"),
         Binding("u", "decide('resume')", "Resume", id="detail.resume"),
         Binding("R", "decide('rollback')", "Roll back", id="detail.rollback"),
@@ -79,6 +81,9 @@ class RunDetailScreen(DataScreen):
 
     def action_decide(self, action: str) -> None:
         self.post_message(DecisionWanted(action, run_id=self.run_id))
+
+    def action_evidence(self) -> None:
+        self.post_message(EvidenceWanted(self.run_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":

@@ -13,7 +13,7 @@ from console import cells
 from console.data import StoreReader
 from console.desk import key_state
 from console.formats import duration
-from console.screens.decide import DecisionWanted
+from console.messages import DecisionWanted
 from console.widgets.pane import Page, Pane
 
 

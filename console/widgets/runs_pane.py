@@ -14,7 +14,7 @@ from textual_fastdatatable import DataTable
 from console import cells
 from console.data import StoreReader, split_filter
 from console.desk import key_state
-from console.screens.decide import DecisionWanted
+from console.messages import DecisionWanted, EvidenceWanted
 from console.widgets.pane import Page, Pane
 from queries.runs import RunFilter
 
@@ -63,7 +63,7 @@ class RunsPane(Pane):
         "the configured time) or running. OUT OF SCOPE counts touches no grant of the run's "
         "scope covers. p pauses the run under the cursor, u resumes it, R rolls it back; "
         "P and B pause or roll back every active run of its workflow (each asks for a reason "
-        "and is recorded)."
+        "and is recorded). e writes the run's evidence bundle under evidence/."
     )
 
     ROW_KEYS = (("decide", "pause"), ("decide", "resume"), ("decide", "rollback"),
@@ -71,6 +71,7 @@ class RunsPane(Pane):
     BINDINGS = [
         Binding("s", "sort_next", "Sort", id="runs.sort"),
         Binding("S", "sort_reverse", "Reverse sort", id="runs.sort_reverse"),
+        Binding("e", "evidence", "Evidence", id="runs.evidence"),
         Binding("p", "decide('pause')", "Pause", id="runs.pause"),
         Binding("u", "decide('resume')", "Resume", id="runs.resume"),
         Binding("R", "decide('rollback')", "Roll back", id="runs.rollback"),
@@ -126,6 +127,11 @@ class RunsPane(Pane):
         record = self.current_record()
         if record is not None:
             self.post_message(DecisionWanted(action, run_id=record["run_id"]))
+
+    def action_evidence(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.post_message(EvidenceWanted(record["run_id"]))
 
     def action_decide_workflow(self, action: str) -> None:
         record = self.current_record()

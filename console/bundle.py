@@ -1,0 +1,214 @@
+"""Evidence bundles: a folder an auditor, a reviewer or a ticket can take, and its check.
+
+    evidence.json     every run collected by `queries.evidence`, as data
+    touched.csv       one row per touch (also touched.parquet)
+    touched.parquet
+    report.md         a readable account of each run
+    MANIFEST          sha256 and size of each file, then a digest over those lines
+
+`verify` recomputes the manifest and names every file that changed, went missing or appeared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from queries.evidence import touches_table
+
+FILES = ("evidence.json", "touched.csv", "touched.parquet", "report.md")
+MANIFEST = "MANIFEST"
+_DIGEST = "manifest-sha256: "
+
+
+class BundleError(Exception):
+    """The bundle could not be written; the message is one line for a person."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def write(out: Path, collected: Sequence[dict[str, Any]], *, generated_at: datetime,
+          store: Path, scope: str) -> Path:
+    """Write the bundle for `collected` runs into `out` (created; must be empty)."""
+    if out.exists() and any(out.iterdir()):
+        raise BundleError(f"{out} is not empty; give a new folder for the bundle")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        document = {"bundle": {"generated_at": generated_at, "store": str(store),
+                               "scope": scope, "runs": len(collected),
+                               "format": "quarterdeck-evidence/1"},
+                    "runs": list(collected)}
+        (out / "evidence.json").write_text(
+            json.dumps(document, indent=2, ensure_ascii=False, default=_json_default) + "\n",
+            encoding="utf-8")
+        table = touches_table(list(collected))
+        pa_csv.write_csv(table, out / "touched.csv")
+        pq.write_table(table, out / "touched.parquet")
+        (out / "report.md").write_text(report(collected, generated_at=generated_at,
+                                              scope=scope), encoding="utf-8")
+        (out / MANIFEST).write_text(manifest(out), encoding="utf-8")
+    except OSError as exc:
+        raise BundleError(f"cannot write the bundle in {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(folder: Path) -> str:
+    lines = ["# Quarterdeck evidence bundle: sha256, size in bytes, file"]
+    for name in FILES:
+        path = folder / name
+        lines.append(f"{_sha256(path)}  {path.stat().st_size}  {name}")
+    body = "\n".join(lines) + "\n"
+    return body + _DIGEST + hashlib.sha256(body.encode()).hexdigest() + "\n"
+
+
+def verify(folder: Path) -> list[str]:
+    """What is wrong with the bundle in `folder` (nothing: it is as written)."""
+    path = folder / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return [f"{path} is missing: this is not an evidence bundle, or its manifest is gone"]
+    body, _, tail = text.rpartition(_DIGEST)
+    problems = []
+    if hashlib.sha256(body.encode()).hexdigest() != tail.strip():
+        problems.append("MANIFEST itself was changed (its digest does not match its lines)")
+    listed = {}
+    for line in body.splitlines()[1:]:
+        parts = line.split("  ")
+        if len(parts) == 3:
+            listed[parts[2]] = (parts[0], parts[1])
+    for name, (sha, _size) in listed.items():
+        file = folder / name
+        if not file.exists():
+            problems.append(f"{name} is missing")
+        elif _sha256(file) != sha:
+            problems.append(f"{name} changed (its sha256 is not the one in MANIFEST)")
+    for extra in sorted(p.name for p in folder.iterdir() if p.is_file()):
+        if extra not in listed and extra != MANIFEST:
+            problems.append(f"{extra} is not in MANIFEST (added after the bundle was made)")
+    return problems
+
+
+# --- the readable account ---------------------------------------------------------------------
+
+
+def _md(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}Z" if isinstance(value, datetime) else _md(value)
+
+
+def report(collected: Sequence[dict[str, Any]], *, generated_at: datetime, scope: str) -> str:
+    out = [f"# Evidence: {scope}", "",
+           f"Generated {_when(generated_at)} by Quarterdeck from its store. {len(collected)} "
+           "run(s). Every file of this bundle is listed with its sha256 in MANIFEST; "
+           "`quarterdeck evidence --verify DIR` checks them.", ""]
+    for item in collected:
+        out.extend(_run_report(item))
+    return "\n".join(out) + "\n"
+
+
+def _run_report(item: dict[str, Any]) -> list[str]:
+    run, touches = item["run"], item["touches"]
+    out = [f"## Run {run['run_id']}", ""]
+    trigger = f"{run.get('trigger_kind') or 'unknown'}" + (
+        f" by {run['trigger_by']}" if run.get("trigger_by") else "")
+    out += [
+        f"- **What ran**: {_md(run['workflow'])} {_md(run.get('workflow_version') or '')} in "
+        f"{_md(run.get('environment') or 'an unknown environment')}, triggered by {trigger}",
+        f"- **As whom**: {_md(run.get('identity') or 'unknown identity')}",
+        f"- **Status**: {_md(run['status'])}, started {_when(run['started_at'])}"
+        + (f", finished {_when(run['finished_at'])}" if run.get("finished_at") else "")
+        + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
+        "- **Scope** (grants): " + (", ".join(f"`{g}`" for g in run["scope"])
+                                   if run.get("scope") else "none recorded"),
+        "",
+    ]
+    out += ["### Steps", "", "| step | name | kind | tool / model | status |",
+            "|---|---|---|---|---|"]
+    for s in item["steps"]:
+        out.append(f"| {_md(s['step_id'])} | {_md(s['name'])} | {_md(s['kind'])} | "
+                   f"{_md(s.get('tool') or s.get('model'))} | {_md(s.get('status'))} |")
+    counts: dict[str, int] = {}
+    for t in touches:
+        counts[t["action"]] = counts.get(t["action"], 0) + 1
+    out += ["", "### What it touched", "",
+            f"{len(touches)} touches: " + (", ".join(f"{n} {a}" for a, n in sorted(
+                counts.items())) or "none") + ".", ""]
+    outside = [t for t in touches if t["in_scope"] is False]
+    out += ["### Out of scope", ""]
+    if outside:
+        out += [f"{len(outside)} touch(es) no grant of the run covered:", "",
+                "| time | step | record | action | before → after |", "|---|---|---|---|---|"]
+        for t in outside:
+            record = f"{t['system']}/{t['object']}/{t['record_id'] or '[bulk]'}"
+            out.append(f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(record)}` | "
+                       f"**{_md(t['action'])}** | {_md(json.dumps(t['before']))} → "
+                       f"{_md(json.dumps(t['after']))} |")
+    else:
+        out.append("None: every touch was covered by a grant of the run's scope"
+                   + (" (some touches' scope is unknown)" if any(
+                       t["in_scope"] is None for t in touches) else "") + ".")
+    writes = [t for t in touches if t["action"] != "read"]
+    if writes:
+        out += ["", "### Changes", "", "| time | record | action | in scope | before → after |",
+                "|---|---|---|---|---|"]
+        for t in writes:
+            record = f"{t['system']}/{t['object']}/{t['record_id'] or '[bulk]'}"
+            out.append(f"| {_when(t['ts'])} | `{_md(record)}` | {_md(t['action'])} | "
+                       f"{'yes' if t['in_scope'] else 'NO' if t['in_scope'] is False else '?'}"
+                       f" | {_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |")
+    out += ["", "### Approvals", ""]
+    if item["approvals"]:
+        for a in item["approvals"]:
+            decided = (f"{_md(a['status'])} by {_md(a['decided_by'])} at "
+                       f"{_when(a['decided_at'])}: {_md(a['reason'])}" if a.get("decided_by")
+                       else _md(a["status"]))
+            out.append(f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk "
+                       f"{_md(a['risk'])}, role {_md(a['required_role'])}, asked by "
+                       f"{_md(a['requested_by'])}): {decided}")
+    else:
+        out.append("None requested.")
+    out += ["", "### Operators' decisions", ""]
+    if item["decisions"]:
+        for d in item["decisions"]:
+            out.append(f"- #{d['seq']} {_when(d['decided_at'])} **{_md(d['action'])}** "
+                       f"{_md(d['target'])} by {_md(d['operator'])}: \"{_md(d['reason'])}\" — "
+                       f"{_md(d['state'])} (hash `{d['hash'][:16]}…`)")
+    else:
+        out.append("None.")
+    out += ["", "### Trigger phases at the time", ""]
+    if item["triggers"]:
+        for t in item["triggers"]:
+            out.append(f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, "
+                       f"threshold {_md(t['threshold'])}, at {_when(t['evaluated_at'])})")
+    else:
+        out.append("No trigger had been evaluated.")
+    return [*out, ""]

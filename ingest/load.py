@@ -37,7 +37,8 @@ from ingest.validate import Rejection, check_batch, explain
 from queries import writes
 from queries.store import utc_now
 
-EVENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+#: JSON lines: v1 events, approval records, or OTLP traces (the Collector's file exporter).
+EVENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 RECORD_SUFFIXES = (".csv",)
 #: Rows handed to DuckDB at once: large enough that per-statement overhead vanishes,
 #: small enough that memory stays flat.

@@ -42,6 +42,9 @@ class Unit:
         if checked.events:
             self.tables.append(lines_table(batch, checked, name, fp))
             self.rows += checked.events
+        if checked.derived:
+            self.tables.append(derived_table(checked.derived, name, fp))
+            self.rows += len(checked.derived)
         self.rejections.extend((name, fp, r) for r in checked.rejections)
         self.records.extend(record_row(r, fp, n, path) for n, r in checked.records)
         self.blank += checked.blank
@@ -83,6 +86,23 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
         table = table.filter(pa.array(checked.valid, pa.bool_()))
     return table.append_column(writes.LINES_SCHEMA.field("event_id"),
                                pa.array(checked.ids, pa.string()))
+
+
+def derived_table(derived: list[tuple[int, int, bytes, str | None]], source: str,
+                  fp: str) -> pa.Table:
+    """Events mapped from other input (OTLP spans), each pointing at the line it came from."""
+    zeros = pa.array([0] * len(derived), pa.int32())
+    return pa.table(
+        [
+            pa.array([text.decode() for _, _, text, _ in derived], pa.string()),
+            pa.array([n for n, _, _, _ in derived], pa.int64()),
+            pa.array([o for _, o, _, _ in derived], pa.int64()),
+            pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
+            pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
+            pa.array([i for _, _, _, i in derived], pa.string()),
+        ],
+        schema=writes.LINES_SCHEMA,
+    )
 
 
 def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:

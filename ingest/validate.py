@@ -21,19 +21,21 @@ Lines without `type` that carry `approval_id` and `status` are approval-system r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from ingest import otlp
 from ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
 from ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 
 ERROR_CLASSES = (
     "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",
     "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "truncated_file",
-    "malformed_csv", "unterminated",
+    "malformed_csv", "unterminated", "otlp_span",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
@@ -80,6 +82,8 @@ class CheckedBatch:
     blank: int = 0
     records: list[tuple[int, ApprovalRecord]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # events mapped from OTLP trace lines: (line_no, byte_offset, event JSON, event_id)
+    derived: list[tuple[int, int, bytes, str | None]] = field(default_factory=list)
 
 
 def check_batch(batch: LineBatch) -> CheckedBatch:
@@ -104,6 +108,8 @@ def check_batch(batch: LineBatch) -> CheckedBatch:
             record = _approval_record(line, exc)
             if isinstance(record, ApprovalRecord):
                 out.records.append((line_no, record))
+            elif _traces(line, exc, line_no, offset, out):
+                continue
             else:
                 cls, message = record if record is not None else explain(line, exc)
                 out.rejections.append(Rejection(line_no, offset, cls, message, line, len(line)))
@@ -122,6 +128,36 @@ def too_long(item: LongLine) -> Rejection:
         item.prefix,
         item.size,
     )
+
+
+def _traces(line: bytes, exc: ValidationError, line_no: int, offset: int,
+            out: CheckedBatch) -> bool:
+    """A line holding OTLP traces: its spans mapped to v1 events, each validated like a line
+    of the log. Spans that cannot be mapped or validated are quarantined (once per line)."""
+    if exc.errors()[0]["type"] != "union_tag_not_found":
+        return False
+    try:
+        obj = from_json(line)
+    except ValueError:
+        return False
+    if not otlp.is_traces(obj):
+        return False
+    events, problems = otlp.to_events(obj)
+    validate = EVENT_ADAPTER.validate_json
+    for mapped in events:
+        text = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            out.derived.append((line_no, offset, text, validate(text).event_id))
+        except ValidationError as bad:
+            problems.append(f"{mapped['type']} of span {mapped.get('step_id') or 'root'}: "
+                            + explain(text, bad)[1])
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        out.rejections.append(Rejection(
+            line_no, offset, "otlp_span",
+            f"{len(problems)} span(s) of this OTLP line could not be loaded: {problems[0]}"
+            f"{more}; the other spans were", line[:LONG_LINE_PREFIX], len(line)))
+    return True
 
 
 def _approval_record(

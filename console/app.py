@@ -24,7 +24,7 @@ from console.config import ConfigError, Settings
 from console.data import StoreReader, utc_now
 from console.desk import DecisionDesk
 from console.live import FileNoticed, Followed, FollowFailed, LiveFeed
-from console.messages import DecisionWanted, EvidenceWanted
+from console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
 from console.screens.decide import DecideScreen
 from console.screens.decisions import DecisionsScreen
 from console.screens.help import HelpScreen
@@ -68,6 +68,7 @@ class QuarterdeckApp(App[None]):
         self.watch = watch
         self.notes = list(notes)  # said once the console is up
         self._refreshed = 0.0
+        self._followed_shown = 0.0
         self._pending: Timer | None = None
 
     def on_mount(self) -> None:
@@ -167,6 +168,22 @@ class QuarterdeckApp(App[None]):
             title="decision recorded", timeout=8)
         self.call_from_thread(self._live_refresh)
 
+    @on(TripDecisionWanted)
+    def _trip_decision_wanted(self, message: TripDecisionWanted) -> None:
+        message.stop()
+        if self.watch is not None:
+            self._open_trip(message.name)
+
+    @work(thread=True, group="decide", exit_on_error=False)
+    def _open_trip(self, name: str) -> None:
+        assert self.watch is not None
+        trip = self.watch.open_trip(name)
+        if isinstance(trip, str):
+            self.call_from_thread(self.notify, trip, severity="warning")
+        else:
+            self.call_from_thread(self._plan_decision, trip.rule.on_trip,
+                                  {"workflow": str(trip.rule.workflow)}, trip)
+
     @on(EvidenceWanted)
     def _evidence_wanted(self, message: EvidenceWanted) -> None:
         message.stop()
@@ -211,9 +228,11 @@ class QuarterdeckApp(App[None]):
 
     @on(Followed)
     def _followed(self, message: Followed) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                screen.show_follow(message.stats)
+        if time.monotonic() - self._followed_shown >= 1.0:  # each repaint costs, more so
+            self._followed_shown = time.monotonic()          # under a dialog
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.show_follow(message.stats)
         if self._pending is None:  # at most one refresh per LIVE_MIN_GAP
             # (never 0: a zero-second Textual timer divides by zero when the app stops)
             wait = max(0.02, LIVE_MIN_GAP - (time.monotonic() - self._refreshed))
@@ -274,6 +293,9 @@ class QuarterdeckApp(App[None]):
                 yield SystemCommand(f"Pause workflow {workflow}",
                                     "Every active run of the selected run's workflow",
                                     lambda: self.decide("pause", workflow=workflow))
+                yield SystemCommand(f"Resume workflow {workflow}",
+                                    "Every paused run of the selected run's workflow",
+                                    lambda: self.decide("resume", workflow=workflow))
                 yield SystemCommand(f"Roll back workflow {workflow}",
                                     "Every active run of it; you type its name to confirm",
                                     lambda: self.decide("rollback", workflow=workflow))
@@ -334,9 +356,11 @@ def binding_ids() -> set[str]:
     from console.widgets.pane import Pane
     from console.widgets.runs_pane import RunsPane
     from console.widgets.touched_pane import TouchedPane
+    from console.widgets.triggers_pane import TriggersPane
 
     ids: set[str] = set()
     for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, ApprovalsPane,
+                  TriggersPane,
                   DataScreen, RunDetailScreen, TouchScreen, TwoTablesScreen, ApprovalScreen,
                   QuarantineScreen, HelpScreen, JumpScreen, DecideScreen):
         ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)

@@ -36,7 +36,9 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     """
     if db.exists():
         Store.open(db).close()  # refuses, naming the holder, if the store is in use
-    for stale in (db, db.with_name(db.name + ".wal")):
+    # the demo's own store, journal and outbox: a new demo starts with no decisions
+    for stale in (db, db.with_name(db.name + ".wal"), work / "decisions.jsonl",
+                  work / "control-outbox.jsonl"):
         stale.unlink(missing_ok=True)
     logs = work / "logs"
     shutil.rmtree(logs, ignore_errors=True)

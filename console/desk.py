@@ -66,15 +66,16 @@ class DecisionDesk:
                                   stale_seconds=self.stale_seconds, **target)
 
     def record(self, plan: Plan, reason: str) -> dict[str, Any]:
-        """Runs in a worker thread: plans again (the store may have moved on while the
-        dialog was open), then records."""
+        """Runs in a worker thread: checks again that the operator may take the decision
+        (the store may have moved on while the dialog was open), then records the plan the
+        operator confirmed — the runs the dialog named, not a newer list."""
         with self._lock:
             target = ({"approval_id": plan.approval_id} if plan.approval_id else
                       {"workflow": plan.target} if plan.target_kind == "workflow" else
                       {"run_id": plan.target})
-            fresh = decisions.plan(self._cursor, self.operator, plan.action, now=self.clock(),
-                                   stale_seconds=self.stale_seconds, **target)
-            return decisions.record(self._cursor, fresh, operator=self.operator, reason=reason,
+            decisions.plan(self._cursor, self.operator, plan.action, now=self.clock(),
+                           stale_seconds=self.stale_seconds, **target)
+            return decisions.record(self._cursor, plan, operator=self.operator, reason=reason,
                                     source="console", paths=self.paths, now=self.clock())
 
     def reconcile(self) -> decisions.Reconciled:

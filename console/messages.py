@@ -21,3 +21,11 @@ class EvidenceWanted(Message):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
+
+
+class TripDecisionWanted(Message):
+    """Decide on a tripped trigger (`d` in the Triggers pane): its rule's pause or rollback."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +90,26 @@ class TriggerWatch:
                                   paths=self.desk.paths, now=self.clock(),
                                   decision_id=decision_id)
         return Trip(rule, ev, decision=record)
+
+    def open_trip(self, name: str) -> Trip | str:
+        """Runs in a worker thread: the rule's current trip, undecided, to decide now; or
+        why there is none."""
+        rule = next((r for r in self.rules if r.name == name), None)
+        if rule is None:
+            return f"no trigger {name!r} is configured"
+        if rule.workflow is None:
+            return (f"{name} watches every workflow: pause or roll back the workflows in its "
+                    "evidence one by one (Enter shows them)")
+        with self._lock:
+            trip = triggers.open_trip(self._cursor, name)
+            if trip is None:
+                return f"{name} is not tripped now"
+            tripped_at, decision_id = trip
+            if decision_id is not None:
+                return f"{name}'s trip was decided already (decision {decision_id})"
+            ev = triggers.evaluate(self._cursor, rule, at=self.clock(),
+                                   stale_seconds=self.stale_seconds)
+        return Trip(rule, replace(ev, at=tripped_at))
 
     def claim(self, trip: Trip, decision_id: str) -> bool:
         """An operator decided on the trip: remember it (False if it was decided already)."""

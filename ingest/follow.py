@@ -57,6 +57,9 @@ ROTATE_GRACE = 2.0
 SETTLE = 1.0
 #: Seconds between summary refreshes while a long backlog is being stored.
 REFRESH_EVERY = 1.0
+#: The least time between two refreshes when lines trickle in: each one is a dozen
+#: statements, so a few a second keep the store current without keeping a core busy.
+REFRESH_GAP = 0.3
 #: Events whose timestamp is older than this when stored are backlog, not lag.
 LIVE_WINDOW = 300.0
 
@@ -214,8 +217,9 @@ class Follower:
         for tracked in list(self._draining):
             self._drain(tracked)
         self._commit()
-        if self._dirty:
-            self._refresh()
+        if self._dirty and (not self._rounds
+                            or time.monotonic() - self._refreshed >= REFRESH_GAP):
+            self._refresh()  # else at the next round (at most `interval` away)
         self._rounds += 1
         return self.stats.events - before
 
@@ -447,7 +451,7 @@ class Follower:
             import watchfiles
 
             yield from watchfiles.watch(
-                *self.paths, stop_event=stop, debounce=100, step=20,
+                *self.paths, stop_event=stop, debounce=250, step=50,
                 rust_timeout=int(interval * 1000), yield_on_timeout=True,
                 raise_interrupt=False, watch_filter=None,
             )

@@ -287,8 +287,10 @@ def status(con: duckdb.DuckDBPyConnection, names: list[str], *, history: int = 2
             FROM trigger_evaluations WHERE name IN (SELECT unnest($names))
         )
         SELECT name,
-               arg_min(phase, n) AS phase, arg_min(value, n) AS value,
-               arg_min(runs_in_window, n) AS runs_in_window, arg_min(reason, n) AS reason,
+               any_value(phase) FILTER (WHERE n = 1) AS phase,
+               any_value(value) FILTER (WHERE n = 1) AS value,
+               any_value(runs_in_window) FILTER (WHERE n = 1) AS runs_in_window,
+               any_value(reason) FILTER (WHERE n = 1) AS reason,
                max(evaluated_at) AS evaluated_at,
                max(evaluated_at) FILTER (WHERE before IS DISTINCT FROM phase) AS changed_at,
                list(value ORDER BY evaluated_at) FILTER (WHERE n <= $history) AS history

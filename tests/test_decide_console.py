@@ -160,7 +160,7 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: 
         app.decide("pause", workflow=workflow)
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
         assert app.screen.hidden and set(app.screen.hidden) == set(app.screen.plan.runs)
-        assert "not shown by the current filter" in str(
+        assert "not on screen now (hidden by the filter" in str(
             app.screen.query_one("#decide-what").render())
 
 
@@ -266,3 +266,26 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
         feed.stop()
         demo.stop_runner(runner)
         store.close()
+
+
+def test_the_runs_recorded_are_the_runs_the_dialog_named(pending_store: Store,
+                                                         tmp_path: Path) -> None:
+    desk = desk_for(pending_store, tmp_path, {"operator"})
+    plan = desk.plan("pause", workflow="invoice-posting")
+    write_jsonl(tmp_path / "later" / "b.jsonl", [started("r-after-the-dialog",
+                                                        ts="2026-11-20T08:59:00Z")])
+    load_paths(pending_store.con, [tmp_path / "later"])
+    record = desk.record(plan, "as confirmed")
+    assert record["runs"] == list(plan.runs) and "r-after-the-dialog" not in record["runs"]
+
+
+def test_a_new_demo_starts_with_no_decisions(tmp_path: Path) -> None:
+    from console import demo
+
+    work = tmp_path / "demo"
+    demo.prepare(work, work / "demo.duckdb", seed=1)
+    (work / "decisions.jsonl").write_text("{}\n")
+    (work / "control-outbox.jsonl").write_text("{}\n")
+    demo.prepare(work, work / "demo.duckdb", seed=1)
+    assert not (work / "decisions.jsonl").exists()
+    assert not (work / "control-outbox.jsonl").exists()

@@ -134,3 +134,40 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
         feed.stop()
         demo.stop_runner(runner)
         store.close()
+
+
+async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
+        fleet_store: Store, tmp_path: Path) -> None:
+    workflow = fleet_store.con.execute(
+        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
+        "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    settings = Settings(trigger=[TriggerSettings(
+        name="busy", workflow=workflow, metric="records_touched", window="30d", threshold=0,
+        min_runs=0)])
+    paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
+    desk = DecisionDesk(fleet_store, Operator("anna", frozenset({"operator"})), paths,
+                        stale_seconds=10**9, clock=lambda: NOW)
+    watch = TriggerWatch(fleet_store, settings.rules(), desk, stale_seconds=10**9,
+                         clock=lambda: NOW)
+    app = make_app(fleet_store, settings, clock=lambda: NOW, watch=watch, desk=desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen)
+                    and bool(app.screen.query("#decide-cancel")))
+        await pilot.press("escape")  # dismissed: nothing recorded
+        await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        await pilot.press("4")
+        pane = app.screen.query_one(TriggersPane)
+        await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 1)
+        pane.focus_table()
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen)
+                    and bool(app.screen.query("#decide-cancel")))
+        assert "busy" in app.screen.reason
+        await pilot.press("tab", "enter")  # Cancel → the decision button
+        await until(pilot, lambda: paths.journal.exists())
+        await until(pilot, lambda: fleet_store.cursor().execute(
+            "SELECT decision_id FROM trigger_trips").fetchone()[0] is not None)
+        await pilot.press("d")
+        await until(pilot, lambda: any("decided already" in str(n.message)
+                                       for n in app._notifications))
+        assert len(paths.journal.read_text().splitlines()) == 1

@@ -85,8 +85,8 @@ class DecideScreen(ModalScreen[str | None]):
                 listed += f" and {len(runs) - LISTED:,} more"
             lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
             if self.hidden:
-                lines.append(f"[bold yellow]{len(self.hidden):,} of them not shown by the "
-                             f"current filter[/]: "
+                lines.append(f"[bold yellow]{len(self.hidden):,} of them not on screen now "
+                             f"(hidden by the filter, or newer than the last refresh)[/]: "
                              + ", ".join(cells.text(r) for r in self.hidden[:LISTED]))
         lines.append("[dim]Recorded in the decisions journal and sent to the runners; it "
                      "cannot be taken back, only followed by another decision.[/]")

@@ -44,8 +44,8 @@ class DecisionsScreen(DataScreen):
     HELP = (
         "Every decision taken here, newest first: who, when, what, on which runs and why, and "
         "its lifecycle: recorded (journal and store) → delivered (written to the control "
-        "outbox) → applied or refused (the runner's acknowledgement). `quarterdeck decisions` "
-        "prints the same; `quarterdeck verify` proves the journal has not been altered."
+        "outbox) → applied or refused (the runner's acknowledgement). The command quarterdeck "
+        "decisions prints the same; quarterdeck verify proves the journal was not altered."
     )
 
     def compose(self) -> ComposeResult:

@@ -18,7 +18,8 @@ COMMANDS = (
     ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
     ("quarantine", "lines the ingester rejected"),
     ("decisions", "every decision and how far it got"),
-    ("pause-workflow NAME | rollback-workflow NAME", "every active run of a workflow"),
+    ("pause-workflow | resume-workflow | rollback-workflow NAME",
+     "every active (or paused) run of a workflow"),
 )
 PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
          "approvals": "approvals", "3": "approvals", "triggers": "triggers", "4": "triggers"}
@@ -40,7 +41,7 @@ def parse_jump(text: str) -> Jump:
         return Jump("pane", (PANES[verb],))
     if verb in ("quarantine", "decisions") and not rest:
         return Jump(verb)
-    if verb in ("pause-workflow", "rollback-workflow") and rest:
+    if verb in ("pause-workflow", "resume-workflow", "rollback-workflow") and rest:
         return Jump("decide", (verb.removesuffix("-workflow"), rest))
     if verb == "run" and rest:
         return Jump("run", (rest,))

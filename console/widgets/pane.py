@@ -209,6 +209,9 @@ class Pane(Vertical, can_focus=False):
             table.show(("", *self.LABELS), self._marked(message, first=first), message.keys,
                        keep="" if changed else None)
             self.records = message.records
+            # rows swapped under a cursor on the last row: it will not move, so ask here
+            if table.table is not None and table.table.cursor_row >= len(table.keys) - 1:
+                self.load_more()
         self._retitle()
         if self.screen.focused is None and self.display:
             self.focus_table()

@@ -70,13 +70,15 @@ class RunsPane(Pane):
                 ("decide_workflow", "pause"), ("decide_workflow", "rollback"))
     BINDINGS = [
         Binding("s", "sort_next", "Sort", id="runs.sort"),
-        Binding("S", "sort_reverse", "Reverse sort", id="runs.sort_reverse"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="runs.sort_reverse"),
         Binding("e", "evidence", "Evidence", id="runs.evidence"),
         Binding("p", "decide('pause')", "Pause", id="runs.pause"),
         Binding("u", "decide('resume')", "Resume", id="runs.resume"),
         Binding("R", "decide('rollback')", "Roll back", id="runs.rollback"),
-        Binding("P", "decide_workflow('pause')", "Pause workflow", id="runs.pause_workflow"),
-        Binding("B", "decide_workflow('rollback')", "Roll back workflow",
+        # (off the footer, which they would overflow; in ? help and the palette)
+        Binding("P", "decide_workflow('pause')", "Pause workflow", show=False,
+                id="runs.pause_workflow"),
+        Binding("B", "decide_workflow('rollback')", "Roll back workflow", show=False,
                 id="runs.rollback_workflow"),
     ]
 

@@ -58,14 +58,15 @@ class TableView(Container, can_focus=True):
             self.show(self.labels, rows, keys)
             return
         self._put(pa.concat_tables([self.data, self._arrow(rows, len(self.labels))]),
-                  self.keys + list(keys), None)
+                  self.keys + list(keys), None, swap=False)
 
     @staticmethod
     def _arrow(rows: Sequence[Sequence[str]], width: int) -> pa.Table:
         columns = {f"c{i}": [row[i] for row in rows] for i in range(width)}
         return pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
 
-    def _put(self, data: pa.Table, keys: list[str], keep: str | None) -> None:
+    def _put(self, data: pa.Table, keys: list[str], keep: str | None, *,
+             swap: bool = True) -> None:
         position = self.table.cursor_row if self.table is not None else 0
         # Where the cursor sits in the viewport, so it stays there when rows arrive above.
         from_top = position - round(self.table.scroll_y) if self.table is not None else None
@@ -77,8 +78,21 @@ class TableView(Container, can_focus=True):
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
         self.keys = keys
-        # The new child is mounted and focused before the old one goes, so focus moves once
-        # (each focus change makes the footer rebuild itself, which is not cheap).
+        if swap and self.table is not None and keys and \
+                list(self.table._column_labels or []) == self.labels:
+            # Same columns: the rows are swapped under the table that is there. No remount,
+            # no focus change (which makes the footer rebuild), no full layout: a live
+            # refresh costs a repaint, not a new widget.
+            self.data = data
+            self._swap(self.table, data)
+            if keep is not None and keep in self.keys:
+                position = self.keys.index(keep)
+            position = min(position, len(self.keys) - 1)
+            self.table.move_cursor(row=position, column=0, animate=False)
+            if from_top is not None:
+                self._keep_place(self.table, position, max(0, position - from_top))
+            return
+        # The new child is mounted and focused before the old one goes, so focus moves once.
         old = list(self.children)
         if not keys:
             self.table = self.data = None
@@ -103,6 +117,19 @@ class TableView(Container, can_focus=True):
         if had_focus:
             table.focus()
         self.remove_children(old)
+
+    @staticmethod
+    def _swap(table: DataTable, data: pa.Table) -> None:
+        """Give `table` new rows of the same columns. fastdatatable has no public way to do
+        this (its `clear` says: remount); its own backend is replaced and the caches that
+        depend on the data are dropped, as `update_cell` does for one cell."""
+        backend = ArrowBackend(data)
+        backend.render_markup = True
+        table.backend = backend
+        table._ordered_columns = None
+        table._clear_caches()
+        table._require_update_dimensions = True
+        table.refresh()
 
     def _keep_place(self, table: DataTable, row: int, top: int, tries: int = 3) -> None:
         """Scroll so that `row` is where it was on screen, once the new table is laid out

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from textual.binding import Binding
 from textual.message import Message
 
 from console import cells
 from console.data import StoreReader, split_filter
+from console.messages import TripDecisionWanted
 from console.widgets.pane import Page, Pane
 from queries.triggers import window_text
 
@@ -42,8 +44,11 @@ class TriggersPane(Pane):
         "threshold), Inconclusive (fewer runs in the window than min_runs), OK. Rules are "
         "evaluated every few seconds and each evaluation is kept: RECENT is its latest values. "
         "Enter shows the evidence: the runs and touches behind the value. A trip asks for "
-        "the rule's decision (or takes it, with auto = true)."
+        "the rule's decision (or takes it, with auto = true); d asks again for a tripped "
+        "rule that has not been decided."
     )
+
+    BINDINGS = [Binding("d", "decide_trip", "Decide", id="triggers.decide")]
 
     class OpenTrigger(Message):
         def __init__(self, name: str) -> None:
@@ -85,3 +90,8 @@ class TriggersPane(Pane):
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenTrigger(key))
+
+    def action_decide_trip(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.post_message(TripDecisionWanted(record["name"]))

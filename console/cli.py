@@ -506,7 +506,10 @@ DECISION_TABLE_COLUMNS = (
     ("target", "TARGET"),
     ("runs", "RUNS"),
     ("state", "STATE"),
+    ("delivered_at", "DELIVERED (UTC)"),
+    ("acked_at", "ANSWERED (UTC)"),
     ("reason", "REASON"),
+    ("detail", "RUNNER SAID"),
 )
 
 

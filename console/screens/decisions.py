@@ -16,8 +16,8 @@ from console.widgets.table import TableView
 
 STATE_STYLE = {"recorded": "yellow", "delivered": "cyan", "applied": "green",
                "partly applied": "bold yellow", "refused": "bold red"}
-LABELS = ("#", "DECIDED (UTC)", "OPERATOR", "ACTION", "TARGET", "RUNS", "STATE", "REASON",
-          "RUNNER SAID")
+LABELS = ("#", "DECIDED (UTC)", "OPERATOR", "ACTION", "TARGET", "RUNS", "STATE", "DELIVERED",
+          "ANSWERED", "REASON", "RUNNER SAID")
 
 
 def state(value: str) -> str:
@@ -33,7 +33,8 @@ def decision_rows(table: pa.Table) -> tuple[list[list[str]], list[str]]:
         rows.append([
             str(d["seq"]), cells.when(d["decided_at"]), cells.text(d["operator"]),
             f"[b]{cells.text(d['action'])}[/]", cells.text(d["target"]), cells.text(shown),
-            state(d["state"]), cells.text(d["reason"]), cells.text(d["detail"]),
+            state(d["state"]), cells.when(d["delivered_at"]), cells.when(d["acked_at"]),
+            cells.text(d["reason"]), cells.text(d["detail"]),
         ])
         keys.append(d["decision_id"])
     return rows, keys

@@ -78,7 +78,8 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
         term.wait_until(lambda screen: all(
             "payout-batch" in line for line in screen.splitlines() if "│ r-" in line
         ), "only payout runs listed")
-        term.keys("Enter")
+        term.keys("Enter")  # keep the filter: the table takes the keys again
+        time.sleep(0.5)  # (a person sees the cursor back in the table before going on)
         term.keys("Enter")
         screen = term.wait_for("scope payments:write:Payout")  # the run's facts, loaded
         assert "svc-payout-agent" in screen and "Timeline" in screen

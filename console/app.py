@@ -164,7 +164,7 @@ class QuarterdeckApp(App[None]):
         if trip is not None and self.watch is not None:
             self.watch.claim(trip, record["decision_id"])
         self.call_from_thread(
-            self.notify, f"#{record['seq']} {plan.summary} — delivered to the runners",
+            self.notify, f"#{record['seq']} {plan.headline} — delivered to the runners",
             title="decision recorded", timeout=8)
         self.call_from_thread(self._live_refresh)
 

@@ -43,7 +43,9 @@ def sparkline(values: list[float | None] | None) -> str:
     if not known:
         return ""
     low, high = min(known), max(known)
-    span = (high - low) or 1.0
+    if high == low:  # a steady value: a flat line at mid height, not at the floor
+        return "".join(" " if v is None else SPARKS[len(SPARKS) // 2] for v in values or [])
+    span = high - low
     return "".join(" " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))]
                    for v in values or [])
 
@@ -124,7 +126,7 @@ def change(before: str | None, after: str | None) -> str:
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    rendered = value if isinstance(value, str) else json.dumps(value)
+    rendered = value if isinstance(value, str) and value else json.dumps(value)  # "" shows
     return rendered if len(rendered) <= limit else rendered[: limit - 1] + "…"
 
 

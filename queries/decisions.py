@@ -68,14 +68,21 @@ class Plan:
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def headline(self) -> str:
+        """What the decision does, without naming every run."""
+        if self.target_kind == "workflow":
+            n = len(self.runs)
+            return (f"{self.action} {n} active run{'s' if n != 1 else ''} of workflow "
+                    f"{self.target}")
+        return self.summary
+
+    @property
     def summary(self) -> str:
         if self.target_kind == "approval":
             what = self.details.get("action") or self.target
             return f"{self.action} {self.target} ({what}) of run {', '.join(self.runs)}"
         if self.target_kind == "workflow":
-            n = len(self.runs)
-            return (f"{self.action} {n} active run{'s' if n != 1 else ''} of workflow "
-                    f"{self.target}: {', '.join(self.runs)}")
+            return f"{self.headline}: {', '.join(self.runs)}"
         return f"{self.action} run {self.target}"
 
 

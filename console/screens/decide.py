@@ -56,7 +56,7 @@ class DecideScreen(ModalScreen[str | None]):
         with Vertical():
             if self.why:
                 yield Static(f"[bold red]{cells.text(self.why)}[/]", id="decide-why")
-            yield Static(f"{verb} — {cells.text(plan.summary)}", id="decide-title")
+            yield Static(f"{verb} — {cells.text(plan.headline)}", id="decide-title")
             yield Static(self._what(), id="decide-what")
             yield Input(self.reason, placeholder="reason (recorded with the decision; required)",
                         id="decide-reason")
@@ -94,6 +94,7 @@ class DecideScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#decide-cancel", Button).focus()  # the safe choice comes first
+        self.query_one("#decide-reason", Input).cursor_position = 0  # a long reason's start
         self._check()
 
     @on(Input.Changed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -178,7 +180,7 @@ def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
         rows.append([
             cells.when(e["ts"]), cells.text(e["type"]), cells.text(e["step_id"]),
             cells.text(e["actor"]), cells.compact_json(e["body"]),
-            f"[dim]{cells.text(e['source'])}:{e['line_no']}[/]",
+            f"[dim]{cells.text(Path(e['source'] or '').name)}:{e['line_no']}[/]",
         ])
         keys.append(e["event_id"])
     return labels, rows, keys

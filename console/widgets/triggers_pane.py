@@ -32,7 +32,7 @@ def value_text(value: float | None) -> str:
 class TriggersPane(Pane):
     """The rules from quarterdeck.toml, most urgent first."""
 
-    LABELS = ("PHASE", "TRIGGER", "METRIC", "VALUE", "THRESHOLD", "WINDOW", "RUNS", "RECENT",
+    LABELS = ("PHASE", "TRIGGER", "METRIC", "VALUE", "THRESHOLD", "WINDOW", "RUNS/MIN", "RECENT",
               "EVALUATED (UTC)", "PHASE SINCE", "ON TRIP", "WHY")
     TITLE = "Triggers"
     KEY = "4"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -31,10 +33,12 @@ def _write(out: str, rate: float, seconds: float, written: multiprocessing.Value
     written.value = fleet.events_written
 
 
-def measure(rate: float, seconds: float) -> dict[str, float]:
+def measure(rate: float, seconds: float, base: Path | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="qd-bench-follow-") as tmp:
         logs = Path(tmp) / "logs"
         logs.mkdir()
+        if base is not None:  # follow into a copy of a large store
+            shutil.copyfile(base, Path(tmp) / "qd.duckdb")
         store = Store.open(Path(tmp) / "qd.duckdb")
         follower = Follower(store.cursor(), [logs])
         stop = threading.Event()
@@ -63,6 +67,8 @@ def measure(rate: float, seconds: float) -> dict[str, float]:
             "written": written.value,
             "lag_p50": stats.lag(0.5) or float("nan"),
             "lag_p95": stats.lag(0.95) or float("nan"),
+            "refresh_ms": statistics.median(stats.refresh_s) * 1000 if stats.refresh_s
+            else float("nan"),
         }
 
 
@@ -70,14 +76,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="2000,5000,10000")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--store", type=Path, help="follow into a copy of this store "
+                        "(e.g. bench-data/store-10000000.duckdb), not an empty one")
     args = parser.parse_args()
     print(f"{'target ev/s':>11}  {'written/s':>9}  {'stored/s':>9}  {'backlog':>8}  "
-          f"{'lag p50':>8}  {'lag p95':>8}  all stored")
+          f"{'lag p50':>8}  {'lag p95':>8}  {'refresh':>8}  all stored")
     for rate in (float(r) for r in args.rates.split(",")):
-        r = measure(rate, args.seconds)
+        r = measure(rate, args.seconds, args.store)
         print(f"{r['rate']:>11,.0f}  {r['written_per_s']:>9,.0f}  {r['stored_per_s']:>9,.0f}  "
               f"{r['backlog_at_end']:>8,.0f}  {r['lag_p50']:>7.2f}s  {r['lag_p95']:>7.2f}s  "
-              f"{'yes' if r['stored'] == r['written'] else 'NO'}", flush=True)
+              f"{r['refresh_ms']:>6.0f}ms  {'yes' if r['stored'] == r['written'] else 'NO'}",
+              flush=True)
 
 
 if __name__ == "__main__":

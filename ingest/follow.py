@@ -87,6 +87,7 @@ class FollowStats:
     commits: int = 0
     files: int = 0
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    refresh_s: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
 
     def _count(self, counts: writes.UnitCounts, lags: list[float]) -> None:
@@ -425,10 +426,12 @@ class Follower:
 
     def _refresh(self) -> None:
         """Bring the summaries up to date; then what was stored is visible to readers."""
+        started = time.monotonic()
         try:
             writes.refresh_derived(self.con)
         except duckdb.TransactionException:
             return  # another writer (a decision) touched the same summary: next round
+        self.stats.refresh_s.append(time.monotonic() - started)
 
         self._dirty = False
         self._refreshed = time.monotonic()

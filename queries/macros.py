@@ -53,16 +53,17 @@ MACROS = (
         END
     """,
     # Every known state of every approval: from events, from approval-system records, and
-    # from operators' decisions recorded here.
+    # from operators' decisions recorded here. `since` leaves out approval events before it
+    # (a refresh that knows its approvals' events are all later reads only those).
     """
-    CREATE OR REPLACE TEMP MACRO qd_approval_states() AS TABLE
+    CREATE OR REPLACE TEMP MACRO qd_approval_states(since := NULL) AS TABLE
         SELECT approval_id, run_id, state, ts AS state_at, 'event' AS source,
                action, risk, required_role, requested_by,
                CASE WHEN state = 'pending' THEN ts END AS requested_at,
                expires_at, decided_by,
                CASE WHEN state <> 'pending' THEN ts END AS decided_at,
                reason, context
-        FROM approval_events
+        FROM approval_events WHERE since IS NULL OR ts >= since
         UNION ALL BY NAME
         SELECT approval_id, run_id, status AS state,
                coalesce(CASE WHEN status <> 'pending' THEN decided_at END,
@@ -82,7 +83,7 @@ MACROS = (
     # state that has them, the decision from the latest decided state (a decided request
     # never returns to pending). Stored in approval_summary at ingest.
     """
-    CREATE OR REPLACE TEMP MACRO qd_approval_merge() AS TABLE
+    CREATE OR REPLACE TEMP MACRO qd_approval_merge(since := NULL) AS TABLE
         SELECT approval_id,
                arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
                arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
@@ -101,7 +102,7 @@ MACROS = (
                    FILTER (WHERE state <> 'pending') AS decided_at,
                arg_max(reason, state_at) FILTER (WHERE state <> 'pending') AS reason,
                list(DISTINCT source ORDER BY source) AS sources
-        FROM qd_approval_states()
+        FROM qd_approval_states(since := since)
         GROUP BY approval_id
     """,
     # As of `now_ts`: a pending request past its expiry is expired.

@@ -386,15 +386,16 @@ def record_file(
 _BACKFILL_SCOPE = """
 UPDATE events t SET in_scope = qd_in_scope(s.scope, t.system, t.object, t.action)
 FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
-      WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
-WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.run_id = s.run_id
+      WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
+WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.ts >= $lo AND t.run_id = s.run_id
 """
 
 _REFRESH_SUMMARY = (
     "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
     INSERT INTO out_of_scope_touches
-    SELECT * FROM touches WHERE in_scope = false AND run_id IN (SELECT run_id FROM _runs)
+    SELECT * FROM touches
+    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
     """,
     "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
     """
@@ -402,21 +403,21 @@ _REFRESH_SUMMARY = (
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
-        FROM events WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), st AS (
         SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
                                 'workflow_version': workflow_version,
                                 'environment': environment, 'identity': identity,
                                 'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
                                 'scope': scope}, ts) AS s
-        FROM run_starts WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM run_starts WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
                coalesce(sum(tokens_in), 0) AS tokens_in,
                coalesce(sum(tokens_out), 0) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM steps WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), tc AS (
         SELECT run_id, count(*) AS touched,
                count(*) FILTER (WHERE action = 'read') AS reads,
@@ -425,14 +426,14 @@ _REFRESH_SUMMARY = (
                count(*) FILTER (WHERE action = 'delete') AS deletes,
                count(*) FILTER (WHERE action = 'export') AS exports,
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
-        FROM touches WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), en AS (
         SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
-        FROM run_ends WHERE run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
         FROM controls
-        WHERE result = 'applied' AND action IN ('pause', 'resume')
+        WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
           AND run_id IN (SELECT run_id FROM _runs)
         GROUP BY run_id
     )
@@ -462,6 +463,20 @@ _REFRESH_SUMMARY = (
 )
 
 
+_SPAN_START = """
+SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
+             (SELECT min(first_event_at) FROM run_summary
+              WHERE run_id IN (SELECT run_id FROM _runs)))
+"""
+
+_APPROVALS_START = """
+SELECT CASE WHEN count(*) FILTER (WHERE requested_at IS NULL) > 0
+            THEN NULL  -- a known approval with no request time: read all its events
+            ELSE least($lo, min(requested_at) - INTERVAL 1 DAY) END  -- a day for skew
+FROM (SELECT a.approval_id, s.requested_at FROM _approvals a
+      JOIN approval_summary s USING (approval_id))
+"""
+
 _REFRESH_APPROVALS = (
     """
     CREATE OR REPLACE TEMP TABLE _approvals AS
@@ -474,7 +489,7 @@ _REFRESH_APPROVALS = (
     "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
     """
     INSERT INTO approval_summary
-    SELECT * FROM qd_approval_merge()
+    SELECT * FROM qd_approval_merge(since := $since)
     WHERE approval_id IN (SELECT approval_id FROM _approvals)
     """,
 )
@@ -496,12 +511,23 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
             "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
             [events_mark],
         )
-        con.execute(_BACKFILL_SCOPE)
+        # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
+        # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
+        # row groups (a stretch of time each) that cannot hold them: a refresh costs the
+        # runs it touches, not the store.
+        lo = {"lo": con.execute(_SPAN_START, [events_mark]).fetchone()[0]}
+        con.execute(_BACKFILL_SCOPE, lo)
         for statement in _REFRESH_SUMMARY:
-            con.execute(statement)
+            con.execute(statement, lo if "$lo" in statement else None)
         params = {"events": events_mark, "records": records_mark}
-        for statement in _REFRESH_APPROVALS:
-            con.execute(statement, params if "$" in statement else None)
+        con.execute(_REFRESH_APPROVALS[0], params)
+        if _scalar(con, "SELECT count(*) FROM _approvals"):
+            # Their events are all at or after the runs' `lo`, or around the request time
+            # their summaries already know of (an approval-system record can name an
+            # approval whose events came in long ago).
+            since = con.execute(_APPROVALS_START, lo).fetchone()[0]
+            for statement in _REFRESH_APPROVALS[1:]:
+                con.execute(statement, {"since": since} if "$since" in statement else None)
         con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
                     [events_max, records_max])
         return _count(con, "_runs")

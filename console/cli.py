@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="quarterdeck",
         description="Terminal operations console for governed AI workflow runs.",
         epilog="Run `quarterdeck COMMAND --help` for a command's options. "
-        "Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused.",
+        "Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused, 4 a trigger is tripped.",
     )
     _global_options(parser, nested=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

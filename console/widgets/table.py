@@ -158,7 +158,10 @@ class TableView(Container, can_focus=True):
         return self.keys[row] if 0 <= row < len(self.keys) else None
 
     def focus_table(self) -> None:
-        if self.table is not None:
-            self.table.focus()
+        """Focus now (not after the next refresh, as `focus()` does): a key pressed right
+        after, say the Enter that follows the filter's Enter, goes to the table."""
+        target = self.table if self.table is not None else self
+        if target.is_attached:
+            self.screen.set_focus(target)
         else:
-            self.focus()
+            target.focus()

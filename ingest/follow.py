@@ -60,6 +60,11 @@ REFRESH_EVERY = 1.0
 #: The least time between two refreshes when lines trickle in: each one is a dozen
 #: statements, so a few a second keep the store current without keeping a core busy.
 REFRESH_GAP = 0.3
+#: Seconds between checkpoints while following. DuckDB folds its write-ahead log into the
+#: store on its own only when no other transaction is writing, which a live console (the
+#: trigger watch, decisions, readers) seldom gives it: the log, and the memory behind it,
+#: would keep growing.
+CHECKPOINT_EVERY = 30.0
 #: Events whose timestamp is older than this when stored are backlog, not lag.
 LIVE_WINDOW = 300.0
 
@@ -195,6 +200,7 @@ class Follower:
         self._unit = Unit()
         self._unit_files: dict[str, _Open] = {}
         self._rounds = 0
+        self._checkpointed = time.monotonic()
         self._dirty = False  # stored since the last summary refresh
         self._refreshed = time.monotonic()
         self._saved = writes.saved_offsets(con)
@@ -222,7 +228,21 @@ class Follower:
                             or time.monotonic() - self._refreshed >= REFRESH_GAP):
             self._refresh()  # else at the next round (at most `interval` away)
         self._rounds += 1
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
+            self._checkpoint()
         return self.stats.events - before
+
+    def _checkpoint(self, tries: int = 20) -> bool:
+        """Fold the write-ahead log into the store, trying a few times in the gaps between
+        other writers (FORCE CHECKPOINT would wait for them, and can wait for ever)."""
+        self._checkpointed = time.monotonic()
+        for _ in range(tries):
+            try:
+                self.con.execute("CHECKPOINT")
+                return True
+            except duckdb.TransactionException:
+                time.sleep(0.02)
+        return False
 
     def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
         """Poll until `stop` is set: on every change watchfiles reports, and every `interval`

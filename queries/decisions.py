@@ -156,11 +156,14 @@ def _plan_workflow(con: duckdb.DuckDBPyConnection, action: str, workflow: str, n
                             stale_seconds=stale_seconds).to_pylist()
     if not rows:
         known = con.execute("SELECT count(*) FROM run_summary WHERE workflow = ?",
-                            [workflow]).fetchone()[0]
+                            [workflow]).fetchall()[0][0]
         if not known:
             raise Refused(f"no workflow {workflow!r} in the store")
-        raise Refused(f"workflow {workflow} has no run to {action} "
-                      f"(none is {' or '.join(s.replace('_', ' ') for s in wanted)})")
+        if action != "resume":
+            raise Refused(f"workflow {workflow} has no run to {action} "
+                          f"(none is {' or '.join(s.replace('_', ' ') for s in wanted)})")
+        # No paused run, but its runners may hold the workflow itself paused (no new runs
+        # since a workflow pause): a resume tells them to go on.
     ids = tuple(sorted(r["run_id"] for r in rows))
     return Plan(action, "workflow", workflow, ids, details={"workflow": workflow})
 

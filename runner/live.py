@@ -196,12 +196,17 @@ class LiveFleet:
             if decision.get("action") in ("approve", "reject"):
                 self._answer(decision)
                 continue
+            run_ids = list(decision.get("runs") or [])
             if decision.get("target_kind") == "workflow":  # no new runs while it is paused
+                workflow = decision["target"]
                 if decision["action"] == "resume":
-                    self.paused_workflows.discard(decision["target"])
+                    self.paused_workflows.discard(workflow)
                 else:
-                    self.paused_workflows.add(decision["target"])
-            for run_id in decision.get("runs") or []:
+                    self.paused_workflows.add(workflow)
+                # runs of the workflow that started after Quarterdeck listed them too
+                run_ids += [r.run_id for r in [*self.active, *self.waiting]
+                            if r.workflow.name == workflow and r.run_id not in run_ids]
+            for run_id in run_ids:
                 self._control(decision, run_id)
 
     def _ack(self, run: LiveRun, decision: dict[str, Any], result: str, detail: str) -> None:

@@ -386,3 +386,12 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
 
         assert isinstance(app.screen, MainScreen)
         assert app.screen.current_pane().id == "approvals"
+
+
+async def test_keys_typed_right_after_colon_go_to_the_jump_box(fleet_store: Store) -> None:
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon", *"quarantine", "enter")  # no pause: type-ahead
+        await settle(pilot, app)
+        assert isinstance(app.screen, QuarantineScreen)

@@ -261,3 +261,10 @@ def test_expiry_is_as_of_now(fleet: Store) -> None:
     later = datetime(2030, 1, 1) + timedelta(seconds=1)
     with pytest.raises(Refused, match="expired"):
         decisions.plan(fleet.con, ANNA, "approve", approval_id="apr-1", now=later)
+
+
+def test_a_workflow_can_be_resumed_when_none_of_its_runs_is_paused(fleet: Store) -> None:
+    plan = decisions.plan(fleet.con, ANNA, "resume", workflow="invoice-posting", now=NOW)
+    assert plan.runs == () and plan.target == "invoice-posting"  # its runners go on
+    with pytest.raises(Refused, match="no workflow 'nope'"):
+        decisions.plan(fleet.con, ANNA, "resume", workflow="nope", now=NOW)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -73,7 +74,22 @@ class JumpScreen(ModalScreen[Jump | None]):
             yield Static("", id="jump-error", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        box = self.query_one(Input)
+        self.set_focus(box)  # at once: keys typed right after `:` belong to it
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys that reach the screen before the box has focus (type-ahead after `:`) are
+        the box's: typed into it, or an Enter that submits it."""
+        box = self.query_one(Input)
+        if box.has_focus:
+            return
+        if event.character and event.is_printable:
+            event.stop()
+            box.insert_text_at_cursor(event.character)
+            self.set_focus(box)
+        elif event.key == "enter":
+            event.stop()
+            box.action_submit()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -307,6 +307,18 @@ class Follower:
             # Rotated (or removed): finish the old file through its descriptor; the file now
             # at the path, if any, is found as a new one.
             del self._open[t.path]
+            old = os.fstat(t.handle.fileno())
+            head = _first_line(t.handle, max(t.first_len, 1))
+            if old.st_size < t.read_offset or head is None or head[0] != t.fp:
+                # Emptied or rewritten before it was moved: what the descriptor holds now
+                # is another file, found (and read from 0) by its fingerprint wherever it is.
+                t.handle.close()
+                self._commit()
+                self._notice(t.path, "replaced", t.fp, t.offset,
+                             f"{t.path} was rewritten, then moved; reading what it holds "
+                             "now from the start")
+                self._follow_new(t.path)
+                return False
             what = "was moved or removed" if stat is None else "was rotated"
             self._notice(t.path, "rotated", t.fp, t.offset,
                          f"{t.path} {what}; reading the old file to its end"

@@ -135,6 +135,33 @@ def report(collected: Sequence[dict[str, Any]], *, generated_at: datetime, scope
     return "\n".join(out) + "\n"
 
 
+def _section(title: str, items: list[dict[str, Any]], line: Any, empty: str) -> list[str]:
+    """A `###` section: one line per item, or what to say when there is none."""
+    return ["", f"### {title}", "", *([line(i) for i in items] or [empty])]
+
+
+def _record(t: dict[str, Any]) -> str:
+    return f"{t['system']}/{t['object']}/{t['record_id'] or '[bulk]'}"
+
+
+def _approval_line(a: dict[str, Any]) -> str:
+    decided = (f"{_md(a['status'])} by {_md(a['decided_by'])} at {_when(a['decided_at'])}: "
+               f"{_md(a['reason'])}" if a.get("decided_by") else _md(a["status"]))
+    return (f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk {_md(a['risk'])}, role "
+            f"{_md(a['required_role'])}, asked by {_md(a['requested_by'])}): {decided}")
+
+
+def _decision_line(d: dict[str, Any]) -> str:
+    return (f"- #{d['seq']} {_when(d['decided_at'])} **{_md(d['action'])}** "
+            f"{_md(d['target'])} by {_md(d['operator'])}: \"{_md(d['reason'])}\" — "
+            f"{_md(d['state'])} (hash `{d['hash'][:16]}…`)")
+
+
+def _trigger_line(t: dict[str, Any]) -> str:
+    return (f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, threshold "
+            f"{_md(t['threshold'])}, at {_when(t['evaluated_at'])})")
+
+
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {run['run_id']}", ""]
@@ -168,8 +195,7 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         out += [f"{len(outside)} touch(es) no grant of the run covered:", "",
                 "| time | step | record | action | before → after |", "|---|---|---|---|---|"]
         for t in outside:
-            record = f"{t['system']}/{t['object']}/{t['record_id'] or '[bulk]'}"
-            out.append(f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(record)}` | "
+            out.append(f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(_record(t))}` | "
                        f"**{_md(t['action'])}** | {_md(json.dumps(t['before']))} → "
                        f"{_md(json.dumps(t['after']))} |")
     else:
@@ -181,34 +207,11 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         out += ["", "### Changes", "", "| time | record | action | in scope | before → after |",
                 "|---|---|---|---|---|"]
         for t in writes:
-            record = f"{t['system']}/{t['object']}/{t['record_id'] or '[bulk]'}"
-            out.append(f"| {_when(t['ts'])} | `{_md(record)}` | {_md(t['action'])} | "
+            out.append(f"| {_when(t['ts'])} | `{_md(_record(t))}` | {_md(t['action'])} | "
                        f"{'yes' if t['in_scope'] else 'NO' if t['in_scope'] is False else '?'}"
                        f" | {_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |")
-    out += ["", "### Approvals", ""]
-    if item["approvals"]:
-        for a in item["approvals"]:
-            decided = (f"{_md(a['status'])} by {_md(a['decided_by'])} at "
-                       f"{_when(a['decided_at'])}: {_md(a['reason'])}" if a.get("decided_by")
-                       else _md(a["status"]))
-            out.append(f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk "
-                       f"{_md(a['risk'])}, role {_md(a['required_role'])}, asked by "
-                       f"{_md(a['requested_by'])}): {decided}")
-    else:
-        out.append("None requested.")
-    out += ["", "### Operators' decisions", ""]
-    if item["decisions"]:
-        for d in item["decisions"]:
-            out.append(f"- #{d['seq']} {_when(d['decided_at'])} **{_md(d['action'])}** "
-                       f"{_md(d['target'])} by {_md(d['operator'])}: \"{_md(d['reason'])}\" — "
-                       f"{_md(d['state'])} (hash `{d['hash'][:16]}…`)")
-    else:
-        out.append("None.")
-    out += ["", "### Trigger phases at the time", ""]
-    if item["triggers"]:
-        for t in item["triggers"]:
-            out.append(f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, "
-                       f"threshold {_md(t['threshold'])}, at {_when(t['evaluated_at'])})")
-    else:
-        out.append("No trigger had been evaluated.")
+    out += _section("Approvals", item["approvals"], _approval_line, "None requested.")
+    out += _section("Operators' decisions", item["decisions"], _decision_line, "None.")
+    out += _section("Trigger phases at the time", item["triggers"], _trigger_line,
+                    "No trigger had been evaluated.")
     return [*out, ""]

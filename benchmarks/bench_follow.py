@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.follow import Follower  # noqa: E402
-from queries.store import Store  # noqa: E402
-from runner.live import LiveFleet  # noqa: E402
+from quarterdeck.ingest.follow import Follower  # noqa: E402
+from quarterdeck.queries.store import Store  # noqa: E402
+from quarterdeck.runner.live import LiveFleet  # noqa: E402
 
 
 def _write(out: str, rate: float, seconds: float, written: multiprocessing.Value) -> None:

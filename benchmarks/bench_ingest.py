@@ -33,7 +33,7 @@ def main() -> None:
     if not logs.exists():
         runs = int(args.events / EVENTS_PER_RUN)
         print(f"generating ~{args.events:,} events ({runs:,} runs) into {logs} …", flush=True)
-        subprocess.run([sys.executable, "-m", "console.cli", "sample", "--out", str(logs),
+        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "sample", "--out", str(logs),
                         "--runs", str(runs), "--seed", "1", "--no-bad-lines", "--no-gzip",
                         "--end", "2026-11-20T00:00:00Z"], check=True)
     files = sorted(str(p) for p in logs.rglob("*.jsonl"))
@@ -44,7 +44,7 @@ def main() -> None:
     # The CLI in a child of its own, which reports its own peak memory when done.
     child = (
         "import json, resource, sys\n"
-        "from console.cli import main\n"
+        "from quarterdeck.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'peak_mib': peak}), file=sys.stderr)\n"
@@ -95,7 +95,7 @@ def main() -> None:
 
 
 def _columns() -> str:
-    from queries.writes import EVENT_FIELDS
+    from quarterdeck.queries.writes import EVENT_FIELDS
 
     fields = dict(EVENT_FIELDS)
     fields["trigger"] = 'STRUCT(kind VARCHAR, "by" VARCHAR)'

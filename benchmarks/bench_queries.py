@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from queries import approvals, runs, touches
-from queries.store import Store
+from quarterdeck.queries import approvals, runs, touches
+from quarterdeck.queries.store import Store
 
 EVENTS_PER_RUN = 17.0
 NOW = datetime(2026, 11, 20)
@@ -29,11 +29,11 @@ NOW = datetime(2026, 11, 20)
 START_UP = """
 import asyncio, sys, time
 started = time.perf_counter()
-from console.app import make_app
-from console.config import Settings
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from queries.store import Store
+from quarterdeck.console.app import make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.store import Store
 
 async def main():
     store = Store.open(sys.argv[1])
@@ -54,12 +54,12 @@ def ensure_store(data: Path, events: int) -> Path:
     if not logs.exists():
         runs_n = int(events / EVENTS_PER_RUN)
         print(f"generating {events:,} events …", flush=True)
-        subprocess.run([sys.executable, "-m", "console.cli", "sample", "--out", str(logs),
+        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "sample", "--out", str(logs),
                         "--runs", str(runs_n), "--seed", "1", "--no-bad-lines", "--no-gzip",
                         "--end", "2026-11-20T00:00:00Z", "--days", "30"], check=True)
     if not store.exists():
         print(f"loading {events:,} events …", flush=True)
-        subprocess.run([sys.executable, "-m", "console.cli", "ingest", str(logs), "--quiet",
+        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(logs), "--quiet",
                         "--db", str(store)], check=True)
     return store
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from queries.store import Store  # noqa: E402
-from queries.triggers import METRICS, Rule, evaluate  # noqa: E402
+from quarterdeck.queries.store import Store  # noqa: E402
+from quarterdeck.queries.triggers import METRICS, Rule, evaluate  # noqa: E402
 
 WORKFLOWS = (None, "invoice-posting", "crm-enrichment", "ticket-triage", "payout-batch")
 WINDOWS = (1800, 6 * 3600, 86400, 7 * 86400)

@@ -19,24 +19,24 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
-from console import bundle
-from console.config import ConfigError, Settings
-from console.data import StoreReader, utc_now
-from console.desk import DecisionDesk
-from console.live import FileNoticed, Followed, FollowFailed, LiveFeed
-from console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
-from console.screens.decide import DecideScreen
-from console.screens.decisions import DecisionsScreen
-from console.screens.help import HelpScreen
-from console.screens.jump import Jump, JumpScreen
-from console.screens.main import MainScreen
-from console.screens.quarantine import QuarantineScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.touch import LineageScreen
-from console.watch import TriggerWatch, Trip
-from queries.decisions import Plan, Refused
-from queries.journal import JournalError
-from queries.store import Store
+from quarterdeck import bundle
+from quarterdeck.config import ConfigError, Settings
+from quarterdeck.console.data import StoreReader, utc_now
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
+from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.screens.decisions import DecisionsScreen
+from quarterdeck.console.screens.help import HelpScreen
+from quarterdeck.console.screens.jump import Jump, JumpScreen
+from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.screens.quarantine import QuarantineScreen
+from quarterdeck.console.screens.run_detail import RunDetailScreen
+from quarterdeck.console.screens.touch import LineageScreen
+from quarterdeck.watch import TriggerWatch, Trip
+from quarterdeck.queries.decisions import Plan, Refused
+from quarterdeck.queries.journal import JournalError
+from quarterdeck.queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
 #: Seconds between refreshes prompted by the follower (it may report several times a second).
@@ -348,15 +348,15 @@ class QuarterdeckApp(App[None]):
 
 def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
-    from console.screens.approval import ApprovalScreen
-    from console.screens.base import DataScreen
-    from console.screens.touch import TouchScreen
-    from console.screens.two_tables import TwoTablesScreen
-    from console.widgets.approvals_pane import ApprovalsPane
-    from console.widgets.pane import Pane
-    from console.widgets.runs_pane import RunsPane
-    from console.widgets.touched_pane import TouchedPane
-    from console.widgets.triggers_pane import TriggersPane
+    from quarterdeck.console.screens.approval import ApprovalScreen
+    from quarterdeck.console.screens.base import DataScreen
+    from quarterdeck.console.screens.touch import TouchScreen
+    from quarterdeck.console.screens.two_tables import TwoTablesScreen
+    from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
+    from quarterdeck.console.widgets.pane import Pane
+    from quarterdeck.console.widgets.runs_pane import RunsPane
+    from quarterdeck.console.widgets.touched_pane import TouchedPane
+    from quarterdeck.console.widgets.triggers_pane import TriggersPane
 
     ids: set[str] = set()
     for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, ApprovalsPane,

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from console.diff import diff, parse
-from console.formats import duration, short_time
+from quarterdeck.console.diff import diff, parse
+from quarterdeck.formats import duration, short_time
 
 STATUS_STYLE = {
     "running": "bold cyan",

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from queries import approvals, decisions, evidence, quarantine, runs, touches, triggers
-from queries.store import Store, utc_now
+from quarterdeck.queries import approvals, decisions, evidence, quarantine, runs, touches, triggers
+from quarterdeck.queries.store import Store, utc_now
 
 
 def split_filter(text: str) -> tuple[str | None, bool]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from textual.app import App
 from textual.message import Message
 
-from ingest.follow import FileNotice, Follower, FollowStats
-from queries.store import Store
+from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
+from quarterdeck.queries.store import Store
 
 
 class Followed(Message):

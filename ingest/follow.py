@@ -40,12 +40,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.load import LoadError, discover, load_paths
-from ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
-from ingest.units import Unit
-from ingest.validate import Rejection, check_batch
-from queries import writes
-from queries.store import utc_now
+from quarterdeck.ingest.load import LoadError, discover, load_paths
+from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
+from quarterdeck.ingest.units import Unit
+from quarterdeck.ingest.validate import Rejection, check_batch
+from quarterdeck.queries import writes
+from quarterdeck.queries.store import utc_now
 
 #: Lines stored per transaction while catching up on a backlog.
 FOLLOW_ROWS = 20_000

@@ -30,12 +30,12 @@ from typing import Any
 import duckdb
 from pydantic import ValidationError
 
-from ingest.models import ApprovalRecord
-from ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
-from ingest.units import Unit, record_row
-from ingest.validate import Rejection, check_batch, explain
-from queries import writes
-from queries.store import utc_now
+from quarterdeck.ingest.models import ApprovalRecord
+from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
+from quarterdeck.ingest.units import Unit, record_row
+from quarterdeck.ingest.validate import Rejection, check_batch, explain
+from quarterdeck.queries import writes
+from quarterdeck.queries.store import utc_now
 
 #: JSON lines: v1 events, approval records, or OTLP traces (the Collector's file exporter).
 EVENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")

@@ -18,10 +18,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.models import ApprovalRecord
-from ingest.reader import LineBatch
-from ingest.validate import CheckedBatch, Rejection
-from queries import writes
+from quarterdeck.ingest.models import ApprovalRecord
+from quarterdeck.ingest.reader import LineBatch
+from quarterdeck.ingest.validate import CheckedBatch, Rejection
+from quarterdeck.queries import writes
 
 
 @dataclass

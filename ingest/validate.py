@@ -28,9 +28,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from ingest import otlp
-from ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
-from ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
+from quarterdeck.ingest import otlp
+from quarterdeck.ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
+from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 
 ERROR_CLASSES = (
     "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",

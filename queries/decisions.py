@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from queries import journal, runs
+from quarterdeck.queries import journal, runs
 
 ACTIONS = ("pause", "resume", "rollback", "approve", "reject")
 #: The role pause, resume and rollback need.

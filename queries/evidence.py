@@ -2,7 +2,7 @@
 every step, every touch with before/after and in_scope, its approvals (who decided and why),
 the decisions taken on it (with their chain hashes), and the trigger phases at the time.
 
-`queries.evidence` only reads; writing the bundle's files is `console.bundle`'s job.
+`queries.evidence` only reads; writing the bundle's files is `quarterdeck.bundle`'s job.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from queries import approvals, decisions, runs
+from quarterdeck.queries import approvals, decisions, runs
 
 
 def run_ids(con: duckdb.DuckDBPyConnection, *, workflow: str, since: datetime) -> list[str]:

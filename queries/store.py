@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from queries import macros
-from queries.migrations import LATEST, SchemaTooNew, current_version, migrate
+from quarterdeck.queries import macros
+from quarterdeck.queries.migrations import LATEST, SchemaTooNew, current_version, migrate
 
 DEFAULT_DIR = ".quarterdeck"
 DEFAULT_NAME = "quarterdeck.duckdb"

@@ -304,7 +304,7 @@ def evidence(con: duckdb.DuckDBPyConnection, rule: Rule, ev: Evaluation, *,
              stale_seconds: int) -> tuple[pa.Table, pa.Table | None]:
     """What produced the value: its runs (rows of the run history, as of the evaluation) and,
     for the touch metrics, the touches in the window."""
-    from queries import runs, touches
+    from quarterdeck.queries import runs, touches
 
     run_rows = runs.run_history(con, now=ev.at, stale_seconds=stale_seconds,
                                 where=runs.RunFilter(run_ids=ev.evidence_runs or ("",)))

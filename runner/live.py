@@ -38,8 +38,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from runner.fleet import WORKFLOWS, RunSimulator, Workflow
-from runner.outbox import OutboxReader
+from quarterdeck.runner.fleet import WORKFLOWS, RunSimulator, Workflow
+from quarterdeck.runner.outbox import OutboxReader
 
 #: The workflow a failure burst hits, and how long its hung model call takes to fail.
 BURST_WORKFLOW = "ticket-triage"
@@ -338,7 +338,7 @@ def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m runner.live",
+        prog="python -m quarterdeck.runner.live",
         description="Append live v1 run events for a simulated fleet (stops on SIGTERM).")
     parser.add_argument("--out", required=True, type=Path, help="folder to write logs into")
     parser.add_argument("--seed", type=int, default=7)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ingest.load import LoadSummary, load_paths
-from queries.store import Store
+from quarterdeck.ingest.load import LoadSummary, load_paths
+from quarterdeck.queries.store import Store
 
 #: The moment the tests' store is looked at (UTC).
 NOW = datetime(2026, 11, 20, 9, 0, 0)
@@ -71,7 +71,7 @@ def ingest(store: Store) -> Callable[..., LoadSummary]:
 @pytest.fixture(scope="session")
 def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated sample fleet (fixed seed and end), shared read-only by tests."""
-    from runner.fleet import generate
+    from quarterdeck.runner.fleet import generate
 
     out = tmp_path_factory.mktemp("fleet")
     generate(out, runs=120, seed=11, days=2, end=FLEET_END)

@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from conftest import event, started, write_jsonl
-from queries.approvals import approval, approvals
-from queries.runs import run_steps, run_touches
+from quarterdeck.queries.approvals import approval, approvals
+from quarterdeck.queries.runs import run_steps, run_touches
 
 NOW = datetime(2026, 11, 20, 9, 0)
 

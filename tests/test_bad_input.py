@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import started, write_jsonl
-from queries.quarantine import quarantined
+from quarterdeck.queries.quarantine import quarantined
 
 GOOD_AFTER = {"event_id": "after", "type": "run.finished", "ts": "2026-11-20T08:10:00Z",
               "run_id": "r-1", "status": "succeeded"}
@@ -141,13 +141,13 @@ def test_a_locked_store_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from queries.store import Store
+    from quarterdeck.queries.store import Store
 
     db = tmp_path / "held.duckdb"
     holder = Store.open(db)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "console.cli", "--db", str(db), "runs"],
+            [sys.executable, "-m", "quarterdeck.cli", "--db", str(db), "runs"],
             capture_output=True, text=True,
         )
     finally:

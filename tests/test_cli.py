@@ -18,7 +18,7 @@ from conftest import started, write_jsonl
 def qd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "console.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "quarterdeck.cli", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, timeout=120)
 
 
@@ -149,7 +149,7 @@ def test_qd_alias_and_quarterdeck_command_are_installed() -> None:
     from importlib.metadata import entry_points
 
     names = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert names.get("quarterdeck") == "console.cli:main" == names.get("qd")
+    assert names.get("quarterdeck") == "quarterdeck.cli:main" == names.get("qd")
 
 
 def test_touched_json_rows_and_filters(loaded: Path) -> None:

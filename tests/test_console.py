@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from conftest import NOW
-from console.app import QuarterdeckApp, make_app
-from console.config import Settings
-from console.screens.help import HelpScreen
-from console.screens.quarantine import QuarantineScreen
-from console.screens.run_detail import RunDetailScreen
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from ingest.load import load_paths
-from queries.store import Store
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.screens.help import HelpScreen
+from quarterdeck.console.screens.quarantine import QuarantineScreen
+from quarterdeck.console.screens.run_detail import RunDetailScreen
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.store import Store
 
 SIZE = (160, 40)
 
@@ -207,15 +207,15 @@ async def test_quarantine_opens_from_any_screen(fleet_store: Store) -> None:
 
 
 def test_an_unknown_key_id_in_the_config_is_refused(fleet_store: Store) -> None:
-    from console.config import ConfigError
+    from quarterdeck.config import ConfigError
 
     with pytest.raises(ConfigError, match="runs.filterr"):
         make_app(fleet_store, Settings(keys={"runs.filterr": "f"}))
 
 
 async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: Store) -> None:
-    from console.screens.touch import LineageScreen, TouchScreen
-    from console.widgets.touched_pane import TouchedPane
+    from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
+    from quarterdeck.console.widgets.touched_pane import TouchedPane
 
     out = fleet_store.con.execute(
         "SELECT count(*) FROM touches WHERE in_scope = false").fetchone()[0]
@@ -260,9 +260,9 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
 async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_store: Store,
                                                                       tmp_path: Path) -> None:
     from conftest import event, started, write_jsonl
-    from console.screens.approval import ApprovalScreen
-    from console.screens.touch import TouchScreen
-    from console.widgets.approvals_pane import ApprovalsPane
+    from quarterdeck.console.screens.approval import ApprovalScreen
+    from quarterdeck.console.screens.touch import TouchScreen
+    from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 
     lines = [started("r-wait", scope=["ledger:write:Invoice"])]
     for i in range(3):
@@ -330,7 +330,7 @@ async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_stor
 
 
 async def test_a_decided_request_says_who_decided_when_and_why(fleet_store: Store) -> None:
-    from console.screens.approval import ApprovalScreen
+    from quarterdeck.console.screens.approval import ApprovalScreen
 
     approval_id, decided_by, reason = fleet_store.con.execute(
         "SELECT approval_id, decided_by, reason FROM approval_summary "
@@ -346,7 +346,7 @@ async def test_a_decided_request_says_who_decided_when_and_why(fleet_store: Stor
 
 
 def test_jump_commands_parse_or_say_what_to_type() -> None:
-    from console.screens.jump import Jump, parse_jump
+    from quarterdeck.console.screens.jump import Jump, parse_jump
 
     assert parse_jump(":touched") == Jump("pane", ("touched",))
     assert parse_jump("run r-1042") == Jump("run", ("r-1042",))
@@ -358,7 +358,7 @@ def test_jump_commands_parse_or_say_what_to_type() -> None:
 
 
 async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
-    from console.screens.touch import LineageScreen
+    from quarterdeck.console.screens.touch import LineageScreen
 
     system, obj, record_id, run_id = fleet_store.con.execute(
         "SELECT system, object, record_id, run_id FROM touches "
@@ -382,7 +382,7 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == run_id
         await pilot.press("colon", *"approvals", "enter")
         await settle(pilot, app)
-        from console.screens.main import MainScreen
+        from quarterdeck.console.screens.main import MainScreen
 
         assert isinstance(app.screen, MainScreen)
         assert app.screen.current_pane().id == "approvals"

@@ -12,16 +12,16 @@ import pytest
 from textual.widgets import Button, Input
 
 from conftest import NOW, started, until, write_jsonl
-from console.app import QuarterdeckApp, make_app
-from console.config import Settings
-from console.desk import DecisionDesk
-from console.screens.decide import DecideScreen
-from console.widgets.approvals_pane import ApprovalsPane
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from ingest.load import load_paths
-from queries.decisions import Operator, Paths
-from queries.store import Store
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.config import Settings
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.decisions import Operator, Paths
+from quarterdeck.queries.store import Store
 
 SIZE = (170, 45)
 
@@ -211,10 +211,10 @@ async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
 
 
 async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path) -> None:
-    from console import demo
-    from console.live import LiveFeed
-    from queries.runs import RunFilter
-    from queries.store import utc_now
+    from quarterdeck import demo
+    from quarterdeck.console.live import LiveFeed
+    from quarterdeck.queries.runs import RunFilter
+    from quarterdeck.queries.store import utc_now
 
     work = tmp_path / "demo"
     db = work / "demo.duckdb"
@@ -280,7 +280,7 @@ def test_the_runs_recorded_are_the_runs_the_dialog_named(pending_store: Store,
 
 
 def test_a_new_demo_starts_with_no_decisions(tmp_path: Path) -> None:
-    from console import demo
+    from quarterdeck import demo
 
     work = tmp_path / "demo"
     demo.prepare(work, work / "demo.duckdb", seed=1)

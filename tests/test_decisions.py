@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import started, write_jsonl
-from ingest.load import load_paths
-from queries import decisions, journal
-from queries.decisions import Operator, Paths, Refused
-from queries.store import Store
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries import decisions, journal
+from quarterdeck.queries.decisions import Operator, Paths, Refused
+from quarterdeck.queries.store import Store
 
 NOW = datetime(2026, 11, 20, 9, 0, 0)
 ANNA = Operator("anna", frozenset({"operator", "finance-approver"}))
@@ -216,7 +216,7 @@ def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) 
     config.write_text(f'[decisions]\njournal = "{three.journal}"\n')
 
     def verify() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli", "verify", "--db",
+        return subprocess.run([sys.executable, "-m", "quarterdeck.cli", "verify", "--db",
                                str(fleet.path), "--config", str(config)],
                               capture_output=True, text=True)
 
@@ -232,7 +232,7 @@ def test_decide_on_the_command_line_refuses_with_exit_3(tmp_path: Path, fleet: S
     config = tmp_path / "qd.toml"
     config.write_text('operator = "li"\n[operators.li]\nroles = ["finance-approver"]\n'
                       f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n')
-    base = [sys.executable, "-m", "console.cli", "--db", str(fleet.path), "--config",
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet.path), "--config",
             str(config)]
     refused = subprocess.run([*base, "decide", "pause", "--run", "r-1", "--reason", "x"],
                              capture_output=True, text=True)

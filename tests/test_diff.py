@@ -1,7 +1,7 @@
 """A touch's before/after as field changes: added, removed, changed, the same."""
 
-from console.cells import change
-from console.diff import diff
+from quarterdeck.console.cells import change
+from quarterdeck.console.diff import diff
 
 
 def test_every_field_is_classified() -> None:

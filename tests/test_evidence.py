@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import NOW, until
-from console import bundle
-from console.app import make_app
-from console.config import Settings
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from queries import evidence
-from queries.store import Store
+from quarterdeck import bundle
+from quarterdeck.console.app import make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries import evidence
+from quarterdeck.queries.store import Store
 
 
 def out_of_scope_run(store: Store) -> str:
@@ -71,7 +71,7 @@ def test_the_bundle_holds_the_whole_run_and_the_report_names_every_out_of_scope_
 def test_the_command_line_bundles_a_workflow_and_verifies(fleet_store: Store,
                                                           tmp_path: Path) -> None:
     fleet_store.close()
-    base = [sys.executable, "-m", "console.cli", "--db", str(fleet_store.path)]
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet_store.path)]
     out = tmp_path / "many"
     made = subprocess.run([*base, "evidence", "--workflow", "invoice-posting", "--since",
                            "2026-11-19T00:00:00Z", "--out", str(out)],

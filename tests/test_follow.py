@@ -26,9 +26,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ingest.follow import FileNotice, Follower
-from queries import writes
-from queries.store import Store
+from quarterdeck.ingest.follow import FileNotice, Follower
+from quarterdeck.queries import writes
+from quarterdeck.queries.store import Store
 
 
 def line(n: int, run: str = "r-1", ts: str = "2026-11-27T08:00:00Z") -> bytes:
@@ -339,7 +339,7 @@ test_follow_model = FollowedLog.TestCase
 
 def _quarterdeck(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "console.cli", *args], cwd=cwd, text=True,
+        [sys.executable, "-m", "quarterdeck.cli", *args], cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 

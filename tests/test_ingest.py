@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import event, started, write_jsonl
-from ingest.load import LoadError, load_paths
-from queries.store import Store
+from quarterdeck.ingest.load import LoadError, load_paths
+from quarterdeck.queries.store import Store
 
 
 def _finished(run_id: str = "r-1", **fields) -> dict:
@@ -100,8 +100,8 @@ def test_summary_as_json_has_the_documented_keys(tmp_path: Path, ingest) -> None
 
 def test_large_file_spans_batches_and_keeps_every_line(tmp_path: Path, store, ingest,
                                                        monkeypatch) -> None:
-    import ingest.load as load_module
-    import ingest.reader as reader_module
+    import quarterdeck.ingest.load as load_module
+    import quarterdeck.ingest.reader as reader_module
 
     monkeypatch.setattr(load_module, "BATCH_ROWS", 500)
     monkeypatch.setattr(reader_module, "CHUNK", 4096)

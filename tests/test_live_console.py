@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from conftest import until
-from console.app import QuarterdeckApp, make_app
-from console.config import Settings
-from console.live import LiveFeed
-from console.screens.main import MainScreen
-from console.widgets.pane import CHANGED_MARK, NEW_MARK
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from queries.store import Store
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.live import LiveFeed
+from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.widgets.pane import CHANGED_MARK, NEW_MARK
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.store import Store
 
 SIZE = (160, 40)
 
@@ -129,7 +129,7 @@ async def test_refresh_waits_while_a_dialog_is_open(live) -> None:
 
 
 async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path) -> None:
-    from console import demo
+    from quarterdeck import demo
 
     work = tmp_path / "demo"
     db = work / "demo.duckdb"
@@ -146,7 +146,7 @@ async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path
 
             def live_runs_changed() -> bool:
                 history = app.reader.run_history
-                from queries.runs import RunFilter
+                from quarterdeck.queries.runs import RunFilter
 
                 for row in history(RunFilter(), limit=50).to_pylist():
                     seen.setdefault(row["run_id"], set()).add(row["status"])
@@ -163,7 +163,7 @@ async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path
 
 
 def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    from console.cli import main
+    from quarterdeck.cli import main
 
     code = main(["console", "--follow", str(tmp_path / "nope"), "--db",
                  str(tmp_path / "qd.duckdb")])

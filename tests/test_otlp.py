@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
-from ingest.load import load_paths  # noqa: E402
-from queries.store import Store  # noqa: E402
+from quarterdeck.ingest.load import load_paths  # noqa: E402
+from quarterdeck.queries.store import Store  # noqa: E402
 
 
 def collector_json(spans: Any) -> str:

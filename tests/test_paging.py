@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 
 from conftest import NOW, event, started, write_jsonl
-from console.app import QuarterdeckApp, make_app
-from console.config import Settings
-from console.widgets import pane as pane_module
-from console.widgets.approvals_pane import ApprovalsPane
-from console.widgets.pane import Pane
-from console.widgets.runs_pane import RunsPane
-from console.widgets.table import TableView
-from console.widgets.touched_pane import TouchedPane
-from queries.approvals import approvals
-from queries.runs import run_history
-from queries.store import Store
-from queries.touches import touches
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.widgets import pane as pane_module
+from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
+from quarterdeck.console.widgets.pane import Pane
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.console.widgets.touched_pane import TouchedPane
+from quarterdeck.queries.approvals import approvals
+from quarterdeck.queries.runs import run_history
+from quarterdeck.queries.store import Store
+from quarterdeck.queries.touches import touches
 
 SIZE = (160, 40)
 

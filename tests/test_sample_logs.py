@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queries.runs import run_history
+from quarterdeck.queries.runs import run_history
 
 SAMPLE = Path(__file__).parent.parent / "sample_logs"
 
@@ -32,7 +32,7 @@ def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
 
 def test_sample_generator_is_reproducible(tmp_path: Path) -> None:
 
-    from runner.fleet import generate
+    from quarterdeck.runner.fleet import generate
 
     end = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
     generate(tmp_path / "a", runs=30, seed=5, end=end)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import event, started, write_jsonl
-from queries.touches import TouchFilter, touches
+from quarterdeck.queries.touches import TouchFilter, touches
 from scope_oracle import in_scope as oracle
 
 RULES = [
@@ -47,8 +47,8 @@ def test_grant_rules(store, scope, system, obj, action, expected) -> None:
 def _memory_store():
     import duckdb
 
-    from queries import macros
-    from queries.migrations import migrate
+    from quarterdeck.queries import macros
+    from quarterdeck.queries.migrations import migrate
 
     con = duckdb.connect()
     migrate(con)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import NOW
-from console.app import make_app
-from console.config import Settings
-from queries.store import Store
+from quarterdeck.console.app import make_app
+from quarterdeck.config import Settings
+from quarterdeck.queries.store import Store
 
 SIZE = (150, 36)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import NOW, event, started, write_jsonl
-from queries.runs import RunFilter, run_history
+from quarterdeck.queries.runs import RunFilter, run_history
 
 
 def _status(store, now: datetime = NOW, stale_seconds: int = 900) -> dict[str, str]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from queries import migrations
-from queries.migrations import Migration, current_version, migrate
-from queries.store import Store, StoreError
+from quarterdeck.queries import migrations
+from quarterdeck.queries.migrations import Migration, current_version, migrate
+from quarterdeck.queries.store import Store, StoreError
 
 
 def test_a_new_store_is_created_at_the_latest_version(tmp_path: Path) -> None:

@@ -64,9 +64,9 @@ class Terminal:
 
 
 def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "console.cli", "ingest", str(fleet_dir), "--quiet"],
+    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
                    cwd=tmp_path, check=True, capture_output=True)
-    term = Terminal([sys.executable, "-m", "console.cli"], tmp_path)
+    term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("120 shown")
         screen = term.wait_for("Filter")
@@ -97,12 +97,12 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
 
 def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
                                                                  fleet_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "console.cli", "ingest", str(fleet_dir), "--quiet"],
+    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
                    cwd=tmp_path, check=True, capture_output=True)
-    first = Terminal([sys.executable, "-m", "console.cli"], tmp_path)
+    first = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         first.wait_for("120 shown")
-        second = subprocess.run([sys.executable, "-m", "console.cli"], cwd=tmp_path,
+        second = subprocess.run([sys.executable, "-m", "quarterdeck.cli"], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=30)
         assert second.returncode == 3
         assert "is in use by process" in second.stderr and "--db" in second.stderr
@@ -112,7 +112,7 @@ def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
 
 def test_the_demo_shows_a_living_fleet_and_stops_its_runner(tmp_path: Path) -> None:
     work = tmp_path / "demo"
-    term = Terminal([sys.executable, "-m", "console.cli", "demo", "--rate", "40", "--dir",
+    term = Terminal([sys.executable, "-m", "quarterdeck.cli", "demo", "--rate", "40", "--dir",
                      str(work)], tmp_path)
     try:
         screen = term.wait_until(lambda s: "following" in s and "ev/s · lag" in s,

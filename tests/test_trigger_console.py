@@ -8,17 +8,17 @@ from pathlib import Path
 from textual.widgets import Button
 
 from conftest import NOW, until
-from console.app import make_app
-from console.config import Settings, TriggerSettings
-from console.desk import DecisionDesk
-from console.screens.decide import DecideScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.trigger import TriggerScreen
-from console.watch import TriggerWatch
-from console.widgets.table import TableView
-from console.widgets.triggers_pane import TriggersPane
-from queries.decisions import Operator, Paths
-from queries.store import Store
+from quarterdeck.console.app import make_app
+from quarterdeck.config import Settings, TriggerSettings
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.screens.run_detail import RunDetailScreen
+from quarterdeck.console.screens.trigger import TriggerScreen
+from quarterdeck.watch import TriggerWatch
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.console.widgets.triggers_pane import TriggersPane
+from quarterdeck.queries.decisions import Operator, Paths
+from quarterdeck.queries.store import Store
 
 SIZE = (170, 45)
 
@@ -80,9 +80,9 @@ async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: 
 
 async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
         tmp_path: Path) -> None:
-    from console import demo
-    from console.live import LiveFeed
-    from queries.store import utc_now
+    from quarterdeck import demo
+    from quarterdeck.console.live import LiveFeed
+    from quarterdeck.queries.store import utc_now
 
     work = tmp_path / "demo"
     db = work / "demo.duckdb"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import event, started, write_jsonl
-from console import config as config_mod
-from ingest.load import load_paths
-from queries import triggers
-from queries.store import Store
-from queries.triggers import Rule
+from quarterdeck import config as config_mod
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries import triggers
+from quarterdeck.queries.store import Store
+from quarterdeck.queries.triggers import Rule
 
 AT = datetime(2026, 11, 20, 9, 0, 0)  # windows of 1h: (08:00, 09:00]
 
@@ -184,7 +184,7 @@ def test_the_triggers_command_exits_4_when_one_is_tripped(hand: Store, tmp_path:
     config.write_text('[[trigger]]\nname = "deletes"\nmetric = "deletes"\nwindow = "1h"\n'
                       'threshold = 0\n\n[[trigger]]\nname = "calm"\nmetric = "deletes"\n'
                       'window = "1h"\nthreshold = 5\n')
-    base = [sys.executable, "-m", "console.cli", "triggers", "--db", str(hand.path),
+    base = [sys.executable, "-m", "quarterdeck.cli", "triggers", "--db", str(hand.path),
             "--config", str(config), "--format", "json"]
     tripped = subprocess.run([*base, "--at", "2026-11-20T09:00:00Z"], capture_output=True,
                              text=True)

@@ -10,13 +10,13 @@ from textual.binding import Binding
 from textual.widgets import Static
 from textual_fastdatatable import DataTable
 
-from console import cells
-from console.data import ApprovalDetail, StoreReader
-from console.formats import duration
-from console.screens.base import crumbs
-from console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
-from console.screens.two_tables import TwoTablesScreen
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.data import ApprovalDetail, StoreReader
+from quarterdeck.formats import duration
+from quarterdeck.console.screens.base import crumbs
+from quarterdeck.console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
+from quarterdeck.console.screens.two_tables import TwoTablesScreen
+from quarterdeck.console.widgets.table import TableView
 
 #: How many of the run's latest steps and touches the request shows.
 RECENT = 20

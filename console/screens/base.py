@@ -9,8 +9,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from console import cells
-from console.data import StoreReader
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader
 
 
 def crumbs(*trail: str) -> Static:

@@ -15,8 +15,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from console import cells
-from queries.decisions import Plan
+from quarterdeck.console import cells
+from quarterdeck.queries.decisions import Plan
 
 VERBS = {"pause": "Pause", "resume": "Resume", "rollback": "Roll back", "approve": "Approve",
          "reject": "Reject"}

@@ -10,9 +10,9 @@ import pyarrow as pa
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-from console import cells
-from console.screens.base import DataScreen, crumbs
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.screens.base import DataScreen, crumbs
+from quarterdeck.console.widgets.table import TableView
 
 STATE_STYLE = {"recorded": "yellow", "delivered": "cyan", "applied": "green",
                "partly applied": "bold yellow", "refused": "bold red"}

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from queries.touches import parse_record
+from quarterdeck.queries.touches import parse_record
 
 COMMANDS = (
     ("runs | touched | approvals | triggers", "go to that pane"),

@@ -8,19 +8,19 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
-from console.data import StoreCounts, StoreReader
-from console.screens.approval import ApprovalScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.touch import LineageScreen, TouchScreen
-from console.screens.trigger import TriggerScreen
-from console.widgets.approvals_pane import ApprovalsPane
-from console.widgets.pane import Pane
-from console.widgets.runs_pane import RunsPane
-from console.widgets.status_bar import StatusBar
-from console.widgets.table import TableView
-from console.widgets.touched_pane import TouchedPane
-from console.widgets.triggers_pane import TriggersPane
-from ingest.follow import FollowStats
+from quarterdeck.console.data import StoreCounts, StoreReader
+from quarterdeck.console.screens.approval import ApprovalScreen
+from quarterdeck.console.screens.run_detail import RunDetailScreen
+from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
+from quarterdeck.console.screens.trigger import TriggerScreen
+from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
+from quarterdeck.console.widgets.pane import Pane
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.status_bar import StatusBar
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.console.widgets.touched_pane import TouchedPane
+from quarterdeck.console.widgets.triggers_pane import TriggersPane
+from quarterdeck.ingest.follow import FollowStats
 
 PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals",
          "triggers": "Triggers"}

@@ -6,9 +6,9 @@ import pyarrow as pa
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-from console import cells
-from console.screens.base import DataScreen
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.screens.base import DataScreen
+from quarterdeck.console.widgets.table import TableView
 
 LIMIT = 1000
 

@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from console import cells
-from console.data import RunDetail, StoreReader
-from console.desk import key_state
-from console.formats import duration
-from console.messages import DecisionWanted, EvidenceWanted
-from console.screens.base import DataScreen, crumbs
-from console.screens.decisions import LABELS, decision_rows
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.data import RunDetail, StoreReader
+from quarterdeck.desk import key_state
+from quarterdeck.formats import duration
+from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
+from quarterdeck.console.screens.base import DataScreen, crumbs
+from quarterdeck.console.screens.decisions import LABELS, decision_rows
+from quarterdeck.console.widgets.table import TableView
 
 TABS = ("timeline", "touched", "events", "approvals", "decisions")
 

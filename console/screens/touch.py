@@ -10,11 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from console import cells
-from console.data import StoreReader
-from console.diff import diff
-from console.screens.base import DataScreen
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader
+from quarterdeck.console.diff import diff
+from quarterdeck.console.screens.base import DataScreen
+from quarterdeck.console.widgets.table import TableView
 
 KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow", "same": "dim"}
 

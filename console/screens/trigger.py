@@ -7,14 +7,14 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 from textual_fastdatatable import DataTable
 
-from console import cells
-from console.data import StoreReader, TriggerEvidence
-from console.screens.base import crumbs
-from console.screens.run_detail import RunDetailScreen, touch_rows
-from console.screens.two_tables import TwoTablesScreen
-from console.widgets.table import TableView
-from console.widgets.triggers_pane import value_text
-from queries.triggers import window_text
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader, TriggerEvidence
+from quarterdeck.console.screens.base import crumbs
+from quarterdeck.console.screens.run_detail import RunDetailScreen, touch_rows
+from quarterdeck.console.screens.two_tables import TwoTablesScreen
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.console.widgets.triggers_pane import value_text
+from quarterdeck.queries.triggers import window_text
 
 RUN_LABELS = ("RUN", "WORKFLOW", "STATUS", "STARTED (UTC)", "DURATION", "OUT OF SCOPE",
               "TOUCHED", "ENV")

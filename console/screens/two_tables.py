@@ -12,9 +12,9 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual_fastdatatable import DataTable
 
-from console.screens.base import DataScreen
-from console.screens.touch import TouchScreen
-from console.widgets.table import TableView
+from quarterdeck.console.screens.base import DataScreen
+from quarterdeck.console.screens.touch import TouchScreen
+from quarterdeck.console.widgets.table import TableView
 
 
 class TwoTablesScreen(DataScreen):

@@ -9,12 +9,12 @@ import pyarrow as pa
 from textual.binding import Binding
 from textual.message import Message
 
-from console import cells
-from console.data import StoreReader
-from console.desk import key_state
-from console.formats import duration
-from console.messages import DecisionWanted
-from console.widgets.pane import Page, Pane
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader
+from quarterdeck.desk import key_state
+from quarterdeck.formats import duration
+from quarterdeck.console.messages import DecisionWanted
+from quarterdeck.console.widgets.pane import Page, Pane
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual_fastdatatable import DataTable
 
-from console import cells
-from console.data import StoreReader
-from console.widgets.table import TableView
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader
+from quarterdeck.console.widgets.table import TableView
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
 #: above 0.7% of the rows it expects) it sorts the whole table instead.

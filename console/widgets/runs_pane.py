@@ -11,12 +11,12 @@ from textual.binding import Binding
 from textual.message import Message
 from textual_fastdatatable import DataTable
 
-from console import cells
-from console.data import StoreReader, split_filter
-from console.desk import key_state
-from console.messages import DecisionWanted, EvidenceWanted
-from console.widgets.pane import Page, Pane
-from queries.runs import RunFilter
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader, split_filter
+from quarterdeck.desk import key_state
+from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
+from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.runs import RunFilter
 
 #: (label, sort key) for each column; what an investigator looks at first comes first.
 COLUMNS = (

@@ -7,8 +7,8 @@ from pathlib import Path
 from rich.markup import escape
 from textual.widgets import Static
 
-from console.data import StoreCounts
-from ingest.follow import FollowStats
+from quarterdeck.console.data import StoreCounts
+from quarterdeck.ingest.follow import FollowStats
 
 
 class StatusBar(Static):

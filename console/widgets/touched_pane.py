@@ -9,10 +9,10 @@ import pyarrow as pa
 from textual.binding import Binding
 from textual.message import Message
 
-from console import cells
-from console.data import StoreReader, split_filter
-from console.widgets.pane import Page, Pane
-from queries.touches import TouchFilter
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader, split_filter
+from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.touches import TouchFilter
 
 
 @dataclass(frozen=True)

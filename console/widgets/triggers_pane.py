@@ -9,11 +9,11 @@ import pyarrow as pa
 from textual.binding import Binding
 from textual.message import Message
 
-from console import cells
-from console.data import StoreReader, split_filter
-from console.messages import TripDecisionWanted
-from console.widgets.pane import Page, Pane
-from queries.triggers import window_text
+from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader, split_filter
+from quarterdeck.console.messages import TripDecisionWanted
+from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.triggers import window_text
 
 PHASE_ORDER = {"tripped": 0, "error": 1, "warning": 2, "inconclusive": 3, "ok": 4, None: 5}
 

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from console.config import OperatorSettings, Settings, TriggerSettings
-from queries.store import Store
-from runner.fleet import APPROVERS as APPROVER_ROLES
+from quarterdeck.config import OperatorSettings, Settings, TriggerSettings
+from quarterdeck.queries.store import Store
+from quarterdeck.runner.fleet import APPROVERS as APPROVER_ROLES
 
 DEFAULT_DIR = Path(".quarterdeck") / "demo"
 
@@ -47,7 +47,7 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     if shipped is not None:
         shutil.copytree(shipped, logs)
     else:  # installed without the source tree: make the same kind of fleet
-        from runner.fleet import generate
+        from quarterdeck.runner.fleet import generate
 
         generate(logs, seed=seed)
     return logs
@@ -63,7 +63,7 @@ def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
         extra += ["--burst-every", str(bursts[0]), "--burst-length", str(bursts[1])]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "runner.live", "--out", str((logs / "live").resolve()),
+            [sys.executable, "-m", "quarterdeck.runner.live", "--out", str((logs / "live").resolve()),
              "--seed", str(seed), "--rate", str(rate), "--parent", str(os.getpid()), *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )

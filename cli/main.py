@@ -17,15 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console import config as config_mod
+from quarterdeck import config as config_mod
 
 if TYPE_CHECKING:
-    from console.desk import DecisionDesk
-    from ingest.follow import FollowStats
-    from queries.decisions import Operator, Paths
-    from queries.store import Store
-from console import formats
-from queries.store import utc_now
+    from quarterdeck.desk import DecisionDesk
+    from quarterdeck.ingest.follow import FollowStats
+    from quarterdeck.queries.decisions import Operator, Paths
+    from quarterdeck.queries.store import Store
+from quarterdeck import formats
+from quarterdeck.queries.store import utc_now
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_TRIPPED = 4  # `triggers`: a rule is tripped
@@ -302,7 +302,7 @@ _positive_float = _positive(float)
 
 
 def _store_path(args: argparse.Namespace, settings: config_mod.Settings) -> Path:
-    from queries.store import ENV_DB, default_path
+    from quarterdeck.queries.store import ENV_DB, default_path
 
     if args.db:
         return Path(args.db)
@@ -314,7 +314,7 @@ def _store_path(args: argparse.Namespace, settings: config_mod.Settings) -> Path
 
 
 def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.store import Store
+    from quarterdeck.queries.store import Store
 
     store = Store.open(_store_path(args, settings))
     return _run_console(args, settings, store, getattr(args, "follow", None))
@@ -322,10 +322,10 @@ def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store: Store,
                  follow: Sequence[str] | None) -> int:
-    from console.app import make_app
-    from console.desk import DecisionDesk
-    from console.live import LiveFeed
-    from console.watch import TriggerWatch
+    from quarterdeck.console.app import make_app
+    from quarterdeck.desk import DecisionDesk
+    from quarterdeck.console.live import LiveFeed
+    from quarterdeck.watch import TriggerWatch
 
     read_only = args.read_only or settings.console.read_only
     operator = config_mod.operator(settings, getattr(args, "operator", None),
@@ -363,8 +363,8 @@ def _reconcile_notes(desk: DecisionDesk) -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from console import demo
-    from queries.store import Store
+    from quarterdeck import demo
+    from quarterdeck.queries.store import Store
 
     work = Path(args.dir) if args.dir else demo.DEFAULT_DIR
     db = Path(args.db) if args.db else work / "demo.duckdb"
@@ -382,8 +382,8 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from ingest.load import load_paths
-    from queries.store import Store
+    from quarterdeck.ingest.load import load_paths
+    from quarterdeck.queries.store import Store
 
     path = _store_path(args, settings)
     if args.follow:
@@ -410,8 +410,8 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
     import signal
     import threading
 
-    from ingest.follow import FileNotice, Follower
-    from queries.store import Store
+    from quarterdeck.ingest.follow import FileNotice, Follower
+    from quarterdeck.queries.store import Store
 
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -454,7 +454,7 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
 
 
 def _follow_line(stats: FollowStats) -> str:
-    from ingest.load import plural
+    from quarterdeck.ingest.load import plural
 
     line = (f"{plural(stats.events, 'event')} stored ({stats.rate():,.0f}/s now), "
             f"{plural(stats.records, 'approval record')}, "
@@ -473,8 +473,8 @@ def _decision_context(args: argparse.Namespace, settings: config_mod.Settings,
 
 
 def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: str) -> int:
-    from queries import decisions
-    from queries.store import Store
+    from quarterdeck.queries import decisions
+    from quarterdeck.queries.store import Store
 
     path = _store_path(args, settings)
     operator, paths = _decision_context(args, settings, path)
@@ -514,8 +514,8 @@ DECISION_TABLE_COLUMNS = (
 
 
 def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.decisions import decisions
-    from queries.store import Store
+    from quarterdeck.queries.decisions import decisions
+    from quarterdeck.queries.store import Store
 
     with Store.open(_store_path(args, settings), read_only=True) as store:
         table = decisions(store.con, run_id=args.run, limit=args.limit)
@@ -524,9 +524,9 @@ def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> in
 
 
 def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from console import bundle
-    from queries import evidence
-    from queries.store import Store
+    from quarterdeck import bundle
+    from quarterdeck.queries import evidence
+    from quarterdeck.queries.store import Store
 
     if args.verify:
         if args.run_id or args.workflow or args.out:
@@ -588,8 +588,8 @@ TRIGGER_TABLE_COLUMNS = (
 def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     import pyarrow as pa
 
-    from queries.store import Store
-    from queries.triggers import evaluate_all
+    from quarterdeck.queries.store import Store
+    from quarterdeck.queries.triggers import evaluate_all
 
     rules = settings.rules()
     if not rules:
@@ -607,8 +607,8 @@ def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int
 
 
 def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.decisions import verify
-    from queries.store import Store
+    from quarterdeck.queries.decisions import verify
+    from quarterdeck.queries.store import Store
 
     path = _store_path(args, settings)
     _, paths = _decision_context(args, settings, path)
@@ -624,8 +624,8 @@ def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
-    from queries.store import Store
+    from quarterdeck.queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
+    from quarterdeck.queries.store import Store
 
     statuses = tuple(
         s.strip().lower().replace(" ", "_").replace("-", "_")
@@ -652,8 +652,8 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 
 def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.store import Store
-    from queries.touches import ACTIONS, TouchFilter, parse_record, touches
+    from quarterdeck.queries.store import Store
+    from quarterdeck.queries.touches import ACTIONS, TouchFilter, parse_record, touches
 
     actions = tuple(a.strip() for group in (args.action or []) for a in group.split(",") if a)
     unknown = [a for a in actions if a not in ACTIONS]
@@ -678,8 +678,8 @@ def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 
 def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from queries.approvals import approvals
-    from queries.store import Store
+    from quarterdeck.queries.approvals import approvals
+    from quarterdeck.queries.store import Store
 
     with Store.open(_store_path(args, settings), read_only=True) as store:
         table = approvals(store.con, now=utc_now(), pending_only=args.pending,
@@ -689,9 +689,9 @@ def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> in
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from ingest.validate import ERROR_CLASSES
-    from queries.quarantine import quarantined
-    from queries.store import Store
+    from quarterdeck.ingest.validate import ERROR_CLASSES
+    from quarterdeck.queries.quarantine import quarantined
+    from quarterdeck.queries.store import Store
 
     if args.error_class and args.error_class not in ERROR_CLASSES:
         raise UsageError(f"unknown error class {args.error_class!r}; use one of "
@@ -703,7 +703,7 @@ def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> i
 
 
 def cmd_sample(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from runner.fleet import generate
+    from quarterdeck.runner.fleet import generate
 
     end = None
     if args.end:
@@ -722,7 +722,7 @@ def cmd_sample(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from ingest.models import event_json_schema_text
+    from quarterdeck.ingest.models import event_json_schema_text
 
     text = event_json_schema_text() + "\n"
     if args.out:
@@ -796,10 +796,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the store's and the loader's own errors, one line each
-        from ingest.load import LoadError
-        from queries.decisions import Refused
-        from queries.journal import JournalError
-        from queries.store import StoreError
+        from quarterdeck.ingest.load import LoadError
+        from quarterdeck.queries.decisions import Refused
+        from quarterdeck.queries.journal import JournalError
+        from quarterdeck.queries.store import StoreError
 
         if isinstance(exc, StoreError | Refused):
             print(f"quarterdeck: {'refused: ' if isinstance(exc, Refused) else ''}{exc}",

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from console.desk import DecisionDesk
-from queries import decisions, triggers
-from queries.decisions import CONTROL_ROLE, Operator, Refused
-from queries.store import Store
-from queries.triggers import Evaluation, Rule
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.queries import decisions, triggers
+from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Refused
+from quarterdeck.queries.store import Store
+from quarterdeck.queries.triggers import Evaluation, Rule
 
 #: Run ids a decision's reason lists before "and N more".
 NAMED = 8

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from queries import decisions
-from queries.decisions import CONTROL_ROLE, Operator, Paths, Plan
-from queries.store import Store
+from quarterdeck.queries import decisions
+from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Paths, Plan
+from quarterdeck.queries.store import Store
 
 CONTROL_ACTIONS = ("pause", "resume", "rollback")
 _APPLIES_TO = {  # run statuses each control action makes sense for

@@ -56,8 +56,8 @@ from pydantic import (
     model_validator,
 )
 
-from queries.decisions import Operator, Paths
-from queries.triggers import METRICS, Rule, valid_metric
+from quarterdeck.queries.decisions import Operator, Paths
+from quarterdeck.queries.triggers import METRICS, Rule, valid_metric
 
 ENV_CONFIG = "QUARTERDECK_CONFIG"
 OUTBOX_NAME = "control-outbox.jsonl"

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from queries.evidence import touches_table
+from quarterdeck.queries.evidence import touches_table
 
 FILES = ("evidence.json", "touched.csv", "touched.parquet", "report.md")
 MANIFEST = "MANIFEST"

@@ -1,0 +1,7 @@
+"""`python -m quarterdeck`: the same as the `quarterdeck` command."""
+
+import sys
+
+from quarterdeck.cli import main
+
+sys.exit(main())

@@ -95,7 +95,7 @@ def main() -> None:
 
 
 def _columns() -> str:
-    from quarterdeck.queries.writes import EVENT_FIELDS
+    from quarterdeck.queries.loading import EVENT_FIELDS
 
     fields = dict(EVENT_FIELDS)
     fields["trigger"] = 'STRUCT(kind VARCHAR, "by" VARCHAR)'

@@ -3,7 +3,7 @@
 Rules (DESIGN §3, the lessons of Fluent Bit, Vector and Filebeat):
 
 - Exactly once. Each unit of lines is stored in one transaction with the byte offset its
-  file reached (`queries.writes.store_unit`), so a crash at any moment, `kill -9` included,
+  file reached (`queries.loading.store_unit`), so a crash at any moment, `kill -9` included,
   followed by a restart repeats nothing and misses nothing.
 - A file is known by its fingerprint (sha256 of its first complete line), not by its name or
   inode: a renamed file keeps its place, a new file in an old file's place starts at 0.
@@ -44,7 +44,7 @@ from quarterdeck.ingest.load import LoadError, discover, load_paths
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
-from quarterdeck.queries import writes
+from quarterdeck.queries import derived, loading
 from quarterdeck.queries.store import utc_now
 
 #: Lines stored per transaction while catching up on a backlog.
@@ -95,7 +95,7 @@ class FollowStats:
     refresh_s: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
 
-    def _count(self, counts: writes.UnitCounts, lags: list[float]) -> None:
+    def _count(self, counts: loading.UnitCounts, lags: list[float]) -> None:
         self.events += counts.events
         self.records += counts.records
         self.duplicates += counts.duplicates
@@ -203,8 +203,8 @@ class Follower:
         self._checkpointed = time.monotonic()
         self._dirty = False  # stored since the last summary refresh
         self._refreshed = time.monotonic()
-        self._saved = writes.saved_offsets(con)
-        writes.refresh_derived(con)  # catch up after a writer that was cut short
+        self._saved = loading.saved_offsets(con)
+        derived.refresh_derived(con)  # catch up after a writer that was cut short
 
     # --- one round ------------------------------------------------------------------------
 
@@ -350,8 +350,8 @@ class Follower:
         t.handle.close()
         self._notice(t.path, kind, t.fp, t.offset, message)
         # The old offset is void: stored as 0 at once, so a restart cannot resume past it.
-        reset = writes.Offset(t.fp, str(t.path), 0, 0, 0)
-        writes.store_unit(self.con, offsets=[reset], now=self.clock())
+        reset = loading.Offset(t.fp, str(t.path), 0, 0, 0)
+        loading.store_unit(self.con, offsets=[reset], now=self.clock())
         self._saved[t.fp] = reset
         self._follow_new(t.path)
 
@@ -423,8 +423,8 @@ class Follower:
         self.stats.records += summary.approval_records
         self.stats.quarantined += summary.quarantined_new
         if gz:
-            offset = writes.Offset(key, str(path), stat.st_size, 0, stat.st_size, done=True)
-            writes.store_unit(self.con, offsets=[offset], now=self.clock())
+            offset = loading.Offset(key, str(path), stat.st_size, 0, stat.st_size, done=True)
+            loading.store_unit(self.con, offsets=[offset], now=self.clock())
             self._saved[key] = offset
 
     # --- storing --------------------------------------------------------------------------
@@ -435,7 +435,7 @@ class Follower:
         if unit.empty and not files:
             return
         offsets = [
-            writes.Offset(t.fp, str(t.path), t.read_offset, t.read_line_no, _size(t.handle))
+            loading.Offset(t.fp, str(t.path), t.read_offset, t.read_line_no, _size(t.handle))
             for t in files.values()
         ]
         now = self.clock()
@@ -460,7 +460,7 @@ class Follower:
         """Bring the summaries up to date; then what was stored is visible to readers."""
         started = time.monotonic()
         try:
-            writes.refresh_derived(self.con)
+            derived.refresh_derived(self.con)
         except duckdb.TransactionException:
             return  # another writer (a decision) touched the same summary: next round
         self.stats.refresh_s.append(time.monotonic() - started)
@@ -473,7 +473,7 @@ class Follower:
     def _notice(self, path: Path, kind: str, fp: str | None, offset: int | None,
                 message: str) -> None:
         if kind != "unterminated":
-            writes.record_file_event(self.con, path=str(path), kind=kind, fingerprint=fp,
+            loading.record_file_event(self.con, path=str(path), kind=kind, fingerprint=fp,
                                      byte_offset=offset, detail=message, now=self.clock())
         if self.on_notice is not None:
             self.on_notice(FileNotice(str(path), kind, message))

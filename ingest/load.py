@@ -34,7 +34,7 @@ from quarterdeck.ingest.models import ApprovalRecord
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
 from quarterdeck.ingest.units import Unit, record_row
 from quarterdeck.ingest.validate import Rejection, check_batch, explain
-from quarterdeck.queries import writes
+from quarterdeck.queries import derived, loading
 from quarterdeck.queries.store import utc_now
 
 #: JSON lines: v1 events, approval records, or OTLP traces (the Collector's file exporter).
@@ -159,7 +159,7 @@ def load_paths(
     sources = discover(paths)
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
-    writes.refresh_derived(con)  # catch up after a load that was cut short
+    derived.refresh_derived(con)  # catch up after a load that was cut short
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
@@ -179,7 +179,7 @@ def load_paths(
         if gc_was_enabled:
             gc.enable()
         try:
-            summary.runs_updated = writes.refresh_derived(con)
+            summary.runs_updated = derived.refresh_derived(con)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
         summary.seconds = time.perf_counter() - started
@@ -394,7 +394,7 @@ def _write(con: duckdb.DuckDBPyConnection, unit: _Unit, summary: LoadSummary) ->
     summary.quarantined_new += counts.quarantined_new
     summary.blank_lines += unit.blank
     for done in unit.files_done:
-        writes.record_file(
+        loading.record_file(
             con, path=done.path, fingerprint=done.fingerprint, size=done.size,
             byte_offset=done.byte_offset, lines=done.lines, now=now,
         )

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from quarterdeck.ingest.models import ApprovalRecord
 from quarterdeck.ingest.reader import LineBatch
 from quarterdeck.ingest.validate import CheckedBatch, Rejection
-from quarterdeck.queries import writes
+from quarterdeck.queries import loading
 
 
 @dataclass
@@ -53,12 +53,12 @@ class Unit:
         self.rejections.append((str(path), fp, rejection))
 
     def store(self, con: duckdb.DuckDBPyConnection, *, now: object,
-              offsets: Iterable[writes.Offset] = ()) -> writes.UnitCounts:
+              offsets: Iterable[loading.Offset] = ()) -> loading.UnitCounts:
         """Store the unit (and `offsets`) in one transaction."""
-        return writes.store_unit(
+        return loading.store_unit(
             con,
             lines=pa.concat_tables(self.tables) if self.tables else None,
-            records=(pa.Table.from_pylist(self.records, schema=writes.APPROVAL_RECORD_SCHEMA)
+            records=(pa.Table.from_pylist(self.records, schema=loading.APPROVAL_RECORD_SCHEMA)
                      if self.records else None),
             rejections=rejections_table(self.rejections) if self.rejections else None,
             offsets=offsets,
@@ -67,7 +67,7 @@ class Unit:
 
 
 def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -> pa.Table:
-    """The lines of `batch` that passed, as `writes.LINES_SCHEMA` (no copy of the bytes)."""
+    """The lines of `batch` that passed, as `loading.LINES_SCHEMA` (no copy of the bytes)."""
     n = len(batch.lines)
     zeros = pa.array([0] * n, pa.int32())
     offsets = pa.array(batch.starts + [len(batch.data)], pa.int32())
@@ -80,11 +80,11 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
             pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
         ],
-        schema=writes.LINES_SCHEMA.remove(writes.LINES_SCHEMA.get_field_index("event_id")),
+        schema=loading.LINES_SCHEMA.remove(loading.LINES_SCHEMA.get_field_index("event_id")),
     )
     if checked.events < n:
         table = table.filter(pa.array(checked.valid, pa.bool_()))
-    return table.append_column(writes.LINES_SCHEMA.field("event_id"),
+    return table.append_column(loading.LINES_SCHEMA.field("event_id"),
                                pa.array(checked.ids, pa.string()))
 
 
@@ -101,12 +101,12 @@ def derived_table(derived: list[tuple[int, int, bytes, str | None]], source: str
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
             pa.array([i for _, _, _, i in derived], pa.string()),
         ],
-        schema=writes.LINES_SCHEMA,
+        schema=loading.LINES_SCHEMA,
     )
 
 
 def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:
-    row = record.model_dump(mode="json", include=set(writes.APPROVAL_RECORD_SCHEMA.names))
+    row = record.model_dump(mode="json", include=set(loading.APPROVAL_RECORD_SCHEMA.names))
     row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
     return row
 
@@ -126,5 +126,5 @@ def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
             "raw": [r.raw for _, _, r in rejections],
             "raw_size": [r.raw_size for _, _, r in rejections],
         },
-        schema=writes.QUARANTINE_SCHEMA,
+        schema=loading.QUARANTINE_SCHEMA,
     )

@@ -319,7 +319,7 @@ V4 = Migration(
     (
         # Out-of-scope touches are few (well under 1% of touches) and scattered through the
         # events table, so filtering for them read every row group (~300 ms at 10M events).
-        # A copy of just those rows, kept by `refresh_derived`, answers in milliseconds.
+        # A copy of just those rows, kept by `derived.refresh_derived`, answers in milliseconds.
         "CREATE TABLE out_of_scope_touches AS SELECT * FROM touches WHERE false",
         "INSERT INTO out_of_scope_touches SELECT * FROM touches WHERE in_scope = false",
     ),

@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 
 from quarterdeck.ingest.follow import FileNotice, Follower
-from quarterdeck.queries import writes
+from quarterdeck.queries import loading
 from quarterdeck.queries.store import Store
 
 
@@ -72,7 +72,7 @@ def test_a_partial_last_line_waits_for_its_newline(store: Store, logs: Path,
     whole = line(1)
     path.write_bytes(line(0) + whole[:25])
     assert follower.poll() == 1
-    offset = writes.saved_offsets(store.con)
+    offset = loading.saved_offsets(store.con)
     assert [o.byte_offset for o in offset.values()] == [len(line(0))]  # not past the fragment
     with path.open("ab") as h:
         h.write(whole[25:])
@@ -168,7 +168,7 @@ def test_a_failed_commit_stores_nothing_and_the_lines_are_read_again(
         store: Store, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (logs / "app.jsonl").write_bytes(line(0) + line(1))
     follower = Follower(store.cursor(), [logs])
-    monkeypatch.setattr(writes, "_SAVE_OFFSET", failing("disk full"))
+    monkeypatch.setattr(loading, "_SAVE_OFFSET", failing("disk full"))
     with pytest.raises(Exception, match="disk full"):
         follower.poll()
     assert stored(store) == []  # the events went with the offset: all or nothing
@@ -293,14 +293,14 @@ class FollowedLog(RuleBasedStateMachine):
     def crash_mid_commit(self) -> None:
         """The process dies inside a transaction: nothing of it is stored; a new follower
         starts from the store alone."""
-        original = writes._SAVE_OFFSET
-        writes._SAVE_OFFSET = failing("crash")
+        original = loading._SAVE_OFFSET
+        loading._SAVE_OFFSET = failing("crash")
         try:
             self.follower.poll()
         except Exception:
             pass
         finally:
-            writes._SAVE_OFFSET = original
+            loading._SAVE_OFFSET = original
         self.duplicates += self.follower.stats.duplicates
         self.follower = Follower(self.store.cursor(), [self.logs], grace=0)  # no close()
 

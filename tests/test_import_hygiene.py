@@ -6,8 +6,10 @@ import sys
 
 def test_ingest_and_queries_load_no_textual() -> None:
     code = (
-        "import sys, quarterdeck.ingest.load, quarterdeck.ingest.models, quarterdeck.ingest.reader, "
-        "quarterdeck.ingest.validate, quarterdeck.queries.store, quarterdeck.queries.runs, quarterdeck.queries.writes, quarterdeck.runner.fleet\n"
+        "import sys, quarterdeck.ingest.load, quarterdeck.ingest.models, "
+        "quarterdeck.ingest.reader, quarterdeck.ingest.validate, quarterdeck.queries.store, "
+        "quarterdeck.queries.runs, quarterdeck.queries.loading, quarterdeck.queries.derived, "
+        "quarterdeck.runner.fleet\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(','.join(bad))\n"
         "sys.exit(1 if bad else 0)\n"

@@ -6,21 +6,23 @@ with `from_json` into the columns below, deduplicates on `event_id` (against the
 within the batch) and fans the events out to their typed tables. No row-by-row INSERTs.
 
 Each unit of input (`store_unit`) is one transaction: its events, approval records,
-quarantined lines and, when followed, the offsets of the files they came from. The derived
-facts (scope of touches whose run arrived late, run and approval summaries) are brought up to
-date by `refresh_derived` for everything stored since its last call, so a load cut short is
-caught up by whoever writes next.
+quarantined lines and, when followed, the offsets of the files they came from. Either all of
+it is stored or none of it, so a file's offset never runs ahead of the rows its bytes became.
+Nothing here derives anything: the facts worked out from what was loaded (scope, run and
+approval summaries) are caught up by `queries.derived`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
+
+from quarterdeck.queries.statements import count, scalar, transaction
 
 #: How each field of the v1 event contract is read into DuckDB. A test checks that every
 #: field of every model in `ingest.models` is listed here.
@@ -138,7 +140,8 @@ _EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHA
 # Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet,
 # then parse those lines into columns and insert them: one statement, no row-by-row work.
 # The ids come with the batch (the validator read them), so deduplication needs no parse.
-# `in_scope` is filled in by `refresh_derived`, once every run.started of the load is stored.
+# `in_scope` is left NULL here: `derived.refresh_derived` fills it in once every run.started
+# of the load is stored.
 _INSERT_EVENTS = f"""
 INSERT INTO events
 WITH ids AS (
@@ -182,18 +185,6 @@ SELECT sha256(fingerprint || ':' || byte_offset::VARCHAR) AS quarantine_key,
 FROM (SELECT json_extract_string(line, '$.ts') AS ts, * FROM _incoming)
 WHERE {_UTC.format("ts")} IS NULL
 """
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
 
 
 @dataclass(frozen=True)
@@ -249,7 +240,7 @@ def _store_unit(
     screen: bool,
 ) -> UnitCounts:
     counts = UnitCounts()
-    with _transaction(con):
+    with transaction(con):
         if lines is not None and lines.num_rows:
             lines = _numbered(lines)
             if screen:
@@ -260,11 +251,11 @@ def _store_unit(
                     con, unreadable.cast(QUARANTINE_SCHEMA), now=now)
                 lines = _without(lines, set(unreadable.column("quarantine_key").to_pylist()))
             with _registered(con, "_incoming", lines):
-                counts.events = _scalar(con, _INSERT_EVENTS)
+                counts.events = scalar(con, _INSERT_EVENTS)
             counts.duplicates += lines.num_rows - counts.events
         if records is not None and records.num_rows:
             with _registered(con, "_records", records):
-                counts.records = _scalar(con, _INSERT_RECORDS, {"now": now})
+                counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
             counts.duplicates += records.num_rows - counts.records
         if rejections is not None and rejections.num_rows:
             counts.quarantined += rejections.num_rows
@@ -344,7 +335,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
         return 0
     con.register("_rejected", rows)
     try:
-        before = _count(con, "quarantine")
+        before = count(con, "quarantine")
         con.execute(
             """
             INSERT INTO quarantine
@@ -357,7 +348,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
             """,
             {"now": now},
         )
-        return _count(con, "quarantine") - before
+        return count(con, "quarantine") - before
     finally:
         con.unregister("_rejected")
 
@@ -373,170 +364,9 @@ def record_file(
     now: object,
 ) -> None:
     """Remember how far a batch load read a file."""
-    with _transaction(con):
+    with transaction(con):
         con.execute("DELETE FROM files WHERE path = ?", [path])
         con.execute(
             "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
             [path, fingerprint, size, byte_offset, lines, now],
         )
-
-
-# Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
-# before its run.started, even in an earlier load, is covered too).
-_BACKFILL_SCOPE = """
-UPDATE events t SET in_scope = qd_in_scope(s.scope, t.system, t.object, t.action)
-FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
-      WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
-WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.ts >= $lo AND t.run_id = s.run_id
-"""
-
-_REFRESH_SUMMARY = (
-    "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
-    """
-    INSERT INTO out_of_scope_touches
-    SELECT * FROM touches
-    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
-    """,
-    "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
-    """
-    INSERT INTO run_summary
-    WITH ev AS (
-        SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
-               arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
-        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), st AS (
-        SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
-                                'workflow_version': workflow_version,
-                                'environment': environment, 'identity': identity,
-                                'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
-                                'scope': scope}, ts) AS s
-        FROM run_starts WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), sp AS (
-        SELECT run_id, count(DISTINCT step_id) AS steps,
-               count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
-               coalesce(sum(tokens_in), 0) AS tokens_in,
-               coalesce(sum(tokens_out), 0) AS tokens_out,
-               coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), tc AS (
-        SELECT run_id, count(*) AS touched,
-               count(*) FILTER (WHERE action = 'read') AS reads,
-               count(*) FILTER (WHERE action = 'create') AS creates,
-               count(*) FILTER (WHERE action = 'update') AS updates,
-               count(*) FILTER (WHERE action = 'delete') AS deletes,
-               count(*) FILTER (WHERE action = 'export') AS exports,
-               count(*) FILTER (WHERE in_scope = false) AS out_of_scope
-        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), en AS (
-        SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
-        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), ct AS (
-        SELECT run_id, arg_max(action, ts) = 'pause' AS paused
-        FROM controls
-        WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
-          AND run_id IN (SELECT run_id FROM _runs)
-        GROUP BY run_id
-    )
-    SELECT ev.run_id,
-           coalesce(st.s.workflow, ev.workflow),
-           st.s.workflow_version, st.s.environment, st.s.identity,
-           st.s.trigger_kind, st.s.trigger_by, st.s.scope,
-           st.s IS NOT NULL,
-           coalesce(st.s.ts, ev.first_ts),
-           ev.first_ts,
-           ev.last_ts,
-           en.e.ts, en.e.status, en.e.error,
-           coalesce(ct.paused, false),
-           ev.n,
-           coalesce(sp.steps, 0), coalesce(sp.errors, 0),
-           coalesce(tc.touched, 0), coalesce(tc.reads, 0), coalesce(tc.creates, 0),
-           coalesce(tc.updates, 0), coalesce(tc.deletes, 0), coalesce(tc.exports, 0),
-           coalesce(tc.out_of_scope, 0),
-           coalesce(sp.tokens_in, 0), coalesce(sp.tokens_out, 0), coalesce(sp.cost_usd, 0)
-    FROM ev
-    LEFT JOIN st USING (run_id)
-    LEFT JOIN sp USING (run_id)
-    LEFT JOIN tc USING (run_id)
-    LEFT JOIN en USING (run_id)
-    LEFT JOIN ct USING (run_id)
-    """,
-)
-
-
-_SPAN_START = """
-SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
-             (SELECT min(first_event_at) FROM run_summary
-              WHERE run_id IN (SELECT run_id FROM _runs)))
-"""
-
-_APPROVALS_START = """
-SELECT CASE WHEN count(*) FILTER (WHERE requested_at IS NULL) > 0
-            THEN NULL  -- a known approval with no request time: read all its events
-            ELSE least($lo, min(requested_at) - INTERVAL 1 DAY) END  -- a day for skew
-FROM (SELECT a.approval_id, s.requested_at FROM _approvals a
-      JOIN approval_summary s USING (approval_id))
-"""
-
-_REFRESH_APPROVALS = (
-    """
-    CREATE OR REPLACE TEMP TABLE _approvals AS
-    SELECT DISTINCT approval_id FROM events
-    WHERE rowid > $events AND approval_id IS NOT NULL
-      AND type IN ('approval.requested', 'approval.decided')
-    UNION
-    SELECT approval_id FROM approval_records WHERE rowid > $records
-    """,
-    "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
-    """
-    INSERT INTO approval_summary
-    SELECT * FROM qd_approval_merge(since := $since)
-    WHERE approval_id IN (SELECT approval_id FROM _approvals)
-    """,
-)
-
-
-def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring derived facts (scope of touches whose run arrived late, run and approval
-    summaries) up to date for every event and approval record stored since the last call,
-    whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
-    with _transaction(con):
-        events_mark, records_mark = con.execute(
-            "SELECT events_rowid, records_rowid FROM derived_marks").fetchone()
-        events_max = _scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
-        records_max = _scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
-        if events_max <= events_mark and records_max <= records_mark:
-            return 0
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _runs AS "
-            "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
-            [events_mark],
-        )
-        # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
-        # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
-        # row groups (a stretch of time each) that cannot hold them: a refresh costs the
-        # runs it touches, not the store.
-        lo = {"lo": con.execute(_SPAN_START, [events_mark]).fetchone()[0]}
-        con.execute(_BACKFILL_SCOPE, lo)
-        for statement in _REFRESH_SUMMARY:
-            con.execute(statement, lo if "$lo" in statement else None)
-        params = {"events": events_mark, "records": records_mark}
-        con.execute(_REFRESH_APPROVALS[0], params)
-        if _scalar(con, "SELECT count(*) FROM _approvals"):
-            # Their events are all at or after the runs' `lo`, or around the request time
-            # their summaries already know of (an approval-system record can name an
-            # approval whose events came in long ago).
-            since = con.execute(_APPROVALS_START, lo).fetchone()[0]
-            for statement in _REFRESH_APPROVALS[1:]:
-                con.execute(statement, {"since": since} if "$since" in statement else None)
-        con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
-                    [events_max, records_max])
-        return _count(con, "_runs")
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return _scalar(con, f"SELECT count(*) FROM {table}")
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> int:
-    row = con.execute(sql, params).fetchone()
-    return int(row[0]) if row else 0

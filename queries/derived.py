@@ -1,0 +1,175 @@
+"""Derived facts, caught up from marks: what the store works out from the events it holds.
+
+Loading stores events and approval records as they come (`queries.loading`); the facts derived
+from them are brought up to date here, by `refresh_derived`, for everything stored since its
+last call:
+
+- the scope backfill: a touch gets `in_scope` once its run's `run.started` is stored (a touch
+  logged before its run.started, even in an earlier load, is covered too);
+- `run_summary`, one row per run, and `out_of_scope_touches`, a copy of the touches outside
+  their run's scope, recomputed whole for every run with new events;
+- `approval_summary`, one row per approval, recomputed whole for every approval with a new
+  event or approval record.
+
+`derived_marks` holds the last `rowid` of `events` and of `approval_records` the derived facts
+cover. A refresh and the move of those marks are one transaction, and each derived row is
+recomputed from the events rather than added to, so a refresh cut short is simply done again
+by whoever writes next, and one repeated changes nothing.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from quarterdeck.queries.statements import count, scalar, transaction
+
+# Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
+# before its run.started, even in an earlier load, is covered too).
+_BACKFILL_SCOPE = """
+UPDATE events t SET in_scope = qd_in_scope(s.scope, t.system, t.object, t.action)
+FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
+      WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
+WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.ts >= $lo AND t.run_id = s.run_id
+"""
+
+_REFRESH_SUMMARY = (
+    "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO out_of_scope_touches
+    SELECT * FROM touches
+    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
+    """,
+    "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO run_summary
+    WITH ev AS (
+        SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
+               arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
+        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), st AS (
+        SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
+                                'workflow_version': workflow_version,
+                                'environment': environment, 'identity': identity,
+                                'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
+                                'scope': scope}, ts) AS s
+        FROM run_starts WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), sp AS (
+        SELECT run_id, count(DISTINCT step_id) AS steps,
+               count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
+               coalesce(sum(tokens_in), 0) AS tokens_in,
+               coalesce(sum(tokens_out), 0) AS tokens_out,
+               coalesce(sum(cost_usd), 0) AS cost_usd
+        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), tc AS (
+        SELECT run_id, count(*) AS touched,
+               count(*) FILTER (WHERE action = 'read') AS reads,
+               count(*) FILTER (WHERE action = 'create') AS creates,
+               count(*) FILTER (WHERE action = 'update') AS updates,
+               count(*) FILTER (WHERE action = 'delete') AS deletes,
+               count(*) FILTER (WHERE action = 'export') AS exports,
+               count(*) FILTER (WHERE in_scope = false) AS out_of_scope
+        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), en AS (
+        SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
+        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+    ), ct AS (
+        SELECT run_id, arg_max(action, ts) = 'pause' AS paused
+        FROM controls
+        WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
+          AND run_id IN (SELECT run_id FROM _runs)
+        GROUP BY run_id
+    )
+    SELECT ev.run_id,
+           coalesce(st.s.workflow, ev.workflow),
+           st.s.workflow_version, st.s.environment, st.s.identity,
+           st.s.trigger_kind, st.s.trigger_by, st.s.scope,
+           st.s IS NOT NULL,
+           coalesce(st.s.ts, ev.first_ts),
+           ev.first_ts,
+           ev.last_ts,
+           en.e.ts, en.e.status, en.e.error,
+           coalesce(ct.paused, false),
+           ev.n,
+           coalesce(sp.steps, 0), coalesce(sp.errors, 0),
+           coalesce(tc.touched, 0), coalesce(tc.reads, 0), coalesce(tc.creates, 0),
+           coalesce(tc.updates, 0), coalesce(tc.deletes, 0), coalesce(tc.exports, 0),
+           coalesce(tc.out_of_scope, 0),
+           coalesce(sp.tokens_in, 0), coalesce(sp.tokens_out, 0), coalesce(sp.cost_usd, 0)
+    FROM ev
+    LEFT JOIN st USING (run_id)
+    LEFT JOIN sp USING (run_id)
+    LEFT JOIN tc USING (run_id)
+    LEFT JOIN en USING (run_id)
+    LEFT JOIN ct USING (run_id)
+    """,
+)
+
+
+_SPAN_START = """
+SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
+             (SELECT min(first_event_at) FROM run_summary
+              WHERE run_id IN (SELECT run_id FROM _runs)))
+"""
+
+_APPROVALS_START = """
+SELECT CASE WHEN count(*) FILTER (WHERE requested_at IS NULL) > 0
+            THEN NULL  -- a known approval with no request time: read all its events
+            ELSE least($lo, min(requested_at) - INTERVAL 1 DAY) END  -- a day for skew
+FROM (SELECT a.approval_id, s.requested_at FROM _approvals a
+      JOIN approval_summary s USING (approval_id))
+"""
+
+_REFRESH_APPROVALS = (
+    """
+    CREATE OR REPLACE TEMP TABLE _approvals AS
+    SELECT DISTINCT approval_id FROM events
+    WHERE rowid > $events AND approval_id IS NOT NULL
+      AND type IN ('approval.requested', 'approval.decided')
+    UNION
+    SELECT approval_id FROM approval_records WHERE rowid > $records
+    """,
+    "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
+    """
+    INSERT INTO approval_summary
+    SELECT * FROM qd_approval_merge(since := $since)
+    WHERE approval_id IN (SELECT approval_id FROM _approvals)
+    """,
+)
+
+
+def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring derived facts (scope of touches whose run arrived late, run and approval
+    summaries) up to date for every event and approval record stored since the last call,
+    whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
+    with transaction(con):
+        events_mark, records_mark = con.execute(
+            "SELECT events_rowid, records_rowid FROM derived_marks").fetchone()
+        events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+        records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
+        if events_max <= events_mark and records_max <= records_mark:
+            return 0
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _runs AS "
+            "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
+            [events_mark],
+        )
+        # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
+        # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
+        # row groups (a stretch of time each) that cannot hold them: a refresh costs the
+        # runs it touches, not the store.
+        lo = {"lo": con.execute(_SPAN_START, [events_mark]).fetchone()[0]}
+        con.execute(_BACKFILL_SCOPE, lo)
+        for statement in _REFRESH_SUMMARY:
+            con.execute(statement, lo if "$lo" in statement else None)
+        params = {"events": events_mark, "records": records_mark}
+        con.execute(_REFRESH_APPROVALS[0], params)
+        if scalar(con, "SELECT count(*) FROM _approvals"):
+            # Their events are all at or after the runs' `lo`, or around the request time
+            # their summaries already know of (an approval-system record can name an
+            # approval whose events came in long ago).
+            since = con.execute(_APPROVALS_START, lo).fetchone()[0]
+            for statement in _REFRESH_APPROVALS[1:]:
+                con.execute(statement, {"since": since} if "$since" in statement else None)
+        con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
+                    [events_max, records_max])
+        return count(con, "_runs")

@@ -1,0 +1,37 @@
+"""Running the writers' statements: a unit of work in one transaction, a number read back.
+
+`transaction` commits what its block did or, on any exception (an interrupt included), rolls
+all of it back and re-raises: a unit is stored whole or not at all. A rollback that itself
+fails (the connection already gone) must not hide the error that caused it, so that failure
+is dropped and the original exception propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import duckdb
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The number of rows in `table` (a name the caller wrote, never input)."""
+    return scalar(con, f"SELECT count(*) FROM {table}")
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> int:
+    """The first column of the first row `sql` returns, as an int (0 when it returns none)."""
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0

@@ -797,8 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # the store's and the loader's own errors, one line each
         from quarterdeck.ingest.load import LoadError
-        from quarterdeck.queries.decisions import Refused
-        from quarterdeck.queries.journal import JournalError
+        from quarterdeck.queries.decisions import JournalError, Refused
         from quarterdeck.queries.store import StoreError
 
         if isinstance(exc, StoreError | Refused):

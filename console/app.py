@@ -34,8 +34,7 @@ from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.watch import TriggerWatch, Trip
-from quarterdeck.queries.decisions import Plan, Refused
-from quarterdeck.queries.journal import JournalError
+from quarterdeck.queries.decisions import JournalError, Plan, Refused
 from quarterdeck.queries.store import Store
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import started, write_jsonl
 from quarterdeck.ingest.load import load_paths
-from quarterdeck.queries import decisions, journal
-from quarterdeck.queries.decisions import Operator, Paths, Refused
+from quarterdeck.queries import decisions
+from quarterdeck.queries.decisions import Operator, Paths, Refused, journal, recording
 from quarterdeck.queries.store import Store
 
 NOW = datetime(2026, 11, 20, 9, 0, 0)
@@ -152,7 +152,7 @@ def test_a_crash_between_journal_and_store_loses_nothing(fleet: Store, paths: Pa
     def crash(*_: object) -> None:
         raise SystemExit("killed")
 
-    monkeypatch.setattr(decisions, "_store", crash)
+    monkeypatch.setattr(recording, "_store", crash)
     with pytest.raises(SystemExit):
         decide(fleet, paths, "pause", run_id="r-1", reason="investigating")
     monkeypatch.undo()

@@ -35,6 +35,7 @@ from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_b
 from quarterdeck.ingest.units import Unit, record_row
 from quarterdeck.ingest.validate import Rejection, check_batch, explain
 from quarterdeck.queries import derived, loading
+from quarterdeck.queries.statements import one_row
 from quarterdeck.queries.store import utc_now
 
 #: JSON lines: v1 events, approval records, or OTLP traces (the Collector's file exporter).
@@ -169,7 +170,7 @@ def load_paths(
     # DuckDB keeps what it wrote cached up to its memory limit (80% of RAM by default), so
     # a load's memory would grow with the input; a small limit keeps it flat (and measured
     # faster: less to manage).
-    memory = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    memory = one_row(con, "SELECT current_setting('memory_limit')")[0]
     con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
     try:
         _run(con, sources, summary, total, progress)

@@ -161,7 +161,7 @@ def _span(span: dict[str, Any], resource: dict[str, Any],
                          error=error if failed else None,
                          tokens_in=attrs.get("gen_ai.usage.input_tokens"),
                          tokens_out=attrs.get("gen_ai.usage.output_tokens")))
-    touches = [(n, _ts(e.get("timeUnixNano")) or start, attributes(e.get("attributes")))
+    touches = [(str(n), _ts(e.get("timeUnixNano")) or start, attributes(e.get("attributes")))
                for n, e in enumerate(span.get("events") or []) if e.get("name") == TOUCH_EVENT]
     if any(k.startswith(TOUCH_PREFIX) for k in attrs):
         touches.append(("span", start, {k.removeprefix(TOUCH_PREFIX): v for k, v in

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import duckdb
 
-from quarterdeck.queries.statements import count, scalar, transaction
+from quarterdeck.queries.statements import count, one_row, scalar, transaction
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
 # before its run.started, even in an earlier load, is covered too).
@@ -142,8 +142,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
     summaries) up to date for every event and approval record stored since the last call,
     whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
     with transaction(con):
-        events_mark, records_mark = con.execute(
-            "SELECT events_rowid, records_rowid FROM derived_marks").fetchone()
+        events_mark, records_mark = one_row(
+            con, "SELECT events_rowid, records_rowid FROM derived_marks")
         events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
         if events_max <= events_mark and records_max <= records_mark:
@@ -157,7 +157,7 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
         # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
         # row groups (a stretch of time each) that cannot hold them: a refresh costs the
         # runs it touches, not the store.
-        lo = {"lo": con.execute(_SPAN_START, [events_mark]).fetchone()[0]}
+        lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
         con.execute(_BACKFILL_SCOPE, lo)
         for statement in _REFRESH_SUMMARY:
             con.execute(statement, lo if "$lo" in statement else None)
@@ -167,7 +167,7 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
             # Their events are all at or after the runs' `lo`, or around the request time
             # their summaries already know of (an approval-system record can name an
             # approval whose events came in long ago).
-            since = con.execute(_APPROVALS_START, lo).fetchone()[0]
+            since = one_row(con, _APPROVALS_START, lo)[0]
             for statement in _REFRESH_APPROVALS[1:]:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
         con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",

@@ -46,7 +46,7 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime,
 
 
 def _decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
-    rows = decisions.decisions(con, run_id=run_id).to_pylist()
+    rows: list[dict[str, Any]] = decisions.decisions(con, run_id=run_id).to_pylist()
     records = {r[0]: json.loads(r[1]) for r in con.execute(
         "SELECT decision_id, record FROM decisions WHERE list_contains(runs, ?)",
         [run_id]).fetchall()}
@@ -59,7 +59,7 @@ def _trigger_phases(con: duckdb.DuckDBPyConnection,
                     run: dict[str, Any]) -> list[dict[str, Any]]:
     """Each trigger's latest evaluation at or before the run's end (or now, if it goes on)."""
     until = run.get("finished_at") or run.get("last_event_at")
-    return con.execute(
+    phases: list[dict[str, Any]] = con.execute(
         """
         SELECT name, arg_max(phase, evaluated_at) AS phase,
                arg_max(value, evaluated_at) AS value,
@@ -68,6 +68,7 @@ def _trigger_phases(con: duckdb.DuckDBPyConnection,
         FROM trigger_evaluations WHERE evaluated_at <= ?
         GROUP BY name ORDER BY name
         """, [until]).to_arrow_table().to_pylist()
+    return phases
 
 
 def touches_table(collected: list[dict[str, Any]]) -> pa.Table:

@@ -144,7 +144,7 @@ def run_overview(
     ).to_pylist()
     if not rows:
         return None
-    row = rows[0]
+    row: dict[str, object] = rows[0]
     scope = con.execute(
         "SELECT scope, has_start FROM run_summary WHERE run_id = ?", [run_id]
     ).fetchone()

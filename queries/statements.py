@@ -1,15 +1,20 @@
-"""Running the writers' statements: a unit of work in one transaction, a number read back.
+"""Running the writers' statements: a unit of work in one transaction, a row read back.
 
 `transaction` commits what its block did or, on any exception (an interrupt included), rolls
 all of it back and re-raises: a unit is stored whole or not at all. A rollback that itself
 fails (the connection already gone) must not hide the error that caused it, so that failure
 is dropped and the original exception propagates.
+
+`one_row` is for statements that always return exactly one row (an aggregate, a setting, the
+one-row `derived_marks`): no row means the store is not the one this code was written for,
+and that is raised as such rather than surfacing later as an error about `None`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import duckdb
 
@@ -24,6 +29,14 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         with suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
+    """The one row `sql` returns."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row where one is always returned: {' '.join(sql.split())}")
+    return row
 
 
 def count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -225,7 +225,8 @@ class RunSimulator:
         plan.events.append(event)
         return event
 
-    def _step(self, name: str, kind: str, tool: str | None = None, model: bool = False):
+    def _step(self, name: str, kind: str, tool: str | None = None,
+              model: bool = False) -> _Step:
         return _Step(self, name, kind, tool, self.rng.choice(MODELS) if model else None)
 
     def _touch(self, system: str, obj: str, record_id: str | None, action: str,

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 QD     := $(VENV)/bin/quarterdeck
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench snapshots install clean
+.PHONY: demo test typecheck bench snapshots install clean
 
 ## demo: install, then open the console on the sample fleet with a simulated runner writing
 ## live events (quarterdeck demo; SEED=7 RATE=20 make demo to change them)
@@ -19,6 +19,18 @@ demo: $(STAMP)
 ## test: install and run the test suite (benchmarks excluded)
 test: $(STAMP)
 	$(PY) -m pytest
+
+## typecheck: mypy, strict, over the headless layers (core, ingest, queries, runner); the
+## console and the command line are not checked. mypy cannot follow the editable install's
+## import hook, so build/typecheck/ lays the layers out as they install (quarterdeck/ holds
+## links to core/*.py, and quarterdeck/ingest links to ingest/, ...) and mypy reads them there;
+## an error names the link, which opens the file itself.
+TYPECHECK := build/typecheck/quarterdeck
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	ln -s $(CURDIR)/core/*.py $(TYPECHECK)/
+	ln -s $(CURDIR)/ingest $(CURDIR)/queries $(CURDIR)/runner $(TYPECHECK)/
+	$(VENV)/bin/mypy -p quarterdeck
 
 ## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M;
 ## follow lag and sustained rate at 2k/5k/10k events/s; 50 triggers on the 10M store
@@ -45,4 +57,4 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .quarterdeck bench-data *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .quarterdeck bench-data build *.egg-info .pytest_cache .hypothesis

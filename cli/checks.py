@@ -21,17 +21,13 @@ from quarterdeck.cli.options import (
     parse_since,
     store_path,
 )
+from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
-TRIGGER_COLUMNS = (
-    ("name", "TRIGGER"),
-    ("phase", "PHASE"),
-    ("value", "VALUE"),
-    ("threshold", "THRESHOLD"),
-    ("window", "WINDOW"),
-    ("runs_in_window", "RUNS"),
-    ("reason", "WHY"),
-)
+#: An evaluation as the command prints it: the rule's state now (the console's Triggers pane
+#: shows its configuration and history as well).
+TRIGGER_COLUMNS = columns.without(columns.TRIGGERS, "metric", "min_runs", "history",
+                                  "evaluated_at", "changed_at", "on_trip")
 
 
 def register(commands: Commands) -> None:

@@ -22,21 +22,8 @@ from quarterdeck.cli.options import (
     positive_int,
     store_path,
 )
+from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
-
-DECISION_COLUMNS = (
-    ("seq", "#"),
-    ("decided_at", "DECIDED (UTC)"),
-    ("operator", "OPERATOR"),
-    ("action", "ACTION"),
-    ("target", "TARGET"),
-    ("runs", "RUNS"),
-    ("state", "STATE"),
-    ("delivered_at", "DELIVERED (UTC)"),
-    ("acked_at", "ANSWERED (UTC)"),
-    ("reason", "REASON"),
-    ("detail", "RUNNER SAID"),
-)
 
 
 def register(commands: Commands) -> None:
@@ -96,5 +83,5 @@ def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> in
 
     with Store.open(store_path(args, settings), read_only=True) as store:
         table = decisions(store.con, run_id=args.run, limit=args.limit)
-    formats.write(table, args.format, columns=DECISION_COLUMNS)
+    formats.write(table, args.format, columns=columns.DECISIONS)
     return EXIT_OK

@@ -1,9 +1,9 @@
 """The read commands: `runs`, `touched`, `approvals`, `quarantine`.
 
-Each opens the store read-only, asks one named query, and prints its rows as a table (the
-columns below), as JSON or as CSV (every field of the rows). Filter values are checked
-before the store is opened: an unknown status, action or error class is a usage error that
-lists the ones there are.
+Each opens the store read-only, asks one named query, and prints its rows as a table (its
+columns as `queries.columns` defines them, less a few left out by key below), as JSON or as
+CSV (every field of the rows). Filter values are checked before the store is opened: an
+unknown status, action or error class is a usage error that lists the ones there are.
 """
 
 from __future__ import annotations
@@ -21,54 +21,17 @@ from quarterdeck.cli.options import (
     positive_int,
     store_path,
 )
+from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
-RUN_COLUMNS = (
-    ("run_id", "RUN"),
-    ("workflow", "WORKFLOW"),
-    ("status", "STATUS"),
-    ("started_at", "STARTED (UTC)"),
-    ("duration_s", "DURATION"),
-    ("steps", "STEPS"),
-    ("touched", "TOUCHED"),
-    ("out_of_scope", "OUT OF SCOPE"),
-    ("pending_approvals", "PENDING"),
-    ("environment", "ENV"),
-    ("identity", "IDENTITY"),
-)
-
-TOUCH_COLUMNS = (
-    ("ts", "TIME (UTC)"),
-    ("run_id", "RUN"),
-    ("workflow", "WORKFLOW"),
-    ("system", "SYSTEM"),
-    ("object", "OBJECT"),
-    ("record_id", "RECORD"),
-    ("action", "ACTION"),
-    ("in_scope", "IN SCOPE"),
-    ("step_id", "STEP"),
-)
-
-APPROVAL_COLUMNS = (
-    ("approval_id", "APPROVAL"),
-    ("status", "STATUS"),
-    ("risk", "RISK"),
-    ("action", "ACTION"),
-    ("run_id", "RUN"),
-    ("required_role", "ROLE"),
-    ("requested_by", "REQUESTED BY"),
-    ("expires_at", "EXPIRES (UTC)"),
-    ("decided_by", "DECIDED BY"),
-    ("reason", "REASON"),
-)
-
-QUARANTINE_COLUMNS = (
-    ("source", "SOURCE"),
-    ("line", "LINE"),
-    ("offset", "OFFSET"),
-    ("error_class", "CLASS"),
-    ("error", "ERROR"),
-)
+#: The tables as printed: every column, less what only the console draws (a touch's change,
+#: identity and what it carried; an approval's time left, age and workflow) and a quarantined
+#: line as read, which `--format json` and `csv` carry.
+RUN_COLUMNS = columns.RUNS
+TOUCH_COLUMNS = columns.without(columns.TOUCHES, "identity", "change", "fields",
+                                "classification")
+APPROVAL_COLUMNS = columns.without(columns.APPROVALS, "seconds_left", "workflow", "age_s")
+QUARANTINE_COLUMNS = columns.without(columns.QUARANTINE, "raw_size", "raw")
 
 
 def register(commands: Commands) -> None:

@@ -6,6 +6,7 @@ Everything returned is Rich markup; text that comes from logs is escaped first.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 
 from quarterdeck.console.diff import diff, parse
 from quarterdeck.formats import duration, short_time
+from quarterdeck.queries.columns import Column
 
 STATUS_STYLE = {
     "running": "bold cyan",
@@ -123,6 +125,31 @@ def change(before: str | None, after: str | None) -> str:
         new = "∅" if c.kind == "removed" else _short(c.after)
         parts.append(f"{escape(c.field)}: {escape(old)} → {escape(new)}")
     return "; ".join(parts)
+
+
+def touch_row(t: dict[str, Any], columns: Sequence[Column]) -> list[str]:
+    """A touch's cells for these touch columns (`queries.columns.TOUCHES`), drawn the same in
+    every table of touches: deletes, exports and out-of-scope touches stand out."""
+    return [_touch_cell(t, c.key) for c in columns]
+
+
+def _touch_cell(t: dict[str, Any], key: str) -> str:
+    if key == "ts":
+        return when(t["ts"])
+    if key == "record_id":
+        return text(t["record_id"] or "[bulk]")
+    if key == "action":
+        return action(t["action"])
+    if key == "in_scope":
+        return in_scope(t["in_scope"])
+    if key == "change":
+        return change(t["before"], t["after"])
+    if key == "fields":
+        return text(", ".join(t["fields"] or []) or (
+            f"{t['record_count']} records" if t["record_count"] is not None else ""))
+    if key == "classification":
+        return f"[magenta]{text(t['classification'])}[/]" if t["classification"] else ""
+    return text(t[key])
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -1,7 +1,8 @@
 """Turning query results into what people read: CLI tables, JSON, CSV, and short cell texts.
 
 Times are UTC everywhere: ISO 8601 with a `Z` in JSON and CSV, `YYYY-MM-DD HH:MM:SS` in tables
-whose headers say UTC.
+whose headers say UTC. A table shows the columns it is given (`queries.columns`), each cell
+written as its column's kind says; JSON and CSV carry every field of the rows.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from quarterdeck.queries.columns import Column
 
 FORMATS = ("table", "json", "csv")
 
@@ -73,7 +77,7 @@ def write(
     table: pa.Table,
     fmt: str,
     *,
-    columns: Sequence[tuple[str, str]] | None = None,
+    columns: Sequence[Column],
     title: str | None = None,
     out: TextIO | None = None,
 ) -> None:
@@ -88,7 +92,6 @@ def write(
         for row in rows(table):
             writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     else:
-        columns = columns or [(c, c) for c in table.column_names]
         _rich_table(table.to_pylist(), columns, title, out)
 
 
@@ -99,35 +102,35 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _rich_table(
-    data: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str | None,
+    data: Iterable[dict[str, Any]], columns: Sequence[Column], title: str | None,
     out: TextIO,
 ) -> None:
     # In a terminal, fit its width; piped, never wrap (a wide line beats a folded one).
     console = Console(file=out, soft_wrap=False, width=None if out.isatty() else 400)
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
-    for _, label in columns:
-        table.add_column(label, overflow="fold")
+    for column in columns:
+        table.add_column(column.header, overflow="fold")
     count = 0
     for row in data:
         count += 1
-        table.add_row(*(_cell_text(row.get(key), key) for key, _ in columns))
+        table.add_row(*(_cell_text(row.get(c.key), c.kind) for c in columns))
     if count:
         console.print(table)
     else:
         console.print("[dim]nothing to show[/]")
 
 
-def _cell_text(value: Any, key: str = "") -> str:
+def _cell_text(value: Any, kind: str) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
+    if kind == "time":
         return short_time(value)
-    if key.endswith("_s") and isinstance(value, (int, float)):
+    if kind == "duration":
         return duration(value)
-    if isinstance(value, bool):
+    if kind == "flag":
         return "yes" if value else "no"
-    if isinstance(value, float):
+    if kind == "number" and isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, list):
+    if kind == "list":
         return ", ".join(str(v) for v in value)
     return str(value)

@@ -20,6 +20,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from quarterdeck.queries.columns import RUNS
+
 DEFAULT_STALE_SECONDS = 15 * 60
 
 RUN_STATUSES = (
@@ -33,20 +35,9 @@ RUN_STATUSES = (
     "rolled_back",
 )
 
-#: Columns the run history can be sorted by (the console's column sort, `--sort`).
-SORTABLE = (
-    "started_at",
-    "run_id",
-    "workflow",
-    "status",
-    "duration_s",
-    "steps",
-    "touched",
-    "out_of_scope",
-    "pending_approvals",
-    "environment",
-    "identity",
-)
+#: Columns the run history can be sorted by (the console's column sort, `--sort`): the
+#: sortable ones of its one definition, each a column of `run_history`'s result.
+SORTABLE = tuple(c.key for c in RUNS if c.sortable)
 
 _HISTORY = """
 WITH pending AS (

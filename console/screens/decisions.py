@@ -13,11 +13,11 @@ from textual.widgets import Footer, Static
 from quarterdeck.console import cells
 from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.columns import DECISIONS
 
 STATE_STYLE = {"recorded": "yellow", "delivered": "cyan", "applied": "green",
                "partly applied": "bold yellow", "refused": "bold red"}
-LABELS = ("#", "DECIDED (UTC)", "OPERATOR", "ACTION", "TARGET", "RUNS", "STATE", "DELIVERED",
-          "ANSWERED", "REASON", "RUNNER SAID")
+LABELS = tuple(c.header for c in DECISIONS)
 
 
 def state(value: str) -> str:
@@ -30,12 +30,20 @@ def decision_rows(table: pa.Table) -> tuple[list[list[str]], list[str]]:
     for d in table.to_pylist():
         runs: list[Any] = d["runs"] or []
         shown = ", ".join(runs[:3]) + (f" +{len(runs) - 3}" if len(runs) > 3 else "")
-        rows.append([
-            str(d["seq"]), cells.when(d["decided_at"]), cells.text(d["operator"]),
-            f"[b]{cells.text(d['action'])}[/]", cells.text(d["target"]), cells.text(shown),
-            state(d["state"]), cells.when(d["delivered_at"]), cells.when(d["acked_at"]),
-            cells.text(d["reason"]), cells.text(d["detail"]),
-        ])
+        cell = {
+            "seq": str(d["seq"]),
+            "decided_at": cells.when(d["decided_at"]),
+            "operator": cells.text(d["operator"]),
+            "action": f"[b]{cells.text(d['action'])}[/]",
+            "target": cells.text(d["target"]),
+            "runs": cells.text(shown),
+            "state": state(d["state"]),
+            "delivered_at": cells.when(d["delivered_at"]),
+            "acked_at": cells.when(d["acked_at"]),
+            "reason": cells.text(d["reason"]),
+            "detail": cells.text(d["detail"]),
+        }
+        rows.append([cell[c.key] for c in DECISIONS])
         keys.append(d["decision_id"])
     return rows, keys
 

@@ -9,6 +9,7 @@ from textual.widgets import Footer, Static
 from quarterdeck.console import cells
 from quarterdeck.console.screens.base import DataScreen
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.columns import QUARANTINE
 
 LIMIT = 1000
 
@@ -33,16 +34,20 @@ class QuarantineScreen(DataScreen):
         return self.reader.quarantined(limit=LIMIT)
 
     def show(self, table: pa.Table) -> None:
-        labels = ["SOURCE", "LINE", "OFFSET", "CLASS", "ERROR", "SIZE", "LINE AS READ"]
         rows, keys = [], []
         for q in table.to_pylist():
-            rows.append([
-                cells.text(q["source"]), str(q["line"]), str(q["offset"]),
-                f"[yellow]{cells.text(q['error_class'])}[/]", cells.text(q["error"]),
-                f"{q['raw_size']:,} B", f"[dim]{cells.text(q['raw'][:200])}[/]",
-            ])
+            cell = {
+                "source": cells.text(q["source"]),
+                "line": str(q["line"]),
+                "offset": str(q["offset"]),
+                "error_class": f"[yellow]{cells.text(q['error_class'])}[/]",
+                "error": cells.text(q["error"]),
+                "raw_size": f"{q['raw_size']:,} B",
+                "raw": f"[dim]{cells.text(q['raw'][:200])}[/]",
+            }
+            rows.append([cell[c.key] for c in QUARANTINE])
             keys.append(f"{q['source']}:{q['offset']}")
-        self.query_one(TableView).show(labels, rows, keys)
+        self.query_one(TableView).show([c.header for c in QUARANTINE], rows, keys)
         more = " (the newest 1,000)" if len(rows) >= LIMIT else ""
         self.query_one("#quarantine-title", Static).update(
             f"[b]Quarantine[/]  {len(rows):,} lines{more}"

@@ -17,8 +17,12 @@ from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
 from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.screens.decisions import LABELS, decision_rows
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.columns import TOUCHES, pick
 
 TABS = ("timeline", "touched", "events", "approvals", "decisions")
+#: A run's touches: which step made each, and what it carried, rather than the run's name.
+RUN_TOUCHES = pick(TOUCHES, "ts", "step_id", "system", "object", "record_id", "action",
+                   "in_scope", "change", "fields", "classification")
 
 
 class RunDetailScreen(DataScreen):
@@ -156,21 +160,9 @@ def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
 def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
     """A run's touches as a table (out-of-scope ones marked): labels, rows, keys (the touch
     event ids)."""
-    labels = ["TIME (UTC)", "STEP", "SYSTEM", "OBJECT", "RECORD", "ACTION", "IN SCOPE",
-              "CHANGE", "FIELDS / COUNT", "CLASS"]
-    rows, keys = [], []
-    for t in touches.to_pylist():
-        what = ", ".join(t["fields"] or []) or (
-            f"{t['record_count']} records" if t["record_count"] is not None else "")
-        rows.append([
-            cells.when(t["ts"]), cells.text(t["step_id"]), cells.text(t["system"]),
-            cells.text(t["object"]), cells.text(t["record_id"] or "[bulk]"),
-            cells.action(t["action"]), cells.in_scope(t["in_scope"]),
-            cells.change(t["before"], t["after"]), cells.text(what),
-            f"[magenta]{cells.text(t['classification'])}[/]" if t["classification"] else "",
-        ])
-        keys.append(t["event_id"])
-    return labels, rows, keys
+    records = touches.to_pylist()
+    return ([c.header for c in RUN_TOUCHES], [cells.touch_row(t, RUN_TOUCHES) for t in records],
+            [t["event_id"] for t in records])
 
 
 def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:

@@ -15,6 +15,7 @@ from quarterdeck.console.data import StoreReader
 from quarterdeck.console.diff import diff
 from quarterdeck.console.screens.base import DataScreen
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.columns import TOUCHES, pick
 
 KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow", "same": "dim"}
 
@@ -103,6 +104,10 @@ class TouchScreen(DataScreen):
             self.notify("a bulk touch names no single record", severity="warning")
 
 
+#: One record's touches: who touched it and how (the record itself is in the title).
+LINEAGE = pick(TOUCHES, "ts", "run_id", "workflow", "identity", "action", "in_scope", "change")
+
+
 class LineageScreen(DataScreen):
     HELP_TITLE = "Record lineage"
     HELP = (
@@ -125,18 +130,10 @@ class LineageScreen(DataScreen):
         return self.reader.lineage(*self.record)
 
     def show(self, table: pa.Table) -> None:
-        rows, keys = [], []
         records = table.to_pylist()
-        for t in records:
-            rows.append([
-                cells.when(t["ts"]), cells.text(t["run_id"]), cells.text(t["workflow"]),
-                cells.text(t["identity"]), cells.action(t["action"]),
-                cells.in_scope(t["in_scope"]), cells.change(t["before"], t["after"]),
-            ])
-            keys.append(t["event_id"])
         view = self.query_one(TableView)
-        view.show(["TIME (UTC)", "RUN", "WORKFLOW", "IDENTITY", "ACTION", "IN SCOPE", "CHANGE"],
-                  rows, keys)
+        view.show([c.header for c in LINEAGE], [cells.touch_row(t, LINEAGE) for t in records],
+                  [t["event_id"] for t in records])
         runs = len({t["run_id"] for t in records})
         self.query_one("#lineage-title", Static).update(
             f"[b]{'/'.join(cells.text(p) for p in self.record)}[/]  {len(records)} "

@@ -14,10 +14,12 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen, touch_rows
 from quarterdeck.console.screens.two_tables import TwoTablesScreen
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.triggers_pane import value_text
+from quarterdeck.queries.columns import RUNS, pick
 from quarterdeck.queries.triggers import window_text
 
-RUN_LABELS = ("RUN", "WORKFLOW", "STATUS", "STARTED (UTC)", "DURATION", "OUT OF SCOPE",
-              "TOUCHED", "ENV")
+#: The runs behind a value: when each ran and what it touched, beside its status.
+RUN_COLUMNS = pick(RUNS, "run_id", "workflow", "status", "started_at", "duration_s",
+                   "out_of_scope", "touched", "environment")
 
 
 class TriggerScreen(TwoTablesScreen):
@@ -63,13 +65,19 @@ class TriggerScreen(TwoTablesScreen):
         runs = self.query_one("#runs-table", TableView)
         rows, keys = [], []
         for r in found.runs.to_pylist():
-            rows.append([cells.text(r["run_id"]), cells.text(r["workflow"]),
-                         cells.status(r["status"]), cells.when(r["started_at"]),
-                         cells.seconds(r["duration_s"]),
-                         cells.count(r["out_of_scope"], alarm=True), str(r["touched"]),
-                         cells.text(r["environment"])])
+            cell = {
+                "run_id": cells.text(r["run_id"]),
+                "workflow": cells.text(r["workflow"]),
+                "status": cells.status(r["status"]),
+                "started_at": cells.when(r["started_at"]),
+                "duration_s": cells.seconds(r["duration_s"]),
+                "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
+                "touched": str(r["touched"]),
+                "environment": cells.text(r["environment"]),
+            }
+            rows.append([cell[c.key] for c in RUN_COLUMNS])
             keys.append(r["run_id"])
-        runs.show(RUN_LABELS, rows, keys)
+        runs.show([c.header for c in RUN_COLUMNS], rows, keys)
         self.query_one("#runs-title", Static).update(
             f"[b]Runs[/] behind the value: {len(keys)} · [dim]Enter opens one[/]")
         touches = self.query_one("#touches-table", TableView)

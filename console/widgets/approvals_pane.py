@@ -15,6 +15,10 @@ from quarterdeck.desk import key_state
 from quarterdeck.formats import duration
 from quarterdeck.console.messages import DecisionWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.columns import APPROVALS, without
+
+#: The approval columns but the id and the expiry, which the request's screen shows.
+SHOWN = without(APPROVALS, "approval_id", "expires_at")
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,7 @@ class ApprovalsView:
 class ApprovalsPane(Pane):
     """Pending requests first (soonest to expire first), then decided ones."""
 
-    LABELS = ("STATUS", "TIME LEFT", "RISK", "WHAT WILL HAPPEN", "RUN", "WORKFLOW",
-              "REQUESTED BY", "ROLE", "AGE", "DECIDED BY", "REASON")
+    LABELS = tuple(c.header for c in SHOWN)
     TITLE = "Approvals"
     KEY = "3"
     FILTER_HINT = "filter: action, run, workflow, role, requester, status"
@@ -60,13 +63,20 @@ class ApprovalsPane(Pane):
         return record["approval_id"]
 
     def row(self, a: dict[str, Any]) -> list[str]:
-        return [
-            cells.status(a["status"]), cells.time_left(a["seconds_left"]), cells.risk(a["risk"]),
-            cells.text(a["action"]),
-            cells.text(a["run_id"]), cells.text(a["workflow"]), cells.text(a["requested_by"]),
-            cells.text(a["required_role"]), duration(a["age_s"]),
-            cells.text(a["decided_by"]), cells.text(a["reason"]),
-        ]
+        cell = {
+            "status": cells.status(a["status"]),
+            "seconds_left": cells.time_left(a["seconds_left"]),
+            "risk": cells.risk(a["risk"]),
+            "action": cells.text(a["action"]),
+            "run_id": cells.text(a["run_id"]),
+            "workflow": cells.text(a["workflow"]),
+            "requested_by": cells.text(a["requested_by"]),
+            "required_role": cells.text(a["required_role"]),
+            "age_s": duration(a["age_s"]),
+            "decided_by": cells.text(a["decided_by"]),
+            "reason": cells.text(a["reason"]),
+        }
+        return [cell[c.key] for c in SHOWN]
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenApproval(key))

@@ -16,23 +16,11 @@ from quarterdeck.console.data import StoreReader, split_filter
 from quarterdeck.desk import key_state
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.columns import RUNS
 from quarterdeck.queries.runs import RunFilter
 
-#: (label, sort key) for each column; what an investigator looks at first comes first.
-COLUMNS = (
-    ("RUN", "run_id"),
-    ("WORKFLOW", "workflow"),
-    ("STATUS", "status"),
-    ("OUT OF SCOPE", "out_of_scope"),
-    ("PENDING", "pending_approvals"),
-    ("STARTED (UTC)", "started_at"),
-    ("DURATION", "duration_s"),
-    ("STEPS", "steps"),
-    ("TOUCHED", "touched"),
-    ("ENV", "environment"),
-    ("IDENTITY", "identity"),
-)
-SORT_KEYS = tuple(key for _, key in COLUMNS)
+#: The keys `s` steps through, in the order of the columns.
+SORT_KEYS = tuple(c.key for c in RUNS if c.sortable)
 LIVE = {"running", "awaiting_approval", "paused"}
 
 
@@ -52,7 +40,7 @@ class RunsView:
 class RunsPane(Pane):
     """Run history. Enter opens a run; `/` filters; `s`/`S` sort."""
 
-    LABELS = tuple(label for label, _ in COLUMNS)
+    LABELS = tuple(c.header for c in RUNS)
     TITLE = "Runs"
     KEY = "1"
     FILTER_HINT = "filter: run, workflow, status, identity, env"
@@ -101,25 +89,26 @@ class RunsPane(Pane):
 
     def row(self, r: dict[str, Any]) -> list[str]:
         live = r["status"] in LIVE
-        return [
-            cells.text(r["run_id"]),
-            cells.text(r["workflow"]),
-            cells.status(r["status"]),
-            cells.count(r["out_of_scope"], alarm=True),
-            f"[bold yellow]{r['pending_approvals']} pending[/]" if r["pending_approvals"]
-            else "",
-            cells.when(r["started_at"]),
-            cells.seconds(r["duration_s"], live=live),
-            cells.text(r["steps"]) + (f" [red]({r['step_errors']} err)[/]"
-                                      if r["step_errors"] else ""),
-            cells.text(r["touched"]) + (f" [bold red]({r['deletes']} del)[/]"
-                                        if r["deletes"] else ""),
-            cells.text(r["environment"]),
-            cells.text(r["identity"]),
-        ]
+        cell = {
+            "run_id": cells.text(r["run_id"]),
+            "workflow": cells.text(r["workflow"]),
+            "status": cells.status(r["status"]),
+            "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
+            "pending_approvals": f"[bold yellow]{r['pending_approvals']} pending[/]"
+            if r["pending_approvals"] else "",
+            "started_at": cells.when(r["started_at"]),
+            "duration_s": cells.seconds(r["duration_s"], live=live),
+            "steps": cells.text(r["steps"]) + (f" [red]({r['step_errors']} err)[/]"
+                                               if r["step_errors"] else ""),
+            "touched": cells.text(r["touched"]) + (f" [bold red]({r['deletes']} del)[/]"
+                                                   if r["deletes"] else ""),
+            "environment": cells.text(r["environment"]),
+            "identity": cells.text(r["identity"]),
+        }
+        return [cell[c.key] for c in RUNS]
 
     def title_parts(self) -> list[str]:
-        label = next(lbl for lbl, key in COLUMNS if key == self.view.sort)
+        label = next(c.header for c in RUNS if c.key == self.view.sort)
         return [f"· sorted by {label.lower()} {'↓' if self.view.descending else '↑'}"]
 
     def open(self, key: str) -> None:
@@ -161,6 +150,9 @@ class RunsPane(Pane):
         event.stop()
         if event.column_index == 0:  # the new/changed marks
             return
-        key = COLUMNS[event.column_index - 1][1]
+        column = RUNS[event.column_index - 1]
+        if not column.sortable:
+            return
+        key = column.key
         descending = not self.view.descending if key == self.view.sort else True
         self.apply(RunsView(self.view.text, key, descending))

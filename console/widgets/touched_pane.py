@@ -12,7 +12,11 @@ from textual.message import Message
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, split_filter
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.columns import TOUCHES, without
 from quarterdeck.queries.touches import TouchFilter
+
+#: Every touch column but those only a run's own touches show.
+SHOWN = without(TOUCHES, "step_id", "fields", "classification")
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,7 @@ class TouchView:
 class TouchedPane(Pane):
     """Touches across runs. Enter shows the change; `t` the record's lineage."""
 
-    LABELS = ("TIME (UTC)", "RUN", "WORKFLOW", "IDENTITY", "SYSTEM", "OBJECT", "RECORD",
-              "ACTION", "IN SCOPE", "CHANGE")
+    LABELS = tuple(c.header for c in SHOWN)
     TITLE = "Touched"
     KEY = "2"
     FILTER_HINT = "filter: system, object, record, run, workflow, action"
@@ -68,12 +71,7 @@ class TouchedPane(Pane):
         return record["event_id"]
 
     def row(self, t: dict[str, Any]) -> list[str]:
-        return [
-            cells.when(t["ts"]), cells.text(t["run_id"]), cells.text(t["workflow"]),
-            cells.text(t["identity"]), cells.text(t["system"]), cells.text(t["object"]),
-            cells.text(t["record_id"] or "[bulk]"), cells.action(t["action"]),
-            cells.in_scope(t["in_scope"]), cells.change(t["before"], t["after"]),
-        ]
+        return cells.touch_row(t, SHOWN)
 
     def title_parts(self) -> list[str]:
         if self.view.out_of_scope:

@@ -13,8 +13,11 @@ from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, split_filter
 from quarterdeck.console.messages import TripDecisionWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.queries.columns import TRIGGERS, without
 from quarterdeck.queries.triggers import window_text
 
+#: The trigger columns but RUNS: RUNS/MIN shows the runs in the window against min_runs.
+SHOWN = without(TRIGGERS, "runs_in_window")
 PHASE_ORDER = {"tripped": 0, "error": 1, "warning": 2, "inconclusive": 3, "ok": 4, None: 5}
 
 
@@ -32,8 +35,7 @@ def value_text(value: float | None) -> str:
 class TriggersPane(Pane):
     """The rules from quarterdeck.toml, most urgent first."""
 
-    LABELS = ("PHASE", "TRIGGER", "METRIC", "VALUE", "THRESHOLD", "WINDOW", "RUNS/MIN", "RECENT",
-              "EVALUATED (UTC)", "PHASE SINCE", "ON TRIP", "WHY")
+    LABELS = tuple(c.header for c in SHOWN)
     TITLE = "Triggers"
     KEY = "4"
     FILTER_HINT = "filter: trigger, metric, workflow, phase"
@@ -76,17 +78,22 @@ class TriggersPane(Pane):
     def row(self, t: dict[str, Any]) -> list[str]:
         scope = " · ".join(x for x in (t["workflow"], t["environment"]) if x) or "all"
         sign = "<" if t["below"] else ">"
-        return [
-            cells.status(t["phase"] or "not yet evaluated"), f"[b]{cells.text(t['name'])}[/]",
-            f"{cells.text(t['metric'])} [dim]({cells.text(scope)})[/]", value_text(t["value"]),
-            f"{sign} {t['threshold']:g}", window_text(t["window_s"]),
-            f"{t['runs_in_window'] if t['runs_in_window'] is not None else ''}"
+        cell = {
+            "phase": cells.status(t["phase"] or "not yet evaluated"),
+            "name": f"[b]{cells.text(t['name'])}[/]",
+            "metric": f"{cells.text(t['metric'])} [dim]({cells.text(scope)})[/]",
+            "value": value_text(t["value"]),
+            "threshold": f"{sign} {t['threshold']:g}",
+            "window": window_text(t["window_s"]),
+            "min_runs": f"{t['runs_in_window'] if t['runs_in_window'] is not None else ''}"
             f"[dim]/{t['min_runs']}[/]",
-            cells.sparkline(t["history"]), cells.when(t["evaluated_at"]),
-            cells.when(t["changed_at"]),
-            cells.text(t["on_trip"]) + (" [b](auto)[/]" if t["auto"] else ""),
-            cells.text(t["reason"]),
-        ]
+            "history": cells.sparkline(t["history"]),
+            "evaluated_at": cells.when(t["evaluated_at"]),
+            "changed_at": cells.when(t["changed_at"]),
+            "on_trip": cells.text(t["on_trip"]) + (" [b](auto)[/]" if t["auto"] else ""),
+            "reason": cells.text(t["reason"]),
+        }
+        return [cell[c.key] for c in SHOWN]
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenTrigger(key))

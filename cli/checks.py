@@ -1,0 +1,79 @@
+"""`triggers` and `verify`: commands whose exit code is the verdict, for cron and CI.
+
+`triggers` evaluates every rollback rule in the config as of a moment (now, or `--at`),
+prints each with its phase, and exits 4 when any is tripped; it records nothing. `verify`
+checks the decisions journal's hash chain and that the store holds what the journal says,
+and exits 1 naming the first bad record.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from quarterdeck import config as config_mod
+from quarterdeck import formats
+from quarterdeck.cli.errors import EXIT_OK, EXIT_TRIPPED, Failed, UsageError
+from quarterdeck.cli.options import (
+    Commands,
+    add_command,
+    decision_context,
+    format_option,
+    parse_since,
+    store_path,
+)
+from quarterdeck.queries import columns
+from quarterdeck.queries.store import utc_now
+
+#: An evaluation as the command prints it: the rule's state now (the console's Triggers pane
+#: shows its configuration and history as well).
+TRIGGER_COLUMNS = columns.without(columns.TRIGGERS, "metric", "min_runs", "history",
+                                  "evaluated_at", "changed_at", "on_trip")
+
+
+def register(commands: Commands) -> None:
+    triggers = add_command(commands, "triggers", "evaluate every rollback trigger; exit 4 when "
+                           "any is tripped", cmd_triggers)
+    format_option(triggers)
+    triggers.add_argument("--at", metavar="WHEN",
+                          help="evaluate as of this moment (windows end there): a timestamp, "
+                          "or a duration ago (2h)")
+
+    add_command(commands, "verify", "check the decisions journal's hash chain and compare it "
+                "with the store; exit 1 at the first bad record", cmd_verify)
+
+
+def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    import pyarrow as pa
+
+    from quarterdeck.queries.store import Store
+    from quarterdeck.queries.triggers import evaluate_all
+
+    rules = settings.rules()
+    if not rules:
+        raise UsageError(f"no [[trigger]] rules in {settings.source or 'the config'} (see "
+                         "README: Rollback triggers)")
+    at = parse_since(args.at) if args.at else utc_now()
+    with Store.open(store_path(args, settings), read_only=True) as store:
+        evaluations = evaluate_all(store.con, rules, at=at,
+                                   stale_seconds=int(settings.store.stale_after))
+    rows = [e.as_dict() for e in evaluations]
+    for row in rows:
+        row.pop("window_s")
+    formats.write(pa.Table.from_pylist(rows), args.format, columns=TRIGGER_COLUMNS)
+    return EXIT_TRIPPED if any(e.phase == "tripped" for e in evaluations) else EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from quarterdeck.queries.decisions import verify
+    from quarterdeck.queries.store import Store
+
+    path = store_path(args, settings)
+    _, paths = decision_context(args, settings, path)
+    with Store.open(path, read_only=True) as store:
+        result = verify(store.con, paths.journal)
+    if not result.ok:
+        raise Failed(f"FAILED at seq {result.first_bad_seq}: {result.problem}",
+                     program="quarterdeck verify")
+    print(f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
+          "journal and store agree")
+    return EXIT_OK

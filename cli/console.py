@@ -1,0 +1,106 @@
+"""`console` (the default command) and `demo`: the Textual console over a store.
+
+Textual and the console are imported inside the functions that open it, never at the top:
+every other command loads without them (`quarterdeck runs` starts as fast as a read can).
+The console owns the store it is given and closes it, with the follower, when it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from quarterdeck import config as config_mod
+from quarterdeck.cli.errors import EXIT_OK
+from quarterdeck.cli.options import Commands, add_command, positive_float, store_path
+from quarterdeck.queries.store import utc_now
+
+if TYPE_CHECKING:
+    from quarterdeck.desk import DecisionDesk
+    from quarterdeck.queries.store import Store
+
+
+def register(commands: Commands) -> None:
+    console = add_command(commands, "console", "open the console (the default)", cmd_console)
+    console.add_argument("--follow", nargs="+", metavar="PATH",
+                         help="follow these log files and folders while the console is open")
+
+    demo = add_command(commands, "demo", "open the console on the sample fleet, with a "
+                       "simulated runner writing live events", cmd_demo)
+    demo.add_argument("--seed", type=int, default=7, metavar="S",
+                      help="the runner's seed (the same seed, the same runs)")
+    demo.add_argument("--rate", type=positive_float, default=20.0, metavar="N",
+                      help="live events per second (default 20)")
+    demo.add_argument("--dir", default=None, metavar="DIR",
+                      help="the demo's working folder, made afresh (default .quarterdeck/demo)")
+
+
+def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from quarterdeck.queries.store import Store
+
+    store = Store.open(store_path(args, settings))
+    return _run_console(args, settings, store, getattr(args, "follow", None))
+
+
+def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from quarterdeck import demo
+    from quarterdeck.queries.store import Store
+
+    work = Path(args.dir) if args.dir else demo.DEFAULT_DIR
+    db = Path(args.db) if args.db else work / "demo.duckdb"
+    print(f"preparing the demo in {work} …", file=sys.stderr, flush=True)
+    logs = demo.prepare(work, db, seed=args.seed)
+    name = config_mod.operator(settings, getattr(args, "operator", None)).name
+    settings = demo.demo_settings(settings, name)
+    outbox = config_mod.decision_paths(settings, db, [logs]).outbox
+    runner = demo.start_runner(logs, seed=args.seed, rate=args.rate, log=work / "runner.log",
+                               outbox=outbox)
+    try:
+        return _run_console(args, settings, Store.open(db), [str(logs)])
+    finally:
+        demo.stop_runner(runner)
+
+
+def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store: Store,
+                 follow: Sequence[str] | None) -> int:
+    from quarterdeck.console.app import make_app
+    from quarterdeck.console.live import LiveFeed
+    from quarterdeck.desk import DecisionDesk
+    from quarterdeck.watch import TriggerWatch
+
+    read_only = args.read_only or settings.console.read_only
+    operator = config_mod.operator(settings, getattr(args, "operator", None),
+                                   read_only=read_only)
+    paths = config_mod.decision_paths(settings, store.path, follow or ())
+    feed = None
+    try:
+        desk = DecisionDesk(store, operator, paths, stale_seconds=int(settings.store.stale_after),
+                            clock=utc_now)
+        notes = [] if read_only else _reconcile_notes(desk)
+        feed = LiveFeed(store, follow) if follow else None
+        watch = TriggerWatch(store, settings.rules(), desk, clock=utc_now,
+                             stale_seconds=int(settings.store.stale_after))
+        app = make_app(store, settings, read_only=read_only, feed=feed, desk=desk, watch=watch,
+                       notes=notes)
+        app.run()
+    finally:
+        if feed is not None:
+            feed.stop()
+        store.close()
+    return EXIT_OK
+
+
+def _reconcile_notes(desk: DecisionDesk) -> list[str]:
+    """Bring the store level with the decisions journal; say what that took."""
+    done = desk.reconcile()
+    notes = []
+    if done.added:
+        notes.append(f"{len(done.added)} decision(s) found in the journal but not the store "
+                     f"were stored (seq {', '.join(map(str, done.added))})")
+    if done.delivered:
+        notes.append(f"{len(done.delivered)} decision(s) never delivered were written to the "
+                     "outbox")
+    return notes

@@ -1,0 +1,87 @@
+"""`decide`, `approve`, `reject`: take a decision; `decisions`: list them with how far each got.
+
+A decision needs a reason. The store is first brought level with the decisions journal
+(what the journal holds and the store does not is stored and delivered), then the decision
+is planned against the store as it is now (authority, the runs it covers), recorded in the
+journal, the store and the outbox in that order, and printed with where it went. A refusal
+records nothing and exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from quarterdeck import config as config_mod
+from quarterdeck import formats
+from quarterdeck.cli.errors import EXIT_OK
+from quarterdeck.cli.options import (
+    Commands,
+    add_command,
+    decision_context,
+    format_option,
+    positive_int,
+    store_path,
+)
+from quarterdeck.queries import columns
+from quarterdeck.queries.store import utc_now
+
+
+def register(commands: Commands) -> None:
+    decide = add_command(commands, "decide", "pause, resume or roll back a run or a whole "
+                         "workflow", cmd_decide)
+    decide.add_argument("action", choices=("pause", "resume", "rollback"))
+    target = decide.add_mutually_exclusive_group(required=True)
+    target.add_argument("--run", metavar="ID", help="one run")
+    target.add_argument("--workflow", metavar="NAME", help="every active run of a workflow")
+    decide.add_argument("--reason", required=True, metavar="TEXT",
+                        help="why (recorded with the decision; required)")
+    for name, verb in (("approve", "approve"), ("reject", "reject")):
+        sub = add_command(commands, name, f"{verb} a pending approval request",
+                          cmd_decide_approval)
+        sub.add_argument("approval_id", metavar="APPROVAL_ID")
+        sub.add_argument("--reason", required=True, metavar="TEXT",
+                         help="why (recorded with the decision; required)")
+        sub.set_defaults(action=name)
+
+    decisions = add_command(commands, "decisions", "print the decisions, newest first, with "
+                            "their lifecycle (recorded → delivered → applied/refused)",
+                            cmd_decisions)
+    format_option(decisions)
+    decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
+    decisions.add_argument("--limit", type=positive_int, metavar="N")
+
+
+def cmd_decide(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    target = {"run_id": args.run} if args.run else {"workflow": args.workflow}
+    return _decide(args, settings, **target)
+
+
+def cmd_decide_approval(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    return _decide(args, settings, approval_id=args.approval_id)
+
+
+def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: str) -> int:
+    from quarterdeck.queries import decisions
+    from quarterdeck.queries.store import Store
+
+    path = store_path(args, settings)
+    operator, paths = decision_context(args, settings, path)
+    with Store.open(path) as store:
+        decisions.reconcile(store.con, paths, now=utc_now())
+        plan = decisions.plan(store.con, operator, args.action, now=utc_now(),
+                              stale_seconds=int(settings.store.stale_after), **target)
+        rec = decisions.record(store.con, plan, operator=operator, reason=args.reason,
+                               source="cli", paths=paths, now=utc_now())
+    print(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}")
+    print(f"  journal {paths.journal} · delivered to {paths.outbox}")
+    return EXIT_OK
+
+
+def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from quarterdeck.queries.decisions import decisions
+    from quarterdeck.queries.store import Store
+
+    with Store.open(store_path(args, settings), read_only=True) as store:
+        table = decisions(store.con, run_id=args.run, limit=args.limit)
+    formats.write(table, args.format, columns=columns.DECISIONS)
+    return EXIT_OK

@@ -20,8 +20,9 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
 from quarterdeck import bundle
-from quarterdeck.config import ConfigError, Settings
+from quarterdeck.config import Settings
 from quarterdeck.console.data import StoreReader, utc_now
+from quarterdeck.console.keys import check_remaps
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
@@ -346,27 +347,6 @@ class QuarterdeckApp(App[None]):
         self.push_screen(HelpScreen(f"Help · {title}", [a for a in about if a], keys))
 
 
-def binding_ids() -> set[str]:
-    """Every binding id a `[keys]` table in the config may remap."""
-    from quarterdeck.console.screens.approval import ApprovalScreen
-    from quarterdeck.console.screens.base import DataScreen
-    from quarterdeck.console.screens.touch import TouchScreen
-    from quarterdeck.console.screens.two_tables import TwoTablesScreen
-    from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
-    from quarterdeck.console.widgets.pane import Pane
-    from quarterdeck.console.widgets.runs_pane import RunsPane
-    from quarterdeck.console.widgets.touched_pane import TouchedPane
-    from quarterdeck.console.widgets.triggers_pane import TriggersPane
-
-    ids: set[str] = set()
-    for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, ApprovalsPane,
-                  TriggersPane,
-                  DataScreen, RunDetailScreen, TouchScreen, TwoTablesScreen, ApprovalScreen,
-                  QuarantineScreen, HelpScreen, JumpScreen, DecideScreen):
-        ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
-    return ids
-
-
 def make_app(
     store: Store,
     settings: Settings,
@@ -378,12 +358,7 @@ def make_app(
     watch: TriggerWatch | None = None,
     notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
-    unknown = sorted(set(settings.keys) - binding_ids())
-    if unknown:
-        raise ConfigError(
-            f"{settings.source or 'config'}: keys: no binding has the id "
-            f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
-        )
+    check_remaps(settings)
     reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock,
                          rules=settings.rules())
     return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed, desk=desk,

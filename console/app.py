@@ -31,6 +31,7 @@ from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
 from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.screens.offers import Helpable, Reloadable
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
@@ -222,10 +223,8 @@ class QuarterdeckApp(App[None]):
         if not self.screen_stack or isinstance(self.screen, ModalScreen):
             return  # starting or stopping; or a dialog is open
         self._refreshed = time.monotonic()
-        screen = self.screen
-        reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
-        if reload is not None:
-            reload()
+        if isinstance(self.screen, Reloadable):
+            self.screen.reload()
 
     @on(Followed)
     def _followed(self, message: Followed) -> None:
@@ -250,9 +249,8 @@ class QuarterdeckApp(App[None]):
 
     def action_refresh(self) -> None:
         for screen in self.screen_stack:
-            reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
-            if reload is not None:
-                reload()
+            if isinstance(screen, Reloadable):
+                screen.reload()
         self.notify(f"refreshed at {self.reader.clock():%H:%M:%S} UTC", timeout=2)
 
     def action_jump(self) -> None:
@@ -322,10 +320,10 @@ class QuarterdeckApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         screen = self.screen
-        about = [getattr(screen, "HELP", "") or ""]
+        about = [screen.HELP or ""]
         focused = self.focused
         for node in (focused.ancestors_with_self if focused else []):
-            text = getattr(node, "HELP", None)
+            text = node.HELP
             if text and text not in about and node is not screen:
                 about.append(text)
         about.append(APP_HELP)
@@ -340,10 +338,12 @@ class QuarterdeckApp(App[None]):
             seen.add(description)
             keys.append((self.get_key_display(binding), description))
         keys.append(("↑ ↓ pgup pgdn home end", "move in a table"))
-        keys.extend(getattr(screen, "HELP_KEYS", ()))
+        title = "Quarterdeck"
+        if isinstance(screen, Helpable):
+            keys.extend(screen.HELP_KEYS)
+            title = screen.HELP_TITLE
         keys.append(("?", "this help"))
         keys.append(("ctrl+p", "command palette"))
-        title = getattr(screen, "HELP_TITLE", "Quarterdeck")
         self.push_screen(HelpScreen(f"Help · {title}", [a for a in about if a], keys))
 
 

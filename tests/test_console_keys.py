@@ -1,4 +1,5 @@
-"""The binding ids a config may remap are found from the console's classes, not listed."""
+"""The binding ids a config may remap are found from the console's classes, not listed; and
+every full screen offers the app a reload."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
 
 import quarterdeck.console.screens as screens_package
 from quarterdeck.config import ConfigError, Settings
@@ -14,6 +16,7 @@ from quarterdeck.console.app import QuarterdeckApp
 from quarterdeck.console.keys import binding_ids, check_remaps, console_classes
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.screens.offers import Reloadable
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.pane import Pane
 from quarterdeck.console.widgets.runs_pane import RunsPane
@@ -59,3 +62,10 @@ def test_an_unknown_id_is_refused_with_the_known_ones_listed() -> None:
         "config: keys: no binding has the id 'runs.filterr'; known ids: "
         + ", ".join(sorted(binding_ids())))
 
+
+def test_every_full_screen_offers_a_reload() -> None:
+    """The refresh timer, the follower and ctrl+r reach a screen only through `Reloadable`."""
+    full = [cls for cls in console_classes()
+            if issubclass(cls, Screen) and not issubclass(cls, ModalScreen)]
+    assert MainScreen in full and RunDetailScreen in full
+    assert [cls.__name__ for cls in full if not issubclass(cls, Reloadable)] == []

@@ -1,8 +1,12 @@
-"""What the screens over one reader share: load in a worker, show, Esc goes back."""
+"""What the screens over one reader share: load in a worker, show, Esc goes back.
+
+A data screen is Reloadable and Helpable (see `offers`): the app's refresh calls `reload`, and
+`?` shows its HELP_TITLE and HELP_KEYS.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.binding import Binding
@@ -23,6 +27,8 @@ class DataScreen(Screen[None]):
     """A screen that shows what `fetch` returns; `reload` (ctrl+r) fetches again."""
 
     AUTO_FOCUS = ""  # the table takes focus once it has rows
+    HELP_TITLE: ClassVar[str] = "Quarterdeck"
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
 

@@ -1,4 +1,8 @@
-"""The main screen: the panes (1 Runs, 2 Touched, 3 Approvals), the status bar, the keys."""
+"""The main screen: the four panes (1 Runs … 4 Triggers), the status bar, the keys.
+
+It is Reloadable and Helpable (see `offers`): a refresh reloads the pane on screen and the
+status bar's counts; `?` is titled with the pane on screen.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +86,8 @@ class MainScreen(Screen[None]):
             f"[b]Quarterdeck[/]  [dim]›[/]  {PANES[name]}"
         )
 
-    def refresh_all(self) -> None:
+    def reload(self) -> None:
+        """The pane on screen and the status bar's counts, queried again."""
         self.current_pane().reload()
         self.refresh_counts()
 

@@ -9,6 +9,9 @@ palette and help. What an operator asks it to carry out lives in flows it owns a
 messages to — deciding (`decisions_flow`), writing evidence (`evidence_flow`), the trigger
 watch's trips (`triggers_flow`) — and the keys a config may remap are found in `keys`.
 Screens are asked what they offer through the Protocols in `screens.offers`.
+
+Every worker failure is seen: the app shows a notification with the error for its own workers
+(the flows') and for each `WorkFailed` a screen or widget sends about one of theirs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
+from textual.worker import Worker, WorkerState
 
 from quarterdeck.config import Settings
 from quarterdeck.console.data import StoreReader, utc_now
@@ -30,7 +34,12 @@ from quarterdeck.console.decisions_flow import DecisionsFlow
 from quarterdeck.console.evidence_flow import EvidenceFlow
 from quarterdeck.console.keys import check_remaps
 from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
-from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
+from quarterdeck.console.messages import (
+    DecisionWanted,
+    EvidenceWanted,
+    TripDecisionWanted,
+    WorkFailed,
+)
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -109,6 +118,22 @@ class QuarterdeckApp(App[None]):
     def _evidence_wanted(self, message: EvidenceWanted) -> None:
         message.stop()
         self.evidence_flow.write(message.run_id)
+
+    # --- failures ---------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (the flows'); a screen's or widget's send `WorkFailed`."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed(event.worker.name or "working in the background",
+                                         event.worker.error))
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        message.stop()
+        self.notify(str(message.error) or repr(message.error),
+                    title=f"error while {message.doing}", severity="error", timeout=15,
+                    markup=False)  # an error quoting SQL has brackets that are not markup
 
     # --- live -----------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ named. A trip's decision then claims the trip in the watch, so a trip is decided
 on screen is queried again when a decision is recorded.
 
 The flow is a small object the app owns, not a mixin: it holds the desk and the watch, runs its
-workers on the app and speaks to the operator through it. The app's message handlers, the jump
-line and the palette call it.
+workers on the app (so a worker that raises is reported like any other, see the app) and speaks
+to the operator through it. The app's message handlers, the jump line and the palette call it.
 (A mixin's `@on` handlers would be silently ignored unless the mixin were an App itself:
 Textual registers them through its own metaclass.)
 """

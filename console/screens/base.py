@@ -1,20 +1,23 @@
 """What the screens over one reader share: load in a worker, show, Esc goes back.
 
 A data screen is Reloadable and Helpable (see `offers`): the app's refresh calls `reload`, and
-`?` shows its HELP_TITLE and HELP_KEYS.
+`?` shows its HELP_TITLE and HELP_KEYS. A load that raises leaves on screen what was there and
+is reported to the app (`WorkFailed`); the next refresh loads again.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
+from quarterdeck.console.messages import WorkFailed
 
 
 def crumbs(*trail: str) -> Static:
@@ -46,6 +49,11 @@ class DataScreen(Screen[None]):
     def _load(self) -> None:
         data = self.fetch()
         self.app.call_from_thread(self.show, data)
+
+    @on(Worker.StateChanged)
+    def _load_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed(f"loading {self.HELP_TITLE}", event.worker.error))
 
     def fetch(self) -> Any:
         """Runs in a worker thread: ask the reader for the data."""

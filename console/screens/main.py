@@ -11,8 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
 
 from quarterdeck.console.data import StoreCounts, StoreReader
+from quarterdeck.console.messages import WorkFailed
 from quarterdeck.console.screens.approval import ApprovalScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
@@ -98,6 +100,12 @@ class MainScreen(Screen[None]):
 
     def _show_counts(self, counts: StoreCounts) -> None:
         self.query_one(StatusBar).update_counts(counts)
+
+    @on(Worker.StateChanged)
+    def _counts_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed("counting runs and quarantined lines",
+                                         event.worker.error))
 
     def visible_runs(self) -> list[str]:
         """The runs the Runs pane shows now (its filter applied)."""

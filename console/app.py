@@ -3,6 +3,15 @@
 `make_app` is shared by the CLI and the tests. In the default embedded mode the console
 process owns the store; every read goes through `StoreReader` (named queries, in worker
 threads, on a cursor of their own).
+
+The app is the frame: the screens, the refresh timers, the follower's messages, jump, the
+palette and help. What an operator asks it to carry out lives in flows it owns and routes
+messages to — deciding (`decisions_flow`), writing evidence (`evidence_flow`), the trigger
+watch's trips (`triggers_flow`) — and the keys a config may remap are found in `keys`.
+Screens are asked what they offer through the Protocols in `screens.offers`.
+
+Every worker failure is seen: the app shows a notification with the error for its own workers
+(the flows') and for each `WorkFailed` a screen or widget sends about one of theirs.
 """
 
 from __future__ import annotations
@@ -10,32 +19,39 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
+from textual.worker import Worker, WorkerState
 
-from quarterdeck import bundle
-from quarterdeck.config import ConfigError, Settings
+from quarterdeck.config import Settings
 from quarterdeck.console.data import StoreReader, utc_now
-from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.decisions_flow import DecisionsFlow
+from quarterdeck.console.evidence_flow import EvidenceFlow
+from quarterdeck.console.keys import check_remaps
 from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
-from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, TripDecisionWanted
-from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.messages import (
+    DecisionWanted,
+    EvidenceWanted,
+    TripDecisionWanted,
+    WorkFailed,
+)
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
 from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.screens.offers import Helpable, Reloadable
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
-from quarterdeck.watch import TriggerWatch, Trip
-from quarterdeck.queries.decisions import JournalError, Plan, Refused
+from quarterdeck.console.triggers_flow import TriggersFlow
+from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries.store import Store
+from quarterdeck.watch import TriggerWatch
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
 #: Seconds between refreshes prompted by the follower (it may report several times a second).
@@ -63,9 +79,11 @@ class QuarterdeckApp(App[None]):
         self.settings = settings
         self.read_only = read_only
         self.feed = feed
-        self.desk = desk
-        self.watch = watch
+        self.desk = desk  # the panes ask it which decision keys to show
         self.notes = list(notes)  # said once the console is up
+        self.decisions_flow = DecisionsFlow(self, desk, watch)
+        self.evidence_flow = EvidenceFlow(self, reader)
+        self.triggers_flow = TriggersFlow(self, watch, self.decisions_flow)
         self._refreshed = 0.0
         self._followed_shown = 0.0
         self._pending: Timer | None = None
@@ -74,168 +92,71 @@ class QuarterdeckApp(App[None]):
         self.set_keymap(self.settings.keys)
         self.push_screen(MainScreen(self.reader, read_only=self.read_only,
                                     following=self.feed is not None))
-        self.set_interval(self.settings.console.refresh, self._live_refresh)
+        self.set_interval(self.settings.console.refresh, self.reload_screen)
         if self.feed is not None:
             self.feed.start(self)
         for note in self.notes:
             self.notify(note, timeout=10)
-        if self.watch is not None and self.watch.rules:
-            self._evaluate_triggers()
-            self.set_interval(self.settings.console.evaluate_every, self._evaluate_triggers)
+        self.triggers_flow.start(self.settings.console.evaluate_every)
 
-    # --- triggers ---------------------------------------------------------------------------
+    def main_screen(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
 
-    @work(thread=True, exclusive=True, group="triggers", exit_on_error=False)
-    def _evaluate_triggers(self) -> None:
-        assert self.watch is not None
-        trips = self.watch.evaluate()
-        if trips:
-            self.call_from_thread(self._tripped, trips)
-
-    def _tripped(self, trips: list[Trip]) -> None:
-        for trip in trips:
-            rule = trip.rule
-            self.notify(trip.reason, title=f"trigger {rule.name} TRIPPED", severity="error",
-                        timeout=20)
-            if trip.decision is not None:
-                self.notify(f"#{trip.decision['seq']} {rule.on_trip} of {rule.workflow}'s "
-                            f"active runs, recorded by trigger:{rule.name} and delivered",
-                            title="automatic decision", severity="warning", timeout=20)
-            elif trip.refused is not None:
-                self.notify(trip.refused, title=f"trigger {rule.name}: no decision taken",
-                            severity="warning", timeout=20)
-            elif rule.workflow is not None:
-                self._plan_decision(rule.on_trip, {"workflow": rule.workflow}, trip)
-        self._live_refresh()
-
-    # --- decisions --------------------------------------------------------------------------
+    # --- what the flows carry out -----------------------------------------------------------
 
     @on(DecisionWanted)
     def _decision_wanted(self, message: DecisionWanted) -> None:
         message.stop()
-        self.decide(message.action, **message.target)
-
-    def decide(self, action: str, **target: str) -> None:
-        """Plan the decision (authority checked), then ask for confirmation and a reason."""
-        if self.desk is None or self.desk.read_only:
-            self.notify("read-only: this console takes no decisions", severity="warning")
-            return
-        self._plan_decision(action, target)
-
-    @work(thread=True, group="decide", exit_on_error=False)
-    def _plan_decision(self, action: str, target: dict[str, str],
-                       trip: Trip | None = None) -> None:
-        if self.desk is None or self.desk.read_only:
-            return
-        try:
-            plan = self.desk.plan(action, **target)
-        except Refused as exc:
-            self.call_from_thread(self.notify, str(exc), title=f"cannot {action}",
-                                  severity="error", timeout=12)
-            return
-        self.call_from_thread(self._confirm_decision, plan, trip)
-
-    def _confirm_decision(self, plan: Plan, trip: Trip | None = None) -> None:
-        shown: set[str] = set()
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                shown = set(screen.visible_runs())
-        hidden = tuple(r for r in plan.runs if r not in shown) \
-            if plan.target_kind == "workflow" else ()
-
-        def decided(reason: str | None) -> None:
-            if reason:
-                self._record_decision(plan, reason, trip)
-
-        why = f"Trigger {trip.rule.name} tripped." if trip else ""
-        self.push_screen(DecideScreen(plan, hidden=hidden, reason=trip.reason if trip else "",
-                                      why=why), decided)
-
-    @work(thread=True, group="decide", exit_on_error=False)
-    def _record_decision(self, plan: Plan, reason: str, trip: Trip | None = None) -> None:
-        assert self.desk is not None
-        try:
-            record = self.desk.record(plan, reason)
-        except (Refused, JournalError) as exc:
-            self.call_from_thread(self.notify, str(exc), title="not recorded",
-                                  severity="error", timeout=15)
-            return
-        if trip is not None and self.watch is not None:
-            self.watch.claim(trip, record["decision_id"])
-        self.call_from_thread(
-            self.notify, f"#{record['seq']} {plan.headline} — delivered to the runners",
-            title="decision recorded", timeout=8)
-        self.call_from_thread(self._live_refresh)
+        self.decisions_flow.decide(message.action, **message.target)
 
     @on(TripDecisionWanted)
     def _trip_decision_wanted(self, message: TripDecisionWanted) -> None:
         message.stop()
-        if self.watch is not None:
-            self._open_trip(message.name)
-
-    @work(thread=True, group="decide", exit_on_error=False)
-    def _open_trip(self, name: str) -> None:
-        assert self.watch is not None
-        trip = self.watch.open_trip(name)
-        if isinstance(trip, str):
-            self.call_from_thread(self.notify, trip, severity="warning")
-        else:
-            self.call_from_thread(self._plan_decision, trip.rule.on_trip,
-                                  {"workflow": str(trip.rule.workflow)}, trip)
+        self.decisions_flow.decide_trip(message.name)
 
     @on(EvidenceWanted)
     def _evidence_wanted(self, message: EvidenceWanted) -> None:
         message.stop()
-        self._write_evidence(message.run_id)
+        self.evidence_flow.write(message.run_id)
 
-    @work(thread=True, group="evidence", exit_on_error=False)
-    def _write_evidence(self, run_id: str) -> None:
-        now = self.reader.clock()
-        collected = self.reader.evidence(run_id)
-        if collected is None:
-            self.call_from_thread(self.notify, f"no run {run_id} in the store",
-                                  severity="error")
-            return
-        out = Path("evidence") / f"{run_id}-{now:%Y%m%dT%H%M%S}"
-        try:
-            bundle.write(out, [collected], generated_at=now, store=self.reader.path,
-                         scope=f"run {run_id}")
-        except bundle.BundleError as exc:
-            self.call_from_thread(self.notify, str(exc), title="no evidence written",
-                                  severity="error")
-            return
-        self.call_from_thread(self.notify, f"{out.resolve()} (report.md, evidence.json, "
-                              "touched.csv/.parquet, MANIFEST)", title="evidence bundle written",
-                              timeout=15)
+    # --- failures ---------------------------------------------------------------------------
 
-    def action_decisions(self) -> None:
-        if not isinstance(self.screen, DecisionsScreen):
-            self.push_screen(DecisionsScreen(self.reader))
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (the flows'); a screen's or widget's send `WorkFailed`."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed(event.worker.name or "working in the background",
+                                         event.worker.error))
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        message.stop()
+        self.notify(str(message.error) or repr(message.error),
+                    title=f"error while {message.doing}", severity="error", timeout=15,
+                    markup=False)  # an error quoting SQL has brackets that are not markup
 
     # --- live -----------------------------------------------------------------------------
 
-    def _live_refresh(self) -> None:
+    def reload_screen(self) -> None:
         """Query what is on screen again; paused while a dialog is open."""
         self._pending = None
         if not self.screen_stack or isinstance(self.screen, ModalScreen):
             return  # starting or stopping; or a dialog is open
         self._refreshed = time.monotonic()
-        screen = self.screen
-        reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
-        if reload is not None:
-            reload()
+        if isinstance(self.screen, Reloadable):
+            self.screen.reload()
 
     @on(Followed)
     def _followed(self, message: Followed) -> None:
         if time.monotonic() - self._followed_shown >= 1.0:  # each repaint costs, more so
             self._followed_shown = time.monotonic()          # under a dialog
-            for screen in self.screen_stack:
-                if isinstance(screen, MainScreen):
-                    screen.show_follow(message.stats)
+            main = self.main_screen()
+            if main is not None:
+                main.show_follow(message.stats)
         if self._pending is None:  # at most one refresh per LIVE_MIN_GAP
             # (never 0: a zero-second Textual timer divides by zero when the app stops)
             wait = max(0.02, LIVE_MIN_GAP - (time.monotonic() - self._refreshed))
-            self._pending = self.set_timer(wait, self._live_refresh)
+            self._pending = self.set_timer(wait, self.reload_screen)
 
     @on(FileNoticed)
     def _file_noticed(self, message: FileNoticed) -> None:
@@ -248,10 +169,15 @@ class QuarterdeckApp(App[None]):
 
     def action_refresh(self) -> None:
         for screen in self.screen_stack:
-            reload = getattr(screen, "refresh_all", None) or getattr(screen, "reload", None)
-            if reload is not None:
-                reload()
+            if isinstance(screen, Reloadable):
+                screen.reload()
         self.notify(f"refreshed at {self.reader.clock():%H:%M:%S} UTC", timeout=2)
+
+    # --- screens ----------------------------------------------------------------------------
+
+    def action_decisions(self) -> None:
+        if not isinstance(self.screen, DecisionsScreen):
+            self.push_screen(DecisionsScreen(self.reader))
 
     def action_jump(self) -> None:
         if not isinstance(self.screen, JumpScreen):
@@ -271,7 +197,7 @@ class QuarterdeckApp(App[None]):
         elif jump.kind == "decisions":
             self.action_decisions()
         elif jump.kind == "decide":
-            self.decide(jump.args[0], workflow=jump.args[1])
+            self.decisions_flow.decide(jump.args[0], workflow=jump.args[1])
 
     def action_quarantine(self) -> None:
         if not isinstance(self.screen, QuarantineScreen):
@@ -287,25 +213,21 @@ class QuarterdeckApp(App[None]):
         yield SystemCommand("Decisions", "Every decision and how far it got (D)",
                             self.action_decisions)
         if self.desk is not None and self.desk.offers("pause"):
-            workflow = self._workflow_under_cursor()
+            main = self.main_screen()
+            workflow = main.workflow_under_cursor() if main is not None else None
             if workflow:
+                decide = self.decisions_flow.decide
                 yield SystemCommand(f"Pause workflow {workflow}",
                                     "Every active run of the selected run's workflow",
-                                    lambda: self.decide("pause", workflow=workflow))
+                                    lambda: decide("pause", workflow=workflow))
                 yield SystemCommand(f"Resume workflow {workflow}",
                                     "Every paused run of the selected run's workflow",
-                                    lambda: self.decide("resume", workflow=workflow))
+                                    lambda: decide("resume", workflow=workflow))
                 yield SystemCommand(f"Roll back workflow {workflow}",
                                     "Every active run of it; you type its name to confirm",
-                                    lambda: self.decide("rollback", workflow=workflow))
+                                    lambda: decide("rollback", workflow=workflow))
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)
         yield from super().get_system_commands(screen)
-
-    def _workflow_under_cursor(self) -> str | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                return screen.workflow_under_cursor()
-        return None
 
     def _to_runs(self) -> None:
         self._to_pane("runs")
@@ -320,10 +242,10 @@ class QuarterdeckApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         screen = self.screen
-        about = [getattr(screen, "HELP", "") or ""]
+        about = [screen.HELP or ""]
         focused = self.focused
         for node in (focused.ancestors_with_self if focused else []):
-            text = getattr(node, "HELP", None)
+            text = node.HELP
             if text and text not in about and node is not screen:
                 about.append(text)
         about.append(APP_HELP)
@@ -338,32 +260,13 @@ class QuarterdeckApp(App[None]):
             seen.add(description)
             keys.append((self.get_key_display(binding), description))
         keys.append(("↑ ↓ pgup pgdn home end", "move in a table"))
-        keys.extend(getattr(screen, "HELP_KEYS", ()))
+        title = "Quarterdeck"
+        if isinstance(screen, Helpable):
+            keys.extend(screen.HELP_KEYS)
+            title = screen.HELP_TITLE
         keys.append(("?", "this help"))
         keys.append(("ctrl+p", "command palette"))
-        title = getattr(screen, "HELP_TITLE", "Quarterdeck")
         self.push_screen(HelpScreen(f"Help · {title}", [a for a in about if a], keys))
-
-
-def binding_ids() -> set[str]:
-    """Every binding id a `[keys]` table in the config may remap."""
-    from quarterdeck.console.screens.approval import ApprovalScreen
-    from quarterdeck.console.screens.base import DataScreen
-    from quarterdeck.console.screens.touch import TouchScreen
-    from quarterdeck.console.screens.two_tables import TwoTablesScreen
-    from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
-    from quarterdeck.console.widgets.pane import Pane
-    from quarterdeck.console.widgets.runs_pane import RunsPane
-    from quarterdeck.console.widgets.touched_pane import TouchedPane
-    from quarterdeck.console.widgets.triggers_pane import TriggersPane
-
-    ids: set[str] = set()
-    for owner in (QuarterdeckApp, MainScreen, Pane, RunsPane, TouchedPane, ApprovalsPane,
-                  TriggersPane,
-                  DataScreen, RunDetailScreen, TouchScreen, TwoTablesScreen, ApprovalScreen,
-                  QuarantineScreen, HelpScreen, JumpScreen, DecideScreen):
-        ids.update(b.id for b in owner.BINDINGS if isinstance(b, Binding) and b.id)
-    return ids
 
 
 def make_app(
@@ -377,12 +280,7 @@ def make_app(
     watch: TriggerWatch | None = None,
     notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
-    unknown = sorted(set(settings.keys) - binding_ids())
-    if unknown:
-        raise ConfigError(
-            f"{settings.source or 'config'}: keys: no binding has the id "
-            f"{', '.join(repr(u) for u in unknown)}; known ids: {', '.join(sorted(binding_ids()))}"
-        )
+    check_remaps(settings)
     reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock,
                          rules=settings.rules())
     return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed, desk=desk,

@@ -1,4 +1,5 @@
-"""Messages widgets send the app: an operator asked for something the app carries out."""
+"""Messages widgets and screens send the app: an operator asked for something the app carries
+out, or a worker failed and the app should say so."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ class TripDecisionWanted(Message):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+
+class WorkFailed(Message):
+    """A worker raised while `doing` something ("loading Runs"). The app shows the error in a
+    notification; the node whose worker it was keeps what it showed (a pane also says it could
+    not load) and loads again when next asked."""
+
+    def __init__(self, doing: str, error: BaseException) -> None:
+        super().__init__()
+        self.doing = doing
+        self.error = error

@@ -149,7 +149,7 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: 
         pane = app.screen.query_one(RunsPane)
         workflow = pane.current_record()["workflow"]
         other = next(r["workflow"] for r in pane.records.to_pylist() if r["workflow"] != workflow)
-        app.decide("pause", workflow=workflow)
+        app.decisions_flow.decide("pause", workflow=workflow)
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
         assert app.screen.hidden == ()  # nothing filtered: every run is on screen
         await pilot.press("escape")
@@ -157,7 +157,7 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: 
         await until(pilot, lambda: pane.records is not None and all(
             r["workflow"] == other for r in pane.records.to_pylist()))
         await pilot.press("enter")
-        app.decide("pause", workflow=workflow)
+        app.decisions_flow.decide("pause", workflow=workflow)
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
         assert app.screen.hidden and set(app.screen.hidden) == set(app.screen.plan.runs)
         assert "not on screen now (hidden by the filter" in str(
@@ -200,7 +200,7 @@ async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
     app = app_for(fleet_store, itself)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
-        app.decide("approve", approval_id=approval_id)
+        app.decisions_flow.decide("approve", approval_id=approval_id)
         await until(pilot, lambda: any("separation of duties" in str(n.message)
                                        for n in app._notifications))
         assert not isinstance(app.screen, DecideScreen)
@@ -248,7 +248,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
 
             await until(pilot, lambda: live_run() is not None, timeout=30)
             run_id = live_run()
-            app.decide("pause", run_id=run_id)
+            app.decisions_flow.decide("pause", run_id=run_id)
             await until(pilot, lambda: isinstance(app.screen, DecideScreen))
             app.screen.query_one("#decide-reason", Input).focus()
             await pilot.press(*"end to end")

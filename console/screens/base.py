@@ -1,16 +1,23 @@
-"""What the screens over one reader share: load in a worker, show, Esc goes back."""
+"""What the screens over one reader share: load in a worker, show, Esc goes back.
+
+A data screen is Reloadable and Helpable (see `offers`): the app's refresh calls `reload`, and
+`?` shows its HELP_TITLE and HELP_KEYS. A load that raises leaves on screen what was there and
+is reported to the app (`WorkFailed`); the next refresh loads again.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
+from quarterdeck.console.messages import WorkFailed
 
 
 def crumbs(*trail: str) -> Static:
@@ -23,6 +30,8 @@ class DataScreen(Screen[None]):
     """A screen that shows what `fetch` returns; `reload` (ctrl+r) fetches again."""
 
     AUTO_FOCUS = ""  # the table takes focus once it has rows
+    HELP_TITLE: ClassVar[str] = "Quarterdeck"
+    HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
 
@@ -40,6 +49,11 @@ class DataScreen(Screen[None]):
     def _load(self) -> None:
         data = self.fetch()
         self.app.call_from_thread(self.show, data)
+
+    @on(Worker.StateChanged)
+    def _load_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed(f"loading {self.HELP_TITLE}", event.worker.error))
 
     def fetch(self) -> Any:
         """Runs in a worker thread: ask the reader for the data."""

@@ -1,4 +1,8 @@
-"""The main screen: the panes (1 Runs, 2 Touched, 3 Approvals), the status bar, the keys."""
+"""The main screen: the four panes (1 Runs … 4 Triggers), the status bar, the keys.
+
+It is Reloadable and Helpable (see `offers`): a refresh reloads the pane on screen and the
+status bar's counts; `?` is titled with the pane on screen.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
 
 from quarterdeck.console.data import StoreCounts, StoreReader
+from quarterdeck.console.messages import WorkFailed
 from quarterdeck.console.screens.approval import ApprovalScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
@@ -82,7 +88,8 @@ class MainScreen(Screen[None]):
             f"[b]Quarterdeck[/]  [dim]›[/]  {PANES[name]}"
         )
 
-    def refresh_all(self) -> None:
+    def reload(self) -> None:
+        """The pane on screen and the status bar's counts, queried again."""
         self.current_pane().reload()
         self.refresh_counts()
 
@@ -93,6 +100,12 @@ class MainScreen(Screen[None]):
 
     def _show_counts(self, counts: StoreCounts) -> None:
         self.query_one(StatusBar).update_counts(counts)
+
+    @on(Worker.StateChanged)
+    def _counts_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkFailed("counting runs and quarantined lines",
+                                         event.worker.error))
 
     def visible_runs(self) -> list[str]:
         """The runs the Runs pane shows now (its filter applied)."""

@@ -10,6 +10,10 @@ was full, it fetches the next page and adds it below, the cursor staying where i
 MAX_ROWS it stops (memory stays bounded whatever the store holds) and says so. A reload (a
 refresh, or coming back to the pane) fetches the pages up to the cursor again, so the cursor
 keeps its row and what scrolled far out of sight is let go.
+
+A load that fails (its worker raises) changes no row: the pane keeps the rows it had and its
+title says it could not load, until a load succeeds; the next refresh simply loads again. The
+error itself goes to the app as `WorkFailed`, which shows it.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
+from quarterdeck.console.messages import WorkFailed
 from quarterdeck.console.widgets.table import TableView
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
@@ -96,6 +102,8 @@ class Pane(Vertical, can_focus=False):
         self.more = False  # the last page was full: there may be more rows
         self._generation = 0  # a reload starts a new one; older results are dropped
         self._loading = False
+        self._worker: Worker[None] | None = None  # the latest load; an older one is stale
+        self._failed = False  # the latest load raised: the rows shown are from before
         self._seen: dict[str, int] = {}  # key -> signature, as last shown
         self._key_states: tuple[bool | None, ...] = ()
 
@@ -145,7 +153,8 @@ class Pane(Vertical, can_focus=False):
         until = min(until, MAX_ROWS)
         self._generation += 1
         self._loading = True
-        self._load(self.view, self._generation, Page(limit=min(PAGE, until)), until)
+        self._worker = self._load(self.view, self._generation, Page(limit=min(PAGE, until)),
+                                  until)
 
     def apply(self, view: Any) -> None:
         self.view = view
@@ -160,8 +169,9 @@ class Pane(Vertical, can_focus=False):
         self._loading = True
         last = self.records.slice(self.loaded - 1).to_pylist()[0]
         until = min(self.loaded + PAGE, MAX_ROWS)
-        self._load(self._shown_view, self._generation,
-                   Page(limit=until - self.loaded, offset=self.loaded, last=last), until)
+        self._worker = self._load(self._shown_view, self._generation,
+                                  Page(limit=until - self.loaded, offset=self.loaded, last=last),
+                                  until)
 
     @work(thread=True, exclusive=True, group="pane", exit_on_error=False)
     def _load(self, view: Any, generation: int, page: Page, until: int) -> None:
@@ -192,6 +202,7 @@ class Pane(Vertical, can_focus=False):
         if message.generation != self._generation:
             return  # a reload has started since: its rows will come
         self._loading = False
+        self._failed = False
         self.more = message.more
         table = self.query_one(TableView)
         if message.append:
@@ -215,6 +226,17 @@ class Pane(Vertical, can_focus=False):
         self._retitle()
         if self.screen.focused is None and self.display:
             self.focus_table()
+
+    @on(Worker.StateChanged)
+    def _load_failed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.error is None:
+            return
+        self.post_message(WorkFailed(f"loading {self.TITLE}", worker.error))
+        if worker is self._worker:  # the latest load: a reload may start another
+            self._loading = False
+            self._failed = True
+            self._retitle()
 
     def _marked(self, message: Loaded, *, first: bool) -> list[list[str]]:
         """The rows with a first cell marking what is new (+) or changed (~) since the last
@@ -262,6 +284,9 @@ class Pane(Vertical, can_focus=False):
         else:
             parts.append(f"{self.loaded:,} loaded [yellow](the most kept at once; there are "
                          "more: narrow with /)[/]")
+        if self._failed:
+            parts.append("· [b red]could not load[/] [dim](the rows from before; tried again at "
+                         "the next refresh)[/]")
         parts.extend(self.title_parts())
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")

@@ -1,0 +1,112 @@
+"""Deciding from the console: plan, confirm in a dialog, record — for a key, the jump line, the
+palette, or a tripped trigger.
+
+A decision is planned first, in a worker: the desk checks the operator's authority there, and a
+refusal is said at once, before any dialog. The plan then opens `DecideScreen` (Cancel focused,
+every run named, those not on screen counted), and what the operator confirms is recorded in a
+worker again, with the reason given: the runs recorded are the plan's, the ones the dialog
+named. A trip's decision then claims the trip in the watch, so a trip is decided once. What is
+on screen is queried again when a decision is recorded.
+
+The flow is a small object the app owns, not a mixin: it holds the desk and the watch, runs its
+workers on the app (so a worker that raises is reported like any other, see the app) and speaks
+to the operator through it. The app's message handlers, the jump line and the palette call it.
+(A mixin's `@on` handlers would be silently ignored unless the mixin were an App itself:
+Textual registers them through its own metaclass.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.queries.decisions import Plan, Refused
+from quarterdeck.queries.decisions import JournalError
+from quarterdeck.watch import TriggerWatch, Trip
+
+if TYPE_CHECKING:
+    from quarterdeck.console.app import QuarterdeckApp
+
+
+class DecisionsFlow:
+    def __init__(self, app: QuarterdeckApp, desk: DecisionDesk | None,
+                 watch: TriggerWatch | None) -> None:
+        self.app = app
+        self.desk = desk
+        self.watch = watch
+
+    def decide(self, action: str, **target: str) -> None:
+        """Plan the decision (authority checked), then ask for confirmation and a reason."""
+        if self.desk is None or self.desk.read_only:
+            self.app.notify("read-only: this console takes no decisions", severity="warning")
+            return
+        self.ask(action, target)
+
+    def decide_trip(self, name: str) -> None:
+        """The decision a tripped rule asks for (`d` in the Triggers pane), if it is tripped
+        and nobody has decided it yet."""
+        if self.watch is not None:
+            self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
+
+    def ask(self, action: str, target: dict[str, str], trip: Trip | None = None) -> None:
+        """Plan in a worker, then open the dialog (its reason filled in from a trip)."""
+        self._in_thread(self._plan, action, target, trip, doing=f"planning {action}")
+
+    # --- in workers and back --------------------------------------------------------------
+
+    def _in_thread(self, work: Callable[..., None], *args: Any, doing: str) -> None:
+        self.app.run_worker(partial(work, *args), name=doing, group="decide", thread=True,
+                            exit_on_error=False)
+
+    def _open_trip(self, name: str) -> None:
+        assert self.watch is not None
+        trip = self.watch.open_trip(name)
+        if isinstance(trip, str):
+            self.app.call_from_thread(self.app.notify, trip, severity="warning")
+        else:
+            self.app.call_from_thread(self.ask, trip.rule.on_trip,
+                                      {"workflow": str(trip.rule.workflow)}, trip)
+
+    def _plan(self, action: str, target: dict[str, str], trip: Trip | None) -> None:
+        if self.desk is None or self.desk.read_only:
+            return
+        try:
+            plan = self.desk.plan(action, **target)
+        except Refused as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title=f"cannot {action}",
+                                      severity="error", timeout=12)
+            return
+        self.app.call_from_thread(self._confirm, plan, trip)
+
+    def _confirm(self, plan: Plan, trip: Trip | None) -> None:
+        main = self.app.main_screen()
+        shown = set(main.visible_runs()) if main is not None else set()
+        hidden = tuple(r for r in plan.runs if r not in shown) \
+            if plan.target_kind == "workflow" else ()
+
+        def decided(reason: str | None) -> None:
+            if reason:
+                self._in_thread(self._record, plan, reason, trip,
+                                doing=f"recording {plan.action}")
+
+        why = f"Trigger {trip.rule.name} tripped." if trip else ""
+        self.app.push_screen(DecideScreen(plan, hidden=hidden,
+                                          reason=trip.reason if trip else "", why=why), decided)
+
+    def _record(self, plan: Plan, reason: str, trip: Trip | None) -> None:
+        assert self.desk is not None
+        try:
+            record = self.desk.record(plan, reason)
+        except (Refused, JournalError) as exc:
+            self.app.call_from_thread(self.app.notify, str(exc), title="not recorded",
+                                      severity="error", timeout=15)
+            return
+        if trip is not None and self.watch is not None:
+            self.watch.claim(trip, record["decision_id"])
+        self.app.call_from_thread(
+            self.app.notify, f"#{record['seq']} {plan.headline} — delivered to the runners",
+            title="decision recorded", timeout=8)
+        self.app.call_from_thread(self.app.reload_screen)

@@ -1,0 +1,71 @@
+"""The binding ids a config may remap are found from the console's classes, not listed; and
+every full screen offers the app a reload."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+
+import quarterdeck.console.screens as screens_package
+from quarterdeck.config import ConfigError, Settings
+from quarterdeck.console.app import QuarterdeckApp
+from quarterdeck.console.keys import binding_ids, check_remaps, console_classes
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.screens.main import MainScreen
+from quarterdeck.console.screens.offers import Reloadable
+from quarterdeck.console.screens.run_detail import RunDetailScreen
+from quarterdeck.console.widgets.pane import Pane
+from quarterdeck.console.widgets.runs_pane import RunsPane
+
+PROBE = '''
+from textual.binding import Binding
+from textual.screen import Screen
+
+
+class ProbeScreen(Screen[None]):
+    BINDINGS = [Binding("z", "probe", "Probe", id="probe.zap")]
+'''
+
+
+def test_every_id_of_every_console_class_can_be_remapped() -> None:
+    found = set(console_classes())
+    assert {QuarterdeckApp, MainScreen, RunDetailScreen, DecideScreen, Pane, RunsPane} <= found
+    declared = {b.id for cls in found for b in vars(cls).get("BINDINGS", ())
+                if isinstance(b, Binding) and b.id}
+    assert binding_ids() == declared
+    assert {"app.jump", "pane.filter", "runs.pause", "decide.cancel"} <= declared
+
+
+def test_a_new_screen_in_the_console_package_is_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module added to the package, with nothing registered anywhere: its ids are known."""
+    assert "probe.zap" not in binding_ids()
+    (tmp_path / "probe.py").write_text(PROBE)
+    monkeypatch.setattr(screens_package, "__path__", [*screens_package.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "quarterdeck.console.screens.probe", raising=False)
+    try:
+        assert "probe.zap" in binding_ids()
+        assert "ProbeScreen" in {cls.__name__ for cls in console_classes()}
+        check_remaps(Settings(keys={"probe.zap": "x"}))  # a remap of it is accepted
+    finally:
+        sys.modules.pop("quarterdeck.console.screens.probe", None)
+
+
+def test_an_unknown_id_is_refused_with_the_known_ones_listed() -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_remaps(Settings(keys={"runs.filterr": "f", "pane.filter": "f"}))
+    assert str(refused.value) == (
+        "config: keys: no binding has the id 'runs.filterr'; known ids: "
+        + ", ".join(sorted(binding_ids())))
+
+
+def test_every_full_screen_offers_a_reload() -> None:
+    """The refresh timer, the follower and ctrl+r reach a screen only through `Reloadable`."""
+    full = [cls for cls in console_classes()
+            if issubclass(cls, Screen) and not issubclass(cls, ModalScreen)]
+    assert MainScreen in full and RunDetailScreen in full
+    assert [cls.__name__ for cls in full if not issubclass(cls, Reloadable)] == []

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import event, started, write_jsonl
 from quarterdeck.ingest.load import LoadError, load_paths
 from quarterdeck.queries.store import Store
+from support.events import event, started, write_jsonl
 
 
 def _finished(run_id: str = "r-1", **fields) -> dict:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import event, started, write_jsonl
 from quarterdeck.queries.touches import TouchFilter, touches
-from scope_oracle import in_scope as oracle
+from support.events import event, started, write_jsonl
+from support.scope_oracle import in_scope as oracle
 
 RULES = [
     (["crm:read"], "crm", "Contact", "read", True),

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import NOW, until
 from quarterdeck import bundle
 from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings
@@ -19,6 +18,8 @@ from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.queries import evidence
 from quarterdeck.queries.store import Store
+from support.events import NOW
+from support.pilot import until
 
 
 def out_of_scope_run(store: Store) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import started, write_jsonl
+from support.events import started, write_jsonl
 
 
 def qd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

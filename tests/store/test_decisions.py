@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import started, write_jsonl
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import decisions, journal
 from quarterdeck.queries.decisions import Operator, Paths, Refused
 from quarterdeck.queries.store import Store
+from support.events import started, write_jsonl
 
 NOW = datetime(2026, 11, 20, 9, 0, 0)
 ANNA = Operator("anna", frozenset({"operator", "finance-approver"}))

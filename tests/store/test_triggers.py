@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import event, started, write_jsonl
 from quarterdeck import config as config_mod
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import triggers
 from quarterdeck.queries.store import Store
 from quarterdeck.queries.triggers import Rule
+from support.events import event, started, write_jsonl
 
 AT = datetime(2026, 11, 20, 9, 0, 0)  # windows of 1h: (08:00, 09:00]
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import NOW
 from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings
 from quarterdeck.queries.store import Store
+from support.events import NOW
+from support.pilot import settle
 
 SIZE = (150, 36)
 
@@ -20,30 +21,22 @@ def fleet_app(fleet_store: Store):
     return make_app(fleet_store, Settings(), clock=lambda: NOW)
 
 
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-
-
 def test_runs_pane(snap_compare, fleet_app) -> None:
-    assert snap_compare(fleet_app, terminal_size=SIZE, run_before=_settle)
+    assert snap_compare(fleet_app, terminal_size=SIZE, run_before=settle)
 
 
 def test_run_detail(snap_compare, fleet_app) -> None:
     async def open_first_run(pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
 
     assert snap_compare(fleet_app, terminal_size=SIZE, run_before=open_first_run)
 
 
 def test_help(snap_compare, fleet_app) -> None:
     async def open_help(pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 

@@ -1,6 +1,6 @@
 """Deciding in the console: dialogs that open on Cancel and say what will happen, keys only
-for what this operator may do, refusals explained, and — with the demo's runner live — a
-pause that the runner applies and the console shows applied."""
+for what this operator may do, refusals explained. (A pause the live runner applies:
+tests/e2e/test_demo_runner.py.)"""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.widgets import Button, Input
 
-from conftest import NOW, started, until, write_jsonl
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
 from quarterdeck.desk import DecisionDesk
@@ -20,47 +18,17 @@ from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
-from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
+from support.desks import desk_for
+from support.events import NOW, started, write_jsonl
+from support.pilot import until
 
 SIZE = (170, 45)
-
-
-def request(approval_id: str, run_id: str, role: str) -> dict[str, Any]:
-    return {"type": "approval.requested", "ts": "2026-11-20T08:50:00Z", "run_id": run_id,
-            "event_id": f"{approval_id}-req", "approval_id": approval_id,
-            "action": f"post invoices for {run_id}", "risk": "high", "required_role": role,
-            "requested_by": "svc-agent", "expires_at": "2030-01-01T00:00:00Z"}
-
-
-@pytest.fixture
-def pending_store(tmp_path: Path, fleet_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """The test fleet plus two live runs waiting on approvals of different roles."""
-    monkeypatch.chdir(tmp_path)
-    store = Store.open(Path("qd.duckdb"))
-    write_jsonl(tmp_path / "live" / "a.jsonl", [
-        started("r-live-1", ts="2026-11-20T08:49:00Z"),
-        started("r-live-2", ts="2026-11-20T08:49:30Z", workflow="payout-batch"),
-        request("apr-fin", "r-live-1", "finance-approver"),
-        request("apr-tre", "r-live-2", "treasury"),
-    ])
-    load_paths(store.con, [fleet_dir, tmp_path / "live"])
-    yield store
-    store.close()
-
-
-def desk_for(store: Store, tmp_path: Path, roles: set[str], *, name: str = "anna",
-             read_only: bool = False) -> DecisionDesk:
-    return DecisionDesk(store, Operator(name, frozenset(roles), read_only=read_only),
-                        Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl"),
-                        stale_seconds=15 * 60, clock=lambda: NOW)
 
 
 def app_for(store: Store, desk: DecisionDesk, **kwargs: Any) -> QuarterdeckApp:
     return make_app(store, Settings(), clock=lambda: NOW, desk=desk,
                     read_only=desk.read_only, **kwargs)
-
-
 
 
 def footer_keys(app: QuarterdeckApp) -> set[str]:
@@ -205,67 +173,6 @@ async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
                                        for n in app._notifications))
         assert not isinstance(app.screen, DecideScreen)
         assert not (tmp_path / "journal.jsonl").exists()
-
-
-# --- end to end, with the demo's runner ---------------------------------------------------------
-
-
-async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path) -> None:
-    from quarterdeck import demo
-    from quarterdeck.console.live import LiveFeed
-    from quarterdeck.queries.runs import RunFilter
-    from quarterdeck.queries.store import utc_now
-
-    work = tmp_path / "demo"
-    db = work / "demo.duckdb"
-    logs = demo.prepare(work, db, seed=5)
-    paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
-    runner = demo.start_runner(logs, seed=5, rate=30, log=work / "runner.log",
-                               outbox=paths.outbox)
-    store = Store.open(db)
-    desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
-                        stale_seconds=900, clock=utc_now)
-    feed = LiveFeed(store, [logs])
-    app = make_app(store, Settings(), feed=feed, desk=desk)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            pane = app.screen.query_one(RunsPane)
-
-            def live_run() -> str | None:  # a run the live runner has going now
-                if pane.records is None:
-                    return None
-                return next((r["run_id"] for r in pane.records.to_pylist()
-                             if r["status"] == "running" and r["run_id"] in runner_runs()),
-                            None)
-
-            def runner_runs() -> set[str]:
-                found = set()
-                for log in (logs / "live").rglob("*.jsonl"):
-                    for line in log.read_text().splitlines():
-                        if '"run.started"' in line:
-                            found.add(json.loads(line)["run_id"])
-                return found
-
-            await until(pilot, lambda: live_run() is not None, timeout=30)
-            run_id = live_run()
-            app.decide("pause", run_id=run_id)
-            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-            app.screen.query_one("#decide-reason", Input).focus()
-            await pilot.press(*"end to end")
-            await pilot.press("enter")
-            reader = app.reader
-
-            def state() -> tuple[str | None, str | None]:
-                rows = reader.decisions().to_pylist()
-                status = reader.run_history(RunFilter(run_id=run_id)).to_pylist()
-                return (rows[0]["state"] if rows else None,
-                        status[0]["status"] if status else None)
-
-            await until(pilot, lambda: state() == ("applied", "paused"), timeout=15)
-    finally:
-        feed.stop()
-        demo.stop_runner(runner)
-        store.close()
 
 
 def test_the_runs_recorded_are_the_runs_the_dialog_named(pending_store: Store,

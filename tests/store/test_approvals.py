@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from conftest import event, started, write_jsonl
 from quarterdeck.queries.approvals import approval, approvals
 from quarterdeck.queries.runs import run_steps, run_touches
+from support.events import event, started, write_jsonl
 
 NOW = datetime(2026, 11, 20, 9, 0)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import started, write_jsonl
 from quarterdeck.queries.quarantine import quarantined
+from support.events import started, write_jsonl
 
 GOOD_AFTER = {"event_id": "after", "type": "run.finished", "ts": "2026-11-20T08:10:00Z",
               "run_id": "r-1", "status": "succeeded"}

@@ -1,6 +1,6 @@
 """The live console: it follows logs in a thread of its own and shows new lines at once;
-rows that arrive are marked, the cursor stays on its run, refresh waits while a dialog is open;
-the demo's runner makes runs appear and change state."""
+rows that arrive are marked, the cursor stays on its run, refresh waits while a dialog is open.
+(The demo's runner making runs appear and change state: tests/e2e/test_demo_runner.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from conftest import until
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
 from quarterdeck.console.live import LiveFeed
@@ -22,6 +21,7 @@ from quarterdeck.console.widgets.pane import CHANGED_MARK, NEW_MARK
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.queries.store import Store
+from support.pilot import until
 
 SIZE = (160, 40)
 
@@ -126,40 +126,6 @@ async def test_refresh_waits_while_a_dialog_is_open(live) -> None:
         assert runs(app).keys == ["r-1"]  # nothing moved under the dialog
         await pilot.press("escape")
         await until(pilot, lambda: "r-2" in runs(app).keys, timeout=3)
-
-
-async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path) -> None:
-    from quarterdeck import demo
-
-    work = tmp_path / "demo"
-    db = work / "demo.duckdb"
-    logs = demo.prepare(work, db, seed=3)
-    runner = demo.start_runner(logs, seed=3, rate=60, log=work / "runner.log")
-    store = Store.open(db)
-    feed = LiveFeed(store, [logs])
-    app = make_app(store, Settings(), feed=feed)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: len(runs(app).keys) >= 300, timeout=20)
-            shipped = len(runs(app).keys)
-            seen: dict[str, set[str]] = {}
-
-            def live_runs_changed() -> bool:
-                history = app.reader.run_history
-                from quarterdeck.queries.runs import RunFilter
-
-                for row in history(RunFilter(), limit=50).to_pylist():
-                    seen.setdefault(row["run_id"], set()).add(row["status"])
-                return any(len(states) > 1 for states in seen.values())
-
-            await until(pilot, lambda: len(runs(app).keys) > shipped, timeout=20)
-            await until(pilot, live_runs_changed, timeout=30)
-    finally:
-        feed.stop()
-        demo.stop_runner(runner)
-        store.close()
-    assert runner.returncode is not None
-    assert (logs / "live").is_dir()
 
 
 def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

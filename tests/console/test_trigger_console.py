@@ -1,13 +1,10 @@
-"""Triggers in the console: the pane, the evidence, and — with the demo's runner in a failure
-burst — a trip that asks for a pause which the runner then applies; auto rules decide once."""
+"""Triggers in the console: the pane, the evidence, a dismissed trip decided from the pane;
+auto rules decide once. (A trip in a live failure burst: tests/e2e/test_demo_runner.py.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button
-
-from conftest import NOW, until
 from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings, TriggerSettings
 from quarterdeck.desk import DecisionDesk
@@ -19,6 +16,8 @@ from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
+from support.events import NOW
+from support.pilot import until
 
 SIZE = (170, 45)
 
@@ -76,64 +75,6 @@ async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: 
     assert first[0].decision["source"] == "trigger:auto-pause"
     assert watch.evaluate() == [] and watch.evaluate() == []  # the same trip goes on
     assert len(paths.journal.read_text().splitlines()) == 1  # one decision for one trip
-
-
-async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
-        tmp_path: Path) -> None:
-    from quarterdeck import demo
-    from quarterdeck.console.live import LiveFeed
-    from quarterdeck.queries.store import utc_now
-
-    work = tmp_path / "demo"
-    db = work / "demo.duckdb"
-    logs = demo.prepare(work, db, seed=9)
-    paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
-    runner = demo.start_runner(logs, seed=9, rate=40, log=work / "runner.log",
-                               outbox=paths.outbox, bursts=(60, 60))  # bursting throughout
-    settings = Settings(trigger=[demo.DEMO_TRIGGERS[0]],
-                        console={"evaluate_every": 1, "refresh": 1})
-    store = Store.open(db)
-    desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
-                        stale_seconds=900, clock=utc_now)
-    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=utc_now)
-    feed = LiveFeed(store, [logs])
-    app = make_app(store, settings, feed=feed, desk=desk, watch=watch)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, DecideScreen)
-                        and app.screen.query("#decide-cancel")
-                        and app.focused is app.screen.query_one("#decide-cancel"), timeout=60)
-            dialog = app.screen
-            assert "Trigger triage-failures tripped" in str(
-                dialog.query_one("#decide-why").render())
-            assert dialog.plan.action == "pause" and dialog.plan.target == "ticket-triage"
-            assert "failed_run_ratio" in dialog.reason  # the evidence is the reason
-            assert app.focused is dialog.query_one("#decide-cancel", Button)
-            await pilot.press("tab")  # from Cancel to Pause, as a person would
-            assert app.focused is dialog.query_one("#decide-confirm", Button)
-            await pilot.press("enter")
-            reader = app.reader
-
-            def outcome() -> str | None:
-                rows = reader.decisions().to_pylist()
-                return rows[0]["state"] if rows else None
-
-            try:
-                await until(pilot, lambda: outcome() in ("applied", "partly applied"),
-                            timeout=20)
-            except AssertionError:
-                print(reader.decisions().to_pylist(), app.screen,
-                      [str(n.message) for n in app._notifications])
-                print((work / "runner.log").read_text())
-                raise
-            trip = store.cursor().execute(
-                "SELECT decision_id FROM trigger_trips WHERE name = 'triage-failures'"
-            ).fetchone()
-            assert trip is not None and trip[0] is not None  # the trip is decided
-    finally:
-        feed.stop()
-        demo.stop_runner(runner)
-        store.close()
 
 
 async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(

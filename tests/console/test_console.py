@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOW
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
 from quarterdeck.console.screens.help import HelpScreen
@@ -16,18 +15,14 @@ from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
+from support.events import NOW, event, started, write_jsonl
+from support.pilot import settle
 
 SIZE = (160, 40)
 
 
 def app_for(store: Store, **kwargs) -> QuarterdeckApp:
     return make_app(store, Settings(), clock=lambda: NOW, **kwargs)
-
-
-async def settle(pilot, app: QuarterdeckApp) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def runs_table(app: QuarterdeckApp) -> TableView:
@@ -37,7 +32,7 @@ def runs_table(app: QuarterdeckApp) -> TableView:
 async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         keys = runs_table(app).keys
         assert len(keys) == 120
         newest = fleet_store.con.execute(
@@ -51,40 +46,40 @@ async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> Non
 async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("slash", *"crm")
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         narrowed = runs_table(app).keys
         assert narrowed and all(k.startswith("r-crm") for k in narrowed)
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.focused is runs_table(app).table
         assert runs_table(app).keys == narrowed  # the filter stays
         await pilot.press("slash", "home", "!")
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         assert runs_table(app).keys and not any(k.startswith("r-crm")
                                                 for k in runs_table(app).keys)
         await pilot.press("escape")
-        await settle(pilot, app)
+        await settle(pilot)
         assert len(runs_table(app).keys) == 120
 
 
 async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         pane = app.screen.query_one(RunsPane)
         await pilot.press("s")
         assert pane.view.sort == "duration_s"
         while pane.view.sort != "run_id":  # `s` cycles through the columns
             await pilot.press("s")
-        await settle(pilot, app)
+        await settle(pilot)
         keys = runs_table(app).keys
         assert keys == sorted(keys, reverse=True)
         await pilot.press("S")
-        await settle(pilot, app)
+        await settle(pilot)
         assert runs_table(app).keys == sorted(keys)
         title = app.screen.query_one(RunsPane).query_one(".pane-title")
         assert "sorted by run ↑" in str(title.render())
@@ -95,13 +90,13 @@ async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store:
         "SELECT run_id FROM run_summary WHERE out_of_scope > 0 LIMIT 1").fetchone()[0]
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("slash", *run_id, "enter")
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         assert runs_table(app).keys == [run_id]
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunDetailScreen)
         facts = str(screen.query_one("#run-facts").render())
@@ -109,7 +104,7 @@ async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store:
         steps = screen.query_one("#steps-table", TableView)
         assert steps.keys and steps.keys[0] == "s1"
         await pilot.press("right_square_bracket")
-        await settle(pilot, app)
+        await settle(pilot)
         touches = screen.query_one("#touches-table", TableView)
         rows = [touches.table.get_row_at(i) for i in range(len(touches.keys))]
         assert any("OUT OF SCOPE" in " ".join(map(str, row)) for row in rows)
@@ -117,7 +112,7 @@ async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store:
         events = screen.query_one("#events-table", TableView)
         assert len(events.keys) >= len(steps.keys) * 2
         await pilot.press("escape")
-        await settle(pilot, app)
+        await settle(pilot)
         assert not isinstance(app.screen, RunDetailScreen)
         assert runs_table(app).current_key() == run_id
 
@@ -125,7 +120,7 @@ async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store:
 async def test_help_lists_the_keys_of_this_screen(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -139,9 +134,9 @@ async def test_help_lists_the_keys_of_this_screen(fleet_store: Store) -> None:
 async def test_quarantine_view_and_quit(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("Q")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, QuarantineScreen)
         assert len(app.screen.query_one(TableView).keys) == 9
         await pilot.press("escape")
@@ -155,7 +150,7 @@ async def test_an_empty_store_says_how_to_load_logs(tmp_path: Path, monkeypatch)
     with Store.open(Path("empty.duckdb")) as store:
         app = app_for(store)
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
+            await settle(pilot)
             empty = str(app.screen.query_one(".empty").render())
             assert "quarterdeck ingest" in empty
 
@@ -163,7 +158,7 @@ async def test_an_empty_store_says_how_to_load_logs(tmp_path: Path, monkeypatch)
 async def test_keys_can_be_remapped_by_binding_id(fleet_store: Store) -> None:
     app = make_app(fleet_store, Settings(keys={"pane.filter": "f"}), clock=lambda: NOW)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("f")
         assert app.focused is app.screen.query_one(RunsPane).query_one(".pane-filter")
 
@@ -171,7 +166,6 @@ async def test_keys_can_be_remapped_by_binding_id(fleet_store: Store) -> None:
 async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
     fleet_store: Store, tmp_path: Path
 ) -> None:
-    from conftest import event, started, write_jsonl
 
     extra = write_jsonl(tmp_path / "extra.jsonl", [
         started("r-undone"), event("run.finished", "2026-11-20T08:30:00Z", "r-undone",
@@ -179,30 +173,30 @@ async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
     load_paths(fleet_store.con, [extra])
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("slash", *"rolled back")  # as the pane shows the status
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         assert runs_table(app).keys == ["r-undone"]
         await pilot.press("ctrl+a", "ctrl+k", *"zzz")
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         empty = str(app.screen.query_one(RunsPane).query_one(".empty").render())
         assert "Nothing matches the filter 'zzz'" in empty and "ingest" not in empty
         await pilot.press("escape")
-        await settle(pilot, app)
+        await settle(pilot)
         assert len(runs_table(app).keys) == 121
 
 
 async def test_quarantine_opens_from_any_screen(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen)
         await pilot.press("Q")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, QuarantineScreen)
 
 
@@ -221,34 +215,34 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         "SELECT count(*) FROM touches WHERE in_scope = false").fetchone()[0]
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("2")
-        await settle(pilot, app)
+        await settle(pilot)
         pane = app.screen.query_one(TouchedPane)
         table = pane.query_one(TableView)
         total = len(table.keys)
         assert total > out > 0
         await pilot.press("o")
-        await settle(pilot, app)
+        await settle(pilot)
         assert len(table.keys) == out
         rows = [" ".join(map(str, table.table.get_row_at(i))) for i in range(out)]
         assert all("OUT OF SCOPE" in row for row in rows)
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, TouchScreen)
         facts = str(app.screen.query_one("#touch-facts").render())
         assert "OUT OF SCOPE" in facts and "scope" in facts
         await pilot.press("escape")
-        await settle(pilot, app)
+        await settle(pilot)
         # lineage of an updated record: oldest first, every touch of that record
         record = fleet_store.con.execute(
             "SELECT system, object, record_id FROM touches WHERE record_id IS NOT NULL "
             "AND action = 'update' LIMIT 1").fetchone()
         await pilot.press("o", "slash", *record[2], "enter")
         await pilot.pause(0.3)
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("t")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, LineageScreen)
         keys = app.screen.query_one(TableView).keys
         expected = [r[0] for r in fleet_store.con.execute(
@@ -259,7 +253,6 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
 
 async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_store: Store,
                                                                       tmp_path: Path) -> None:
-    from conftest import event, started, write_jsonl
     from quarterdeck.console.screens.approval import ApprovalScreen
     from quarterdeck.console.screens.touch import TouchScreen
     from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
@@ -285,16 +278,16 @@ async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_stor
     load_paths(fleet_store.con, [write_jsonl(tmp_path / "wait.jsonl", lines), record])
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("3")
-        await settle(pilot, app)
+        await settle(pilot)
         pane = app.screen.query_one(ApprovalsPane)
         table = pane.query_one(TableView)
         assert table.keys[0] == "apr-wait"
         first = " ".join(map(str, table.table.get_row_at(0)))
         assert "pending" in first and "20m" in first  # 20 minutes left at NOW
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ApprovalScreen)
         facts = str(screen.query_one("#approval-facts").render())
@@ -315,16 +308,16 @@ async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_stor
         await pilot.press("tab")
         assert app.focused is steps.table
         await pilot.press("shift+tab", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, TouchScreen) and app.screen.event_id == "w-t2"
         await pilot.press("escape")
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.screen is screen
         await pilot.press("r")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == "r-wait"
         await pilot.press("escape", "escape")
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.screen.query_one(ApprovalsPane) is pane
         assert table.current_key() == "apr-wait"
 
@@ -337,9 +330,9 @@ async def test_a_decided_request_says_who_decided_when_and_why(fleet_store: Stor
         "WHERE decided_state = 'rejected' AND reason IS NOT NULL LIMIT 1").fetchone()
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         app.push_screen(ApprovalScreen(app.reader, approval_id))
-        await settle(pilot, app)
+        await settle(pilot)
         facts = str(app.screen.query_one("#approval-facts").render())
         assert "rejected by" in facts and decided_by in facts and reason in facts
         assert "left" not in facts  # no countdown once decided
@@ -365,10 +358,10 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         "WHERE record_id IS NOT NULL LIMIT 1").fetchone()
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("colon")
         await pilot.press(*f"record {system}/{obj}/{record_id}", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, LineageScreen)
         assert run_id in " ".join(
             str(c) for c in app.screen.query_one(TableView).table.get_row_at(0))
@@ -378,10 +371,10 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         assert "no command" in str(app.screen.query_one("#jump-error").render())
         await pilot.press("escape")
         await pilot.press("colon", *f"run {run_id}", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == run_id
         await pilot.press("colon", *"approvals", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         from quarterdeck.console.screens.main import MainScreen
 
         assert isinstance(app.screen, MainScreen)
@@ -391,7 +384,7 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
 async def test_keys_typed_right_after_colon_go_to_the_jump_box(fleet_store: Store) -> None:
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("colon", *"quarantine", "enter")  # no pause: type-ahead
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, QuarantineScreen)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from quarterdeck.queries.runs import run_history
-
-SAMPLE = Path(__file__).parent.parent / "sample_logs"
+from support.layout import SAMPLE_LOGS
 
 
 def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
-    summary = ingest(SAMPLE)
+    summary = ingest(SAMPLE_LOGS)
     assert summary.events > 4000 and summary.approval_records > 0
     assert 5 <= summary.quarantined <= 20  # a handful of bad lines, each explained
     runs = run_history(store.con, now=datetime(2026, 11, 27, 6, 30)).to_pylist()
@@ -27,7 +26,7 @@ def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
         "SELECT count(*) FROM qd_approvals(TIMESTAMP '2026-11-27 06:30') "
         "WHERE status IN ('approved', 'rejected')").fetchone()[0]
     assert decided > 0
-    assert any(p.suffix == ".gz" for p in SAMPLE.rglob("*"))
+    assert any(p.suffix == ".gz" for p in SAMPLE_LOGS.rglob("*"))
 
 
 def test_sample_generator_is_reproducible(tmp_path: Path) -> None:

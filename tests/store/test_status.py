@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOW, event, started, write_jsonl
 from quarterdeck.queries.runs import RunFilter, run_history
+from support.events import NOW, event, started, write_jsonl
 
 
 def _status(store, now: datetime = NOW, stale_seconds: int = 900) -> dict[str, str]:

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from quarterdeck.ingest.follow import FileNotice, Follower
 from quarterdeck.queries import writes
 from quarterdeck.queries.store import Store
+from support.layout import ROOT
 
 
 def line(n: int, run: str = "r-1", ts: str = "2026-11-27T08:00:00Z") -> bytes:
@@ -355,9 +356,8 @@ def test_a_follower_killed_mid_load_restarts_with_every_line_exactly_once(
                              for i in range(60_000)))
         total += 60_000
     db = tmp_path / "qd.duckdb"
-    env_cwd = Path(__file__).resolve().parents[1]
     first = _quarterdeck("ingest", "--follow", str(logs), "--db", str(db),
-                         "--report-every", "0", cwd=env_cwd)
+                         "--report-every", "0", cwd=ROOT)
     # The first status line comes once a unit has been committed (and summarised): the load
     # is under way, and far from done.
     lines: queue.Queue[str] = queue.Queue()
@@ -373,7 +373,7 @@ def test_a_follower_killed_mid_load_restarts_with_every_line_exactly_once(
     first.wait(timeout=10)
     assert first.returncode == -signal.SIGKILL
     second = _quarterdeck("ingest", "--follow", "--once", str(logs), "--db", str(db),
-                          "--json", cwd=env_cwd)
+                          "--json", cwd=ROOT)
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     report = json.loads(out)
@@ -392,7 +392,7 @@ def test_sigterm_stops_the_follower_cleanly(tmp_path: Path) -> None:
     logs.mkdir()
     (logs / "a.jsonl").write_bytes(line(0))
     proc = _quarterdeck("ingest", "--follow", str(logs), "--db", str(tmp_path / "qd.duckdb"),
-                        cwd=Path(__file__).resolve().parents[1])
+                        cwd=ROOT)
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)

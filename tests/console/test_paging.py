@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOW, event, started, write_jsonl
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
 from quarterdeck.console.widgets import pane as pane_module
@@ -19,6 +18,8 @@ from quarterdeck.queries.approvals import approvals
 from quarterdeck.queries.runs import run_history
 from quarterdeck.queries.store import Store
 from quarterdeck.queries.touches import touches
+from support.events import NOW, event, started, write_jsonl
+from support.pilot import settle
 
 SIZE = (160, 40)
 
@@ -78,12 +79,6 @@ def _app(store: Store) -> QuarterdeckApp:
     return make_app(store, Settings(), clock=lambda: NOW)
 
 
-async def _settle(pilot, app: QuarterdeckApp) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 def _title(pane: Pane) -> str:
     return str(pane.query_one(".pane-title").render())
 
@@ -99,50 +94,50 @@ async def test_moving_to_the_end_loads_the_next_page_up_to_the_cap(
         "SELECT event_id FROM touches ORDER BY ts DESC, event_id LIMIT 25").fetchall()]
     app = _app(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot, app)
+        await settle(pilot)
         pane = app.screen.query_one(RunsPane)
         table = pane.query_one(TableView)
         assert table.keys == runs[:7]
         assert "7 loaded" in _title(pane) and "more load as you scroll" in _title(pane)
         await pilot.press("down")
-        await _settle(pilot, app)
+        await settle(pilot)
         assert len(table.keys) == 7  # not at the end yet: nothing more fetched
         await pilot.press("end")
-        await _settle(pilot, app)
+        await settle(pilot)
         assert table.keys == runs[:14]
         assert table.current_key() == runs[6]  # the cursor stays on its row
         for _ in range(3):
             await pilot.press("end")
-            await _settle(pilot, app)
+            await settle(pilot)
         assert table.keys == runs[:25]  # 7 + 7 + 7 + 4: the cap, not a fourth page of 7
         assert "25 loaded" in _title(pane) and "the most kept at once" in _title(pane)
         # a refresh fetches again the pages up to the cursor, which keeps its row
         await pilot.press("up", "up")
         await pilot.press("ctrl+r")
-        await _settle(pilot, app)
+        await settle(pilot)
         assert table.keys == runs[:25] and table.current_key() == runs[22]
         # ... and lets go of what scrolled far out of sight
         await pilot.press("home", "ctrl+r")
-        await _settle(pilot, app)
+        await settle(pilot)
         assert table.keys == runs[:7] and table.current_key() == runs[0]
 
         await pilot.press("2")
-        await _settle(pilot, app)
+        await settle(pilot)
         touched = app.screen.query_one(TouchedPane)
         for _ in range(4):
             await pilot.press("end")
-            await _settle(pilot, app)
+            await settle(pilot)
         assert touched.query_one(TableView).keys == newest  # keyset pages: none lost, none twice
         assert touched.current_record()["event_id"] == newest[-1]
 
         await pilot.press("3")
-        await _settle(pilot, app)
+        await settle(pilot)
         approvals_pane = app.screen.query_one(ApprovalsPane)
         count = fleet_store.con.execute("SELECT count(*) FROM approval_summary").fetchone()[0]
         assert count < 25 and count % 7  # under the cap; the last page comes back short
         for _ in range(count // 7):
             await pilot.press("end")
-            await _settle(pilot, app)
+            await settle(pilot)
         assert len(approvals_pane.query_one(TableView).keys) == count
         assert f"{count} shown" in _title(approvals_pane)
         assert "more" not in _title(approvals_pane)

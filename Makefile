@@ -45,7 +45,7 @@ bench: $(STAMP)
 
 ## snapshots: re-record the SVG snapshots after an intended layout change
 snapshots: $(STAMP)
-	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
+	$(PY) -m pytest tests/console/test_snapshots.py --snapshot-update
 
 install: $(STAMP)
 

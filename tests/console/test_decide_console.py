@@ -1,0 +1,198 @@
+"""Deciding in the console: dialogs that open on Cancel and say what will happen, keys only
+for what this operator may do, refusals explained. (A pause the live runner applies:
+tests/e2e/test_demo_runner.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Button, Input
+
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.config import Settings
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.store import Store
+from support.desks import desk_for
+from support.events import NOW, started, write_jsonl
+from support.pilot import until
+
+SIZE = (170, 45)
+
+
+def app_for(store: Store, desk: DecisionDesk, **kwargs: Any) -> QuarterdeckApp:
+    return make_app(store, Settings(), clock=lambda: NOW, desk=desk,
+                    read_only=desk.read_only, **kwargs)
+
+
+def footer_keys(app: QuarterdeckApp) -> set[str]:
+    return {b.binding.description for b in app.screen.active_bindings.values()
+            if b.enabled and b.binding.show}
+
+
+async def to_row(pilot, app: QuarterdeckApp, pane_type: type, wanted) -> None:
+    """Move the pane's cursor to the first row whose record satisfies `wanted`."""
+    pane = app.screen.query_one(pane_type)
+    await until(pilot, lambda: pane.records is not None and pane.records.num_rows > 0)
+    for index, record in enumerate(pane.records.to_pylist()):
+        if wanted(record):
+            pane.query_one(TableView).table.move_cursor(row=index)
+            await pilot.pause()
+            return
+    raise AssertionError("no such row")
+
+
+ACTIVE = ("running", "stale", "awaiting_approval")
+
+
+async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
+    """Put the cursor on an active run, press `key`, wait for the dialog; the run's row."""
+    await to_row(pilot, app, RunsPane, lambda r: r["status"] in ACTIVE)
+    record = app.screen.query_one(RunsPane).current_record()
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+    return record
+
+
+async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
+        fleet_store: Store, tmp_path: Path) -> None:
+    desk = desk_for(fleet_store, tmp_path, {"operator"})
+    app = app_for(fleet_store, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        run_id = (await dialog_for(pilot, app, "p"))["run_id"]
+        dialog = app.screen
+        assert app.focused is dialog.query_one("#decide-cancel", Button)  # the safe default
+        assert dialog.query_one("#decide-confirm", Button).disabled
+        await pilot.press("enter")  # Enter on Cancel: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        assert not (tmp_path / "journal.jsonl").exists()
+
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        app.screen.query_one("#decide-reason", Input).focus()
+        await pilot.press(*"checking a duplicate payment")
+        assert not app.screen.query_one("#decide-confirm", Button).disabled
+        await pilot.press("enter")
+        await until(pilot, lambda: (tmp_path / "journal.jsonl").exists())
+        record = json.loads((tmp_path / "journal.jsonl").read_text())
+        assert record["action"] == "pause" and record["runs"] == [run_id]
+        assert record["reason"] == "checking a duplicate payment" and record["source"] == "console"
+        outbox = json.loads((tmp_path / "outbox.jsonl").read_text())
+        assert outbox["decision_id"] == record["decision_id"]
+
+
+async def test_rolling_back_a_workflow_needs_its_name_typed(fleet_store: Store,
+                                                            tmp_path: Path) -> None:
+    desk = desk_for(fleet_store, tmp_path, {"operator"})
+    app = app_for(fleet_store, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        workflow = (await dialog_for(pilot, app, "B"))["workflow"]
+        dialog = app.screen
+        assert "active run" in str(dialog.query_one("#decide-title").render())
+        dialog.query_one("#decide-reason", Input).focus()
+        await pilot.press(*"bad deploy")
+        assert dialog.query_one("#decide-confirm", Button).disabled  # the name is missing
+        dialog.query_one("#decide-name", Input).focus()
+        await pilot.press(*workflow[:-1])
+        assert dialog.query_one("#decide-confirm", Button).disabled
+        await pilot.press(workflow[-1])
+        assert not dialog.query_one("#decide-confirm", Button).disabled
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        assert not (tmp_path / "journal.jsonl").exists()
+
+
+async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: Store,
+                                                                   tmp_path: Path) -> None:
+    desk = desk_for(fleet_store, tmp_path, {"operator"})
+    app = app_for(fleet_store, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_row(pilot, app, RunsPane, lambda r: r["status"] in ACTIVE)
+        pane = app.screen.query_one(RunsPane)
+        workflow = pane.current_record()["workflow"]
+        other = next(r["workflow"] for r in pane.records.to_pylist() if r["workflow"] != workflow)
+        app.decisions_flow.decide("pause", workflow=workflow)
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        assert app.screen.hidden == ()  # nothing filtered: every run is on screen
+        await pilot.press("escape")
+        await pilot.press("slash", *other)
+        await until(pilot, lambda: pane.records is not None and all(
+            r["workflow"] == other for r in pane.records.to_pylist()))
+        await pilot.press("enter")
+        app.decisions_flow.decide("pause", workflow=workflow)
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        assert app.screen.hidden and set(app.screen.hidden) == set(app.screen.plan.runs)
+        assert "not on screen now (hidden by the filter" in str(
+            app.screen.query_one("#decide-what").render())
+
+
+async def test_keys_are_offered_only_to_who_may_use_them(pending_store: Store,
+                                                         tmp_path: Path) -> None:
+    fleet_store = pending_store
+    approver = desk_for(fleet_store, tmp_path, {"finance-approver"})
+    app = app_for(fleet_store, approver)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
+        assert "Pause" not in footer_keys(app)  # no operator role: no control keys
+        await pilot.press("3")
+        await to_row(pilot, app, ApprovalsPane, lambda a: a["status"] == "pending"
+                     and a["required_role"] == "finance-approver")
+        assert {"Approve", "Reject"} <= footer_keys(app)
+        await to_row(pilot, app, ApprovalsPane, lambda a: a["status"] == "pending"
+                     and a["required_role"] != "finance-approver")
+        assert "Approve" not in footer_keys(app)  # not this operator's role
+
+    viewer = desk_for(fleet_store, tmp_path, {"operator", "finance-approver"},
+                      read_only=True)
+    app = app_for(fleet_store, viewer)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
+        assert not {"Pause", "Resume", "Roll back"} & footer_keys(app)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, DecideScreen)
+        assert "READ-ONLY" in str(app.screen.query_one("#status-bar").render())
+
+
+async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
+                                                       tmp_path: Path) -> None:
+    fleet_store = pending_store
+    approval_id, requester, role = "apr-fin", "svc-agent", "finance-approver"
+    itself = desk_for(fleet_store, tmp_path, {role}, name=requester)
+    app = app_for(fleet_store, itself)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
+        app.decisions_flow.decide("approve", approval_id=approval_id)
+        await until(pilot, lambda: any("separation of duties" in str(n.message)
+                                       for n in app._notifications))
+        assert not isinstance(app.screen, DecideScreen)
+        assert not (tmp_path / "journal.jsonl").exists()
+
+
+def test_the_runs_recorded_are_the_runs_the_dialog_named(pending_store: Store,
+                                                         tmp_path: Path) -> None:
+    desk = desk_for(pending_store, tmp_path, {"operator"})
+    plan = desk.plan("pause", workflow="invoice-posting")
+    write_jsonl(tmp_path / "later" / "b.jsonl", [started("r-after-the-dialog",
+                                                        ts="2026-11-20T08:59:00Z")])
+    load_paths(pending_store.con, [tmp_path / "later"])
+    record = desk.record(plan, "as confirmed")
+    assert record["runs"] == list(plan.runs) and "r-after-the-dialog" not in record["runs"]
+
+
+def test_a_new_demo_starts_with_no_decisions(tmp_path: Path) -> None:
+    from quarterdeck import demo
+
+    work = tmp_path / "demo"
+    demo.prepare(work, work / "demo.duckdb", seed=1)
+    (work / "decisions.jsonl").write_text("{}\n")
+    (work / "control-outbox.jsonl").write_text("{}\n")
+    demo.prepare(work, work / "demo.duckdb", seed=1)
+    assert not (work / "decisions.jsonl").exists()
+    assert not (work / "control-outbox.jsonl").exists()

@@ -1,0 +1,270 @@
+"""Decisions: authority rules, the hash-chained journal, crash safety, and `verify` catching an
+edited, a deleted and a reordered record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries import decisions
+from quarterdeck.queries.decisions import Operator, Paths, Refused, journal, recording
+from quarterdeck.queries.store import Store
+from support.events import started, write_jsonl
+
+NOW = datetime(2026, 11, 20, 9, 0, 0)
+ANNA = Operator("anna", frozenset({"operator", "finance-approver"}))
+
+
+def request(approval_id: str = "apr-1", run_id: str = "r-1", *, expires: str =
+            "2030-01-01T00:00:00Z", requested_by: str = "svc-agent") -> dict:
+    return {"type": "approval.requested", "ts": "2026-11-20T08:10:00Z", "run_id": run_id,
+            "event_id": f"{approval_id}-req", "approval_id": approval_id,
+            "action": "post 40 invoices", "risk": "high", "required_role": "finance-approver",
+            "requested_by": requested_by, "expires_at": expires}
+
+
+@pytest.fixture
+def fleet(store: Store, tmp_path: Path) -> Store:
+    write_jsonl(tmp_path / "logs" / "a.jsonl", [
+        started("r-1"),
+        started("r-2"),
+        {"type": "run.finished", "ts": "2026-11-20T08:30:00Z", "run_id": "r-2",
+         "event_id": "r-2-end", "status": "succeeded"},
+        started("r-3", ts="2026-11-20T08:40:00Z", workflow="crm-enrichment"),
+        request(),
+        request("apr-old", expires="2026-11-20T08:30:00Z"),
+    ])
+    load_paths(store.con, [tmp_path / "logs"])
+    return store
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return Paths(journal=tmp_path / "journal.jsonl", outbox=tmp_path / "outbox.jsonl")
+
+
+def decide(store: Store, paths: Paths, action: str, operator: Operator = ANNA,
+           reason: str = "because", **target: str) -> dict:
+    plan = decisions.plan(store.con, operator, action, now=NOW, **target)
+    return decisions.record(store.con, plan, operator=operator, reason=reason, source="test",
+                            paths=paths, now=NOW)
+
+
+# --- authority ------------------------------------------------------------------------------
+
+
+def test_approving_needs_the_required_role(fleet: Store) -> None:
+    nobody = Operator("bob", frozenset({"operator"}))
+    with pytest.raises(Refused, match="needs the role 'finance-approver'; bob has operator"):
+        decisions.plan(fleet.con, nobody, "approve", approval_id="apr-1", now=NOW)
+
+
+def test_the_requester_cannot_decide_its_own_request(fleet: Store) -> None:
+    itself = Operator("svc-agent", frozenset({"finance-approver"}))
+    with pytest.raises(Refused, match="separation of duties"):
+        decisions.plan(fleet.con, itself, "approve", approval_id="apr-1", now=NOW)
+
+
+def test_an_expired_request_cannot_be_approved(fleet: Store) -> None:
+    with pytest.raises(Refused, match="expired at 2026-11-20 08:30:00Z"):
+        decisions.plan(fleet.con, ANNA, "approve", approval_id="apr-old", now=NOW)
+
+
+def test_read_only_refuses_everything(fleet: Store) -> None:
+    viewer = Operator("anna", ANNA.roles, read_only=True)
+    for action, target in (("pause", {"run_id": "r-1"}), ("approve", {"approval_id": "apr-1"})):
+        with pytest.raises(Refused, match="read-only"):
+            decisions.plan(fleet.con, viewer, action, now=NOW, **target)
+
+
+def test_control_needs_the_operator_role_and_an_active_run(fleet: Store) -> None:
+    approver = Operator("li", frozenset({"finance-approver"}))
+    with pytest.raises(Refused, match="needs the role 'operator'"):
+        decisions.plan(fleet.con, approver, "pause", run_id="r-1", now=NOW)
+    with pytest.raises(Refused, match="succeeded: only an active run can be paused"):
+        decisions.plan(fleet.con, ANNA, "pause", run_id="r-2", now=NOW)
+    with pytest.raises(Refused, match="not paused: nothing to resume"):
+        decisions.plan(fleet.con, ANNA, "resume", run_id="r-1", now=NOW)
+
+
+def test_a_workflow_decision_covers_every_active_run_of_it(fleet: Store) -> None:
+    plan = decisions.plan(fleet.con, ANNA, "pause", workflow="invoice-posting", now=NOW)
+    assert plan.runs == ("r-1",)  # r-2 finished; r-3 is another workflow
+    assert "1 active run of workflow invoice-posting: r-1" in plan.summary
+
+
+def test_a_reason_is_required_and_a_refusal_is_not_recorded(fleet: Store, paths: Paths) -> None:
+    with pytest.raises(Refused, match="a reason is needed"):
+        decide(fleet, paths, "reject", reason="  ", approval_id="apr-1")
+    assert not paths.journal.exists()
+    assert fleet.con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+
+
+def test_a_decided_request_stays_decided(fleet: Store, paths: Paths) -> None:
+    decide(fleet, paths, "approve", approval_id="apr-1", reason="totals match")
+    row = fleet.con.execute("SELECT status, decided_by, reason FROM qd_approvals(?) "
+                            "WHERE approval_id = 'apr-1'", [NOW]).fetchone()
+    assert row == ("approved", "anna", "totals match")
+    with pytest.raises(Refused, match="already approved by anna"):
+        decisions.plan(fleet.con, ANNA, "reject", approval_id="apr-1", now=NOW)
+
+
+# --- recording --------------------------------------------------------------------------------
+
+
+def test_each_decision_is_journaled_chained_stored_and_delivered(fleet: Store,
+                                                                 paths: Paths) -> None:
+    first = decide(fleet, paths, "pause", run_id="r-1", reason="investigating")
+    second = decide(fleet, paths, "approve", approval_id="apr-1", reason="ok")
+    lines = [json.loads(x) for x in paths.journal.read_text().splitlines()]
+    assert lines == [first, second]
+    assert first["prev_hash"] == journal.GENESIS and second["prev_hash"] == first["hash"]
+    assert [r["seq"] for r in lines] == [1, 2]
+    assert first["decision_id"][14] == "7"  # a UUIDv7
+    outbox = [json.loads(x) for x in paths.outbox.read_text().splitlines()]
+    assert [m["decision_id"] for m in outbox] == [first["decision_id"], second["decision_id"]]
+    assert outbox[0]["runs"] == ["r-1"] and outbox[0]["action"] == "pause"
+    table = decisions.decisions(fleet.con).to_pylist()
+    assert [r["state"] for r in table] == ["delivered", "delivered"]
+
+
+def test_the_runners_acknowledgement_completes_the_lifecycle(fleet: Store, paths: Paths,
+                                                             tmp_path: Path) -> None:
+    rec = decide(fleet, paths, "pause", run_id="r-1")
+    write_jsonl(tmp_path / "logs" / "b.jsonl", [{
+        "type": "control.applied", "ts": "2026-11-20T09:00:01Z", "run_id": "r-1",
+        "event_id": "ack-1", "decision_id": rec["decision_id"], "action": "pause",
+        "result": "applied"}])
+    load_paths(fleet.con, [tmp_path / "logs" / "b.jsonl"])
+    assert decisions.decisions(fleet.con).to_pylist()[0]["state"] == "applied"
+    status = fleet.con.execute("SELECT paused FROM run_summary WHERE run_id = 'r-1'").fetchone()
+    assert status == (True,)
+
+
+def test_a_crash_between_journal_and_store_loses_nothing(fleet: Store, paths: Paths,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*_: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(recording, "_store", crash)
+    with pytest.raises(SystemExit):
+        decide(fleet, paths, "pause", run_id="r-1", reason="investigating")
+    monkeypatch.undo()
+    assert fleet.con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+    done = decisions.reconcile(fleet.con, paths, now=NOW)
+    assert done.added == [1] and done.delivered == [1]
+    assert decisions.verify(fleet.con, paths.journal).ok
+    again = decisions.reconcile(fleet.con, paths, now=NOW)
+    assert again.added == [] and again.delivered == []  # nothing twice
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three(fleet: Store, paths: Paths) -> Paths:
+    decide(fleet, paths, "pause", run_id="r-1", reason="one")
+    decide(fleet, paths, "approve", approval_id="apr-1", reason="two")
+    decide(fleet, paths, "pause", run_id="r-3", reason="three")
+    assert decisions.verify(fleet.con, paths.journal).ok
+    return paths
+
+
+def _rewrite(path: Path, change) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(change(lines)) + "\n")
+
+
+def test_verify_names_an_edited_record(fleet: Store, three: Paths) -> None:
+    def edit(lines: list[str]) -> list[str]:
+        record = json.loads(lines[1])
+        record["reason"] = "something nicer"
+        return [lines[0], json.dumps(record), lines[2]]
+
+    _rewrite(three.journal, edit)
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 2 and "altered" in result.problem
+
+
+def test_verify_names_a_deleted_record(fleet: Store, three: Paths) -> None:
+    _rewrite(three.journal, lambda lines: [lines[0], lines[2]])
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 3
+
+
+def test_verify_names_a_reordered_record(fleet: Store, three: Paths) -> None:
+    _rewrite(three.journal, lambda lines: [lines[0], lines[2], lines[1]])
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 3
+
+
+def test_verify_finds_a_store_that_differs_from_the_journal(fleet: Store, three: Paths) -> None:
+    fleet.con.execute("DELETE FROM decisions WHERE seq = 2")
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 2 and "not in the store" in result.problem
+
+
+def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) -> None:
+    fleet.close()
+    config = tmp_path / "qd.toml"
+    config.write_text(f'[decisions]\njournal = "{three.journal}"\n')
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "quarterdeck.cli", "verify", "--db",
+                               str(fleet.path), "--config", str(config)],
+                              capture_output=True, text=True)
+
+    ok = verify()
+    assert ok.returncode == 0 and "verified: 3 decisions" in ok.stdout
+    _rewrite(three.journal, lambda lines: [lines[0], lines[2]])
+    bad = verify()
+    assert bad.returncode == 1 and "FAILED at seq 3" in bad.stderr
+
+
+def test_decide_on_the_command_line_refuses_with_exit_3(tmp_path: Path, fleet: Store) -> None:
+    fleet.close()
+    config = tmp_path / "qd.toml"
+    config.write_text('operator = "li"\n[operators.li]\nroles = ["finance-approver"]\n'
+                      f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n')
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet.path), "--config",
+            str(config)]
+    refused = subprocess.run([*base, "decide", "pause", "--run", "r-1", "--reason", "x"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 3 and "needs the role 'operator'" in refused.stderr
+    ok = subprocess.run([*base, "approve", "apr-1", "--reason", "checked the totals"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "recorded #1" in ok.stdout
+    listed = subprocess.run([*base, "decisions", "--format", "json"], capture_output=True,
+                            text=True)
+    rows = json.loads(listed.stdout)
+    assert rows[0]["operator"] == "li" and rows[0]["action"] == "approve"
+    read_only = subprocess.run([*base, "--read-only", "reject", "apr-1", "--reason", "x"],
+                               capture_output=True, text=True)
+    assert read_only.returncode == 3 and "read-only" in read_only.stderr
+
+
+def test_uuid7_is_time_ordered() -> None:
+    a = decisions.uuid7()
+    b = decisions.uuid7()
+    assert len(a) == 36 and a[14] == "7" and a[19] in "89ab"
+    assert a[:13] <= b[:13]
+
+
+def test_expiry_is_as_of_now(fleet: Store) -> None:
+    later = datetime(2030, 1, 1) + timedelta(seconds=1)
+    with pytest.raises(Refused, match="expired"):
+        decisions.plan(fleet.con, ANNA, "approve", approval_id="apr-1", now=later)
+
+
+def test_a_workflow_can_be_resumed_when_none_of_its_runs_is_paused(fleet: Store) -> None:
+    plan = decisions.plan(fleet.con, ANNA, "resume", workflow="invoice-posting", now=NOW)
+    assert plan.runs == () and plan.target == "invoice-posting"  # its runners go on
+    with pytest.raises(Refused, match="no workflow 'nope'"):
+        decisions.plan(fleet.con, ANNA, "resume", workflow="nope", now=NOW)

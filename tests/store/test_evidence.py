@@ -1,0 +1,114 @@
+"""Evidence bundles: what goes in, a round trip through the manifest (one byte changed is
+caught), the report naming every out-of-scope touch, many runs in one bundle, and `e`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from quarterdeck import bundle
+from quarterdeck.console.app import make_app
+from quarterdeck.config import Settings
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries import evidence
+from quarterdeck.queries.store import Store
+from support.events import NOW
+from support.pilot import until
+
+
+def out_of_scope_run(store: Store) -> str:
+    return store.con.execute(
+        "SELECT run_id FROM run_summary WHERE out_of_scope > 0 ORDER BY run_id LIMIT 1"
+    ).fetchone()[0]
+
+
+def test_a_bundle_round_trip_catches_one_changed_byte(fleet_store: Store, tmp_path: Path) -> None:
+    run_id = out_of_scope_run(fleet_store)
+    collected = evidence.collect(fleet_store.con, run_id, now=NOW)
+    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
+                       scope=f"run {run_id}")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*bundle.FILES, bundle.MANIFEST])
+    assert bundle.verify(out) == []
+    data = bytearray((out / "touched.csv").read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one byte
+    (out / "touched.csv").write_bytes(bytes(data))
+    assert bundle.verify(out) == ["touched.csv changed (its sha256 is not the one in MANIFEST)"]
+    (out / "notes.txt").write_text("slipped in")
+    assert "notes.txt is not in MANIFEST" in bundle.verify(out)[-1]
+    manifest = (out / bundle.MANIFEST).read_text().replace("report.md", "report.MD")
+    (out / bundle.MANIFEST).write_text(manifest)
+    assert any("MANIFEST itself was changed" in p for p in bundle.verify(out))
+
+
+def test_the_bundle_holds_the_whole_run_and_the_report_names_every_out_of_scope_touch(
+        fleet_store: Store, tmp_path: Path) -> None:
+    run_id = out_of_scope_run(fleet_store)
+    collected = evidence.collect(fleet_store.con, run_id, now=NOW)
+    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
+                       scope=f"run {run_id}")
+    document = json.loads((out / "evidence.json").read_text())
+    run = document["runs"][0]
+    assert run["run"]["run_id"] == run_id and run["run"]["scope"]
+    touches = fleet_store.con.execute(
+        "SELECT count(*) FROM touches WHERE run_id = ?", [run_id]).fetchone()[0]
+    assert len(run["touches"]) == touches == pq.read_table(out / "touched.parquet").num_rows
+    assert all("before" in t and "in_scope" in t for t in run["touches"])
+    report = (out / "report.md").read_text()
+    outside = fleet_store.con.execute(
+        "SELECT system || '/' || object || '/' || coalesce(record_id, '[bulk]') FROM touches "
+        "WHERE run_id = ? AND in_scope = false", [run_id]).fetchall()
+    assert outside
+    for (record,) in outside:
+        assert f"`{record}`" in report.split("### Out of scope")[1].split("###")[0]
+    assert f"As whom**: {run['run']['identity']}" in report
+
+
+def test_the_command_line_bundles_a_workflow_and_verifies(fleet_store: Store,
+                                                          tmp_path: Path) -> None:
+    fleet_store.close()
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet_store.path)]
+    out = tmp_path / "many"
+    made = subprocess.run([*base, "evidence", "--workflow", "invoice-posting", "--since",
+                           "2026-11-19T00:00:00Z", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    runs = json.loads((out / "evidence.json").read_text())["runs"]
+    assert len(runs) > 1 and {r["run"]["workflow"] for r in runs} == {"invoice-posting"}
+    ok = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0 and "verified" in ok.stdout
+    (out / "report.md").write_text("nothing to see here")
+    bad = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True,
+                         text=True)
+    assert bad.returncode == 1 and "report.md changed" in bad.stderr
+    missing = subprocess.run([*base, "evidence", "r-nope", "--out", str(tmp_path / "x")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no run 'r-nope'" in missing.stderr
+
+
+async def test_e_on_a_run_writes_its_bundle(fleet_store: Store) -> None:
+    app = make_app(fleet_store, Settings(), clock=lambda: NOW)
+    async with app.run_test(size=(160, 40)) as pilot:
+        pane = app.screen.query_one(RunsPane)
+        await until(pilot, lambda: bool(pane.query_one(TableView).keys))
+        run_id = pane.current_record()["run_id"]
+        await pilot.press("e")
+        folder = Path("evidence")
+        await until(pilot, lambda: folder.exists() and any(
+            (d / bundle.MANIFEST).exists() for d in folder.iterdir()))
+        made = next(folder.iterdir())
+        assert made.name.startswith(run_id) and bundle.verify(made) == []
+
+
+@pytest.mark.parametrize("problem", ["not empty"])
+def test_a_bundle_never_overwrites(fleet_store: Store, tmp_path: Path, problem: str) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "keep.txt").write_text("mine")
+    with pytest.raises(bundle.BundleError, match=problem):
+        bundle.write(tmp_path / "b", [], generated_at=NOW, store=fleet_store.path, scope="x")

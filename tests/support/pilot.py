@@ -1,0 +1,40 @@
+"""Waiting in a Pilot session without sleeping: for the console to settle, or for a condition.
+
+The console reads the store in worker threads and repaints when they post back, so a test
+waits for the workers and the messages they sent, never for a fixed time. One `settle` for
+every console test and snapshot: a snapshot taken after it is the screen at rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+
+async def settle(pilot: Pilot) -> None:
+    """Until the workers are done, what they posted is handled and animations are over.
+
+    Text cursors stop blinking from here on (each shows, steadily), so a snapshot never
+    catches one half-way.
+    """
+    app = pilot.app
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    for screen in app.screen_stack:
+        for box in screen.query(Input):
+            box.cursor_blink = False
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait, in the session's loop, until `condition()` holds (fails after `timeout`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.1)

@@ -92,6 +92,19 @@ async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
     return record
 
 
+async def type_into(pilot, app, selector: str, text: str) -> None:
+    """Type into one of the dialog's fields as a person would: once the dialog has opened
+    (on Cancel), move to the field, then type; wait until the field holds the text."""
+    await until(pilot, lambda: isinstance(app.screen, DecideScreen)
+                and app.screen.query("#decide-cancel") and app.focused is not None)
+    field = app.screen.query_one(selector, Input)
+    before = field.value
+    field.focus()
+    await until(pilot, lambda: field.has_focus)
+    await pilot.press(*text)
+    await until(pilot, lambda: field.value == before + text)
+
+
 async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
         fleet_store: Store, tmp_path: Path) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
@@ -107,8 +120,7 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
 
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-        app.screen.query_one("#decide-reason", Input).focus()
-        await pilot.press(*"checking a duplicate payment")
+        await type_into(pilot, app, "#decide-reason", "checking a duplicate payment")
         assert not app.screen.query_one("#decide-confirm", Button).disabled
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "journal.jsonl").exists())
@@ -127,11 +139,9 @@ async def test_rolling_back_a_workflow_needs_its_name_typed(fleet_store: Store,
         workflow = (await dialog_for(pilot, app, "B"))["workflow"]
         dialog = app.screen
         assert "active run" in str(dialog.query_one("#decide-title").render())
-        dialog.query_one("#decide-reason", Input).focus()
-        await pilot.press(*"bad deploy")
+        await type_into(pilot, app, "#decide-reason", "bad deploy")
         assert dialog.query_one("#decide-confirm", Button).disabled  # the name is missing
-        dialog.query_one("#decide-name", Input).focus()
-        await pilot.press(*workflow[:-1])
+        await type_into(pilot, app, "#decide-name", workflow[:-1])
         assert dialog.query_one("#decide-confirm", Button).disabled
         await pilot.press(workflow[-1])
         assert not dialog.query_one("#decide-confirm", Button).disabled
@@ -220,8 +230,10 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
     db = work / "demo.duckdb"
     logs = demo.prepare(work, db, seed=5)
     paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
+    # every approval request waits for an operator: a run that asks stays in flight until
+    # decided, so the run paused below cannot finish first, however busy the machine is
     runner = demo.start_runner(logs, seed=5, rate=30, log=work / "runner.log",
-                               outbox=paths.outbox)
+                               outbox=paths.outbox, unanswered=1.0)
     store = Store.open(db)
     desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
                         stale_seconds=900, clock=utc_now)
@@ -231,12 +243,12 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
         async with app.run_test(size=SIZE) as pilot:
             pane = app.screen.query_one(RunsPane)
 
-            def live_run() -> str | None:  # a run the live runner has going now
+            def live_run() -> str | None:  # a run of the live runner's, waiting on a person
                 if pane.records is None:
                     return None
                 return next((r["run_id"] for r in pane.records.to_pylist()
-                             if r["status"] == "running" and r["run_id"] in runner_runs()),
-                            None)
+                             if r["status"] == "awaiting_approval"
+                             and r["run_id"] in runner_runs()), None)
 
             def runner_runs() -> set[str]:
                 found = set()
@@ -250,9 +262,9 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
             run_id = live_run()
             app.decide("pause", run_id=run_id)
             await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-            app.screen.query_one("#decide-reason", Input).focus()
-            await pilot.press(*"end to end")
+            await type_into(pilot, app, "#decide-reason", "end to end")
             await pilot.press("enter")
+            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
             reader = app.reader
 
             def state() -> tuple[str | None, str | None]:
@@ -261,7 +273,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
                 return (rows[0]["state"] if rows else None,
                         status[0]["status"] if status else None)
 
-            await until(pilot, lambda: state() == ("applied", "paused"), timeout=15)
+            await until(pilot, lambda: state() == ("applied", "paused"), timeout=30)
     finally:
         feed.stop()
         demo.stop_runner(runner)

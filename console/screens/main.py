@@ -83,6 +83,8 @@ class MainScreen(Screen[None]):
         )
 
     def refresh_all(self) -> None:
+        if not self.is_mounted:  # the follower can report before the panes are composed
+            return
         self.current_pane().reload()
         self.refresh_counts()
 

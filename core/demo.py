@@ -55,10 +55,14 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
 
 def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
                  outbox: Path | None = None,
-                 bursts: tuple[float, float] | None = None) -> subprocess.Popen[bytes]:
+                 bursts: tuple[float, float] | None = None,
+                 unanswered: float | None = None) -> subprocess.Popen[bytes]:
     """Start the simulated live runner, appending under `logs/live/` and acting on the
-    decisions in `outbox`; `bursts` = (every, length) seconds of triage failures."""
+    decisions in `outbox`; `bursts` = (every, length) seconds of triage failures;
+    `unanswered` the share of approval requests left for an operator (their runs wait)."""
     extra = ["--outbox", str(outbox.resolve())] if outbox is not None else []
+    if unanswered is not None:
+        extra += ["--unanswered", str(unanswered)]
     if bursts is not None:
         extra += ["--burst-every", str(bursts[0]), "--burst-length", str(bursts[1])]
     with log.open("wb") as out:

@@ -12,9 +12,11 @@ raw line; `attrs` is the place for anything a producer wants kept as JSON.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -22,13 +24,42 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = "v1"
 
 #: A non-empty identifier (run, step, approval, event and decision ids, names).
 Id = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-#: RFC 3339 with an offset; values are normalised to UTC when stored.
-Timestamp = AwareDatetime
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+#: Python's (and so every reader's) datetimes end at these years: an instant outside them in
+#: UTC could be stored but never shown, so it is refused with the line.
+_FIRST_YEAR, _LAST_YEAR = 1, 9999
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC. `0001-01-01T00:00:00+14:00` is in year 0 in UTC: no datetime can
+    hold it, so it is refused here, where the line is still whole, not when it is stored."""
+    naive = value.replace(tzinfo=None)
+    offset = value.utcoffset() or timedelta(0)
+    if (naive.year == _FIRST_YEAR and offset > timedelta(0) and naive - datetime.min < offset) or (
+        naive.year == _LAST_YEAR and offset < timedelta(0) and datetime.max - naive < -offset
+    ):
+        raise PydanticCustomError(
+            "timestamp_out_of_range",
+            "the instant falls outside the years 0001-9999 once converted to UTC",
+        )
+    return value.astimezone(UTC)
+
+
+def utc_micros(value: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC: how the store receives every timestamp, so that
+    what the models read is what is stored (DuckDB never re-reads the text)."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+#: RFC 3339 with an offset; the models hold it in UTC, as it is stored.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Money = Annotated[float, Field(ge=0)]
 
@@ -62,7 +93,8 @@ EVENT_TYPES = (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    # NaN and Infinity are not JSON (RFC 8259), and no reader downstream agrees on them
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
 
 
 class Trigger(_Strict):
@@ -199,7 +231,7 @@ class ApprovalRecord(BaseModel):
     request never returns to pending.
     """
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
 
     approval_id: Id
     status: ApprovalStatus

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from quarterdeck.ingest.models import ApprovalRecord
 from quarterdeck.ingest.reader import LineBatch
-from quarterdeck.ingest.validate import CheckedBatch, Rejection
+from quarterdeck.ingest.validate import CheckedBatch, Derived, Rejection
 from quarterdeck.queries import loading
 
 
@@ -80,29 +80,37 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
             pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
         ],
-        schema=loading.LINES_SCHEMA.remove(loading.LINES_SCHEMA.get_field_index("event_id")),
+        schema=pa.schema(list(loading.LINES_SCHEMA)[:5]),
     )
     if checked.events < n:
         table = table.filter(pa.array(checked.valid, pa.bool_()))
-    return table.append_column(loading.LINES_SCHEMA.field("event_id"),
-                               pa.array(checked.ids, pa.string()))
+    return _with_validated(table, checked.ids, checked.ts, checked.expires)
 
 
-def derived_table(derived: list[tuple[int, int, bytes, str | None]], source: str,
-                  fp: str) -> pa.Table:
+def derived_table(derived: list[Derived], source: str, fp: str) -> pa.Table:
     """Events mapped from other input (OTLP spans), each pointing at the line it came from."""
     zeros = pa.array([0] * len(derived), pa.int32())
-    return pa.table(
+    table = pa.table(
         [
-            pa.array([text.decode() for _, _, text, _ in derived], pa.string()),
-            pa.array([n for n, _, _, _ in derived], pa.int64()),
-            pa.array([o for _, o, _, _ in derived], pa.int64()),
+            pa.array([d.text.decode() for d in derived], pa.string()),
+            pa.array([d.line_no for d in derived], pa.int64()),
+            pa.array([d.byte_offset for d in derived], pa.int64()),
             pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
-            pa.array([i for _, _, _, i in derived], pa.string()),
         ],
-        schema=loading.LINES_SCHEMA,
+        schema=pa.schema(list(loading.LINES_SCHEMA)[:5]),
     )
+    return _with_validated(table, [d.event_id for d in derived], [d.ts for d in derived],
+                           [d.expires for d in derived])
+
+
+def _with_validated(table: pa.Table, ids: list[str | None], ts: list[int],
+                    expires: list[int | None]) -> pa.Table:
+    """Add what the validator read from each line: its event id and its times in UTC."""
+    for name, values in (("event_id", ids), ("ts_us", ts), ("expires_us", expires)):
+        column = loading.LINES_SCHEMA.field(name)
+        table = table.append_column(column, pa.array(values, column.type))
+    return table
 
 
 def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:

@@ -15,6 +15,14 @@ in words an operator (or the producer's author) can act on, with an error class:
 | wrong_type       | a value of the wrong JSON type (a string for a number, ...) |
 | bad_timestamp    | a timestamp without a UTC offset, or unparseable            |
 | line_too_long    | a line over 1 MiB (its first 64 KiB are kept)               |
+| duplicate_key    | one object names the same key twice                         |
+
+JSON that parsers disagree on is refused before anything reads it as a value. A key written
+twice in one object is taken by pydantic from its last occurrence and by DuckDB from its
+first, so the stored event could differ from the one validated: the line is quarantined.
+NaN and Infinity are not JSON (RFC 8259), though pydantic's parser accepts them: the line is
+malformed. Both checks cost a byte count per line; only a line that could hold either is
+parsed a second time (`_json_hazard`).
 
 Lines without `type` that carry `approval_id` and `status` are approval-system records.
 """
@@ -25,17 +33,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from quarterdeck.ingest import otlp
-from quarterdeck.ingest.models import EVENT_ADAPTER, EVENT_TYPES, ApprovalRecord, is_approval_record
+from quarterdeck.ingest.models import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    ApprovalRecord,
+    is_approval_record,
+    utc_micros,
+)
 from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 
 ERROR_CLASSES = (
     "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",
-    "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "truncated_file",
-    "malformed_csv", "unterminated", "otlp_span",
+    "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "duplicate_key",
+    "truncated_file", "malformed_csv", "unterminated", "otlp_span", "store_rejected",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
@@ -45,6 +59,7 @@ _TIME_ERRORS = {
     "datetime_type",
     "datetime_from_date_parsing",
     "datetime_object_invalid",
+    "timestamp_out_of_range",
 }
 _VALUE_ERRORS = {"literal_error", "enum", "string_pattern_mismatch", "greater_than_equal",
                  "less_than_equal", "string_too_short", "string_too_long"}
@@ -78,24 +93,51 @@ class CheckedBatch:
 
     valid: list[bool]
     ids: list[str | None] = field(default_factory=list)  # each valid line's event_id
+    # each valid line's `ts` and `expires_at` in microseconds since the epoch, UTC, as the
+    # models read them: the store takes these, never its own reading of the text
+    ts: list[int] = field(default_factory=list)
+    expires: list[int | None] = field(default_factory=list)
     events: int = 0
     blank: int = 0
     records: list[tuple[int, ApprovalRecord]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    # events mapped from OTLP trace lines: (line_no, byte_offset, event JSON, event_id)
-    derived: list[tuple[int, int, bytes, str | None]] = field(default_factory=list)
+    # events mapped from OTLP trace lines
+    derived: list[Derived] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An event mapped from another kind of line (an OTLP span), validated like a line."""
+
+    line_no: int
+    byte_offset: int
+    text: bytes
+    event_id: str | None
+    ts: int
+    expires: int | None
 
 
 def check_batch(batch: LineBatch) -> CheckedBatch:
     validate = EVENT_ADAPTER.validate_json
     lines = batch.lines
     valid = [True] * len(lines)
-    ids: list[str | None] = []
-    out = CheckedBatch(valid, ids)
+    out = CheckedBatch(valid)
+    ids, stamps, expires = out.ids, out.ts, out.expires
     long_at = {item.line_no for item in batch.long_lines}
     for index, line in enumerate(lines):
         try:
-            ids.append(validate(line).event_id)
+            event = validate(line)
+            hazard = _json_hazard(line, event)
+            if hazard is None:
+                ids.append(event.event_id)
+                stamps.append(utc_micros(event.ts))
+                expiry = getattr(event, "expires_at", None)
+                expires.append(None if expiry is None else utc_micros(expiry))
+                continue
+            valid[index] = False
+            line_no = batch.first_line_no + index
+            offset = batch.base_offset + batch.starts[index]
+            out.rejections.append(Rejection(line_no, offset, *hazard, line, len(line)))
         except ValidationError as exc:
             valid[index] = False
             line_no = batch.first_line_no + index
@@ -147,7 +189,11 @@ def _traces(line: bytes, exc: ValidationError, line_no: int, offset: int,
     for mapped in events:
         text = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False).encode()
         try:
-            out.derived.append((line_no, offset, text, validate(text).event_id))
+            event = validate(text)
+            expiry = getattr(event, "expires_at", None)
+            out.derived.append(Derived(
+                line_no, offset, text, event.event_id, utc_micros(event.ts),
+                None if expiry is None else utc_micros(expiry)))
         except ValidationError as bad:
             problems.append(f"{mapped['type']} of span {mapped.get('step_id') or 'root'}: "
                             + explain(text, bad)[1])
@@ -158,6 +204,79 @@ def _traces(line: bytes, exc: ValidationError, line_no: int, offset: int,
             f"{len(problems)} span(s) of this OTLP line could not be loaded: {problems[0]}"
             f"{more}; the other spans were", line[:LONG_LINE_PREFIX], len(line)))
     return True
+
+
+_BLANKS = b" \t\r\n"
+#: The fields of the models that hold objects (their keys count too).
+_NESTED = ("trigger", "attrs", "before", "after", "context")
+
+
+def _keys(value: Any) -> int:
+    """How many object keys a parsed JSON value holds, at every depth."""
+    if isinstance(value, dict):
+        return len(value) + sum(_keys(v) for v in value.values() if isinstance(v, dict | list))
+    if isinstance(value, list):
+        return sum(_keys(v) for v in value if isinstance(v, dict | list))
+    if isinstance(value, BaseModel):
+        return _event_keys(value)
+    return 0
+
+
+def _event_keys(event: BaseModel) -> int:
+    """How many keys the line of a validated event wrote, as the models read them."""
+    fields = event.__dict__
+    extra = event.__pydantic_extra__
+    count = len(event.__pydantic_fields_set__)
+    for name in _NESTED:
+        value = fields.get(name)
+        if value is not None:
+            count += _keys(value)
+    if extra:
+        count += len(extra) + _keys(list(extra.values()))
+    return count
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _json_hazard(line: bytes, event: BaseModel) -> tuple[str, str] | None:
+    """(class, message) when the line is JSON that readers disagree on: a key twice in one
+    object, or NaN/Infinity; None for the usual line, found so by counting bytes.
+
+    Every key is followed by `"` and `:`, with only white space between them. With the white
+    space taken out, the line holds at least one `":` per key it writes, duplicates included,
+    and more only where a string holds an escaped quote before a colon or white space. So when
+    the count equals the keys the models saw, no key was written twice. Anything else is
+    parsed again, exactly, by the standard library."""
+    suspect = (b"NaN" in line or b"Infinity" in line
+               or _event_keys(event) != line.translate(None, _BLANKS).count(b'":'))
+    if not suspect:
+        return None
+    try:
+        json.loads(line, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _DuplicateKey as dup:
+        return "duplicate_key", (
+            f"key '{_short(str(dup))}' appears twice in one object; readers disagree on which "
+            "value counts (the first or the last), so the line was not loaded")
+    except ValueError as exc:
+        return "malformed_json", f"not valid JSON: {exc}"
+    return None
 
 
 def _approval_record(

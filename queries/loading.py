@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from quarterdeck.queries.statements import count, scalar, transaction
 
@@ -29,7 +30,7 @@ from quarterdeck.queries.statements import count, scalar, transaction
 EVENT_FIELDS: dict[str, str] = {
     "event_id": "VARCHAR",
     "type": "VARCHAR",
-    "ts": "VARCHAR",  # cast below, so a value DuckDB cannot read is quarantined, not NULL
+    "ts": "VARCHAR",  # stored from `ts_us`, the models' reading of it (see LINES_SCHEMA)
     "run_id": "VARCHAR",
     "workflow": "VARCHAR",
     "step_id": "VARCHAR",
@@ -84,7 +85,8 @@ def _struct_spec() -> str:
 
 _SPEC = _struct_spec().replace("'", "''")
 
-# RFC 3339 allows a lower-case `t` and `z`; DuckDB reads only upper case.
+# Approval records arrive with their times written by the models (UTC, `Z`); RFC 3339 also
+# allows a lower-case `t` and `z`, which DuckDB reads only in upper case.
 _UTC = (
     "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ))"
     " AS TIMESTAMP)"
@@ -98,6 +100,11 @@ LINES_SCHEMA = pa.schema(
         ("source", pa.dictionary(pa.int32(), pa.string())),
         ("fingerprint", pa.dictionary(pa.int32(), pa.string())),
         ("event_id", pa.string()),  # as the line gives it; NULL when it has none
+        # `ts` and `expires_at` as the models read them: microseconds since the epoch, UTC.
+        # DuckDB never reads the timestamp text, so whatever the models accept is stored as
+        # the same instant (no-seconds, lower-case, odd offsets, nine fractional digits).
+        ("ts_us", pa.int64()),
+        ("expires_us", pa.int64()),
     ]
 )
 
@@ -153,8 +160,8 @@ WITH ids AS (
     )
     GROUP BY event_id
 ), b AS (
-    SELECT {_EVENT_ID} AS event_id, {_UTC.format("j.ts")} AS ts, j,
-           source, line_no, byte_offset
+    SELECT {_EVENT_ID} AS event_id, make_timestamp(ts_us) AS ts,
+           make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset
     FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
           FROM _incoming WHERE pos IN (SELECT pos FROM keep))
 )
@@ -164,7 +171,7 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.att
        j.name, j.kind, j.tool, j.model, j.tokens_in, j.tokens_out, j.cost_usd,
        j.system, j.object, j.record_id, j.fields, j.before, j.after, j.record_count,
        j.classification, NULL,
-       j.approval_id, j.risk, j.required_role, j.requested_by, {_UTC.format("j.expires_at")},
+       j.approval_id, j.risk, j.required_role, j.requested_by, b.expires_at,
        j.context, j.decision, j.decided_by, j.reason,
        j.decision_id, j.result, j.detail,
        j.action, j.status, j.error, j.value,
@@ -172,19 +179,6 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.att
 FROM b
 """
 
-# The rare slow path: a timestamp the models accepted but DuckDB cannot read is quarantined
-# (never stored as NULL), and the rest of the batch is loaded without it.
-_UNREADABLE_TS = f"""
-SELECT sha256(fingerprint || ':' || byte_offset::VARCHAR) AS quarantine_key,
-       source::VARCHAR AS source, line_no, byte_offset, 'bad_timestamp' AS error_class,
-       'ts ' || coalesce( || ts || , 'value') ||
-       ' could not be normalised to UTC; write it as RFC 3339, e.g. 2026-11-20T08:00:00Z'
-           AS error,
-       encode(rtrim(line, chr(13) || chr(10))) AS raw,
-       octet_length(encode(rtrim(line, chr(13) || chr(10)))) AS raw_size
-FROM (SELECT json_extract_string(line, '$.ts') AS ts, * FROM _incoming)
-WHERE {_UTC.format("ts")} IS NULL
-"""
 
 
 @dataclass(frozen=True)
@@ -204,7 +198,7 @@ class UnitCounts:
     events: int = 0            # new events stored
     records: int = 0           # new approval records stored
     duplicates: int = 0        # events and records already stored (or repeated in the unit)
-    quarantined: int = 0       # lines quarantined by this unit (incl. unreadable timestamps)
+    quarantined: int = 0       # lines quarantined by this unit (incl. lines the store refused)
     quarantined_new: int = 0   # of those, not quarantined by an earlier load
 
 
@@ -219,14 +213,80 @@ def store_unit(
 ) -> UnitCounts:
     """Store one unit of validated input in one transaction: event lines (`LINES_SCHEMA`),
     approval records (`APPROVAL_RECORD_SCHEMA`), rejected lines (`QUARANTINE_SCHEMA`) and the
-    offsets of the files they came from. Either all of it is stored or none of it."""
+    offsets of the files they came from. Either all of it is stored or none of it.
+
+    When the store refuses the unit (a value the models accept that DuckDB will not hold,
+    whatever the reason), the lines it refuses are found by bisection and quarantined as
+    `store_rejected` with the database's message, and the rest of the unit is stored: one odd
+    line never costs its batch."""
     offsets = list(offsets)
     try:
-        return _store_unit(con, lines, records, rejections, offsets, now, screen=False)
-    except duckdb.ConstraintException:
-        # The rare slow path: a timestamp the models accepted that DuckDB cannot read. The
-        # whole unit was rolled back; store it again with those lines quarantined.
-        return _store_unit(con, lines, records, rejections, offsets, now, screen=True)
+        return _store_unit(con, lines, records, rejections, offsets, now)
+    except duckdb.Error:
+        if lines is None or lines.num_rows == 0:
+            raise
+        lines = _numbered(lines)
+        refused = _refused(con, lines, 0, lines.num_rows, [])
+        if not refused:  # it was not a line it refused: say what went wrong
+            raise
+        keep = pc.invert(pc.is_in(pa.array(range(lines.num_rows), pa.int32()),
+                                  pa.array([at for at, _ in refused], pa.int32())))
+        refused_rows = _store_rejected(lines, refused)
+        rejections = (refused_rows if rejections is None
+                      else pa.concat_tables([rejections, refused_rows]))
+        return _store_unit(con, _numbered(lines.filter(keep)), records, rejections, offsets,
+                           now)
+
+
+def _refused(con: duckdb.DuckDBPyConnection, lines: pa.Table, lo: int, hi: int,
+             out: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The positions in `lines[lo:hi]` the store refuses, with its message: each half is
+    tried in a transaction that is rolled back, down to single lines."""
+    message = _trial(con, lines.slice(lo, hi - lo))
+    if message is None:
+        return out
+    if hi - lo == 1:
+        out.append((lo, message))
+        return out
+    mid = (lo + hi) // 2
+    _refused(con, lines, lo, mid, out)
+    return _refused(con, lines, mid, hi, out)
+
+
+def _trial(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> str | None:
+    """Insert `lines` and roll back: None when the store takes them, else its message."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        with _registered(con, "_incoming", _numbered(lines)):
+            con.execute(_INSERT_EVENTS)
+    except duckdb.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    finally:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+    return None
+
+
+def _store_rejected(lines: pa.Table, refused: list[tuple[int, str]]) -> pa.Table:
+    """The refused lines as quarantine rows (class `store_rejected`)."""
+    rows = lines.take(pa.array([at for at, _ in refused], pa.int32())).to_pylist()
+    raw = [row["line"].encode().rstrip(b"\r\n") for row in rows]
+    return pa.table(
+        {
+            "quarantine_key": [
+                hashlib.sha256(f"{row['fingerprint']}:{row['byte_offset']}".encode()).hexdigest()
+                for row in rows
+            ],
+            "source": [row["source"] for row in rows],
+            "line_no": [row["line_no"] for row in rows],
+            "byte_offset": [row["byte_offset"] for row in rows],
+            "error_class": ["store_rejected"] * len(rows),
+            "error": [f"the store refused this line: {message}" for _, message in refused],
+            "raw": raw,
+            "raw_size": [len(line) for line in raw],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
 
 
 def _store_unit(
@@ -236,20 +296,11 @@ def _store_unit(
     rejections: pa.Table | None,
     offsets: list[Offset],
     now: object,
-    *,
-    screen: bool,
 ) -> UnitCounts:
     counts = UnitCounts()
     with transaction(con):
         if lines is not None and lines.num_rows:
             lines = _numbered(lines)
-            if screen:
-                with _registered(con, "_incoming", lines):
-                    unreadable = con.execute(_UNREADABLE_TS).to_arrow_table()
-                counts.quarantined += unreadable.num_rows
-                counts.quarantined_new += add_quarantine(
-                    con, unreadable.cast(QUARANTINE_SCHEMA), now=now)
-                lines = _without(lines, set(unreadable.column("quarantine_key").to_pylist()))
             with _registered(con, "_incoming", lines):
                 counts.events = scalar(con, _INSERT_EVENTS)
             counts.duplicates += lines.num_rows - counts.events
@@ -279,16 +330,6 @@ def _numbered(lines: pa.Table) -> pa.Table:
     if "pos" in lines.column_names:
         lines = lines.drop_columns(["pos"])
     return lines.append_column("pos", pa.array(range(lines.num_rows), pa.int32()))
-
-
-def _without(lines: pa.Table, keys: set[str]) -> pa.Table:
-    fingerprints = lines.column("fingerprint").to_pylist()
-    offsets = lines.column("byte_offset").to_pylist()
-    keep = [
-        hashlib.sha256(f"{fp}:{off}".encode()).hexdigest() not in keys
-        for fp, off in zip(fingerprints, offsets, strict=True)
-    ]
-    return _numbered(lines.filter(pa.array(keep)))
 
 
 _INSERT_RECORDS = f"""

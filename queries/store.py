@@ -114,7 +114,7 @@ class Store:
         return store
 
     def _prepare(self) -> None:
-        self.con.execute("SET TimeZone = 'UTC'")
+        _session(self.con)
         try:
             if self.read_only:
                 version = current_version(self.con)
@@ -136,7 +136,7 @@ class Store:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread: same database, its own transaction state."""
         cur = self.con.cursor()
-        cur.execute("SET TimeZone = 'UTC'")
+        _session(cur)
         macros.install(cur)
         return cur
 
@@ -148,6 +148,14 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings every connection to the store has: times in UTC, and no progress bar (DuckDB
+    draws one on stdout for a statement past 2 s, on a busy machine or a large load, which
+    would corrupt `--format json` output and the console's screen)."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
 
 
 class _NeedsUpgrade(Exception):

@@ -72,8 +72,10 @@ class LiveFleet:
 
     def __init__(self, out: Path, *, seed: int = 7, rate: float = 20.0,
                  clock: Callable[[], float] = time.time, outbox: Path | None = None,
-                 burst_every: float = 90.0, burst_length: float = 25.0) -> None:
+                 burst_every: float = 90.0, burst_length: float = 25.0,
+                 unanswered: float = UNANSWERED) -> None:
         self.out = out
+        self.unanswered = unanswered
         self.burst_every = burst_every
         self.burst_length = min(burst_length, burst_every)
         self._started = clock()
@@ -177,7 +179,7 @@ class LiveFleet:
         if event["type"] == "approval.requested":
             run.last_request = event
             answered = run.events and run.events[0]["type"] == "approval.decided"
-            if not answered or self.rng.random() < UNANSWERED:
+            if not answered or self.rng.random() < self.unanswered:
                 run.waiting_for_human = True
             else:
                 run.wait_until = now + self.rng.uniform(*ANSWER_DELAY)
@@ -350,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-every", type=float, default=90.0, metavar="SECONDS",
                         help="a failure burst of ticket-triage this often (0: never)")
     parser.add_argument("--burst-length", type=float, default=25.0, metavar="SECONDS")
+    parser.add_argument("--unanswered", type=float, default=UNANSWERED, metavar="SHARE",
+                        help="share of approval requests no simulated approver answers: the "
+                        "run waits for an operator (1: every request; a test's steady run)")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be above 0")
@@ -357,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
     fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate, outbox=args.outbox,
-                      burst_every=args.burst_every, burst_length=args.burst_length)
+                      burst_every=args.burst_every, burst_length=args.burst_length,
+                      unanswered=args.unanswered)
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
     print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs",
           file=sys.stderr)

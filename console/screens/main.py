@@ -90,6 +90,8 @@ class MainScreen(Screen[None]):
 
     def reload(self) -> None:
         """The pane on screen and the status bar's counts, queried again."""
+        if not self.is_mounted:  # the follower can report before the panes are composed
+            return
         self.current_pane().reload()
         self.refresh_counts()
 

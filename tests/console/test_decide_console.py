@@ -21,7 +21,7 @@ from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.desks import desk_for
 from support.events import NOW, started, write_jsonl
-from support.pilot import until
+from support.pilot import type_into, until
 
 SIZE = (170, 45)
 
@@ -75,8 +75,7 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
 
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-        app.screen.query_one("#decide-reason", Input).focus()
-        await pilot.press(*"checking a duplicate payment")
+        await type_into(pilot, "#decide-reason", "checking a duplicate payment")
         assert not app.screen.query_one("#decide-confirm", Button).disabled
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "journal.jsonl").exists())
@@ -95,11 +94,9 @@ async def test_rolling_back_a_workflow_needs_its_name_typed(fleet_store: Store,
         workflow = (await dialog_for(pilot, app, "B"))["workflow"]
         dialog = app.screen
         assert "active run" in str(dialog.query_one("#decide-title").render())
-        dialog.query_one("#decide-reason", Input).focus()
-        await pilot.press(*"bad deploy")
+        await type_into(pilot, "#decide-reason", "bad deploy")
         assert dialog.query_one("#decide-confirm", Button).disabled  # the name is missing
-        dialog.query_one("#decide-name", Input).focus()
-        await pilot.press(*workflow[:-1])
+        await type_into(pilot, "#decide-name", workflow[:-1])
         assert dialog.query_one("#decide-confirm", Button).disabled
         await pilot.press(workflow[-1])
         assert not dialog.query_one("#decide-confirm", Button).disabled

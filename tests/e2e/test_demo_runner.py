@@ -26,7 +26,7 @@ from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.runs import RunFilter
 from quarterdeck.queries.store import Store, utc_now
 from quarterdeck.watch import TriggerWatch
-from support.pilot import until
+from support.pilot import type_into, until
 
 SIZE = (170, 45)
 
@@ -71,8 +71,10 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
     db = work / "demo.duckdb"
     logs = demo.prepare(work, db, seed=5)
     paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
+    # every approval request waits for an operator: a run that asks stays in flight until
+    # decided, so the run paused below cannot finish first, however busy the machine is
     runner = demo.start_runner(logs, seed=5, rate=30, log=work / "runner.log",
-                               outbox=paths.outbox)
+                               outbox=paths.outbox, unanswered=1.0)
     store = Store.open(db)
     desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
                         stale_seconds=900, clock=utc_now)
@@ -82,12 +84,12 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
         async with app.run_test(size=SIZE) as pilot:
             pane = app.screen.query_one(RunsPane)
 
-            def live_run() -> str | None:  # a run the live runner has going now
+            def live_run() -> str | None:  # a run of the live runner's, waiting on a person
                 if pane.records is None:
                     return None
                 return next((r["run_id"] for r in pane.records.to_pylist()
-                             if r["status"] == "running" and r["run_id"] in runner_runs()),
-                            None)
+                             if r["status"] == "awaiting_approval"
+                             and r["run_id"] in runner_runs()), None)
 
             def runner_runs() -> set[str]:
                 found = set()
@@ -101,9 +103,9 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
             run_id = live_run()
             app.decisions_flow.decide("pause", run_id=run_id)
             await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-            app.screen.query_one("#decide-reason", Input).focus()
-            await pilot.press(*"end to end")
+            await type_into(pilot, "#decide-reason", "end to end")
             await pilot.press("enter")
+            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
             reader = app.reader
 
             def state() -> tuple[str | None, str | None]:
@@ -112,7 +114,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
                 return (rows[0]["state"] if rows else None,
                         status[0]["status"] if status else None)
 
-            await until(pilot, lambda: state() == ("applied", "paused"), timeout=15)
+            await until(pilot, lambda: state() == ("applied", "paused"), timeout=30)
     finally:
         feed.stop()
         demo.stop_runner(runner)

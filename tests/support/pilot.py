@@ -38,3 +38,17 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
     while not condition():
         assert loop.time() < deadline, "timed out"
         await pilot.pause(0.1)
+
+
+async def type_into(pilot: Pilot, selector: str, text: str) -> None:
+    """Type into a field of the screen on top as a person would: once the screen has opened
+    and put its focus where it wants it (a dialog opens on Cancel), move to the field, then
+    type; return once the field holds the text."""
+    app = pilot.app
+    await until(pilot, lambda: app.screen.query(selector) and app.focused is not None)
+    field = app.screen.query_one(selector, Input)
+    before = field.value
+    field.focus()
+    await until(pilot, lambda: field.has_focus)
+    await pilot.press(*text)
+    await until(pilot, lambda: field.value == before + text)

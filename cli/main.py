@@ -3,6 +3,8 @@
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 refused (locked store, read-only, authority),
 4 a trigger is tripped (`triggers`).
 Global options (`--db`, `--config`, `--read-only`) are accepted before or after the command.
+A message that can name something from the logs or the store (an id, a workflow, a file, an
+error quoting them) is printed `printable`; tables, JSON and CSV are `formats`' to write.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from quarterdeck.queries.decisions import Operator, Paths
     from quarterdeck.queries.store import Store
 from quarterdeck import formats
+from quarterdeck.printable import printable
 from quarterdeck.queries.store import utc_now
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -401,7 +404,7 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
             where = f" --db {path}" if args.db else ""
             print(f"  see why with `quarterdeck quarantine{where}`", file=sys.stderr)
     for problem in summary.problems:
-        print(f"quarterdeck: {problem}", file=sys.stderr)
+        print(f"quarterdeck: {printable(problem)}", file=sys.stderr)
     return EXIT_FAILURE if summary.problems else EXIT_OK
 
 
@@ -426,7 +429,7 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
                   flush=True)
 
     def noticed(notice: FileNotice) -> None:
-        print(f"quarterdeck: {notice.message}", file=sys.stderr, flush=True)
+        print(f"quarterdeck: {printable(notice.message)}", file=sys.stderr, flush=True)
 
     with Store.open(path) as store:
         follower = Follower(store.con, args.paths, on_commit=committed, on_notice=noticed)
@@ -484,7 +487,8 @@ def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: s
                               stale_seconds=int(settings.store.stale_after), **target)
         rec = decisions.record(store.con, plan, operator=operator, reason=args.reason,
                                source="cli", paths=paths, now=utc_now())
-    print(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}")
+    print(printable(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by "
+                    f"{operator.name}"))
     print(f"  journal {paths.journal} · delivered to {paths.outbox}")
     return EXIT_OK
 
@@ -533,7 +537,7 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
             raise UsageError("--verify DIR takes nothing else")
         problems = bundle.verify(Path(args.verify))
         for problem in problems:
-            print(f"quarterdeck evidence: {problem}", file=sys.stderr)
+            print(f"quarterdeck evidence: {printable(problem)}", file=sys.stderr)
         if problems:
             return EXIT_FAILURE
         print(f"verified: every file of {args.verify} is as its MANIFEST says")
@@ -566,10 +570,10 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
     try:
         bundle.write(out, collected, generated_at=now, store=path, scope=scope)
     except bundle.BundleError as exc:
-        print(f"quarterdeck: {exc}", file=sys.stderr)
+        print(f"quarterdeck: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     touches = sum(len(c["touches"]) for c in collected)
-    print(f"wrote {out}: {len(collected)} run(s), {touches} touches "
+    print(f"wrote {printable(str(out))}: {len(collected)} run(s), {touches} touches "
           f"({', '.join(bundle.FILES)}, {bundle.MANIFEST})")
     return EXIT_OK
 
@@ -615,7 +619,8 @@ def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     with Store.open(path, read_only=True) as store:
         result = verify(store.con, paths.journal)
     if not result.ok:
-        print(f"quarterdeck verify: FAILED at seq {result.first_bad_seq}: {result.problem}",
+        print(f"quarterdeck verify: FAILED at seq {result.first_bad_seq}: "
+              f"{printable(result.problem)}",
               file=sys.stderr)
         return EXIT_FAILURE
     print(f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
@@ -785,10 +790,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except UsageError as exc:
         getattr(args, "command_parser", parser).print_usage(sys.stderr)
-        print(f"quarterdeck: {exc}", file=sys.stderr)
+        print(f"quarterdeck: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except config_mod.ConfigError as exc:
-        print(f"quarterdeck: {exc}", file=sys.stderr)
+        print(f"quarterdeck: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("quarterdeck: interrupted; what was committed is kept", file=sys.stderr)
@@ -802,14 +807,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from quarterdeck.queries.store import StoreError
 
         if isinstance(exc, StoreError | Refused):
-            print(f"quarterdeck: {'refused: ' if isinstance(exc, Refused) else ''}{exc}",
+            print(f"quarterdeck: {'refused: ' if isinstance(exc, Refused) else ''}"
+                  f"{printable(str(exc))}",
                   file=sys.stderr)
             return exc.exit_code
         if isinstance(exc, JournalError):
-            print(f"quarterdeck: {exc}", file=sys.stderr)
+            print(f"quarterdeck: {printable(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
         if isinstance(exc, LoadError):
-            print(f"quarterdeck: {exc}", file=sys.stderr)
+            print(f"quarterdeck: {printable(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
         raise
 

@@ -2,6 +2,11 @@
 
 Times are UTC everywhere: ISO 8601 with a `Z` in JSON and CSV, `YYYY-MM-DD HH:MM:SS` in tables
 whose headers say UTC.
+
+Values come from logs, so none of them reaches the terminal as it is: a table cell is
+`printable` text in a `rich.text.Text` (never parsed as markup, so `[red]` or `[link=…]` in a
+record id is shown, not obeyed); JSON escapes what could act on a terminal (`printable_json`)
+and parses back to the exact value; CSV is data and keeps the exact value.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import Any, TextIO
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from quarterdeck.printable import printable, printable_json
 
 FORMATS = ("table", "json", "csv")
 
@@ -80,7 +88,7 @@ def write(
     """Print `table` as a rich table (the given columns), JSON (an array) or CSV."""
     out = out or sys.stdout
     if fmt == "json":
-        json.dump(rows(table), out, indent=2, ensure_ascii=False)
+        out.write(printable_json(json.dumps(rows(table), indent=2, ensure_ascii=False)))
         out.write("\n")
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=table.column_names, lineterminator="\n")
@@ -110,7 +118,7 @@ def _rich_table(
     count = 0
     for row in data:
         count += 1
-        table.add_row(*(_cell_text(row.get(key), key) for key, _ in columns))
+        table.add_row(*(Text(printable(_cell_text(row.get(key), key))) for key, _ in columns))
     if count:
         console.print(table)
     else:

@@ -15,8 +15,8 @@ from quarterdeck.console.data import StoreReader
 
 def crumbs(*trail: str) -> Static:
     """The line at the top of a screen: where it is, from Quarterdeck down (plain text)."""
-    return Static("  [dim]›[/]  ".join(["[b]Quarterdeck[/]", *map(cells.text, trail)]),
-                  id="crumbs")
+    return Static(cells.content("  [dim]›[/]  ".join(["[b]Quarterdeck[/]",
+                                                     *map(cells.text, trail)])), id="crumbs")
 
 
 class DataScreen(Screen[None]):

@@ -3,6 +3,9 @@
 `make_app` is shared by the CLI and the tests. In the default embedded mode the console
 process owns the store; every read goes through `StoreReader` (named queries, in worker
 threads, on a cursor of their own).
+
+Notifications name runs, workflows and records and carry errors that quote them, so every one
+is shown as plain text (`notify` parses no markup) with control characters shown visibly.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 
 from quarterdeck import bundle
 from quarterdeck.config import ConfigError, Settings
+from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, utc_now
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
@@ -33,6 +38,7 @@ from quarterdeck.console.screens.main import MainScreen
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
+from quarterdeck.printable import printable
 from quarterdeck.watch import TriggerWatch, Trip
 from quarterdeck.queries.decisions import Plan, Refused
 from quarterdeck.queries.journal import JournalError
@@ -83,6 +89,12 @@ class QuarterdeckApp(App[None]):
         if self.watch is not None and self.watch.rules:
             self._evaluate_triggers()
             self.set_interval(self.settings.console.evaluate_every, self._evaluate_triggers)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As Textual's, but plain text whatever `markup` says (see the module's docstring)."""
+        super().notify(printable(message), title=printable(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     # --- triggers ---------------------------------------------------------------------------
 
@@ -290,13 +302,13 @@ class QuarterdeckApp(App[None]):
         if self.desk is not None and self.desk.offers("pause"):
             workflow = self._workflow_under_cursor()
             if workflow:
-                yield SystemCommand(f"Pause workflow {workflow}",
+                yield SystemCommand(f"Pause workflow {cells.palette(workflow)}",
                                     "Every active run of the selected run's workflow",
                                     lambda: self.decide("pause", workflow=workflow))
-                yield SystemCommand(f"Resume workflow {workflow}",
+                yield SystemCommand(f"Resume workflow {cells.palette(workflow)}",
                                     "Every paused run of the selected run's workflow",
                                     lambda: self.decide("resume", workflow=workflow))
-                yield SystemCommand(f"Roll back workflow {workflow}",
+                yield SystemCommand(f"Roll back workflow {cells.palette(workflow)}",
                                     "Every active run of it; you type its name to confirm",
                                     lambda: self.decide("rollback", workflow=workflow))
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)

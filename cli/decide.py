@@ -24,6 +24,7 @@ from quarterdeck.cli.options import (
 )
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
+from quarterdeck.printable import printable
 
 
 def register(commands: Commands) -> None:
@@ -72,7 +73,8 @@ def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: s
                               stale_seconds=int(settings.store.stale_after), **target)
         rec = decisions.record(store.con, plan, operator=operator, reason=args.reason,
                                source="cli", paths=paths, now=utc_now())
-    print(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}")
+    print(printable(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by "
+                    f"{operator.name}"))
     print(f"  journal {paths.journal} · delivered to {paths.outbox}")
     return EXIT_OK
 

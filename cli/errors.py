@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from quarterdeck import config as config_mod
+from quarterdeck.printable import printable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 EXIT_TRIPPED = 4  # `triggers`: a rule is tripped
@@ -70,4 +71,6 @@ def exit_code(exc: BaseException, usage: argparse.ArgumentParser) -> int | None:
 
 
 def _say(message: str, program: str = "quarterdeck") -> None:
-    print(f"{program}: {message}", file=sys.stderr)
+    """One line on stderr. Messages can quote ids, names and errors from the logs: each is
+    printed `printable`, so none of it reaches the terminal as a control sequence."""
+    print(f"{program}: {printable(message)}", file=sys.stderr)

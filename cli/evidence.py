@@ -14,6 +14,7 @@ from quarterdeck import config as config_mod
 from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, parse_since, store_path
 from quarterdeck.queries.store import utc_now
+from quarterdeck.printable import printable
 
 
 def register(commands: Commands) -> None:
@@ -69,6 +70,6 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
     out = Path(args.out) if args.out else Path("evidence") / f"{name}-{now:%Y%m%dT%H%M%S}"
     bundle.write(out, collected, generated_at=now, store=path, scope=scope)
     touches = sum(len(c["touches"]) for c in collected)
-    print(f"wrote {out}: {len(collected)} run(s), {touches} touches "
+    print(f"wrote {printable(str(out))}: {len(collected)} run(s), {touches} touches "
           f"({', '.join(bundle.FILES)}, {bundle.MANIFEST})")
     return EXIT_OK

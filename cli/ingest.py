@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from quarterdeck import config as config_mod
 from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, store_path
+from quarterdeck.printable import printable
 
 if TYPE_CHECKING:
     from quarterdeck.ingest.follow import FollowStats
@@ -87,7 +88,7 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
                   flush=True)
 
     def noticed(notice: FileNotice) -> None:
-        print(f"quarterdeck: {notice.message}", file=sys.stderr, flush=True)
+        print(f"quarterdeck: {printable(notice.message)}", file=sys.stderr, flush=True)
 
     with Store.open(path) as store:
         follower = Follower(store.con, args.paths, on_commit=committed, on_notice=noticed)

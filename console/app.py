@@ -12,6 +12,9 @@ Screens are asked what they offer through the Protocols in `screens.offers`.
 
 Every worker failure is seen: the app shows a notification with the error for its own workers
 (the flows') and for each `WorkFailed` a screen or widget sends about one of theirs.
+
+Notifications name runs, workflows and records and carry errors that quote them, so every one
+is shown as plain text (`notify` parses no markup) with control characters shown visibly.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from quarterdeck.config import Settings
+from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, utc_now
 from quarterdeck.console.decisions_flow import DecisionsFlow
 from quarterdeck.console.evidence_flow import EvidenceFlow
@@ -50,6 +55,7 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.console.triggers_flow import TriggersFlow
 from quarterdeck.desk import DecisionDesk
+from quarterdeck.printable import printable
 from quarterdeck.queries.store import Store
 from quarterdeck.watch import TriggerWatch
 
@@ -217,13 +223,13 @@ class QuarterdeckApp(App[None]):
             workflow = main.workflow_under_cursor() if main is not None else None
             if workflow:
                 decide = self.decisions_flow.decide
-                yield SystemCommand(f"Pause workflow {workflow}",
+                yield SystemCommand(f"Pause workflow {cells.palette(workflow)}",
                                     "Every active run of the selected run's workflow",
                                     lambda: decide("pause", workflow=workflow))
-                yield SystemCommand(f"Resume workflow {workflow}",
+                yield SystemCommand(f"Resume workflow {cells.palette(workflow)}",
                                     "Every paused run of the selected run's workflow",
                                     lambda: decide("resume", workflow=workflow))
-                yield SystemCommand(f"Roll back workflow {workflow}",
+                yield SystemCommand(f"Roll back workflow {cells.palette(workflow)}",
                                     "Every active run of it; you type its name to confirm",
                                     lambda: decide("rollback", workflow=workflow))
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)

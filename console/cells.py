@@ -1,19 +1,28 @@
 """How values look in the console's tables: colours for status, marks for risk.
 
-Everything returned is Rich markup; text that comes from logs is escaped first.
+Everything returned is Rich markup; text that comes from logs goes through `printable` (no
+control character reaches the terminal) and is then escaped, so a value such as `[red]`,
+`[link=…]` or the emoji code `:warning:` is shown as written, never obeyed. The tables
+(textual-fastdatatable) parse Rich markup; a `Static` parses Textual's own markup, which reads
+any `[`, not only Rich's tags (`[Foo]`, `[$accent]` or `[ red ]` in a value would style or
+hide it), so a Static is given `content(markup)`, parsed by Rich's rules.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
+from rich.emoji import Emoji
+from rich.text import Text
+from textual.content import Content, Span
 
 from quarterdeck.console.diff import diff, parse
 from quarterdeck.formats import duration, short_time
+from quarterdeck.printable import printable
 from quarterdeck.queries.columns import Column
 
 STATUS_STYLE = {
@@ -57,11 +66,51 @@ DUE_SOON = 3600
 ACTION_STYLE = {"delete": "bold red", "export": "bold dark_orange", "create": "cyan",
                 "update": "yellow", "read": ""}
 
+#: A tag that shows nothing: it ends a run of text (see `text`).
+EMPTY_TAG = "[i][/i]"
+#: A `[` with the backslashes before it; group 2 matches when Rich would read a tag there.
+_BRACKET = re.compile(r"(\\*)\[(?=([a-z#/@][^[]*?\])?)")
+_FINAL_BACKSLASHES = re.compile(r"\\+\Z")
+#: Each `:name:` that could be an emoji code, overlapping ones too.
+_EMOJI_CODE = re.compile(r"(?=(:[^\s:]+:))")
+
 
 def text(value: Any) -> str:
+    """A value as Rich markup that shows it exactly as written (after `printable`)."""
     if value is None:
         return ""
-    return escape(str(value))
+    shown = printable(str(value))
+    if "[" in shown:
+        # `rich.markup.escape` is not enough: it leaves a `[` that cannot start a tag, and
+        # Rich then drops a backslash before it (`\[1` shows `[1`). Rich reads backslashes
+        # before a tag as pairs and one more as the escape, and before any other `[` drops
+        # just the one backslash that precedes it.
+        shown = _BRACKET.sub(lambda m: m[1] * (2 if m[2] is not None else 1) + "\\[", shown)
+    if shown.endswith("\\"):
+        # A tag may follow in the markup the value goes into, and would read a final
+        # backslash as its escape: they are doubled, and a tag follows always, before which
+        # Rich reads the pairs back as single backslashes.
+        shown = _FINAL_BACKSLASHES.sub(lambda m: m[0] * 2, shown) + EMPTY_TAG
+    if ":" in shown and any(Emoji.replace(m[1]) != m[1] for m in _EMOJI_CODE.finditer(shown)):
+        # Rich replaces emoji codes (`:warning:`) in markup it parses, and has no escape for
+        # them; it replaces within a run of text between tags, so a tag after each colon
+        # keeps the code as written.
+        shown = shown.replace(":", f":{EMPTY_TAG}")
+    return shown
+
+
+def content(markup: str) -> Content:
+    """Markup built here, as Content for a `Static`: parsed by Rich's rules, as the tables
+    parse it (Textual's parser would read a value's `[Foo]` as a tag), and without emoji
+    codes (`:warning:` in a value stays as written)."""
+    parsed = Text.from_markup(markup, emoji=False)
+    return Content(parsed.plain, [Span(s.start, s.end, str(s.style)) for s in parsed.spans])
+
+
+def palette(value: Any) -> str:
+    """A value inside Textual's own markup, where a Static's `content` cannot go (a command
+    palette entry): shown visibly, and every `[` escaped, as Textual reads any `[` as a tag."""
+    return printable(str(value)).replace("[", "\\[")
 
 
 def status(value: str | None) -> str:
@@ -69,19 +118,19 @@ def status(value: str | None) -> str:
         return ""
     label = value.replace("_", " ")
     style = STATUS_STYLE.get(value)
-    return f"[{style}]{escape(label)}[/]" if style else escape(label)
+    return f"[{style}]{text(label)}[/]" if style else text(label)
 
 
 def action(value: str | None) -> str:
     if not value:
         return ""
     style = ACTION_STYLE.get(value, "")
-    return f"[{style}]{escape(value)}[/]" if style else escape(value)
+    return f"[{style}]{text(value)}[/]" if style else text(value)
 
 
 def risk(value: str | None) -> str:
     if value in ("high", "critical"):
-        return f"[bold red]{escape(value)}[/]"
+        return f"[bold red]{text(value)}[/]"
     return text(value)
 
 
@@ -123,7 +172,7 @@ def change(before: str | None, after: str | None) -> str:
             continue
         old = "∅" if c.kind == "added" else _short(c.before)
         new = "∅" if c.kind == "removed" else _short(c.after)
-        parts.append(f"{escape(c.field)}: {escape(old)} → {escape(new)}")
+        parts.append(f"{text(c.field)}: {text(old)} → {text(new)}")
     return "; ".join(parts)
 
 
@@ -165,4 +214,4 @@ def compact_json(value: str | None) -> str:
         if item is None or item == [] or item == {}:
             continue
         parts.append(f"{key}={_short(item, 60)}")
-    return escape(" ".join(parts))
+    return text(" ".join(parts))

@@ -7,6 +7,11 @@
     MANIFEST          sha256 and size of each file, then a digest over those lines
 
 `verify` recomputes the manifest and names every file that changed, went missing or appeared.
+
+The values come from logs and will be read in a terminal (`cat report.md`) as often as in a
+viewer: report.md shows every value through `printable` (control characters visible, one line
+each), and evidence.json writes what JSON leaves raw as `\\uXXXX` escapes (`printable_json`), so
+it parses back to the exact value; touched.csv and touched.parquet are data and keep it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from quarterdeck.printable import printable, printable_json
 from quarterdeck.queries.evidence import touches_table
 
 FILES = ("evidence.json", "touched.csv", "touched.parquet", "report.md")
@@ -55,7 +61,8 @@ def write(out: Path, collected: Sequence[dict[str, Any]], *, generated_at: datet
                                "format": "quarterdeck-evidence/1"},
                     "runs": list(collected)}
         (out / "evidence.json").write_text(
-            json.dumps(document, indent=2, ensure_ascii=False, default=_json_default) + "\n",
+            printable_json(json.dumps(document, indent=2, ensure_ascii=False,
+                                      default=_json_default)) + "\n",
             encoding="utf-8")
         table = touches_table(list(collected))
         pa_csv.write_csv(table, out / "touched.csv")
@@ -117,8 +124,9 @@ def verify(folder: Path) -> list[str]:
 
 
 def _md(value: Any) -> str:
+    """A value as report text: on one line, control characters shown, `|` escaped (tables)."""
     text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return printable(text.replace("\n", " ")).replace("|", "\\|")
 
 
 def _when(value: Any) -> str:
@@ -126,7 +134,7 @@ def _when(value: Any) -> str:
 
 
 def report(collected: Sequence[dict[str, Any]], *, generated_at: datetime, scope: str) -> str:
-    out = [f"# Evidence: {scope}", "",
+    out = [f"# Evidence: {printable(scope)}", "",
            f"Generated {_when(generated_at)} by Quarterdeck from its store. {len(collected)} "
            "run(s). Every file of this bundle is listed with its sha256 in MANIFEST; "
            "`quarterdeck evidence --verify DIR` checks them.", ""]
@@ -164,9 +172,9 @@ def _trigger_line(t: dict[str, Any]) -> str:
 
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
-    out = [f"## Run {run['run_id']}", ""]
-    trigger = f"{run.get('trigger_kind') or 'unknown'}" + (
-        f" by {run['trigger_by']}" if run.get("trigger_by") else "")
+    out = [f"## Run {printable(run['run_id'])}", ""]
+    trigger = printable(f"{run.get('trigger_kind') or 'unknown'}" + (
+        f" by {run['trigger_by']}" if run.get("trigger_by") else ""))
     out += [
         f"- **What ran**: {_md(run['workflow'])} {_md(run.get('workflow_version') or '')} in "
         f"{_md(run.get('environment') or 'an unknown environment')}, triggered by {trigger}",
@@ -174,7 +182,7 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         f"- **Status**: {_md(run['status'])}, started {_when(run['started_at'])}"
         + (f", finished {_when(run['finished_at'])}" if run.get("finished_at") else "")
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
-        "- **Scope** (grants): " + (", ".join(f"`{g}`" for g in run["scope"])
+        "- **Scope** (grants): " + (", ".join(f"`{printable(g)}`" for g in run["scope"])
                                    if run.get("scope") else "none recorded"),
         "",
     ]

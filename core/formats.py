@@ -3,6 +3,11 @@
 Times are UTC everywhere: ISO 8601 with a `Z` in JSON and CSV, `YYYY-MM-DD HH:MM:SS` in tables
 whose headers say UTC. A table shows the columns it is given (`queries.columns`), each cell
 written as its column's kind says; JSON and CSV carry every field of the rows.
+
+Values come from logs, so none of them reaches the terminal as it is: a table cell is
+`printable` text in a `rich.text.Text` (never parsed as markup, so `[red]` or `[link=…]` in a
+record id is shown, not obeyed); JSON escapes what could act on a terminal (`printable_json`)
+and parses back to the exact value; CSV is data and keeps the exact value.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from quarterdeck.printable import printable, printable_json
 
 if TYPE_CHECKING:
     from quarterdeck.queries.columns import Column
@@ -84,7 +92,7 @@ def write(
     """Print `table` as a rich table (the given columns), JSON (an array) or CSV."""
     out = out or sys.stdout
     if fmt == "json":
-        json.dump(rows(table), out, indent=2, ensure_ascii=False)
+        out.write(printable_json(json.dumps(rows(table), indent=2, ensure_ascii=False)))
         out.write("\n")
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=table.column_names, lineterminator="\n")
@@ -113,7 +121,7 @@ def _rich_table(
     count = 0
     for row in data:
         count += 1
-        table.add_row(*(_cell_text(row.get(c.key), c.kind) for c in columns))
+        table.add_row(*(Text(printable(_cell_text(row.get(c.key), c.kind))) for c in columns))
     if count:
         console.print(table)
     else:

@@ -54,21 +54,21 @@ class ApprovalScreen(TwoTablesScreen):
         self.detail = detail
         facts = self.query_one("#approval-facts", Static)
         if detail is None:
-            facts.update(
-                f"[bold red]Approval {cells.text(self.approval_id)} is not in the store.[/]")
+            facts.update(cells.content(
+                f"[bold red]Approval {cells.text(self.approval_id)} is not in the store.[/]"))
             return
         a = detail.approval
-        facts.update(_facts(a))
+        facts.update(cells.content(_facts(a)))
         run = cells.text(a["run_id"] or "its run")
         steps = self.query_one("#steps-table", TableView)
         steps.show(*step_rows(detail.steps))
-        self.query_one("#steps-title", Static).update(
-            f"[b]Steps[/] of {run}: {_latest(detail.steps.num_rows, 'step')}")
+        self.query_one("#steps-title", Static).update(cells.content(
+            f"[b]Steps[/] of {run}: {_latest(detail.steps.num_rows, 'step')}"))
         touches = self.query_one("#touches-table", TableView)
         touches.show(*touch_rows(detail.touches))
-        self.query_one("#touches-title", Static).update(
+        self.query_one("#touches-title", Static).update(cells.content(
             f"[b]Touched[/] by {run}: {_latest(detail.touches.num_rows, 'touch')} · "
-            "[dim]Enter shows the change · r the whole run[/]")
+            "[dim]Enter shows the change · r the whole run[/]"))
         if self.focused is None:
             (steps if steps.keys else touches).focus_table()
 

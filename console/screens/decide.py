@@ -4,6 +4,11 @@ It opens with Cancel focused, says how many runs the decision covers and which (
 the current filter hides), asks for the reason that will be recorded, and for a workflow
 rollback asks the operator to type the workflow's name. The decision button works only when
 all of that is given. The dialog returns the reason, or None when cancelled.
+
+Names and ids are shown `printable` (a workflow named with an ESC in it shows `␛`), and the
+name to type is the name as shown: typing it, or the exact stored name, confirms. A reason
+filled in for the operator (a trigger's evidence, which names runs) is filled in as shown too,
+so what is recorded is what the operator read and confirmed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from quarterdeck.console import cells
+from quarterdeck.printable import printable
 from quarterdeck.queries.decisions import Plan
 
 VERBS = {"pause": "Pause", "resume": "Resume", "rollback": "Roll back", "approve": "Approve",
@@ -46,7 +52,8 @@ class DecideScreen(ModalScreen[str | None]):
         super().__init__()
         self.plan = plan
         self.hidden = hidden
-        self.reason = reason  # pre-filled (a trigger's evidence); the operator may edit it
+        # pre-filled (a trigger's evidence); the operator may edit it
+        self.reason = printable(reason)
         self.why = why  # what asks for the decision, shown first
         self.typed_name = plan.target if (plan.target_kind == "workflow"
                                           and plan.action == "rollback") else None
@@ -55,14 +62,16 @@ class DecideScreen(ModalScreen[str | None]):
         plan, verb = self.plan, VERBS[self.plan.action]
         with Vertical():
             if self.why:
-                yield Static(f"[bold red]{cells.text(self.why)}[/]", id="decide-why")
-            yield Static(f"{verb} — {cells.text(plan.headline)}", id="decide-title")
-            yield Static(self._what(), id="decide-what")
+                yield Static(cells.content(f"[bold red]{cells.text(self.why)}[/]"),
+                             id="decide-why")
+            yield Static(cells.content(f"{verb} — {cells.text(plan.headline)}"),
+                         id="decide-title")
+            yield Static(cells.content(self._what()), id="decide-what")
             yield Input(self.reason, placeholder="reason (recorded with the decision; required)",
                         id="decide-reason")
             if self.typed_name is not None:
-                yield Input(placeholder=f"type the workflow's name, {self.typed_name}, "
-                            "to confirm", id="decide-name")
+                yield Input(placeholder=f"type the workflow's name, "
+                            f"{printable(self.typed_name)}, to confirm", id="decide-name")
             yield Static("", id="decide-error")
             with Horizontal():
                 yield Button("Cancel", id="decide-cancel", variant="primary")
@@ -105,9 +114,10 @@ class DecideScreen(ModalScreen[str | None]):
     def _problem(self) -> str | None:
         if not self.query_one("#decide-reason", Input).value.strip():
             return "a reason is needed: it is what will defend the decision later"
-        if self.typed_name is not None and \
-                self.query_one("#decide-name", Input).value.strip() != self.typed_name:
-            return f"type the workflow's name, {self.typed_name}, to roll back all its runs"
+        if self.typed_name is not None:
+            typed = self.query_one("#decide-name", Input).value.strip()
+            if printable(typed) != printable(self.typed_name):  # as shown, or as stored
+                return f"type the workflow's name, {self.typed_name}, to roll back all its runs"
         return None
 
     @on(Input.Submitted)
@@ -118,7 +128,7 @@ class DecideScreen(ModalScreen[str | None]):
     def _confirm(self) -> None:
         problem = self._problem()
         if problem is not None:
-            self.query_one("#decide-error", Static).update(problem)
+            self.query_one("#decide-error", Static).update(cells.content(cells.text(problem)))
             return
         self.dismiss(self.query_one("#decide-reason", Input).value.strip())
 

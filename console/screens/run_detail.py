@@ -73,9 +73,10 @@ class RunDetailScreen(DataScreen):
         self.detail = detail
         facts = self.query_one("#run-facts", Static)
         if detail is None:
-            facts.update(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
+            facts.update(cells.content(
+                f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]"))
             return
-        facts.update(_facts(detail.overview))
+        facts.update(cells.content(_facts(detail.overview)))
         self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
         self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
         self.query_one("#events-table", TableView).show(*_events(detail))

@@ -84,7 +84,7 @@ class TouchScreen(DataScreen):
             extra.append(f"[magenta]{cells.text(touch['classification'])}[/]")
         if extra:
             lines.append(" · ".join(extra))
-        facts.update("\n".join(lines))
+        facts.update(cells.content("\n".join(lines)))
         rows, keys = [], []
         for change in diff(touch["before"], touch["after"]):
             style = KIND_STYLE[change.kind]
@@ -121,7 +121,8 @@ class LineageScreen(DataScreen):
 
     def compose(self) -> ComposeResult:
         name = "/".join(cells.text(p) for p in self.record)
-        yield Static(f"[b]Quarterdeck[/]  [dim]›[/]  Lineage  [dim]›[/]  {name}", id="crumbs")
+        yield Static(cells.content(f"[b]Quarterdeck[/]  [dim]›[/]  Lineage  [dim]›[/]  {name}"),
+                     id="crumbs")
         yield Static("", id="lineage-title", classes="pane-title")
         yield TableView(empty="No run has touched this record.")
         yield Footer()
@@ -135,9 +136,9 @@ class LineageScreen(DataScreen):
         view.show([c.header for c in LINEAGE], [cells.touch_row(t, LINEAGE) for t in records],
                   [t["event_id"] for t in records])
         runs = len({t["run_id"] for t in records})
-        self.query_one("#lineage-title", Static).update(
+        self.query_one("#lineage-title", Static).update(cells.content(
             f"[b]{'/'.join(cells.text(p) for p in self.record)}[/]  {len(records)} "
             f"touch{'es' if len(records) != 1 else ''} by {runs} run{'s' if runs != 1 else ''}, "
             "oldest first"
-        )
+        ))
         view.focus_table()

@@ -48,12 +48,13 @@ class TriggerScreen(TwoTablesScreen):
     def show(self, found: TriggerEvidence | None) -> None:
         facts = self.query_one("#trigger-facts", Static)
         if found is None:
-            facts.update(f"[bold red]No trigger {cells.text(self.trigger_name)} is configured.[/]")
+            facts.update(cells.content(
+                f"[bold red]No trigger {cells.text(self.trigger_name)} is configured.[/]"))
             return
         rule, ev = found.rule, found.evaluation
         scope = " · ".join(x for x in (rule.workflow, rule.environment) if x) or "every workflow"
         sign = "<" if rule.below else ">"
-        facts.update("\n".join([
+        facts.update(cells.content("\n".join([
             f"[b]{cells.text(rule.name)}[/]  {cells.status(ev.phase)}  "
             f"{cells.text(rule.metric)} of {cells.text(scope)} over "
             f"{window_text(rule.window_s)} (to {cells.when(ev.at)}Z)",
@@ -61,7 +62,7 @@ class TriggerScreen(TwoTablesScreen):
             f"{ev.runs_in_window} runs in the window (min_runs {rule.min_runs}) · on trip: "
             f"{cells.text(rule.on_trip)}{' (automatically)' if rule.auto else ' (asks)'}",
             *( [f"[dim]{cells.text(ev.reason)}[/]"] if ev.reason else []),
-        ]))
+        ])))
         runs = self.query_one("#runs-table", TableView)
         rows, keys = [], []
         for r in found.runs.to_pylist():

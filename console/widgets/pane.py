@@ -290,7 +290,7 @@ class Pane(Vertical, can_focus=False):
         parts.extend(self.title_parts())
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
-        self.query_one(".pane-title", Static).update(" ".join(parts))
+        self.query_one(".pane-title", Static).update(cells.content(" ".join(parts)))
 
     def current_key(self) -> str | None:
         return self.query_one(TableView).current_key()

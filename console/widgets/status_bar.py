@@ -1,12 +1,15 @@
-"""The status bar: which store, how much is in it, and what needs a look."""
+"""The status bar: which store, how much is in it, and what needs a look.
+
+The store's path is a name like any other: shown through `cells`, never as markup or controls.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from textual.widgets import Static
 
+from quarterdeck.console import cells
 from quarterdeck.console.data import StoreCounts
 from quarterdeck.ingest.follow import FollowStats
 
@@ -41,7 +44,7 @@ class StatusBar(Static):
         self._render_text()
 
     def _render_text(self) -> None:
-        parts = [f"[b]store[/] {escape(_short_path(self.store_path))}"]
+        parts = [f"[b]store[/] {cells.text(_short_path(self.store_path))}"]
         if self.following:
             parts.append(_follow_text(self.follow))
         if self.counts is not None:
@@ -53,7 +56,7 @@ class StatusBar(Static):
                 parts.append("[dim]0 quarantined[/]")
         if self.read_only:
             parts.append("[reverse bold] READ-ONLY [/]")
-        self.update("  ·  ".join(parts))
+        self.update(cells.content("  ·  ".join(parts)))
 
 
 def _follow_text(stats: FollowStats | None) -> str:

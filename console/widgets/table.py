@@ -2,6 +2,11 @@
 
 fastdatatable renders straight from an Arrow table (fast for large results) but cannot swap
 its data in place, so `TableView` mounts a fresh one and puts the cursor back on the same key.
+
+Its cells are strings of Rich markup that fastdatatable renders itself, so no row may carry a
+control character: the functions in `cells` show them visibly already, and `show` checks each
+column (in Arrow, at once) and makes `printable` any cell a row builder did not pass through
+them, so a forgotten field cannot drive the terminal either.
 """
 
 from __future__ import annotations
@@ -9,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 from textual_fastdatatable import ArrowBackend, DataTable
+
+from quarterdeck.printable import PATTERN, printable
 
 
 class TableView(Container, can_focus=True):
@@ -63,7 +71,12 @@ class TableView(Container, can_focus=True):
     @staticmethod
     def _arrow(rows: Sequence[Sequence[str]], width: int) -> pa.Table:
         columns = {f"c{i}": [row[i] for row in rows] for i in range(width)}
-        return pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+        table = pa.table(columns, schema=pa.schema([(k, pa.string()) for k in columns]))
+        for i, column in enumerate(table.columns):
+            if pc.any(pc.match_substring_regex(column, PATTERN)).as_py():
+                shown = [None if v is None else printable(v) for v in column.to_pylist()]
+                table = table.set_column(i, table.field(i), pa.array(shown, pa.string()))
+        return table
 
     def _put(self, data: pa.Table, keys: list[str], keep: str | None, *,
              swap: bool = True) -> None:

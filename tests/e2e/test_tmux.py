@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_hostile_log
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
@@ -58,6 +60,11 @@ class Terminal:
 
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def title(self) -> str:
+        """The pane's title: what the program in it last set (OSC 0/2), else the host."""
+        return subprocess.run([*self.tmux, "display", "-p", "-t", self.name, "#{pane_title}"],
+                              capture_output=True, text=True).stdout.strip()
 
     def close(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)
@@ -135,5 +142,32 @@ def test_the_demo_shows_a_living_fleet_and_stops_its_runner(tmp_path: Path) -> N
             assert time.monotonic() < deadline, "the runner outlived the console"
             time.sleep(0.2)
         assert "Traceback" not in screen
+    finally:
+        term.close()
+
+
+def test_a_record_id_cannot_retitle_or_clear_the_terminal(tmp_path: Path) -> None:
+    """A touch whose record id sets the title to PWNED-TITLE and clears the screen: the
+    Touched pane and the touch show it, visibly, and the terminal is not driven by it."""
+    logs = write_hostile_log(tmp_path / "logs")
+    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(logs), "--quiet"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
+    try:
+        term.wait_for("2 shown")
+        before = term.title()
+        term.keys("2")
+        screen = term.wait_for("Touched [2]  2 shown")
+        # the touches' run id carries the same sequence, in a column on screen
+        assert "r-1␛]0;PWNED-TITLE␇␛[2J" in screen and "TIME (UTC)" in screen
+        term.keys("Down")
+        time.sleep(0.5)  # (a person sees the cursor on the row before pressing Enter)
+        term.keys("Enter")
+        screen = term.wait_for("crm/Contact/C-1␛]0;PWNED-TITLE␇␛[2J␛[HFAKE")  # its facts
+        assert "FIELD" in screen and "BEFORE" in screen
+        assert "PWNED" not in term.title() and term.title() == before
+        term.keys("q")
+        term.wait_for("EXITED:0")
+        assert "PWNED" not in term.title()
     finally:
         term.close()

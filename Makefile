@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 QD     := $(VENV)/bin/quarterdeck
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test typecheck bench snapshots install clean
+.PHONY: demo test lint format typecheck bench snapshots install clean
 
 ## demo: install, then open the console on the sample fleet with a simulated runner writing
 ## live events (quarterdeck demo; SEED=7 RATE=20 make demo to change them)
@@ -19,6 +19,17 @@ demo: $(STAMP)
 ## test: install and run the test suite (benchmarks excluded)
 test: $(STAMP)
 	$(PY) -m pytest
+
+## lint: what CI checks before the tests: the code formatted as ruff formats it, ruff's lint
+## rules, and the headless layers type-checked (`make format` rewrites the formatting)
+LINTED := core cli console ingest queries runner tests benchmarks
+lint: typecheck
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/ruff check $(LINTED)
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format $(LINTED)
+	$(VENV)/bin/ruff check --fix $(LINTED)
 
 ## typecheck: mypy, strict, over the headless layers (core, ingest, queries, runner); the
 ## console and the command line are not checked. mypy cannot follow the editable install's

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from quarterdeck.ingest.load import LoadSummary, load_paths
 from quarterdeck.queries.store import Store
-from support.events import FLEET_END
+from support.events import FLEET_END, event, write_jsonl
 
 
 @pytest.fixture

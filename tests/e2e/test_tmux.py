@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_hostile_log
+from support.hostile import write_hostile_log
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

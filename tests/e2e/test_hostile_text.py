@@ -25,7 +25,7 @@ from textual.content import Content
 from textual.widgets import Button, Input
 from textual_fastdatatable.format import cell_formatter
 
-from conftest import (
+from support.hostile import (
     HOSTILE,
     HOSTILE_APPROVAL,
     HOSTILE_RECORD,

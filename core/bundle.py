@@ -6,7 +6,11 @@
     report.md         a readable account of each run
     MANIFEST          sha256 and size of each file, then a digest over those lines
 
-`verify` recomputes the manifest and names every file that changed, went missing or appeared.
+`verify` recomputes the manifest and names every file that changed, went missing or appeared,
+and recomputes the chain of the decisions inside evidence.json: each decision's journal record
+must hash to its `hash`, carry the `prev_hash` and `hash` the bundle shows, and where two
+decisions of consecutive `seq` are both in the bundle, the later one must point at the earlier.
+A bundle made whole again after an edit (a new MANIFEST over a changed decision) still fails.
 
 The values come from logs and will be read in a terminal (`cat report.md`) as often as in a
 viewer: report.md shows every value through `printable` (control characters visible, one line
@@ -28,6 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from quarterdeck.printable import printable, printable_json
+from quarterdeck.queries.decisions import journal
 from quarterdeck.queries.evidence import touches_table
 
 FILES = ("evidence.json", "touched.csv", "touched.parquet", "report.md")
@@ -117,6 +122,37 @@ def verify(folder: Path) -> list[str]:
     for extra in sorted(p.name for p in folder.iterdir() if p.is_file()):
         if extra not in listed and extra != MANIFEST:
             problems.append(f"{extra} is not in MANIFEST (added after the bundle was made)")
+    return problems + chain_problems(folder / "evidence.json")
+
+
+def chain_problems(path: Path) -> list[str]:
+    """What is wrong with the hash chain of the decisions in an evidence.json."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        shown = [d for run in document["runs"] for d in run.get("decisions") or []]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # a missing or changed file is named above
+    problems = []
+    records: dict[int, dict[str, Any]] = {}
+    for decision in shown:
+        record = decision.get("journal_record")
+        seq = decision.get("seq")
+        if not isinstance(record, dict):
+            problems.append(f"decision seq {seq} has no journal record in evidence.json")
+            continue
+        if journal.digest(record) != record.get("hash"):
+            problems.append(f"decision seq {seq}: its journal record does not hash to its "
+                            "hash (the record was changed)")
+        for field in ("seq", "prev_hash", "hash"):
+            if decision.get(field) != record.get(field):
+                problems.append(f"decision seq {seq}: {field} differs between the decision "
+                                "and its journal record")
+        records[record.get("seq", seq)] = record
+    for seq, record in sorted(records.items()):
+        before = records.get(seq - 1)
+        if before is not None and record.get("prev_hash") != before.get("hash"):
+            problems.append(f"decision seq {seq} does not follow seq {seq - 1} (its prev_hash "
+                            "is not that decision's hash)")
     return problems
 
 

@@ -41,7 +41,7 @@ SELECT d.seq, d.decision_id, d.decided_at, d.operator, d.action, d.target_kind, 
             WHEN coalesce(a.refused, 0) > 0 THEN 'refused'
             WHEN s.delivered_at IS NOT NULL THEN 'delivered'
             ELSE 'recorded' END AS state,
-       d.hash
+       d.prev_hash, d.hash
 FROM decisions d LEFT JOIN acks a USING (decision_id) LEFT JOIN answered w USING (decision_id)
 LEFT JOIN sent s USING (decision_id)
 WHERE ($run_id IS NULL OR list_contains(d.runs, $run_id))

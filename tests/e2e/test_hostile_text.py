@@ -25,19 +25,6 @@ from textual.content import Content
 from textual.widgets import Button, Input
 from textual_fastdatatable.format import cell_formatter
 
-from support.hostile import (
-    HOSTILE,
-    HOSTILE_APPROVAL,
-    HOSTILE_RECORD,
-    HOSTILE_RUN,
-    HOSTILE_WORKFLOW,
-    NOW,
-    event,
-    hostile,
-    until,
-    write_hostile_log,
-    write_jsonl,
-)
 from quarterdeck.config import Settings, TriggerSettings
 from quarterdeck.console import cells
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -59,6 +46,17 @@ from quarterdeck.ingest.load import load_paths
 from quarterdeck.printable import PATTERN, printable, printable_json
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
+from support.events import NOW, event, write_jsonl
+from support.hostile import (
+    HOSTILE,
+    HOSTILE_APPROVAL,
+    HOSTILE_RECORD,
+    HOSTILE_RUN,
+    HOSTILE_WORKFLOW,
+    hostile,
+    write_hostile_log,
+)
+from support.pilot import until
 
 #: What must never reach a terminal: C0 but newline and tab, DEL, C1, bidi overrides and
 #: isolates.

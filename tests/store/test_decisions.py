@@ -210,6 +210,66 @@ def test_verify_finds_a_store_that_differs_from_the_journal(fleet: Store, three:
     assert not result.ok and result.first_bad_seq == 2 and "not in the store" in result.problem
 
 
+#: Each column of a stored decision, and a value someone could write into it behind
+#: Quarterdeck's back (seq 2 is the approval of apr-1).
+EDITS = {
+    "reason": "'something nicer'",
+    "operator": "'mallory'",
+    "action": "'reject'",
+    "target_kind": "'run'",
+    "target": "'apr-2'",
+    "runs": "['r-2']",
+    "approval_id": "'apr-old'",
+    "source": "'console'",
+    "decided_at": "TIMESTAMP '2026-11-20 08:00:00'",
+    "prev_hash": "repeat('1', 64)",
+    "hash": "repeat('2', 64)",
+    "record": "replace(record, '\"roles\"', '\"rolez\"')",
+}
+
+
+@pytest.mark.parametrize("column", sorted(EDITS))
+def test_verify_names_each_field_edited_in_the_store(fleet: Store, three: Paths,
+                                                     column: str) -> None:
+    """What `decisions` shows is what was journaled: an edit to any column is caught."""
+    fleet.con.execute(f"UPDATE decisions SET {column} = {EDITS[column]} WHERE seq = 2")
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 2
+    if column == "record":
+        assert "journal line stored with the decision differs" in result.problem
+    else:
+        assert f"the store's {column} differs from the journal's" in result.problem
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("decided_state", "'rejected'"), ("decided_by", "'mallory'"), ("reason", "'nicer'"),
+    ("decided_at", "TIMESTAMP '2026-11-20 08:00:00'"),
+])
+def test_verify_names_an_approval_state_edited_in_the_store(fleet: Store, three: Paths,
+                                                            field: str, value: str) -> None:
+    fleet.con.execute(f"UPDATE approval_summary SET {field} = {value} "
+                      "WHERE approval_id = 'apr-1'")
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 2
+    assert f"approval 'apr-1''s {field} differs from the decision's" in result.problem
+
+
+def test_verify_finds_an_approval_state_taken_from_its_decision(fleet: Store,
+                                                                three: Paths) -> None:
+    fleet.con.execute("UPDATE approval_summary SET sources = ['event'] "
+                      "WHERE approval_id = 'apr-1'")
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and "has no state from this decision" in result.problem
+
+
+def test_decisions_as_json_carry_the_chain(fleet: Store, three: Paths) -> None:
+    rows = decisions.decisions(fleet.con).to_pylist()
+    records = [json.loads(line) for line in three.journal.read_text().splitlines()]
+    by_seq = {r["seq"]: r for r in records}
+    assert [(r["prev_hash"], r["hash"]) for r in rows] == [
+        (by_seq[r["seq"]]["prev_hash"], by_seq[r["seq"]]["hash"]) for r in rows]
+
+
 def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) -> None:
     fleet.close()
     config = tmp_path / "qd.toml"

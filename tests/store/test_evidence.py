@@ -16,9 +16,11 @@ from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
-from quarterdeck.queries import evidence
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries import decisions, evidence
+from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
-from support.events import NOW
+from support.events import NOW, started, write_jsonl
 from support.pilot import until
 
 
@@ -44,6 +46,37 @@ def test_a_bundle_round_trip_catches_one_changed_byte(fleet_store: Store, tmp_pa
     manifest = (out / bundle.MANIFEST).read_text().replace("report.md", "report.MD")
     (out / bundle.MANIFEST).write_text(manifest)
     assert any("MANIFEST itself was changed" in p for p in bundle.verify(out))
+
+
+def test_the_decisions_in_a_bundle_carry_their_chain_and_verify_recomputes_it(
+        fleet_store: Store, tmp_path: Path) -> None:
+    run_id = "r-under-review"
+    write_jsonl(tmp_path / "logs" / "live.jsonl", [started(run_id, ts="2026-11-20T08:58:00Z")])
+    load_paths(fleet_store.con, [tmp_path / "logs"])
+    paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
+    anna = Operator("anna", frozenset({"operator"}))
+    for action, reason in (("pause", "looking into it"), ("rollback", "it was not fine")):
+        plan = decisions.plan(fleet_store.con, anna, action, run_id=run_id, now=NOW)
+        decisions.record(fleet_store.con, plan, operator=anna, reason=reason, source="test",
+                         paths=paths, now=NOW)
+    collected = evidence.collect(fleet_store.con, run_id, now=NOW)
+    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
+                       scope=f"run {run_id}")
+    assert bundle.verify(out) == []
+    shown = json.loads((out / "evidence.json").read_text())["runs"][0]["decisions"]
+    journaled = [json.loads(line) for line in paths.journal.read_text().splitlines()]
+    assert sorted((d["seq"], d["prev_hash"], d["hash"]) for d in shown) == [
+        (r["seq"], r["prev_hash"], r["hash"]) for r in journaled]
+
+    # a reason made nicer, and the MANIFEST made whole again over it: the chain still tells
+    document = json.loads((out / "evidence.json").read_text())
+    for decision in document["runs"][0]["decisions"]:
+        if decision["seq"] == 1:
+            decision["reason"] = decision["journal_record"]["reason"] = "routine check"
+    (out / "evidence.json").write_text(json.dumps(document, indent=2))
+    (out / bundle.MANIFEST).write_text(bundle.manifest(out))
+    assert bundle.verify(out) == [
+        "decision seq 1: its journal record does not hash to its hash (the record was changed)"]
 
 
 def test_the_bundle_holds_the_whole_run_and_the_report_names_every_out_of_scope_touch(

@@ -45,8 +45,7 @@ def measure(rate: float, seconds: float, base: Path | None = None) -> dict[str, 
         thread = threading.Thread(target=follower.run, args=(stop,), kwargs={"interval": 0.5})
         thread.start()
         written = multiprocessing.Value("q", 0)
-        writer = multiprocessing.Process(target=_write,
-                                         args=(str(logs), rate, seconds, written))
+        writer = multiprocessing.Process(target=_write, args=(str(logs), rate, seconds, written))
         started = time.monotonic()
         writer.start()
         writer.join()
@@ -67,7 +66,8 @@ def measure(rate: float, seconds: float, base: Path | None = None) -> dict[str, 
             "written": written.value,
             "lag_p50": stats.lag(0.5) or float("nan"),
             "lag_p95": stats.lag(0.95) or float("nan"),
-            "refresh_ms": statistics.median(stats.refresh_s) * 1000 if stats.refresh_s
+            "refresh_ms": statistics.median(stats.refresh_s) * 1000
+            if stats.refresh_s
             else float("nan"),
         }
 
@@ -76,17 +76,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="2000,5000,10000")
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--store", type=Path, help="follow into a copy of this store "
-                        "(e.g. bench-data/store-10000000.duckdb), not an empty one")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="follow into a copy of this store "
+        "(e.g. bench-data/store-10000000.duckdb), not an empty one",
+    )
     args = parser.parse_args()
-    print(f"{'target ev/s':>11}  {'written/s':>9}  {'stored/s':>9}  {'backlog':>8}  "
-          f"{'lag p50':>8}  {'lag p95':>8}  {'refresh':>8}  all stored")
+    print(
+        f"{'target ev/s':>11}  {'written/s':>9}  {'stored/s':>9}  {'backlog':>8}  "
+        f"{'lag p50':>8}  {'lag p95':>8}  {'refresh':>8}  all stored"
+    )
     for rate in (float(r) for r in args.rates.split(",")):
         r = measure(rate, args.seconds, args.store)
-        print(f"{r['rate']:>11,.0f}  {r['written_per_s']:>9,.0f}  {r['stored_per_s']:>9,.0f}  "
-              f"{r['backlog_at_end']:>8,.0f}  {r['lag_p50']:>7.2f}s  {r['lag_p95']:>7.2f}s  "
-              f"{r['refresh_ms']:>6.0f}ms  {'yes' if r['stored'] == r['written'] else 'NO'}",
-              flush=True)
+        print(
+            f"{r['rate']:>11,.0f}  {r['written_per_s']:>9,.0f}  {r['stored_per_s']:>9,.0f}  "
+            f"{r['backlog_at_end']:>8,.0f}  {r['lag_p50']:>7.2f}s  {r['lag_p95']:>7.2f}s  "
+            f"{r['refresh_ms']:>6.0f}ms  {'yes' if r['stored'] == r['written'] else 'NO'}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,25 @@ def main() -> None:
     if not logs.exists():
         runs = int(args.events / EVENTS_PER_RUN)
         print(f"generating ~{args.events:,} events ({runs:,} runs) into {logs} …", flush=True)
-        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "sample", "--out", str(logs),
-                        "--runs", str(runs), "--seed", "1", "--no-bad-lines", "--no-gzip",
-                        "--end", "2026-11-20T00:00:00Z"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quarterdeck.cli",
+                "sample",
+                "--out",
+                str(logs),
+                "--runs",
+                str(runs),
+                "--seed",
+                "1",
+                "--no-bad-lines",
+                "--no-gzip",
+                "--end",
+                "2026-11-20T00:00:00Z",
+            ],
+            check=True,
+        )
     files = sorted(str(p) for p in logs.rglob("*.jsonl"))
     size = sum(Path(f).stat().st_size for f in files)
 
@@ -53,7 +69,9 @@ def main() -> None:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", child, "ingest", *files, "--json", "--db", str(store)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     qd_seconds = time.perf_counter() - started
     summary = json.loads(result.stdout)
@@ -68,7 +86,8 @@ def main() -> None:
     started = time.perf_counter()
     con.execute(
         f"CREATE TABLE bare AS SELECT * FROM read_json(?, format='newline_delimited', "
-        f"columns={columns})", [files],
+        f"columns={columns})",
+        [files],
     )
     con.execute("CHECKPOINT")
     bare_seconds = time.perf_counter() - started
@@ -79,19 +98,33 @@ def main() -> None:
     load_rate = events / load_seconds
     bare_rate = bare_rows / bare_seconds
     print(f"input: {len(files)} files, {size / 2**20:,.0f} MiB, {events:,} events")
-    print(f"quarterdeck ingest : {qd_seconds:6.2f} s  {qd_rate:>10,.0f} events/s  "
-          f"(the command, start-up included; peak RSS {peak_mib:,.0f} MiB)")
+    print(
+        f"quarterdeck ingest : {qd_seconds:6.2f} s  {qd_rate:>10,.0f} events/s  "
+        f"(the command, start-up included; peak RSS {peak_mib:,.0f} MiB)"
+    )
     print(f"  of which the load: {load_seconds:6.2f} s  {load_rate:>10,.0f} events/s")
-    print(f"duckdb read_json   : {bare_seconds:6.2f} s  {bare_rate:>10,.0f} events/s  "
-          f"(bare table, explicit columns, no validation)")
-    print(f"ratio              : {qd_rate / bare_rate:.2f} command, {load_rate / bare_rate:.2f} "
-          "load  (target >= 0.60)")
-    print(json.dumps({"when": datetime.now(UTC).isoformat(timespec="seconds"),
-                      "events": events, "qd_seconds": round(qd_seconds, 2),
-                      "load_seconds": load_seconds, "bare_seconds": round(bare_seconds, 2),
-                      "ratio_command": round(qd_rate / bare_rate, 3),
-                      "ratio_load": round(load_rate / bare_rate, 3),
-                      "peak_mib": round(peak_mib)}))
+    print(
+        f"duckdb read_json   : {bare_seconds:6.2f} s  {bare_rate:>10,.0f} events/s  "
+        f"(bare table, explicit columns, no validation)"
+    )
+    print(
+        f"ratio              : {qd_rate / bare_rate:.2f} command, {load_rate / bare_rate:.2f} "
+        "load  (target >= 0.60)"
+    )
+    print(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "events": events,
+                "qd_seconds": round(qd_seconds, 2),
+                "load_seconds": load_seconds,
+                "bare_seconds": round(bare_seconds, 2),
+                "ratio_command": round(qd_rate / bare_rate, 3),
+                "ratio_load": round(load_rate / bare_rate, 3),
+                "peak_mib": round(peak_mib),
+            }
+        )
+    )
 
 
 def _columns() -> str:

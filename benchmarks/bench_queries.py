@@ -54,13 +54,42 @@ def ensure_store(data: Path, events: int) -> Path:
     if not logs.exists():
         runs_n = int(events / EVENTS_PER_RUN)
         print(f"generating {events:,} events …", flush=True)
-        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "sample", "--out", str(logs),
-                        "--runs", str(runs_n), "--seed", "1", "--no-bad-lines", "--no-gzip",
-                        "--end", "2026-11-20T00:00:00Z", "--days", "30"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quarterdeck.cli",
+                "sample",
+                "--out",
+                str(logs),
+                "--runs",
+                str(runs_n),
+                "--seed",
+                "1",
+                "--no-bad-lines",
+                "--no-gzip",
+                "--end",
+                "2026-11-20T00:00:00Z",
+                "--days",
+                "30",
+            ],
+            check=True,
+        )
     if not store.exists():
         print(f"loading {events:,} events …", flush=True)
-        subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(logs), "--quiet",
-                        "--db", str(store)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quarterdeck.cli",
+                "ingest",
+                str(logs),
+                "--quiet",
+                "--db",
+                str(store),
+            ],
+            check=True,
+        )
     return store
 
 
@@ -81,36 +110,56 @@ def measure(store_path: Path) -> dict[str, float]:
         count = con.execute("SELECT count(*) FROM events").fetchone()[0]
         run_id = con.execute(
             "SELECT run_id FROM run_summary ORDER BY started_at "
-            "LIMIT 1 OFFSET (SELECT count(*) // 2 FROM run_summary)").fetchone()[0]
+            "LIMIT 1 OFFSET (SELECT count(*) // 2 FROM run_summary)"
+        ).fetchone()[0]
         record = con.execute(
             "SELECT system, object, record_id FROM touches WHERE run_id = ? "
-            "AND record_id IS NOT NULL LIMIT 1", [run_id]).fetchone()
+            "AND record_id IS NOT NULL LIMIT 1",
+            [run_id],
+        ).fetchone()
         # where the 10th page of the Touched pane starts (the pane pages by this key)
-        after = con.execute("SELECT ts, event_id FROM touches ORDER BY ts DESC, event_id "
-                            "LIMIT 1 OFFSET 44999").fetchone()
+        after = con.execute(
+            "SELECT ts, event_id FROM touches ORDER BY ts DESC, event_id LIMIT 1 OFFSET 44999"
+        ).fetchone()
         results = {
             "events": float(count),
             "run history page": median_ms(lambda: runs.run_history(con, now=NOW, limit=5000)),
-            "run history, filtered": median_ms(lambda: runs.run_history(
-                con, now=NOW, where=runs.RunFilter(text="crm"), limit=5000)),
-            "run history, 10th page": median_ms(lambda: runs.run_history(
-                con, now=NOW, limit=5000, offset=45000)),
-            "run detail (all tabs)": median_ms(lambda: (
-                runs.run_overview(con, run_id, now=NOW), runs.run_steps(con, run_id),
-                runs.run_touches(con, run_id), runs.run_events(con, run_id),
-                approvals.approvals(con, now=NOW, run_id=run_id))),
+            "run history, filtered": median_ms(
+                lambda: runs.run_history(con, now=NOW, where=runs.RunFilter(text="crm"), limit=5000)
+            ),
+            "run history, 10th page": median_ms(
+                lambda: runs.run_history(con, now=NOW, limit=5000, offset=45000)
+            ),
+            "run detail (all tabs)": median_ms(
+                lambda: (
+                    runs.run_overview(con, run_id, now=NOW),
+                    runs.run_steps(con, run_id),
+                    runs.run_touches(con, run_id),
+                    runs.run_events(con, run_id),
+                    approvals.approvals(con, now=NOW, run_id=run_id),
+                )
+            ),
             "a run's touches": median_ms(lambda: runs.run_touches(con, run_id)),
             "record lineage": median_ms(lambda: touches.lineage(con, *record)),
             "touches page": median_ms(lambda: touches.touches(con, limit=5000)),
-            "touches, 10th page": median_ms(lambda: touches.touches(
-                con, limit=5000, after=tuple(after) if after else None)),
-            "touches, out of scope": median_ms(lambda: touches.touches(
-                con, where=touches.TouchFilter(out_of_scope=True), limit=5000)),
-            "pending approvals": median_ms(lambda: approvals.approvals(
-                con, now=NOW, pending_only=True)),
+            "touches, 10th page": median_ms(
+                lambda: touches.touches(con, limit=5000, after=tuple(after) if after else None)
+            ),
+            "touches, out of scope": median_ms(
+                lambda: touches.touches(
+                    con, where=touches.TouchFilter(out_of_scope=True), limit=5000
+                )
+            ),
+            "pending approvals": median_ms(
+                lambda: approvals.approvals(con, now=NOW, pending_only=True)
+            ),
         }
-    start = subprocess.run([sys.executable, "-c", START_UP, str(store_path)], check=True,
-                           capture_output=True, text=True)
+    start = subprocess.run(
+        [sys.executable, "-c", START_UP, str(store_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     results["console start-up"] = float(start.stdout.strip().splitlines()[-1]) * 1000
     return results
 

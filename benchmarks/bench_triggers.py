@@ -31,8 +31,16 @@ def rules(n: int = 50) -> list[Rule]:
     combos = itertools.cycle(itertools.product(metrics, WORKFLOWS, WINDOWS))
     made = []
     for i, (metric, workflow, window) in enumerate(itertools.islice(combos, 0, n * 7, 7)):
-        made.append(Rule(name=f"r{i}", metric=metric, window_s=window, threshold=1.0,
-                         workflow=workflow, min_runs=1))
+        made.append(
+            Rule(
+                name=f"r{i}",
+                metric=metric,
+                window_s=window,
+                threshold=1.0,
+                workflow=workflow,
+                min_runs=1,
+            )
+        )
     return made
 
 
@@ -56,9 +64,11 @@ def main() -> None:
                 assert ev.phase != "error", (rule, ev.reason)
                 per_metric[rule.metric].append((time.perf_counter() - t) * 1000)
             totals.append(time.perf_counter() - started)
-    print(f"{len(chosen)} rules on {events:,} events, as of {at}: "
-          f"median {statistics.median(totals) * 1000:.0f} ms for all "
-          f"(target < 1000 ms), best {min(totals) * 1000:.0f} ms")
+    print(
+        f"{len(chosen)} rules on {events:,} events, as of {at}: "
+        f"median {statistics.median(totals) * 1000:.0f} ms for all "
+        f"(target < 1000 ms), best {min(totals) * 1000:.0f} ms"
+    )
     for metric, times in sorted(per_metric.items()):
         print(f"  {metric:<22} median {statistics.median(times):6.1f} ms per rule")
 

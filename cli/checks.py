@@ -26,20 +26,32 @@ from quarterdeck.queries.store import utc_now
 
 #: An evaluation as the command prints it: the rule's state now (the console's Triggers pane
 #: shows its configuration and history as well).
-TRIGGER_COLUMNS = columns.without(columns.TRIGGERS, "metric", "min_runs", "history",
-                                  "evaluated_at", "changed_at", "on_trip")
+TRIGGER_COLUMNS = columns.without(
+    columns.TRIGGERS, "metric", "min_runs", "history", "evaluated_at", "changed_at", "on_trip"
+)
 
 
 def register(commands: Commands) -> None:
-    triggers = add_command(commands, "triggers", "evaluate every rollback trigger; exit 4 when "
-                           "any is tripped", cmd_triggers)
+    triggers = add_command(
+        commands,
+        "triggers",
+        "evaluate every rollback trigger; exit 4 when any is tripped",
+        cmd_triggers,
+    )
     format_option(triggers)
-    triggers.add_argument("--at", metavar="WHEN",
-                          help="evaluate as of this moment (windows end there): a timestamp, "
-                          "or a duration ago (2h)")
+    triggers.add_argument(
+        "--at",
+        metavar="WHEN",
+        help="evaluate as of this moment (windows end there): a timestamp, or a duration ago (2h)",
+    )
 
-    add_command(commands, "verify", "check the decisions journal's hash chain and compare it "
-                "with the store; exit 1 at the first bad record", cmd_verify)
+    add_command(
+        commands,
+        "verify",
+        "check the decisions journal's hash chain and compare it "
+        "with the store; exit 1 at the first bad record",
+        cmd_verify,
+    )
 
 
 def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -50,12 +62,15 @@ def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int
 
     rules = settings.rules()
     if not rules:
-        raise UsageError(f"no [[trigger]] rules in {settings.source or 'the config'} (see "
-                         "README: Rollback triggers)")
+        raise UsageError(
+            f"no [[trigger]] rules in {settings.source or 'the config'} (see "
+            "README: Rollback triggers)"
+        )
     at = parse_since(args.at) if args.at else utc_now()
     with Store.open(store_path(args, settings), read_only=True) as store:
-        evaluations = evaluate_all(store.con, rules, at=at,
-                                   stale_seconds=int(settings.store.stale_after))
+        evaluations = evaluate_all(
+            store.con, rules, at=at, stale_seconds=int(settings.store.stale_after)
+        )
     rows = [e.as_dict() for e in evaluations]
     for row in rows:
         row.pop("window_s")
@@ -72,8 +87,11 @@ def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     with Store.open(path, read_only=True) as store:
         result = verify(store.con, paths.journal)
     if not result.ok:
-        raise Failed(f"FAILED at seq {result.first_bad_seq}: {result.problem}",
-                     program="quarterdeck verify")
-    print(f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
-          "journal and store agree")
+        raise Failed(
+            f"FAILED at seq {result.first_bad_seq}: {result.problem}", program="quarterdeck verify"
+        )
+    print(
+        f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
+        "journal and store agree"
+    )
     return EXIT_OK

@@ -25,17 +25,39 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     console = add_command(commands, "console", "open the console (the default)", cmd_console)
-    console.add_argument("--follow", nargs="+", metavar="PATH",
-                         help="follow these log files and folders while the console is open")
+    console.add_argument(
+        "--follow",
+        nargs="+",
+        metavar="PATH",
+        help="follow these log files and folders while the console is open",
+    )
 
-    demo = add_command(commands, "demo", "open the console on the sample fleet, with a "
-                       "simulated runner writing live events", cmd_demo)
-    demo.add_argument("--seed", type=int, default=7, metavar="S",
-                      help="the runner's seed (the same seed, the same runs)")
-    demo.add_argument("--rate", type=positive_float, default=20.0, metavar="N",
-                      help="live events per second (default 20)")
-    demo.add_argument("--dir", default=None, metavar="DIR",
-                      help="the demo's working folder, made afresh (default .quarterdeck/demo)")
+    demo = add_command(
+        commands,
+        "demo",
+        "open the console on the sample fleet, with a simulated runner writing live events",
+        cmd_demo,
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        metavar="S",
+        help="the runner's seed (the same seed, the same runs)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=positive_float,
+        default=20.0,
+        metavar="N",
+        help="live events per second (default 20)",
+    )
+    demo.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="the demo's working folder, made afresh (default .quarterdeck/demo)",
+    )
 
 
 def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -56,35 +78,46 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     name = config_mod.operator(settings, getattr(args, "operator", None)).name
     settings = demo.demo_settings(settings, name)
     outbox = config_mod.decision_paths(settings, db, [logs]).outbox
-    runner = demo.start_runner(logs, seed=args.seed, rate=args.rate, log=work / "runner.log",
-                               outbox=outbox)
+    runner = demo.start_runner(
+        logs, seed=args.seed, rate=args.rate, log=work / "runner.log", outbox=outbox
+    )
     try:
         return _run_console(args, settings, Store.open(db), [str(logs)])
     finally:
         demo.stop_runner(runner)
 
 
-def _run_console(args: argparse.Namespace, settings: config_mod.Settings, store: Store,
-                 follow: Sequence[str] | None) -> int:
+def _run_console(
+    args: argparse.Namespace,
+    settings: config_mod.Settings,
+    store: Store,
+    follow: Sequence[str] | None,
+) -> int:
     from quarterdeck.console.app import make_app
     from quarterdeck.console.live import LiveFeed
     from quarterdeck.desk import DecisionDesk
     from quarterdeck.watch import TriggerWatch
 
     read_only = args.read_only or settings.console.read_only
-    operator = config_mod.operator(settings, getattr(args, "operator", None),
-                                   read_only=read_only)
+    operator = config_mod.operator(settings, getattr(args, "operator", None), read_only=read_only)
     paths = config_mod.decision_paths(settings, store.path, follow or ())
     feed = None
     try:
-        desk = DecisionDesk(store, operator, paths, stale_seconds=int(settings.store.stale_after),
-                            clock=utc_now)
+        desk = DecisionDesk(
+            store, operator, paths, stale_seconds=int(settings.store.stale_after), clock=utc_now
+        )
         notes = [] if read_only else _reconcile_notes(desk)
         feed = LiveFeed(store, follow) if follow else None
-        watch = TriggerWatch(store, settings.rules(), desk, clock=utc_now,
-                             stale_seconds=int(settings.store.stale_after))
-        app = make_app(store, settings, read_only=read_only, feed=feed, desk=desk, watch=watch,
-                       notes=notes)
+        watch = TriggerWatch(
+            store,
+            settings.rules(),
+            desk,
+            clock=utc_now,
+            stale_seconds=int(settings.store.stale_after),
+        )
+        app = make_app(
+            store, settings, read_only=read_only, feed=feed, desk=desk, watch=watch, notes=notes
+        )
         app.run()
     finally:
         if feed is not None:
@@ -98,9 +131,12 @@ def _reconcile_notes(desk: DecisionDesk) -> list[str]:
     done = desk.reconcile()
     notes = []
     if done.added:
-        notes.append(f"{len(done.added)} decision(s) found in the journal but not the store "
-                     f"were stored (seq {', '.join(map(str, done.added))})")
+        notes.append(
+            f"{len(done.added)} decision(s) found in the journal but not the store "
+            f"were stored (seq {', '.join(map(str, done.added))})"
+        )
     if done.delivered:
-        notes.append(f"{len(done.delivered)} decision(s) never delivered were written to the "
-                     "outbox")
+        notes.append(
+            f"{len(done.delivered)} decision(s) never delivered were written to the outbox"
+        )
     return notes

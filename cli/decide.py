@@ -22,31 +22,40 @@ from quarterdeck.cli.options import (
     positive_int,
     store_path,
 )
+from quarterdeck.printable import printable
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
-from quarterdeck.printable import printable
 
 
 def register(commands: Commands) -> None:
-    decide = add_command(commands, "decide", "pause, resume or roll back a run or a whole "
-                         "workflow", cmd_decide)
+    decide = add_command(
+        commands, "decide", "pause, resume or roll back a run or a whole workflow", cmd_decide
+    )
     decide.add_argument("action", choices=("pause", "resume", "rollback"))
     target = decide.add_mutually_exclusive_group(required=True)
     target.add_argument("--run", metavar="ID", help="one run")
     target.add_argument("--workflow", metavar="NAME", help="every active run of a workflow")
-    decide.add_argument("--reason", required=True, metavar="TEXT",
-                        help="why (recorded with the decision; required)")
+    decide.add_argument(
+        "--reason", required=True, metavar="TEXT", help="why (recorded with the decision; required)"
+    )
     for name, verb in (("approve", "approve"), ("reject", "reject")):
-        sub = add_command(commands, name, f"{verb} a pending approval request",
-                          cmd_decide_approval)
+        sub = add_command(commands, name, f"{verb} a pending approval request", cmd_decide_approval)
         sub.add_argument("approval_id", metavar="APPROVAL_ID")
-        sub.add_argument("--reason", required=True, metavar="TEXT",
-                         help="why (recorded with the decision; required)")
+        sub.add_argument(
+            "--reason",
+            required=True,
+            metavar="TEXT",
+            help="why (recorded with the decision; required)",
+        )
         sub.set_defaults(action=name)
 
-    decisions = add_command(commands, "decisions", "print the decisions, newest first, with "
-                            "their lifecycle (recorded → delivered → applied/refused)",
-                            cmd_decisions)
+    decisions = add_command(
+        commands,
+        "decisions",
+        "print the decisions, newest first, with "
+        "their lifecycle (recorded → delivered → applied/refused)",
+        cmd_decisions,
+    )
     format_option(decisions)
     decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
     decisions.add_argument("--limit", type=positive_int, metavar="N")
@@ -69,12 +78,28 @@ def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: s
     operator, paths = decision_context(args, settings, path)
     with Store.open(path) as store:
         decisions.reconcile(store.con, paths, now=utc_now())
-        plan = decisions.plan(store.con, operator, args.action, now=utc_now(),
-                              stale_seconds=int(settings.store.stale_after), **target)
-        rec = decisions.record(store.con, plan, operator=operator, reason=args.reason,
-                               source="cli", paths=paths, now=utc_now())
-    print(printable(f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by "
-                    f"{operator.name}"))
+        plan = decisions.plan(
+            store.con,
+            operator,
+            args.action,
+            now=utc_now(),
+            stale_seconds=int(settings.store.stale_after),
+            **target,
+        )
+        rec = decisions.record(
+            store.con,
+            plan,
+            operator=operator,
+            reason=args.reason,
+            source="cli",
+            paths=paths,
+            now=utc_now(),
+        )
+    print(
+        printable(
+            f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}"
+        )
+    )
     print(f"  journal {paths.journal} · delivered to {paths.outbox}")
     return EXIT_OK
 

@@ -13,22 +13,31 @@ from pathlib import Path
 from quarterdeck import config as config_mod
 from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, parse_since, store_path
-from quarterdeck.queries.store import utc_now
 from quarterdeck.printable import printable
+from quarterdeck.queries.store import utc_now
 
 
 def register(commands: Commands) -> None:
-    evidence = add_command(commands, "evidence", "write a run's evidence bundle (evidence.json, "
-                           "touched.csv, touched.parquet, report.md, MANIFEST), or check one",
-                           cmd_evidence)
+    evidence = add_command(
+        commands,
+        "evidence",
+        "write a run's evidence bundle (evidence.json, "
+        "touched.csv, touched.parquet, report.md, MANIFEST), or check one",
+        cmd_evidence,
+    )
     evidence.add_argument("run_id", nargs="?", metavar="RUN_ID")
-    evidence.add_argument("--out", metavar="DIR",
-                          help="the bundle's folder (default evidence/RUN-TIME/); new or empty")
-    evidence.add_argument("--workflow", metavar="NAME",
-                          help="with --since: every run of the workflow in one bundle")
+    evidence.add_argument(
+        "--out",
+        metavar="DIR",
+        help="the bundle's folder (default evidence/RUN-TIME/); new or empty",
+    )
+    evidence.add_argument(
+        "--workflow", metavar="NAME", help="with --since: every run of the workflow in one bundle"
+    )
     evidence.add_argument("--since", metavar="WHEN", help="a duration (7d) or a timestamp")
-    evidence.add_argument("--verify", metavar="DIR",
-                          help="recompute a bundle's manifest; exit 1 naming what changed")
+    evidence.add_argument(
+        "--verify", metavar="DIR", help="recompute a bundle's manifest; exit 1 naming what changed"
+    )
 
 
 def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -61,8 +70,9 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
                 raise UsageError(f"no run of {args.workflow!r} started since {args.since}")
         collected = []
         for run_id in ids:
-            item = evidence.collect(store.con, run_id, now=now,
-                                    stale_seconds=int(settings.store.stale_after))
+            item = evidence.collect(
+                store.con, run_id, now=now, stale_seconds=int(settings.store.stale_after)
+            )
             if item is None:
                 raise Failed(f"no run {run_id!r} in the store {path}")
             collected.append(item)
@@ -70,6 +80,8 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
     out = Path(args.out) if args.out else Path("evidence") / f"{name}-{now:%Y%m%dT%H%M%S}"
     bundle.write(out, collected, generated_at=now, store=path, scope=scope)
     touches = sum(len(c["touches"]) for c in collected)
-    print(f"wrote {printable(str(out))}: {len(collected)} run(s), {touches} touches "
-          f"({', '.join(bundle.FILES)}, {bundle.MANIFEST})")
+    print(
+        f"wrote {printable(str(out))}: {len(collected)} run(s), {touches} touches "
+        f"({', '.join(bundle.FILES)}, {bundle.MANIFEST})"
+    )
     return EXIT_OK

@@ -25,22 +25,40 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    ingest = add_command(commands, "ingest", "load run logs and approval records into the "
-                         "store", cmd_ingest)
-    ingest.add_argument("paths", nargs="+", metavar="PATH",
-                        help="files or folders (searched recursively): .jsonl, .jsonl.gz, "
-                        ".ndjson, and approval records as .csv")
-    ingest.add_argument("--json", action="store_true",
-                        help="print one JSON object with the counts instead of a summary line")
+    ingest = add_command(
+        commands, "ingest", "load run logs and approval records into the store", cmd_ingest
+    )
+    ingest.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files or folders (searched recursively): .jsonl, .jsonl.gz, "
+        ".ndjson, and approval records as .csv",
+    )
+    ingest.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with the counts instead of a summary line",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
-    ingest.add_argument("--follow", action="store_true",
-                        help="keep watching the paths and load new lines as they are written, "
-                        "resuming where the last follow stopped (Ctrl+C or SIGTERM stops)")
-    ingest.add_argument("--once", action="store_true",
-                        help="with --follow: load what is new since the last follow, then exit")
-    ingest.add_argument("--report-every", type=float, default=5.0, metavar="SECONDS",
-                        help="with --follow: a status line on stderr at most this often "
-                        "(default 5)")
+    ingest.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep watching the paths and load new lines as they are written, "
+        "resuming where the last follow stopped (Ctrl+C or SIGTERM stops)",
+    )
+    ingest.add_argument(
+        "--once",
+        action="store_true",
+        help="with --follow: load what is new since the last follow, then exit",
+    )
+    ingest.add_argument(
+        "--report-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --follow: a status line on stderr at most this often (default 5)",
+    )
 
 
 def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -84,8 +102,9 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
     def committed(stats: FollowStats) -> None:
         if talk and time.monotonic() - last[0] >= args.report_every:
             last[0] = time.monotonic()
-            print(f"{time.strftime('%H:%M:%S')}  {_follow_line(stats)}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')}  {_follow_line(stats)}", file=sys.stderr, flush=True
+            )
 
     def noticed(notice: FileNotice) -> None:
         print(f"quarterdeck: {printable(notice.message)}", file=sys.stderr, flush=True)
@@ -97,19 +116,31 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
                 follower.poll()
             else:
                 if talk:
-                    print(f"following {', '.join(map(str, args.paths))} into {path} "
-                          "(Ctrl+C stops)", file=sys.stderr, flush=True)
+                    print(
+                        f"following {', '.join(map(str, args.paths))} into {path} (Ctrl+C stops)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 follower.run(stop)
         finally:
             follower.close()
     stats = follower.stats
     if args.json:
-        print(json.dumps({
-            "files": stats.files, "events": stats.events, "approval_records": stats.records,
-            "duplicates": stats.duplicates, "quarantined": stats.quarantined,
-            "commits": stats.commits,
-            "lag_p50_s": stats.lag(0.5), "lag_p95_s": stats.lag(0.95),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "files": stats.files,
+                    "events": stats.events,
+                    "approval_records": stats.records,
+                    "duplicates": stats.duplicates,
+                    "quarantined": stats.quarantined,
+                    "commits": stats.commits,
+                    "lag_p50_s": stats.lag(0.5),
+                    "lag_p95_s": stats.lag(0.95),
+                },
+                indent=2,
+            )
+        )
     else:
         print(_follow_line(stats))
     return EXIT_OK
@@ -118,10 +149,12 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
 def _follow_line(stats: FollowStats) -> str:
     from quarterdeck.ingest.load import plural
 
-    line = (f"{plural(stats.events, 'event')} stored ({stats.rate():,.0f}/s now), "
-            f"{plural(stats.records, 'approval record')}, "
-            f"{plural(stats.duplicates, 'duplicate')} skipped, "
-            f"{plural(stats.quarantined, 'line')} newly quarantined")
+    line = (
+        f"{plural(stats.events, 'event')} stored ({stats.rate():,.0f}/s now), "
+        f"{plural(stats.records, 'approval record')}, "
+        f"{plural(stats.duplicates, 'duplicate')} skipped, "
+        f"{plural(stats.quarantined, 'line')} newly quarantined"
+    )
     if stats.lag() is not None:
         line += f"; lag p50 {stats.lag(0.5):.2f}s p95 {stats.lag(0.95):.2f}s"
     return line
@@ -153,8 +186,13 @@ class _Progress:
             )
 
             self.bar = Progress(
-                TextColumn("loading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                TextColumn("loading"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task("load", total=total)

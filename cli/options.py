@@ -35,26 +35,35 @@ def global_options(parser: argparse.ArgumentParser, *, nested: bool) -> None:
     unless given again after the command."""
     unset = argparse.SUPPRESS if nested else None
     parser.add_argument(
-        "--db", metavar="PATH", default=unset,
+        "--db",
+        metavar="PATH",
+        default=unset,
         help="the store (env QUARTERDECK_DB; default .quarterdeck/quarterdeck.duckdb)",
     )
     parser.add_argument(
-        "--config", metavar="FILE", default=unset,
+        "--config",
+        metavar="FILE",
+        default=unset,
         help="the config file (env QUARTERDECK_CONFIG; default ./quarterdeck.toml, then "
         "~/.config/quarterdeck/quarterdeck.toml)",
     )
     parser.add_argument(
-        "--operator", metavar="NAME", default=unset,
+        "--operator",
+        metavar="NAME",
+        default=unset,
         help="who decides (default: `operator` in the config, else the login name)",
     )
     parser.add_argument(
-        "--read-only", action="store_true", default=argparse.SUPPRESS if nested else False,
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS if nested else False,
         help="a read-only session: no decision actions are offered (READ-ONLY badge)",
     )
 
 
-def add_command(commands: Commands, name: str, help_text: str,
-                handler: Handler) -> argparse.ArgumentParser:
+def add_command(
+    commands: Commands, name: str, help_text: str, handler: Handler
+) -> argparse.ArgumentParser:
     """A command's parser, with the global options, run by `handler`."""
     sub = commands.add_parser(name, help=help_text, description=help_text)
     global_options(sub, nested=True)
@@ -76,8 +85,9 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if value <= 0:
-            raise argparse.ArgumentTypeError("must be 1 or more" if kind is int
-                                             else f"{text!r} must be above 0")
+            raise argparse.ArgumentTypeError(
+                "must be 1 or more" if kind is int else f"{text!r} must be above 0"
+            )
         return value
 
     return parse
@@ -99,8 +109,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise UsageError(
-            f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp "
-            "(2026-11-20T08:00:00Z)"
+            f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp (2026-11-20T08:00:00Z)"
         ) from exc
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
@@ -120,10 +129,14 @@ def store_path(args: argparse.Namespace, settings: config_mod.Settings) -> Path:
     return default_path()
 
 
-def decision_context(args: argparse.Namespace, settings: config_mod.Settings,
-                     store: Path) -> tuple[Operator, Paths]:
+def decision_context(
+    args: argparse.Namespace, settings: config_mod.Settings, store: Path
+) -> tuple[Operator, Paths]:
     """Who decides (read-only with `--read-only` or the config's), and where the decisions
     journal and the control outbox of the store are."""
-    operator = config_mod.operator(settings, getattr(args, "operator", None),
-                                   read_only=args.read_only or settings.console.read_only)
+    operator = config_mod.operator(
+        settings,
+        getattr(args, "operator", None),
+        read_only=args.read_only or settings.console.read_only,
+    )
     return operator, config_mod.decision_paths(settings, store)

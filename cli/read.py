@@ -28,8 +28,7 @@ from quarterdeck.queries.store import utc_now
 #: identity and what it carried; an approval's time left, age and workflow) and a quarantined
 #: line as read, which `--format json` and `csv` carry.
 RUN_COLUMNS = columns.RUNS
-TOUCH_COLUMNS = columns.without(columns.TOUCHES, "identity", "change", "fields",
-                                "classification")
+TOUCH_COLUMNS = columns.without(columns.TOUCHES, "identity", "change", "fields", "classification")
 APPROVAL_COLUMNS = columns.without(columns.APPROVALS, "seconds_left", "workflow", "age_s")
 QUARANTINE_COLUMNS = columns.without(columns.QUARANTINE, "raw_size", "raw")
 
@@ -37,45 +36,70 @@ QUARANTINE_COLUMNS = columns.without(columns.QUARANTINE, "raw_size", "raw")
 def register(commands: Commands) -> None:
     runs = add_command(commands, "runs", "print the run history, newest first", cmd_runs)
     format_option(runs)
-    runs.add_argument("--status", action="append", metavar="STATUS",
-                      help="only runs in this status (repeat or comma-separate)")
+    runs.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="only runs in this status (repeat or comma-separate)",
+    )
     runs.add_argument("--workflow", metavar="NAME", help="only this workflow's runs")
-    runs.add_argument("--since", metavar="WHEN",
-                      help="only runs started since: a duration (2h, 7d) or a timestamp")
+    runs.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only runs started since: a duration (2h, 7d) or a timestamp",
+    )
     runs.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
-    runs.add_argument("--sort", default="started_at", metavar="COLUMN",
-                      help="sort by this column (default started_at)")
+    runs.add_argument(
+        "--sort",
+        default="started_at",
+        metavar="COLUMN",
+        help="sort by this column (default started_at)",
+    )
     runs.add_argument("--asc", action="store_true", help="ascending (default descending)")
 
-    touched = add_command(commands, "touched", "print touched records, newest first",
-                          cmd_touched)
+    touched = add_command(commands, "touched", "print touched records, newest first", cmd_touched)
     format_option(touched)
     touched.add_argument("--run", metavar="ID", help="only this run's touches")
-    touched.add_argument("--record", metavar="SYSTEM/OBJECT/ID",
-                         help="one record's lineage: every run that touched it, oldest first")
-    touched.add_argument("--out-of-scope", action="store_true",
-                         help="only touches no grant of the run's scope covers")
+    touched.add_argument(
+        "--record",
+        metavar="SYSTEM/OBJECT/ID",
+        help="one record's lineage: every run that touched it, oldest first",
+    )
+    touched.add_argument(
+        "--out-of-scope",
+        action="store_true",
+        help="only touches no grant of the run's scope covers",
+    )
     touched.add_argument("--system", metavar="NAME")
     touched.add_argument("--object", metavar="NAME")
-    touched.add_argument("--action", action="append", metavar="ACTION",
-                         help="read, create, update, delete or export (repeat or comma-separate)")
+    touched.add_argument(
+        "--action",
+        action="append",
+        metavar="ACTION",
+        help="read, create, update, delete or export (repeat or comma-separate)",
+    )
     touched.add_argument("--workflow", metavar="NAME")
-    touched.add_argument("--since", metavar="WHEN",
-                         help="a duration (2h, 7d) or a timestamp")
+    touched.add_argument("--since", metavar="WHEN", help="a duration (2h, 7d) or a timestamp")
     touched.add_argument("--limit", type=positive_int, metavar="N")
 
-    approvals = add_command(commands, "approvals", "print approvals: pending first, then decided",
-                            cmd_approvals)
+    approvals = add_command(
+        commands, "approvals", "print approvals: pending first, then decided", cmd_approvals
+    )
     format_option(approvals)
     approvals.add_argument("--pending", action="store_true", help="only pending requests")
     approvals.add_argument("--run", metavar="ID", help="only this run's approvals")
     approvals.add_argument("--limit", type=positive_int, metavar="N")
 
-    quarantine = add_command(commands, "quarantine", "print quarantined input lines",
-                             cmd_quarantine)
+    quarantine = add_command(
+        commands, "quarantine", "print quarantined input lines", cmd_quarantine
+    )
     format_option(quarantine)
-    quarantine.add_argument("--class", dest="error_class", metavar="CLASS",
-                            help="only this error class (e.g. malformed_json)")
+    quarantine.add_argument(
+        "--class",
+        dest="error_class",
+        metavar="CLASS",
+        help="only this error class (e.g. malformed_json)",
+    )
     quarantine.add_argument("--limit", type=positive_int, metavar="N")
 
 
@@ -85,7 +109,9 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
 
     statuses = tuple(
         s.strip().lower().replace(" ", "_").replace("-", "_")
-        for group in (args.status or []) for s in group.split(",") if s.strip()
+        for group in (args.status or [])
+        for s in group.split(",")
+        if s.strip()
     )
     unknown = [s for s in statuses if s not in RUN_STATUSES]
     if unknown:
@@ -100,8 +126,13 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     )
     with Store.open(store_path(args, settings), read_only=True) as store:
         table = run_history(
-            store.con, now=now, where=where, sort=args.sort, descending=not args.asc,
-            limit=args.limit, stale_seconds=int(settings.store.stale_after),
+            store.con,
+            now=now,
+            where=where,
+            sort=args.sort,
+            descending=not args.asc,
+            limit=args.limit,
+            stale_seconds=int(settings.store.stale_after),
         )
     formats.write(table, args.format, columns=RUN_COLUMNS)
     return EXIT_OK
@@ -122,13 +153,19 @@ def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         except ValueError as exc:
             raise UsageError(f"--record {exc}") from None
     where = TouchFilter(
-        run_id=args.run, workflow=args.workflow, system=system, object=obj,
-        record_id=record_id, actions=actions, out_of_scope=args.out_of_scope,
+        run_id=args.run,
+        workflow=args.workflow,
+        system=system,
+        object=obj,
+        record_id=record_id,
+        actions=actions,
+        out_of_scope=args.out_of_scope,
         since=parse_since(args.since) if args.since else None,
     )
     with Store.open(store_path(args, settings), read_only=True) as store:
-        table = touches(store.con, where=where, limit=args.limit,
-                        oldest_first=record_id is not None)
+        table = touches(
+            store.con, where=where, limit=args.limit, oldest_first=record_id is not None
+        )
     formats.write(table, args.format, columns=TOUCH_COLUMNS)
     return EXIT_OK
 
@@ -138,8 +175,9 @@ def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> in
     from quarterdeck.queries.store import Store
 
     with Store.open(store_path(args, settings), read_only=True) as store:
-        table = approvals(store.con, now=utc_now(), pending_only=args.pending,
-                          run_id=args.run, limit=args.limit)
+        table = approvals(
+            store.con, now=utc_now(), pending_only=args.pending, run_id=args.run, limit=args.limit
+        )
     formats.write(table, args.format, columns=APPROVAL_COLUMNS)
     return EXIT_OK
 
@@ -150,8 +188,9 @@ def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> i
     from quarterdeck.queries.store import Store
 
     if args.error_class and args.error_class not in ERROR_CLASSES:
-        raise UsageError(f"unknown error class {args.error_class!r}; use one of "
-                         f"{', '.join(ERROR_CLASSES)}")
+        raise UsageError(
+            f"unknown error class {args.error_class!r}; use one of {', '.join(ERROR_CLASSES)}"
+        )
     with Store.open(store_path(args, settings), read_only=True) as store:
         table = quarantined(store.con, error_class=args.error_class, limit=args.limit)
     formats.write(table, args.format, columns=QUARANTINE_COLUMNS)

@@ -18,21 +18,30 @@ from quarterdeck.cli.options import Commands, add_command, parse_since, positive
 
 
 def register(commands: Commands) -> None:
-    sample = add_command(commands, "sample", "write a realistic sample fleet of run logs",
-                         cmd_sample)
+    sample = add_command(
+        commands, "sample", "write a realistic sample fleet of run logs", cmd_sample
+    )
     sample.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     sample.add_argument("--runs", type=positive_int, default=300, metavar="N")
     sample.add_argument("--seed", type=int, default=7, metavar="S")
-    sample.add_argument("--days", type=float, default=5, metavar="D",
-                        help="spread the runs over the D days before --end")
+    sample.add_argument(
+        "--days",
+        type=float,
+        default=5,
+        metavar="D",
+        help="spread the runs over the D days before --end",
+    )
     sample.add_argument("--end", metavar="WHEN", help="the fleet's 'now' (default: now)")
-    sample.add_argument("--no-bad-lines", action="store_true",
-                        help="leave out the handful of broken lines")
-    sample.add_argument("--no-gzip", action="store_true",
-                        help="leave the oldest day's files uncompressed")
+    sample.add_argument(
+        "--no-bad-lines", action="store_true", help="leave out the handful of broken lines"
+    )
+    sample.add_argument(
+        "--no-gzip", action="store_true", help="leave the oldest day's files uncompressed"
+    )
 
-    schema = add_command(commands, "schema", "print the JSON Schema of the run-event log v1",
-                         cmd_schema)
+    schema = add_command(
+        commands, "schema", "print the JSON Schema of the run-event log v1", cmd_schema
+    )
     schema.add_argument("--out", metavar="FILE", help="write it to FILE instead")
 
 
@@ -44,8 +53,13 @@ def cmd_sample(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         end = parse_since(args.end).replace(tzinfo=UTC)
     started = time.perf_counter()
     summary = generate(
-        Path(args.out), runs=args.runs, seed=args.seed, days=args.days, end=end,
-        bad_lines=not args.no_bad_lines, gzip_oldest=not args.no_gzip,
+        Path(args.out),
+        runs=args.runs,
+        seed=args.seed,
+        days=args.days,
+        end=end,
+        bad_lines=not args.no_bad_lines,
+        gzip_oldest=not args.no_gzip,
     )
     print(
         f"wrote {summary.runs:,} runs, {summary.events:,} events in {summary.files} files "

@@ -27,7 +27,6 @@ from typing import Any
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -55,7 +54,6 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.console.triggers_flow import TriggersFlow
 from quarterdeck.desk import DecisionDesk
-from quarterdeck.printable import printable
 from quarterdeck.queries.store import Store
 from quarterdeck.watch import TriggerWatch
 
@@ -77,9 +75,17 @@ class QuarterdeckApp(App[None]):
         Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
     ]
 
-    def __init__(self, reader: StoreReader, settings: Settings, *, read_only: bool,
-                 feed: LiveFeed | None = None, desk: DecisionDesk | None = None,
-                 watch: TriggerWatch | None = None, notes: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        reader: StoreReader,
+        settings: Settings,
+        *,
+        read_only: bool,
+        feed: LiveFeed | None = None,
+        desk: DecisionDesk | None = None,
+        watch: TriggerWatch | None = None,
+        notes: Iterable[str] = (),
+    ) -> None:
         super().__init__()
         self.reader = reader
         self.settings = settings
@@ -96,8 +102,9 @@ class QuarterdeckApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
-        self.push_screen(MainScreen(self.reader, read_only=self.read_only,
-                                    following=self.feed is not None))
+        self.push_screen(
+            MainScreen(self.reader, read_only=self.read_only, following=self.feed is not None)
+        )
         self.set_interval(self.settings.console.refresh, self.reload_screen)
         if self.feed is not None:
             self.feed.start(self)
@@ -131,15 +138,20 @@ class QuarterdeckApp(App[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         """The app's own workers (the flows'); a screen's or widget's send `WorkFailed`."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.post_message(WorkFailed(event.worker.name or "working in the background",
-                                         event.worker.error))
+            self.post_message(
+                WorkFailed(event.worker.name or "working in the background", event.worker.error)
+            )
 
     @on(WorkFailed)
     def _work_failed(self, message: WorkFailed) -> None:
         message.stop()
-        self.notify(str(message.error) or repr(message.error),
-                    title=f"error while {message.doing}", severity="error", timeout=15,
-                    markup=False)  # an error quoting SQL has brackets that are not markup
+        self.notify(
+            str(message.error) or repr(message.error),
+            title=f"error while {message.doing}",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )  # an error quoting SQL has brackets that are not markup
 
     # --- live -----------------------------------------------------------------------------
 
@@ -155,7 +167,7 @@ class QuarterdeckApp(App[None]):
     @on(Followed)
     def _followed(self, message: Followed) -> None:
         if time.monotonic() - self._followed_shown >= 1.0:  # each repaint costs, more so
-            self._followed_shown = time.monotonic()          # under a dialog
+            self._followed_shown = time.monotonic()  # under a dialog
             main = self.main_screen()
             if main is not None:
                 main.show_follow(message.stats)
@@ -166,8 +178,12 @@ class QuarterdeckApp(App[None]):
 
     @on(FileNoticed)
     def _file_noticed(self, message: FileNoticed) -> None:
-        self.notify(message.notice.message, title=f"log file {message.notice.kind}",
-                    severity="warning", timeout=10)
+        self.notify(
+            message.notice.message,
+            title=f"log file {message.notice.kind}",
+            severity="warning",
+            timeout=10,
+        )
 
     @on(FollowFailed)
     def _follow_failed(self, message: FollowFailed) -> None:
@@ -212,26 +228,33 @@ class QuarterdeckApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield SystemCommand("Runs", "The run history (1)", self._to_runs)
         yield SystemCommand("Jump", "A pane, a run, a record's lineage (:)", self.action_jump)
-        yield SystemCommand("Quarantine", "Lines the ingester rejected, and why (Q)",
-                            self.action_quarantine)
-        yield SystemCommand("Refresh", "Query the store again now (ctrl+r)",
-                            self.action_refresh)
-        yield SystemCommand("Decisions", "Every decision and how far it got (D)",
-                            self.action_decisions)
+        yield SystemCommand(
+            "Quarantine", "Lines the ingester rejected, and why (Q)", self.action_quarantine
+        )
+        yield SystemCommand("Refresh", "Query the store again now (ctrl+r)", self.action_refresh)
+        yield SystemCommand(
+            "Decisions", "Every decision and how far it got (D)", self.action_decisions
+        )
         if self.desk is not None and self.desk.offers("pause"):
             main = self.main_screen()
             workflow = main.workflow_under_cursor() if main is not None else None
             if workflow:
                 decide = self.decisions_flow.decide
-                yield SystemCommand(f"Pause workflow {cells.palette(workflow)}",
-                                    "Every active run of the selected run's workflow",
-                                    lambda: decide("pause", workflow=workflow))
-                yield SystemCommand(f"Resume workflow {cells.palette(workflow)}",
-                                    "Every paused run of the selected run's workflow",
-                                    lambda: decide("resume", workflow=workflow))
-                yield SystemCommand(f"Roll back workflow {cells.palette(workflow)}",
-                                    "Every active run of it; you type its name to confirm",
-                                    lambda: decide("rollback", workflow=workflow))
+                yield SystemCommand(
+                    f"Pause workflow {cells.palette(workflow)}",
+                    "Every active run of the selected run's workflow",
+                    lambda: decide("pause", workflow=workflow),
+                )
+                yield SystemCommand(
+                    f"Resume workflow {cells.palette(workflow)}",
+                    "Every paused run of the selected run's workflow",
+                    lambda: decide("resume", workflow=workflow),
+                )
+                yield SystemCommand(
+                    f"Roll back workflow {cells.palette(workflow)}",
+                    "Every active run of it; you type its name to confirm",
+                    lambda: decide("rollback", workflow=workflow),
+                )
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)
         yield from super().get_system_commands(screen)
 
@@ -250,7 +273,7 @@ class QuarterdeckApp(App[None]):
         screen = self.screen
         about = [screen.HELP or ""]
         focused = self.focused
-        for node in (focused.ancestors_with_self if focused else []):
+        for node in focused.ancestors_with_self if focused else []:
             text = node.HELP
             if text and text not in about and node is not screen:
                 about.append(text)
@@ -287,7 +310,9 @@ def make_app(
     notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
     check_remaps(settings)
-    reader = StoreReader(store, stale_seconds=int(settings.store.stale_after), clock=clock,
-                         rules=settings.rules())
-    return QuarterdeckApp(reader, settings, read_only=read_only, feed=feed, desk=desk,
-                          watch=watch, notes=notes)
+    reader = StoreReader(
+        store, stale_seconds=int(settings.store.stale_after), clock=clock, rules=settings.rules()
+    )
+    return QuarterdeckApp(
+        reader, settings, read_only=read_only, feed=feed, desk=desk, watch=watch, notes=notes
+    )

@@ -57,14 +57,22 @@ def sparkline(values: list[float | None] | None) -> str:
     if high == low:  # a steady value: a flat line at mid height, not at the floor
         return "".join(" " if v is None else SPARKS[len(SPARKS) // 2] for v in values or [])
     span = high - low
-    return "".join(" " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))]
-                   for v in values or [])
+    return "".join(
+        " " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))]
+        for v in values or []
+    )
+
 
 #: Seconds left below which a pending approval stands out.
 DUE_SOON = 3600
 
-ACTION_STYLE = {"delete": "bold red", "export": "bold dark_orange", "create": "cyan",
-                "update": "yellow", "read": ""}
+ACTION_STYLE = {
+    "delete": "bold red",
+    "export": "bold dark_orange",
+    "create": "cyan",
+    "update": "yellow",
+    "read": "",
+}
 
 #: A tag that shows nothing: it ends a run of text (see `text`).
 EMPTY_TAG = "[i][/i]"
@@ -194,8 +202,10 @@ def _touch_cell(t: dict[str, Any], key: str) -> str:
     if key == "change":
         return change(t["before"], t["after"])
     if key == "fields":
-        return text(", ".join(t["fields"] or []) or (
-            f"{t['record_count']} records" if t["record_count"] is not None else ""))
+        return text(
+            ", ".join(t["fields"] or [])
+            or (f"{t['record_count']} records" if t["record_count"] is not None else "")
+        )
     if key == "classification":
         return f"[magenta]{text(t['classification'])}[/]" if t["classification"] else ""
     return text(t[key])

@@ -87,8 +87,13 @@ class StoreReader:
     ) -> pa.Table:
         with self._lock:
             return runs.run_history(
-                self._cursor, now=self.clock(), where=where, sort=sort,
-                descending=descending, limit=limit, offset=offset,
+                self._cursor,
+                now=self.clock(),
+                where=where,
+                sort=sort,
+                descending=descending,
+                limit=limit,
+                offset=offset,
                 stale_seconds=self.stale_seconds,
             )
 
@@ -109,8 +114,13 @@ class StoreReader:
                 decisions=decisions.decisions(self._cursor, run_id=run_id),
             )
 
-    def touches(self, where: touches.TouchFilter, *, limit: int | None = None,
-                after: tuple[datetime, str] | None = None) -> pa.Table:
+    def touches(
+        self,
+        where: touches.TouchFilter,
+        *,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> pa.Table:
         with self._lock:
             return touches.touches(self._cursor, where=where, limit=limit, after=after)
 
@@ -122,12 +132,17 @@ class StoreReader:
         with self._lock:
             return touches.lineage(self._cursor, system, obj, record_id)
 
-    def approvals(self, *, text: str = "", limit: int | None = None,
-                  offset: int = 0) -> pa.Table:
+    def approvals(self, *, text: str = "", limit: int | None = None, offset: int = 0) -> pa.Table:
         needle, invert = split_filter(text)
         with self._lock:
-            return approvals.approvals(self._cursor, now=self.clock(), text=needle,
-                                       invert=invert, limit=limit, offset=offset)
+            return approvals.approvals(
+                self._cursor,
+                now=self.clock(),
+                text=needle,
+                invert=invert,
+                limit=limit,
+                offset=offset,
+            )
 
     def approval_detail(self, approval_id: str, *, recent: int = 20) -> ApprovalDetail | None:
         now = self.clock()
@@ -139,8 +154,7 @@ class StoreReader:
             return ApprovalDetail(
                 approval=found,
                 steps=runs.run_steps(self._cursor, run_id, limit=recent, newest_first=True),
-                touches=runs.run_touches(self._cursor, run_id, limit=recent,
-                                         newest_first=True),
+                touches=runs.run_touches(self._cursor, run_id, limit=recent, newest_first=True),
             )
 
     def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
@@ -150,21 +164,36 @@ class StoreReader:
     def trigger_status(self) -> pa.Table:
         """Every configured rule with its latest evaluation and recent values."""
         with self._lock:
-            status = {r["name"]: r for r in triggers.status(
-                self._cursor, [rule.name for rule in self.rules]).to_pylist()}
+            status = {
+                r["name"]: r
+                for r in triggers.status(
+                    self._cursor, [rule.name for rule in self.rules]
+                ).to_pylist()
+            }
         rows = []
         for rule in self.rules:
             row = status.get(rule.name, {})
-            rows.append({
-                "name": rule.name, "metric": rule.metric, "workflow": rule.workflow,
-                "environment": rule.environment, "threshold": rule.threshold,
-                "below": rule.below, "window_s": rule.window_s, "min_runs": rule.min_runs,
-                "on_trip": rule.on_trip, "auto": rule.auto,
-                "phase": row.get("phase"), "value": row.get("value"),
-                "runs_in_window": row.get("runs_in_window"), "reason": row.get("reason"),
-                "evaluated_at": row.get("evaluated_at"), "changed_at": row.get("changed_at"),
-                "history": row.get("history"),
-            })
+            rows.append(
+                {
+                    "name": rule.name,
+                    "metric": rule.metric,
+                    "workflow": rule.workflow,
+                    "environment": rule.environment,
+                    "threshold": rule.threshold,
+                    "below": rule.below,
+                    "window_s": rule.window_s,
+                    "min_runs": rule.min_runs,
+                    "on_trip": rule.on_trip,
+                    "auto": rule.auto,
+                    "phase": row.get("phase"),
+                    "value": row.get("value"),
+                    "runs_in_window": row.get("runs_in_window"),
+                    "reason": row.get("reason"),
+                    "evaluated_at": row.get("evaluated_at"),
+                    "changed_at": row.get("changed_at"),
+                    "history": row.get("history"),
+                }
+            )
         return pa.Table.from_pylist(rows)
 
     def trigger_evidence(self, name: str) -> TriggerEvidence | None:
@@ -173,16 +202,19 @@ class StoreReader:
         if rule is None:
             return None
         with self._lock:
-            ev = triggers.evaluate(self._cursor, rule, at=self.clock(),
-                                   stale_seconds=self.stale_seconds)
-            run_rows, touch_rows = triggers.evidence(self._cursor, rule, ev,
-                                                     stale_seconds=self.stale_seconds)
+            ev = triggers.evaluate(
+                self._cursor, rule, at=self.clock(), stale_seconds=self.stale_seconds
+            )
+            run_rows, touch_rows = triggers.evidence(
+                self._cursor, rule, ev, stale_seconds=self.stale_seconds
+            )
         return TriggerEvidence(rule, ev, run_rows, touch_rows)
 
     def evidence(self, run_id: str) -> dict[str, object] | None:
         with self._lock:
-            return evidence.collect(self._cursor, run_id, now=self.clock(),
-                                    stale_seconds=self.stale_seconds)
+            return evidence.collect(
+                self._cursor, run_id, now=self.clock(), stale_seconds=self.stale_seconds
+            )
 
     def counts(self) -> StoreCounts:
         with self._lock:

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.desk import DecisionDesk
-from quarterdeck.queries.decisions import Plan, Refused
-from quarterdeck.queries.decisions import JournalError
+from quarterdeck.queries.decisions import JournalError, Plan, Refused
 from quarterdeck.watch import TriggerWatch, Trip
 
 if TYPE_CHECKING:
@@ -32,8 +31,9 @@ if TYPE_CHECKING:
 
 
 class DecisionsFlow:
-    def __init__(self, app: QuarterdeckApp, desk: DecisionDesk | None,
-                 watch: TriggerWatch | None) -> None:
+    def __init__(
+        self, app: QuarterdeckApp, desk: DecisionDesk | None, watch: TriggerWatch | None
+    ) -> None:
         self.app = app
         self.desk = desk
         self.watch = watch
@@ -58,8 +58,9 @@ class DecisionsFlow:
     # --- in workers and back --------------------------------------------------------------
 
     def _in_thread(self, work: Callable[..., None], *args: Any, doing: str) -> None:
-        self.app.run_worker(partial(work, *args), name=doing, group="decide", thread=True,
-                            exit_on_error=False)
+        self.app.run_worker(
+            partial(work, *args), name=doing, group="decide", thread=True, exit_on_error=False
+        )
 
     def _open_trip(self, name: str) -> None:
         assert self.watch is not None
@@ -67,8 +68,9 @@ class DecisionsFlow:
         if isinstance(trip, str):
             self.app.call_from_thread(self.app.notify, trip, severity="warning")
         else:
-            self.app.call_from_thread(self.ask, trip.rule.on_trip,
-                                      {"workflow": str(trip.rule.workflow)}, trip)
+            self.app.call_from_thread(
+                self.ask, trip.rule.on_trip, {"workflow": str(trip.rule.workflow)}, trip
+            )
 
     def _plan(self, action: str, target: dict[str, str], trip: Trip | None) -> None:
         if self.desk is None or self.desk.read_only:
@@ -76,37 +78,43 @@ class DecisionsFlow:
         try:
             plan = self.desk.plan(action, **target)
         except Refused as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), title=f"cannot {action}",
-                                      severity="error", timeout=12)
+            self.app.call_from_thread(
+                self.app.notify, str(exc), title=f"cannot {action}", severity="error", timeout=12
+            )
             return
         self.app.call_from_thread(self._confirm, plan, trip)
 
     def _confirm(self, plan: Plan, trip: Trip | None) -> None:
         main = self.app.main_screen()
         shown = set(main.visible_runs()) if main is not None else set()
-        hidden = tuple(r for r in plan.runs if r not in shown) \
-            if plan.target_kind == "workflow" else ()
+        hidden = (
+            tuple(r for r in plan.runs if r not in shown) if plan.target_kind == "workflow" else ()
+        )
 
         def decided(reason: str | None) -> None:
             if reason:
-                self._in_thread(self._record, plan, reason, trip,
-                                doing=f"recording {plan.action}")
+                self._in_thread(self._record, plan, reason, trip, doing=f"recording {plan.action}")
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
-        self.app.push_screen(DecideScreen(plan, hidden=hidden,
-                                          reason=trip.reason if trip else "", why=why), decided)
+        self.app.push_screen(
+            DecideScreen(plan, hidden=hidden, reason=trip.reason if trip else "", why=why), decided
+        )
 
     def _record(self, plan: Plan, reason: str, trip: Trip | None) -> None:
         assert self.desk is not None
         try:
             record = self.desk.record(plan, reason)
         except (Refused, JournalError) as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), title="not recorded",
-                                      severity="error", timeout=15)
+            self.app.call_from_thread(
+                self.app.notify, str(exc), title="not recorded", severity="error", timeout=15
+            )
             return
         if trip is not None and self.watch is not None:
             self.watch.claim(trip, record["decision_id"])
         self.app.call_from_thread(
-            self.app.notify, f"#{record['seq']} {plan.headline} — delivered to the runners",
-            title="decision recorded", timeout=8)
+            self.app.notify,
+            f"#{record['seq']} {plan.headline} — delivered to the runners",
+            title="decision recorded",
+            timeout=8,
+        )
         self.app.call_from_thread(self.app.reload_screen)

@@ -25,24 +25,35 @@ class EvidenceFlow:
         self.reader = reader
 
     def write(self, run_id: str) -> None:
-        self.app.run_worker(partial(self._write, run_id), name=f"writing {run_id}'s evidence",
-                            group="evidence", thread=True, exit_on_error=False)
+        self.app.run_worker(
+            partial(self._write, run_id),
+            name=f"writing {run_id}'s evidence",
+            group="evidence",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _write(self, run_id: str) -> None:
         now = self.reader.clock()
         collected = self.reader.evidence(run_id)
         if collected is None:
-            self.app.call_from_thread(self.app.notify, f"no run {run_id} in the store",
-                                      severity="error")
+            self.app.call_from_thread(
+                self.app.notify, f"no run {run_id} in the store", severity="error"
+            )
             return
         out = Path("evidence") / f"{run_id}-{now:%Y%m%dT%H%M%S}"
         try:
-            bundle.write(out, [collected], generated_at=now, store=self.reader.path,
-                         scope=f"run {run_id}")
+            bundle.write(
+                out, [collected], generated_at=now, store=self.reader.path, scope=f"run {run_id}"
+            )
         except bundle.BundleError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), title="no evidence written",
-                                      severity="error")
+            self.app.call_from_thread(
+                self.app.notify, str(exc), title="no evidence written", severity="error"
+            )
             return
-        self.app.call_from_thread(self.app.notify, f"{out.resolve()} (report.md, "
-                                  "evidence.json, touched.csv/.parquet, MANIFEST)",
-                                  title="evidence bundle written", timeout=15)
+        self.app.call_from_thread(
+            self.app.notify,
+            f"{out.resolve()} (report.md, evidence.json, touched.csv/.parquet, MANIFEST)",
+            title="evidence bundle written",
+            timeout=15,
+        )

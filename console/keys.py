@@ -41,9 +41,12 @@ def console_classes() -> Iterator[type[DOMNode]]:
 
 def binding_ids() -> set[str]:
     """Every binding id a `[keys]` table in the config may remap."""
-    return {binding.id for cls in console_classes()
-            for binding in vars(cls).get("BINDINGS", ())
-            if isinstance(binding, Binding) and binding.id}
+    return {
+        binding.id
+        for cls in console_classes()
+        for binding in vars(cls).get("BINDINGS", ())
+        if isinstance(binding, Binding) and binding.id
+    }
 
 
 def check_remaps(settings: Settings) -> None:

@@ -50,8 +50,9 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
         self._app: App[None] | None = None
         # Created here, so a missing path is reported before the console opens.
-        self.follower = Follower(store.cursor(), self.paths, on_commit=self._committed,
-                                 on_notice=self._noticed)
+        self.follower = Follower(
+            store.cursor(), self.paths, on_commit=self._committed, on_notice=self._noticed
+        )
 
     @property
     def stats(self) -> FollowStats:
@@ -59,8 +60,7 @@ class LiveFeed:
 
     def start(self, app: App[None]) -> None:
         self._app = app
-        self._thread = threading.Thread(target=self._run, name="quarterdeck-follow",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="quarterdeck-follow", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

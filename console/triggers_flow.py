@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 
 class TriggersFlow:
-    def __init__(self, app: QuarterdeckApp, watch: TriggerWatch | None,
-                 decisions: DecisionsFlow) -> None:
+    def __init__(
+        self, app: QuarterdeckApp, watch: TriggerWatch | None, decisions: DecisionsFlow
+    ) -> None:
         self.app = app
         self.watch = watch
         self.decisions = decisions
@@ -36,8 +37,14 @@ class TriggersFlow:
             self.app.set_interval(every, self.evaluate)
 
     def evaluate(self) -> None:
-        self.app.run_worker(self._evaluate, name="evaluating the triggers", group="triggers",
-                            exclusive=True, thread=True, exit_on_error=False)
+        self.app.run_worker(
+            self._evaluate,
+            name="evaluating the triggers",
+            group="triggers",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _evaluate(self) -> None:
         assert self.watch is not None
@@ -48,15 +55,24 @@ class TriggersFlow:
     def _tripped(self, trips: list[Trip]) -> None:
         for trip in trips:
             rule = trip.rule
-            self.app.notify(trip.reason, title=f"trigger {rule.name} TRIPPED", severity="error",
-                            timeout=20)
+            self.app.notify(
+                trip.reason, title=f"trigger {rule.name} TRIPPED", severity="error", timeout=20
+            )
             if trip.decision is not None:
-                self.app.notify(f"#{trip.decision['seq']} {rule.on_trip} of {rule.workflow}'s "
-                                f"active runs, recorded by trigger:{rule.name} and delivered",
-                                title="automatic decision", severity="warning", timeout=20)
+                self.app.notify(
+                    f"#{trip.decision['seq']} {rule.on_trip} of {rule.workflow}'s "
+                    f"active runs, recorded by trigger:{rule.name} and delivered",
+                    title="automatic decision",
+                    severity="warning",
+                    timeout=20,
+                )
             elif trip.refused is not None:
-                self.app.notify(trip.refused, title=f"trigger {rule.name}: no decision taken",
-                                severity="warning", timeout=20)
+                self.app.notify(
+                    trip.refused,
+                    title=f"trigger {rule.name}: no decision taken",
+                    severity="warning",
+                    timeout=20,
+                )
             elif rule.workflow is not None:
                 self.decisions.ask(rule.on_trip, {"workflow": rule.workflow}, trip)
         self.app.reload_screen()

@@ -54,26 +54,42 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def write(out: Path, collected: Sequence[dict[str, Any]], *, generated_at: datetime,
-          store: Path, scope: str) -> Path:
+def write(
+    out: Path,
+    collected: Sequence[dict[str, Any]],
+    *,
+    generated_at: datetime,
+    store: Path,
+    scope: str,
+) -> Path:
     """Write the bundle for `collected` runs into `out` (created; must be empty)."""
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out} is not empty; give a new folder for the bundle")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        document = {"bundle": {"generated_at": generated_at, "store": str(store),
-                               "scope": scope, "runs": len(collected),
-                               "format": "quarterdeck-evidence/1"},
-                    "runs": list(collected)}
+        document = {
+            "bundle": {
+                "generated_at": generated_at,
+                "store": str(store),
+                "scope": scope,
+                "runs": len(collected),
+                "format": "quarterdeck-evidence/1",
+            },
+            "runs": list(collected),
+        }
         (out / "evidence.json").write_text(
-            printable_json(json.dumps(document, indent=2, ensure_ascii=False,
-                                      default=_json_default)) + "\n",
-            encoding="utf-8")
+            printable_json(
+                json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         table = touches_table(list(collected))
         pa_csv.write_csv(table, out / "touched.csv")
         pq.write_table(table, out / "touched.parquet")
-        (out / "report.md").write_text(report(collected, generated_at=generated_at,
-                                              scope=scope), encoding="utf-8")
+        (out / "report.md").write_text(
+            report(collected, generated_at=generated_at, scope=scope), encoding="utf-8"
+        )
         (out / MANIFEST).write_text(manifest(out), encoding="utf-8")
     except OSError as exc:
         raise BundleError(f"cannot write the bundle in {out}: {exc.strerror or exc}") from exc
@@ -141,18 +157,24 @@ def chain_problems(path: Path) -> list[str]:
             problems.append(f"decision seq {seq} has no journal record in evidence.json")
             continue
         if journal.digest(record) != record.get("hash"):
-            problems.append(f"decision seq {seq}: its journal record does not hash to its "
-                            "hash (the record was changed)")
+            problems.append(
+                f"decision seq {seq}: its journal record does not hash to its "
+                "hash (the record was changed)"
+            )
         for field in ("seq", "prev_hash", "hash"):
             if decision.get(field) != record.get(field):
-                problems.append(f"decision seq {seq}: {field} differs between the decision "
-                                "and its journal record")
+                problems.append(
+                    f"decision seq {seq}: {field} differs between the decision "
+                    "and its journal record"
+                )
         records[record.get("seq", seq)] = record
     for seq, record in sorted(records.items()):
         before = records.get(seq - 1)
         if before is not None and record.get("prev_hash") != before.get("hash"):
-            problems.append(f"decision seq {seq} does not follow seq {seq - 1} (its prev_hash "
-                            "is not that decision's hash)")
+            problems.append(
+                f"decision seq {seq} does not follow seq {seq - 1} (its prev_hash "
+                "is not that decision's hash)"
+            )
     return problems
 
 
@@ -170,10 +192,14 @@ def _when(value: Any) -> str:
 
 
 def report(collected: Sequence[dict[str, Any]], *, generated_at: datetime, scope: str) -> str:
-    out = [f"# Evidence: {printable(scope)}", "",
-           f"Generated {_when(generated_at)} by Quarterdeck from its store. {len(collected)} "
-           "run(s). Every file of this bundle is listed with its sha256 in MANIFEST; "
-           "`quarterdeck evidence --verify DIR` checks them.", ""]
+    out = [
+        f"# Evidence: {printable(scope)}",
+        "",
+        f"Generated {_when(generated_at)} by Quarterdeck from its store. {len(collected)} "
+        "run(s). Every file of this bundle is listed with its sha256 in MANIFEST; "
+        "`quarterdeck evidence --verify DIR` checks them.",
+        "",
+    ]
     for item in collected:
         out.extend(_run_report(item))
     return "\n".join(out) + "\n"
@@ -189,28 +215,40 @@ def _record(t: dict[str, Any]) -> str:
 
 
 def _approval_line(a: dict[str, Any]) -> str:
-    decided = (f"{_md(a['status'])} by {_md(a['decided_by'])} at {_when(a['decided_at'])}: "
-               f"{_md(a['reason'])}" if a.get("decided_by") else _md(a["status"]))
-    return (f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk {_md(a['risk'])}, role "
-            f"{_md(a['required_role'])}, asked by {_md(a['requested_by'])}): {decided}")
+    decided = (
+        f"{_md(a['status'])} by {_md(a['decided_by'])} at {_when(a['decided_at'])}: "
+        f"{_md(a['reason'])}"
+        if a.get("decided_by")
+        else _md(a["status"])
+    )
+    return (
+        f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk {_md(a['risk'])}, role "
+        f"{_md(a['required_role'])}, asked by {_md(a['requested_by'])}): {decided}"
+    )
 
 
 def _decision_line(d: dict[str, Any]) -> str:
-    return (f"- #{d['seq']} {_when(d['decided_at'])} **{_md(d['action'])}** "
-            f"{_md(d['target'])} by {_md(d['operator'])}: \"{_md(d['reason'])}\" — "
-            f"{_md(d['state'])} (hash `{d['hash'][:16]}…`)")
+    return (
+        f"- #{d['seq']} {_when(d['decided_at'])} **{_md(d['action'])}** "
+        f'{_md(d["target"])} by {_md(d["operator"])}: "{_md(d["reason"])}" — '
+        f"{_md(d['state'])} (hash `{d['hash'][:16]}…`)"
+    )
 
 
 def _trigger_line(t: dict[str, Any]) -> str:
-    return (f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, threshold "
-            f"{_md(t['threshold'])}, at {_when(t['evaluated_at'])})")
+    return (
+        f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, threshold "
+        f"{_md(t['threshold'])}, at {_when(t['evaluated_at'])})"
+    )
 
 
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {printable(run['run_id'])}", ""]
-    trigger = printable(f"{run.get('trigger_kind') or 'unknown'}" + (
-        f" by {run['trigger_by']}" if run.get("trigger_by") else ""))
+    trigger = printable(
+        f"{run.get('trigger_kind') or 'unknown'}"
+        + (f" by {run['trigger_by']}" if run.get("trigger_by") else "")
+    )
     out += [
         f"- **What ran**: {_md(run['workflow'])} {_md(run.get('workflow_version') or '')} in "
         f"{_md(run.get('environment') or 'an unknown environment')}, triggered by {trigger}",
@@ -218,44 +256,83 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         f"- **Status**: {_md(run['status'])}, started {_when(run['started_at'])}"
         + (f", finished {_when(run['finished_at'])}" if run.get("finished_at") else "")
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
-        "- **Scope** (grants): " + (", ".join(f"`{printable(g)}`" for g in run["scope"])
-                                   if run.get("scope") else "none recorded"),
+        "- **Scope** (grants): "
+        + (
+            ", ".join(f"`{printable(g)}`" for g in run["scope"])
+            if run.get("scope")
+            else "none recorded"
+        ),
         "",
     ]
-    out += ["### Steps", "", "| step | name | kind | tool / model | status |",
-            "|---|---|---|---|---|"]
+    out += [
+        "### Steps",
+        "",
+        "| step | name | kind | tool / model | status |",
+        "|---|---|---|---|---|",
+    ]
     for s in item["steps"]:
-        out.append(f"| {_md(s['step_id'])} | {_md(s['name'])} | {_md(s['kind'])} | "
-                   f"{_md(s.get('tool') or s.get('model'))} | {_md(s.get('status'))} |")
+        out.append(
+            f"| {_md(s['step_id'])} | {_md(s['name'])} | {_md(s['kind'])} | "
+            f"{_md(s.get('tool') or s.get('model'))} | {_md(s.get('status'))} |"
+        )
     counts: dict[str, int] = {}
     for t in touches:
         counts[t["action"]] = counts.get(t["action"], 0) + 1
-    out += ["", "### What it touched", "",
-            f"{len(touches)} touches: " + (", ".join(f"{n} {a}" for a, n in sorted(
-                counts.items())) or "none") + ".", ""]
+    out += [
+        "",
+        "### What it touched",
+        "",
+        f"{len(touches)} touches: "
+        + (", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "none")
+        + ".",
+        "",
+    ]
     outside = [t for t in touches if t["in_scope"] is False]
     out += ["### Out of scope", ""]
     if outside:
-        out += [f"{len(outside)} touch(es) no grant of the run covered:", "",
-                "| time | step | record | action | before → after |", "|---|---|---|---|---|"]
+        out += [
+            f"{len(outside)} touch(es) no grant of the run covered:",
+            "",
+            "| time | step | record | action | before → after |",
+            "|---|---|---|---|---|",
+        ]
         for t in outside:
-            out.append(f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(_record(t))}` | "
-                       f"**{_md(t['action'])}** | {_md(json.dumps(t['before']))} → "
-                       f"{_md(json.dumps(t['after']))} |")
+            out.append(
+                f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(_record(t))}` | "
+                f"**{_md(t['action'])}** | {_md(json.dumps(t['before']))} → "
+                f"{_md(json.dumps(t['after']))} |"
+            )
     else:
-        out.append("None: every touch was covered by a grant of the run's scope"
-                   + (" (some touches' scope is unknown)" if any(
-                       t["in_scope"] is None for t in touches) else "") + ".")
+        out.append(
+            "None: every touch was covered by a grant of the run's scope"
+            + (
+                " (some touches' scope is unknown)"
+                if any(t["in_scope"] is None for t in touches)
+                else ""
+            )
+            + "."
+        )
     writes = [t for t in touches if t["action"] != "read"]
     if writes:
-        out += ["", "### Changes", "", "| time | record | action | in scope | before → after |",
-                "|---|---|---|---|---|"]
+        out += [
+            "",
+            "### Changes",
+            "",
+            "| time | record | action | in scope | before → after |",
+            "|---|---|---|---|---|",
+        ]
         for t in writes:
-            out.append(f"| {_when(t['ts'])} | `{_md(_record(t))}` | {_md(t['action'])} | "
-                       f"{'yes' if t['in_scope'] else 'NO' if t['in_scope'] is False else '?'}"
-                       f" | {_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |")
+            out.append(
+                f"| {_when(t['ts'])} | `{_md(_record(t))}` | {_md(t['action'])} | "
+                f"{'yes' if t['in_scope'] else 'NO' if t['in_scope'] is False else '?'}"
+                f" | {_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |"
+            )
     out += _section("Approvals", item["approvals"], _approval_line, "None requested.")
     out += _section("Operators' decisions", item["decisions"], _decision_line, "None.")
-    out += _section("Trigger phases at the time", item["triggers"], _trigger_line,
-                    "No trigger had been evaluated.")
+    out += _section(
+        "Trigger phases at the time",
+        item["triggers"],
+        _trigger_line,
+        "No trigger had been evaluated.",
+    )
     return [*out, ""]

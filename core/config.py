@@ -132,22 +132,33 @@ class TriggerSettings(BaseModel):
     @classmethod
     def _known_metric(cls, value: str) -> str:
         if not valid_metric(value):
-            raise ValueError(f"{value!r} is not a metric; one of {', '.join(METRICS)} or "
-                             "metric:NAME")
+            raise ValueError(
+                f"{value!r} is not a metric; one of {', '.join(METRICS)} or metric:NAME"
+            )
         return value
 
     @model_validator(mode="after")
     def _auto_needs_a_workflow(self) -> TriggerSettings:
         if self.auto and self.workflow is None:
-            raise ValueError("auto = true needs a workflow: an automatic pause or rollback "
-                             "acts on one workflow's runs")
+            raise ValueError(
+                "auto = true needs a workflow: an automatic pause or rollback "
+                "acts on one workflow's runs"
+            )
         return self
 
     def rule(self) -> Rule:
-        return Rule(name=self.name, metric=self.metric, window_s=self.window,
-                    threshold=self.threshold, workflow=self.workflow,
-                    environment=self.environment, below=self.below, min_runs=self.min_runs,
-                    on_trip=self.on_trip, auto=self.auto)
+        return Rule(
+            name=self.name,
+            metric=self.metric,
+            window_s=self.window,
+            threshold=self.threshold,
+            workflow=self.workflow,
+            environment=self.environment,
+            below=self.below,
+            min_runs=self.min_runs,
+            on_trip=self.on_trip,
+            auto=self.auto,
+        )
 
 
 class Settings(BaseModel):
@@ -155,15 +166,17 @@ class Settings(BaseModel):
 
     operator: str | None = Field(None, description="Who decides here; --operator wins.")
     operators: dict[str, OperatorSettings] = Field(
-        default_factory=dict, description="Each operator's roles: [operators.NAME] roles = [].")
+        default_factory=dict, description="Each operator's roles: [operators.NAME] roles = []."
+    )
     decisions: DecisionSettings = DecisionSettings()
-    trigger: list[TriggerSettings] = Field(default_factory=list,
-                                           description="Rollback triggers: [[trigger]].")
+    trigger: list[TriggerSettings] = Field(
+        default_factory=list, description="Rollback triggers: [[trigger]]."
+    )
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
     keys: dict[str, str] = Field(
         default_factory=dict,
-        description="Remapped keys: binding id = key(s), e.g. `\"pane.filter\" = \"f\"`.",
+        description='Remapped keys: binding id = key(s), e.g. `"pane.filter" = "f"`.',
     )
     source: str | None = Field(None, exclude=True, description="Where these came from.")
 
@@ -172,8 +185,9 @@ class Settings(BaseModel):
         seen: set[str] = set()
         for index, rule in enumerate(self.trigger):
             if rule.name in seen:
-                raise ValueError(f"trigger {index + 1} ({rule.name}): the name is used by "
-                                 "another trigger")
+                raise ValueError(
+                    f"trigger {index + 1} ({rule.name}): the name is used by another trigger"
+                )
             seen.add(rule.name)
         return self
 
@@ -181,8 +195,9 @@ class Settings(BaseModel):
         return [t.rule() for t in self.trigger]
 
 
-def operator(settings: Settings, explicit: str | None = None, *,
-             read_only: bool = False) -> Operator:
+def operator(
+    settings: Settings, explicit: str | None = None, *, read_only: bool = False
+) -> Operator:
     """Who is deciding: `--operator`, else `operator` in the config, else the login name;
     with the roles the config gives that name."""
     name = explicit or settings.operator or _login_name()
@@ -197,8 +212,7 @@ def _login_name() -> str:
         return f"uid-{os.getuid()}"
 
 
-def decision_paths(settings: Settings, store: Path,
-                   followed: Sequence[Path | str] = ()) -> Paths:
+def decision_paths(settings: Settings, store: Path, followed: Sequence[Path | str] = ()) -> Paths:
     """The journal (default: beside the store) and the outbox (default: beside the first
     followed path, else beside the store)."""
     journal = Path(settings.decisions.journal or store.parent / "decisions.jsonl")
@@ -215,8 +229,11 @@ def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     """`('trigger', 1, 'window')` → `trigger 2 (invoice-failures): window`."""
     if len(loc) >= 2 and loc[0] == "trigger" and isinstance(loc[1], int):
         rules = data.get("trigger") or []
-        name = rules[loc[1]].get("name") if loc[1] < len(rules) and isinstance(
-            rules[loc[1]], dict) else None
+        name = (
+            rules[loc[1]].get("name")
+            if loc[1] < len(rules) and isinstance(rules[loc[1]], dict)
+            else None
+        )
         head = f"trigger {loc[1] + 1}" + (f" ({name})" if name else "")
         rest = ".".join(str(part) for part in loc[2:])
         return f"{head}: {rest}" if rest else head

@@ -37,8 +37,12 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     if db.exists():
         Store.open(db).close()  # refuses, naming the holder, if the store is in use
     # the demo's own store, journal and outbox: a new demo starts with no decisions
-    for stale in (db, db.with_name(db.name + ".wal"), work / "decisions.jsonl",
-                  work / "control-outbox.jsonl"):
+    for stale in (
+        db,
+        db.with_name(db.name + ".wal"),
+        work / "decisions.jsonl",
+        work / "control-outbox.jsonl",
+    ):
         stale.unlink(missing_ok=True)
     logs = work / "logs"
     shutil.rmtree(logs, ignore_errors=True)
@@ -53,10 +57,16 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     return logs
 
 
-def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
-                 outbox: Path | None = None,
-                 bursts: tuple[float, float] | None = None,
-                 unanswered: float | None = None) -> subprocess.Popen[bytes]:
+def start_runner(
+    logs: Path,
+    *,
+    seed: int,
+    rate: float,
+    log: Path,
+    outbox: Path | None = None,
+    bursts: tuple[float, float] | None = None,
+    unanswered: float | None = None,
+) -> subprocess.Popen[bytes]:
     """Start the simulated live runner, appending under `logs/live/` and acting on the
     decisions in `outbox`; `bursts` = (every, length) seconds of triage failures;
     `unanswered` the share of approval requests left for an operator (their runs wait)."""
@@ -67,9 +77,23 @@ def start_runner(logs: Path, *, seed: int, rate: float, log: Path,
         extra += ["--burst-every", str(bursts[0]), "--burst-length", str(bursts[1])]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "quarterdeck.runner.live", "--out", str((logs / "live").resolve()),
-             "--seed", str(seed), "--rate", str(rate), "--parent", str(os.getpid()), *extra],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "quarterdeck.runner.live",
+                "--out",
+                str((logs / "live").resolve()),
+                "--seed",
+                str(seed),
+                "--rate",
+                str(rate),
+                "--parent",
+                str(os.getpid()),
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
 
@@ -79,23 +103,46 @@ def demo_settings(settings: Settings, operator: str) -> Settings:
     if settings.source is not None:
         return settings
     roles = ["operator", *sorted(APPROVER_ROLES)]
-    return settings.model_copy(update={
-        "operator": operator, "operators": {operator: OperatorSettings(roles=roles)},
-        "trigger": DEMO_TRIGGERS})
+    return settings.model_copy(
+        update={
+            "operator": operator,
+            "operators": {operator: OperatorSettings(roles=roles)},
+            "trigger": DEMO_TRIGGERS,
+        }
+    )
 
 
 #: The demo's rules: the runner's triage failure burst trips the first.
 DEMO_TRIGGERS = [
-    TriggerSettings(name="triage-failures", workflow="ticket-triage",
-                    metric="failed_run_ratio", window="2m", threshold=0.3, min_runs=4,
-                    on_trip="pause"),
-    TriggerSettings(name="crm-out-of-scope", workflow="crm-enrichment",
-                    metric="out_of_scope_touches", window="10m", threshold=1, min_runs=3),
-    TriggerSettings(name="crm-eval-score", workflow="crm-enrichment",
-                    metric="metric:eval_score", window="5m", threshold=0.7, below=True,
-                    min_runs=3),
-    TriggerSettings(name="approval-wait", metric="approval_wait_p95", window="15m",
-                    threshold=600, min_runs=3),
+    TriggerSettings(
+        name="triage-failures",
+        workflow="ticket-triage",
+        metric="failed_run_ratio",
+        window="2m",
+        threshold=0.3,
+        min_runs=4,
+        on_trip="pause",
+    ),
+    TriggerSettings(
+        name="crm-out-of-scope",
+        workflow="crm-enrichment",
+        metric="out_of_scope_touches",
+        window="10m",
+        threshold=1,
+        min_runs=3,
+    ),
+    TriggerSettings(
+        name="crm-eval-score",
+        workflow="crm-enrichment",
+        metric="metric:eval_score",
+        window="5m",
+        threshold=0.7,
+        below=True,
+        min_runs=3,
+    ),
+    TriggerSettings(
+        name="approval-wait", metric="approval_wait_p95", window="15m", threshold=600, min_runs=3
+    ),
 ]
 
 

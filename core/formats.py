@@ -110,7 +110,9 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _rich_table(
-    data: Iterable[dict[str, Any]], columns: Sequence[Column], title: str | None,
+    data: Iterable[dict[str, Any]],
+    columns: Sequence[Column],
+    title: str | None,
     out: TextIO,
 ) -> None:
     # In a terminal, fit its width; piped, never wrap (a wide line beats a folded one).

@@ -39,8 +39,16 @@ import re
 
 #: (first, last) code points shown visibly, as the docstring lists them.
 _SHOWN = (
-    (0x00, 0x1F), (0x7F, 0x9F), (0x061C, 0x061C), (0x200B, 0x200B), (0x200E, 0x200F),
-    (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0x061C, 0x061C),
+    (0x200B, 0x200B),
+    (0x200E, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
     (0xE0000, 0xE007F),
 )
 
@@ -52,8 +60,7 @@ def _char(code: int) -> str:
 
 
 def _class(ranges: tuple[tuple[int, int], ...]) -> str:
-    return "[" + "".join(_char(a) if a == b else f"{_char(a)}-{_char(b)}"
-                         for a, b in ranges) + "]"
+    return "[" + "".join(_char(a) if a == b else f"{_char(a)}-{_char(b)}" for a, b in ranges) + "]"
 
 
 #: Any character `printable` replaces (newline and tab included).

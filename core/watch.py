@@ -42,17 +42,26 @@ def reason_for(rule: Rule, ev: Evaluation) -> str:
     """The evidence, in words, as the reason of the decision a trip asks for."""
     sign = "<" if rule.below else ">"
     runs = list(ev.evidence_runs)
-    named = ", ".join(runs[:NAMED]) + (f" and {len(runs) - NAMED} more" if len(runs) > NAMED
-                                       else "")
-    return (f"trigger {rule.name} tripped: {rule.metric} = {ev.value:g} {sign} "
-            f"{rule.threshold:g} over {triggers.window_text(rule.window_s)} "
-            f"({ev.runs_in_window} runs in the window"
-            + (f"; evidence: {named}" if named else "") + ")")
+    named = ", ".join(runs[:NAMED]) + (
+        f" and {len(runs) - NAMED} more" if len(runs) > NAMED else ""
+    )
+    return (
+        f"trigger {rule.name} tripped: {rule.metric} = {ev.value:g} {sign} "
+        f"{rule.threshold:g} over {triggers.window_text(rule.window_s)} "
+        f"({ev.runs_in_window} runs in the window" + (f"; evidence: {named}" if named else "") + ")"
+    )
 
 
 class TriggerWatch:
-    def __init__(self, store: Store, rules: Sequence[Rule], desk: DecisionDesk | None, *,
-                 stale_seconds: int, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[Rule],
+        desk: DecisionDesk | None,
+        *,
+        stale_seconds: int,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.rules = list(rules)
         self.desk = desk
         self.stale_seconds = stale_seconds
@@ -65,8 +74,9 @@ class TriggerWatch:
         if not self.rules:
             return []
         with self._lock:
-            evaluations = triggers.evaluate_all(self._cursor, self.rules, at=self.clock(),
-                                                stale_seconds=self.stale_seconds)
+            evaluations = triggers.evaluate_all(
+                self._cursor, self.rules, at=self.clock(), stale_seconds=self.stale_seconds
+            )
             started = triggers.record(self._cursor, evaluations)
             by_name = {rule.name: rule for rule in self.rules}
             return [self._act(by_name[ev.name], ev) for ev in started]
@@ -78,17 +88,29 @@ class TriggerWatch:
             return Trip(rule, ev, refused="this console is read-only: no decision was taken")
         operator = Operator(f"trigger:{rule.name}", frozenset({CONTROL_ROLE}))
         try:
-            plan = decisions.plan(self._cursor, operator, rule.on_trip, now=self.clock(),
-                                  workflow=rule.workflow, stale_seconds=self.stale_seconds)
+            plan = decisions.plan(
+                self._cursor,
+                operator,
+                rule.on_trip,
+                now=self.clock(),
+                workflow=rule.workflow,
+                stale_seconds=self.stale_seconds,
+            )
         except Refused as exc:
             return Trip(rule, ev, refused=str(exc))
         decision_id = decisions.uuid7()
         if not triggers.claim_trip(self._cursor, rule.name, ev.at, decision_id):
             return Trip(rule, ev, refused="this trip has been decided already")
-        record = decisions.record(self._cursor, plan, operator=operator,
-                                  reason=reason_for(rule, ev), source=f"trigger:{rule.name}",
-                                  paths=self.desk.paths, now=self.clock(),
-                                  decision_id=decision_id)
+        record = decisions.record(
+            self._cursor,
+            plan,
+            operator=operator,
+            reason=reason_for(rule, ev),
+            source=f"trigger:{rule.name}",
+            paths=self.desk.paths,
+            now=self.clock(),
+            decision_id=decision_id,
+        )
         return Trip(rule, ev, decision=record)
 
     def open_trip(self, name: str) -> Trip | str:
@@ -98,8 +120,10 @@ class TriggerWatch:
         if rule is None:
             return f"no trigger {name!r} is configured"
         if rule.workflow is None:
-            return (f"{name} watches every workflow: pause or roll back the workflows in its "
-                    "evidence one by one (Enter shows them)")
+            return (
+                f"{name} watches every workflow: pause or roll back the workflows in its "
+                "evidence one by one (Enter shows them)"
+            )
         with self._lock:
             trip = triggers.open_trip(self._cursor, name)
             if trip is None:
@@ -107,12 +131,14 @@ class TriggerWatch:
             tripped_at, decision_id = trip
             if decision_id is not None:
                 return f"{name}'s trip was decided already (decision {decision_id})"
-            ev = triggers.evaluate(self._cursor, rule, at=self.clock(),
-                                   stale_seconds=self.stale_seconds)
+            ev = triggers.evaluate(
+                self._cursor, rule, at=self.clock(), stale_seconds=self.stale_seconds
+            )
         return Trip(rule, replace(ev, at=tripped_at))
 
     def claim(self, trip: Trip, decision_id: str) -> bool:
         """An operator decided on the trip: remember it (False if it was decided already)."""
         with self._lock:
-            return triggers.claim_trip(self._cursor, trip.rule.name, trip.evaluation.at,
-                                       decision_id)
+            return triggers.claim_trip(
+                self._cursor, trip.rule.name, trip.evaluation.at, decision_id
+            )

@@ -224,8 +224,7 @@ class Follower:
         for tracked in list(self._draining):
             self._drain(tracked)
         self._commit()
-        if self._dirty and (not self._rounds
-                            or time.monotonic() - self._refreshed >= REFRESH_GAP):
+        if self._dirty and (not self._rounds or time.monotonic() - self._refreshed >= REFRESH_GAP):
             self._refresh()  # else at the next round (at most `interval` away)
         self._rounds += 1
         if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
@@ -284,14 +283,27 @@ class Follower:
         offset, line_no = 0, 0
         if saved is not None:
             if stat.st_size < saved.byte_offset:
-                self._notice(path, "truncated", fp, saved.byte_offset,
-                             f"{path} is shorter ({stat.st_size:,} bytes) than where reading "
-                             f"had reached ({saved.byte_offset:,}); reading it again from the "
-                             "start")
+                self._notice(
+                    path,
+                    "truncated",
+                    fp,
+                    saved.byte_offset,
+                    f"{path} is shorter ({stat.st_size:,} bytes) than where reading "
+                    f"had reached ({saved.byte_offset:,}); reading it again from the "
+                    "start",
+                )
             else:
                 offset, line_no = saved.byte_offset, saved.line_no
-        tracked = _Open(path, handle, (stat.st_dev, stat.st_ino), fp, first_len, offset,
-                        line_no, mtime=stat.st_mtime_ns)
+        tracked = _Open(
+            path,
+            handle,
+            (stat.st_dev, stat.st_ino),
+            fp,
+            first_len,
+            offset,
+            line_no,
+            mtime=stat.st_mtime_ns,
+        )
         tracked.reset_reading()
         self._open[path] = tracked
         self.stats.files = len(self._open)
@@ -314,15 +326,24 @@ class Follower:
                 # is another file, found (and read from 0) by its fingerprint wherever it is.
                 t.handle.close()
                 self._commit()
-                self._notice(t.path, "replaced", t.fp, t.offset,
-                             f"{t.path} was rewritten, then moved; reading what it holds "
-                             "now from the start")
+                self._notice(
+                    t.path,
+                    "replaced",
+                    t.fp,
+                    t.offset,
+                    f"{t.path} was rewritten, then moved; reading what it holds now from the start",
+                )
                 self._follow_new(t.path)
                 return False
             what = "was moved or removed" if stat is None else "was rotated"
-            self._notice(t.path, "rotated", t.fp, t.offset,
-                         f"{t.path} {what}; reading the old file to its end"
-                         + ("" if stat is None else ", then the new one from the start"))
+            self._notice(
+                t.path,
+                "rotated",
+                t.fp,
+                t.offset,
+                f"{t.path} {what}; reading the old file to its end"
+                + ("" if stat is None else ", then the new one from the start"),
+            )
             t.quiet_since = time.monotonic()
             self._draining.append(t)
             self._drain(t)
@@ -332,15 +353,20 @@ class Follower:
             return stat.st_size > t.read_offset
         t.mtime = stat.st_mtime_ns
         if stat.st_size < t.read_offset:
-            self._restart(t, "truncated",
-                          f"{t.path} was truncated ({stat.st_size:,} bytes, reading had "
-                          f"reached {t.read_offset:,}); reading it again from the start")
+            self._restart(
+                t,
+                "truncated",
+                f"{t.path} was truncated ({stat.st_size:,} bytes, reading had "
+                f"reached {t.read_offset:,}); reading it again from the start",
+            )
             return False
         head = _first_line(t.handle, max(t.first_len, 1))
         if head is None or head[0] != t.fp:
-            self._restart(t, "replaced",
-                          f"{t.path} was replaced by a different file; reading it from the "
-                          "start")
+            self._restart(
+                t,
+                "replaced",
+                f"{t.path} was replaced by a different file; reading it from the start",
+            )
             return False
         return True
 
@@ -366,9 +392,13 @@ class Follower:
         """Read new complete lines of `t` into the unit; returns bytes read."""
         t.handle.seek(t.read_offset)
         start = t.read_offset
-        for batch in read_batches(t.handle, start_offset=t.read_offset,
-                                  first_line_no=t.read_line_no + 1,
-                                  at_eof_read_partial=False, chunk=READ_CHUNK):
+        for batch in read_batches(
+            t.handle,
+            start_offset=t.read_offset,
+            first_line_no=t.read_line_no + 1,
+            at_eof_read_partial=False,
+            chunk=READ_CHUNK,
+        ):
             self._unit.add(batch, check_batch(batch), t.path, t.fp)
             t.read_offset = batch.end_offset
             t.read_line_no = batch.first_line_no + len(batch.lines) - 1
@@ -387,15 +417,29 @@ class Follower:
         if size > t.read_offset:
             t.handle.seek(t.read_offset)
             fragment = t.handle.read(min(size - t.read_offset, LONG_LINE_PREFIX))
-            self._unit.reject(t.path, t.fp, Rejection(
-                t.read_line_no + 1, t.read_offset, "unterminated",
-                f"the file was rotated away with its last line unfinished ({size - t.read_offset:,}"
-                " bytes without a newline)", fragment, size - t.read_offset))
+            self._unit.reject(
+                t.path,
+                t.fp,
+                Rejection(
+                    t.read_line_no + 1,
+                    t.read_offset,
+                    "unterminated",
+                    "the file was rotated away with its last line unfinished "
+                    f"({size - t.read_offset:,} bytes without a newline)",
+                    fragment,
+                    size - t.read_offset,
+                ),
+            )
             t.read_offset = size
             self._unit_files[t.fp] = t
-            self._notice(t.path, "unterminated", t.fp, t.offset,
-                         f"{t.path} was rotated with an unfinished last line; it is "
-                         "quarantined as 'unterminated'")
+            self._notice(
+                t.path,
+                "unterminated",
+                t.fp,
+                t.offset,
+                f"{t.path} was rotated with an unfinished last line; it is "
+                "quarantined as 'unterminated'",
+            )
         self._commit()
         self._draining.remove(t)
         t.handle.close()
@@ -470,11 +514,19 @@ class Follower:
         if self.on_commit is not None:
             self.on_commit(self.stats)
 
-    def _notice(self, path: Path, kind: str, fp: str | None, offset: int | None,
-                message: str) -> None:
+    def _notice(
+        self, path: Path, kind: str, fp: str | None, offset: int | None, message: str
+    ) -> None:
         if kind != "unterminated":
-            loading.record_file_event(self.con, path=str(path), kind=kind, fingerprint=fp,
-                                     byte_offset=offset, detail=message, now=self.clock())
+            loading.record_file_event(
+                self.con,
+                path=str(path),
+                kind=kind,
+                fingerprint=fp,
+                byte_offset=offset,
+                detail=message,
+                now=self.clock(),
+            )
         if self.on_notice is not None:
             self.on_notice(FileNotice(str(path), kind, message))
 
@@ -486,9 +538,14 @@ class Follower:
             import watchfiles
 
             yield from watchfiles.watch(
-                *self.paths, stop_event=stop, debounce=250, step=50,
-                rust_timeout=int(interval * 1000), yield_on_timeout=True,
-                raise_interrupt=False, watch_filter=None,
+                *self.paths,
+                stop_event=stop,
+                debounce=250,
+                step=50,
+                rust_timeout=int(interval * 1000),
+                yield_on_timeout=True,
+                raise_interrupt=False,
+                watch_filter=None,
             )
         except (OSError, RuntimeError):  # no file events here (inotify limits, say): poll
             while not stop.wait(min(interval, 0.25)):

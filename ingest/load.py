@@ -220,8 +220,9 @@ class _Damaged(Exception):
 class _Producer:
     """Reads and validates every source, handing full units to the writer through `out`."""
 
-    def __init__(self, sources: list[SourceFile], out: queue.Queue[Any],
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, sources: list[SourceFile], out: queue.Queue[Any], stop: threading.Event
+    ) -> None:
         self.sources, self.out, self.stop = sources, out, stop
         self.unit = _Unit()
         self.done_bytes = 0
@@ -282,10 +283,19 @@ class _Producer:
         except (_Damaged, EOFError, zlib.error) as exc:
             # A truncated or corrupt archive: keep every line read before the damage.
             fragment = exc.fragment if isinstance(exc, _Damaged) else b""
-            self.unit.reject(path, fp, Rejection(
-                lines_read + 1, offset, "truncated_file",
-                f"the compressed file is damaged after line {lines_read:,} ({exc}); the lines "
-                "before were loaded", fragment[:LONG_LINE_PREFIX], len(fragment)))
+            self.unit.reject(
+                path,
+                fp,
+                Rejection(
+                    lines_read + 1,
+                    offset,
+                    "truncated_file",
+                    f"the compressed file is damaged after line {lines_read:,} ({exc}); the lines "
+                    "before were loaded",
+                    fragment[:LONG_LINE_PREFIX],
+                    len(fragment),
+                ),
+            )
         except OSError as exc:
             raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:
@@ -312,7 +322,7 @@ def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], i
     fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()
     starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
     starts.append(len(data))
-    body = data[len(BOM):] if data.startswith(BOM) else data
+    body = data[len(BOM) :] if data.startswith(BOM) else data
     reader = csv.reader(io.StringIO(body.decode("utf-8", errors="surrogateescape"), newline=""))
     header = next(reader, [])
     records: list[dict[str, Any]] = []
@@ -396,6 +406,11 @@ def _write(con: duckdb.DuckDBPyConnection, unit: _Unit, summary: LoadSummary) ->
     summary.blank_lines += unit.blank
     for done in unit.files_done:
         loading.record_file(
-            con, path=done.path, fingerprint=done.fingerprint, size=done.size,
-            byte_offset=done.byte_offset, lines=done.lines, now=now,
+            con,
+            path=done.path,
+            fingerprint=done.fingerprint,
+            size=done.size,
+            byte_offset=done.byte_offset,
+            lines=done.lines,
+            now=now,
         )

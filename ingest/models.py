@@ -269,4 +269,3 @@ def event_json_schema() -> dict[str, Any]:
 
 def event_json_schema_text() -> str:
     return json.dumps(event_json_schema(), indent=2, sort_keys=True)
-

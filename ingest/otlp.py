@@ -36,10 +36,20 @@ MODEL_OPERATIONS = {"chat", "text_completion", "generate_content", "embeddings"}
 TOUCH_EVENT = "quarterdeck.touch"
 TOUCH_PREFIX = "quarterdeck.touch."
 STATUS_ERROR = 2
-_USED = {"quarterdeck.run_id", "gen_ai.workflow.name", "gen_ai.operation.name",
-         "openinference.span.kind", "gen_ai.tool.name", "gen_ai.request.model",
-         "gen_ai.response.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-         "quarterdeck.identity", "quarterdeck.scope", "deployment.environment"}
+_USED = {
+    "quarterdeck.run_id",
+    "gen_ai.workflow.name",
+    "gen_ai.operation.name",
+    "openinference.span.kind",
+    "gen_ai.tool.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "quarterdeck.identity",
+    "quarterdeck.scope",
+    "deployment.environment",
+}
 
 
 def is_traces(obj: object) -> bool:
@@ -113,8 +123,9 @@ def to_events(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     return events, problems
 
 
-def _span(span: dict[str, Any], resource: dict[str, Any],
-          run_ids: dict[str, str]) -> list[dict[str, Any]]:
+def _span(
+    span: dict[str, Any], resource: dict[str, Any], run_ids: dict[str, str]
+) -> list[dict[str, Any]]:
     trace, span_id = _hex(span.get("traceId")), _hex(span.get("spanId"))
     if not trace or not span_id:
         raise ValueError("it has no traceId or spanId (hex)")
@@ -132,50 +143,114 @@ def _span(span: dict[str, Any], resource: dict[str, Any],
     out: list[dict[str, Any]] = []
 
     def event(suffix: str, type_: str, ts: str, **fields: Any) -> dict[str, Any]:
-        made = {"event_id": f"otlp:{trace}:{span_id}:{suffix}", "type": type_, "ts": ts,
-                "run_id": run_id, **{k: v for k, v in fields.items() if v is not None}}
+        made = {
+            "event_id": f"otlp:{trace}:{span_id}:{suffix}",
+            "type": type_,
+            "ts": ts,
+            "run_id": run_id,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         return made
 
     if not _hex(span.get("parentSpanId")):
         scope = both.get("quarterdeck.scope")
-        out.append(event("run", "run.started", start, workflow=workflow or "unknown",
-                         identity=both.get("quarterdeck.identity"),
-                         environment=both.get("deployment.environment"),
-                         scope=scope if isinstance(scope, list) else None,
-                         attrs={"otlp.span": span.get("name"), **rest} or None))
+        out.append(
+            event(
+                "run",
+                "run.started",
+                start,
+                workflow=workflow or "unknown",
+                identity=both.get("quarterdeck.identity"),
+                environment=both.get("deployment.environment"),
+                scope=scope if isinstance(scope, list) else None,
+                attrs={"otlp.span": span.get("name"), **rest} or None,
+            )
+        )
         if end is not None:
-            out.append(event("end", "run.finished", end, status="failed" if failed else
-                             "succeeded", error=error if failed else None))
+            out.append(
+                event(
+                    "end",
+                    "run.finished",
+                    end,
+                    status="failed" if failed else "succeeded",
+                    error=error if failed else None,
+                )
+            )
     operation = attrs.get("gen_ai.operation.name")
     kind = str(attrs.get("openinference.span.kind") or "").upper()
-    step_kind = ("tool" if operation in TOOL_OPERATIONS or kind == "TOOL" else
-                 "llm" if operation in MODEL_OPERATIONS or kind == "LLM" else None)
+    step_kind = (
+        "tool"
+        if operation in TOOL_OPERATIONS or kind == "TOOL"
+        else "llm"
+        if operation in MODEL_OPERATIONS or kind == "LLM"
+        else None
+    )
     if step_kind is not None:
         name = span.get("name") or operation
         model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
-        out.append(event("step", "step.started", start, **base, name=name, kind=step_kind,
-                         tool=attrs.get("gen_ai.tool.name"), model=model,
-                         attrs=rest or None))
-        out.append(event("step-end", "step.finished", end or start, **base, name=name,
-                         kind=step_kind, status="error" if failed else "ok",
-                         error=error if failed else None,
-                         tokens_in=attrs.get("gen_ai.usage.input_tokens"),
-                         tokens_out=attrs.get("gen_ai.usage.output_tokens")))
-    touches = [(str(n), _ts(e.get("timeUnixNano")) or start, attributes(e.get("attributes")))
-               for n, e in enumerate(span.get("events") or []) if e.get("name") == TOUCH_EVENT]
+        out.append(
+            event(
+                "step",
+                "step.started",
+                start,
+                **base,
+                name=name,
+                kind=step_kind,
+                tool=attrs.get("gen_ai.tool.name"),
+                model=model,
+                attrs=rest or None,
+            )
+        )
+        out.append(
+            event(
+                "step-end",
+                "step.finished",
+                end or start,
+                **base,
+                name=name,
+                kind=step_kind,
+                status="error" if failed else "ok",
+                error=error if failed else None,
+                tokens_in=attrs.get("gen_ai.usage.input_tokens"),
+                tokens_out=attrs.get("gen_ai.usage.output_tokens"),
+            )
+        )
+    touches = [
+        (str(n), _ts(e.get("timeUnixNano")) or start, attributes(e.get("attributes")))
+        for n, e in enumerate(span.get("events") or [])
+        if e.get("name") == TOUCH_EVENT
+    ]
     if any(k.startswith(TOUCH_PREFIX) for k in attrs):
-        touches.append(("span", start, {k.removeprefix(TOUCH_PREFIX): v for k, v in
-                                        attrs.items() if k.startswith(TOUCH_PREFIX)}))
+        touches.append(
+            (
+                "span",
+                start,
+                {
+                    k.removeprefix(TOUCH_PREFIX): v
+                    for k, v in attrs.items()
+                    if k.startswith(TOUCH_PREFIX)
+                },
+            )
+        )
     for n, ts, fields in touches:
         fields = {k.removeprefix(TOUCH_PREFIX): v for k, v in fields.items()}
-        out.append(event(f"touch{n}", "data.touched", ts or start,
-                         step_id=span_id if step_kind else None,
-                         system=fields.get("system"), object=fields.get("object"),
-                         record_id=fields.get("record_id"), action=fields.get("action"),
-                         fields=fields.get("fields"), before=_object(fields.get("before")),
-                         after=_object(fields.get("after")),
-                         record_count=fields.get("record_count"),
-                         classification=fields.get("classification")))
+        out.append(
+            event(
+                f"touch{n}",
+                "data.touched",
+                ts or start,
+                step_id=span_id if step_kind else None,
+                system=fields.get("system"),
+                object=fields.get("object"),
+                record_id=fields.get("record_id"),
+                action=fields.get("action"),
+                fields=fields.get("fields"),
+                before=_object(fields.get("before")),
+                after=_object(fields.get("after")),
+                record_count=fields.get("record_count"),
+                classification=fields.get("classification"),
+            )
+        )
     return out
 
 

@@ -52,14 +52,18 @@ class Unit:
     def reject(self, path: Path, fp: str, rejection: Rejection) -> None:
         self.rejections.append((str(path), fp, rejection))
 
-    def store(self, con: duckdb.DuckDBPyConnection, *, now: object,
-              offsets: Iterable[loading.Offset] = ()) -> loading.UnitCounts:
+    def store(
+        self, con: duckdb.DuckDBPyConnection, *, now: object, offsets: Iterable[loading.Offset] = ()
+    ) -> loading.UnitCounts:
         """Store the unit (and `offsets`) in one transaction."""
         return loading.store_unit(
             con,
             lines=pa.concat_tables(self.tables) if self.tables else None,
-            records=(pa.Table.from_pylist(self.records, schema=loading.APPROVAL_RECORD_SCHEMA)
-                     if self.records else None),
+            records=(
+                pa.Table.from_pylist(self.records, schema=loading.APPROVAL_RECORD_SCHEMA)
+                if self.records
+                else None
+            ),
             rejections=rejections_table(self.rejections) if self.rejections else None,
             offsets=offsets,
             now=now,
@@ -100,12 +104,14 @@ def derived_table(derived: list[Derived], source: str, fp: str) -> pa.Table:
         ],
         schema=pa.schema(list(loading.LINES_SCHEMA)[:5]),
     )
-    return _with_validated(table, [d.event_id for d in derived], [d.ts for d in derived],
-                           [d.expires for d in derived])
+    return _with_validated(
+        table, [d.event_id for d in derived], [d.ts for d in derived], [d.expires for d in derived]
+    )
 
 
-def _with_validated(table: pa.Table, ids: list[str | None], ts: list[int],
-                    expires: list[int | None]) -> pa.Table:
+def _with_validated(
+    table: pa.Table, ids: list[str | None], ts: list[int], expires: list[int | None]
+) -> pa.Table:
     """Add what the validator read from each line: its event id and its times in UTC."""
     for name, values in (("event_id", ids), ("ts_us", ts), ("expires_us", expires)):
         column = loading.LINES_SCHEMA.field(name)

@@ -47,9 +47,21 @@ from quarterdeck.ingest.models import (
 from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
 
 ERROR_CLASSES = (
-    "malformed_json", "invalid_utf8", "not_an_object", "missing_field", "unknown_type",
-    "invalid_value", "wrong_type", "bad_timestamp", "line_too_long", "duplicate_key",
-    "truncated_file", "malformed_csv", "unterminated", "otlp_span", "store_rejected",
+    "malformed_json",
+    "invalid_utf8",
+    "not_an_object",
+    "missing_field",
+    "unknown_type",
+    "invalid_value",
+    "wrong_type",
+    "bad_timestamp",
+    "line_too_long",
+    "duplicate_key",
+    "truncated_file",
+    "malformed_csv",
+    "unterminated",
+    "otlp_span",
+    "store_rejected",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
@@ -61,8 +73,15 @@ _TIME_ERRORS = {
     "datetime_object_invalid",
     "timestamp_out_of_range",
 }
-_VALUE_ERRORS = {"literal_error", "enum", "string_pattern_mismatch", "greater_than_equal",
-                 "less_than_equal", "string_too_short", "string_too_long"}
+_VALUE_ERRORS = {
+    "literal_error",
+    "enum",
+    "string_pattern_mismatch",
+    "greater_than_equal",
+    "less_than_equal",
+    "string_too_short",
+    "string_too_long",
+}
 _TYPE_NAMES = {
     "string_type": "a string",
     "int_type": "an integer",
@@ -172,8 +191,9 @@ def too_long(item: LongLine) -> Rejection:
     )
 
 
-def _traces(line: bytes, exc: ValidationError, line_no: int, offset: int,
-            out: CheckedBatch) -> bool:
+def _traces(
+    line: bytes, exc: ValidationError, line_no: int, offset: int, out: CheckedBatch
+) -> bool:
     """A line holding OTLP traces: its spans mapped to v1 events, each validated like a line
     of the log. Spans that cannot be mapped or validated are quarantined (once per line)."""
     if exc.errors()[0]["type"] != "union_tag_not_found":
@@ -191,18 +211,34 @@ def _traces(line: bytes, exc: ValidationError, line_no: int, offset: int,
         try:
             event = validate(text)
             expiry = getattr(event, "expires_at", None)
-            out.derived.append(Derived(
-                line_no, offset, text, event.event_id, utc_micros(event.ts),
-                None if expiry is None else utc_micros(expiry)))
+            out.derived.append(
+                Derived(
+                    line_no,
+                    offset,
+                    text,
+                    event.event_id,
+                    utc_micros(event.ts),
+                    None if expiry is None else utc_micros(expiry),
+                )
+            )
         except ValidationError as bad:
-            problems.append(f"{mapped['type']} of span {mapped.get('step_id') or 'root'}: "
-                            + explain(text, bad)[1])
+            problems.append(
+                f"{mapped['type']} of span {mapped.get('step_id') or 'root'}: "
+                + explain(text, bad)[1]
+            )
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        out.rejections.append(Rejection(
-            line_no, offset, "otlp_span",
-            f"{len(problems)} span(s) of this OTLP line could not be loaded: {problems[0]}"
-            f"{more}; the other spans were", line[:LONG_LINE_PREFIX], len(line)))
+        out.rejections.append(
+            Rejection(
+                line_no,
+                offset,
+                "otlp_span",
+                f"{len(problems)} span(s) of this OTLP line could not be loaded: {problems[0]}"
+                f"{more}; the other spans were",
+                line[:LONG_LINE_PREFIX],
+                len(line),
+            )
+        )
     return True
 
 
@@ -264,8 +300,11 @@ def _json_hazard(line: bytes, event: BaseModel) -> tuple[str, str] | None:
     and more only where a string holds an escaped quote before a colon or white space. So when
     the count equals the keys the models saw, no key was written twice. Anything else is
     parsed again, exactly, by the standard library."""
-    suspect = (b"NaN" in line or b"Infinity" in line
-               or _event_keys(event) != line.translate(None, _BLANKS).count(b'":'))
+    suspect = (
+        b"NaN" in line
+        or b"Infinity" in line
+        or _event_keys(event) != line.translate(None, _BLANKS).count(b'":')
+    )
     if not suspect:
         return None
     try:
@@ -273,15 +312,14 @@ def _json_hazard(line: bytes, event: BaseModel) -> tuple[str, str] | None:
     except _DuplicateKey as dup:
         return "duplicate_key", (
             f"key '{_short(str(dup))}' appears twice in one object; readers disagree on which "
-            "value counts (the first or the last), so the line was not loaded")
+            "value counts (the first or the last), so the line was not loaded"
+        )
     except ValueError as exc:
         return "malformed_json", f"not valid JSON: {exc}"
     return None
 
 
-def _approval_record(
-    line: bytes, exc: ValidationError
-) -> ApprovalRecord | tuple[str, str] | None:
+def _approval_record(line: bytes, exc: ValidationError) -> ApprovalRecord | tuple[str, str] | None:
     """A line with no `type` may be an approval record; validate it as one."""
     if exc.errors()[0]["type"] != "union_tag_not_found":
         return None
@@ -303,9 +341,11 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
     first = errors[0]
     kind = first["type"]
     loc = [part for part in first["loc"] if part not in EVENT_TYPES]
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(
-        errors
-    ) > 1 else ""
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     given = first.get("input")
 
     if kind == "json_invalid":

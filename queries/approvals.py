@@ -50,9 +50,16 @@ def approvals(
     `offset` skips that many rows (the next page)."""
     return con.execute(
         _APPROVALS,
-        {"now": now, "pending": pending_only, "run_id": run_id, "approval_id": approval_id,
-         "text": "%" + text.replace("*", "%") + "%" if text else None, "invert": invert,
-         "limit": limit if limit is not None else 2**62, "offset": offset},
+        {
+            "now": now,
+            "pending": pending_only,
+            "run_id": run_id,
+            "approval_id": approval_id,
+            "text": "%" + text.replace("*", "%") + "%" if text else None,
+            "invert": invert,
+            "limit": limit if limit is not None else 2**62,
+            "offset": offset,
+        },
     ).to_arrow_table()
 
 
@@ -81,6 +88,5 @@ def approval(
         **found[0],
         "context": context,
         "expires_in_s": (expires - now).total_seconds() if expires is not None else None,
-        "states": con.execute(_STATES, {"approval_id": approval_id}).to_arrow_table()
-        .to_pylist(),
+        "states": con.execute(_STATES, {"approval_id": approval_id}).to_arrow_table().to_pylist(),
     }

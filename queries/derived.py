@@ -143,7 +143,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
     whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
     with transaction(con):
         events_mark, records_mark = one_row(
-            con, "SELECT events_rowid, records_rowid FROM derived_marks")
+            con, "SELECT events_rowid, records_rowid FROM derived_marks"
+        )
         events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
         if events_max <= events_mark and records_max <= records_mark:
@@ -170,6 +171,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
             since = one_row(con, _APPROVALS_START, lo)[0]
             for statement in _REFRESH_APPROVALS[1:]:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
-        con.execute("UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
-                    [events_max, records_max])
+        con.execute(
+            "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
+            [events_max, records_max],
+        )
         return count(con, "_runs")

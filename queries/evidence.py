@@ -21,12 +21,19 @@ def run_ids(con: duckdb.DuckDBPyConnection, *, workflow: str, since: datetime) -
     """The runs of a workflow started since a moment, oldest first."""
     rows = con.execute(
         "SELECT run_id FROM run_summary WHERE workflow = ? AND started_at >= ? "
-        "ORDER BY started_at, run_id", [workflow, since]).fetchall()
+        "ORDER BY started_at, run_id",
+        [workflow, since],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
-def collect(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime,
-            stale_seconds: int = runs.DEFAULT_STALE_SECONDS) -> dict[str, Any] | None:
+def collect(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    now: datetime,
+    stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
+) -> dict[str, Any] | None:
     """Everything about one run, as plain data (JSON-ready once times are strings)."""
     overview = runs.run_overview(con, run_id, now=now, stale_seconds=stale_seconds)
     if overview is None:
@@ -47,27 +54,35 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str, *, now: datetime,
 
 def _decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = decisions.decisions(con, run_id=run_id).to_pylist()
-    records = {r[0]: json.loads(r[1]) for r in con.execute(
-        "SELECT decision_id, record FROM decisions WHERE list_contains(runs, ?)",
-        [run_id]).fetchall()}
+    records = {
+        r[0]: json.loads(r[1])
+        for r in con.execute(
+            "SELECT decision_id, record FROM decisions WHERE list_contains(runs, ?)", [run_id]
+        ).fetchall()
+    }
     for row in rows:
         row["journal_record"] = records.get(row["decision_id"])
     return rows
 
 
-def _trigger_phases(con: duckdb.DuckDBPyConnection,
-                    run: dict[str, Any]) -> list[dict[str, Any]]:
+def _trigger_phases(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[dict[str, Any]]:
     """Each trigger's latest evaluation at or before the run's end (or now, if it goes on)."""
     until = run.get("finished_at") or run.get("last_event_at")
-    phases: list[dict[str, Any]] = con.execute(
-        """
+    phases: list[dict[str, Any]] = (
+        con.execute(
+            """
         SELECT name, arg_max(phase, evaluated_at) AS phase,
                arg_max(value, evaluated_at) AS value,
                arg_max(threshold, evaluated_at) AS threshold,
                max(evaluated_at) AS evaluated_at
         FROM trigger_evaluations WHERE evaluated_at <= ?
         GROUP BY name ORDER BY name
-        """, [until]).to_arrow_table().to_pylist()
+        """,
+            [until],
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
     return phases
 
 
@@ -77,27 +92,50 @@ def touches_table(collected: list[dict[str, Any]]) -> pa.Table:
     for item in collected:
         run = item["run"]
         for t in item["touches"]:
-            rows.append({
-                "run_id": run["run_id"], "workflow": run["workflow"],
-                "identity": run.get("identity"), "ts": t["ts"], "step_id": t["step_id"],
-                "system": t["system"], "object": t["object"], "record_id": t["record_id"],
-                "action": t["action"], "in_scope": t["in_scope"],
-                "fields": ",".join(t["fields"] or []), "record_count": t["record_count"],
-                "classification": t["classification"],
-                "before": json.dumps(t["before"], sort_keys=True) if t["before"] is not None
-                else None,
-                "after": json.dumps(t["after"], sort_keys=True) if t["after"] is not None
-                else None,
-                "event_id": t["event_id"],
-            })
+            rows.append(
+                {
+                    "run_id": run["run_id"],
+                    "workflow": run["workflow"],
+                    "identity": run.get("identity"),
+                    "ts": t["ts"],
+                    "step_id": t["step_id"],
+                    "system": t["system"],
+                    "object": t["object"],
+                    "record_id": t["record_id"],
+                    "action": t["action"],
+                    "in_scope": t["in_scope"],
+                    "fields": ",".join(t["fields"] or []),
+                    "record_count": t["record_count"],
+                    "classification": t["classification"],
+                    "before": json.dumps(t["before"], sort_keys=True)
+                    if t["before"] is not None
+                    else None,
+                    "after": json.dumps(t["after"], sort_keys=True)
+                    if t["after"] is not None
+                    else None,
+                    "event_id": t["event_id"],
+                }
+            )
     return pa.Table.from_pylist(rows, schema=TOUCH_SCHEMA)
 
 
-TOUCH_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("workflow", pa.string()), ("identity", pa.string()),
-    ("ts", pa.timestamp("us")), ("step_id", pa.string()), ("system", pa.string()),
-    ("object", pa.string()), ("record_id", pa.string()), ("action", pa.string()),
-    ("in_scope", pa.bool_()), ("fields", pa.string()), ("record_count", pa.int64()),
-    ("classification", pa.string()), ("before", pa.string()), ("after", pa.string()),
-    ("event_id", pa.string()),
-])
+TOUCH_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("workflow", pa.string()),
+        ("identity", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("step_id", pa.string()),
+        ("system", pa.string()),
+        ("object", pa.string()),
+        ("record_id", pa.string()),
+        ("action", pa.string()),
+        ("in_scope", pa.bool_()),
+        ("fields", pa.string()),
+        ("record_count", pa.int64()),
+        ("classification", pa.string()),
+        ("before", pa.string()),
+        ("after", pa.string()),
+        ("event_id", pa.string()),
+    ]
+)

@@ -88,8 +88,7 @@ _SPEC = _struct_spec().replace("'", "''")
 # Approval records arrive with their times written by the models (UTC, `Z`); RFC 3339 also
 # allows a lower-case `t` and `z`, which DuckDB reads only in upper case.
 _UTC = (
-    "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ))"
-    " AS TIMESTAMP)"
+    "CAST(coalesce(TRY_CAST({0} AS TIMESTAMPTZ), TRY_CAST(upper({0}) AS TIMESTAMPTZ)) AS TIMESTAMP)"
 )
 
 LINES_SCHEMA = pa.schema(
@@ -180,7 +179,6 @@ FROM b
 """
 
 
-
 @dataclass(frozen=True)
 class Offset:
     """How far a followed file has been read: stored with the rows those bytes produced."""
@@ -195,11 +193,11 @@ class Offset:
 
 @dataclass
 class UnitCounts:
-    events: int = 0            # new events stored
-    records: int = 0           # new approval records stored
-    duplicates: int = 0        # events and records already stored (or repeated in the unit)
-    quarantined: int = 0       # lines quarantined by this unit (incl. lines the store refused)
-    quarantined_new: int = 0   # of those, not quarantined by an earlier load
+    events: int = 0  # new events stored
+    records: int = 0  # new approval records stored
+    duplicates: int = 0  # events and records already stored (or repeated in the unit)
+    quarantined: int = 0  # lines quarantined by this unit (incl. lines the store refused)
+    quarantined_new: int = 0  # of those, not quarantined by an earlier load
 
 
 def store_unit(
@@ -229,17 +227,22 @@ def store_unit(
         refused = _refused(con, lines, 0, lines.num_rows, [])
         if not refused:  # it was not a line it refused: say what went wrong
             raise
-        keep = pc.invert(pc.is_in(pa.array(range(lines.num_rows), pa.int32()),
-                                  pa.array([at for at, _ in refused], pa.int32())))
+        keep = pc.invert(
+            pc.is_in(
+                pa.array(range(lines.num_rows), pa.int32()),
+                pa.array([at for at, _ in refused], pa.int32()),
+            )
+        )
         refused_rows = _store_rejected(lines, refused)
-        rejections = (refused_rows if rejections is None
-                      else pa.concat_tables([rejections, refused_rows]))
-        return _store_unit(con, _numbered(lines.filter(keep)), records, rejections, offsets,
-                           now)
+        rejections = (
+            refused_rows if rejections is None else pa.concat_tables([rejections, refused_rows])
+        )
+        return _store_unit(con, _numbered(lines.filter(keep)), records, rejections, offsets, now)
 
 
-def _refused(con: duckdb.DuckDBPyConnection, lines: pa.Table, lo: int, hi: int,
-             out: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def _refused(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, lo: int, hi: int, out: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
     """The positions in `lines[lo:hi]` the store refuses, with its message: each half is
     tried in a transaction that is rolled back, down to single lines."""
     message = _trial(con, lines.slice(lo, hi - lo))
@@ -360,8 +363,14 @@ def saved_offsets(con: duckdb.DuckDBPyConnection) -> dict[str, Offset]:
 
 
 def record_file_event(
-    con: duckdb.DuckDBPyConnection, *, path: str, kind: str, fingerprint: str | None,
-    byte_offset: int | None, detail: str, now: object,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: str,
+    kind: str,
+    fingerprint: str | None,
+    byte_offset: int | None,
+    detail: str,
+    now: object,
 ) -> None:
     """Remember that a followed file was truncated, replaced or rotated."""
     con.execute(

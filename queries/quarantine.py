@@ -31,8 +31,9 @@ def quarantined(
         """,
         {"class": error_class, "source": source, "limit": limit if limit else 2**62},
     ).to_arrow_table()
-    text = [raw.decode("utf-8", errors="backslashreplace")
-            for raw in table.column("raw").to_pylist()]
+    text = [
+        raw.decode("utf-8", errors="backslashreplace") for raw in table.column("raw").to_pylist()
+    ]
     return table.set_column(table.schema.get_field_index("raw"), "raw", pa.array(text))
 
 

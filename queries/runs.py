@@ -156,20 +156,25 @@ def _span(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, object]:
     return {"run_id": run_id, "first": first, "last": last}
 
 
-def _ordered(con: duckdb.DuckDBPyConnection, sql: str, run_id: str, limit: int | None,
-             newest_first: bool) -> pa.Table:
+def _ordered(
+    con: duckdb.DuckDBPyConnection, sql: str, run_id: str, limit: int | None, newest_first: bool
+) -> pa.Table:
     """Run one of the run's queries below: `{direction}` in `sql` is its order; `$limit`
     keeps that many rows."""
     params = {**_span(con, run_id), "limit": limit if limit is not None else 2**62}
-    return con.execute(sql.format(direction="DESC" if newest_first else "ASC"),
-                       params).to_arrow_table()
+    return con.execute(
+        sql.format(direction="DESC" if newest_first else "ASC"), params
+    ).to_arrow_table()
 
 
 _IN_SPAN = "run_id = $run_id AND ts BETWEEN $first AND $last"
 
 
 def run_steps(
-    con: duckdb.DuckDBPyConnection, run_id: str, *, limit: int | None = None,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    limit: int | None = None,
     newest_first: bool = False,
 ) -> pa.Table:
     """The run's steps as a timeline: one row per step, in start order (or the `limit` most
@@ -191,12 +196,18 @@ def run_steps(
                sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out,
                sum(cost_usd) AS cost_usd
-        FROM steps WHERE """ + _IN_SPAN + """
+        FROM steps WHERE """
+        + _IN_SPAN
+        + """
         GROUP BY step_id
         ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)) {direction},
                  step_id {direction}
         LIMIT $limit
-        """, run_id, limit, newest_first)
+        """,
+        run_id,
+        limit,
+        newest_first,
+    )
 
 
 def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
@@ -222,7 +233,9 @@ def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
                    'decided_by', decided_by, 'reason', reason, 'decision_id', decision_id,
                    'result', result, 'detail', detail, 'value', value, 'attrs', attrs
                ) AS body
-        FROM events WHERE """ + _IN_SPAN + """
+        FROM events WHERE """
+        + _IN_SPAN
+        + """
         ORDER BY ts, source, line_no
         """,
         _span(con, run_id),
@@ -230,7 +243,10 @@ def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
 
 
 def run_touches(
-    con: duckdb.DuckDBPyConnection, run_id: str, *, limit: int | None = None,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    limit: int | None = None,
     newest_first: bool = False,
 ) -> pa.Table:
     """Every record the run touched, in timestamp order (or the `limit` latest touches,
@@ -240,10 +256,16 @@ def run_touches(
         """
         SELECT ts, step_id, system, object, record_id, action, in_scope, fields,
                before, after, record_count, classification, actor, event_id
-        FROM touches WHERE """ + _IN_SPAN + """
+        FROM touches WHERE """
+        + _IN_SPAN
+        + """
         ORDER BY ts {direction}, event_id {direction}
         LIMIT $limit
-        """, run_id, limit, newest_first)
+        """,
+        run_id,
+        limit,
+        newest_first,
+    )
 
 
 def run_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -103,17 +103,17 @@ def touches(
         conditions.append(_AFTER[direction])
         params["after_ts"], params["after_id"] = after
     source = "out_of_scope_touches" if "out_of_scope" in used else "touches"
-    sql = _TOUCHES.format(where=" AND ".join(conditions) or "true", direction=direction,
-                          source=source)
+    sql = _TOUCHES.format(
+        where=" AND ".join(conditions) or "true", direction=direction, source=source
+    )
     return con.execute(sql, params).to_arrow_table()
 
 
-def lineage(
-    con: duckdb.DuckDBPyConnection, system: str, obj: str, record_id: str
-) -> pa.Table:
+def lineage(con: duckdb.DuckDBPyConnection, system: str, obj: str, record_id: str) -> pa.Table:
     """Every touch of one record, across runs, in time order."""
     return touches(
-        con, where=TouchFilter(system=system, object=obj, record_id=record_id),
+        con,
+        where=TouchFilter(system=system, object=obj, record_id=record_id),
         oldest_first=True,
     )
 
@@ -128,8 +128,9 @@ def parse_record(text: str) -> tuple[str, str, str]:
 
 def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, object] | None:
     """One touch with its step's name and its run's scope (to say what covered it)."""
-    rows = con.execute(
-        """
+    rows = (
+        con.execute(
+            """
         SELECT t.event_id, t.run_id, s.workflow, s.identity, s.scope, t.ts, t.system,
                t.object, t.record_id, t.action, t.in_scope, t.step_id, t.fields, t.before,
                t.after, t.record_count, t.classification, t.actor,
@@ -140,6 +141,9 @@ def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, obj
         FROM touches t LEFT JOIN run_summary s USING (run_id)
         WHERE t.event_id = ?
         """,
-        [event_id],
-    ).to_arrow_table().to_pylist()
+            [event_id],
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
     return rows[0] if rows else None

@@ -38,8 +38,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-METRICS = ("failed_run_ratio", "out_of_scope_touches", "deletes", "records_touched",
-           "rejected_approvals", "approval_wait_p95", "stale_runs")
+METRICS = (
+    "failed_run_ratio",
+    "out_of_scope_touches",
+    "deletes",
+    "records_touched",
+    "rejected_approvals",
+    "approval_wait_p95",
+    "stale_runs",
+)
 PHASES = ("ok", "warning", "tripped", "inconclusive", "error")
 WARNING_SHARE = 0.8
 
@@ -71,10 +78,18 @@ class Evaluation:
     evidence_runs: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "phase": self.phase, "value": self.value,
-                "threshold": self.threshold, "window": window_text(self.window_s),
-                "window_s": self.window_s, "runs_in_window": self.runs_in_window,
-                "at": self.at, "reason": self.reason, "evidence_runs": list(self.evidence_runs)}
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "value": self.value,
+            "threshold": self.threshold,
+            "window": window_text(self.window_s),
+            "window_s": self.window_s,
+            "runs_in_window": self.runs_in_window,
+            "at": self.at,
+            "reason": self.reason,
+            "evidence_runs": list(self.evidence_runs),
+        }
 
 
 def valid_metric(metric: str) -> bool:
@@ -180,8 +195,10 @@ def _statement(rule: Rule) -> str:
 
 def phase_of(rule: Rule, value: float | None, runs: int) -> tuple[str, str | None]:
     if runs < rule.min_runs:
-        return "inconclusive", (f"{runs} run{'s' if runs != 1 else ''} in the window, "
-                                f"fewer than min_runs = {rule.min_runs}")
+        return "inconclusive", (
+            f"{runs} run{'s' if runs != 1 else ''} in the window, "
+            f"fewer than min_runs = {rule.min_runs}"
+        )
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "inconclusive", "no value in the window (nothing to measure)"
     if rule.below:
@@ -197,24 +214,43 @@ def phase_of(rule: Rule, value: float | None, runs: int) -> tuple[str, str | Non
     return "ok", None
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, rule: Rule, *, at: datetime,
-             stale_seconds: int = 15 * 60) -> Evaluation:
+def evaluate(
+    con: duckdb.DuckDBPyConnection, rule: Rule, *, at: datetime, stale_seconds: int = 15 * 60
+) -> Evaluation:
     """One rule as of `at` (naive UTC). Never raises for a rule that cannot be evaluated:
     that is the Error phase, with the reason."""
     try:
         row = con.execute(_statement(rule), _params(rule, at, stale_seconds)).fetchone()
     except duckdb.Error as exc:
-        return Evaluation(rule.name, "error", None, rule.threshold, rule.window_s, 0, at,
-                          reason=str(exc).splitlines()[0])
+        return Evaluation(
+            rule.name,
+            "error",
+            None,
+            rule.threshold,
+            rule.window_s,
+            0,
+            at,
+            reason=str(exc).splitlines()[0],
+        )
     value, runs, evidence = row if row else (None, 0, [])
     value = float(value) if value is not None else None
     phase, reason = phase_of(rule, value, int(runs or 0))
-    return Evaluation(rule.name, phase, value, rule.threshold, rule.window_s, int(runs or 0),
-                      at, reason, tuple(evidence or ()))
+    return Evaluation(
+        rule.name,
+        phase,
+        value,
+        rule.threshold,
+        rule.window_s,
+        int(runs or 0),
+        at,
+        reason,
+        tuple(evidence or ()),
+    )
 
 
-def evaluate_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], *, at: datetime,
-                 stale_seconds: int = 15 * 60) -> list[Evaluation]:
+def evaluate_all(
+    con: duckdb.DuckDBPyConnection, rules: list[Rule], *, at: datetime, stale_seconds: int = 15 * 60
+) -> list[Evaluation]:
     return [evaluate(con, rule, at=at, stale_seconds=stale_seconds) for rule in rules]
 
 
@@ -230,13 +266,27 @@ def record(con: duckdb.DuckDBPyConnection, evaluations: list[Evaluation]) -> lis
         for ev in evaluations:
             last = con.execute(
                 "SELECT phase FROM trigger_evaluations WHERE name = ? "
-                "ORDER BY evaluated_at DESC LIMIT 1", [ev.name]).fetchone()
-            con.execute("INSERT INTO trigger_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [ev.name, ev.at, ev.phase, ev.value, ev.threshold, ev.window_s,
-                         ev.runs_in_window, ev.reason])
+                "ORDER BY evaluated_at DESC LIMIT 1",
+                [ev.name],
+            ).fetchone()
+            con.execute(
+                "INSERT INTO trigger_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    ev.name,
+                    ev.at,
+                    ev.phase,
+                    ev.value,
+                    ev.threshold,
+                    ev.window_s,
+                    ev.runs_in_window,
+                    ev.reason,
+                ],
+            )
             if ev.phase == "tripped" and (last is None or last[0] != "tripped"):
-                con.execute("INSERT INTO trigger_trips VALUES (?, ?, NULL, ?)",
-                            [ev.name, ev.at, list(ev.evidence_runs)])
+                con.execute(
+                    "INSERT INTO trigger_trips VALUES (?, ?, NULL, ?)",
+                    [ev.name, ev.at, list(ev.evidence_runs)],
+                )
                 started.append(ev)
         con.execute("COMMIT")
     except BaseException:
@@ -252,23 +302,29 @@ def open_trip(con: duckdb.DuckDBPyConnection, name: str) -> tuple[datetime, str 
         """SELECT t.tripped_at, t.decision_id FROM trigger_trips t
            WHERE t.name = ? AND (SELECT phase FROM trigger_evaluations e WHERE e.name = t.name
                                  ORDER BY evaluated_at DESC LIMIT 1) = 'tripped'
-           ORDER BY t.tripped_at DESC LIMIT 1""", [name]).fetchone()
+           ORDER BY t.tripped_at DESC LIMIT 1""",
+        [name],
+    ).fetchone()
     return (row[0], row[1]) if row else None
 
 
-def claim_trip(con: duckdb.DuckDBPyConnection, name: str, tripped_at: datetime,
-               decision_id: str) -> bool:
+def claim_trip(
+    con: duckdb.DuckDBPyConnection, name: str, tripped_at: datetime, decision_id: str
+) -> bool:
     """Mark the trip as decided; False when it was decided already (never twice)."""
     con.execute("BEGIN TRANSACTION")
     try:
         taken = con.execute(
             "SELECT decision_id FROM trigger_trips WHERE name = ? AND tripped_at = ?",
-            [name, tripped_at]).fetchone()
+            [name, tripped_at],
+        ).fetchone()
         if taken is None or taken[0] is not None:
             con.execute("ROLLBACK")
             return False
-        con.execute("UPDATE trigger_trips SET decision_id = ? WHERE name = ? AND tripped_at = ?",
-                    [decision_id, name, tripped_at])
+        con.execute(
+            "UPDATE trigger_trips SET decision_id = ? WHERE name = ? AND tripped_at = ?",
+            [decision_id, name, tripped_at],
+        )
         con.execute("COMMIT")
         return True
     except BaseException:
@@ -300,24 +356,36 @@ def status(con: duckdb.DuckDBPyConnection, names: list[str], *, history: int = 2
     ).to_arrow_table()
 
 
-def evidence(con: duckdb.DuckDBPyConnection, rule: Rule, ev: Evaluation, *,
-             stale_seconds: int) -> tuple[pa.Table, pa.Table | None]:
+def evidence(
+    con: duckdb.DuckDBPyConnection, rule: Rule, ev: Evaluation, *, stale_seconds: int
+) -> tuple[pa.Table, pa.Table | None]:
     """What produced the value: its runs (rows of the run history, as of the evaluation) and,
     for the touch metrics, the touches in the window."""
     from quarterdeck.queries import runs, touches
 
-    run_rows = runs.run_history(con, now=ev.at, stale_seconds=stale_seconds,
-                                where=runs.RunFilter(run_ids=ev.evidence_runs or ("",)))
-    kinds = {"out_of_scope_touches": {"out_of_scope": True},
-             "deletes": {"actions": ("delete",)}, "records_touched": {}}
+    run_rows = runs.run_history(
+        con,
+        now=ev.at,
+        stale_seconds=stale_seconds,
+        where=runs.RunFilter(run_ids=ev.evidence_runs or ("",)),
+    )
+    kinds = {
+        "out_of_scope_touches": {"out_of_scope": True},
+        "deletes": {"actions": ("delete",)},
+        "records_touched": {},
+    }
     if rule.metric not in kinds:
         return run_rows, None
-    where = touches.TouchFilter(workflow=rule.workflow,
-                                since=ev.at - timedelta(seconds=rule.window_s), until=ev.at,
-                                **kinds[rule.metric])  # type: ignore[arg-type]
+    where = touches.TouchFilter(
+        workflow=rule.workflow,
+        since=ev.at - timedelta(seconds=rule.window_s),
+        until=ev.at,
+        **kinds[rule.metric],
+    )  # type: ignore[arg-type]
     touch_rows = touches.touches(con, where=where, limit=5000)
     if rule.environment is not None:
         keep = set(run_rows.column("run_id").to_pylist()) if ev.evidence_runs else set()
-        touch_rows = touch_rows.filter(pa.array([r in keep for r in
-                                                 touch_rows.column("run_id").to_pylist()]))
+        touch_rows = touch_rows.filter(
+            pa.array([r in keep for r in touch_rows.column("run_id").to_pylist()])
+        )
     return run_rows, touch_rows

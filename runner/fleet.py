@@ -41,20 +41,47 @@ IST = timezone(timedelta(hours=5, minutes=30), "IST")
 PST = timezone(timedelta(hours=-8), "PST")
 
 WORKFLOWS: tuple[Workflow, ...] = (
-    Workflow("invoice-posting", "1.4.0", "svc-invoice-agent",
-             ("ledger:write:Invoice", "erp:read"), IST, timedelta(minutes=40)),
-    Workflow("crm-enrichment", "2.1.3", "svc-crm-enricher",
-             ("crm:write:Contact", "enrichment:read"), PST, timedelta(minutes=55)),
-    Workflow("ticket-triage", "0.9.2", "svc-triage-bot",
-             ("helpdesk:write:Ticket", "kb:read"), UTC, timedelta(minutes=25),
-             with_event_ids=False),
-    Workflow("payout-batch", "3.0.0", "svc-payout-agent",
-             ("payments:write:Payout", "ledger:read"), UTC, timedelta(hours=3),
-             environment="prod"),
+    Workflow(
+        "invoice-posting",
+        "1.4.0",
+        "svc-invoice-agent",
+        ("ledger:write:Invoice", "erp:read"),
+        IST,
+        timedelta(minutes=40),
+    ),
+    Workflow(
+        "crm-enrichment",
+        "2.1.3",
+        "svc-crm-enricher",
+        ("crm:write:Contact", "enrichment:read"),
+        PST,
+        timedelta(minutes=55),
+    ),
+    Workflow(
+        "ticket-triage",
+        "0.9.2",
+        "svc-triage-bot",
+        ("helpdesk:write:Ticket", "kb:read"),
+        UTC,
+        timedelta(minutes=25),
+        with_event_ids=False,
+    ),
+    Workflow(
+        "payout-batch",
+        "3.0.0",
+        "svc-payout-agent",
+        ("payments:write:Payout", "ledger:read"),
+        UTC,
+        timedelta(hours=3),
+        environment="prod",
+    ),
 )
 
-APPROVERS = {"finance-approver": ["dana.k", "li.wei"], "support-lead": ["sam.o"],
-             "treasury": ["ines.m", "dana.k"]}
+APPROVERS = {
+    "finance-approver": ["dana.k", "li.wei"],
+    "support-lead": ["sam.o"],
+    "treasury": ["ines.m", "dana.k"],
+}
 MODELS = ("gpt-4.1-mini", "claude-sonnet-4", "llama-3.1-70b")
 
 
@@ -83,14 +110,23 @@ class RunSimulator:
         self._plan = plan
         self._t = start
         trigger = self.rng.choices(
-            [{"kind": "schedule", "by": "scheduler"}, {"kind": "event", "by": "queue"},
-             {"kind": "manual", "by": self.rng.choice(["dana.k", "sam.o", "ops-bot"])}],
+            [
+                {"kind": "schedule", "by": "scheduler"},
+                {"kind": "event", "by": "queue"},
+                {"kind": "manual", "by": self.rng.choice(["dana.k", "sam.o", "ops-bot"])},
+            ],
             weights=[6, 3, 1],
         )[0]
         env = "staging" if self.rng.random() < 0.08 else wf.environment
-        self._emit("run.started", workflow=wf.name, workflow_version=wf.version,
-                   environment=env, identity=wf.identity, trigger=trigger,
-                   scope=list(wf.scope))
+        self._emit(
+            "run.started",
+            workflow=wf.name,
+            workflow_version=wf.version,
+            environment=env,
+            identity=wf.identity,
+            trigger=trigger,
+            scope=list(wf.scope),
+        )
         steps = getattr(self, "_" + wf.name.replace("-", "_"))
         outcome = steps()
         if outcome is not None:
@@ -107,13 +143,13 @@ class RunSimulator:
         with self._step("fetch open invoices", "tool", tool="erp.search"):
             self._touch("erp", "Invoice", None, "read", record_count=n)
         if self.rng.random() < 0.05:
-            return self._fail("match invoices to purchase orders", "llm",
-                              "erp timeout after 30s")
+            return self._fail("match invoices to purchase orders", "llm", "erp timeout after 30s")
         with self._step("match invoices to purchase orders", "llm", model=True):
             pass
         if n > 40:
-            decided = self._approval(f"post {n} invoices to the ledger", "high",
-                                     "finance-approver", hours=8)
+            decided = self._approval(
+                f"post {n} invoices to the ledger", "high", "finance-approver", hours=8
+            )
             if decided is None:
                 return None
             if decided == "rejected":
@@ -121,20 +157,34 @@ class RunSimulator:
         with self._step("post invoices", "tool", tool="ledger.post"):
             for _ in range(min(n, 12)):
                 rid = f"INV-{self.rng.randint(1, 9999):04d}"
-                self._touch("ledger", "Invoice", rid, "update", fields=["status"],
-                            before={"status": "open"}, after={"status": "posted"})
+                self._touch(
+                    "ledger",
+                    "Invoice",
+                    rid,
+                    "update",
+                    fields=["status"],
+                    before={"status": "open"},
+                    after={"status": "posted"},
+                )
             if self.rng.random() < 0.04:  # the workflow reaches past its grants
-                self._touch("ledger", "Payment", f"PAY-{self.rng.randint(1, 999):03d}",
-                            "update", fields=["state"], before={"state": "scheduled"},
-                            after={"state": "released"})
+                self._touch(
+                    "ledger",
+                    "Payment",
+                    f"PAY-{self.rng.randint(1, 999):03d}",
+                    "update",
+                    fields=["state"],
+                    before={"state": "scheduled"},
+                    after={"state": "released"},
+                )
         return ("succeeded", None)
 
     def _crm_enrichment(self) -> tuple[str, str | None] | None:
         ids = [f"C-{self.rng.randint(1, 5000):05d}" for _ in range(self.rng.randint(2, 8))]
         with self._step("load contacts", "tool", tool="crm.query"):
             for rid in ids:
-                self._touch("crm", "Contact", rid, "read", fields=["email", "company"],
-                            classification="pii")
+                self._touch(
+                    "crm", "Contact", rid, "read", fields=["email", "company"], classification="pii"
+                )
         with self._step("look up firmographics", "retrieval", tool="enrichment.lookup"):
             self._touch("enrichment", "Company", None, "read", record_count=len(ids))
         if self.rng.random() < 0.06:
@@ -145,11 +195,20 @@ class RunSimulator:
             for rid in ids:
                 old = self.rng.choice(["", "Engineer", "Manager"])
                 new = self.rng.choice(["Director of Finance", "VP Operations", "CTO"])
-                self._touch("crm", "Contact", rid, "update", fields=["title"],
-                            before={"title": old}, after={"title": new}, classification="pii")
+                self._touch(
+                    "crm",
+                    "Contact",
+                    rid,
+                    "update",
+                    fields=["title"],
+                    before={"title": old},
+                    after={"title": new},
+                    classification="pii",
+                )
             if self.rng.random() < 0.05:  # an export nobody granted
-                self._touch("crm", "Contact", None, "export", record_count=len(ids),
-                            classification="pii")
+                self._touch(
+                    "crm", "Contact", None, "export", record_count=len(ids), classification="pii"
+                )
         self._emit("metric", name="eval_score", value=round(self.rng.uniform(0.6, 0.99), 3))
         return ("succeeded", None)
 
@@ -159,8 +218,14 @@ class RunSimulator:
             self._touch("helpdesk", "Ticket", tid, "read", fields=["subject", "body"])
         if self.rng.random() < 0.07:  # looks the customer up where it has no grant
             with self._step("look up customer", "tool", tool="crm.get"):
-                self._touch("crm", "Contact", f"C-{self.rng.randint(1, 5000):05d}", "read",
-                            fields=["email", "plan"], classification="pii")
+                self._touch(
+                    "crm",
+                    "Contact",
+                    f"C-{self.rng.randint(1, 5000):05d}",
+                    "read",
+                    fields=["email", "plan"],
+                    classification="pii",
+                )
         with self._step("search knowledge base", "retrieval", tool="kb.search"):
             self._touch("kb", "Article", None, "read", record_count=self.rng.randint(3, 10))
         if self.rng.random() < 0.04:
@@ -169,14 +234,19 @@ class RunSimulator:
             pass
         prio = self.rng.choice(["low", "normal", "high", "urgent"])
         if prio == "urgent" and self.rng.random() < 0.5:
-            decided = self._approval(f"page on-call for {tid}", "medium", "support-lead",
-                                     hours=1)
+            decided = self._approval(f"page on-call for {tid}", "medium", "support-lead", hours=1)
             if decided is None:
                 return None
         with self._step("update ticket", "tool", tool="helpdesk.update"):
-            self._touch("helpdesk", "Ticket", tid, "update", fields=["priority", "queue"],
-                        before={"priority": "normal", "queue": "inbox"},
-                        after={"priority": prio, "queue": self.rng.choice(["billing", "tech"])})
+            self._touch(
+                "helpdesk",
+                "Ticket",
+                tid,
+                "update",
+                fields=["priority", "queue"],
+                before={"priority": "normal", "queue": "inbox"},
+                after={"priority": prio, "queue": self.rng.choice(["billing", "tech"])},
+            )
             if self.rng.random() < 0.02:
                 self._touch("helpdesk", "Ticket", tid, "delete")  # write does not cover it
         return ("succeeded", None)
@@ -186,8 +256,9 @@ class RunSimulator:
         total = n * self.rng.randint(200, 4000)
         with self._step("read approved payouts", "tool", tool="ledger.query"):
             self._touch("ledger", "Payout", None, "read", record_count=n)
-        decided = self._approval(f"release {n} payouts totalling ${total:,}", "critical",
-                                 "treasury", hours=24)
+        decided = self._approval(
+            f"release {n} payouts totalling ${total:,}", "critical", "treasury", hours=24
+        )
         if decided is None:
             return None
         if decided == "rejected":
@@ -195,8 +266,15 @@ class RunSimulator:
         with self._step("release payouts", "tool", tool="payments.release"):
             for _ in range(min(n, 10)):
                 rid = f"PO-{self.rng.randint(1, 99999):05d}"
-                self._touch("payments", "Payout", rid, "update", fields=["state"],
-                            before={"state": "approved"}, after={"state": "released"})
+                self._touch(
+                    "payments",
+                    "Payout",
+                    rid,
+                    "update",
+                    fields=["state"],
+                    before={"state": "approved"},
+                    after={"state": "released"},
+                )
         if self.rng.random() < 0.08:
             self._emit("run.finished", status="failed", error="bank API rejected the batch")
             self._advance(30, 120)
@@ -225,17 +303,18 @@ class RunSimulator:
         plan.events.append(event)
         return event
 
-    def _step(self, name: str, kind: str, tool: str | None = None,
-              model: bool = False) -> _Step:
+    def _step(self, name: str, kind: str, tool: str | None = None, model: bool = False) -> _Step:
         return _Step(self, name, kind, tool, self.rng.choice(MODELS) if model else None)
 
-    def _touch(self, system: str, obj: str, record_id: str | None, action: str,
-               **fields: Any) -> None:
+    def _touch(
+        self, system: str, obj: str, record_id: str | None, action: str, **fields: Any
+    ) -> None:
         extra = {k: v for k, v in fields.items() if v is not None}
         if record_id is not None:
             extra = {"record_id": record_id, **extra}
-        self._emit("data.touched", step_id=self._current, system=system, object=obj,
-                   action=action, **extra)
+        self._emit(
+            "data.touched", step_id=self._current, system=system, object=obj, action=action, **extra
+        )
 
     def _fail(self, step: str, kind: str, error: str) -> tuple[str, str]:
         """A step that starts and fails; the run fails with it."""
@@ -252,10 +331,16 @@ class RunSimulator:
         approval_id = f"apr-{plan.run_id.removeprefix('r-')}"
         requested = self._t
         expires = requested + timedelta(hours=hours)
-        self._emit("approval.requested", step_id=f"s{self._steps + 1}",
-                   approval_id=approval_id, action=action, risk=risk, required_role=role,
-                   requested_by=wf.identity,
-                   expires_at=expires.astimezone(UTC).isoformat(timespec="seconds"))
+        self._emit(
+            "approval.requested",
+            step_id=f"s{self._steps + 1}",
+            approval_id=approval_id,
+            action=action,
+            risk=risk,
+            required_role=role,
+            requested_by=wf.identity,
+            expires_at=expires.astimezone(UTC).isoformat(timespec="seconds"),
+        )
         wait = timedelta(minutes=self.rng.expovariate(1 / 25))
         backlog = requested > self.now - timedelta(hours=6) and self.rng.random() < 0.6
         if backlog or requested + wait > self.now:  # approvers have not got to it yet
@@ -263,27 +348,46 @@ class RunSimulator:
             return None
         decision = "rejected" if self.rng.random() < 0.12 else "approved"
         by = self.rng.choice(APPROVERS[role])
-        reason = ("amounts match the purchase orders" if decision == "approved"
-                  else "vendor bank details changed last week; verify first")
+        reason = (
+            "amounts match the purchase orders"
+            if decision == "approved"
+            else "vendor bank details changed last week; verify first"
+        )
         self._t = requested + wait
         # Half of the decisions reach Quarterdeck only through the approval system's export.
         if self.rng.random() < 0.5:
-            self._emit("approval.decided", approval_id=approval_id, decision=decision,
-                       decided_by=by, reason=reason, actor=by)
+            self._emit(
+                "approval.decided",
+                approval_id=approval_id,
+                decision=decision,
+                decided_by=by,
+                reason=reason,
+                actor=by,
+            )
         else:
-            plan.approvals.append({
-                "approval_id": approval_id, "run_id": plan.run_id, "action": action,
-                "risk": risk, "required_role": role, "requested_by": wf.identity,
-                "requested_at": _utc(requested), "expires_at": _utc(expires),
-                "status": decision, "decided_by": by, "decided_at": _utc(self._t),
-                "reason": reason,
-            })
+            plan.approvals.append(
+                {
+                    "approval_id": approval_id,
+                    "run_id": plan.run_id,
+                    "action": action,
+                    "risk": risk,
+                    "required_role": role,
+                    "requested_by": wf.identity,
+                    "requested_at": _utc(requested),
+                    "expires_at": _utc(expires),
+                    "status": decision,
+                    "decided_by": by,
+                    "decided_at": _utc(self._t),
+                    "reason": reason,
+                }
+            )
         return decision
 
 
 class _Step:
-    def __init__(self, sim: RunSimulator, name: str, kind: str, tool: str | None,
-                 model: str | None) -> None:
+    def __init__(
+        self, sim: RunSimulator, name: str, kind: str, tool: str | None, model: str | None
+    ) -> None:
         self.sim, self.name, self.kind, self.tool, self.model = sim, name, kind, tool, model
 
     def __enter__(self) -> None:
@@ -304,8 +408,12 @@ class _Step:
         if self.model:
             tokens_in = sim.rng.randint(400, 6000)
             tokens_out = sim.rng.randint(50, 900)
-            fields.update(model=self.model, tokens_in=tokens_in, tokens_out=tokens_out,
-                          cost_usd=round((tokens_in * 0.4 + tokens_out * 1.6) / 1e6, 6))
+            fields.update(
+                model=self.model,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=round((tokens_in * 0.4 + tokens_out * 1.6) / 1e6, 6),
+            )
         sim._emit("step.finished", step_id=sim._current, name=self.name, **fields)
 
 
@@ -455,18 +563,36 @@ class _DayFiles:
 
 def _write_approvals(folder: Path, records: list[dict[str, Any]], bad: bool) -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    names = ["approval_id", "run_id", "action", "risk", "required_role", "requested_by",
-             "requested_at", "expires_at", "status", "decided_by", "decided_at", "reason"]
+    names = [
+        "approval_id",
+        "run_id",
+        "action",
+        "risk",
+        "required_role",
+        "requested_by",
+        "requested_at",
+        "expires_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "reason",
+    ]
     with (folder / "approval-system-export.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()
         for record in records:
             # the approval system exports each request twice: requested, then decided
-            writer.writerow({**record, "status": "pending", "decided_by": "",
-                             "decided_at": "", "reason": ""})
+            writer.writerow(
+                {**record, "status": "pending", "decided_by": "", "decided_at": "", "reason": ""}
+            )
             writer.writerow(record)
         if bad:
-            writer.writerow({"approval_id": "apr-broken", "run_id": "r-x", "status": "maybe",
-                             "requested_at": "2026-11-20T08:00:00Z"})
+            writer.writerow(
+                {
+                    "approval_id": "apr-broken",
+                    "run_id": "r-x",
+                    "status": "maybe",
+                    "requested_at": "2026-11-20T08:00:00Z",
+                }
+            )
     return len(records) * 2
-

@@ -70,10 +70,18 @@ class LiveRun:
 class LiveFleet:
     """Keeps a handful of runs in flight and writes their next events at `rate` events/s."""
 
-    def __init__(self, out: Path, *, seed: int = 7, rate: float = 20.0,
-                 clock: Callable[[], float] = time.time, outbox: Path | None = None,
-                 burst_every: float = 90.0, burst_length: float = 25.0,
-                 unanswered: float = UNANSWERED) -> None:
+    def __init__(
+        self,
+        out: Path,
+        *,
+        seed: int = 7,
+        rate: float = 20.0,
+        clock: Callable[[], float] = time.time,
+        outbox: Path | None = None,
+        burst_every: float = 90.0,
+        burst_length: float = 25.0,
+        unanswered: float = UNANSWERED,
+    ) -> None:
         self.out = out
         self.unanswered = unanswered
         self.burst_every = burst_every
@@ -103,7 +111,8 @@ class LiveFleet:
 
     def _start_run(self) -> LiveRun:
         allowed = [wf for wf in WORKFLOWS if wf.name not in self.paused_workflows] or [
-            wf for wf in WORKFLOWS]
+            wf for wf in WORKFLOWS
+        ]
         weights = [1 / wf.every.total_seconds() for wf in allowed]
         burst = self.bursting()
         triage = [w for w in allowed if w.name == BURST_WORKFLOW]
@@ -119,15 +128,22 @@ class LiveFleet:
         plan = sim.run(wf, run_id, now)
         events = plan.events
         for record in plan.approvals:  # decided in the approval system: say so in the log
-            at = next(i for i, e in enumerate(events)
-                      if e.get("approval_id") == record["approval_id"])
-            events.insert(at + 1, {
-                "type": "approval.decided", "run_id": run_id,
-                "approval_id": record["approval_id"], "decision": record["status"],
-                "decided_by": record["decided_by"], "reason": record["reason"],
-                "actor": record["decided_by"],
-                **({"event_id": f"{run_id}-d{at}"} if wf.with_event_ids else {}),
-            })
+            at = next(
+                i for i, e in enumerate(events) if e.get("approval_id") == record["approval_id"]
+            )
+            events.insert(
+                at + 1,
+                {
+                    "type": "approval.decided",
+                    "run_id": run_id,
+                    "approval_id": record["approval_id"],
+                    "decision": record["status"],
+                    "decided_by": record["decided_by"],
+                    "reason": record["reason"],
+                    "actor": record["decided_by"],
+                    **({"event_id": f"{run_id}-d{at}"} if wf.with_event_ids else {}),
+                },
+            )
         failing = burst and wf.name == BURST_WORKFLOW
         if failing:
             events = _failing(events, run_id, wf.with_event_ids)
@@ -206,18 +222,28 @@ class LiveFleet:
                 else:
                     self.paused_workflows.add(workflow)
                 # runs of the workflow that started after Quarterdeck listed them too
-                run_ids += [r.run_id for r in [*self.active, *self.waiting]
-                            if r.workflow.name == workflow and r.run_id not in run_ids]
+                run_ids += [
+                    r.run_id
+                    for r in [*self.active, *self.waiting]
+                    if r.workflow.name == workflow and r.run_id not in run_ids
+                ]
             for run_id in run_ids:
                 self._control(decision, run_id)
 
     def _ack(self, run: LiveRun, decision: dict[str, Any], result: str, detail: str) -> None:
-        self._write(run, {
-            "type": "control.applied", "run_id": run.run_id, "actor": run.workflow.identity,
-            "decision_id": decision["decision_id"], "action": decision["action"],
-            "result": result, "detail": detail,
-            **self._event_id(run, f"c{decision['seq']}"),
-        })
+        self._write(
+            run,
+            {
+                "type": "control.applied",
+                "run_id": run.run_id,
+                "actor": run.workflow.identity,
+                "decision_id": decision["decision_id"],
+                "action": decision["action"],
+                "result": result,
+                "detail": detail,
+                **self._event_id(run, f"c{decision['seq']}"),
+            },
+        )
 
     def _event_id(self, run: LiveRun, suffix: str) -> dict[str, str]:
         return {"event_id": f"{run.run_id}-{suffix}"} if run.workflow.with_event_ids else {}
@@ -240,60 +266,119 @@ class LiveFleet:
 
     def _roll_back(self, run: LiveRun, decision: dict[str, Any]) -> None:
         """Undo what the run changed (newest first), then end it as rolled back."""
-        step = {"step_id": "rollback", "name": "restore the before values", "kind": "tool",
-                "tool": "compensate"}
-        self._write(run, {"type": "step.started", "run_id": run.run_id, **step,
-                          **self._event_id(run, "rb-start")})
+        step = {
+            "step_id": "rollback",
+            "name": "restore the before values",
+            "kind": "tool",
+            "tool": "compensate",
+        }
+        self._write(
+            run,
+            {
+                "type": "step.started",
+                "run_id": run.run_id,
+                **step,
+                **self._event_id(run, "rb-start"),
+            },
+        )
         for n, change in enumerate(reversed(run.changes)):
-            self._write(run, {
-                "type": "data.touched", "run_id": run.run_id, "step_id": "rollback",
-                "system": change["system"], "object": change["object"],
-                "record_id": change.get("record_id"), "action": "update",
-                "fields": change.get("fields"), "before": change["after"],
-                "after": change["before"], **self._event_id(run, f"rb-{n}"),
-            })
-        self._write(run, {"type": "step.finished", "run_id": run.run_id, **step,
-                          "status": "ok", **self._event_id(run, "rb-end")})
-        self._ack(run, decision, "applied",
-                  f"restored {len(run.changes)} record(s) to their before values")
+            self._write(
+                run,
+                {
+                    "type": "data.touched",
+                    "run_id": run.run_id,
+                    "step_id": "rollback",
+                    "system": change["system"],
+                    "object": change["object"],
+                    "record_id": change.get("record_id"),
+                    "action": "update",
+                    "fields": change.get("fields"),
+                    "before": change["after"],
+                    "after": change["before"],
+                    **self._event_id(run, f"rb-{n}"),
+                },
+            )
+        self._write(
+            run,
+            {
+                "type": "step.finished",
+                "run_id": run.run_id,
+                **step,
+                "status": "ok",
+                **self._event_id(run, "rb-end"),
+            },
+        )
+        self._ack(
+            run,
+            decision,
+            "applied",
+            f"restored {len(run.changes)} record(s) to their before values",
+        )
         if not run.finished:
-            self._write(run, {"type": "run.finished", "run_id": run.run_id,
-                              "status": "rolled_back", "error": decision.get("reason"),
-                              **self._event_id(run, "rb-fin")})
+            self._write(
+                run,
+                {
+                    "type": "run.finished",
+                    "run_id": run.run_id,
+                    "status": "rolled_back",
+                    "error": decision.get("reason"),
+                    **self._event_id(run, "rb-fin"),
+                },
+            )
         self._retire(run)
 
     def _answer(self, decision: dict[str, Any]) -> None:
         """An operator decided an approval this runner is waiting on."""
-        run = next((r for r in self.waiting
-                    if r.last_request.get("approval_id") == decision["approval_id"]), None)
+        run = next(
+            (
+                r
+                for r in self.waiting
+                if r.last_request.get("approval_id") == decision["approval_id"]
+            ),
+            None,
+        )
         if run is None:
             return
         approved = decision["action"] == "approve"
         if run.events and run.events[0]["type"] == "approval.decided":
             run.events.pop(0)  # the simulated approver's answer, now not needed
-        self._write(run, {
-            "type": "approval.decided", "run_id": run.run_id,
-            "approval_id": decision["approval_id"],
-            "decision": "approved" if approved else "rejected",
-            "decided_by": decision["operator"], "reason": decision["reason"],
-            "actor": decision["operator"], **self._event_id(run, f"a{decision['seq']}"),
-        })
+        self._write(
+            run,
+            {
+                "type": "approval.decided",
+                "run_id": run.run_id,
+                "approval_id": decision["approval_id"],
+                "decision": "approved" if approved else "rejected",
+                "decided_by": decision["operator"],
+                "reason": decision["reason"],
+                "actor": decision["operator"],
+                **self._event_id(run, f"a{decision['seq']}"),
+            },
+        )
         self.waiting.remove(run)
         run.waiting_for_human = False
         if approved and run.events:
             self.active.append(run)
         elif not approved:
-            self._write(run, {"type": "run.finished", "run_id": run.run_id,
-                              "status": "cancelled", "error": "approval rejected",
-                              **self._event_id(run, "rej")})
+            self._write(
+                run,
+                {
+                    "type": "run.finished",
+                    "run_id": run.run_id,
+                    "status": "cancelled",
+                    "error": "approval rejected",
+                    **self._event_id(run, "rej"),
+                },
+            )
 
     def _retire(self, run: LiveRun) -> None:
         for pool in (self.active, self.waiting):
             if run in pool:
                 pool.remove(run)
 
-    def run(self, stop: threading.Event, *, seconds: float | None = None,
-            parent: int | None = None) -> None:
+    def run(
+        self, stop: threading.Event, *, seconds: float | None = None, parent: int | None = None
+    ) -> None:
         """Write at `rate` events/s until `stop` is set, `seconds` pass or `parent` exits."""
         started = self.clock()
         next_check = started
@@ -324,12 +409,24 @@ def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[
     """The run as it goes in a burst: it starts, its first model call hangs and fails, and
     the run fails with it."""
     start = events[0]
-    step = {"type": "step.started", "run_id": run_id, "step_id": "s1", "name": "classify",
-            "kind": "llm", "model": "gpt-4.1-mini"}
+    step = {
+        "type": "step.started",
+        "run_id": run_id,
+        "step_id": "s1",
+        "name": "classify",
+        "kind": "llm",
+        "model": "gpt-4.1-mini",
+    }
     error = "rate limited by model provider (429)"
     tail = [
-        {"type": "step.finished", "run_id": run_id, "step_id": "s1", "name": "classify",
-         "status": "error", "error": error},
+        {
+            "type": "step.finished",
+            "run_id": run_id,
+            "step_id": "s1",
+            "name": "classify",
+            "status": "error",
+            "error": error,
+        },
         {"type": "run.finished", "run_id": run_id, "status": "failed", "error": error},
     ]
     if ids:
@@ -341,32 +438,49 @@ def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m quarterdeck.runner.live",
-        description="Append live v1 run events for a simulated fleet (stops on SIGTERM).")
+        description="Append live v1 run events for a simulated fleet (stops on SIGTERM).",
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder to write logs into")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
     parser.add_argument("--seconds", type=float, help="stop after this long")
     parser.add_argument("--parent", type=int, help="stop when this process is gone")
-    parser.add_argument("--outbox", type=Path,
-                        help="Quarterdeck's control outbox: act on its decisions")
-    parser.add_argument("--burst-every", type=float, default=90.0, metavar="SECONDS",
-                        help="a failure burst of ticket-triage this often (0: never)")
+    parser.add_argument(
+        "--outbox", type=Path, help="Quarterdeck's control outbox: act on its decisions"
+    )
+    parser.add_argument(
+        "--burst-every",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="a failure burst of ticket-triage this often (0: never)",
+    )
     parser.add_argument("--burst-length", type=float, default=25.0, metavar="SECONDS")
-    parser.add_argument("--unanswered", type=float, default=UNANSWERED, metavar="SHARE",
-                        help="share of approval requests no simulated approver answers: the "
-                        "run waits for an operator (1: every request; a test's steady run)")
+    parser.add_argument(
+        "--unanswered",
+        type=float,
+        default=UNANSWERED,
+        metavar="SHARE",
+        help="share of approval requests no simulated approver answers: the "
+        "run waits for an operator (1: every request; a test's steady run)",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be above 0")
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    fleet = LiveFleet(args.out, seed=args.seed, rate=args.rate, outbox=args.outbox,
-                      burst_every=args.burst_every, burst_length=args.burst_length,
-                      unanswered=args.unanswered)
+    fleet = LiveFleet(
+        args.out,
+        seed=args.seed,
+        rate=args.rate,
+        outbox=args.outbox,
+        burst_every=args.burst_every,
+        burst_length=args.burst_length,
+        unanswered=args.unanswered,
+    )
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
-    print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs",
-          file=sys.stderr)
+    print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs", file=sys.stderr)
     return 0
 
 

@@ -53,4 +53,3 @@ def fleet_store(
     load_paths(opened.con, [fleet_dir])
     yield opened
     opened.close()
-

@@ -43,14 +43,23 @@ ALSO_FORBIDDEN = {
 def headless_modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for package in sorted(set(package_dirs()) - INTERFACES):
-        found.update((name, path) for name, path in modules(package).items()
-                     if not name.endswith(".__main__"))
+        found.update(
+            (name, path)
+            for name, path in modules(package).items()
+            if not name.endswith(".__main__")
+        )
     return found
 
 
 def forbidden_for(module: str) -> tuple[str, ...]:
-    extra = next((names for package, names in ALSO_FORBIDDEN.items()
-                  if module == package or module.startswith(package + ".")), ())
+    extra = next(
+        (
+            names
+            for package, names in ALSO_FORBIDDEN.items()
+            if module == package or module.startswith(package + ".")
+        ),
+        (),
+    )
     return (*NOT_HEADLESS, *extra)
 
 
@@ -72,7 +81,7 @@ def imports(source: str, module: str, *, is_package: bool = False) -> set[str]:
             base = node.module or ""
             if node.level:
                 package = module.split(".") if is_package else module.split(".")[:-1]
-                anchor = package[:len(package) - node.level + 1]
+                anchor = package[: len(package) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
@@ -83,22 +92,28 @@ def test_every_layer_is_found_on_disk() -> None:
     found = headless_modules()
     for package in set(package_dirs()) - INTERFACES:
         assert package in found, f"no {package} on disk"
-    assert {"quarterdeck.config", "quarterdeck.ingest.load", "quarterdeck.queries.store",
-            "quarterdeck.runner.fleet"} <= set(found)
+    assert {
+        "quarterdeck.config",
+        "quarterdeck.ingest.load",
+        "quarterdeck.queries.store",
+        "quarterdeck.runner.fleet",
+    } <= set(found)
     assert not any(is_under(name, tuple(INTERFACES)) for name in found)
 
 
-@pytest.mark.parametrize(("source", "module", "caught"), [
-    ("import textual", "quarterdeck.queries.runs", True),
-    ("def f():\n    from textual.app import App", "quarterdeck.desk", True),
-    ("from quarterdeck import console", "quarterdeck.watch", True),
-    ("from ..cli import main", "quarterdeck.ingest.load", True),
-    ("from . import runs", "quarterdeck.queries.store", False),
-    ("from quarterdeck.queries import writes", "quarterdeck.runner.live", True),
-    ("import textwrap\nfrom quarterdeck.config import Settings", "quarterdeck.desk", False),
-])
-def test_the_static_check_catches_what_it_should(source: str, module: str,
-                                                  caught: bool) -> None:
+@pytest.mark.parametrize(
+    ("source", "module", "caught"),
+    [
+        ("import textual", "quarterdeck.queries.runs", True),
+        ("def f():\n    from textual.app import App", "quarterdeck.desk", True),
+        ("from quarterdeck import console", "quarterdeck.watch", True),
+        ("from ..cli import main", "quarterdeck.ingest.load", True),
+        ("from . import runs", "quarterdeck.queries.store", False),
+        ("from quarterdeck.queries import writes", "quarterdeck.runner.live", True),
+        ("import textwrap\nfrom quarterdeck.config import Settings", "quarterdeck.desk", False),
+    ],
+)
+def test_the_static_check_catches_what_it_should(source: str, module: str, caught: bool) -> None:
     found = imports(source, module)
     assert any(is_under(name, forbidden_for(module)) for name in found) is caught
 
@@ -107,8 +122,11 @@ def test_headless_modules_import_no_textual_console_or_cli() -> None:
     offenders = []
     for name, path in headless_modules().items():
         found = imports(path.read_text(), name, is_package=path.name == "__init__.py")
-        offenders += [f"{path.relative_to(ROOT)}: {bad}" for bad in sorted(found)
-                      if is_under(bad, forbidden_for(name))]
+        offenders += [
+            f"{path.relative_to(ROOT)}: {bad}"
+            for bad in sorted(found)
+            if is_under(bad, forbidden_for(name))
+        ]
     assert offenders == []
 
 
@@ -121,8 +139,9 @@ def test_importing_every_headless_module_loads_no_textual() -> None:
         "files = {n: importlib.import_module(n).__file__ for n in names}\n"
         "print(json.dumps({'files': files, 'loaded': sorted(sys.modules)}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, json.dumps(names)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(names)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     loaded = [m for m in report["loaded"] if is_under(m, NOT_HEADLESS)]
@@ -134,13 +153,19 @@ def test_importing_every_headless_module_loads_no_textual() -> None:
 def test_console_writes_no_sql() -> None:
     """Every query lives in queries/ under a name; the console has none inline."""
     pattern = re.compile(r"""["'](SELECT|INSERT INTO|UPDATE|DELETE FROM|WITH) """)
-    offenders = [str(path.relative_to(ROOT))
-                 for path in modules("quarterdeck.console").values()
-                 if pattern.search(path.read_text())]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules("quarterdeck.console").values()
+        if pattern.search(path.read_text())
+    ]
     assert offenders == []
 
 
 def test_every_package_on_disk_is_shipped() -> None:
-    on_disk = {name for package in package_dirs()
-               for name, path in modules(package).items() if path.name == "__init__.py"}
+    on_disk = {
+        name
+        for package in package_dirs()
+        for name, path in modules(package).items()
+        if path.name == "__init__.py"
+    }
     assert on_disk == declared_packages()

@@ -31,9 +31,9 @@ pytestmark = pytest.mark.install
 #: A distribution of someone else's, with a top-level package named as our console once was.
 OTHER = {
     "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
-                      'build-backend = "setuptools.build_meta"\n'
-                      '[project]\nname = "someone-elses-console"\nversion = "1.0"\n'
-                      '[tool.setuptools]\npackages = ["console"]\n',
+    'build-backend = "setuptools.build_meta"\n'
+    '[project]\nname = "someone-elses-console"\nversion = "1.0"\n'
+    '[tool.setuptools]\npackages = ["console"]\n',
     "console/__init__.py": 'OWNER = "someone else"\n',
 }
 
@@ -48,10 +48,14 @@ print(json.dumps({"console": console.__file__, "owner": console.OWNER, "app": ap
 
 
 def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("QUARTERDECK_")}
-    result = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("QUARTERDECK_")
+    }
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -65,24 +69,50 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     for folder in {path.name for path in package_dirs().values()}:
-        shutil.copytree(ROOT / folder, source / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     other = work / "other"
     for name, text in OTHER.items():
         (other / name).parent.mkdir(parents=True, exist_ok=True)
         (other / name).write_text(text)
     wheels = work / "wheels"
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
-         "--no-build-isolation", "--wheel-dir", wheels, source, other, cwd=work)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-index",
+        "--no-build-isolation",
+        "--wheel-dir",
+        wheels,
+        source,
+        other,
+        cwd=work,
+    )
 
     env_dir = work / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    purelib = _run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
-                   cwd=work).stdout.strip()
+    purelib = _run(
+        python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=work
+    ).stdout.strip()
     (Path(purelib) / "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    _run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
-         "--no-index", *sorted(wheels.glob("*.whl")), cwd=work)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-index",
+        *sorted(wheels.glob("*.whl")),
+        cwd=work,
+    )
     return python
 
 

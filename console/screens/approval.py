@@ -12,11 +12,11 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import ApprovalDetail, StoreReader
-from quarterdeck.formats import duration
 from quarterdeck.console.screens.base import crumbs
 from quarterdeck.console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
 from quarterdeck.console.screens.two_tables import TwoTablesScreen
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.formats import duration
 
 #: How many of the run's latest steps and touches the request shows.
 RECENT = 20
@@ -54,21 +54,28 @@ class ApprovalScreen(TwoTablesScreen):
         self.detail = detail
         facts = self.query_one("#approval-facts", Static)
         if detail is None:
-            facts.update(cells.content(
-                f"[bold red]Approval {cells.text(self.approval_id)} is not in the store.[/]"))
+            facts.update(
+                cells.content(
+                    f"[bold red]Approval {cells.text(self.approval_id)} is not in the store.[/]"
+                )
+            )
             return
         a = detail.approval
         facts.update(cells.content(_facts(a)))
         run = cells.text(a["run_id"] or "its run")
         steps = self.query_one("#steps-table", TableView)
         steps.show(*step_rows(detail.steps))
-        self.query_one("#steps-title", Static).update(cells.content(
-            f"[b]Steps[/] of {run}: {_latest(detail.steps.num_rows, 'step')}"))
+        self.query_one("#steps-title", Static).update(
+            cells.content(f"[b]Steps[/] of {run}: {_latest(detail.steps.num_rows, 'step')}")
+        )
         touches = self.query_one("#touches-table", TableView)
         touches.show(*touch_rows(detail.touches))
-        self.query_one("#touches-title", Static).update(cells.content(
-            f"[b]Touched[/] by {run}: {_latest(detail.touches.num_rows, 'touch')} · "
-            "[dim]Enter shows the change · r the whole run[/]"))
+        self.query_one("#touches-title", Static).update(
+            cells.content(
+                f"[b]Touched[/] by {run}: {_latest(detail.touches.num_rows, 'touch')} · "
+                "[dim]Enter shows the change · r the whole run[/]"
+            )
+        )
         if self.focused is None:
             (steps if steps.keys else touches).focus_table()
 
@@ -114,15 +121,19 @@ def _facts(a: dict[str, Any]) -> str:
         f"[b]{cells.text(a['required_role'] or 'none named')}[/]",
         f"requested {_at(a['requested_at'])}"
         + (f" ({duration(a['age_s'])} ago)" if a["age_s"] is not None else "")
-        + (f" · expires {_at(a['expires_at'])}{_expiry(a)}" if a["expires_at"] is not None
-           else " · [dim]no expiry set[/]"),
+        + (
+            f" · expires {_at(a['expires_at'])}{_expiry(a)}"
+            if a["expires_at"] is not None
+            else " · [dim]no expiry set[/]"
+        ),
     ]
     if a["decided_at"] or a["decided_by"]:
         lines.append(
             f"{cells.status(status)}"
             + (f" by [b]{cells.text(a['decided_by'])}[/]" if a["decided_by"] else "")
             + f" at {_at(a['decided_at'])}"
-            + (f": “{cells.text(a['reason'])}”" if a["reason"] else " [dim](no reason given)[/]"))
+            + (f": “{cells.text(a['reason'])}”" if a["reason"] else " [dim](no reason given)[/]")
+        )
     elif status == "expired":
         lines.append("[dim]no decision was recorded before it expired[/]")
     if a["context"]:
@@ -130,7 +141,8 @@ def _facts(a: dict[str, Any]) -> str:
     for i, state in enumerate(a["states"]):  # oldest first: the merge's evidence
         lines.append(
             f"{'sources' if i == 0 else '':<8}{cells.status(state['state'])} at "
-            f"{_at(state['state_at'])} [dim]from[/] {_source(state['source'])}")
+            f"{_at(state['state_at'])} [dim]from[/] {_source(state['source'])}"
+        )
     return "\n".join(lines)
 
 

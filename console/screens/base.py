@@ -22,8 +22,10 @@ from quarterdeck.console.messages import WorkFailed
 
 def crumbs(*trail: str) -> Static:
     """The line at the top of a screen: where it is, from Quarterdeck down (plain text)."""
-    return Static(cells.content("  [dim]›[/]  ".join(["[b]Quarterdeck[/]",
-                                                     *map(cells.text, trail)])), id="crumbs")
+    return Static(
+        cells.content("  [dim]›[/]  ".join(["[b]Quarterdeck[/]", *map(cells.text, trail)])),
+        id="crumbs",
+    )
 
 
 class DataScreen(Screen[None]):

@@ -24,8 +24,13 @@ from quarterdeck.console import cells
 from quarterdeck.printable import printable
 from quarterdeck.queries.decisions import Plan
 
-VERBS = {"pause": "Pause", "resume": "Resume", "rollback": "Roll back", "approve": "Approve",
-         "reject": "Reject"}
+VERBS = {
+    "pause": "Pause",
+    "resume": "Resume",
+    "rollback": "Roll back",
+    "approve": "Approve",
+    "reject": "Reject",
+}
 #: How many run ids the dialog lists before it says "and N more".
 LISTED = 12
 
@@ -47,31 +52,37 @@ class DecideScreen(ModalScreen[str | None]):
     DecideScreen Button { margin-left: 2; }
     """
 
-    def __init__(self, plan: Plan, *, hidden: tuple[str, ...] = (), reason: str = "",
-                 why: str = "") -> None:
+    def __init__(
+        self, plan: Plan, *, hidden: tuple[str, ...] = (), reason: str = "", why: str = ""
+    ) -> None:
         super().__init__()
         self.plan = plan
         self.hidden = hidden
         # pre-filled (a trigger's evidence); the operator may edit it
         self.reason = printable(reason)
         self.why = why  # what asks for the decision, shown first
-        self.typed_name = plan.target if (plan.target_kind == "workflow"
-                                          and plan.action == "rollback") else None
+        self.typed_name = (
+            plan.target if (plan.target_kind == "workflow" and plan.action == "rollback") else None
+        )
 
     def compose(self) -> ComposeResult:
         plan, verb = self.plan, VERBS[self.plan.action]
         with Vertical():
             if self.why:
-                yield Static(cells.content(f"[bold red]{cells.text(self.why)}[/]"),
-                             id="decide-why")
-            yield Static(cells.content(f"{verb} — {cells.text(plan.headline)}"),
-                         id="decide-title")
+                yield Static(cells.content(f"[bold red]{cells.text(self.why)}[/]"), id="decide-why")
+            yield Static(cells.content(f"{verb} — {cells.text(plan.headline)}"), id="decide-title")
             yield Static(cells.content(self._what()), id="decide-what")
-            yield Input(self.reason, placeholder="reason (recorded with the decision; required)",
-                        id="decide-reason")
+            yield Input(
+                self.reason,
+                placeholder="reason (recorded with the decision; required)",
+                id="decide-reason",
+            )
             if self.typed_name is not None:
-                yield Input(placeholder=f"type the workflow's name, "
-                            f"{printable(self.typed_name)}, to confirm", id="decide-name")
+                yield Input(
+                    placeholder=f"type the workflow's name, "
+                    f"{printable(self.typed_name)}, to confirm",
+                    id="decide-name",
+                )
             yield Static("", id="decide-error")
             with Horizontal():
                 yield Button("Cancel", id="decide-cancel", variant="primary")
@@ -82,11 +93,14 @@ class DecideScreen(ModalScreen[str | None]):
         lines: list[str] = []
         if plan.target_kind == "approval":
             details = plan.details
-            lines.append(f"request [b]{cells.text(plan.target)}[/]: "
-                         f"{cells.text(details.get('action'))}")
-            lines.append(f"run {cells.text(', '.join(plan.runs))} · workflow "
-                         f"{cells.text(details.get('workflow'))} · needs the role "
-                         f"{cells.text(details.get('required_role'))}")
+            lines.append(
+                f"request [b]{cells.text(plan.target)}[/]: {cells.text(details.get('action'))}"
+            )
+            lines.append(
+                f"run {cells.text(', '.join(plan.runs))} · workflow "
+                f"{cells.text(details.get('workflow'))} · needs the role "
+                f"{cells.text(details.get('required_role'))}"
+            )
         else:
             runs = list(plan.runs)
             listed = ", ".join(cells.text(r) for r in runs[:LISTED])
@@ -94,11 +108,15 @@ class DecideScreen(ModalScreen[str | None]):
                 listed += f" and {len(runs) - LISTED:,} more"
             lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
             if self.hidden:
-                lines.append(f"[bold yellow]{len(self.hidden):,} of them not on screen now "
-                             f"(hidden by the filter, or newer than the last refresh)[/]: "
-                             + ", ".join(cells.text(r) for r in self.hidden[:LISTED]))
-        lines.append("[dim]Recorded in the decisions journal and sent to the runners; it "
-                     "cannot be taken back, only followed by another decision.[/]")
+                lines.append(
+                    f"[bold yellow]{len(self.hidden):,} of them not on screen now "
+                    f"(hidden by the filter, or newer than the last refresh)[/]: "
+                    + ", ".join(cells.text(r) for r in self.hidden[:LISTED])
+                )
+        lines.append(
+            "[dim]Recorded in the decisions journal and sent to the runners; it "
+            "cannot be taken back, only followed by another decision.[/]"
+        )
         return "\n".join(lines)
 
     def on_mount(self) -> None:

@@ -15,8 +15,13 @@ from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.queries.columns import DECISIONS
 
-STATE_STYLE = {"recorded": "yellow", "delivered": "cyan", "applied": "green",
-               "partly applied": "bold yellow", "refused": "bold red"}
+STATE_STYLE = {
+    "recorded": "yellow",
+    "delivered": "cyan",
+    "applied": "green",
+    "partly applied": "bold yellow",
+    "refused": "bold red",
+}
 LABELS = tuple(c.header for c in DECISIONS)
 
 
@@ -70,5 +75,6 @@ class DecisionsScreen(DataScreen):
         rows, keys = decision_rows(table)
         self.query_one(TableView).show(LABELS, rows, keys)
         self.query_one("#decisions-title", Static).update(
-            f"[b]Decisions[/]  {len(rows):,} recorded")
+            f"[b]Decisions[/]  {len(rows):,} recorded"
+        )
         self.query_one(TableView).focus_table()

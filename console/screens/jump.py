@@ -19,11 +19,21 @@ COMMANDS = (
     ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
     ("quarantine", "lines the ingester rejected"),
     ("decisions", "every decision and how far it got"),
-    ("pause-workflow | resume-workflow | rollback-workflow NAME",
-     "every active (or paused) run of a workflow"),
+    (
+        "pause-workflow | resume-workflow | rollback-workflow NAME",
+        "every active (or paused) run of a workflow",
+    ),
 )
-PANES = {"runs": "runs", "1": "runs", "touched": "touched", "2": "touched",
-         "approvals": "approvals", "3": "approvals", "triggers": "triggers", "4": "triggers"}
+PANES = {
+    "runs": "runs",
+    "1": "runs",
+    "touched": "touched",
+    "2": "touched",
+    "approvals": "approvals",
+    "3": "approvals",
+    "triggers": "triggers",
+    "4": "triggers",
+}
 
 
 @dataclass(frozen=True)
@@ -48,8 +58,7 @@ def parse_jump(text: str) -> Jump:
         return Jump("run", (rest,))
     if verb == "record" and rest:
         return Jump("record", parse_record(rest))
-    raise ValueError(f"no command {text.strip()!r}; try " +
-                     ", ".join(c for c, _ in COMMANDS))
+    raise ValueError(f"no command {text.strip()!r}; try " + ", ".join(c for c, _ in COMMANDS))
 
 
 class JumpScreen(ModalScreen[Jump | None]):
@@ -68,8 +77,9 @@ class JumpScreen(ModalScreen[Jump | None]):
     def compose(self) -> ComposeResult:
         hint = "   ".join(f"{c}" for c, _ in COMMANDS)
         with Vertical():
-            yield Input(placeholder=":run r-1042   :record crm/Contact/C-00042   :touched",
-                        id="jump-input")
+            yield Input(
+                placeholder=":run r-1042   :record crm/Contact/C-00042   :touched", id="jump-input"
+            )
             yield Static(hint, id="jump-hint", markup=False)
             yield Static("", id="jump-error", markup=False)
 

@@ -28,14 +28,17 @@ from quarterdeck.console.widgets.touched_pane import TouchedPane
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
 from quarterdeck.ingest.follow import FollowStats
 
-PANES = {"runs": "Runs", "touched": "Touched data", "approvals": "Approvals",
-         "triggers": "Triggers"}
+PANES = {
+    "runs": "Runs",
+    "touched": "Touched data",
+    "approvals": "Approvals",
+    "triggers": "Triggers",
+}
 
 
 class MainScreen(Screen[None]):
     AUTO_FOCUS = ""  # a pane's table takes focus once it has rows
-    HELP = ("Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers. Esc goes "
-            "back.")
+    HELP = "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers. Esc goes back."
     HELP_KEYS = (("enter", "open what is under the cursor"),)
 
     BINDINGS = [
@@ -84,9 +87,7 @@ class MainScreen(Screen[None]):
         pane.focus_table()
 
     def _crumbs(self, name: str) -> None:
-        self.query_one("#crumbs", Static).update(
-            f"[b]Quarterdeck[/]  [dim]›[/]  {PANES[name]}"
-        )
+        self.query_one("#crumbs", Static).update(f"[b]Quarterdeck[/]  [dim]›[/]  {PANES[name]}")
 
     def reload(self) -> None:
         """The pane on screen and the status bar's counts, queried again."""
@@ -106,8 +107,7 @@ class MainScreen(Screen[None]):
     @on(Worker.StateChanged)
     def _counts_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.post_message(WorkFailed("counting runs and quarantined lines",
-                                         event.worker.error))
+            self.post_message(WorkFailed("counting runs and quarantined lines", event.worker.error))
 
     def visible_runs(self) -> list[str]:
         """The runs the Runs pane shows now (its filter applied)."""

@@ -26,8 +26,9 @@ class QuarantineScreen(DataScreen):
     def compose(self) -> ComposeResult:
         yield Static("[b]Quarterdeck[/]  [dim]›[/]  Quarantine", id="crumbs")
         yield Static("", id="quarantine-title", classes="pane-title")
-        yield TableView(empty="Nothing quarantined: every line read so far was valid.",
-                        max_width=110)
+        yield TableView(
+            empty="Nothing quarantined: every line read so far was valid.", max_width=110
+        )
         yield Footer()
 
     def fetch(self) -> pa.Table:

@@ -11,18 +11,29 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import RunDetail, StoreReader
-from quarterdeck.desk import key_state
-from quarterdeck.formats import duration
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
 from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.screens.decisions import LABELS, decision_rows
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.desk import key_state
+from quarterdeck.formats import duration
 from quarterdeck.queries.columns import TOUCHES, pick
 
 TABS = ("timeline", "touched", "events", "approvals", "decisions")
 #: A run's touches: which step made each, and what it carried, rather than the run's name.
-RUN_TOUCHES = pick(TOUCHES, "ts", "step_id", "system", "object", "record_id", "action",
-                   "in_scope", "change", "fields", "classification")
+RUN_TOUCHES = pick(
+    TOUCHES,
+    "ts",
+    "step_id",
+    "system",
+    "object",
+    "record_id",
+    "action",
+    "in_scope",
+    "change",
+    "fields",
+    "classification",
+)
 
 
 class RunDetailScreen(DataScreen):
@@ -62,8 +73,9 @@ class RunDetailScreen(DataScreen):
             with TabPane("Approvals", id="approvals"):
                 yield TableView(empty="No approvals were requested.", id="approvals-table")
             with TabPane("Decisions", id="decisions"):
-                yield TableView(empty="No decision has been taken on this run.",
-                                id="decisions-table")
+                yield TableView(
+                    empty="No decision has been taken on this run.", id="decisions-table"
+                )
         yield Footer()
 
     def fetch(self) -> RunDetail | None:
@@ -73,16 +85,16 @@ class RunDetailScreen(DataScreen):
         self.detail = detail
         facts = self.query_one("#run-facts", Static)
         if detail is None:
-            facts.update(cells.content(
-                f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]"))
+            facts.update(
+                cells.content(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
+            )
             return
         facts.update(cells.content(_facts(detail.overview)))
         self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
         self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
         self.query_one("#events-table", TableView).show(*_events(detail))
         self.query_one("#approvals-table", TableView).show(*_approvals(detail))
-        self.query_one("#decisions-table", TableView).show(LABELS, *decision_rows(
-            detail.decisions))
+        self.query_one("#decisions-table", TableView).show(LABELS, *decision_rows(detail.decisions))
         self.query_one(TabbedContent).active_pane.query_one(TableView).focus_table()
         self.refresh_bindings()
 
@@ -132,8 +144,11 @@ def _facts(o: dict[str, object]) -> str:
         f"deleted {o['deletes']}, exported {o['exports']}) · out of scope "
         f"{cells.count(o['out_of_scope'], alarm=True)} · approvals pending "  # type: ignore[arg-type]
         f"{o['pending_approvals']}"
-        + (f" · tokens in/out {o['tokens_in']:,}/{o['tokens_out']:,} · ${o['cost_usd']:.4f}"
-           if o["tokens_in"] or o["tokens_out"] else ""),
+        + (
+            f" · tokens in/out {o['tokens_in']:,}/{o['tokens_out']:,} · ${o['cost_usd']:.4f}"
+            if o["tokens_in"] or o["tokens_out"]
+            else ""
+        ),
         f"scope {scope_text}",
     ]
     return "\n".join(lines)
@@ -141,19 +156,35 @@ def _facts(o: dict[str, object]) -> str:
 
 def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
     """A run's steps as a table: labels, rows, keys (the step ids)."""
-    labels = ["STEP", "NAME", "KIND", "TOOL / MODEL", "STARTED (UTC)", "DURATION", "STATUS",
-              "TOKENS", "ERROR"]
+    labels = [
+        "STEP",
+        "NAME",
+        "KIND",
+        "TOOL / MODEL",
+        "STARTED (UTC)",
+        "DURATION",
+        "STATUS",
+        "TOKENS",
+        "ERROR",
+    ]
     rows, keys = [], []
     for s in steps.to_pylist():
         tokens = f"{s['tokens_in']}/{s['tokens_out']}" if s["tokens_in"] is not None else ""
-        rows.append([
-            cells.text(s["step_id"]), cells.text(s["name"]), cells.text(s["kind"]),
-            cells.text(s["tool"] or s["model"]), cells.when(s["started_at"]),
-            duration(s["duration_s"]) if s["duration_s"] is not None else
-            ("[cyan]running[/]" if s["finished_at"] is None else ""),
-            cells.status(s["status"]), tokens, f"[red]{cells.text(s['error'])}[/]"
-            if s["error"] else "",
-        ])
+        rows.append(
+            [
+                cells.text(s["step_id"]),
+                cells.text(s["name"]),
+                cells.text(s["kind"]),
+                cells.text(s["tool"] or s["model"]),
+                cells.when(s["started_at"]),
+                duration(s["duration_s"])
+                if s["duration_s"] is not None
+                else ("[cyan]running[/]" if s["finished_at"] is None else ""),
+                cells.status(s["status"]),
+                tokens,
+                f"[red]{cells.text(s['error'])}[/]" if s["error"] else "",
+            ]
+        )
         keys.append(s["step_id"])
     return labels, rows, keys
 
@@ -162,35 +193,63 @@ def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]
     """A run's touches as a table (out-of-scope ones marked): labels, rows, keys (the touch
     event ids)."""
     records = touches.to_pylist()
-    return ([c.header for c in RUN_TOUCHES], [cells.touch_row(t, RUN_TOUCHES) for t in records],
-            [t["event_id"] for t in records])
+    return (
+        [c.header for c in RUN_TOUCHES],
+        [cells.touch_row(t, RUN_TOUCHES) for t in records],
+        [t["event_id"] for t in records],
+    )
 
 
 def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
     labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "FIELDS", "SOURCE"]
     rows, keys = [], []
     for e in d.events.to_pylist():
-        rows.append([
-            cells.when(e["ts"]), cells.text(e["type"]), cells.text(e["step_id"]),
-            cells.text(e["actor"]), cells.compact_json(e["body"]),
-            f"[dim]{cells.text(Path(e['source'] or '').name)}:{e['line_no']}[/]",
-        ])
+        rows.append(
+            [
+                cells.when(e["ts"]),
+                cells.text(e["type"]),
+                cells.text(e["step_id"]),
+                cells.text(e["actor"]),
+                cells.compact_json(e["body"]),
+                f"[dim]{cells.text(Path(e['source'] or '').name)}:{e['line_no']}[/]",
+            ]
+        )
         keys.append(e["event_id"])
     return labels, rows, keys
 
 
 def _approvals(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
-    labels = ["APPROVAL", "STATUS", "RISK", "ACTION", "ROLE", "REQUESTED BY", "REQUESTED (UTC)",
-              "TIME LEFT", "DECIDED BY", "DECIDED (UTC)", "REASON", "SOURCES"]
+    labels = [
+        "APPROVAL",
+        "STATUS",
+        "RISK",
+        "ACTION",
+        "ROLE",
+        "REQUESTED BY",
+        "REQUESTED (UTC)",
+        "TIME LEFT",
+        "DECIDED BY",
+        "DECIDED (UTC)",
+        "REASON",
+        "SOURCES",
+    ]
     rows, keys = [], []
     for a in d.approvals.to_pylist():
-        rows.append([
-            cells.text(a["approval_id"]), cells.status(a["status"]), cells.risk(a["risk"]),
-            cells.text(a["action"]), cells.text(a["required_role"]),
-            cells.text(a["requested_by"]), cells.when(a["requested_at"]),
-            cells.time_left(a["seconds_left"]),
-            cells.text(a["decided_by"]), cells.when(a["decided_at"]), cells.text(a["reason"]),
-            cells.text(", ".join(a["sources"] or [])),
-        ])
+        rows.append(
+            [
+                cells.text(a["approval_id"]),
+                cells.status(a["status"]),
+                cells.risk(a["risk"]),
+                cells.text(a["action"]),
+                cells.text(a["required_role"]),
+                cells.text(a["requested_by"]),
+                cells.when(a["requested_at"]),
+                cells.time_left(a["seconds_left"]),
+                cells.text(a["decided_by"]),
+                cells.when(a["decided_at"]),
+                cells.text(a["reason"]),
+                cells.text(", ".join(a["sources"] or [])),
+            ]
+        )
         keys.append(a["approval_id"])
     return labels, rows, keys

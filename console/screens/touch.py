@@ -55,14 +55,17 @@ class TouchScreen(DataScreen):
         if touch is None:
             facts.update("[bold red]This touch is no longer in the store.[/]")
             return
-        record = "/".join(cells.text(p) for p in (touch["system"], touch["object"],
-                                                  touch["record_id"] or "[bulk]"))
+        record = "/".join(
+            cells.text(p)
+            for p in (touch["system"], touch["object"], touch["record_id"] or "[bulk]")
+        )
         scope = touch["scope"]
         if touch["in_scope"] is None:
             verdict = "[bold yellow]scope unknown[/] (the run's run.started has not been seen)"
         elif touch["in_scope"]:
             verdict = "[green]in scope[/], covered by " + ", ".join(
-                cells.text(g) for g in touch["covered_by"] or [])
+                cells.text(g) for g in touch["covered_by"] or []
+            )
         else:
             verdict = "[bold red]⚠ OUT OF SCOPE[/]: no grant of the run covers it"
         step = cells.text(touch["step_id"] or "")
@@ -88,8 +91,14 @@ class TouchScreen(DataScreen):
         rows, keys = [], []
         for change in diff(touch["before"], touch["after"]):
             style = KIND_STYLE[change.kind]
-            rows.append([cells.text(change.field), f"[{style}]{change.kind}[/]",
-                         _value(change.before), _value(change.after)])
+            rows.append(
+                [
+                    cells.text(change.field),
+                    f"[{style}]{change.kind}[/]",
+                    _value(change.before),
+                    _value(change.after),
+                ]
+            )
             keys.append(change.field)
         table = self.query_one(TableView)
         table.show(["FIELD", "CHANGE", "BEFORE", "AFTER"], rows, keys)
@@ -98,8 +107,9 @@ class TouchScreen(DataScreen):
     def action_lineage(self) -> None:
         touch = self.touch
         if touch and touch["record_id"]:
-            self.app.push_screen(LineageScreen(self.reader, touch["system"], touch["object"],
-                                               touch["record_id"]))
+            self.app.push_screen(
+                LineageScreen(self.reader, touch["system"], touch["object"], touch["record_id"])
+            )
         elif touch:
             self.notify("a bulk touch names no single record", severity="warning")
 
@@ -121,8 +131,9 @@ class LineageScreen(DataScreen):
 
     def compose(self) -> ComposeResult:
         name = "/".join(cells.text(p) for p in self.record)
-        yield Static(cells.content(f"[b]Quarterdeck[/]  [dim]›[/]  Lineage  [dim]›[/]  {name}"),
-                     id="crumbs")
+        yield Static(
+            cells.content(f"[b]Quarterdeck[/]  [dim]›[/]  Lineage  [dim]›[/]  {name}"), id="crumbs"
+        )
         yield Static("", id="lineage-title", classes="pane-title")
         yield TableView(empty="No run has touched this record.")
         yield Footer()
@@ -133,12 +144,17 @@ class LineageScreen(DataScreen):
     def show(self, table: pa.Table) -> None:
         records = table.to_pylist()
         view = self.query_one(TableView)
-        view.show([c.header for c in LINEAGE], [cells.touch_row(t, LINEAGE) for t in records],
-                  [t["event_id"] for t in records])
+        view.show(
+            [c.header for c in LINEAGE],
+            [cells.touch_row(t, LINEAGE) for t in records],
+            [t["event_id"] for t in records],
+        )
         runs = len({t["run_id"] for t in records})
-        self.query_one("#lineage-title", Static).update(cells.content(
-            f"[b]{'/'.join(cells.text(p) for p in self.record)}[/]  {len(records)} "
-            f"touch{'es' if len(records) != 1 else ''} by {runs} run{'s' if runs != 1 else ''}, "
-            "oldest first"
-        ))
+        touches = f"{len(records)} touch{'es' if len(records) != 1 else ''}"
+        self.query_one("#lineage-title", Static).update(
+            cells.content(
+                f"[b]{'/'.join(cells.text(p) for p in self.record)}[/]  {touches} "
+                f"by {runs} run{'s' if runs != 1 else ''}, oldest first"
+            )
+        )
         view.focus_table()

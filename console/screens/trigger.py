@@ -18,8 +18,17 @@ from quarterdeck.queries.columns import RUNS, pick
 from quarterdeck.queries.triggers import window_text
 
 #: The runs behind a value: when each ran and what it touched, beside its status.
-RUN_COLUMNS = pick(RUNS, "run_id", "workflow", "status", "started_at", "duration_s",
-                   "out_of_scope", "touched", "environment")
+RUN_COLUMNS = pick(
+    RUNS,
+    "run_id",
+    "workflow",
+    "status",
+    "started_at",
+    "duration_s",
+    "out_of_scope",
+    "touched",
+    "environment",
+)
 
 
 class TriggerScreen(TwoTablesScreen):
@@ -48,21 +57,32 @@ class TriggerScreen(TwoTablesScreen):
     def show(self, found: TriggerEvidence | None) -> None:
         facts = self.query_one("#trigger-facts", Static)
         if found is None:
-            facts.update(cells.content(
-                f"[bold red]No trigger {cells.text(self.trigger_name)} is configured.[/]"))
+            facts.update(
+                cells.content(
+                    f"[bold red]No trigger {cells.text(self.trigger_name)} is configured.[/]"
+                )
+            )
             return
         rule, ev = found.rule, found.evaluation
         scope = " · ".join(x for x in (rule.workflow, rule.environment) if x) or "every workflow"
         sign = "<" if rule.below else ">"
-        facts.update(cells.content("\n".join([
-            f"[b]{cells.text(rule.name)}[/]  {cells.status(ev.phase)}  "
-            f"{cells.text(rule.metric)} of {cells.text(scope)} over "
-            f"{window_text(rule.window_s)} (to {cells.when(ev.at)}Z)",
-            f"value [b]{value_text(ev.value)}[/], trips when {sign} {rule.threshold:g} · "
-            f"{ev.runs_in_window} runs in the window (min_runs {rule.min_runs}) · on trip: "
-            f"{cells.text(rule.on_trip)}{' (automatically)' if rule.auto else ' (asks)'}",
-            *( [f"[dim]{cells.text(ev.reason)}[/]"] if ev.reason else []),
-        ])))
+        facts.update(
+            cells.content(
+                "\n".join(
+                    [
+                        f"[b]{cells.text(rule.name)}[/]  {cells.status(ev.phase)}  "
+                        f"{cells.text(rule.metric)} of {cells.text(scope)} over "
+                        f"{window_text(rule.window_s)} (to {cells.when(ev.at)}Z)",
+                        f"value [b]{value_text(ev.value)}[/], "
+                        f"trips when {sign} {rule.threshold:g} · "
+                        f"{ev.runs_in_window} runs in the window (min_runs {rule.min_runs}) · "
+                        f"on trip: {cells.text(rule.on_trip)}"
+                        f"{' (automatically)' if rule.auto else ' (asks)'}",
+                        *([f"[dim]{cells.text(ev.reason)}[/]"] if ev.reason else []),
+                    ]
+                )
+            )
+        )
         runs = self.query_one("#runs-table", TableView)
         rows, keys = [], []
         for r in found.runs.to_pylist():
@@ -80,13 +100,15 @@ class TriggerScreen(TwoTablesScreen):
             keys.append(r["run_id"])
         runs.show([c.header for c in RUN_COLUMNS], rows, keys)
         self.query_one("#runs-title", Static).update(
-            f"[b]Runs[/] behind the value: {len(keys)} · [dim]Enter opens one[/]")
+            f"[b]Runs[/] behind the value: {len(keys)} · [dim]Enter opens one[/]"
+        )
         touches = self.query_one("#touches-table", TableView)
         if found.touches is not None:
             touches.show(*touch_rows(found.touches))
             self.query_one("#touches-title", Static).update(
                 f"[b]Touches[/] in the window: {found.touches.num_rows} · "
-                "[dim]Enter shows the change[/]")
+                "[dim]Enter shows the change[/]"
+            )
         else:
             touches.display = False
         if self.focused is None:
@@ -98,4 +120,3 @@ class TriggerScreen(TwoTablesScreen):
         key = self.query_one("#runs-table", TableView).current_key()
         if key:
             self.app.push_screen(RunDetailScreen(self.reader, key))
-

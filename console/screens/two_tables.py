@@ -26,8 +26,14 @@ class TwoTablesScreen(DataScreen):
     BINDINGS = [
         # priority: the tables' own tab moves their cursor
         Binding("tab", "other_table", "Switch table", id="tables.other_table", priority=True),
-        Binding("shift+tab", "other_table", "Switch table", show=False,
-                id="tables.other_table_back", priority=True),
+        Binding(
+            "shift+tab",
+            "other_table",
+            "Switch table",
+            show=False,
+            id="tables.other_table_back",
+            priority=True,
+        ),
     ]
 
     def tables(self) -> Iterator[Widget]:

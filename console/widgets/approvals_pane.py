@@ -11,10 +11,10 @@ from textual.message import Message
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
-from quarterdeck.desk import key_state
-from quarterdeck.formats import duration
 from quarterdeck.console.messages import DecisionWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.desk import key_state
+from quarterdeck.formats import duration
 from quarterdeck.queries.columns import APPROVALS, without
 
 #: The approval columns but the id and the expiry, which the request's screen shows.
@@ -90,5 +90,9 @@ class ApprovalsPane(Pane):
         if action != "decide":
             return True
         record = self.current_record() or {}
-        return key_state(getattr(self.app, "desk", None), str(parameters[0]),
-                         record.get("status"), record.get("required_role"))
+        return key_state(
+            getattr(self.app, "desk", None),
+            str(parameters[0]),
+            record.get("status"),
+            record.get("required_role"),
+        )

@@ -79,9 +79,18 @@ class Pane(Vertical, can_focus=False):
         """Rows fetched (and already formatted) by a worker: the whole table, or with
         `append` the next page."""
 
-        def __init__(self, view: Any, generation: int, records: pa.Table,
-                     rows: list[list[str]], keys: list[str], signatures: list[int], *,
-                     append: bool, more: bool) -> None:
+        def __init__(
+            self,
+            view: Any,
+            generation: int,
+            records: pa.Table,
+            rows: list[list[str]],
+            keys: list[str],
+            signatures: list[int],
+            *,
+            append: bool,
+            more: bool,
+        ) -> None:
             super().__init__()
             self.view = view
             self.generation = generation
@@ -131,8 +140,10 @@ class Pane(Vertical, can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Static(self.TITLE, classes="pane-title")
-        box = Input(placeholder=f"{self.FILTER_HINT}  (! inverts, Enter keeps, Esc clears)",
-                    classes="pane-filter")
+        box = Input(
+            placeholder=f"{self.FILTER_HINT}  (! inverts, Enter keeps, Esc clears)",
+            classes="pane-filter",
+        )
         box.display = False  # shown by `/`
         yield box
         yield TableView(empty=self.EMPTY)
@@ -153,8 +164,7 @@ class Pane(Vertical, can_focus=False):
         until = min(until, MAX_ROWS)
         self._generation += 1
         self._loading = True
-        self._worker = self._load(self.view, self._generation, Page(limit=min(PAGE, until)),
-                                  until)
+        self._worker = self._load(self.view, self._generation, Page(limit=min(PAGE, until)), until)
 
     def apply(self, view: Any) -> None:
         self.view = view
@@ -169,9 +179,12 @@ class Pane(Vertical, can_focus=False):
         self._loading = True
         last = self.records.slice(self.loaded - 1).to_pylist()[0]
         until = min(self.loaded + PAGE, MAX_ROWS)
-        self._worker = self._load(self._shown_view, self._generation,
-                                  Page(limit=until - self.loaded, offset=self.loaded, last=last),
-                                  until)
+        self._worker = self._load(
+            self._shown_view,
+            self._generation,
+            Page(limit=until - self.loaded, offset=self.loaded, last=last),
+            until,
+        )
 
     @work(thread=True, exclusive=True, group="pane", exit_on_error=False)
     def _load(self, view: Any, generation: int, page: Page, until: int) -> None:
@@ -190,11 +203,18 @@ class Pane(Vertical, can_focus=False):
             page = Page(limit=min(PAGE, until - loaded), offset=loaded, last=last)
         records = pa.concat_tables(pages)
         as_dicts = records.to_pylist()
-        self.post_message(self.Loaded(
-            view, generation, records, [self.row(r) for r in as_dicts],
-            [self.key(r) for r in as_dicts],
-            [hash(repr([v for k, v in r.items() if k not in VOLATILE])) for r in as_dicts],
-            append=start > 0, more=more))
+        self.post_message(
+            self.Loaded(
+                view,
+                generation,
+                records,
+                [self.row(r) for r in as_dicts],
+                [self.key(r) for r in as_dicts],
+                [hash(repr([v for k, v in r.items() if k not in VOLATILE])) for r in as_dicts],
+                append=start > 0,
+                more=more,
+            )
+        )
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
@@ -211,14 +231,19 @@ class Pane(Vertical, can_focus=False):
             view = message.view
             table.empty = (
                 f"Nothing matches the filter {cells.text(view.text.strip())!r}. Esc clears it."
-                if view.text.strip() else self.EMPTY
+                if view.text.strip()
+                else self.EMPTY
             )
             # a new filter or order starts at the top; a refresh keeps the cursor on its row
             changed = self._shown_view is not None and view != self._shown_view
             first = self._shown_view is None or changed
             self._shown_view = view
-            table.show(("", *self.LABELS), self._marked(message, first=first), message.keys,
-                       keep="" if changed else None)
+            table.show(
+                ("", *self.LABELS),
+                self._marked(message, first=first),
+                message.keys,
+                keep="" if changed else None,
+            )
             self.records = message.records
             # rows swapped under a cursor on the last row: it will not move, so ask here
             if table.table is not None and table.table.cursor_row >= len(table.keys) - 1:
@@ -243,8 +268,7 @@ class Pane(Vertical, can_focus=False):
         refresh of the same view. Marks last one refresh; a first load marks nothing."""
         seen, self._seen = self._seen, dict(zip(message.keys, message.signatures, strict=True))
         rows = []
-        for key, signature, row in zip(message.keys, message.signatures, message.rows,
-                                       strict=True):
+        for key, signature, row in zip(message.keys, message.signatures, message.rows, strict=True):
             before = signature if first else seen.get(key)
             mark = NEW_MARK if before is None else CHANGED_MARK if before != signature else ""
             rows.append([mark, *row])
@@ -258,10 +282,15 @@ class Pane(Vertical, can_focus=False):
         records = message.records
         if not all(fresh):
             records = records.filter(pa.array(fresh))
-        table.append([["", *r] for r, ok in zip(message.rows, fresh, strict=True) if ok],
-                     [k for k, ok in zip(message.keys, fresh, strict=True) if ok])
-        self._seen.update((k, sig) for k, sig, ok in zip(message.keys, message.signatures,
-                                                          fresh, strict=True) if ok)
+        table.append(
+            [["", *r] for r, ok in zip(message.rows, fresh, strict=True) if ok],
+            [k for k, ok in zip(message.keys, fresh, strict=True) if ok],
+        )
+        self._seen.update(
+            (k, sig)
+            for k, sig, ok in zip(message.keys, message.signatures, fresh, strict=True)
+            if ok
+        )
         self.records = pa.concat_tables([self.records, records]) if self.records else records
 
     @on(DataTable.RowHighlighted)
@@ -282,11 +311,15 @@ class Pane(Vertical, can_focus=False):
         elif self.loaded < MAX_ROWS:
             parts.append(f"{self.loaded:,} loaded [dim]· more load as you scroll[/]")
         else:
-            parts.append(f"{self.loaded:,} loaded [yellow](the most kept at once; there are "
-                         "more: narrow with /)[/]")
+            parts.append(
+                f"{self.loaded:,} loaded [yellow](the most kept at once; there are "
+                "more: narrow with /)[/]"
+            )
         if self._failed:
-            parts.append("· [b red]could not load[/] [dim](the rows from before; tried again at "
-                         "the next refresh)[/]")
+            parts.append(
+                "· [b red]could not load[/] [dim](the rows from before; tried again at "
+                "the next refresh)[/]"
+            )
         parts.extend(self.title_parts())
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")

@@ -13,9 +13,9 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, split_filter
-from quarterdeck.desk import key_state
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.desk import key_state
 from quarterdeck.queries.columns import RUNS
 from quarterdeck.queries.runs import RunFilter
 
@@ -54,8 +54,13 @@ class RunsPane(Pane):
         "and is recorded). e writes the run's evidence bundle under evidence/."
     )
 
-    ROW_KEYS = (("decide", "pause"), ("decide", "resume"), ("decide", "rollback"),
-                ("decide_workflow", "pause"), ("decide_workflow", "rollback"))
+    ROW_KEYS = (
+        ("decide", "pause"),
+        ("decide", "resume"),
+        ("decide", "rollback"),
+        ("decide_workflow", "pause"),
+        ("decide_workflow", "rollback"),
+    )
     BINDINGS = [
         Binding("s", "sort_next", "Sort", id="runs.sort"),
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="runs.sort_reverse"),
@@ -64,10 +69,16 @@ class RunsPane(Pane):
         Binding("u", "decide('resume')", "Resume", id="runs.resume"),
         Binding("R", "decide('rollback')", "Roll back", id="runs.rollback"),
         # (off the footer, which they would overflow; in ? help and the palette)
-        Binding("P", "decide_workflow('pause')", "Pause workflow", show=False,
-                id="runs.pause_workflow"),
-        Binding("B", "decide_workflow('rollback')", "Roll back workflow", show=False,
-                id="runs.rollback_workflow"),
+        Binding(
+            "P", "decide_workflow('pause')", "Pause workflow", show=False, id="runs.pause_workflow"
+        ),
+        Binding(
+            "B",
+            "decide_workflow('rollback')",
+            "Roll back workflow",
+            show=False,
+            id="runs.rollback_workflow",
+        ),
     ]
 
     class OpenRun(Message):
@@ -80,7 +91,10 @@ class RunsPane(Pane):
 
     def fetch(self, view: RunsView, page: Page) -> pa.Table:
         return self.reader.run_history(
-            view.where(), sort=view.sort, descending=view.descending, limit=page.limit,
+            view.where(),
+            sort=view.sort,
+            descending=view.descending,
+            limit=page.limit,
             offset=page.offset,
         )
 
@@ -95,13 +109,14 @@ class RunsPane(Pane):
             "status": cells.status(r["status"]),
             "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
             "pending_approvals": f"[bold yellow]{r['pending_approvals']} pending[/]"
-            if r["pending_approvals"] else "",
+            if r["pending_approvals"]
+            else "",
             "started_at": cells.when(r["started_at"]),
             "duration_s": cells.seconds(r["duration_s"], live=live),
-            "steps": cells.text(r["steps"]) + (f" [red]({r['step_errors']} err)[/]"
-                                               if r["step_errors"] else ""),
-            "touched": cells.text(r["touched"]) + (f" [bold red]({r['deletes']} del)[/]"
-                                                   if r["deletes"] else ""),
+            "steps": cells.text(r["steps"])
+            + (f" [red]({r['step_errors']} err)[/]" if r["step_errors"] else ""),
+            "touched": cells.text(r["touched"])
+            + (f" [bold red]({r['deletes']} del)[/]" if r["deletes"] else ""),
             "environment": cells.text(r["environment"]),
             "identity": cells.text(r["identity"]),
         }

@@ -50,8 +50,9 @@ class StatusBar(Static):
         if self.counts is not None:
             parts.append(f"{self.counts.runs:,} runs")
             if self.counts.quarantined:
-                parts.append(f"[bold yellow]⚠ {self.counts.quarantined:,} quarantined[/] "
-                             "[dim](Q)[/]")
+                parts.append(
+                    f"[bold yellow]⚠ {self.counts.quarantined:,} quarantined[/] [dim](Q)[/]"
+                )
             else:
                 parts.append("[dim]0 quarantined[/]")
         if self.read_only:

@@ -32,8 +32,9 @@ class TableView(Container, can_focus=True):
     TableView > .empty { padding: 1 2; color: $text-muted; }
     """
 
-    def __init__(self, *, empty: str = "nothing to show", id: str | None = None,
-                 max_width: int = 60) -> None:
+    def __init__(
+        self, *, empty: str = "nothing to show", id: str | None = None, max_width: int = 60
+    ) -> None:
         super().__init__(id=id)
         self.empty = empty
         self.max_width = max_width
@@ -45,8 +46,14 @@ class TableView(Container, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(self.empty, classes="empty")
 
-    def show(self, labels: Sequence[str], rows: Sequence[Sequence[str]], keys: Sequence[str],
-             *, keep: str | None = None) -> None:
+    def show(
+        self,
+        labels: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        keys: Sequence[str],
+        *,
+        keep: str | None = None,
+    ) -> None:
         """Replace the rows. The cursor goes back to the row whose key is `keep` (default:
         the key under the cursor now, kept at its place on screen; but a cursor on the first
         row stays on the first row, following what is newest), else stays at the same
@@ -54,8 +61,14 @@ class TableView(Container, can_focus=True):
         was; the screen decides what gets focus first."""
         labels, keys = list(labels), list(keys)
         data = self._arrow(rows, len(labels))
-        if (self.table is not None and self.data is not None and keep is None
-                and keys == self.keys and labels == self.labels and data.equals(self.data)):
+        if (
+            self.table is not None
+            and self.data is not None
+            and keep is None
+            and keys == self.keys
+            and labels == self.labels
+            and data.equals(self.data)
+        ):
             return  # nothing changed: no remount, no flicker
         self.labels = labels
         self._put(data, keys, keep)
@@ -65,8 +78,12 @@ class TableView(Container, can_focus=True):
         if self.data is None:
             self.show(self.labels, rows, keys)
             return
-        self._put(pa.concat_tables([self.data, self._arrow(rows, len(self.labels))]),
-                  self.keys + list(keys), None, swap=False)
+        self._put(
+            pa.concat_tables([self.data, self._arrow(rows, len(self.labels))]),
+            self.keys + list(keys),
+            None,
+            swap=False,
+        )
 
     @staticmethod
     def _arrow(rows: Sequence[Sequence[str]], width: int) -> pa.Table:
@@ -78,8 +95,7 @@ class TableView(Container, can_focus=True):
                 table = table.set_column(i, table.field(i), pa.array(shown, pa.string()))
         return table
 
-    def _put(self, data: pa.Table, keys: list[str], keep: str | None, *,
-             swap: bool = True) -> None:
+    def _put(self, data: pa.Table, keys: list[str], keep: str | None, *, swap: bool = True) -> None:
         position = self.table.cursor_row if self.table is not None else 0
         # Where the cursor sits in the viewport, so it stays there when rows arrive above.
         from_top = position - round(self.table.scroll_y) if self.table is not None else None
@@ -91,8 +107,12 @@ class TableView(Container, can_focus=True):
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
         self.keys = keys
-        if swap and self.table is not None and keys and \
-                list(self.table._column_labels or []) == self.labels:
+        if (
+            swap
+            and self.table is not None
+            and keys
+            and list(self.table._column_labels or []) == self.labels
+        ):
             # Same columns: the rows are swapped under the table that is there. No remount,
             # no focus change (which makes the footer rebuild), no full layout: a live
             # refresh costs a repaint, not a new widget.
@@ -116,8 +136,12 @@ class TableView(Container, can_focus=True):
             return
         self.data = data
         table = DataTable(
-            backend=ArrowBackend(data), column_labels=self.labels, cursor_type="row",
-            zebra_stripes=True, show_row_labels=False, max_column_content_width=self.max_width,
+            backend=ArrowBackend(data),
+            column_labels=self.labels,
+            cursor_type="row",
+            zebra_stripes=True,
+            show_row_labels=False,
+            max_column_content_width=self.max_width,
         )
         self.table = table
         self.mount(table)

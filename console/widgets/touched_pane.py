@@ -91,5 +91,4 @@ class TouchedPane(Pane):
         if touch["record_id"] is None:
             self.notify("a bulk touch names no single record", severity="warning")
             return
-        self.post_message(self.OpenLineage(touch["system"], touch["object"],
-                                           touch["record_id"]))
+        self.post_message(self.OpenLineage(touch["system"], touch["object"], touch["record_id"]))

@@ -39,8 +39,10 @@ class TriggersPane(Pane):
     TITLE = "Triggers"
     KEY = "4"
     FILTER_HINT = "filter: trigger, metric, workflow, phase"
-    EMPTY = ("No rollback triggers are configured. Add [[trigger]] rules to quarterdeck.toml "
-             "(README: Rollback triggers).")
+    EMPTY = (
+        "No rollback triggers are configured. Add [[trigger]] rules to quarterdeck.toml "
+        "(README: Rollback triggers)."
+    )
     HELP = (
         "Every rollback trigger, most urgent first: Tripped, Error, Warning (80 % of the "
         "threshold), Inconclusive (fewer runs in the window than min_runs), OK. Rules are "
@@ -62,15 +64,23 @@ class TriggersPane(Pane):
 
     def fetch(self, view: TriggersView, page: Page) -> pa.Table:
         table = self.reader.trigger_status()
-        rows = table.to_pylist()[page.offset:]
+        rows = table.to_pylist()[page.offset :]
         needle, invert = split_filter(view.text)
         if needle:
             low = needle.lower()
-            rows = [r for r in rows if (low in " ".join(
-                str(r[k] or "") for k in ("name", "metric", "workflow", "phase")).lower())
-                != invert]
+            rows = [
+                r
+                for r in rows
+                if (
+                    low
+                    in " ".join(
+                        str(r[k] or "") for k in ("name", "metric", "workflow", "phase")
+                    ).lower()
+                )
+                != invert
+            ]
         rows.sort(key=lambda r: (PHASE_ORDER.get(r["phase"], 5), r["name"]))
-        return pa.Table.from_pylist(rows[:page.limit], schema=table.schema)
+        return pa.Table.from_pylist(rows[: page.limit], schema=table.schema)
 
     def key(self, record: dict[str, Any]) -> str:
         return record["name"]

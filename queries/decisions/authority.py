@@ -58,8 +58,7 @@ class Plan:
         """What the decision does, without naming every run."""
         if self.target_kind == "workflow":
             n = len(self.runs)
-            return (f"{self.action} {n} active run{'s' if n != 1 else ''} of workflow "
-                    f"{self.target}")
+            return f"{self.action} {n} active run{'s' if n != 1 else ''} of workflow {self.target}"
         return self.summary
 
     @property
@@ -85,8 +84,10 @@ def plan(
 ) -> Plan:
     """What `action` would do, if `operator` may take it; else `Refused`."""
     if operator.read_only:
-        raise Refused("read-only: this console and CLI take no decisions (--read-only or "
-                      "[console] read_only in the config)")
+        raise Refused(
+            "read-only: this console and CLI take no decisions (--read-only or "
+            "[console] read_only in the config)"
+        )
     if action not in ACTIONS:
         raise Refused(f"unknown decision {action!r}; one of {', '.join(ACTIONS)}")
     if action in ("approve", "reject"):
@@ -94,9 +95,11 @@ def plan(
             raise Refused(f"{action} needs an approval id")
         return _plan_approval(con, operator, action, approval_id, now)
     if CONTROL_ROLE not in operator.roles:
-        raise Refused(f"{action} needs the role {CONTROL_ROLE!r}; {operator.name} has "
-                      f"{operator.describe_roles()} (roles are set in quarterdeck.toml, "
-                      f"[operators.\"{operator.name}\"])")
+        raise Refused(
+            f"{action} needs the role {CONTROL_ROLE!r}; {operator.name} has "
+            f"{operator.describe_roles()} (roles are set in quarterdeck.toml, "
+            f'[operators."{operator.name}"])'
+        )
     if (run_id is None) == (workflow is None):
         raise Refused(f"{action} takes a run or a workflow")
     if run_id is not None:
@@ -105,48 +108,62 @@ def plan(
     return _plan_workflow(con, action, workflow, now, stale_seconds)
 
 
-def _plan_run(con: duckdb.DuckDBPyConnection, action: str, run_id: str, now: datetime,
-              stale_seconds: int) -> Plan:
+def _plan_run(
+    con: duckdb.DuckDBPyConnection, action: str, run_id: str, now: datetime, stale_seconds: int
+) -> Plan:
     run = runs.run_overview(con, run_id, now=now, stale_seconds=stale_seconds)
     if run is None:
         raise Refused(f"no run {run_id!r} in the store")
     status = str(run["status"])
     if action == "pause" and status not in ACTIVE:
-        raise Refused(f"run {run_id} is {status.replace('_', ' ')}: only an active run can "
-                      "be paused")
+        raise Refused(
+            f"run {run_id} is {status.replace('_', ' ')}: only an active run can be paused"
+        )
     if action == "pause" and status == "paused":
         raise Refused(f"run {run_id} is already paused")
     if action == "resume" and status != "paused":
-        raise Refused(f"run {run_id} is {status.replace('_', ' ')}, not paused: nothing to "
-                      "resume")
+        raise Refused(f"run {run_id} is {status.replace('_', ' ')}, not paused: nothing to resume")
     if action == "rollback" and status == "rolled_back":
         raise Refused(f"run {run_id} has already been rolled back")
-    return Plan(action, "run", run_id, (run_id,),
-                details={"workflow": run["workflow"], "status": status})
+    return Plan(
+        action, "run", run_id, (run_id,), details={"workflow": run["workflow"], "status": status}
+    )
 
 
-def _plan_workflow(con: duckdb.DuckDBPyConnection, action: str, workflow: str, now: datetime,
-                   stale_seconds: int) -> Plan:
-    wanted = {"pause": ("running", "awaiting_approval", "stale"), "resume": ("paused",),
-              "rollback": ACTIVE}[action]
-    rows = runs.run_history(con, now=now, where=runs.RunFilter(status=wanted, workflow=workflow),
-                            stale_seconds=stale_seconds).to_pylist()
+def _plan_workflow(
+    con: duckdb.DuckDBPyConnection, action: str, workflow: str, now: datetime, stale_seconds: int
+) -> Plan:
+    wanted = {
+        "pause": ("running", "awaiting_approval", "stale"),
+        "resume": ("paused",),
+        "rollback": ACTIVE,
+    }[action]
+    rows = runs.run_history(
+        con,
+        now=now,
+        where=runs.RunFilter(status=wanted, workflow=workflow),
+        stale_seconds=stale_seconds,
+    ).to_pylist()
     if not rows:
-        known = con.execute("SELECT count(*) FROM run_summary WHERE workflow = ?",
-                            [workflow]).fetchall()[0][0]
+        known = con.execute(
+            "SELECT count(*) FROM run_summary WHERE workflow = ?", [workflow]
+        ).fetchall()[0][0]
         if not known:
             raise Refused(f"no workflow {workflow!r} in the store")
         if action != "resume":
-            raise Refused(f"workflow {workflow} has no run to {action} "
-                          f"(none is {' or '.join(s.replace('_', ' ') for s in wanted)})")
+            raise Refused(
+                f"workflow {workflow} has no run to {action} "
+                f"(none is {' or '.join(s.replace('_', ' ') for s in wanted)})"
+            )
         # No paused run, but its runners may hold the workflow itself paused (no new runs
         # since a workflow pause): a resume tells them to go on.
     ids = tuple(sorted(r["run_id"] for r in rows))
     return Plan(action, "workflow", workflow, ids, details={"workflow": workflow})
 
 
-def _plan_approval(con: duckdb.DuckDBPyConnection, operator: Operator, action: str,
-                   approval_id: str, now: datetime) -> Plan:
+def _plan_approval(
+    con: duckdb.DuckDBPyConnection, operator: Operator, action: str, approval_id: str, now: datetime
+) -> Plan:
     row = con.execute(
         """SELECT a.status, a.required_role, a.requested_by, a.expires_at, a.decided_by,
                   a.decided_at, a.run_id, a.action, s.identity, s.workflow
@@ -156,21 +173,43 @@ def _plan_approval(con: duckdb.DuckDBPyConnection, operator: Operator, action: s
     ).fetchone()
     if row is None:
         raise Refused(f"no approval {approval_id!r} in the store")
-    status, role, requested_by, expires_at, decided_by, decided_at, run_id, what, identity, \
-        workflow = row
+    (
+        status,
+        role,
+        requested_by,
+        expires_at,
+        decided_by,
+        decided_at,
+        run_id,
+        what,
+        identity,
+        workflow,
+    ) = row
     if status in ("approved", "rejected"):
-        raise Refused(f"{approval_id} was already {status} by {decided_by or 'someone'} at "
-                      f"{decided_at:%Y-%m-%d %H:%M:%S}Z; a decided request stays decided")
+        raise Refused(
+            f"{approval_id} was already {status} by {decided_by or 'someone'} at "
+            f"{decided_at:%Y-%m-%d %H:%M:%S}Z; a decided request stays decided"
+        )
     if status == "expired" and action == "approve":
-        raise Refused(f"{approval_id} expired at {expires_at:%Y-%m-%d %H:%M:%S}Z; an expired "
-                      "request cannot be approved (the run must ask again)")
+        raise Refused(
+            f"{approval_id} expired at {expires_at:%Y-%m-%d %H:%M:%S}Z; an expired "
+            "request cannot be approved (the run must ask again)"
+        )
     if role and role not in operator.roles:
-        raise Refused(f"{action} of {approval_id} needs the role {role!r}; {operator.name} "
-                      f"has {operator.describe_roles()}")
+        raise Refused(
+            f"{action} of {approval_id} needs the role {role!r}; {operator.name} "
+            f"has {operator.describe_roles()}"
+        )
     if operator.name in {requested_by, identity}:
-        raise Refused(f"separation of duties: {operator.name} requested {approval_id} (or "
-                      "is the identity the run acts as) and cannot decide it")
-    return Plan(action, "approval", approval_id, (run_id,) if run_id else (), approval_id,
-                details={"action": what, "workflow": workflow, "required_role": role})
-
-
+        raise Refused(
+            f"separation of duties: {operator.name} requested {approval_id} (or "
+            "is the identity the run acts as) and cannot decide it"
+        )
+    return Plan(
+        action,
+        "approval",
+        approval_id,
+        (run_id,) if run_id else (),
+        approval_id,
+        details={"action": what, "workflow": workflow, "required_role": role},
+    )

@@ -76,8 +76,10 @@ def tail(path: Path) -> tuple[int, str]:
     seq, last = 0, GENESIS
     for line in read(path):
         if line.record is None:
-            raise JournalError(f"{path} line {line.number} is not a journal record; run "
-                               "`quarterdeck verify` before recording more decisions")
+            raise JournalError(
+                f"{path} line {line.number} is not a journal record; run "
+                "`quarterdeck verify` before recording more decisions"
+            )
         seq, last = int(line.record.get("seq", 0)), str(line.record.get("hash", ""))
     return seq, last
 
@@ -122,15 +124,25 @@ def check_chain(path: Path) -> tuple[list[dict[str, Any]], Break | None]:
         seq = record.get("seq")
         expected = len(records) + 1
         if seq != expected:
-            return records, Break(line.number, seq if isinstance(seq, int) else None,
-                                  f"seq is {seq!r} where {expected} was due (a record was "
-                                  "removed, reordered or inserted)")
+            return records, Break(
+                line.number,
+                seq if isinstance(seq, int) else None,
+                f"seq is {seq!r} where {expected} was due (a record was "
+                "removed, reordered or inserted)",
+            )
         if record.get("prev_hash") != prev:
-            return records, Break(line.number, seq, "prev_hash does not match the hash of "
-                                  "the record before (a record was removed or reordered)")
+            return records, Break(
+                line.number,
+                seq,
+                "prev_hash does not match the hash of "
+                "the record before (a record was removed or reordered)",
+            )
         if record.get("hash") != digest(record):
-            return records, Break(line.number, seq, "the hash does not match the record's "
-                                  "content (the record was altered)")
+            return records, Break(
+                line.number,
+                seq,
+                "the hash does not match the record's content (the record was altered)",
+            )
         records.append(record)
         prev = record["hash"]
     return records, None

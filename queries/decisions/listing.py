@@ -50,10 +50,11 @@ LIMIT $limit
 """
 
 
-def decisions(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None,
-              limit: int | None = None) -> pa.Table:
+def decisions(
+    con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, limit: int | None = None
+) -> pa.Table:
     """Decisions, newest first, each with its lifecycle: recorded → delivered → applied (or
     refused, from the runners' `control.applied`)."""
-    return con.execute(_DECISIONS, {"run_id": run_id,
-                                    "limit": limit if limit is not None else 2**62}
-                       ).to_arrow_table()
+    return con.execute(
+        _DECISIONS, {"run_id": run_id, "limit": limit if limit is not None else 2**62}
+    ).to_arrow_table()

@@ -65,22 +65,27 @@ def record(
     `decision_id` (a UUIDv7) may be chosen beforehand, e.g. to claim a trigger's trip."""
     reason = reason.strip()
     if not reason:
-        raise Refused(f"a reason is needed to {decision.action}: it is what will defend the "
-                      "decision later")
+        raise Refused(
+            f"a reason is needed to {decision.action}: it is what will defend the decision later"
+        )
     seq, prev = journal.tail(paths.journal)
-    sealed = journal.seal({
-        "decision_id": decision_id or uuid7(),
-        "decided_at": _stamp(now),
-        "operator": operator.name,
-        "roles": sorted(operator.roles),
-        "action": decision.action,
-        "target_kind": decision.target_kind,
-        "target": decision.target,
-        "runs": list(decision.runs),
-        "approval_id": decision.approval_id,
-        "reason": reason,
-        "source": source,
-    }, seq=seq + 1, prev_hash=prev)
+    sealed = journal.seal(
+        {
+            "decision_id": decision_id or uuid7(),
+            "decided_at": _stamp(now),
+            "operator": operator.name,
+            "roles": sorted(operator.roles),
+            "action": decision.action,
+            "target_kind": decision.target_kind,
+            "target": decision.target,
+            "runs": list(decision.runs),
+            "approval_id": decision.approval_id,
+            "reason": reason,
+            "source": source,
+        },
+        seq=seq + 1,
+        prev_hash=prev,
+    )
     journal.append(paths.journal, sealed)  # recorded from here on
     _store(con, sealed)
     _deliver(con, sealed, paths.outbox, now)
@@ -105,16 +110,30 @@ def _store_once(con: duckdb.DuckDBPyConnection, rec: dict[str, Any]) -> None:
     try:
         con.execute(
             "INSERT INTO decisions VALUES (?, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [rec["decision_id"], rec["seq"], rec["decided_at"].removesuffix("Z"),
-             rec["operator"], rec["action"], rec["target_kind"], rec["target"], rec["runs"],
-             rec["approval_id"], rec["reason"], rec["source"], rec["prev_hash"], rec["hash"],
-             journal.canonical(rec)],
+            [
+                rec["decision_id"],
+                rec["seq"],
+                rec["decided_at"].removesuffix("Z"),
+                rec["operator"],
+                rec["action"],
+                rec["target_kind"],
+                rec["target"],
+                rec["runs"],
+                rec["approval_id"],
+                rec["reason"],
+                rec["source"],
+                rec["prev_hash"],
+                rec["hash"],
+                journal.canonical(rec),
+            ],
         )
         if rec["approval_id"]:
-            con.execute("DELETE FROM approval_summary WHERE approval_id = ?",
-                        [rec["approval_id"]])
-            con.execute("INSERT INTO approval_summary SELECT * FROM qd_approval_merge() "
-                        "WHERE approval_id = ?", [rec["approval_id"]])
+            con.execute("DELETE FROM approval_summary WHERE approval_id = ?", [rec["approval_id"]])
+            con.execute(
+                "INSERT INTO approval_summary SELECT * FROM qd_approval_merge() "
+                "WHERE approval_id = ?",
+                [rec["approval_id"]],
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -123,19 +142,35 @@ def _store_once(con: duckdb.DuckDBPyConnection, rec: dict[str, Any]) -> None:
 
 def outbox_message(rec: dict[str, Any]) -> dict[str, Any]:
     """What a runner reads from the outbox for one decision."""
-    return {k: rec[k] for k in ("decision_id", "seq", "decided_at", "operator", "action",
-                                "target_kind", "target", "runs", "approval_id", "reason")}
+    return {
+        k: rec[k]
+        for k in (
+            "decision_id",
+            "seq",
+            "decided_at",
+            "operator",
+            "action",
+            "target_kind",
+            "target",
+            "runs",
+            "approval_id",
+            "reason",
+        )
+    }
 
 
-def _deliver(con: duckdb.DuckDBPyConnection, rec: dict[str, Any], outbox: Path,
-             now: datetime) -> None:
+def _deliver(
+    con: duckdb.DuckDBPyConnection, rec: dict[str, Any], outbox: Path, now: datetime
+) -> None:
     outbox.parent.mkdir(parents=True, exist_ok=True)
     with outbox.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(outbox_message(rec), separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    con.execute("INSERT INTO deliveries VALUES (?, ?, ?)",
-                [rec["decision_id"], now.replace(tzinfo=None), str(outbox)])
+    con.execute(
+        "INSERT INTO deliveries VALUES (?, ?, ?)",
+        [rec["decision_id"], now.replace(tzinfo=None), str(outbox)],
+    )
 
 
 @dataclass
@@ -163,5 +198,3 @@ def reconcile(con: duckdb.DuckDBPyConnection, paths: Paths, *, now: datetime) ->
         _deliver(con, rec, paths.outbox, now)
         done.delivered.append(rec["seq"])
     return done
-
-

@@ -40,31 +40,54 @@ def verify(con: duckdb.DuckDBPyConnection, path: Path) -> Verified:
     records, broken = journal.check_chain(path)
     if broken is not None:
         where = f"seq {broken.seq}" if broken.seq is not None else f"line {broken.line}"
-        return Verified(len(records), broken.seq or len(records) + 1,
-                        f"journal {path} line {broken.line} ({where}): {broken.problem}")
+        return Verified(
+            len(records),
+            broken.seq or len(records) + 1,
+            f"journal {path} line {broken.line} ({where}): {broken.problem}",
+        )
     cursor = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM decisions ORDER BY seq")
     rows = {row[0]: dict(zip(_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
     states = _decided_states(con)
     for rec in records:
         row = rows.pop(rec["decision_id"], None)
         if row is None:
-            return Verified(len(records), rec["seq"],
-                            f"seq {rec['seq']} is in the journal but not in the store "
-                            "(open the store for writing to reconcile it)")
+            return Verified(
+                len(records),
+                rec["seq"],
+                f"seq {rec['seq']} is in the journal but not in the store "
+                "(open the store for writing to reconcile it)",
+            )
         problem = _differs(row, rec) or _approval_differs(states, rec)
         if problem is not None:
             return Verified(len(records), rec["seq"], f"seq {rec['seq']}: {problem}")
     if rows:
-        seq = min(r[1] for r in rows.values())
-        return Verified(len(records), seq,
-                        f"seq {seq} is in the store but not in the journal (removed from it?)")
+        seq = min(r["seq"] for r in rows.values())
+        return Verified(
+            len(records),
+            seq,
+            f"seq {seq} is in the store but not in the journal (removed from it?)",
+        )
     return Verified(len(records))
 
 
 #: The decisions table's columns, each compared with the journal record's field of that name
 #: (`record` with the whole record's canonical JSON).
-_COLUMNS = ("decision_id", "seq", "decided_at", "operator", "action", "target_kind", "target",
-            "runs", "approval_id", "reason", "source", "prev_hash", "hash", "record")
+_COLUMNS = (
+    "decision_id",
+    "seq",
+    "decided_at",
+    "operator",
+    "action",
+    "target_kind",
+    "target",
+    "runs",
+    "approval_id",
+    "reason",
+    "source",
+    "prev_hash",
+    "hash",
+    "record",
+)
 
 
 def _journal_value(rec: dict[str, Any], column: str) -> Any:
@@ -81,10 +104,14 @@ def _differs(row: dict[str, Any], rec: dict[str, Any]) -> str | None:
         stored, journaled = row[column], _journal_value(rec, column)
         if stored != journaled:
             if column == "record":
-                return ("the journal line stored with the decision differs from the journal's "
-                        "(a field not shown in a column was changed)")
-            return (f"the store's {column} differs from the journal's: {_show(stored)} in the "
-                    f"store, {_show(journaled)} in the journal")
+                return (
+                    "the journal line stored with the decision differs from the journal's "
+                    "(a field not shown in a column was changed)"
+                )
+            return (
+                f"the store's {column} differs from the journal's: {_show(stored)} in the "
+                f"store, {_show(journaled)} in the journal"
+            )
     return None
 
 
@@ -116,22 +143,25 @@ def _approval_differs(states: dict[str, dict[str, Any]], rec: dict[str, Any]) ->
     source = f"decision:{rec['decision_id']}"
     state = states.get(rec["approval_id"])
     if state is None or source not in (state["sources"] or []):
-        return (f"approval {_show(rec['approval_id'])} has no state from this decision in the "
-                "store")
+        return f"approval {_show(rec['approval_id'])} has no state from this decision in the store"
     if state["latest_source"] != source:
         return None  # a later state (the runner's answer, a record) is the one shown
-    expected = {"decided_state": _STATE[rec["action"]], "decided_by": rec["operator"],
-                "decided_at": _journal_value(rec, "decided_at"), "reason": rec["reason"]}
+    expected = {
+        "decided_state": _STATE[rec["action"]],
+        "decided_by": rec["operator"],
+        "decided_at": _journal_value(rec, "decided_at"),
+        "reason": rec["reason"],
+    }
     for field, value in expected.items():
         if state[field] != value:
-            return (f"approval {_show(rec['approval_id'])}'s {field} differs from the "
-                    f"decision's: {_show(state[field])} in the store, {_show(value)} in the "
-                    "journal")
+            return (
+                f"approval {_show(rec['approval_id'])}'s {field} differs from the "
+                f"decision's: {_show(state[field])} in the store, {_show(value)} in the "
+                "journal"
+            )
     return None
 
 
 def _show(value: Any) -> str:
     text = repr(value.isoformat() if isinstance(value, datetime) else value)
     return text if len(text) <= 80 else text[:79] + "…"
-
-

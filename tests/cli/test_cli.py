@@ -18,8 +18,14 @@ from support.events import started, write_jsonl
 def qd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "quarterdeck.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=full_env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -35,8 +41,7 @@ def test_ingest_json_summary_and_idempotence(tmp_path: Path, fleet_dir: Path) ->
     assert first["approval_records"] > 0
     second = json.loads(qd("ingest", str(fleet_dir), "--json", cwd=tmp_path).stdout)
     assert second["events"] == 0 and second["approval_records"] == 0
-    assert second["duplicates"] == first["events"] + first["duplicates"] + first[
-        "approval_records"]
+    assert second["duplicates"] == first["events"] + first["duplicates"] + first["approval_records"]
     assert (tmp_path / ".quarterdeck" / "quarterdeck.duckdb").exists()
 
 
@@ -54,9 +59,21 @@ def test_runs_json_rows_have_the_documented_fields(loaded: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 120
-    for key in ("run_id", "workflow", "workflow_version", "identity", "environment", "status",
-                "started_at", "finished_at", "duration_s", "steps", "touched", "out_of_scope",
-                "pending_approvals"):
+    for key in (
+        "run_id",
+        "workflow",
+        "workflow_version",
+        "identity",
+        "environment",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "steps",
+        "touched",
+        "out_of_scope",
+        "pending_approvals",
+    ):
         assert key in rows[0]
     assert rows[0]["started_at"].endswith("Z")
     starts = [r["started_at"] for r in rows]
@@ -65,14 +82,17 @@ def test_runs_json_rows_have_the_documented_fields(loaded: Path) -> None:
 
 
 def test_runs_filters_limit_and_csv(loaded: Path) -> None:
-    failed = json.loads(qd("runs", "--format", "json", "--status", "failed,cancelled",
-                           cwd=loaded).stdout)
+    failed = json.loads(
+        qd("runs", "--format", "json", "--status", "failed,cancelled", cwd=loaded).stdout
+    )
     assert failed and {r["status"] for r in failed} <= {"failed", "cancelled"}
-    crm = json.loads(qd("runs", "--format", "json", "--workflow", "crm-enrichment",
-                        cwd=loaded).stdout)
+    crm = json.loads(
+        qd("runs", "--format", "json", "--workflow", "crm-enrichment", cwd=loaded).stdout
+    )
     assert crm and {r["workflow"] for r in crm} == {"crm-enrichment"}
-    recent = json.loads(qd("runs", "--format", "json", "--since", "2026-11-20T00:00:00Z",
-                           cwd=loaded).stdout)
+    recent = json.loads(
+        qd("runs", "--format", "json", "--since", "2026-11-20T00:00:00Z", cwd=loaded).stdout
+    )
     assert recent and all(r["started_at"] >= "2026-11-20" for r in recent)
     limited = qd("runs", "--format", "csv", "--limit", "3", cwd=loaded).stdout
     table = list(csv.DictReader(io.StringIO(limited)))
@@ -84,8 +104,9 @@ def test_global_options_after_the_command(loaded: Path, tmp_path_factory) -> Non
     db = loaded / ".quarterdeck" / "quarterdeck.duckdb"
     result = qd("runs", "--format", "json", "--limit", "1", "--db", str(db), cwd=elsewhere)
     assert result.returncode == 0 and len(json.loads(result.stdout)) == 1
-    via_env = qd("runs", "--format", "json", "--limit", "1", cwd=elsewhere,
-                 env={"QUARTERDECK_DB": str(db)})
+    via_env = qd(
+        "runs", "--format", "json", "--limit", "1", cwd=elsewhere, env={"QUARTERDECK_DB": str(db)}
+    )
     assert via_env.returncode == 0
 
 
@@ -93,8 +114,12 @@ def test_quarantine_json(loaded: Path) -> None:
     rows = json.loads(qd("quarantine", "--format", "json", cwd=loaded).stdout)
     assert len(rows) == 9
     assert {"source", "line", "offset", "error_class", "error"} <= set(rows[0])
-    assert {r["error_class"] for r in rows} >= {"malformed_json", "bad_timestamp",
-                                                 "unknown_type", "invalid_utf8"}
+    assert {r["error_class"] for r in rows} >= {
+        "malformed_json",
+        "bad_timestamp",
+        "unknown_type",
+        "invalid_utf8",
+    }
 
 
 def test_an_empty_folder_is_not_a_silent_success(tmp_path: Path) -> None:
@@ -129,14 +154,30 @@ def test_read_commands_on_a_missing_store_fail_clearly(tmp_path: Path) -> None:
 def test_schema_is_json_schema_for_every_type(tmp_path: Path) -> None:
     schema = json.loads(qd("schema", cwd=tmp_path).stdout)
     text = json.dumps(schema)
-    for name in ("run.started", "data.touched", "approval.requested", "control.applied",
-                 "ApprovalRecord"):
+    for name in (
+        "run.started",
+        "data.touched",
+        "approval.requested",
+        "control.applied",
+        "ApprovalRecord",
+    ):
         assert name in text
 
 
 def test_sample_writes_a_fleet_of_the_asked_size(tmp_path: Path) -> None:
-    result = qd("sample", "--out", "fleet", "--runs", "40", "--seed", "3", "--end",
-                "2026-11-20T09:00:00Z", "--no-bad-lines", cwd=tmp_path)
+    result = qd(
+        "sample",
+        "--out",
+        "fleet",
+        "--runs",
+        "40",
+        "--seed",
+        "3",
+        "--end",
+        "2026-11-20T09:00:00Z",
+        "--no-bad-lines",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 40 runs" in result.stdout
     loaded = json.loads(qd("ingest", "fleet", "--json", cwd=tmp_path).stdout)
@@ -154,8 +195,17 @@ def test_qd_alias_and_quarterdeck_command_are_installed() -> None:
 
 def test_touched_json_rows_and_filters(loaded: Path) -> None:
     rows = json.loads(qd("touched", "--format", "json", cwd=loaded).stdout)
-    for key in ("run_id", "workflow", "ts", "system", "object", "record_id", "action",
-                "in_scope", "step_id"):
+    for key in (
+        "run_id",
+        "workflow",
+        "ts",
+        "system",
+        "object",
+        "record_id",
+        "action",
+        "in_scope",
+        "step_id",
+    ):
         assert key in rows[0]
     assert [r["ts"] for r in rows] == sorted((r["ts"] for r in rows), reverse=True)
     out = json.loads(qd("touched", "--format", "json", "--out-of-scope", cwd=loaded).stdout)
@@ -163,22 +213,28 @@ def test_touched_json_rows_and_filters(loaded: Path) -> None:
     run_id = rows[0]["run_id"]
     one_run = json.loads(qd("touched", "--format", "json", "--run", run_id, cwd=loaded).stdout)
     assert one_run and {r["run_id"] for r in one_run} == {run_id}
-    crm = json.loads(qd("touched", "--format", "json", "--system", "crm", "--action",
-                        "update,read", cwd=loaded).stdout)
+    crm = json.loads(
+        qd(
+            "touched", "--format", "json", "--system", "crm", "--action", "update,read", cwd=loaded
+        ).stdout
+    )
     assert crm and {r["system"] for r in crm} == {"crm"}
     assert {r["action"] for r in crm} <= {"update", "read"}
-    recent = json.loads(qd("touched", "--format", "json", "--since", "2026-11-20T06:00:00Z",
-                           cwd=loaded).stdout)
+    recent = json.loads(
+        qd("touched", "--format", "json", "--since", "2026-11-20T06:00:00Z", cwd=loaded).stdout
+    )
     assert recent and all(r["ts"] >= "2026-11-20T06:00:00" for r in recent)
     assert qd("touched", "--action", "purge", cwd=loaded).returncode == 2
 
 
 def test_touched_record_lineage_is_oldest_first(loaded: Path) -> None:
-    rows = json.loads(qd("touched", "--format", "json", "--system", "crm", "--action",
-                         "update", cwd=loaded).stdout)
+    rows = json.loads(
+        qd(
+            "touched", "--format", "json", "--system", "crm", "--action", "update", cwd=loaded
+        ).stdout
+    )
     record = f"crm/Contact/{rows[0]['record_id']}"
-    lineage = json.loads(qd("touched", "--format", "json", "--record", record,
-                            cwd=loaded).stdout)
+    lineage = json.loads(qd("touched", "--format", "json", "--record", record, cwd=loaded).stdout)
     assert lineage and {r["record_id"] for r in lineage} == {rows[0]["record_id"]}
     assert [r["ts"] for r in lineage] == sorted(r["ts"] for r in lineage)
     assert qd("touched", "--record", "crm/Contact", cwd=loaded).returncode == 2
@@ -186,9 +242,21 @@ def test_touched_record_lineage_is_oldest_first(loaded: Path) -> None:
 
 def test_approvals_json_pending_first(loaded: Path) -> None:
     rows = json.loads(qd("approvals", "--format", "json", cwd=loaded).stdout)
-    for key in ("approval_id", "run_id", "workflow", "action", "risk", "required_role",
-                "requested_by", "requested_at", "expires_at", "status", "decided_by",
-                "decided_at", "reason"):
+    for key in (
+        "approval_id",
+        "run_id",
+        "workflow",
+        "action",
+        "risk",
+        "required_role",
+        "requested_by",
+        "requested_at",
+        "expires_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "reason",
+    ):
         assert key in rows[0]
     statuses = [r["status"] for r in rows]
     assert "approved" in statuses

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from support.events import NOW
 from quarterdeck.cli import main, read
 from quarterdeck.config import Settings
 from quarterdeck.console.app import make_app
@@ -18,6 +17,7 @@ from quarterdeck.console.widgets.touched_pane import TouchedPane
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
 from quarterdeck.queries import columns, runs
 from quarterdeck.queries.store import Store
+from support.events import NOW
 
 
 def headers(table: tuple[columns.Column, ...]) -> list[str]:
@@ -25,8 +25,14 @@ def headers(table: tuple[columns.Column, ...]) -> list[str]:
 
 
 def test_a_header_is_written_once_per_table() -> None:
-    for table in (columns.RUNS, columns.TOUCHES, columns.APPROVALS, columns.QUARANTINE,
-                  columns.DECISIONS, columns.TRIGGERS):
+    for table in (
+        columns.RUNS,
+        columns.TOUCHES,
+        columns.APPROVALS,
+        columns.QUARANTINE,
+        columns.DECISIONS,
+        columns.TRIGGERS,
+    ):
         assert len(set(headers(table))) == len(table)
         assert len({c.key for c in table}) == len(table)
 
@@ -44,8 +50,11 @@ def test_the_run_history_sorts_by_the_sortable_run_columns(fleet_store: Store) -
 def test_the_panes_and_the_command_lines_columns_come_from_the_definition() -> None:
     assert list(RunsPane.LABELS) == headers(columns.RUNS) == headers(read.RUN_COLUMNS)
     assert SORT_KEYS == runs.SORTABLE
-    for pane, table in ((TouchedPane, columns.TOUCHES), (ApprovalsPane, columns.APPROVALS),
-                        (TriggersPane, columns.TRIGGERS)):
+    for pane, table in (
+        (TouchedPane, columns.TOUCHES),
+        (ApprovalsPane, columns.APPROVALS),
+        (TriggersPane, columns.TRIGGERS),
+    ):
         # a pane may leave columns out, never reorder or rename them
         assert list(pane.LABELS) == [h for h in headers(table) if h in pane.LABELS]
         assert pane.LABELS
@@ -62,14 +71,18 @@ async def test_the_runs_pane_shows_the_run_columns_in_their_order(fleet_store: S
         assert view.data is not None and view.data.num_columns == len(view.labels)
 
 
-@pytest.mark.parametrize("command, shown", [
-    ("runs", read.RUN_COLUMNS),
-    ("touched", read.TOUCH_COLUMNS),
-    ("approvals", read.APPROVAL_COLUMNS),
-    ("quarantine", read.QUARANTINE_COLUMNS),
-])
-def test_the_command_line_prints_the_defined_headers(fleet_store: Store, capsys, command: str,
-                                                     shown: tuple[columns.Column, ...]) -> None:
+@pytest.mark.parametrize(
+    "command, shown",
+    [
+        ("runs", read.RUN_COLUMNS),
+        ("touched", read.TOUCH_COLUMNS),
+        ("approvals", read.APPROVAL_COLUMNS),
+        ("quarantine", read.QUARANTINE_COLUMNS),
+    ],
+)
+def test_the_command_line_prints_the_defined_headers(
+    fleet_store: Store, capsys, command: str, shown: tuple[columns.Column, ...]
+) -> None:
     fleet_store.close()  # the command opens the store itself
     assert main([command, "--db", str(fleet_store.path), "--limit", "5"]) == 0
     header = capsys.readouterr().out.splitlines()[0]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
@@ -36,7 +36,8 @@ async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> Non
         keys = runs_table(app).keys
         assert len(keys) == 120
         newest = fleet_store.con.execute(
-            "SELECT run_id FROM run_summary ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+            "SELECT run_id FROM run_summary ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()[0]
         assert keys[0] == newest
         assert app.focused is runs_table(app).table
         status = str(app.screen.query_one("#status-bar").render())
@@ -59,8 +60,7 @@ async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) ->
         await pilot.press("slash", "home", "!")
         await pilot.pause(0.3)
         await settle(pilot)
-        assert runs_table(app).keys and not any(k.startswith("r-crm")
-                                                for k in runs_table(app).keys)
+        assert runs_table(app).keys and not any(k.startswith("r-crm") for k in runs_table(app).keys)
         await pilot.press("escape")
         await settle(pilot)
         assert len(runs_table(app).keys) == 120
@@ -87,7 +87,8 @@ async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
 
 async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store: Store) -> None:
     run_id = fleet_store.con.execute(
-        "SELECT run_id FROM run_summary WHERE out_of_scope > 0 LIMIT 1").fetchone()[0]
+        "SELECT run_id FROM run_summary WHERE out_of_scope > 0 LIMIT 1"
+    ).fetchone()[0]
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -167,9 +168,19 @@ async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
     fleet_store: Store, tmp_path: Path
 ) -> None:
 
-    extra = write_jsonl(tmp_path / "extra.jsonl", [
-        started("r-undone"), event("run.finished", "2026-11-20T08:30:00Z", "r-undone",
-                                   event_id="u1", status="rolled_back")])
+    extra = write_jsonl(
+        tmp_path / "extra.jsonl",
+        [
+            started("r-undone"),
+            event(
+                "run.finished",
+                "2026-11-20T08:30:00Z",
+                "r-undone",
+                event_id="u1",
+                status="rolled_back",
+            ),
+        ],
+    )
     load_paths(fleet_store.con, [extra])
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -211,8 +222,9 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
     from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
     from quarterdeck.console.widgets.touched_pane import TouchedPane
 
-    out = fleet_store.con.execute(
-        "SELECT count(*) FROM touches WHERE in_scope = false").fetchone()[0]
+    out = fleet_store.con.execute("SELECT count(*) FROM touches WHERE in_scope = false").fetchone()[
+        0
+    ]
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -237,7 +249,8 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         # lineage of an updated record: oldest first, every touch of that record
         record = fleet_store.con.execute(
             "SELECT system, object, record_id FROM touches WHERE record_id IS NOT NULL "
-            "AND action = 'update' LIMIT 1").fetchone()
+            "AND action = 'update' LIMIT 1"
+        ).fetchone()
         await pilot.press("o", "slash", *record[2], "enter")
         await pilot.pause(0.3)
         await settle(pilot)
@@ -245,14 +258,20 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         await settle(pilot)
         assert isinstance(app.screen, LineageScreen)
         keys = app.screen.query_one(TableView).keys
-        expected = [r[0] for r in fleet_store.con.execute(
-            "SELECT event_id FROM touches WHERE system = ? AND object = ? AND record_id = ? "
-            "ORDER BY ts, event_id", list(record)).fetchall()]
+        expected = [
+            r[0]
+            for r in fleet_store.con.execute(
+                "SELECT event_id FROM touches WHERE system = ? AND object = ? AND record_id = ? "
+                "ORDER BY ts, event_id",
+                list(record),
+            ).fetchall()
+        ]
         assert keys == expected
 
 
-async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_store: Store,
-                                                                      tmp_path: Path) -> None:
+async def test_approvals_pane_opens_the_request_with_its_runs_context(
+    fleet_store: Store, tmp_path: Path
+) -> None:
     from quarterdeck.console.screens.approval import ApprovalScreen
     from quarterdeck.console.screens.touch import TouchScreen
     from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
@@ -261,20 +280,48 @@ async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_stor
     for i in range(3):
         ts = f"2026-11-20T08:1{i}:00Z"
         lines += [
-            event("step.started", ts, "r-wait", event_id=f"w-s{i}", step_id=f"s{i}",
-                  name=f"step {i}", kind="tool"),
-            event("data.touched", ts, "r-wait", event_id=f"w-t{i}", step_id=f"s{i}",
-                  system="crm" if i == 2 else "ledger", object="Invoice",
-                  record_id=f"INV-{i}", action="update", before={"n": i}, after={"n": i + 1}),
+            event(
+                "step.started",
+                ts,
+                "r-wait",
+                event_id=f"w-s{i}",
+                step_id=f"s{i}",
+                name=f"step {i}",
+                kind="tool",
+            ),
+            event(
+                "data.touched",
+                ts,
+                "r-wait",
+                event_id=f"w-t{i}",
+                step_id=f"s{i}",
+                system="crm" if i == 2 else "ledger",
+                object="Invoice",
+                record_id=f"INV-{i}",
+                action="update",
+                before={"n": i},
+                after={"n": i + 1},
+            ),
         ]
-    lines.append(event("approval.requested", "2026-11-20T08:30:00Z", "r-wait", event_id="w1",
-                       approval_id="apr-wait", action="release 3 payouts", risk="critical",
-                       required_role="treasury", requested_by="svc-agent",
-                       expires_at="2026-11-20T09:20:00Z"))
+    lines.append(
+        event(
+            "approval.requested",
+            "2026-11-20T08:30:00Z",
+            "r-wait",
+            event_id="w1",
+            approval_id="apr-wait",
+            action="release 3 payouts",
+            risk="critical",
+            required_role="treasury",
+            requested_by="svc-agent",
+            expires_at="2026-11-20T09:20:00Z",
+        )
+    )
     record = tmp_path / "approvals" / "export.csv"
     record.parent.mkdir()
-    record.write_text("approval_id,run_id,status,requested_at\n"
-                      "apr-wait,r-wait,pending,2026-11-20T08:30:05Z\n")
+    record.write_text(
+        "approval_id,run_id,status,requested_at\napr-wait,r-wait,pending,2026-11-20T08:30:05Z\n"
+    )
     load_paths(fleet_store.con, [write_jsonl(tmp_path / "wait.jsonl", lines), record])
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -291,10 +338,23 @@ async def test_approvals_pane_opens_the_request_with_its_runs_context(fleet_stor
         screen = app.screen
         assert isinstance(screen, ApprovalScreen)
         facts = str(screen.query_one("#approval-facts").render())
-        for words in ("apr-wait", "pending", "critical", "release 3 payouts", "r-wait",
-                      "invoice-posting", "svc-agent", "treasury", "2026-11-20 08:30:00Z",
-                      "30m00s ago", "2026-11-20 09:20:00Z", "20m00s left", "approval event",
-                      "approval-system record", "export.csv"):
+        for words in (
+            "apr-wait",
+            "pending",
+            "critical",
+            "release 3 payouts",
+            "r-wait",
+            "invoice-posting",
+            "svc-agent",
+            "treasury",
+            "2026-11-20 08:30:00Z",
+            "30m00s ago",
+            "2026-11-20 09:20:00Z",
+            "20m00s left",
+            "approval event",
+            "approval-system record",
+            "export.csv",
+        ):
             assert words in facts, words
         steps = screen.query_one("#steps-table", TableView)
         touches = screen.query_one("#touches-table", TableView)
@@ -327,7 +387,8 @@ async def test_a_decided_request_says_who_decided_when_and_why(fleet_store: Stor
 
     approval_id, decided_by, reason = fleet_store.con.execute(
         "SELECT approval_id, decided_by, reason FROM approval_summary "
-        "WHERE decided_state = 'rejected' AND reason IS NOT NULL LIMIT 1").fetchone()
+        "WHERE decided_state = 'rejected' AND reason IS NOT NULL LIMIT 1"
+    ).fetchone()
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -354,8 +415,8 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
     from quarterdeck.console.screens.touch import LineageScreen
 
     system, obj, record_id, run_id = fleet_store.con.execute(
-        "SELECT system, object, record_id, run_id FROM touches "
-        "WHERE record_id IS NOT NULL LIMIT 1").fetchone()
+        "SELECT system, object, record_id, run_id FROM touches WHERE record_id IS NOT NULL LIMIT 1"
+    ).fetchone()
     app = app_for(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -364,7 +425,8 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         await settle(pilot)
         assert isinstance(app.screen, LineageScreen)
         assert run_id in " ".join(
-            str(c) for c in app.screen.query_one(TableView).table.get_row_at(0))
+            str(c) for c in app.screen.query_one(TableView).table.get_row_at(0)
+        )
         await pilot.press("colon")
         await pilot.press(*"nonsense", "enter")
         await pilot.pause()

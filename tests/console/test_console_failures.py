@@ -8,14 +8,14 @@ from typing import Any
 import duckdb
 import pytest
 
-from support.events import NOW
-from support.pilot import until
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.queries import evidence, runs
 from quarterdeck.queries.store import Store
+from support.events import NOW
+from support.pilot import until
 
 SIZE = (160, 40)
 
@@ -31,7 +31,8 @@ def errors(app: QuarterdeckApp) -> list[tuple[str, str]]:
 
 
 async def test_a_pane_whose_query_fails_says_so_keeps_its_rows_and_recovers(
-        fleet_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = runs.run_history
     failures = [duckdb.IOException("IO Error: the store's disk went away")]
 
@@ -53,8 +54,7 @@ async def test_a_pane_whose_query_fails_says_so_keeps_its_rows_and_recovers(
         await pilot.press("ctrl+r")
         await until(pilot, lambda: errors(app))
         assert not failures  # the pane did ask, and it raised
-        assert errors(app) == [("error while loading Runs",
-                                "IO Error: the store's disk went away")]
+        assert errors(app) == [("error while loading Runs", "IO Error: the store's disk went away")]
         assert "could not load" in str(title.render())
         assert "120 shown" in str(title.render())
         assert table.keys == before  # the rows it had stay on screen
@@ -67,7 +67,8 @@ async def test_a_pane_whose_query_fails_says_so_keeps_its_rows_and_recovers(
 
 
 async def test_a_failing_worker_of_the_app_is_seen_too(
-        fleet_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The flows' workers run on the app: writing evidence that raises is said, not lost."""
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -81,5 +82,9 @@ async def test_a_failing_worker_of_the_app_is_seen_too(
         run_id = pane.current_key()
         await pilot.press("e")
         await until(pilot, lambda: errors(app))
-        assert errors(app) == [(f"error while writing {run_id}'s evidence",
-                                "Catalog Error: Table with name touches does not exist!")]
+        assert errors(app) == [
+            (
+                f"error while writing {run_id}'s evidence",
+                "Catalog Error: Table with name touches does not exist!",
+            )
+        ]

@@ -21,27 +21,32 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.pane import Pane
 from quarterdeck.console.widgets.runs_pane import RunsPane
 
-PROBE = '''
+PROBE = """
 from textual.binding import Binding
 from textual.screen import Screen
 
 
 class ProbeScreen(Screen[None]):
     BINDINGS = [Binding("z", "probe", "Probe", id="probe.zap")]
-'''
+"""
 
 
 def test_every_id_of_every_console_class_can_be_remapped() -> None:
     found = set(console_classes())
     assert {QuarterdeckApp, MainScreen, RunDetailScreen, DecideScreen, Pane, RunsPane} <= found
-    declared = {b.id for cls in found for b in vars(cls).get("BINDINGS", ())
-                if isinstance(b, Binding) and b.id}
+    declared = {
+        b.id
+        for cls in found
+        for b in vars(cls).get("BINDINGS", ())
+        if isinstance(b, Binding) and b.id
+    }
     assert binding_ids() == declared
     assert {"app.jump", "pane.filter", "runs.pause", "decide.cancel"} <= declared
 
 
 def test_a_new_screen_in_the_console_package_is_found(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A module added to the package, with nothing registered anywhere: its ids are known."""
     assert "probe.zap" not in binding_ids()
     (tmp_path / "probe.py").write_text(PROBE)
@@ -60,12 +65,16 @@ def test_an_unknown_id_is_refused_with_the_known_ones_listed() -> None:
         check_remaps(Settings(keys={"runs.filterr": "f", "pane.filter": "f"}))
     assert str(refused.value) == (
         "config: keys: no binding has the id 'runs.filterr'; known ids: "
-        + ", ".join(sorted(binding_ids())))
+        + ", ".join(sorted(binding_ids()))
+    )
 
 
 def test_every_full_screen_offers_a_reload() -> None:
     """The refresh timer, the follower and ctrl+r reach a screen only through `Reloadable`."""
-    full = [cls for cls in console_classes()
-            if issubclass(cls, Screen) and not issubclass(cls, ModalScreen)]
+    full = [
+        cls
+        for cls in console_classes()
+        if issubclass(cls, Screen) and not issubclass(cls, ModalScreen)
+    ]
     assert MainScreen in full and RunDetailScreen in full
     assert [cls.__name__ for cls in full if not issubclass(cls, Reloadable)] == []

@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Button, Input
+from textual.widgets import Button
 
-from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
-from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.desks import desk_for
@@ -27,13 +27,17 @@ SIZE = (170, 45)
 
 
 def app_for(store: Store, desk: DecisionDesk, **kwargs: Any) -> QuarterdeckApp:
-    return make_app(store, Settings(), clock=lambda: NOW, desk=desk,
-                    read_only=desk.read_only, **kwargs)
+    return make_app(
+        store, Settings(), clock=lambda: NOW, desk=desk, read_only=desk.read_only, **kwargs
+    )
 
 
 def footer_keys(app: QuarterdeckApp) -> set[str]:
-    return {b.binding.description for b in app.screen.active_bindings.values()
-            if b.enabled and b.binding.show}
+    return {
+        b.binding.description
+        for b in app.screen.active_bindings.values()
+        if b.enabled and b.binding.show
+    }
 
 
 async def to_row(pilot, app: QuarterdeckApp, pane_type: type, wanted) -> None:
@@ -61,7 +65,8 @@ async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
 
 
 async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
-        fleet_store: Store, tmp_path: Path) -> None:
+    fleet_store: Store, tmp_path: Path
+) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     app = app_for(fleet_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -86,8 +91,9 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
         assert outbox["decision_id"] == record["decision_id"]
 
 
-async def test_rolling_back_a_workflow_needs_its_name_typed(fleet_store: Store,
-                                                            tmp_path: Path) -> None:
+async def test_rolling_back_a_workflow_needs_its_name_typed(
+    fleet_store: Store, tmp_path: Path
+) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     app = app_for(fleet_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -105,8 +111,9 @@ async def test_rolling_back_a_workflow_needs_its_name_typed(fleet_store: Store,
         assert not (tmp_path / "journal.jsonl").exists()
 
 
-async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: Store,
-                                                                   tmp_path: Path) -> None:
+async def test_a_workflow_decision_names_the_runs_the_filter_hides(
+    fleet_store: Store, tmp_path: Path
+) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     app = app_for(fleet_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -119,18 +126,25 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(fleet_store: 
         assert app.screen.hidden == ()  # nothing filtered: every run is on screen
         await pilot.press("escape")
         await pilot.press("slash", *other)
-        await until(pilot, lambda: pane.records is not None and all(
-            r["workflow"] == other for r in pane.records.to_pylist()))
+        await until(
+            pilot,
+            lambda: (
+                pane.records is not None
+                and all(r["workflow"] == other for r in pane.records.to_pylist())
+            ),
+        )
         await pilot.press("enter")
         app.decisions_flow.decide("pause", workflow=workflow)
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
         assert app.screen.hidden and set(app.screen.hidden) == set(app.screen.plan.runs)
         assert "not on screen now (hidden by the filter" in str(
-            app.screen.query_one("#decide-what").render())
+            app.screen.query_one("#decide-what").render()
+        )
 
 
-async def test_keys_are_offered_only_to_who_may_use_them(pending_store: Store,
-                                                         tmp_path: Path) -> None:
+async def test_keys_are_offered_only_to_who_may_use_them(
+    pending_store: Store, tmp_path: Path
+) -> None:
     fleet_store = pending_store
     approver = desk_for(fleet_store, tmp_path, {"finance-approver"})
     app = app_for(fleet_store, approver)
@@ -138,15 +152,22 @@ async def test_keys_are_offered_only_to_who_may_use_them(pending_store: Store,
         await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
         assert "Pause" not in footer_keys(app)  # no operator role: no control keys
         await pilot.press("3")
-        await to_row(pilot, app, ApprovalsPane, lambda a: a["status"] == "pending"
-                     and a["required_role"] == "finance-approver")
+        await to_row(
+            pilot,
+            app,
+            ApprovalsPane,
+            lambda a: a["status"] == "pending" and a["required_role"] == "finance-approver",
+        )
         assert {"Approve", "Reject"} <= footer_keys(app)
-        await to_row(pilot, app, ApprovalsPane, lambda a: a["status"] == "pending"
-                     and a["required_role"] != "finance-approver")
+        await to_row(
+            pilot,
+            app,
+            ApprovalsPane,
+            lambda a: a["status"] == "pending" and a["required_role"] != "finance-approver",
+        )
         assert "Approve" not in footer_keys(app)  # not this operator's role
 
-    viewer = desk_for(fleet_store, tmp_path, {"operator", "finance-approver"},
-                      read_only=True)
+    viewer = desk_for(fleet_store, tmp_path, {"operator", "finance-approver"}, read_only=True)
     app = app_for(fleet_store, viewer)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
@@ -157,8 +178,9 @@ async def test_keys_are_offered_only_to_who_may_use_them(pending_store: Store,
         assert "READ-ONLY" in str(app.screen.query_one("#status-bar").render())
 
 
-async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
-                                                       tmp_path: Path) -> None:
+async def test_a_refusal_is_explained_and_not_recorded(
+    pending_store: Store, tmp_path: Path
+) -> None:
     fleet_store = pending_store
     approval_id, requester, role = "apr-fin", "svc-agent", "finance-approver"
     itself = desk_for(fleet_store, tmp_path, {role}, name=requester)
@@ -166,18 +188,21 @@ async def test_a_refusal_is_explained_and_not_recorded(pending_store: Store,
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
         app.decisions_flow.decide("approve", approval_id=approval_id)
-        await until(pilot, lambda: any("separation of duties" in str(n.message)
-                                       for n in app._notifications))
+        await until(
+            pilot, lambda: any("separation of duties" in str(n.message) for n in app._notifications)
+        )
         assert not isinstance(app.screen, DecideScreen)
         assert not (tmp_path / "journal.jsonl").exists()
 
 
-def test_the_runs_recorded_are_the_runs_the_dialog_named(pending_store: Store,
-                                                         tmp_path: Path) -> None:
+def test_the_runs_recorded_are_the_runs_the_dialog_named(
+    pending_store: Store, tmp_path: Path
+) -> None:
     desk = desk_for(pending_store, tmp_path, {"operator"})
     plan = desk.plan("pause", workflow="invoice-posting")
-    write_jsonl(tmp_path / "later" / "b.jsonl", [started("r-after-the-dialog",
-                                                        ts="2026-11-20T08:59:00Z")])
+    write_jsonl(
+        tmp_path / "later" / "b.jsonl", [started("r-after-the-dialog", ts="2026-11-20T08:59:00Z")]
+    )
     load_paths(pending_store.con, [tmp_path / "later"])
     record = desk.record(plan, "as confirmed")
     assert record["runs"] == list(plan.runs) and "r-after-the-dialog" not in record["runs"]

@@ -5,10 +5,16 @@ from quarterdeck.console.diff import diff
 
 
 def test_every_field_is_classified() -> None:
-    changes = diff('{"status": "open", "owner": "a", "note": "x"}',
-                   '{"status": "posted", "owner": "a", "tag": ["q"]}')
+    changes = diff(
+        '{"status": "open", "owner": "a", "note": "x"}',
+        '{"status": "posted", "owner": "a", "tag": ["q"]}',
+    )
     assert [(c.field, c.kind) for c in changes] == [
-        ("note", "removed"), ("owner", "same"), ("status", "changed"), ("tag", "added")]
+        ("note", "removed"),
+        ("owner", "same"),
+        ("status", "changed"),
+        ("tag", "added"),
+    ]
 
 
 def test_missing_or_broken_sides_are_empty() -> None:
@@ -19,5 +25,6 @@ def test_missing_or_broken_sides_are_empty() -> None:
 
 def test_the_one_line_summary_shows_only_what_changed() -> None:
     assert change('{"status": "open", "owner": "a"}', '{"status": "posted", "owner": "a"}') == (
-        "status: open → posted")
+        "status: open → posted"
+    )
     assert change(None, '{"title": "CTO"}') == "title: ∅ → CTO"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.live import LiveFeed
 from quarterdeck.console.screens.main import MainScreen
 from quarterdeck.console.widgets.pane import CHANGED_MARK, NEW_MARK
@@ -37,21 +37,28 @@ def append(path: Path, *events: dict[str, Any]) -> None:
 
 
 def started(run_id: str) -> dict[str, Any]:
-    return {"type": "run.started", "run_id": run_id, "event_id": f"{run_id}-0",
-            "workflow": "invoice-posting", "identity": "svc-agent",
-            "scope": ["ledger:write:Invoice"]}
+    return {
+        "type": "run.started",
+        "run_id": run_id,
+        "event_id": f"{run_id}-0",
+        "workflow": "invoice-posting",
+        "identity": "svc-agent",
+        "scope": ["ledger:write:Invoice"],
+    }
 
 
 def finished(run_id: str) -> dict[str, Any]:
-    return {"type": "run.finished", "run_id": run_id, "event_id": f"{run_id}-9",
-            "status": "succeeded"}
+    return {
+        "type": "run.finished",
+        "run_id": run_id,
+        "event_id": f"{run_id}-9",
+        "status": "succeeded",
+    }
 
 
 def runs(app: QuarterdeckApp) -> TableView:
     main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
     return main.query_one(RunsPane).query_one(TableView)
-
-
 
 
 @pytest.fixture
@@ -107,8 +114,11 @@ async def test_the_cursor_stays_on_its_run_when_rows_arrive_above(live) -> None:
         await until(pilot, lambda: len(runs(app).keys) == 102)
         assert runs(app).current_key() == chosen
         # the viewport follows once the new table has been laid out
-        await until(pilot, lambda: runs(app).table.cursor_row
-                    - round(runs(app).table.scroll_y) == row_on_screen, timeout=3)
+        await until(
+            pilot,
+            lambda: runs(app).table.cursor_row - round(runs(app).table.scroll_y) == row_on_screen,
+            timeout=3,
+        )
         assert runs(app).current_key() == chosen
 
 
@@ -131,8 +141,9 @@ async def test_refresh_waits_while_a_dialog_is_open(live) -> None:
 def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     from quarterdeck.cli import main
 
-    code = main(["console", "--follow", str(tmp_path / "nope"), "--db",
-                 str(tmp_path / "qd.duckdb")])
+    code = main(
+        ["console", "--follow", str(tmp_path / "nope"), "--db", str(tmp_path / "qd.duckdb")]
+    )
     assert code == 1
 
 

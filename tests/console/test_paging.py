@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.config import Settings
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.widgets import pane as pane_module
 from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 from quarterdeck.console.widgets.pane import Pane
@@ -36,14 +36,24 @@ def _pages(fetch, size: int) -> list[str]:
         last = page[-1]
 
 
-def test_touch_pages_follow_each_other_even_within_one_instant(tmp_path: Path, store,
-                                                               ingest) -> None:
+def test_touch_pages_follow_each_other_even_within_one_instant(
+    tmp_path: Path, store, ingest
+) -> None:
     # 13 touches, most of them sharing a timestamp: the page boundary falls inside a tie
     lines = [started()]
     for i in range(13):
         ts = "2026-11-20T08:05:00Z" if i % 4 else f"2026-11-20T08:0{i // 4}:30Z"
-        lines.append(event("data.touched", ts, event_id=f"t{i:02d}", system="ledger",
-                           object="Invoice", record_id="INV-1", action="update"))
+        lines.append(
+            event(
+                "data.touched",
+                ts,
+                event_id=f"t{i:02d}",
+                system="ledger",
+                object="Invoice",
+                record_id="INV-1",
+                action="update",
+            )
+        )
     ingest(write_jsonl(tmp_path / "a.jsonl", lines))
     for oldest_first in (False, True):
         whole = touches(store.con, oldest_first=oldest_first)["event_id"].to_pylist()
@@ -88,10 +98,18 @@ async def test_moving_to_the_end_loads_the_next_page_up_to_the_cap(
 ) -> None:
     monkeypatch.setattr(pane_module, "PAGE", 7)
     monkeypatch.setattr(pane_module, "MAX_ROWS", 25)
-    runs = [r[0] for r in fleet_store.con.execute(
-        "SELECT run_id FROM run_summary ORDER BY started_at DESC, run_id").fetchall()]
-    newest = [r[0] for r in fleet_store.con.execute(
-        "SELECT event_id FROM touches ORDER BY ts DESC, event_id LIMIT 25").fetchall()]
+    runs = [
+        r[0]
+        for r in fleet_store.con.execute(
+            "SELECT run_id FROM run_summary ORDER BY started_at DESC, run_id"
+        ).fetchall()
+    ]
+    newest = [
+        r[0]
+        for r in fleet_store.con.execute(
+            "SELECT event_id FROM touches ORDER BY ts DESC, event_id LIMIT 25"
+        ).fetchall()
+    ]
     app = _app(fleet_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

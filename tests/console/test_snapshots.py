@@ -33,28 +33,38 @@ QUIET = {"refresh": "1h"}
 
 #: One rule in each phase the fleet can show at NOW (values worked out on the test fleet).
 RULES = [
-    TriggerSettings(name="out-of-scope", metric="out_of_scope_touches", window="2d",
-                    threshold=1),                                   # 10 touches: tripped
-    TriggerSettings(name="rejections", metric="rejected_approvals", window="2d",
-                    threshold=6),                                   # 5 of 6: warning
-    TriggerSettings(name="failures", metric="failed_run_ratio", window="2d", threshold=0.2,
-                    min_runs=5),                                    # 0.06: ok
-    TriggerSettings(name="scores", metric="metric:eval_score", window="2d", threshold=0.5,
-                    below=True, min_runs=500),                      # 23 runs: inconclusive
+    TriggerSettings(
+        name="out-of-scope", metric="out_of_scope_touches", window="2d", threshold=1
+    ),  # 10 touches: tripped
+    TriggerSettings(
+        name="rejections", metric="rejected_approvals", window="2d", threshold=6
+    ),  # 5 of 6: warning
+    TriggerSettings(
+        name="failures", metric="failed_run_ratio", window="2d", threshold=0.2, min_runs=5
+    ),  # 0.06: ok
+    TriggerSettings(
+        name="scores",
+        metric="metric:eval_score",
+        window="2d",
+        threshold=0.5,
+        below=True,
+        min_runs=500,
+    ),  # 23 runs: inconclusive
 ]
 
 
-def app_on(store: Store, *, desk: DecisionDesk | None = None,
-           rules: Sequence[TriggerSettings] = ()) -> QuarterdeckApp:
+def app_on(
+    store: Store, *, desk: DecisionDesk | None = None, rules: Sequence[TriggerSettings] = ()
+) -> QuarterdeckApp:
     """The console on `store`; with `rules`, evaluated once at NOW before it opens (the
     Triggers pane shows the evaluations kept in the store, as after the watch's first round,
     without a watch evaluating again while the picture is taken)."""
     settings = Settings(trigger=list(rules), console=QUIET)
     if rules:
-        TriggerWatch(store, settings.rules(), None, stale_seconds=900,
-                     clock=lambda: NOW).evaluate()
-    return make_app(store, settings, clock=lambda: NOW, desk=desk,
-                    read_only=desk is not None and desk.read_only)
+        TriggerWatch(store, settings.rules(), None, stale_seconds=900, clock=lambda: NOW).evaluate()
+    return make_app(
+        store, settings, clock=lambda: NOW, desk=desk, read_only=desk is not None and desk.read_only
+    )
 
 
 def keys(*steps: str | Sequence[str]):
@@ -63,6 +73,7 @@ def keys(*steps: str | Sequence[str]):
     Each step waits out the filter box too, which applies what was typed 0.15 s after the
     last key (Enter keeps the filter; it does not apply it).
     """
+
     async def run(pilot) -> None:
         await settle(pilot)
         for step in steps:
@@ -81,28 +92,38 @@ def first(store: Store, sql: str, *params: object) -> tuple:
 
 def active_run(store: Store) -> tuple[str, str]:
     """The newest run still going at NOW, and its workflow."""
-    return first(store, "SELECT run_id, workflow FROM run_summary WHERE outcome IS NULL "
-                        "ORDER BY started_at DESC, run_id LIMIT 1")
+    return first(
+        store,
+        "SELECT run_id, workflow FROM run_summary WHERE outcome IS NULL "
+        "ORDER BY started_at DESC, run_id LIMIT 1",
+    )
 
 
 def out_of_scope_update(store: Store) -> str:
     """A record changed by an update no grant covered (the touch screen shows why, and the
     change field by field)."""
-    return first(store, "SELECT record_id FROM touches WHERE action = 'update' "
-                        "AND NOT in_scope AND before IS NOT NULL "
-                        "ORDER BY ts DESC, event_id LIMIT 1")[0]
+    return first(
+        store,
+        "SELECT record_id FROM touches WHERE action = 'update' "
+        "AND NOT in_scope AND before IS NOT NULL "
+        "ORDER BY ts DESC, event_id LIMIT 1",
+    )[0]
 
 
 def record_of_many_runs(store: Store) -> str:
     """The record touched by the most runs (its lineage is the longest)."""
-    return first(store, "SELECT record_id FROM touches WHERE record_id IS NOT NULL "
-                        "GROUP BY record_id ORDER BY count(DISTINCT run_id) DESC, count(*) DESC, "
-                        "record_id LIMIT 1")[0]
+    return first(
+        store,
+        "SELECT record_id FROM touches WHERE record_id IS NOT NULL "
+        "GROUP BY record_id ORDER BY count(DISTINCT run_id) DESC, count(*) DESC, "
+        "record_id LIMIT 1",
+    )[0]
 
 
 @pytest.fixture
-def relative_fleet_store(tmp_path: Path, fleet_dir: Path,
-                         monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def relative_fleet_store(
+    tmp_path: Path, fleet_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     """The fleet loaded as `fleet/…` from the working directory, so the sources a screen
     lists are the same on every machine (not a temp folder's absolute path)."""
     monkeypatch.chdir(tmp_path)
@@ -145,8 +166,7 @@ def test_run_detail(snap_compare, fleet_store: Store) -> None:
 
 def test_touch_diff(snap_compare, fleet_store: Store) -> None:
     record = out_of_scope_update(fleet_store)
-    assert snap(snap_compare, app_on(fleet_store), "2", ["slash", *record, "enter"],
-                "enter")
+    assert snap(snap_compare, app_on(fleet_store), "2", ["slash", *record, "enter"], "enter")
 
 
 def test_lineage(snap_compare, fleet_store: Store) -> None:
@@ -171,14 +191,20 @@ def test_decide_dialog(snap_compare, fleet_store: Store, tmp_path: Path) -> None
     assert snap(snap_compare, app, ["slash", *run_id, "enter"], "p")
 
 
-def test_decide_dialog_names_the_runs_the_filter_hides(snap_compare, fleet_store: Store,
-                                                       tmp_path: Path) -> None:
+def test_decide_dialog_names_the_runs_the_filter_hides(
+    snap_compare, fleet_store: Store, tmp_path: Path
+) -> None:
     _, workflow = active_run(fleet_store)
-    other = first(fleet_store, "SELECT min(workflow) FROM run_summary WHERE workflow != ?",
-                  workflow)[0]
+    other = first(
+        fleet_store, "SELECT min(workflow) FROM run_summary WHERE workflow != ?", workflow
+    )[0]
     app = app_on(fleet_store, desk=desk_for(fleet_store, tmp_path, {"operator"}))
-    assert snap(snap_compare, app, ["slash", *other, "enter"],
-                ["colon", *f"pause-workflow {workflow}", "enter"])
+    assert snap(
+        snap_compare,
+        app,
+        ["slash", *other, "enter"],
+        ["colon", *f"pause-workflow {workflow}", "enter"],
+    )
 
 
 def test_decisions(snap_compare, fleet_store: Store, tmp_path: Path) -> None:

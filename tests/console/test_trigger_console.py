@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings, TriggerSettings
-from quarterdeck.desk import DecisionDesk
+from quarterdeck.console.app import make_app
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.trigger import TriggerScreen
-from quarterdeck.watch import TriggerWatch
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
+from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
+from quarterdeck.watch import TriggerWatch
 from support.events import NOW
 from support.pilot import until
 
@@ -24,22 +24,30 @@ SIZE = (170, 45)
 RULES = [
     TriggerSettings(name="oos", metric="out_of_scope_touches", window="2d", threshold=1),
     TriggerSettings(name="quiet", metric="deletes", window="2d", threshold=50),
-    TriggerSettings(name="scores", metric="metric:eval_score", window="2d", threshold=0.5,
-                    below=True, min_runs=500),
+    TriggerSettings(
+        name="scores",
+        metric="metric:eval_score",
+        window="2d",
+        threshold=0.5,
+        below=True,
+        min_runs=500,
+    ),
 ]
 
 
 async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
-        fleet_store: Store, tmp_path: Path) -> None:
+    fleet_store: Store, tmp_path: Path
+) -> None:
     settings = Settings(trigger=RULES)
-    watch = TriggerWatch(fleet_store, settings.rules(), None, stale_seconds=900,
-                         clock=lambda: NOW)
+    watch = TriggerWatch(fleet_store, settings.rules(), None, stale_seconds=900, clock=lambda: NOW)
     app = make_app(fleet_store, settings, clock=lambda: NOW, watch=watch)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         pane = app.screen.query_one(TriggersPane)
-        await until(pilot, lambda: pane.records is not None and all(
-            r["phase"] for r in pane.records.to_pylist()))
+        await until(
+            pilot,
+            lambda: pane.records is not None and all(r["phase"] for r in pane.records.to_pylist()),
+        )
         phases = [(r["name"], r["phase"]) for r in pane.records.to_pylist()]
         assert phases == [("oos", "tripped"), ("scores", "inconclusive"), ("quiet", "ok")]
         assert any("oos" in str(n.message) for n in app._notifications)  # the trip was said
@@ -50,7 +58,9 @@ async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
         await until(pilot, lambda: bool(runs.keys))
         expected = fleet_store.con.execute(
             "SELECT count(DISTINCT run_id) FROM touches WHERE in_scope = false "
-            "AND ts > ?::TIMESTAMP - INTERVAL 2 DAY AND ts <= ?", [NOW, NOW]).fetchone()[0]
+            "AND ts > ?::TIMESTAMP - INTERVAL 2 DAY AND ts <= ?",
+            [NOW, NOW],
+        ).fetchone()[0]
         assert len(runs.keys) == expected
         assert app.screen.query_one("#touches-table", TableView).keys  # the touches too
         runs.focus_table()
@@ -61,14 +71,23 @@ async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
 async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: Path) -> None:
     workflow = fleet_store.con.execute(
         "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-    rule = TriggerSettings(name="auto-pause", workflow=workflow, metric="records_touched",
-                           window="30d", threshold=0, min_runs=0, on_trip="pause", auto=True)
+        "ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    rule = TriggerSettings(
+        name="auto-pause",
+        workflow=workflow,
+        metric="records_touched",
+        window="30d",
+        threshold=0,
+        min_runs=0,
+        on_trip="pause",
+        auto=True,
+    )
     paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
-    desk = DecisionDesk(fleet_store, Operator("anna", frozenset()), paths, stale_seconds=10**9,
-                        clock=lambda: NOW)
-    watch = TriggerWatch(fleet_store, [rule.rule()], desk, stale_seconds=10**9,
-                         clock=lambda: NOW)
+    desk = DecisionDesk(
+        fleet_store, Operator("anna", frozenset()), paths, stale_seconds=10**9, clock=lambda: NOW
+    )
+    watch = TriggerWatch(fleet_store, [rule.rule()], desk, stale_seconds=10**9, clock=lambda: NOW)
     first = watch.evaluate()
     assert len(first) == 1 and first[0].decision is not None
     assert first[0].decision["operator"] == "trigger:auto-pause"
@@ -78,22 +97,43 @@ async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: 
 
 
 async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
-        fleet_store: Store, tmp_path: Path) -> None:
+    fleet_store: Store, tmp_path: Path
+) -> None:
     workflow = fleet_store.con.execute(
         "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-    settings = Settings(trigger=[TriggerSettings(
-        name="busy", workflow=workflow, metric="records_touched", window="30d", threshold=0,
-        min_runs=0)])
+        "ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    settings = Settings(
+        trigger=[
+            TriggerSettings(
+                name="busy",
+                workflow=workflow,
+                metric="records_touched",
+                window="30d",
+                threshold=0,
+                min_runs=0,
+            )
+        ]
+    )
     paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
-    desk = DecisionDesk(fleet_store, Operator("anna", frozenset({"operator"})), paths,
-                        stale_seconds=10**9, clock=lambda: NOW)
-    watch = TriggerWatch(fleet_store, settings.rules(), desk, stale_seconds=10**9,
-                         clock=lambda: NOW)
+    desk = DecisionDesk(
+        fleet_store,
+        Operator("anna", frozenset({"operator"})),
+        paths,
+        stale_seconds=10**9,
+        clock=lambda: NOW,
+    )
+    watch = TriggerWatch(
+        fleet_store, settings.rules(), desk, stale_seconds=10**9, clock=lambda: NOW
+    )
     app = make_app(fleet_store, settings, clock=lambda: NOW, watch=watch, desk=desk)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen)
-                    and bool(app.screen.query("#decide-cancel")))
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-cancel"))
+            ),
+        )
         await pilot.press("escape")  # dismissed: nothing recorded
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
         await pilot.press("4")
@@ -101,14 +141,24 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 1)
         pane.focus_table()
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen)
-                    and bool(app.screen.query("#decide-cancel")))
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-cancel"))
+            ),
+        )
         assert "busy" in app.screen.reason
         await pilot.press("tab", "enter")  # Cancel → the decision button
         await until(pilot, lambda: paths.journal.exists())
-        await until(pilot, lambda: fleet_store.cursor().execute(
-            "SELECT decision_id FROM trigger_trips").fetchone()[0] is not None)
+        await until(
+            pilot,
+            lambda: (
+                fleet_store.cursor().execute("SELECT decision_id FROM trigger_trips").fetchone()[0]
+                is not None
+            ),
+        )
         await pilot.press("d")
-        await until(pilot, lambda: any("decided already" in str(n.message)
-                                       for n in app._notifications))
+        await until(
+            pilot, lambda: any("decided already" in str(n.message) for n in app._notifications)
+        )
         assert len(paths.journal.read_text().splitlines()) == 1

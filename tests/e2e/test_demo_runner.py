@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Button, Input
+from textual.widgets import Button
 
 from quarterdeck import demo
 from quarterdeck.config import Settings
@@ -73,11 +73,13 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
     paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
     # every approval request waits for an operator: a run that asks stays in flight until
     # decided, so the run paused below cannot finish first, however busy the machine is
-    runner = demo.start_runner(logs, seed=5, rate=30, log=work / "runner.log",
-                               outbox=paths.outbox, unanswered=1.0)
+    runner = demo.start_runner(
+        logs, seed=5, rate=30, log=work / "runner.log", outbox=paths.outbox, unanswered=1.0
+    )
     store = Store.open(db)
-    desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
-                        stale_seconds=900, clock=utc_now)
+    desk = DecisionDesk(
+        store, Operator("anna", frozenset({"operator"})), paths, stale_seconds=900, clock=utc_now
+    )
     feed = LiveFeed(store, [logs])
     app = make_app(store, Settings(), feed=feed, desk=desk)
     try:
@@ -87,9 +89,14 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
             def live_run() -> str | None:  # a run of the live runner's, waiting on a person
                 if pane.records is None:
                     return None
-                return next((r["run_id"] for r in pane.records.to_pylist()
-                             if r["status"] == "awaiting_approval"
-                             and r["run_id"] in runner_runs()), None)
+                return next(
+                    (
+                        r["run_id"]
+                        for r in pane.records.to_pylist()
+                        if r["status"] == "awaiting_approval" and r["run_id"] in runner_runs()
+                    ),
+                    None,
+                )
 
             def runner_runs() -> set[str]:
                 found = set()
@@ -111,8 +118,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
             def state() -> tuple[str | None, str | None]:
                 rows = reader.decisions().to_pylist()
                 status = reader.run_history(RunFilter(run_id=run_id)).to_pylist()
-                return (rows[0]["state"] if rows else None,
-                        status[0]["status"] if status else None)
+                return (rows[0]["state"] if rows else None, status[0]["status"] if status else None)
 
             await until(pilot, lambda: state() == ("applied", "paused"), timeout=30)
     finally:
@@ -122,29 +128,40 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
 
 
 async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     work = tmp_path / "demo"
     db = work / "demo.duckdb"
     logs = demo.prepare(work, db, seed=9)
     paths = Paths(work / "journal.jsonl", work / "control-outbox.jsonl")
-    runner = demo.start_runner(logs, seed=9, rate=40, log=work / "runner.log",
-                               outbox=paths.outbox, bursts=(60, 60))  # bursting throughout
-    settings = Settings(trigger=[demo.DEMO_TRIGGERS[0]],
-                        console={"evaluate_every": 1, "refresh": 1})
+    runner = demo.start_runner(
+        logs, seed=9, rate=40, log=work / "runner.log", outbox=paths.outbox, bursts=(60, 60)
+    )  # bursting throughout
+    settings = Settings(
+        trigger=[demo.DEMO_TRIGGERS[0]], console={"evaluate_every": 1, "refresh": 1}
+    )
     store = Store.open(db)
-    desk = DecisionDesk(store, Operator("anna", frozenset({"operator"})), paths,
-                        stale_seconds=900, clock=utc_now)
+    desk = DecisionDesk(
+        store, Operator("anna", frozenset({"operator"})), paths, stale_seconds=900, clock=utc_now
+    )
     watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=utc_now)
     feed = LiveFeed(store, [logs])
     app = make_app(store, settings, feed=feed, desk=desk, watch=watch)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, DecideScreen)
-                        and app.screen.query("#decide-cancel")
-                        and app.focused is app.screen.query_one("#decide-cancel"), timeout=60)
+            await until(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, DecideScreen)
+                    and app.screen.query("#decide-cancel")
+                    and app.focused is app.screen.query_one("#decide-cancel")
+                ),
+                timeout=60,
+            )
             dialog = app.screen
             assert "Trigger triage-failures tripped" in str(
-                dialog.query_one("#decide-why").render())
+                dialog.query_one("#decide-why").render()
+            )
             assert dialog.plan.action == "pause" and dialog.plan.target == "ticket-triage"
             assert "failed_run_ratio" in dialog.reason  # the evidence is the reason
             assert app.focused is dialog.query_one("#decide-cancel", Button)
@@ -158,16 +175,20 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
                 return rows[0]["state"] if rows else None
 
             try:
-                await until(pilot, lambda: outcome() in ("applied", "partly applied"),
-                            timeout=20)
+                await until(pilot, lambda: outcome() in ("applied", "partly applied"), timeout=20)
             except AssertionError:
-                print(reader.decisions().to_pylist(), app.screen,
-                      [str(n.message) for n in app._notifications])
+                print(
+                    reader.decisions().to_pylist(),
+                    app.screen,
+                    [str(n.message) for n in app._notifications],
+                )
                 print((work / "runner.log").read_text())
                 raise
-            trip = store.cursor().execute(
-                "SELECT decision_id FROM trigger_trips WHERE name = 'triage-failures'"
-            ).fetchone()
+            trip = (
+                store.cursor()
+                .execute("SELECT decision_id FROM trigger_trips WHERE name = 'triage-failures'")
+                .fetchone()
+            )
             assert trip is not None and trip[0] is not None  # the trip is decided
     finally:
         feed.stop()

@@ -82,13 +82,34 @@ def hostile_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = Store.open(Path("qd.duckdb"))
     try:
         load_paths(store.con, [write_hostile_log(tmp_path / "logs")])
-        desk = DecisionDesk(store, Operator(OPERATOR, frozenset({"operator"})), paths(tmp_path),
-                            stale_seconds=900, clock=lambda: NOW)
+        desk = DecisionDesk(
+            store,
+            Operator(OPERATOR, frozenset({"operator"})),
+            paths(tmp_path),
+            stale_seconds=900,
+            clock=lambda: NOW,
+        )
         record = desk.record(desk.plan("pause", run_id=HOSTILE_RUN), hostile("why"))
-        load_paths(store.con, [write_jsonl(tmp_path / "logs" / "ack.jsonl", [event(
-            "control.applied", "2026-11-20T08:55:00Z", HOSTILE_RUN, event_id="ack",
-            decision_id=record["decision_id"], action="pause", result="refused",
-            detail=hostile("said"))])])
+        load_paths(
+            store.con,
+            [
+                write_jsonl(
+                    tmp_path / "logs" / "ack.jsonl",
+                    [
+                        event(
+                            "control.applied",
+                            "2026-11-20T08:55:00Z",
+                            HOSTILE_RUN,
+                            event_id="ack",
+                            decision_id=record["decision_id"],
+                            action="pause",
+                            result="refused",
+                            detail=hostile("said"),
+                        )
+                    ],
+                )
+            ],
+        )
     finally:
         store.close()
     where = paths(tmp_path)
@@ -98,7 +119,9 @@ def hostile_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"{toml_string(str(where.outbox))}\n\n"
         f"[[trigger]]\nname = {toml_string(TRIGGER)}\nworkflow = "
         f'{toml_string(HOSTILE_WORKFLOW)}\nmetric = "out_of_scope_touches"\nwindow = "2d"\n'
-        "threshold = 0\n", encoding="utf-8")
+        "threshold = 0\n",
+        encoding="utf-8",
+    )
     return tmp_path / "qd.duckdb"
 
 
@@ -108,8 +131,13 @@ def paths(folder: Path) -> Paths:
 
 def qd(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
-    return subprocess.run([sys.executable, "-m", "quarterdeck.cli", "--db", "qd.duckdb", *args],
-                          cwd=cwd, env=env, capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", "--db", "qd.duckdb", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def assert_shown(output: bytes | str) -> str:
@@ -160,9 +188,36 @@ def test_json_escapes_what_acts_and_parses_back_to_the_exact_value(value: str) -
 # --- markup is shown, not obeyed --------------------------------------------------------------
 
 #: Pieces that make markup of either dialect, escapes, emoji codes and controls.
-PIECES = ["[", "]", "\\", "/", "=", "$", "@", "#", ":", " ", "a", "Z", "1", "%", "-", "_",
-          "b", "red", "on", "link", "Foo", "warning", "smile", "accent", "\x1b", "\u202e",
-          "\x9b", "\n"]
+PIECES = [
+    "[",
+    "]",
+    "\\",
+    "/",
+    "=",
+    "$",
+    "@",
+    "#",
+    ":",
+    " ",
+    "a",
+    "Z",
+    "1",
+    "%",
+    "-",
+    "_",
+    "b",
+    "red",
+    "on",
+    "link",
+    "Foo",
+    "warning",
+    "smile",
+    "accent",
+    "\x1b",
+    "\u202e",
+    "\x9b",
+    "\n",
+]
 markupish = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
 
 
@@ -182,8 +237,10 @@ def test_a_static_shows_the_value_as_written(value: str) -> None:
 
 @given(markupish)
 def test_a_palette_entry_shows_the_value_as_written(value: str) -> None:
-    assert Content.from_markup(f"Pause workflow {cells.palette(value)}").plain == \
-        f"Pause workflow {printable(value)}"
+    assert (
+        Content.from_markup(f"Pause workflow {cells.palette(value)}").plain
+        == f"Pause workflow {printable(value)}"
+    )
 
 
 async def test_a_table_makes_printable_what_a_row_builder_did_not() -> None:
@@ -214,8 +271,9 @@ EXACT = {
 
 
 @pytest.mark.parametrize("command", list(EXACT))
-def test_cli_tables_show_it_visibly_and_json_keeps_it_exactly(hostile_db: Path,
-                                                              command: str) -> None:
+def test_cli_tables_show_it_visibly_and_json_keeps_it_exactly(
+    hostile_db: Path, command: str
+) -> None:
     cwd = hostile_db.parent
     extra = ["--at", "2026-11-20T09:00:00Z"] if command == "triggers" else []
     table = qd(command, *extra, cwd=cwd)
@@ -231,8 +289,9 @@ def test_cli_tables_show_it_visibly_and_json_keeps_it_exactly(hostile_db: Path,
         assert HOSTILE_WORKFLOW in [r["workflow"] for r in rows]
         assert ":warning:" in shown and "[link=https://e.x]y[/link]" in shown
     if command == "decisions":
-        assert {OPERATOR, hostile("said")} <= {v for r in rows for v in r.values()
-                                                if isinstance(v, str)}
+        assert {OPERATOR, hostile("said")} <= {
+            v for r in rows for v in r.values() if isinstance(v, str)
+        }
 
 
 def test_csv_keeps_the_exact_value(hostile_db: Path) -> None:
@@ -242,12 +301,22 @@ def test_csv_keeps_the_exact_value(hostile_db: Path) -> None:
 
 def test_messages_that_echo_an_id_show_it_visibly(hostile_db: Path) -> None:
     cwd = hostile_db.parent
-    refused = qd("decide", "resume", "--run", HOSTILE_RUN, "--reason", "x", "--operator",
-                 OPERATOR, cwd=cwd)
+    refused = qd(
+        "decide", "resume", "--run", HOSTILE_RUN, "--reason", "x", "--operator", OPERATOR, cwd=cwd
+    )
     assert refused.returncode == 3
     assert VISIBLE in assert_shown(refused.stderr)  # "run … is running, not paused"
-    recorded = qd("decide", "resume", "--workflow", HOSTILE_WORKFLOW, "--reason", "x",
-                  "--operator", OPERATOR, cwd=cwd)
+    recorded = qd(
+        "decide",
+        "resume",
+        "--workflow",
+        HOSTILE_WORKFLOW,
+        "--reason",
+        "x",
+        "--operator",
+        OPERATOR,
+        cwd=cwd,
+    )
     assert recorded.returncode == 0, recorded.stderr
     said = assert_shown(recorded.stdout)
     assert printable(HOSTILE_WORKFLOW) in said and printable(OPERATOR) in said
@@ -263,8 +332,14 @@ def test_the_report_shows_it_visibly_and_the_data_keeps_it_exactly(hostile_db: P
     assert_shown(written.stdout)
     report = assert_shown((cwd / "bundle" / "report.md").read_text(encoding="utf-8"))
     assert f"## Run {printable(HOSTILE_RUN)}" in report
-    for shown in (printable(HOSTILE_RECORD), printable(HOSTILE_WORKFLOW), hostile("by"),
-                  hostile("step"), hostile("post"), hostile("why")):
+    for shown in (
+        printable(HOSTILE_RECORD),
+        printable(HOSTILE_WORKFLOW),
+        hostile("by"),
+        hostile("step"),
+        hostile("post"),
+        hostile("why"),
+    ):
         assert printable(shown).replace("|", "\\|") in report
     data = (cwd / "bundle" / "evidence.json").read_text(encoding="utf-8")
     assert SHOWN.search(data.replace("\n", "")) is None
@@ -308,11 +383,24 @@ async def open_row(pilot: Any, app: QuarterdeckApp, pane_type: type[Pane], key: 
 @pytest.fixture
 def console(hostile_db: Path) -> Iterator[QuarterdeckApp]:
     store = Store.open(hostile_db)
-    settings = Settings(trigger=[TriggerSettings(
-        name=TRIGGER, workflow=HOSTILE_WORKFLOW, metric="out_of_scope_touches", window="2d",
-        threshold=0)])
-    desk = DecisionDesk(store, Operator(OPERATOR, frozenset({"operator"})),
-                        paths(hostile_db.parent), stale_seconds=900, clock=lambda: NOW)
+    settings = Settings(
+        trigger=[
+            TriggerSettings(
+                name=TRIGGER,
+                workflow=HOSTILE_WORKFLOW,
+                metric="out_of_scope_touches",
+                window="2d",
+                threshold=0,
+            )
+        ]
+    )
+    desk = DecisionDesk(
+        store,
+        Operator(OPERATOR, frozenset({"operator"})),
+        paths(hostile_db.parent),
+        stale_seconds=900,
+        clock=lambda: NOW,
+    )
     yield make_app(store, settings, clock=lambda: NOW, desk=desk)
     store.close()
 
@@ -337,13 +425,15 @@ async def test_every_pane_shows_it_visibly(console: QuarterdeckApp) -> None:
 
 
 async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
-        console: QuarterdeckApp) -> None:
+    console: QuarterdeckApp,
+) -> None:
     app = console
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_row(pilot, app, RunsPane, HOSTILE_RUN)
-        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
-                    and app.screen.detail is not None)  # found by its exact id
+        await until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None
+        )  # found by its exact id
         for _tab in range(5):  # timeline, touched, events, approvals, decisions
             await settle(pilot, app)
             assert "PWNED-TITLE" in screen_text(app)
@@ -358,51 +448,69 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
         await pilot.press("2")
         touch_id = "h4"  # the touch of HOSTILE_RECORD
         await open_row(pilot, app, TouchedPane, touch_id)
-        await until(pilot, lambda: isinstance(app.screen, TouchScreen)
-                    and app.screen.touch is not None)
+        await until(
+            pilot, lambda: isinstance(app.screen, TouchScreen) and app.screen.touch is not None
+        )
         await settle(pilot, app)
         shown = screen_text(app)
         assert printable(HOSTILE_RECORD) in shown and hostile("before")[:6] in shown
         await pilot.press("t")  # the lineage of the exact record id
-        await until(pilot, lambda: isinstance(app.screen, LineageScreen)
-                    and bool(app.screen.query_one(TableView).keys))
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, LineageScreen) and bool(app.screen.query_one(TableView).keys)
+            ),
+        )
         assert "PWNED-TITLE" in screen_text(app)
         await pilot.press("escape", "escape")
 
         await pilot.press("3")
         await open_row(pilot, app, ApprovalsPane, HOSTILE_APPROVAL)
-        await until(pilot, lambda: isinstance(app.screen, ApprovalScreen)
-                    and app.screen.detail is not None)
+        await until(
+            pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.detail is not None
+        )
         await settle(pilot, app)
         assert VISIBLE in screen_text(app)
         await pilot.press("escape")
 
         await pilot.press("4")
         await open_row(pilot, app, TriggersPane, TRIGGER)
-        await until(pilot, lambda: isinstance(app.screen, TriggerScreen)
-                    and bool(app.screen.query_one("#runs-table", TableView).keys))
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, TriggerScreen)
+                and bool(app.screen.query_one("#runs-table", TableView).keys)
+            ),
+        )
         await settle(pilot, app)
         assert "PWNED-TITLE" in screen_text(app)
         await pilot.press("escape")
 
         for key, screen in (("D", DecisionsScreen), ("Q", QuarantineScreen)):
             await pilot.press(key)
-            await until(pilot, lambda s=screen: isinstance(app.screen, s)
-                        and bool(app.screen.query_one(TableView).keys))
+            await until(
+                pilot,
+                lambda s=screen: (
+                    isinstance(app.screen, s) and bool(app.screen.query_one(TableView).keys)
+                ),
+            )
             await settle(pilot, app)
             assert "PWNED-TITLE" in screen_text(app)
             await pilot.press("escape")
 
 
 async def test_the_decide_dialog_names_it_visibly_and_takes_the_name_as_shown(
-        console: QuarterdeckApp) -> None:
+    console: QuarterdeckApp,
+) -> None:
     app = console
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         plan = app.desk.plan("rollback", workflow=HOSTILE_WORKFLOW)
         reasons: list[str | None] = []
-        app.push_screen(DecideScreen(plan, reason=hostile("evidence"),
-                                     why=f"Trigger {TRIGGER} tripped."), reasons.append)
+        app.push_screen(
+            DecideScreen(plan, reason=hostile("evidence"), why=f"Trigger {TRIGGER} tripped."),
+            reasons.append,
+        )
         await pilot.pause()
         assert VISIBLE in screen_text(app)
         reason = app.screen.query_one("#decide-reason", Input)

@@ -26,12 +26,29 @@ class Terminal:
         line = " ".join(command) + "; echo EXITED:$?; sleep 30"
         # a server of its own, so tests never share (or kill) another tmux server
         self.tmux = ["tmux", "-L", self.name, "-f", "/dev/null"]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "150", "-y",
-                        "40", "-c", str(cwd), line], check=True, env=env)
+        subprocess.run(
+            [
+                *self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "150",
+                "-y",
+                "40",
+                "-c",
+                str(cwd),
+                line,
+            ],
+            check=True,
+            env=env,
+        )
 
     def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        ).stdout
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -63,16 +80,23 @@ class Terminal:
 
     def title(self) -> str:
         """The pane's title: what the program in it last set (OSC 0/2), else the host."""
-        return subprocess.run([*self.tmux, "display", "-p", "-t", self.name, "#{pane_title}"],
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [*self.tmux, "display", "-p", "-t", self.name, "#{pane_title}"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     def close(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("120 shown")
@@ -82,9 +106,12 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
         term.wait_for("Esc clears")  # the filter box is open (a person waits to see it)
         term.keys("payout")
         term.wait_for("filter payout")
-        term.wait_until(lambda screen: all(
-            "payout-batch" in line for line in screen.splitlines() if "│ r-" in line
-        ), "only payout runs listed")
+        term.wait_until(
+            lambda screen: all(
+                "payout-batch" in line for line in screen.splitlines() if "│ r-" in line
+            ),
+            "only payout runs listed",
+        )
         term.keys("Enter")  # keep the filter: the table takes the keys again
         time.sleep(0.5)  # (a person sees the cursor back in the table before going on)
         term.keys("Enter")
@@ -102,15 +129,25 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
         term.close()
 
 
-def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
-                                                                 fleet_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-                   cwd=tmp_path, check=True, capture_output=True)
+def test_a_second_console_on_the_same_store_is_told_who_holds_it(
+    tmp_path: Path, fleet_dir: Path
+) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     first = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         first.wait_for("120 shown")
-        second = subprocess.run([sys.executable, "-m", "quarterdeck.cli"], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=30)
+        second = subprocess.run(
+            [sys.executable, "-m", "quarterdeck.cli"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert second.returncode == 3
         assert "is in use by process" in second.stderr and "--db" in second.stderr
     finally:
@@ -119,11 +156,15 @@ def test_a_second_console_on_the_same_store_is_told_who_holds_it(tmp_path: Path,
 
 def test_the_demo_shows_a_living_fleet_and_stops_its_runner(tmp_path: Path) -> None:
     work = tmp_path / "demo"
-    term = Terminal([sys.executable, "-m", "quarterdeck.cli", "demo", "--rate", "40", "--dir",
-                     str(work)], tmp_path)
+    term = Terminal(
+        [sys.executable, "-m", "quarterdeck.cli", "demo", "--rate", "40", "--dir", str(work)],
+        tmp_path,
+    )
     try:
-        screen = term.wait_until(lambda s: "following" in s and "ev/s · lag" in s,
-                                 "the status bar shows the follow rate and lag")
+        screen = term.wait_until(
+            lambda s: "following" in s and "ev/s · lag" in s,
+            "the status bar shows the follow rate and lag",
+        )
 
         def runs(screen: str) -> int:
             found = re.search(r"([\d,]+) runs", screen)
@@ -131,14 +172,19 @@ def test_the_demo_shows_a_living_fleet_and_stops_its_runner(tmp_path: Path) -> N
 
         first = runs(term.wait_until(lambda s: runs(s) >= 300, "the shipped fleet is loaded"))
         term.wait_until(lambda s: runs(s) > first, "live runs keep arriving")
-        runner = subprocess.run(["pgrep", "-f", f"runner.live --out {work}"],
-                                capture_output=True, text=True)
+        runner = subprocess.run(
+            ["pgrep", "-f", f"runner.live --out {work}"], capture_output=True, text=True
+        )
         assert runner.stdout.strip(), "the runner is running"
         term.keys("q")
         term.wait_for("EXITED:0")
         deadline = time.monotonic() + 10
-        while subprocess.run(["pgrep", "-f", f"runner.live --out {work}"],
-                             capture_output=True).returncode == 0:
+        while (
+            subprocess.run(
+                ["pgrep", "-f", f"runner.live --out {work}"], capture_output=True
+            ).returncode
+            == 0
+        ):
             assert time.monotonic() < deadline, "the runner outlived the console"
             time.sleep(0.2)
         assert "Traceback" not in screen
@@ -150,8 +196,12 @@ def test_a_record_id_cannot_retitle_or_clear_the_terminal(tmp_path: Path) -> Non
     """A touch whose record id sets the title to PWNED-TITLE and clears the screen: the
     Touched pane and the touch show it, visibly, and the terminal is not driven by it."""
     logs = write_hostile_log(tmp_path / "logs")
-    subprocess.run([sys.executable, "-m", "quarterdeck.cli", "ingest", str(logs), "--quiet"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(logs), "--quiet"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("2 shown")

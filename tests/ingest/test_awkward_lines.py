@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +68,50 @@ def instant(text: str) -> datetime | None:
 
 # --- lines -------------------------------------------------------------------------------------
 
-_STRINGS = ["plain", "nul\u0000inside", "rtl\u200fmark", "\u202eoverride", "tab\tand\u001b[2J",
-            "emoji \U0001f600", "x" * 300]
+_STRINGS = [
+    "plain",
+    "nul\u0000inside",
+    "rtl\u200fmark",
+    "\u202eoverride",
+    "tab\tand\u001b[2J",
+    "emoji \U0001f600",
+    "x" * 300,
+]
 
 
 @st.composite
 def awkward_event(draw: st.DrawFn, n: int) -> str:
-    kind = draw(st.sampled_from(["run.started", "step.finished", "data.touched", "metric",
-                                 "approval.requested"]))
-    event: dict[str, Any] = {"event_id": f"e-{n}", "type": kind, "ts": draw(timestamps()),
-                             "run_id": f"r-{n % 3}"}
+    kind = draw(
+        st.sampled_from(
+            ["run.started", "step.finished", "data.touched", "metric", "approval.requested"]
+        )
+    )
+    event: dict[str, Any] = {
+        "event_id": f"e-{n}",
+        "type": kind,
+        "ts": draw(timestamps()),
+        "run_id": f"r-{n % 3}",
+    }
     text_field = draw(st.sampled_from(_STRINGS))
     if kind == "run.started":
         event.update(workflow=text_field, scope=["ledger:write:Invoice"], identity="svc")
     elif kind == "step.finished":
-        event.update(step_id="s1", name=text_field, status="ok",
-                     tokens_in=draw(st.sampled_from([1, 2**63 - 1, 2**64, 10**30])),
-                     cost_usd=draw(st.sampled_from([0.5, 1e308])))
+        event.update(
+            step_id="s1",
+            name=text_field,
+            status="ok",
+            tokens_in=draw(st.sampled_from([1, 2**63 - 1, 2**64, 10**30])),
+            cost_usd=draw(st.sampled_from([0.5, 1e308])),
+        )
     elif kind == "data.touched":
-        event.update(system="ledger", object="Invoice", record_id=text_field, action="update",
-                     before={"status": "open"}, after={"status": text_field})
+        event.update(
+            system="ledger",
+            object="Invoice",
+            record_id=text_field,
+            action="update",
+            before={"status": "open"},
+            after={"status": text_field},
+        )
     elif kind == "metric":
         event.update(name="score", value=draw(st.sampled_from([0.9, 1e308, -1e308])))
     else:
@@ -102,10 +126,16 @@ def awkward_event(draw: st.DrawFn, n: int) -> str:
         event["attrs"] = {f"k{i}": i for i in range(10_000)}
     elif attrs == "bigint":
         event["attrs"] = {"big": 2**80, "small": -(2**70)}
-    line = json.dumps(event, ensure_ascii=draw(st.booleans()),
-                      separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
-    trick = draw(st.sampled_from(["none", "none", "dup_ts", "dup_run", "nan", "inf",
-                                  "surrogate", "dup_nested"]))
+    line = json.dumps(
+        event,
+        ensure_ascii=draw(st.booleans()),
+        separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])),
+    )
+    trick = draw(
+        st.sampled_from(
+            ["none", "none", "dup_ts", "dup_run", "nan", "inf", "surrogate", "dup_nested"]
+        )
+    )
     if trick == "dup_ts":
         line = line[:-1] + ', "ts": "2026-01-01T00:00:00Z"}'
     elif trick == "dup_run":
@@ -126,7 +156,7 @@ _INVALID = [
     '{"type": "metric", "ts": "2026-11-20T08:00:00", "run_id": "r", "name": "x", "value": 1}',
     '{"type": "metric", "ts": "2026-11-20T08:00:00Z", "run_id": 7, "name": "x", "value": 1}',
     '{"type": "nope", "ts": "2026-11-20T08:00:00Z", "run_id": "r"}',
-    '[1, 2, 3]',
+    "[1, 2, 3]",
     '{"type": "data.touched", "ts": "2026-11-20T08:00:00Z", "run_id": "r"}',
 ]
 
@@ -143,22 +173,32 @@ def files(draw: st.DrawFn) -> list[str]:
     return lines
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(lines=files())
-def test_every_line_is_stored_or_quarantined_with_a_class(tmp_path_factory: Any,
-                                                          lines: list[str]) -> None:
+def test_every_line_is_stored_or_quarantined_with_a_class(
+    tmp_path_factory: Any, lines: list[str]
+) -> None:
     folder = tmp_path_factory.mktemp("awkward")
     log = Path(folder) / "run.jsonl"
     log.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
     with Store.open(Path(folder) / "qd.duckdb") as store:
         first = load_paths(store.con, [log])
         assert first.problems == [], first.problems
-        stored = {row[0]: row[1:] for row in store.con.execute(
-            "SELECT line_no, ts, expires_at FROM events").fetchall()}
-        quarantined = dict(store.con.execute(
-            "SELECT line_no, error_class FROM quarantine").fetchall())
+        stored = {
+            row[0]: row[1:]
+            for row in store.con.execute("SELECT line_no, ts, expires_at FROM events").fetchall()
+        }
+        quarantined = dict(
+            store.con.execute("SELECT line_no, error_class FROM quarantine").fetchall()
+        )
         for number, line in enumerate(lines, start=1):
             assert (number in stored) != (number in quarantined), (number, line[:200])
             if number in quarantined:
@@ -176,35 +216,52 @@ def test_every_line_is_stored_or_quarantined_with_a_class(tmp_path_factory: Any,
         assert store.con.execute("SELECT count(*) FROM events").fetchone()[0] == len(stored)
 
 
-def test_a_timestamp_without_seconds_is_stored_not_a_lost_file(store: Store,
-                                                                tmp_path: Path) -> None:
+def test_a_timestamp_without_seconds_is_stored_not_a_lost_file(
+    store: Store, tmp_path: Path
+) -> None:
     """The reported case: one such line made the whole file fail with a Catalog Error."""
     log = tmp_path / "run.jsonl"
     log.write_text(
         '{"event_id":"a","type":"metric","ts":"2026-11-20T08:05Z","run_id":"r","name":"x",'
         '"value":1}\n'
         '{"event_id":"b","type":"metric","ts":"2026-11-20T08:06:00Z","run_id":"r","name":"x",'
-        '"value":2}\n')
+        '"value":2}\n'
+    )
     summary = load_paths(store.con, [log])
     assert summary.problems == [] and summary.events == 2
     assert store.con.execute("SELECT ts FROM events ORDER BY ts").fetchall() == [
-        (datetime(2026, 11, 20, 8, 5),), (datetime(2026, 11, 20, 8, 6),)]
+        (datetime(2026, 11, 20, 8, 5),),
+        (datetime(2026, 11, 20, 8, 6),),
+    ]
 
 
-def test_a_line_the_store_refuses_is_quarantined_and_the_rest_loads(store: Store,
-                                                                     tmp_path: Path) -> None:
+def test_a_line_the_store_refuses_is_quarantined_and_the_rest_loads(
+    store: Store, tmp_path: Path
+) -> None:
     """Whatever the store refuses (here: a NULL a constraint forbids, as a stand-in for any
     value the models accept and DuckDB will not hold) is found by bisection and quarantined
     as `store_rejected` with the database's message; the other lines load."""
     store.con.execute("ALTER TABLE events ALTER COLUMN workflow SET NOT NULL")
-    lines = [json.dumps({"event_id": f"e{i}", "type": "metric", "ts": "2026-11-20T08:00:00Z",
-                         "run_id": "r", "name": "x", "value": i,
-                         **({} if i in (3, 11) else {"workflow": "wf"})}) for i in range(16)]
+    lines = [
+        json.dumps(
+            {
+                "event_id": f"e{i}",
+                "type": "metric",
+                "ts": "2026-11-20T08:00:00Z",
+                "run_id": "r",
+                "name": "x",
+                "value": i,
+                **({} if i in (3, 11) else {"workflow": "wf"}),
+            }
+        )
+        for i in range(16)
+    ]
     log = tmp_path / "run.jsonl"
     log.write_text("\n".join(lines) + "\n")
     summary = load_paths(store.con, [log])
     assert summary.problems == [] and summary.events == 14
     rows = store.con.execute(
-        "SELECT line_no, error_class, error FROM quarantine ORDER BY line_no").fetchall()
+        "SELECT line_no, error_class, error FROM quarantine ORDER BY line_no"
+    ).fetchall()
     assert [(n, c) for n, c, _ in rows] == [(4, "store_rejected"), (12, "store_rejected")]
     assert all("the store refused this line" in e for _, _, e in rows)

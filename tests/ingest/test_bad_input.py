@@ -11,45 +11,94 @@ import pytest
 from quarterdeck.queries.quarantine import quarantined
 from support.events import started, write_jsonl
 
-GOOD_AFTER = {"event_id": "after", "type": "run.finished", "ts": "2026-11-20T08:10:00Z",
-              "run_id": "r-1", "status": "succeeded"}
+GOOD_AFTER = {
+    "event_id": "after",
+    "type": "run.finished",
+    "ts": "2026-11-20T08:10:00Z",
+    "run_id": "r-1",
+    "status": "succeeded",
+}
 
 CASES = [
     ("malformed_json", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z"', "not valid JSON"),
     ("not_an_object", b'["run.finished", 1]', "not an object"),
     ("not_an_object", b'"just a string"', "not an object"),
-    ("missing_field", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","status":"failed"}',
-     "'run_id' is missing"),
-    ("missing_field", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":null,'
-     b'"status":"failed"}', "'run_id' is null"),
+    (
+        "missing_field",
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","status":"failed"}',
+        "'run_id' is missing",
+    ),
+    (
+        "missing_field",
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":null,"status":"failed"}',
+        "'run_id' is null",
+    ),
     ("missing_field", b'{"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}', "'type' is missing"),
-    ("missing_field", b'{"type":null,"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}',
-     "'type' is null"),
-    ("wrong_type", b'{"type":"step.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
-     b'"step_id":"s1","tokens_in":"812"}', "'tokens_in' should be an integer"),
-    ("wrong_type", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":42,'
-     b'"status":"failed"}', "'run_id' should be a string"),
-    ("unknown_type", b'{"type":"run.paused","ts":"2026-11-20T08:00:00Z","run_id":"r-1"}',
-     "unknown event type 'run.paused'"),
-    ("invalid_value", b'{"type":"approval.requested","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
-     b'"approval_id":"a","risk":"extreme"}', "'risk' is 'extreme'"),
-    ("invalid_value", b'{"type":"data.touched","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
-     b'"system":"crm","object":"Contact","action":"purge"}', "'action' is 'purge'"),
-    ("invalid_value", b'{"type":"run.started","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
-     b'"workflow":"w","scope":["crm-write"]}', "'scope[0]'"),
-    ("bad_timestamp", b'{"type":"run.finished","ts":"2026-11-20T08:00:00","run_id":"r-1",'
-     b'"status":"failed"}', "has no UTC offset"),
-    ("bad_timestamp", b'{"type":"run.finished","ts":"yesterday","run_id":"r-1",'
-     b'"status":"failed"}', "is not an RFC 3339 timestamp"),
-    ("bad_timestamp", b'{"type":"run.finished","ts":1763625600,"run_id":"r-1",'
-     b'"status":"failed"}', "is not an RFC 3339 timestamp"),
-    ("invalid_utf8", b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-\xff",'
-     b'"status":"failed"}', "not UTF-8"),
+    (
+        "missing_field",
+        b'{"type":null,"ts":"2026-11-20T08:00:00Z","run_id":"r-1"}',
+        "'type' is null",
+    ),
+    (
+        "wrong_type",
+        b'{"type":"step.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
+        b'"step_id":"s1","tokens_in":"812"}',
+        "'tokens_in' should be an integer",
+    ),
+    (
+        "wrong_type",
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":42,"status":"failed"}',
+        "'run_id' should be a string",
+    ),
+    (
+        "unknown_type",
+        b'{"type":"run.paused","ts":"2026-11-20T08:00:00Z","run_id":"r-1"}',
+        "unknown event type 'run.paused'",
+    ),
+    (
+        "invalid_value",
+        b'{"type":"approval.requested","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
+        b'"approval_id":"a","risk":"extreme"}',
+        "'risk' is 'extreme'",
+    ),
+    (
+        "invalid_value",
+        b'{"type":"data.touched","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
+        b'"system":"crm","object":"Contact","action":"purge"}',
+        "'action' is 'purge'",
+    ),
+    (
+        "invalid_value",
+        b'{"type":"run.started","ts":"2026-11-20T08:00:00Z","run_id":"r-1",'
+        b'"workflow":"w","scope":["crm-write"]}',
+        "'scope[0]'",
+    ),
+    (
+        "bad_timestamp",
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00","run_id":"r-1","status":"failed"}',
+        "has no UTC offset",
+    ),
+    (
+        "bad_timestamp",
+        b'{"type":"run.finished","ts":"yesterday","run_id":"r-1","status":"failed"}',
+        "is not an RFC 3339 timestamp",
+    ),
+    (
+        "bad_timestamp",
+        b'{"type":"run.finished","ts":1763625600,"run_id":"r-1","status":"failed"}',
+        "is not an RFC 3339 timestamp",
+    ),
+    (
+        "invalid_utf8",
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-\xff","status":"failed"}',
+        "not UTF-8",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("error_class", "line", "says"), CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("error_class", "line", "says"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_bad_line_is_quarantined_and_the_rest_loads(
     tmp_path: Path, store, ingest, error_class: str, line: bytes, says: str
 ) -> None:
@@ -70,22 +119,31 @@ def test_bad_line_is_quarantined_and_the_rest_loads(
 
 
 def test_over_long_line_keeps_a_prefix_and_reading_goes_on(tmp_path: Path, store, ingest) -> None:
-    huge = b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-1","error":"' + (
-        b"x" * (1024 * 1024 + 10)) + b'"}'
+    huge = (
+        b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-1","error":"'
+        + (b"x" * (1024 * 1024 + 10))
+        + b'"}'
+    )
     path = write_jsonl(tmp_path / "run.jsonl", [started(), huge, GOOD_AFTER])
     summary = ingest(path)
     assert (summary.events, summary.quarantined) == (2, 1)
     raw, size, cls, line_no = store.con.execute(
-        "SELECT raw, raw_size, error_class, line_no FROM quarantine").fetchone()
+        "SELECT raw, raw_size, error_class, line_no FROM quarantine"
+    ).fetchone()
     assert cls == "line_too_long" and line_no == 2
     assert size == len(huge)
     assert raw == huge[: 64 * 1024]
 
 
-def test_bom_crlf_blank_lines_and_a_last_line_without_newline(tmp_path: Path, store,
-                                                             ingest) -> None:
-    body = (b"\xef\xbb\xbf" + json.dumps(started()).encode() + b"\r\n\r\n   \n"
-            + json.dumps(GOOD_AFTER).encode())
+def test_bom_crlf_blank_lines_and_a_last_line_without_newline(
+    tmp_path: Path, store, ingest
+) -> None:
+    body = (
+        b"\xef\xbb\xbf"
+        + json.dumps(started()).encode()
+        + b"\r\n\r\n   \n"
+        + json.dumps(GOOD_AFTER).encode()
+    )
     path = tmp_path / "run.jsonl"
     path.write_bytes(body)
     summary = ingest(path)
@@ -95,8 +153,16 @@ def test_bom_crlf_blank_lines_and_a_last_line_without_newline(tmp_path: Path, st
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path: Path, store, ingest) -> None:
     lines = [json.dumps(started()).encode()] + [
-        json.dumps({"event_id": f"m{i}", "type": "metric", "ts": "2026-11-20T08:01:00Z",
-                    "run_id": "r-1", "name": "score", "value": i / 1000}).encode()
+        json.dumps(
+            {
+                "event_id": f"m{i}",
+                "type": "metric",
+                "ts": "2026-11-20T08:01:00Z",
+                "run_id": "r-1",
+                "name": "score",
+                "value": i / 1000,
+            }
+        ).encode()
         for i in range(20000)
     ]
     whole = gzip.compress(b"\n".join(lines) + b"\n")
@@ -104,21 +170,33 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path, store, ingest) -> No
     path.write_bytes(whole[: len(whole) * 2 // 3])
     summary = ingest(path)
     assert 0 < summary.events < len(lines)
-    assert store.con.execute(
-        "SELECT error_class FROM quarantine").fetchall() == [("truncated_file",)]
+    assert store.con.execute("SELECT error_class FROM quarantine").fetchall() == [
+        ("truncated_file",)
+    ]
 
 
 def test_unreadable_timestamp_after_validation_is_quarantined_not_nulled(
     tmp_path: Path, store, ingest
 ) -> None:
     # RFC 3339 allows lower-case t/z: it must load, not be lost.
-    path = write_jsonl(tmp_path / "run.jsonl", [
-        started(), {"event_id": "low", "type": "run.finished", "ts": "2026-11-20t08:05:00z",
-                    "run_id": "r-1", "status": "succeeded"}])
+    path = write_jsonl(
+        tmp_path / "run.jsonl",
+        [
+            started(),
+            {
+                "event_id": "low",
+                "type": "run.finished",
+                "ts": "2026-11-20t08:05:00z",
+                "run_id": "r-1",
+                "status": "succeeded",
+            },
+        ],
+    )
     summary = ingest(path)
     assert (summary.events, summary.quarantined) == (2, 0)
-    assert store.con.execute(
-        "SELECT ts FROM events WHERE event_id = 'low'").fetchone()[0].minute == 5
+    assert (
+        store.con.execute("SELECT ts FROM events WHERE event_id = 'low'").fetchone()[0].minute == 5
+    )
 
 
 def test_bad_approval_csv_rows_are_quarantined(tmp_path: Path, store, ingest) -> None:
@@ -132,8 +210,10 @@ def test_bad_approval_csv_rows_are_quarantined(tmp_path: Path, store, ingest) ->
     )
     summary = ingest(path)
     assert summary.approval_records == 1
-    classes = [r[0] for r in store.con.execute(
-        "SELECT error_class FROM quarantine ORDER BY line_no").fetchall()]
+    classes = [
+        r[0]
+        for r in store.con.execute("SELECT error_class FROM quarantine ORDER BY line_no").fetchall()
+    ]
     assert classes == ["invalid_value", "bad_timestamp", "malformed_csv"]
 
 
@@ -148,7 +228,8 @@ def test_a_locked_store_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "quarterdeck.cli", "--db", str(db), "runs"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
     finally:
         holder.close()

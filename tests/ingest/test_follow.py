@@ -33,16 +33,28 @@ from support.layout import ROOT
 
 
 def line(n: int, run: str = "r-1", ts: str = "2026-11-27T08:00:00Z") -> bytes:
-    return json.dumps({
-        "type": "step.started", "ts": ts, "run_id": run, "event_id": f"e{n}",
-        "step_id": f"s{n}", "name": "classify", "kind": "llm",
-    }).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "type": "step.started",
+                "ts": ts,
+                "run_id": run,
+                "event_id": f"e{n}",
+                "step_id": f"s{n}",
+                "name": "classify",
+                "kind": "llm",
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 def failing(message: str) -> str:
     """An offset statement that fails inside the commit, as a crash or a full disk would."""
-    return (f"SELECT error('{message}') FROM (SELECT $fingerprint, $path, $byte_offset, "
-            "$line_no, $size, $done, $now)")
+    return (
+        f"SELECT error('{message}') FROM (SELECT $fingerprint, $path, $byte_offset, "
+        "$line_no, $size, $done, $now)"
+    )
 
 
 def stored(store: Store) -> list[tuple[str, str, int, int]]:
@@ -67,8 +79,9 @@ def follower(store: Store, logs: Path) -> Iterator[Follower]:
     f.close()
 
 
-def test_a_partial_last_line_waits_for_its_newline(store: Store, logs: Path,
-                                                   follower: Follower) -> None:
+def test_a_partial_last_line_waits_for_its_newline(
+    store: Store, logs: Path, follower: Follower
+) -> None:
     path = logs / "a.jsonl"
     whole = line(1)
     path.write_bytes(line(0) + whole[:25])
@@ -82,8 +95,9 @@ def test_a_partial_last_line_waits_for_its_newline(store: Store, logs: Path,
     assert store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
 
 
-def test_every_stored_line_points_at_its_bytes(store: Store, logs: Path,
-                                               follower: Follower) -> None:
+def test_every_stored_line_points_at_its_bytes(
+    store: Store, logs: Path, follower: Follower
+) -> None:
     path = logs / "a.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + line(0) + line(1))
     follower.poll()
@@ -98,7 +112,8 @@ def test_every_stored_line_points_at_its_bytes(store: Store, logs: Path,
 
 
 def test_rotation_reads_the_old_file_to_its_end_then_the_new_one(
-        store: Store, logs: Path, follower: Follower) -> None:
+    store: Store, logs: Path, follower: Follower
+) -> None:
     path = logs / "app.jsonl"
     path.write_bytes(line(0))
     follower.poll()
@@ -111,12 +126,14 @@ def test_rotation_reads_the_old_file_to_its_end_then_the_new_one(
     assert [row[0] for row in stored(store)] == ["e0", "e1", "e2"]
     assert [n.kind for n in follower.notices] == ["rotated", "unterminated"]  # type: ignore
     assert store.con.execute("SELECT error_class, raw FROM quarantine").fetchall() == [
-        ("unterminated", b'{"type": "step.sta')]
+        ("unterminated", b'{"type": "step.sta')
+    ]
     assert follower.stats.duplicates == 0  # the renamed file was known by its fingerprint
 
 
-def test_truncation_starts_again_and_is_recorded(store: Store, logs: Path,
-                                                 follower: Follower) -> None:
+def test_truncation_starts_again_and_is_recorded(
+    store: Store, logs: Path, follower: Follower
+) -> None:
     path = logs / "app.jsonl"
     path.write_bytes(line(0) + line(1) + line(2))
     follower.poll()
@@ -130,8 +147,7 @@ def test_truncation_starts_again_and_is_recorded(store: Store, logs: Path,
     assert "from the start" in follower.notices[0].message  # type: ignore[attr-defined]
 
 
-def test_a_restart_resumes_exactly_where_the_last_commit_ended(
-        store: Store, logs: Path) -> None:
+def test_a_restart_resumes_exactly_where_the_last_commit_ended(store: Store, logs: Path) -> None:
     path = logs / "app.jsonl"
     path.write_bytes(line(0) + line(1))
     first = Follower(store.cursor(), [logs])
@@ -146,7 +162,8 @@ def test_a_restart_resumes_exactly_where_the_last_commit_ended(
 
 
 def test_gzipped_files_are_read_once_and_csv_records_again_when_changed(
-        store: Store, logs: Path, follower: Follower) -> None:
+    store: Store, logs: Path, follower: Follower
+) -> None:
     with gzip.open(logs / "old.jsonl.gz", "wb") as h:
         h.write(line(0) + line(1))
     csv = logs / "approvals.csv"
@@ -166,7 +183,8 @@ def test_gzipped_files_are_read_once_and_csv_records_again_when_changed(
 
 
 def test_a_failed_commit_stores_nothing_and_the_lines_are_read_again(
-        store: Store, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (logs / "app.jsonl").write_bytes(line(0) + line(1))
     follower = Follower(store.cursor(), [logs])
     monkeypatch.setattr(loading, "_SAVE_OFFSET", failing("disk full"))
@@ -311,7 +329,8 @@ class FollowedLog(RuleBasedStateMachine):
     @invariant()
     def never_twice_never_invented(self) -> None:
         rows = self.store.con.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
+            "SELECT count(*), count(DISTINCT event_id) FROM events"
+        ).fetchone()
         assert rows[0] == rows[1]
         assert self._stored_ids() <= self.written
         assert self.follower.stats.duplicates == 0  # no byte was read twice
@@ -329,7 +348,9 @@ class FollowedLog(RuleBasedStateMachine):
 
 
 FollowedLog.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None,
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_follow_model = FollowedLog.TestCase
@@ -340,24 +361,26 @@ test_follow_model = FollowedLog.TestCase
 
 def _quarterdeck(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "quarterdeck.cli", *args], cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "quarterdeck.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
-def test_a_follower_killed_mid_load_restarts_with_every_line_exactly_once(
-        tmp_path: Path) -> None:
+def test_a_follower_killed_mid_load_restarts_with_every_line_exactly_once(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     total = 0
     for part in range(4):  # enough that the first follower is stopped mid-way
         with (logs / f"part-{part}.jsonl").open("wb") as h:
-            h.write(b"".join(line(total + i, run=f"r-{(total + i) // 50}")
-                             for i in range(60_000)))
+            h.write(b"".join(line(total + i, run=f"r-{(total + i) // 50}") for i in range(60_000)))
         total += 60_000
     db = tmp_path / "qd.duckdb"
-    first = _quarterdeck("ingest", "--follow", str(logs), "--db", str(db),
-                         "--report-every", "0", cwd=ROOT)
+    first = _quarterdeck(
+        "ingest", "--follow", str(logs), "--db", str(db), "--report-every", "0", cwd=ROOT
+    )
     # The first status line comes once a unit has been committed (and summarised): the load
     # is under way, and far from done.
     lines: queue.Queue[str] = queue.Queue()
@@ -372,15 +395,17 @@ def test_a_follower_killed_mid_load_restarts_with_every_line_exactly_once(
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     assert first.returncode == -signal.SIGKILL
-    second = _quarterdeck("ingest", "--follow", "--once", str(logs), "--db", str(db),
-                          "--json", cwd=ROOT)
+    second = _quarterdeck(
+        "ingest", "--follow", "--once", str(logs), "--db", str(db), "--json", cwd=ROOT
+    )
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     report = json.loads(out)
     assert report["duplicates"] == 0, "the restart read again what had been committed"
     with Store.open(db) as store:
         count, distinct = store.con.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
+            "SELECT count(*), count(DISTINCT event_id) FROM events"
+        ).fetchone()
         runs = store.con.execute("SELECT count(*) FROM run_summary").fetchone()[0]
     assert count == distinct == total
     assert 0 < report["events"] < total, "the kill did not land mid-load; make the load longer"
@@ -391,8 +416,9 @@ def test_sigterm_stops_the_follower_cleanly(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.jsonl").write_bytes(line(0))
-    proc = _quarterdeck("ingest", "--follow", str(logs), "--db", str(tmp_path / "qd.duckdb"),
-                        cwd=ROOT)
+    proc = _quarterdeck(
+        "ingest", "--follow", str(logs), "--db", str(tmp_path / "qd.duckdb"), cwd=ROOT
+    )
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)

@@ -17,8 +17,14 @@ from support.events import event, started, write_jsonl
 
 
 def _finished(run_id: str = "r-1", **fields) -> dict:
-    return event("run.finished", "2026-11-20T08:10:00Z", run_id, event_id=f"{run_id}-end",
-                 status="succeeded", **fields)
+    return event(
+        "run.finished",
+        "2026-11-20T08:10:00Z",
+        run_id,
+        event_id=f"{run_id}-end",
+        status="succeeded",
+        **fields,
+    )
 
 
 def test_second_ingest_adds_nothing_and_counts_duplicates(tmp_path: Path, store, ingest) -> None:
@@ -37,7 +43,8 @@ def test_repeated_event_id_within_one_load_is_a_duplicate(tmp_path: Path, store,
     assert (summary.events, summary.duplicates) == (2, 2)
     # the first occurrence is the one kept
     assert store.con.execute(
-        "SELECT source, line_no FROM events WHERE event_id = 'r-1-end'").fetchone() == (str(a), 2)
+        "SELECT source, line_no FROM events WHERE event_id = 'r-1-end'"
+    ).fetchone() == (str(a), 2)
 
 
 def test_events_without_id_get_a_stable_derived_id(tmp_path: Path, store, ingest) -> None:
@@ -49,8 +56,10 @@ def test_events_without_id_get_a_stable_derived_id(tmp_path: Path, store, ingest
     gz.write_bytes(gzip.compress(path.read_bytes()))
     again = ingest(gz)  # the same log, compressed after rotation: nothing new
     assert (again.events, again.duplicates) == (0, 3)
-    ids = [r[0] for r in store.con.execute(
-        "SELECT event_id FROM events WHERE type = 'metric'").fetchall()]
+    ids = [
+        r[0]
+        for r in store.con.execute("SELECT event_id FROM events WHERE type = 'metric'").fetchall()
+    ]
     assert all(len(i) == 64 for i in ids) and len(set(ids)) == 2
 
 
@@ -74,12 +83,18 @@ def test_missing_path_is_refused_before_anything_loads(tmp_path: Path, store) ->
 
 
 def test_approval_records_from_jsonl_and_csv(tmp_path: Path, store, ingest) -> None:
-    record = {"approval_id": "apr-1", "run_id": "r-1", "status": "pending", "risk": "high",
-              "requested_at": "2026-11-20T08:00:00Z", "expires_at": "2026-11-20T12:00:00Z"}
+    record = {
+        "approval_id": "apr-1",
+        "run_id": "r-1",
+        "status": "pending",
+        "risk": "high",
+        "requested_at": "2026-11-20T08:00:00Z",
+        "expires_at": "2026-11-20T12:00:00Z",
+    }
     write_jsonl(tmp_path / "in" / "approvals.jsonl", [record])
     (tmp_path / "in" / "export.csv").write_text(
         "\ufeffapproval_id,run_id,status,decided_by,decided_at,reason\r\n"
-        "apr-1,r-1,approved,dana,2026-11-20T08:30:00Z,\"checked, ok\"\r\n"
+        'apr-1,r-1,approved,dana,2026-11-20T08:30:00Z,"checked, ok"\r\n'
     )
     summary = ingest(tmp_path / "in")
     assert summary.approval_records == 2 and summary.quarantined == 0
@@ -98,8 +113,9 @@ def test_summary_as_json_has_the_documented_keys(tmp_path: Path, ingest) -> None
     json.dumps(data)
 
 
-def test_large_file_spans_batches_and_keeps_every_line(tmp_path: Path, store, ingest,
-                                                       monkeypatch) -> None:
+def test_large_file_spans_batches_and_keeps_every_line(
+    tmp_path: Path, store, ingest, monkeypatch
+) -> None:
     import quarterdeck.ingest.load as load_module
     import quarterdeck.ingest.reader as reader_module
 
@@ -112,16 +128,21 @@ def test_large_file_spans_batches_and_keeps_every_line(tmp_path: Path, store, in
     summary = ingest(write_jsonl(tmp_path / "a.jsonl", lines))
     assert summary.events == 3001
     got = store.con.execute(
-        "SELECT min(line_no), max(line_no), count(DISTINCT byte_offset) FROM events").fetchone()
+        "SELECT min(line_no), max(line_no), count(DISTINCT byte_offset) FROM events"
+    ).fetchone()
     assert got == (1, 3001, 3001)
 
 
 # --- property: no line is ever lost or loaded twice --------------------------------------
 
 _good = st.builds(
-    lambda i, v: json.dumps(event("metric", "2026-11-20T08:01:00+02:00", run_id="r-p",
-                                  event_id=f"p{i}", name="s", value=v)).encode(),
-    st.integers(0, 40), st.floats(allow_nan=False, allow_infinity=False),
+    lambda i, v: json.dumps(
+        event(
+            "metric", "2026-11-20T08:01:00+02:00", run_id="r-p", event_id=f"p{i}", name="s", value=v
+        )
+    ).encode(),
+    st.integers(0, 40),
+    st.floats(allow_nan=False, allow_infinity=False),
 )
 _noise = st.one_of(
     st.binary(max_size=80).filter(lambda b: b"\n" not in b),
@@ -131,8 +152,9 @@ _noise = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(lines=st.lists(st.one_of(_good, _noise), max_size=40), crlf=st.booleans())
 def test_every_line_is_loaded_duplicate_blank_or_quarantined(tmp_path_factory, lines, crlf):
     folder = tmp_path_factory.mktemp("prop")

@@ -52,27 +52,57 @@ def produce() -> tuple[list[str], dict[str, int]]:
     provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
-    touch = {"system": "helpdesk", "object": "Ticket", "record_id": "T-1", "action": "update",
-             "before": '{"priority": "normal"}', "after": '{"priority": "high"}'}
-    with tracer.start_as_current_span("triage ticket", attributes={
-            "quarterdeck.run_id": "r-otel-1", "quarterdeck.identity": "svc-otel",
-            "quarterdeck.scope": ["helpdesk:write:Ticket"], "ticket.channel": "email"}):
-        with tracer.start_as_current_span("chat gpt-4.1-mini", attributes={
-                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4.1-mini",
-                "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30}):
+    touch = {
+        "system": "helpdesk",
+        "object": "Ticket",
+        "record_id": "T-1",
+        "action": "update",
+        "before": '{"priority": "normal"}',
+        "after": '{"priority": "high"}',
+    }
+    with tracer.start_as_current_span(
+        "triage ticket",
+        attributes={
+            "quarterdeck.run_id": "r-otel-1",
+            "quarterdeck.identity": "svc-otel",
+            "quarterdeck.scope": ["helpdesk:write:Ticket"],
+            "ticket.channel": "email",
+        },
+    ):
+        with tracer.start_as_current_span(
+            "chat gpt-4.1-mini",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4.1-mini",
+                "gen_ai.usage.input_tokens": 120,
+                "gen_ai.usage.output_tokens": 30,
+            },
+        ):
             pass
-        with tracer.start_as_current_span("execute_tool helpdesk.update", attributes={
+        with tracer.start_as_current_span(
+            "execute_tool helpdesk.update",
+            attributes={
                 "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": "helpdesk.update"}) as span:
-            span.add_event("quarterdeck.touch", {f"quarterdeck.touch.{k}": v
-                                                 for k, v in touch.items()})
-    with tracer.start_as_current_span("triage ticket", attributes={
-            "quarterdeck.scope": ["helpdesk:write:Ticket"]}) as root:
-        with tracer.start_as_current_span("execute_tool helpdesk.delete", attributes={
-                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "helpdesk.delete",
-                "quarterdeck.touch.system": "helpdesk", "quarterdeck.touch.object": "Ticket",
+                "gen_ai.tool.name": "helpdesk.update",
+            },
+        ) as span:
+            span.add_event(
+                "quarterdeck.touch", {f"quarterdeck.touch.{k}": v for k, v in touch.items()}
+            )
+    with tracer.start_as_current_span(
+        "triage ticket", attributes={"quarterdeck.scope": ["helpdesk:write:Ticket"]}
+    ) as root:
+        with tracer.start_as_current_span(
+            "execute_tool helpdesk.delete",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "helpdesk.delete",
+                "quarterdeck.touch.system": "helpdesk",
+                "quarterdeck.touch.object": "Ticket",
                 "quarterdeck.touch.record_id": "T-2",
-                "quarterdeck.touch.action": "delete"}) as span:
+                "quarterdeck.touch.action": "delete",
+            },
+        ) as span:
             span.set_status(Status(StatusCode.ERROR, "permission denied"))
         root.set_status(Status(StatusCode.ERROR, "tool failed"))
     spans = exporter.get_finished_spans()
@@ -94,22 +124,29 @@ def test_sdk_traces_load_into_runs_steps_and_touches(store: Store, tmp_path: Pat
     assert runs["r-otel-1"] == "succeeded"
     other = next(r for r in runs if r != "r-otel-1")
     assert len(other) == 32 and runs[other] == "failed"  # the trace id; its root failed
-    row = con.execute("SELECT workflow, identity, scope, steps, tokens_in, tokens_out, touched "
-                      "FROM run_summary WHERE run_id = 'r-otel-1'").fetchone()
+    row = con.execute(
+        "SELECT workflow, identity, scope, steps, tokens_in, tokens_out, touched "
+        "FROM run_summary WHERE run_id = 'r-otel-1'"
+    ).fetchone()
     assert row == ("support-agent", "svc-otel", ["helpdesk:write:Ticket"], 2, 120, 30, 1)
-    assert con.execute("SELECT count(DISTINCT run_id || step_id) FROM steps").fetchone()[0] == \
-        produced["steps"]
-    touches = con.execute("SELECT record_id, action, in_scope, before, after FROM touches "
-                          "ORDER BY record_id").fetchall()
+    assert (
+        con.execute("SELECT count(DISTINCT run_id || step_id) FROM steps").fetchone()[0]
+        == produced["steps"]
+    )
+    touches = con.execute(
+        "SELECT record_id, action, in_scope, before, after FROM touches ORDER BY record_id"
+    ).fetchall()
     assert len(touches) == produced["touches"]
     assert touches[0][:3] == ("T-1", "update", True)
     assert json.loads(touches[0][3]) == {"priority": "normal"}
     assert touches[1][:3] == ("T-2", "delete", False)  # write does not cover delete
-    failed_step = con.execute("SELECT status, error FROM steps WHERE phase = 'finished' AND "
-                              "status = 'error'").fetchall()
+    failed_step = con.execute(
+        "SELECT status, error FROM steps WHERE phase = 'finished' AND status = 'error'"
+    ).fetchall()
     assert failed_step == [("error", "permission denied")]
-    attrs = con.execute("SELECT attrs FROM events WHERE run_id = 'r-otel-1' "
-                        "AND type = 'run.started'").fetchone()[0]
+    attrs = con.execute(
+        "SELECT attrs FROM events WHERE run_id = 'r-otel-1' AND type = 'run.started'"
+    ).fetchone()[0]
     assert json.loads(attrs)["ticket.channel"] == "email"  # what maps to nothing is kept
     again = load_paths(store.con, [path])
     assert again.events == 0  # ids come from trace and span ids: nothing twice
@@ -121,11 +158,13 @@ def test_bad_spans_and_broken_lines_are_quarantined(store: Store, tmp_path: Path
     spans = broken["resourceSpans"][0]["scopeSpans"][0]["spans"]
     del spans[0]["traceId"]
     path = tmp_path / "traces.jsonl"
-    path.write_text("\n".join([json.dumps(broken), lines[0][: len(lines[0]) // 2],
-                               lines[1]]) + "\n")
+    path.write_text(
+        "\n".join([json.dumps(broken), lines[0][: len(lines[0]) // 2], lines[1]]) + "\n"
+    )
     summary = load_paths(store.con, [path])
-    classes = dict(store.con.execute(
-        "SELECT error_class, error FROM quarantine ORDER BY line_no").fetchall())
+    classes = dict(
+        store.con.execute("SELECT error_class, error FROM quarantine ORDER BY line_no").fetchall()
+    )
     assert set(classes) == {"otlp_span", "malformed_json"}
     assert "no traceId or spanId" in classes["otlp_span"]
     assert summary.events > 0  # the other spans and the good line still loaded

@@ -24,7 +24,8 @@ def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
     assert len(days) >= 4
     decided = store.con.execute(
         "SELECT count(*) FROM qd_approvals(TIMESTAMP '2026-11-27 06:30') "
-        "WHERE status IN ('approved', 'rejected')").fetchone()[0]
+        "WHERE status IN ('approved', 'rejected')"
+    ).fetchone()[0]
     assert decided > 0
     assert any(p.suffix == ".gz" for p in SAMPLE_LOGS.rglob("*"))
 

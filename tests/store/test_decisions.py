@@ -21,25 +21,46 @@ NOW = datetime(2026, 11, 20, 9, 0, 0)
 ANNA = Operator("anna", frozenset({"operator", "finance-approver"}))
 
 
-def request(approval_id: str = "apr-1", run_id: str = "r-1", *, expires: str =
-            "2030-01-01T00:00:00Z", requested_by: str = "svc-agent") -> dict:
-    return {"type": "approval.requested", "ts": "2026-11-20T08:10:00Z", "run_id": run_id,
-            "event_id": f"{approval_id}-req", "approval_id": approval_id,
-            "action": "post 40 invoices", "risk": "high", "required_role": "finance-approver",
-            "requested_by": requested_by, "expires_at": expires}
+def request(
+    approval_id: str = "apr-1",
+    run_id: str = "r-1",
+    *,
+    expires: str = "2030-01-01T00:00:00Z",
+    requested_by: str = "svc-agent",
+) -> dict:
+    return {
+        "type": "approval.requested",
+        "ts": "2026-11-20T08:10:00Z",
+        "run_id": run_id,
+        "event_id": f"{approval_id}-req",
+        "approval_id": approval_id,
+        "action": "post 40 invoices",
+        "risk": "high",
+        "required_role": "finance-approver",
+        "requested_by": requested_by,
+        "expires_at": expires,
+    }
 
 
 @pytest.fixture
 def fleet(store: Store, tmp_path: Path) -> Store:
-    write_jsonl(tmp_path / "logs" / "a.jsonl", [
-        started("r-1"),
-        started("r-2"),
-        {"type": "run.finished", "ts": "2026-11-20T08:30:00Z", "run_id": "r-2",
-         "event_id": "r-2-end", "status": "succeeded"},
-        started("r-3", ts="2026-11-20T08:40:00Z", workflow="crm-enrichment"),
-        request(),
-        request("apr-old", expires="2026-11-20T08:30:00Z"),
-    ])
+    write_jsonl(
+        tmp_path / "logs" / "a.jsonl",
+        [
+            started("r-1"),
+            started("r-2"),
+            {
+                "type": "run.finished",
+                "ts": "2026-11-20T08:30:00Z",
+                "run_id": "r-2",
+                "event_id": "r-2-end",
+                "status": "succeeded",
+            },
+            started("r-3", ts="2026-11-20T08:40:00Z", workflow="crm-enrichment"),
+            request(),
+            request("apr-old", expires="2026-11-20T08:30:00Z"),
+        ],
+    )
     load_paths(store.con, [tmp_path / "logs"])
     return store
 
@@ -49,11 +70,18 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(journal=tmp_path / "journal.jsonl", outbox=tmp_path / "outbox.jsonl")
 
 
-def decide(store: Store, paths: Paths, action: str, operator: Operator = ANNA,
-           reason: str = "because", **target: str) -> dict:
+def decide(
+    store: Store,
+    paths: Paths,
+    action: str,
+    operator: Operator = ANNA,
+    reason: str = "because",
+    **target: str,
+) -> dict:
     plan = decisions.plan(store.con, operator, action, now=NOW, **target)
-    return decisions.record(store.con, plan, operator=operator, reason=reason, source="test",
-                            paths=paths, now=NOW)
+    return decisions.record(
+        store.con, plan, operator=operator, reason=reason, source="test", paths=paths, now=NOW
+    )
 
 
 # --- authority ------------------------------------------------------------------------------
@@ -108,8 +136,9 @@ def test_a_reason_is_required_and_a_refusal_is_not_recorded(fleet: Store, paths:
 
 def test_a_decided_request_stays_decided(fleet: Store, paths: Paths) -> None:
     decide(fleet, paths, "approve", approval_id="apr-1", reason="totals match")
-    row = fleet.con.execute("SELECT status, decided_by, reason FROM qd_approvals(?) "
-                            "WHERE approval_id = 'apr-1'", [NOW]).fetchone()
+    row = fleet.con.execute(
+        "SELECT status, decided_by, reason FROM qd_approvals(?) WHERE approval_id = 'apr-1'", [NOW]
+    ).fetchone()
     assert row == ("approved", "anna", "totals match")
     with pytest.raises(Refused, match="already approved by anna"):
         decisions.plan(fleet.con, ANNA, "reject", approval_id="apr-1", now=NOW)
@@ -118,8 +147,9 @@ def test_a_decided_request_stays_decided(fleet: Store, paths: Paths) -> None:
 # --- recording --------------------------------------------------------------------------------
 
 
-def test_each_decision_is_journaled_chained_stored_and_delivered(fleet: Store,
-                                                                 paths: Paths) -> None:
+def test_each_decision_is_journaled_chained_stored_and_delivered(
+    fleet: Store, paths: Paths
+) -> None:
     first = decide(fleet, paths, "pause", run_id="r-1", reason="investigating")
     second = decide(fleet, paths, "approve", approval_id="apr-1", reason="ok")
     lines = [json.loads(x) for x in paths.journal.read_text().splitlines()]
@@ -134,21 +164,33 @@ def test_each_decision_is_journaled_chained_stored_and_delivered(fleet: Store,
     assert [r["state"] for r in table] == ["delivered", "delivered"]
 
 
-def test_the_runners_acknowledgement_completes_the_lifecycle(fleet: Store, paths: Paths,
-                                                             tmp_path: Path) -> None:
+def test_the_runners_acknowledgement_completes_the_lifecycle(
+    fleet: Store, paths: Paths, tmp_path: Path
+) -> None:
     rec = decide(fleet, paths, "pause", run_id="r-1")
-    write_jsonl(tmp_path / "logs" / "b.jsonl", [{
-        "type": "control.applied", "ts": "2026-11-20T09:00:01Z", "run_id": "r-1",
-        "event_id": "ack-1", "decision_id": rec["decision_id"], "action": "pause",
-        "result": "applied"}])
+    write_jsonl(
+        tmp_path / "logs" / "b.jsonl",
+        [
+            {
+                "type": "control.applied",
+                "ts": "2026-11-20T09:00:01Z",
+                "run_id": "r-1",
+                "event_id": "ack-1",
+                "decision_id": rec["decision_id"],
+                "action": "pause",
+                "result": "applied",
+            }
+        ],
+    )
     load_paths(fleet.con, [tmp_path / "logs" / "b.jsonl"])
     assert decisions.decisions(fleet.con).to_pylist()[0]["state"] == "applied"
     status = fleet.con.execute("SELECT paused FROM run_summary WHERE run_id = 'r-1'").fetchone()
     assert status == (True,)
 
 
-def test_a_crash_between_journal_and_store_loses_nothing(fleet: Store, paths: Paths,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_between_journal_and_store_loses_nothing(
+    fleet: Store, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def crash(*_: object) -> None:
         raise SystemExit("killed")
 
@@ -204,6 +246,13 @@ def test_verify_names_a_reordered_record(fleet: Store, three: Paths) -> None:
     assert not result.ok and result.first_bad_seq == 3
 
 
+def test_verify_finds_a_decision_the_journal_lost_at_its_end(fleet: Store, three: Paths) -> None:
+    _rewrite(three.journal, lambda lines: lines[:2])  # the chain of what is left is whole
+    result = decisions.verify(fleet.con, three.journal)
+    assert not result.ok and result.first_bad_seq == 3
+    assert "in the store but not in the journal" in result.problem
+
+
 def test_verify_finds_a_store_that_differs_from_the_journal(fleet: Store, three: Paths) -> None:
     fleet.con.execute("DELETE FROM decisions WHERE seq = 2")
     result = decisions.verify(fleet.con, three.journal)
@@ -229,8 +278,9 @@ EDITS = {
 
 
 @pytest.mark.parametrize("column", sorted(EDITS))
-def test_verify_names_each_field_edited_in_the_store(fleet: Store, three: Paths,
-                                                     column: str) -> None:
+def test_verify_names_each_field_edited_in_the_store(
+    fleet: Store, three: Paths, column: str
+) -> None:
     """What `decisions` shows is what was journaled: an edit to any column is caught."""
     fleet.con.execute(f"UPDATE decisions SET {column} = {EDITS[column]} WHERE seq = 2")
     result = decisions.verify(fleet.con, three.journal)
@@ -241,23 +291,26 @@ def test_verify_names_each_field_edited_in_the_store(fleet: Store, three: Paths,
         assert f"the store's {column} differs from the journal's" in result.problem
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("decided_state", "'rejected'"), ("decided_by", "'mallory'"), ("reason", "'nicer'"),
-    ("decided_at", "TIMESTAMP '2026-11-20 08:00:00'"),
-])
-def test_verify_names_an_approval_state_edited_in_the_store(fleet: Store, three: Paths,
-                                                            field: str, value: str) -> None:
-    fleet.con.execute(f"UPDATE approval_summary SET {field} = {value} "
-                      "WHERE approval_id = 'apr-1'")
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("decided_state", "'rejected'"),
+        ("decided_by", "'mallory'"),
+        ("reason", "'nicer'"),
+        ("decided_at", "TIMESTAMP '2026-11-20 08:00:00'"),
+    ],
+)
+def test_verify_names_an_approval_state_edited_in_the_store(
+    fleet: Store, three: Paths, field: str, value: str
+) -> None:
+    fleet.con.execute(f"UPDATE approval_summary SET {field} = {value} WHERE approval_id = 'apr-1'")
     result = decisions.verify(fleet.con, three.journal)
     assert not result.ok and result.first_bad_seq == 2
     assert f"approval 'apr-1''s {field} differs from the decision's" in result.problem
 
 
-def test_verify_finds_an_approval_state_taken_from_its_decision(fleet: Store,
-                                                                three: Paths) -> None:
-    fleet.con.execute("UPDATE approval_summary SET sources = ['event'] "
-                      "WHERE approval_id = 'apr-1'")
+def test_verify_finds_an_approval_state_taken_from_its_decision(fleet: Store, three: Paths) -> None:
+    fleet.con.execute("UPDATE approval_summary SET sources = ['event'] WHERE approval_id = 'apr-1'")
     result = decisions.verify(fleet.con, three.journal)
     assert not result.ok and "has no state from this decision" in result.problem
 
@@ -267,7 +320,8 @@ def test_decisions_as_json_carry_the_chain(fleet: Store, three: Paths) -> None:
     records = [json.loads(line) for line in three.journal.read_text().splitlines()]
     by_seq = {r["seq"]: r for r in records}
     assert [(r["prev_hash"], r["hash"]) for r in rows] == [
-        (by_seq[r["seq"]]["prev_hash"], by_seq[r["seq"]]["hash"]) for r in rows]
+        (by_seq[r["seq"]]["prev_hash"], by_seq[r["seq"]]["hash"]) for r in rows
+    ]
 
 
 def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) -> None:
@@ -276,9 +330,20 @@ def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) 
     config.write_text(f'[decisions]\njournal = "{three.journal}"\n')
 
     def verify() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "quarterdeck.cli", "verify", "--db",
-                               str(fleet.path), "--config", str(config)],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quarterdeck.cli",
+                "verify",
+                "--db",
+                str(fleet.path),
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+        )
 
     ok = verify()
     assert ok.returncode == 0 and "verified: 3 decisions" in ok.stdout
@@ -290,23 +355,38 @@ def test_verify_on_the_command_line(tmp_path: Path, fleet: Store, three: Paths) 
 def test_decide_on_the_command_line_refuses_with_exit_3(tmp_path: Path, fleet: Store) -> None:
     fleet.close()
     config = tmp_path / "qd.toml"
-    config.write_text('operator = "li"\n[operators.li]\nroles = ["finance-approver"]\n'
-                      f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n')
-    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet.path), "--config",
-            str(config)]
-    refused = subprocess.run([*base, "decide", "pause", "--run", "r-1", "--reason", "x"],
-                             capture_output=True, text=True)
+    config.write_text(
+        'operator = "li"\n[operators.li]\nroles = ["finance-approver"]\n'
+        f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n'
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "quarterdeck.cli",
+        "--db",
+        str(fleet.path),
+        "--config",
+        str(config),
+    ]
+    refused = subprocess.run(
+        [*base, "decide", "pause", "--run", "r-1", "--reason", "x"], capture_output=True, text=True
+    )
     assert refused.returncode == 3 and "needs the role 'operator'" in refused.stderr
-    ok = subprocess.run([*base, "approve", "apr-1", "--reason", "checked the totals"],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [*base, "approve", "apr-1", "--reason", "checked the totals"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "recorded #1" in ok.stdout
-    listed = subprocess.run([*base, "decisions", "--format", "json"], capture_output=True,
-                            text=True)
+    listed = subprocess.run(
+        [*base, "decisions", "--format", "json"], capture_output=True, text=True
+    )
     rows = json.loads(listed.stdout)
     assert rows[0]["operator"] == "li" and rows[0]["action"] == "approve"
-    read_only = subprocess.run([*base, "--read-only", "reject", "apr-1", "--reason", "x"],
-                               capture_output=True, text=True)
+    read_only = subprocess.run(
+        [*base, "--read-only", "reject", "apr-1", "--reason", "x"], capture_output=True, text=True
+    )
     assert read_only.returncode == 3 and "read-only" in read_only.stderr
 
 

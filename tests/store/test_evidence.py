@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from quarterdeck import bundle
-from quarterdeck.console.app import make_app
 from quarterdeck.config import Settings
+from quarterdeck.console.app import make_app
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
@@ -33,8 +33,9 @@ def out_of_scope_run(store: Store) -> str:
 def test_a_bundle_round_trip_catches_one_changed_byte(fleet_store: Store, tmp_path: Path) -> None:
     run_id = out_of_scope_run(fleet_store)
     collected = evidence.collect(fleet_store.con, run_id, now=NOW)
-    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
-                       scope=f"run {run_id}")
+    out = bundle.write(
+        tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path, scope=f"run {run_id}"
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted([*bundle.FILES, bundle.MANIFEST])
     assert bundle.verify(out) == []
     data = bytearray((out / "touched.csv").read_bytes())
@@ -49,7 +50,8 @@ def test_a_bundle_round_trip_catches_one_changed_byte(fleet_store: Store, tmp_pa
 
 
 def test_the_decisions_in_a_bundle_carry_their_chain_and_verify_recomputes_it(
-        fleet_store: Store, tmp_path: Path) -> None:
+    fleet_store: Store, tmp_path: Path
+) -> None:
     run_id = "r-under-review"
     write_jsonl(tmp_path / "logs" / "live.jsonl", [started(run_id, ts="2026-11-20T08:58:00Z")])
     load_paths(fleet_store.con, [tmp_path / "logs"])
@@ -57,16 +59,19 @@ def test_the_decisions_in_a_bundle_carry_their_chain_and_verify_recomputes_it(
     anna = Operator("anna", frozenset({"operator"}))
     for action, reason in (("pause", "looking into it"), ("rollback", "it was not fine")):
         plan = decisions.plan(fleet_store.con, anna, action, run_id=run_id, now=NOW)
-        decisions.record(fleet_store.con, plan, operator=anna, reason=reason, source="test",
-                         paths=paths, now=NOW)
+        decisions.record(
+            fleet_store.con, plan, operator=anna, reason=reason, source="test", paths=paths, now=NOW
+        )
     collected = evidence.collect(fleet_store.con, run_id, now=NOW)
-    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
-                       scope=f"run {run_id}")
+    out = bundle.write(
+        tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path, scope=f"run {run_id}"
+    )
     assert bundle.verify(out) == []
     shown = json.loads((out / "evidence.json").read_text())["runs"][0]["decisions"]
     journaled = [json.loads(line) for line in paths.journal.read_text().splitlines()]
     assert sorted((d["seq"], d["prev_hash"], d["hash"]) for d in shown) == [
-        (r["seq"], r["prev_hash"], r["hash"]) for r in journaled]
+        (r["seq"], r["prev_hash"], r["hash"]) for r in journaled
+    ]
 
     # a reason made nicer, and the MANIFEST made whole again over it: the chain still tells
     document = json.loads((out / "evidence.json").read_text())
@@ -76,52 +81,69 @@ def test_the_decisions_in_a_bundle_carry_their_chain_and_verify_recomputes_it(
     (out / "evidence.json").write_text(json.dumps(document, indent=2))
     (out / bundle.MANIFEST).write_text(bundle.manifest(out))
     assert bundle.verify(out) == [
-        "decision seq 1: its journal record does not hash to its hash (the record was changed)"]
+        "decision seq 1: its journal record does not hash to its hash (the record was changed)"
+    ]
 
 
 def test_the_bundle_holds_the_whole_run_and_the_report_names_every_out_of_scope_touch(
-        fleet_store: Store, tmp_path: Path) -> None:
+    fleet_store: Store, tmp_path: Path
+) -> None:
     run_id = out_of_scope_run(fleet_store)
     collected = evidence.collect(fleet_store.con, run_id, now=NOW)
-    out = bundle.write(tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path,
-                       scope=f"run {run_id}")
+    out = bundle.write(
+        tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path, scope=f"run {run_id}"
+    )
     document = json.loads((out / "evidence.json").read_text())
     run = document["runs"][0]
     assert run["run"]["run_id"] == run_id and run["run"]["scope"]
     touches = fleet_store.con.execute(
-        "SELECT count(*) FROM touches WHERE run_id = ?", [run_id]).fetchone()[0]
+        "SELECT count(*) FROM touches WHERE run_id = ?", [run_id]
+    ).fetchone()[0]
     assert len(run["touches"]) == touches == pq.read_table(out / "touched.parquet").num_rows
     assert all("before" in t and "in_scope" in t for t in run["touches"])
     report = (out / "report.md").read_text()
     outside = fleet_store.con.execute(
         "SELECT system || '/' || object || '/' || coalesce(record_id, '[bulk]') FROM touches "
-        "WHERE run_id = ? AND in_scope = false", [run_id]).fetchall()
+        "WHERE run_id = ? AND in_scope = false",
+        [run_id],
+    ).fetchall()
     assert outside
     for (record,) in outside:
         assert f"`{record}`" in report.split("### Out of scope")[1].split("###")[0]
     assert f"As whom**: {run['run']['identity']}" in report
 
 
-def test_the_command_line_bundles_a_workflow_and_verifies(fleet_store: Store,
-                                                          tmp_path: Path) -> None:
+def test_the_command_line_bundles_a_workflow_and_verifies(
+    fleet_store: Store, tmp_path: Path
+) -> None:
     fleet_store.close()
     base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(fleet_store.path)]
     out = tmp_path / "many"
-    made = subprocess.run([*base, "evidence", "--workflow", "invoice-posting", "--since",
-                           "2026-11-19T00:00:00Z", "--out", str(out)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [
+            *base,
+            "evidence",
+            "--workflow",
+            "invoice-posting",
+            "--since",
+            "2026-11-19T00:00:00Z",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
     runs = json.loads((out / "evidence.json").read_text())["runs"]
     assert len(runs) > 1 and {r["run"]["workflow"] for r in runs} == {"invoice-posting"}
-    ok = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True,
-                        text=True)
+    ok = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True, text=True)
     assert ok.returncode == 0 and "verified" in ok.stdout
     (out / "report.md").write_text("nothing to see here")
-    bad = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True,
-                         text=True)
+    bad = subprocess.run([*base, "evidence", "--verify", str(out)], capture_output=True, text=True)
     assert bad.returncode == 1 and "report.md changed" in bad.stderr
-    missing = subprocess.run([*base, "evidence", "r-nope", "--out", str(tmp_path / "x")],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [*base, "evidence", "r-nope", "--out", str(tmp_path / "x")], capture_output=True, text=True
+    )
     assert missing.returncode == 1 and "no run 'r-nope'" in missing.stderr
 
 
@@ -133,8 +155,12 @@ async def test_e_on_a_run_writes_its_bundle(fleet_store: Store) -> None:
         run_id = pane.current_record()["run_id"]
         await pilot.press("e")
         folder = Path("evidence")
-        await until(pilot, lambda: folder.exists() and any(
-            (d / bundle.MANIFEST).exists() for d in folder.iterdir()))
+        await until(
+            pilot,
+            lambda: (
+                folder.exists() and any((d / bundle.MANIFEST).exists() for d in folder.iterdir())
+            ),
+        )
         made = next(folder.iterdir())
         assert made.name.startswith(run_id) and bundle.verify(made) == []
 

@@ -37,8 +37,9 @@ RULES = [
 
 @pytest.mark.parametrize(("scope", "system", "obj", "action", "expected"), RULES)
 def test_grant_rules(store, scope, system, obj, action, expected) -> None:
-    got = store.con.execute("SELECT qd_in_scope(?, ?, ?, ?)",
-                            [scope, system, obj, action]).fetchone()[0]
+    got = store.con.execute(
+        "SELECT qd_in_scope(?, ?, ?, ?)", [scope, system, obj, action]
+    ).fetchone()[0]
     assert got is expected
     assert oracle(scope, system, obj, action) is expected
 
@@ -59,42 +60,72 @@ def _memory_store():
 _names = st.sampled_from(["crm", "erp", "ledger", "*"])
 _objects = st.sampled_from(["Contact", "Invoice", "*"])
 _access = st.sampled_from(["read", "write", "delete", "export", "*"])
-_grants = st.builds(lambda s, a, o: f"{s}:{a}" + (f":{o}" if o else ""), _names, _access,
-                    st.one_of(st.none(), _objects))
+_grants = st.builds(
+    lambda s, a, o: f"{s}:{a}" + (f":{o}" if o else ""),
+    _names,
+    _access,
+    st.one_of(st.none(), _objects),
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(scope=st.lists(_grants, max_size=4), system=st.sampled_from(["crm", "erp", "ledger"]),
-       obj=st.sampled_from(["Contact", "Invoice"]),
-       action=st.sampled_from(["read", "create", "update", "delete", "export"]))
+@given(
+    scope=st.lists(_grants, max_size=4),
+    system=st.sampled_from(["crm", "erp", "ledger"]),
+    obj=st.sampled_from(["Contact", "Invoice"]),
+    action=st.sampled_from(["read", "create", "update", "delete", "export"]),
+)
 def test_sql_agrees_with_the_rules(scope, system, obj, action) -> None:
-    got = _memory_store().execute("SELECT qd_in_scope(?, ?, ?, ?)",
-                                  [scope, system, obj, action]).fetchone()
+    got = (
+        _memory_store()
+        .execute("SELECT qd_in_scope(?, ?, ?, ?)", [scope, system, obj, action])
+        .fetchone()
+    )
     assert got[0] is oracle(scope, system, obj, action)
 
 
 def test_touches_are_marked_and_counted_per_run(tmp_path: Path, store, ingest) -> None:
     touch = lambda i, action, obj="Invoice", system="ledger": event(  # noqa: E731
-        "data.touched", "2026-11-20T08:01:00Z", event_id=f"t{i}", system=system, object=obj,
-        record_id=f"R{i}", action=action)
-    path = write_jsonl(tmp_path / "a.jsonl", [
-        started(scope=["ledger:write:Invoice", "erp:read"]),
-        touch(1, "update"), touch(2, "delete"), touch(3, "read", "PO", "erp"),
-        touch(4, "update", "Payment"),
-    ])
+        "data.touched",
+        "2026-11-20T08:01:00Z",
+        event_id=f"t{i}",
+        system=system,
+        object=obj,
+        record_id=f"R{i}",
+        action=action,
+    )
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            started(scope=["ledger:write:Invoice", "erp:read"]),
+            touch(1, "update"),
+            touch(2, "delete"),
+            touch(3, "read", "PO", "erp"),
+            touch(4, "update", "Payment"),
+        ],
+    )
     ingest(path)
     marks = dict(store.con.execute("SELECT record_id, in_scope FROM touches").fetchall())
     assert marks == {"R1": True, "R2": False, "R3": True, "R4": False}
     assert store.con.execute(
-        "SELECT out_of_scope, touched, deletes FROM run_summary").fetchone() == (2, 4, 1)
+        "SELECT out_of_scope, touched, deletes FROM run_summary"
+    ).fetchone() == (2, 4, 1)
     listed = touches(store.con, where=TouchFilter(out_of_scope=True)).column("record_id")
     assert sorted(listed.to_pylist()) == ["R2", "R4"]  # the filter reads its own table
 
 
-def test_a_touch_logged_before_its_run_started_is_marked_later(tmp_path: Path, store,
-                                                              ingest) -> None:
-    touch = event("data.touched", "2026-11-20T08:01:00Z", event_id="t1", system="crm",
-                  object="Contact", record_id="C1", action="export")
+def test_a_touch_logged_before_its_run_started_is_marked_later(
+    tmp_path: Path, store, ingest
+) -> None:
+    touch = event(
+        "data.touched",
+        "2026-11-20T08:01:00Z",
+        event_id="t1",
+        system="crm",
+        object="Contact",
+        record_id="C1",
+        action="export",
+    )
     ingest(write_jsonl(tmp_path / "first.jsonl", [touch]))
     assert store.con.execute("SELECT in_scope FROM touches").fetchone() == (None,)
     assert store.con.execute("SELECT out_of_scope FROM run_summary").fetchone() == (0,)

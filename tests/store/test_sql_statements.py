@@ -52,8 +52,7 @@ SCRATCH = {"_runs": "run_id VARCHAR", "_approvals": "approval_id VARCHAR"}
 def _modules() -> list[ModuleType]:
     package = quarterdeck.queries
     names = [
-        info.name
-        for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + ".")
+        info.name for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + ".")
     ]
     return [importlib.import_module(name) for name in sorted(names)]
 
@@ -139,8 +138,11 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     store.close()
 
 
-@pytest.mark.parametrize(("module", "sql"), STATEMENTS,
-                         ids=[f"{m.rsplit('.', 1)[-1]}-{i}" for i, (m, _) in enumerate(STATEMENTS)])
+@pytest.mark.parametrize(
+    ("module", "sql"),
+    STATEMENTS,
+    ids=[f"{m.rsplit('.', 1)[-1]}-{i}" for i, (m, _) in enumerate(STATEMENTS)],
+)
 def test_statement_binds(empty_store: Store, module: str, sql: str) -> None:
     con = empty_store.con
     try:

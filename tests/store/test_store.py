@@ -15,11 +15,23 @@ from quarterdeck.queries.store import Store, StoreError
 def test_a_new_store_is_created_at_the_latest_version(tmp_path: Path) -> None:
     with Store.open(tmp_path / "deep" / "er" / "qd.duckdb") as store:
         assert current_version(store.con) == migrations.LATEST
-        tables = {r[0] for r in store.con.execute(
-            "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()"
-        ).fetchall()}
-    for name in ("events", "run_starts", "steps", "touches", "approval_events",
-                 "approval_records", "quarantine", "files", "run_summary"):
+        tables = {
+            r[0]
+            for r in store.con.execute(
+                "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()"
+            ).fetchall()
+        }
+    for name in (
+        "events",
+        "run_starts",
+        "steps",
+        "touches",
+        "approval_events",
+        "approval_records",
+        "quarantine",
+        "files",
+        "run_summary",
+    ):
         assert name in tables
 
 
@@ -29,8 +41,9 @@ def test_an_old_store_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
     migrate(con)  # as an older Quarterdeck left it
     con.execute("INSERT INTO files VALUES ('a.jsonl', 'fp', 10, 10, 1, TIMESTAMP '2026-11-20')")
     con.close()
-    v2 = Migration(migrations.LATEST + 1, "add a column",
-                   ("ALTER TABLE files ADD COLUMN note VARCHAR",))
+    v2 = Migration(
+        migrations.LATEST + 1, "add a column", ("ALTER TABLE files ADD COLUMN note VARCHAR",)
+    )
     con = duckdb.connect(str(path))
     assert migrate(con, migrations.MIGRATIONS + (v2,)) == [v2.version]
     assert current_version(con) == v2.version
@@ -43,8 +56,11 @@ def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     migrate(con)
-    broken = Migration(migrations.LATEST + 1, "broken", (
-        "ALTER TABLE files ADD COLUMN note VARCHAR", "THIS IS NOT SQL"))
+    broken = Migration(
+        migrations.LATEST + 1,
+        "broken",
+        ("ALTER TABLE files ADD COLUMN note VARCHAR", "THIS IS NOT SQL"),
+    )
     with pytest.raises(duckdb.Error):
         migrate(con, migrations.MIGRATIONS + (broken,))
     assert current_version(con) == migrations.LATEST

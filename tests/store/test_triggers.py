@@ -30,40 +30,91 @@ def finished(run_id: str, at: str, status: str) -> dict:
 
 
 def touch(run_id: str, at: str, n: int, action: str, obj: str = "Invoice", **extra) -> dict:
-    return event("data.touched", ts(at), run_id, event_id=f"{run_id}-t{n}", system="ledger",
-                 object=obj, record_id=f"R{n}", action=action, **extra)
+    return event(
+        "data.touched",
+        ts(at),
+        run_id,
+        event_id=f"{run_id}-t{n}",
+        system="ledger",
+        object=obj,
+        record_id=f"R{n}",
+        action=action,
+        **extra,
+    )
 
 
 @pytest.fixture
 def hand(store: Store, tmp_path: Path) -> Store:
     """Five invoice-posting runs and one crm run, laid out so every metric has a value that
     can be worked out by hand (see each test)."""
-    write_jsonl(tmp_path / "logs" / "w.jsonl", [
-        started("r1", ts("08:01:00")), finished("r1", "08:30:00", "failed"),
-        started("r2", ts("08:02:00")), finished("r2", "08:40:00", "succeeded"),
-        started("r3", ts("08:03:00")), finished("r3", "09:00:00", "failed"),  # at `at`: in
-        started("r4", ts("07:00:00")), finished("r4", "08:00:00", "failed"),  # at start: out
-        started("r5", ts("08:05:00")),  # nothing after 08:05: stale by 09:00
-        started("c1", ts("08:10:00"), workflow="crm-enrichment", scope=["crm:read"]),
-        # r1 (scope ledger:write:Invoice): in scope, out of scope (a Payment), a delete
-        # (out of scope too: write does not cover delete), a bulk read of 10 records
-        touch("r1", "08:10:00", 1, "update"), touch("r1", "08:11:00", 2, "update", "Payment"),
-        touch("r1", "08:12:00", 3, "delete"), touch("r1", "08:13:00", 4, "read",
-                                                    record_count=10),
-        touch("r4", "07:30:00", 5, "delete"),  # before the window
-        event("approval.requested", ts("08:00:30"), "r2", event_id="a1-req", approval_id="a1",
-              action="post", risk="high", required_role="finance-approver",
-              requested_by="svc-agent", expires_at="2030-01-01T00:00:00Z"),
-        event("approval.decided", ts("08:10:30"), "r2", event_id="a1-dec", approval_id="a1",
-              decision="rejected", decided_by="dana.k", reason="no"),
-        event("approval.requested", ts("08:20:00"), "r3", event_id="a2-req", approval_id="a2",
-              action="post", risk="high", required_role="finance-approver",
-              requested_by="svc-agent", expires_at="2030-01-01T00:00:00Z"),
-        event("approval.decided", ts("08:50:00"), "r3", event_id="a2-dec", approval_id="a2",
-              decision="approved", decided_by="dana.k", reason="ok"),
-        event("metric", ts("08:20:00"), "c1", event_id="m1", name="eval_score", value=0.5),
-        event("metric", ts("08:21:00"), "c1", event_id="m2", name="eval_score", value=0.9),
-    ])
+    write_jsonl(
+        tmp_path / "logs" / "w.jsonl",
+        [
+            started("r1", ts("08:01:00")),
+            finished("r1", "08:30:00", "failed"),
+            started("r2", ts("08:02:00")),
+            finished("r2", "08:40:00", "succeeded"),
+            started("r3", ts("08:03:00")),
+            finished("r3", "09:00:00", "failed"),  # at `at`: in
+            started("r4", ts("07:00:00")),
+            finished("r4", "08:00:00", "failed"),  # at start: out
+            started("r5", ts("08:05:00")),  # nothing after 08:05: stale by 09:00
+            started("c1", ts("08:10:00"), workflow="crm-enrichment", scope=["crm:read"]),
+            # r1 (scope ledger:write:Invoice): in scope, out of scope (a Payment), a delete
+            # (out of scope too: write does not cover delete), a bulk read of 10 records
+            touch("r1", "08:10:00", 1, "update"),
+            touch("r1", "08:11:00", 2, "update", "Payment"),
+            touch("r1", "08:12:00", 3, "delete"),
+            touch("r1", "08:13:00", 4, "read", record_count=10),
+            touch("r4", "07:30:00", 5, "delete"),  # before the window
+            event(
+                "approval.requested",
+                ts("08:00:30"),
+                "r2",
+                event_id="a1-req",
+                approval_id="a1",
+                action="post",
+                risk="high",
+                required_role="finance-approver",
+                requested_by="svc-agent",
+                expires_at="2030-01-01T00:00:00Z",
+            ),
+            event(
+                "approval.decided",
+                ts("08:10:30"),
+                "r2",
+                event_id="a1-dec",
+                approval_id="a1",
+                decision="rejected",
+                decided_by="dana.k",
+                reason="no",
+            ),
+            event(
+                "approval.requested",
+                ts("08:20:00"),
+                "r3",
+                event_id="a2-req",
+                approval_id="a2",
+                action="post",
+                risk="high",
+                required_role="finance-approver",
+                requested_by="svc-agent",
+                expires_at="2030-01-01T00:00:00Z",
+            ),
+            event(
+                "approval.decided",
+                ts("08:50:00"),
+                "r3",
+                event_id="a2-dec",
+                approval_id="a2",
+                decision="approved",
+                decided_by="dana.k",
+                reason="ok",
+            ),
+            event("metric", ts("08:20:00"), "c1", event_id="m1", name="eval_score", value=0.5),
+            event("metric", ts("08:21:00"), "c1", event_id="m2", name="eval_score", value=0.9),
+        ],
+    )
     load_paths(store.con, [tmp_path / "logs"])
     return store
 
@@ -82,7 +133,10 @@ def test_failed_run_ratio(hand: Store) -> None:
     # finished in (08:00, 09:00]: r1 failed, r2 succeeded, r3 failed (at 09:00 exactly);
     # r4 finished at 08:00 exactly: outside
     assert value(hand, "failed_run_ratio", workflow="invoice-posting") == (
-        pytest.approx(2 / 3), 3, ("r1", "r3"))
+        pytest.approx(2 / 3),
+        3,
+        ("r1", "r3"),
+    )
 
 
 def test_touch_metrics(hand: Store) -> None:
@@ -126,7 +180,9 @@ def test_phases_at_their_boundaries() -> None:
     needs = rule("deletes", threshold=1, min_runs=3)
     assert triggers.phase_of(needs, 99.0, 3)[0] == "tripped"  # exactly min_runs: judged
     assert triggers.phase_of(needs, 99.0, 2) == (
-        "inconclusive", "2 runs in the window, fewer than min_runs = 3")
+        "inconclusive",
+        "2 runs in the window, fewer than min_runs = 3",
+    )
 
 
 def test_an_empty_window_is_inconclusive_never_a_trip(hand: Store) -> None:
@@ -163,17 +219,19 @@ def test_a_trip_is_remembered_once_and_decided_once(hand: Store) -> None:
 
 def test_rules_are_validated_with_the_rule_and_field_named(tmp_path: Path) -> None:
     bad = tmp_path / "qd.toml"
-    bad.write_text('[[trigger]]\nname = "ok-one"\nmetric = "deletes"\nwindow = "1h"\n'
-                   'threshold = 1\n\n[[trigger]]\nname = "broken"\nmetric = "deletes"\n'
-                   'window = "soon"\nthreshold = 1\n')
+    bad.write_text(
+        '[[trigger]]\nname = "ok-one"\nmetric = "deletes"\nwindow = "1h"\n'
+        'threshold = 1\n\n[[trigger]]\nname = "broken"\nmetric = "deletes"\n'
+        'window = "soon"\nthreshold = 1\n'
+    )
     with pytest.raises(config_mod.ConfigError, match=r"trigger 2 \(broken\): window: 'soon'"):
         config_mod.load(str(bad))
-    bad.write_text('[[trigger]]\nname = "x"\nmetric = "failures"\nwindow = "1h"\n'
-                   'threshold = 1\n')
+    bad.write_text('[[trigger]]\nname = "x"\nmetric = "failures"\nwindow = "1h"\nthreshold = 1\n')
     with pytest.raises(config_mod.ConfigError, match=r"trigger 1 \(x\): metric: .*not a metric"):
         config_mod.load(str(bad))
-    bad.write_text('[[trigger]]\nname = "x"\nmetric = "deletes"\nwindow = "1h"\n'
-                   'threshold = 1\nauto = true\n')
+    bad.write_text(
+        '[[trigger]]\nname = "x"\nmetric = "deletes"\nwindow = "1h"\nthreshold = 1\nauto = true\n'
+    )
     with pytest.raises(config_mod.ConfigError, match="auto = true needs a workflow"):
         config_mod.load(str(bad))
 
@@ -181,18 +239,31 @@ def test_rules_are_validated_with_the_rule_and_field_named(tmp_path: Path) -> No
 def test_the_triggers_command_exits_4_when_one_is_tripped(hand: Store, tmp_path: Path) -> None:
     hand.close()
     config = tmp_path / "qd.toml"
-    config.write_text('[[trigger]]\nname = "deletes"\nmetric = "deletes"\nwindow = "1h"\n'
-                      'threshold = 0\n\n[[trigger]]\nname = "calm"\nmetric = "deletes"\n'
-                      'window = "1h"\nthreshold = 5\n')
-    base = [sys.executable, "-m", "quarterdeck.cli", "triggers", "--db", str(hand.path),
-            "--config", str(config), "--format", "json"]
-    tripped = subprocess.run([*base, "--at", "2026-11-20T09:00:00Z"], capture_output=True,
-                             text=True)
+    config.write_text(
+        '[[trigger]]\nname = "deletes"\nmetric = "deletes"\nwindow = "1h"\n'
+        'threshold = 0\n\n[[trigger]]\nname = "calm"\nmetric = "deletes"\n'
+        'window = "1h"\nthreshold = 5\n'
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "quarterdeck.cli",
+        "triggers",
+        "--db",
+        str(hand.path),
+        "--config",
+        str(config),
+        "--format",
+        "json",
+    ]
+    tripped = subprocess.run(
+        [*base, "--at", "2026-11-20T09:00:00Z"], capture_output=True, text=True
+    )
     assert tripped.returncode == 4, tripped.stderr
     rows = {r["name"]: r for r in json.loads(tripped.stdout)}
     assert rows["deletes"]["phase"] == "tripped" and rows["calm"]["phase"] == "ok"
     assert {"name", "phase", "value", "threshold", "window", "runs_in_window"} <= set(
-        rows["deletes"])
-    quiet = subprocess.run([*base, "--at", "2026-11-25T09:00:00Z"], capture_output=True,
-                           text=True)
+        rows["deletes"]
+    )
+    quiet = subprocess.run([*base, "--at", "2026-11-25T09:00:00Z"], capture_output=True, text=True)
     assert quiet.returncode == 0

@@ -11,8 +11,13 @@ from quarterdeck.queries.store import Store
 from support.events import NOW
 
 
-def desk_for(store: Store, tmp_path: Path, roles: set[str], *, name: str = "anna",
-             read_only: bool = False) -> DecisionDesk:
-    return DecisionDesk(store, Operator(name, frozenset(roles), read_only=read_only),
-                        Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl"),
-                        stale_seconds=15 * 60, clock=lambda: NOW)
+def desk_for(
+    store: Store, tmp_path: Path, roles: set[str], *, name: str = "anna", read_only: bool = False
+) -> DecisionDesk:
+    return DecisionDesk(
+        store,
+        Operator(name, frozenset(roles), read_only=read_only),
+        Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl"),
+        stale_seconds=15 * 60,
+        clock=lambda: NOW,
+    )

@@ -21,12 +21,26 @@ def event(type_: str, ts: str, run_id: str = "r-1", **fields: Any) -> dict[str, 
     return {"type": type_, "ts": ts, "run_id": run_id, **fields}
 
 
-def started(run_id: str = "r-1", ts: str = "2026-11-20T08:00:00Z", *,
-            scope: list[str] | None = None, workflow: str = "invoice-posting",
-            **fields: Any) -> dict[str, Any]:
-    return event("run.started", ts, run_id, event_id=f"{run_id}-start", workflow=workflow,
-                 workflow_version="1.0.0", environment="prod", identity="svc-agent",
-                 scope=scope if scope is not None else ["ledger:write:Invoice"], **fields)
+def started(
+    run_id: str = "r-1",
+    ts: str = "2026-11-20T08:00:00Z",
+    *,
+    scope: list[str] | None = None,
+    workflow: str = "invoice-posting",
+    **fields: Any,
+) -> dict[str, Any]:
+    return event(
+        "run.started",
+        ts,
+        run_id,
+        event_id=f"{run_id}-start",
+        workflow=workflow,
+        workflow_version="1.0.0",
+        environment="prod",
+        identity="svc-agent",
+        scope=scope if scope is not None else ["ledger:write:Invoice"],
+        **fields,
+    )
 
 
 def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes | str]) -> Path:

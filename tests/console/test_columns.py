@@ -18,6 +18,7 @@ from quarterdeck.console.widgets.triggers_pane import TriggersPane
 from quarterdeck.queries import columns, runs
 from quarterdeck.queries.store import Store
 from support.events import NOW
+from support.pilot import settle
 
 
 def headers(table: tuple[columns.Column, ...]) -> list[str]:
@@ -63,9 +64,7 @@ def test_the_panes_and_the_command_lines_columns_come_from_the_definition() -> N
 async def test_the_runs_pane_shows_the_run_columns_in_their_order(fleet_store: Store) -> None:
     app = make_app(fleet_store, Settings(), clock=lambda: NOW)
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         view = app.screen.query_one(RunsPane).query_one(TableView)
         assert view.labels == ["", *headers(columns.RUNS)]  # "": the new/changed mark
         assert view.data is not None and view.data.num_columns == len(view.labels)

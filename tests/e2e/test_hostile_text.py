@@ -56,7 +56,7 @@ from support.hostile import (
     hostile,
     write_hostile_log,
 )
-from support.pilot import until
+from support.pilot import settle, until
 
 #: What must never reach a terminal: C0 but newline and tab, DEL, C1, bidi overrides and
 #: isolates.
@@ -363,12 +363,6 @@ def screen_text(app: QuarterdeckApp) -> str:
     return "\n".join(lines)
 
 
-async def settle(pilot: Any, app: QuarterdeckApp) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def open_row(pilot: Any, app: QuarterdeckApp, pane_type: type[Pane], key: str) -> None:
     """Put the pane's cursor on the row with `key` and press Enter."""
     pane = app.screen.query_one(pane_type)
@@ -408,7 +402,7 @@ def console(hostile_db: Path) -> Iterator[QuarterdeckApp]:
 async def test_every_pane_shows_it_visibly(console: QuarterdeckApp) -> None:
     app = console
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         runs = screen_text(app)
         assert "r-1␛]0;PWNED-TITLE␇" in runs and "[red]x[/]" in runs
         assert "[link=https://e.x]y[/link][$accent]z[Foo]:warning:" in runs  # as written
@@ -416,7 +410,7 @@ async def test_every_pane_shows_it_visibly(console: QuarterdeckApp) -> None:
             await pilot.press(key)
             table = app.screen.query_one(pane).query_one(TableView)
             await until(pilot, lambda t=table: bool(t.keys))
-            await settle(pilot, app)
+            await settle(pilot)
             assert "PWNED-TITLE" in screen_text(app)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert f"Pause workflow {cells.palette(HOSTILE_WORKFLOW)}" in titles
@@ -429,13 +423,13 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
 ) -> None:
     app = console
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await open_row(pilot, app, RunsPane, HOSTILE_RUN)
         await until(
             pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None
         )  # found by its exact id
         for _tab in range(5):  # timeline, touched, events, approvals, decisions
-            await settle(pilot, app)
+            await settle(pilot)
             assert "PWNED-TITLE" in screen_text(app)
             await pilot.press("right_square_bracket")
         await pilot.press("p")
@@ -451,7 +445,7 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
         await until(
             pilot, lambda: isinstance(app.screen, TouchScreen) and app.screen.touch is not None
         )
-        await settle(pilot, app)
+        await settle(pilot)
         shown = screen_text(app)
         assert printable(HOSTILE_RECORD) in shown and hostile("before")[:6] in shown
         await pilot.press("t")  # the lineage of the exact record id
@@ -469,7 +463,7 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
         await until(
             pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.detail is not None
         )
-        await settle(pilot, app)
+        await settle(pilot)
         assert VISIBLE in screen_text(app)
         await pilot.press("escape")
 
@@ -482,7 +476,7 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
                 and bool(app.screen.query_one("#runs-table", TableView).keys)
             ),
         )
-        await settle(pilot, app)
+        await settle(pilot)
         assert "PWNED-TITLE" in screen_text(app)
         await pilot.press("escape")
 
@@ -494,7 +488,7 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
                     isinstance(app.screen, s) and bool(app.screen.query_one(TableView).keys)
                 ),
             )
-            await settle(pilot, app)
+            await settle(pilot)
             assert "PWNED-TITLE" in screen_text(app)
             await pilot.press("escape")
 
@@ -504,7 +498,7 @@ async def test_the_decide_dialog_names_it_visibly_and_takes_the_name_as_shown(
 ) -> None:
     app = console
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         plan = app.desk.plan("rollback", workflow=HOSTILE_WORKFLOW)
         reasons: list[str | None] = []
         app.push_screen(

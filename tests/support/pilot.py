@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 
 async def settle(pilot: Pilot) -> None:
@@ -22,13 +23,27 @@ async def settle(pilot: Pilot) -> None:
     """
     app = pilot.app
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await _workers_done(pilot)
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
     for screen in app.screen_stack:
         for box in screen.query(Input):
             box.cursor_blink = False
+
+
+async def _workers_done(pilot: Pilot) -> None:
+    """Until no worker is running. An exclusive worker that a newer one of its group cancelled
+    is done (its successor is waited for in turn); a worker that failed still fails the test."""
+    while True:
+        running = [worker for worker in pilot.app.workers if not worker.is_finished]
+        if not running:
+            return
+        for worker in running:
+            try:
+                await worker.wait()
+            except WorkerCancelled:
+                pass
 
 
 async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:

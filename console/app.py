@@ -27,6 +27,7 @@ from typing import Any
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -54,6 +55,7 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.console.triggers_flow import TriggersFlow
 from quarterdeck.desk import DecisionDesk
+from quarterdeck.printable import printable
 from quarterdeck.queries.store import Store
 from quarterdeck.watch import TriggerWatch
 
@@ -111,6 +113,24 @@ class QuarterdeckApp(App[None]):
         for note in self.notes:
             self.notify(note, timeout=10)
         self.triggers_flow.start(self.settings.console.evaluate_every)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As Textual's, but plain text whatever `markup` says (see the module's docstring)."""
+        super().notify(
+            printable(message),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def main_screen(self) -> MainScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)

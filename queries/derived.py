@@ -56,8 +56,9 @@ _REFRESH_SUMMARY = (
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
-               coalesce(sum(tokens_in), 0) AS tokens_in,
-               coalesce(sum(tokens_out), 0) AS tokens_out,
+               -- a run's sum past 64 bits is unknown (NULL), never a failed refresh
+               TRY_CAST(coalesce(sum(tokens_in), 0) AS BIGINT) AS tokens_in,
+               TRY_CAST(coalesce(sum(tokens_out), 0) AS BIGINT) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
         FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), tc AS (
@@ -94,7 +95,9 @@ _REFRESH_SUMMARY = (
            coalesce(tc.touched, 0), coalesce(tc.reads, 0), coalesce(tc.creates, 0),
            coalesce(tc.updates, 0), coalesce(tc.deletes, 0), coalesce(tc.exports, 0),
            coalesce(tc.out_of_scope, 0),
-           coalesce(sp.tokens_in, 0), coalesce(sp.tokens_out, 0), coalesce(sp.cost_usd, 0)
+           CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_in END,
+           CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_out END,
+           coalesce(sp.cost_usd, 0)
     FROM ev
     LEFT JOIN st USING (run_id)
     LEFT JOIN sp USING (run_id)

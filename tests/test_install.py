@@ -41,7 +41,7 @@ PROBE = """
 import importlib, json, sys
 import console
 app = importlib.import_module("quarterdeck.console.app")
-cli = importlib.import_module("quarterdeck.cli.main")
+cli = importlib.import_module("quarterdeck.cli")
 print(json.dumps({"console": console.__file__, "owner": console.OWNER, "app": app.__file__,
                   "cli": cli.__file__, "prefix": sys.prefix}))
 """

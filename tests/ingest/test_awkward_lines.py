@@ -265,3 +265,35 @@ def test_a_line_the_store_refuses_is_quarantined_and_the_rest_loads(
     ).fetchall()
     assert [(n, c) for n, c, _ in rows] == [(4, "store_rejected"), (12, "store_rejected")]
     assert all("the store refused this line" in e for _, _, e in rows)
+
+
+def test_a_run_whose_token_sum_passes_64_bits_is_summarised_as_unknown(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by the property test: two steps of 2**63 - 1 tokens each failed the summary
+    refresh for every run of the load. The sum is now unknown; the rest is summarised."""
+    big = 2**63 - 1
+    log = tmp_path / "run.jsonl"
+    log.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "event_id": f"s{i}",
+                    "type": "step.finished",
+                    "ts": f"2026-11-20T08:00:0{i}Z",
+                    "run_id": "r-big",
+                    "step_id": f"s{i}",
+                    "status": "ok",
+                    "tokens_in": big,
+                    "tokens_out": 1,
+                }
+            )
+            for i in range(2)
+        )
+        + "\n"
+    )
+    summary = load_paths(store.con, [log])
+    assert summary.problems == []
+    assert store.con.execute(
+        "SELECT steps, tokens_in, tokens_out FROM run_summary WHERE run_id = 'r-big'"
+    ).fetchone() == (2, None, 2)

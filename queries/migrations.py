@@ -354,7 +354,19 @@ V5 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5)
+V6 = Migration(
+    6,
+    "a run's token sums may be unknown: past 64 bits they are NULL, not a failed refresh",
+    (
+        # DuckDB alters no table an index depends on: the index is made again after
+        "DROP INDEX run_summary_started",
+        "ALTER TABLE run_summary ALTER COLUMN tokens_in DROP NOT NULL",
+        "ALTER TABLE run_summary ALTER COLUMN tokens_out DROP NOT NULL",
+        "CREATE INDEX run_summary_started ON run_summary (started_at)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6)
 LATEST = MIGRATIONS[-1].version
 
 

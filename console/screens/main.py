@@ -91,8 +91,8 @@ class MainScreen(Screen[None]):
 
     def reload(self) -> None:
         """The pane on screen and the status bar's counts, queried again."""
-        if not self.is_mounted:  # the follower can report before the panes are composed
-            return
+        if not self.query(ContentSwitcher):  # not composed yet, or torn down at exit: a timer
+            return  # or the follower can report in either moment
         self.current_pane().reload()
         self.refresh_counts()
 

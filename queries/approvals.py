@@ -12,6 +12,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from quarterdeck.queries import matching
+
 _APPROVALS = """
 SELECT a.approval_id, a.run_id, s.workflow, a.action, a.risk, a.required_role,
        a.requested_by, a.requested_at, a.expires_at, a.status, a.decided_by, a.decided_at,
@@ -24,9 +26,10 @@ WHERE (NOT $pending OR a.status = 'pending')
   AND ($run_id IS NULL OR a.run_id = $run_id)
   AND ($approval_id IS NULL OR a.approval_id = $approval_id)
   AND ($text IS NULL OR coalesce(
-        a.action ILIKE $text OR a.run_id ILIKE $text OR s.workflow ILIKE $text
-        OR a.required_role ILIKE $text OR a.requested_by ILIKE $text
-        OR a.status ILIKE $text OR a.approval_id ILIKE $text, false) <> $invert)
+        a.action ILIKE $text ESCAPE '\\' OR a.run_id ILIKE $text ESCAPE '\\'
+        OR s.workflow ILIKE $text ESCAPE '\\' OR a.required_role ILIKE $text ESCAPE '\\'
+        OR a.requested_by ILIKE $text ESCAPE '\\' OR a.status ILIKE $text ESCAPE '\\'
+        OR a.approval_id ILIKE $text ESCAPE '\\', false) <> $invert)
 ORDER BY a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
          a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id
 LIMIT $limit OFFSET $offset
@@ -55,7 +58,7 @@ def approvals(
             "pending": pending_only,
             "run_id": run_id,
             "approval_id": approval_id,
-            "text": "%" + text.replace("*", "%") + "%" if text else None,
+            "text": matching.contains(text) if text else None,
             "invert": invert,
             "limit": limit if limit is not None else 2**62,
             "offset": offset,

@@ -20,6 +20,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from quarterdeck.queries import matching
 from quarterdeck.queries.columns import RUNS
 
 DEFAULT_STALE_SECONDS = 15 * 60
@@ -65,9 +66,10 @@ WHERE ($status IS NULL OR list_contains($status, status))
   AND ($run_id IS NULL OR run_id = $run_id)
   AND ($run_ids IS NULL OR list_contains($run_ids, run_id))
   AND ($text IS NULL OR coalesce(
-        run_id ILIKE $text OR workflow ILIKE $text OR replace(status, '_', ' ') ILIKE $text
-        OR status ILIKE $text
-        OR identity ILIKE $text OR environment ILIKE $text, false) <> $invert)
+        run_id ILIKE $text ESCAPE '\\' OR workflow ILIKE $text ESCAPE '\\'
+        OR replace(status, '_', ' ') ILIKE $text ESCAPE '\\' OR status ILIKE $text ESCAPE '\\'
+        OR identity ILIKE $text ESCAPE '\\' OR environment ILIKE $text ESCAPE '\\',
+        false) <> $invert)
 ORDER BY {order} NULLS LAST, started_at DESC, run_id
 LIMIT $limit OFFSET $offset
 """
@@ -105,7 +107,7 @@ def run_history(
     order = f"{sort} {'DESC' if descending else 'ASC'}"
     text = None
     if where.text:
-        text = "%" + where.text.replace("*", "%") + "%"
+        text = matching.contains(where.text)
     params = {
         "now": now,
         "stale": stale_seconds,

@@ -8,6 +8,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from quarterdeck.queries import matching
+
 ACTIONS = ("read", "create", "update", "delete", "export")
 
 
@@ -40,9 +42,10 @@ _CONDITIONS = {
     "since": "t.ts >= $since",
     "until": "t.ts <= $until",
     "text": """coalesce(
-        t.system ILIKE $text OR t.object ILIKE $text OR t.record_id ILIKE $text
-        OR t.run_id ILIKE $text OR t.action ILIKE $text
-        OR t.run_id IN (SELECT run_id FROM run_summary WHERE workflow ILIKE $text),
+        t.system ILIKE $text ESCAPE '\\' OR t.object ILIKE $text ESCAPE '\\'
+        OR t.record_id ILIKE $text ESCAPE '\\'
+        OR t.run_id ILIKE $text ESCAPE '\\' OR t.action ILIKE $text ESCAPE '\\'
+        OR t.run_id IN (SELECT run_id FROM run_summary WHERE workflow ILIKE $text ESCAPE '\\'),
         false) <> $invert""",
 }
 
@@ -90,7 +93,7 @@ def touches(
         "out_of_scope": where.out_of_scope or None,
         "since": where.since,
         "until": where.until,
-        "text": "%" + where.text.replace("*", "%") + "%" if where.text else None,
+        "text": matching.contains(where.text) if where.text else None,
     }
     used = {name: value for name, value in given.items() if value is not None}
     params: dict[str, object] = {k: v for k, v in used.items() if k != "out_of_scope"}

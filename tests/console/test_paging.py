@@ -19,7 +19,7 @@ from quarterdeck.queries.runs import run_history
 from quarterdeck.queries.store import Store
 from quarterdeck.queries.touches import touches
 from support.events import NOW, event, started, write_jsonl
-from support.pilot import settle
+from support.pilot import settle, until
 
 SIZE = (160, 40)
 
@@ -86,7 +86,8 @@ def test_run_and_approval_pages_by_offset_add_up_to_the_whole(fleet_store: Store
 
 
 def _app(store: Store) -> QuarterdeckApp:
-    return make_app(store, Settings(), clock=lambda: NOW)
+    # no timed refresh: each load here is one the keys asked for (ctrl+r refreshes)
+    return make_app(store, Settings(console={"refresh": "1h"}), clock=lambda: NOW)
 
 
 def _title(pane: Pane) -> str:
@@ -121,41 +122,54 @@ async def test_moving_to_the_end_loads_the_next_page_up_to_the_cap(
         await settle(pilot)
         assert len(table.keys) == 7  # not at the end yet: nothing more fetched
         await pilot.press("end")
+        await until(pilot, lambda: table.keys == runs[:14])
         await settle(pilot)
-        assert table.keys == runs[:14]
         assert table.current_key() == runs[6]  # the cursor stays on its row
-        for _ in range(3):
+        for loaded in (21, 25, 25):
             await pilot.press("end")
+            await until(pilot, lambda n=loaded: len(table.keys) == n)
             await settle(pilot)
         assert table.keys == runs[:25]  # 7 + 7 + 7 + 4: the cap, not a fourth page of 7
         assert "25 loaded" in _title(pane) and "the most kept at once" in _title(pane)
         # a refresh fetches again the pages up to the cursor, which keeps its row
         await pilot.press("up", "up")
+        await until(pilot, lambda: table.current_key() == runs[22])
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert table.keys == runs[:25] and table.current_key() == runs[22]
         # ... and lets go of what scrolled far out of sight
-        await pilot.press("home", "ctrl+r")
-        await settle(pilot)
-        assert table.keys == runs[:7] and table.current_key() == runs[0]
+        await pilot.press("home")
+        await until(pilot, lambda: table.current_key() == runs[0])
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: table.keys == runs[:7])
+        assert table.current_key() == runs[0]
 
         await pilot.press("2")
         await settle(pilot)
         touched = app.screen.query_one(TouchedPane)
-        for _ in range(4):
+        touched_table = touched.query_one(TableView)
+        await until(pilot, lambda: len(touched_table.keys) == 7)
+        for loaded in (14, 21, 25):
             await pilot.press("end")
+            await until(pilot, lambda n=loaded: len(touched_table.keys) == n)
             await settle(pilot)
-        assert touched.query_one(TableView).keys == newest  # keyset pages: none lost, none twice
-        assert touched.current_record()["event_id"] == newest[-1]
+        await pilot.press("end")  # the last row of what is loaded
+        await until(pilot, lambda: touched.current_record()["event_id"] == newest[-1])
+        await settle(pilot)
+        assert touched_table.keys == newest  # keyset pages: none lost, none twice
 
         await pilot.press("3")
         await settle(pilot)
         approvals_pane = app.screen.query_one(ApprovalsPane)
         count = fleet_store.con.execute("SELECT count(*) FROM approval_summary").fetchone()[0]
         assert count < 25 and count % 7  # under the cap; the last page comes back short
-        for _ in range(count // 7):
+        approvals_table = approvals_pane.query_one(TableView)
+        await until(pilot, lambda: len(approvals_table.keys) == 7)
+        for page in range(count // 7):
             await pilot.press("end")
+            await until(pilot, lambda p=page: len(approvals_table.keys) == min(count, 7 * (p + 2)))
             await settle(pilot)
-        assert len(approvals_pane.query_one(TableView).keys) == count
+        await settle(pilot)
+        assert len(approvals_table.keys) == count
         assert f"{count} shown" in _title(approvals_pane)
         assert "more" not in _title(approvals_pane)

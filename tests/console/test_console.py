@@ -16,7 +16,7 @@ from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.events import NOW, event, started, write_jsonl
-from support.pilot import settle
+from support.pilot import settle, until
 
 SIZE = (160, 40)
 
@@ -49,7 +49,7 @@ async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) ->
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", *"crm")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: all(k.startswith("r-crm") for k in runs_table(app).keys))
         await settle(pilot)
         narrowed = runs_table(app).keys
         assert narrowed and all(k.startswith("r-crm") for k in narrowed)
@@ -58,7 +58,7 @@ async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) ->
         assert app.focused is runs_table(app).table
         assert runs_table(app).keys == narrowed  # the filter stays
         await pilot.press("slash", "home", "!")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: not any(k.startswith("r-crm") for k in runs_table(app).keys))
         await settle(pilot)
         assert runs_table(app).keys and not any(k.startswith("r-crm") for k in runs_table(app).keys)
         await pilot.press("escape")
@@ -93,9 +93,8 @@ async def test_enter_opens_the_run_with_out_of_scope_touches_marked(fleet_store:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", *run_id, "enter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: runs_table(app).keys == [run_id])
         await settle(pilot)
-        assert runs_table(app).keys == [run_id]
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
@@ -137,8 +136,8 @@ async def test_quarantine_view_and_quit(fleet_store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("Q")
+        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
         await settle(pilot)
-        assert isinstance(app.screen, QuarantineScreen)
         assert len(app.screen.query_one(TableView).keys) == 9
         await pilot.press("escape")
         await pilot.press("q")
@@ -186,11 +185,10 @@ async def test_filter_matches_statuses_as_shown_and_says_when_nothing_matches(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash", *"rolled back")  # as the pane shows the status
-        await pilot.pause(0.3)
+        await until(pilot, lambda: runs_table(app).keys == ["r-undone"])
         await settle(pilot)
-        assert runs_table(app).keys == ["r-undone"]
         await pilot.press("ctrl+a", "ctrl+k", *"zzz")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: not runs_table(app).keys)
         await settle(pilot)
         empty = str(app.screen.query_one(RunsPane).query_one(".empty").render())
         assert "Nothing matches the filter 'zzz'" in empty and "ingest" not in empty
@@ -204,11 +202,11 @@ async def test_quarantine_opens_from_any_screen(fleet_store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         await settle(pilot)
-        assert isinstance(app.screen, RunDetailScreen)
         await pilot.press("Q")
+        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
         await settle(pilot)
-        assert isinstance(app.screen, QuarantineScreen)
 
 
 def test_an_unknown_key_id_in_the_config_is_refused(fleet_store: Store) -> None:
@@ -240,8 +238,8 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         rows = [" ".join(map(str, table.table.get_row_at(i))) for i in range(out)]
         assert all("OUT OF SCOPE" in row for row in rows)
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TouchScreen))
         await settle(pilot)
-        assert isinstance(app.screen, TouchScreen)
         facts = str(app.screen.query_one("#touch-facts").render())
         assert "OUT OF SCOPE" in facts and "scope" in facts
         await pilot.press("escape")
@@ -252,11 +250,15 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
             "AND action = 'update' LIMIT 1"
         ).fetchone()
         await pilot.press("o", "slash", *record[2], "enter")
-        await pilot.pause(0.3)
+        touched = app.screen.query_one(TouchedPane)
+        await until(
+            pilot,
+            lambda: (row := touched.current_record()) is not None and row["record_id"] == record[2],
+        )
         await settle(pilot)
         await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, LineageScreen))
         await settle(pilot)
-        assert isinstance(app.screen, LineageScreen)
         keys = app.screen.query_one(TableView).keys
         expected = [
             r[0]
@@ -422,8 +424,8 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         await settle(pilot)
         await pilot.press("colon")
         await pilot.press(*f"record {system}/{obj}/{record_id}", "enter")
+        await until(pilot, lambda: isinstance(app.screen, LineageScreen))
         await settle(pilot)
-        assert isinstance(app.screen, LineageScreen)
         assert run_id in " ".join(
             str(c) for c in app.screen.query_one(TableView).table.get_row_at(0)
         )
@@ -448,5 +450,5 @@ async def test_keys_typed_right_after_colon_go_to_the_jump_box(fleet_store: Stor
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("colon", *"quarantine", "enter")  # no pause: type-ahead
+        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
         await settle(pilot)
-        assert isinstance(app.screen, QuarantineScreen)

@@ -118,7 +118,7 @@ async def test_the_cursor_stays_on_its_run_when_rows_arrive_above(live) -> None:
         await until(
             pilot,
             lambda: runs(app).table.cursor_row - round(runs(app).table.scroll_y) == row_on_screen,
-            timeout=3,
+            timeout=30,
         )
         assert runs(app).current_key() == chosen
 
@@ -138,7 +138,7 @@ async def test_refresh_waits_while_a_dialog_is_open(live) -> None:
         await pilot.pause(1.0)
         assert runs(app).keys == ["r-1"]  # nothing moved under the dialog
         await pilot.press("escape")
-        await until(pilot, lambda: "r-2" in runs(app).keys, timeout=3)
+        await until(pilot, lambda: "r-2" in runs(app).keys, timeout=30)
 
 
 def test_following_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

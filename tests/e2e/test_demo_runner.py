@@ -46,7 +46,7 @@ async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path
     app = make_app(store, Settings(), feed=feed)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: len(runs(app).keys) >= 300, timeout=20)
+            await until(pilot, lambda: len(runs(app).keys) >= 300, timeout=60)
             shipped = len(runs(app).keys)
             seen: dict[str, set[str]] = {}
 
@@ -56,8 +56,8 @@ async def test_the_demo_runner_makes_runs_appear_and_change_state(tmp_path: Path
                     seen.setdefault(row["run_id"], set()).add(row["status"])
                 return any(len(states) > 1 for states in seen.values())
 
-            await until(pilot, lambda: len(runs(app).keys) > shipped, timeout=20)
-            await until(pilot, live_runs_changed, timeout=30)
+            await until(pilot, lambda: len(runs(app).keys) > shipped, timeout=60)
+            await until(pilot, live_runs_changed, timeout=60)
     finally:
         feed.stop()
         demo.stop_runner(runner)
@@ -106,7 +106,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
                             found.add(json.loads(line)["run_id"])
                 return found
 
-            await until(pilot, lambda: live_run() is not None, timeout=30)
+            await until(pilot, lambda: live_run() is not None, timeout=60)
             run_id = live_run()
             app.decisions_flow.decide("pause", run_id=run_id)
             await until(pilot, lambda: isinstance(app.screen, DecideScreen))
@@ -120,7 +120,7 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
                 status = reader.run_history(RunFilter(run_id=run_id)).to_pylist()
                 return (rows[0]["state"] if rows else None, status[0]["status"] if status else None)
 
-            await until(pilot, lambda: state() == ("applied", "paused"), timeout=30)
+            await until(pilot, lambda: state() == ("applied", "paused"), timeout=60)
     finally:
         feed.stop()
         demo.stop_runner(runner)
@@ -175,7 +175,7 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
                 return rows[0]["state"] if rows else None
 
             try:
-                await until(pilot, lambda: outcome() in ("applied", "partly applied"), timeout=20)
+                await until(pilot, lambda: outcome() in ("applied", "partly applied"), timeout=60)
             except AssertionError:
                 print(
                     reader.decisions().to_pylist(),

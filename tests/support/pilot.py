@@ -16,15 +16,20 @@ from textual.worker import WorkerCancelled
 
 
 async def settle(pilot: Pilot) -> None:
-    """Until the workers are done, what they posted is handled and animations are over.
+    """Until the app is at rest: no worker running, what they posted handled (and whatever
+    workers that started in turn done too), animations over.
 
     Text cursors stop blinking from here on (each shows, steadily), so a snapshot never
-    catches one half-way.
+    catches one half-way. A timer still to fire (the filter's pause after typing) is not
+    waited for: wait for what it brings with `until`.
     """
     app = pilot.app
     await pilot.pause()
-    await _workers_done(pilot)
-    await pilot.pause()
+    while True:
+        await _workers_done(pilot)
+        await pilot.pause()  # handle what they posted, which may start more work
+        if all(worker.is_finished for worker in app.workers):
+            break
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
     for screen in app.screen_stack:
@@ -46,7 +51,7 @@ async def _workers_done(pilot: Pilot) -> None:
                 pass
 
 
-async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
+async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 30.0) -> None:
     """Wait, in the session's loop, until `condition()` holds (fails after `timeout`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -1,8 +1,14 @@
-"""Where a command's data comes from: the store, opened in-process.
+"""Where a command's data comes from: the server that serves the store, else the store itself.
 
 Every command that reads or decides asks one function here — `query` for a named query's
-table (queries.named), `decide` for a decision — and prints what it gets; where the data
-comes from is decided here alone, so another holder of the store can answer the same calls.
+table, `decide` for a decision — and prints what it gets the same way either way. When
+`quarterdeck serve` serves the store (its socket is beside it) the command asks the server and
+never opens the DuckDB file; with no socket it opens the store in-process as it always has
+(embedded mode). A socket with no server behind it is exit 3 (`client.ServerUnavailable`).
+
+Against a server, who decides is the server's to say: it reads the caller's uid from the
+socket and looks up that name's roles in its own config. `--operator` is sent only to be
+checked: naming someone else is refused there (exit 3). `--read-only` binds the request.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from quarterdeck import client
 from quarterdeck import config as config_mod
 from quarterdeck.cli.options import decision_context, store_path
 from quarterdeck.queries import named
@@ -25,6 +32,9 @@ def query(
     """Named query `name` (queries.named) with `params`, from whoever holds the store."""
     path = store_path(args, settings)
     values = named.params_for(name, params)
+    server = client.find(path)
+    if server is not None:
+        return server.query(name, values.model_dump(mode="json"))
     from quarterdeck.queries.store import Store
 
     context = named.Context(
@@ -53,6 +63,18 @@ def decide(
     """Take `args.action` on `target` (run_id, workflow or approval_id); raises
     `decisions.Refused` when it may not be taken."""
     path = store_path(args, settings)
+    server = client.find(path)
+    if server is not None:
+        answer = server.decide(
+            {
+                "action": args.action,
+                **target,
+                "reason": reason,
+                "operator": getattr(args, "operator", None),
+                "read_only": bool(args.read_only or settings.console.read_only),
+            }
+        )
+        return Decided(**answer)
     from quarterdeck.queries import decisions
     from quarterdeck.queries.store import Store
 

@@ -272,8 +272,10 @@ class Server:
                 for trip in trips:
                     if trip.decision is not None:
                         log.warning("%s: decided #%s", trip.reason, trip.decision["seq"])
+                    elif trip.refused:
+                        log.warning("%s: not decided: %s", trip.reason, trip.refused)
                     else:
-                        log.warning("%s%s", trip.reason, f" ({trip.refused})" * bool(trip.refused))
+                        log.warning("%s: an operator decides", trip.reason)
             except Exception:
                 log.exception("evaluating the triggers failed; trying again in %ss", every)
             self.stop.wait(every)

@@ -389,6 +389,12 @@ def line(n: int, run: str) -> bytes:
     return json.dumps(event).encode() + b"\n"
 
 
+def stored_events(db: Path) -> int:
+    with Store.open(db) as store:
+        (count,) = store.con.execute("SELECT count(*) FROM events").fetchone()
+    return int(count)
+
+
 def test_the_follower_stores_every_line_once_across_a_kill_and_a_restart(
     tmp_path: Path, serving: Callable[..., Served]
 ) -> None:
@@ -401,21 +407,30 @@ def test_the_follower_stores_every_line_once_across_a_kill_and_a_restart(
         total += 60_000
     db = tmp_path / "store" / "qd.duckdb"
     cfg = config(tmp_path, f'[serve]\nfollow = ["{logs}"]\n')
+
+    # killed mid-load: what it committed stays, once
     first = serving(db, cfg, cwd=tmp_path)
     until(lambda: first.status()["follow"]["events"] > 0, "the first commit")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-    with Store.open(db) as store:
-        (before,) = store.con.execute("SELECT count(*) FROM events").fetchone()
-    assert 0 < before < total, "the kill did not land mid-load; make the load longer"
+    after_kill = stored_events(db)
+    assert 0 < after_kill < total, "the kill did not land mid-load; make the load longer"
 
+    # stopped by SIGTERM while following (the rest may be stored by then): it stores what it
+    # has read and exits 0
     second = serving(db, cfg, cwd=tmp_path)  # replaces the socket the kill left
+    until(lambda: second.status()["follow"]["events"] > 0, "the second server's first commit")
+    assert second.stop(signal.SIGTERM) == 0
+    after_term = stored_events(db)
+    assert after_kill < after_term <= total
+
+    third = serving(db, cfg, cwd=tmp_path)
     until(
-        lambda: second.status()["follow"]["events"] >= total - before,
+        lambda: third.status()["follow"]["events"] >= total - after_term,
         "the rest of the lines",
         timeout=300,
     )
-    assert second.status()["follow"]["duplicates"] == 0
-    assert second.stop() == 0
+    assert third.status()["follow"]["duplicates"] == 0
+    assert third.stop() == 0
     with Store.open(db) as store:
         count, distinct = store.con.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM events"

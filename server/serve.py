@@ -264,11 +264,17 @@ class Server:
 
     def _run_triggers(self, watch: TriggerWatch) -> None:
         every = self.settings.serve.evaluate_every
+        evaluations = 0
         while not self.stop.is_set():
             try:
                 with self._busy("trigger evaluation"), self.recorder.exclusive():
                     trips = watch.evaluate()
-                self._last_evaluation = {"at": _stamp(utc_now()), "rules": len(watch.rules)}
+                evaluations += 1
+                self._last_evaluation = {
+                    "at": _stamp(utc_now()),
+                    "rules": len(watch.rules),
+                    "evaluations": evaluations,
+                }
                 for trip in trips:
                     if trip.decision is not None:
                         log.warning("%s: decided #%s", trip.reason, trip.decision["seq"])

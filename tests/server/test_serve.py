@@ -303,6 +303,35 @@ def test_a_client_is_who_the_kernel_says_it_is(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_an_auto_trigger_decides_once_per_trip_on_the_clients_chain(
+    tmp_path: Path, serving: Callable[..., Served]
+) -> None:
+    db = live_runs(tmp_path, 3)  # started a minute ago, silent since: stale after 30 s
+    me = pwd.getpwuid(os.getuid()).pw_name
+    cfg = tmp_path / "quarterdeck.toml"
+    cfg.write_text(
+        '[store]\nstale_after = "30s"\n[serve]\nevaluate_every = "0.2s"\n'
+        f'[operators."{me}"]\nroles = ["operator"]\n'
+        '[[trigger]]\nname = "stalled"\nworkflow = "invoice-posting"\nmetric = "stale_runs"\n'
+        'window = "1h"\nthreshold = 0\nauto = true\n'
+    )
+    server = serving(db, cfg, cwd=tmp_path)
+    journal = db.parent / "decisions.jsonl"
+    until(lambda: journal.exists() and journal.read_text(), "the automatic decision")
+    until(lambda: (server.status()["triggers"] or {}).get("evaluations", 0) >= 5, "evaluations")
+    (auto,) = [json.loads(x) for x in journal.read_text().splitlines()]  # once per trip
+    assert auto["operator"] == auto["source"] == "trigger:stalled"
+    assert sorted(auto["runs"]) == ["r-0", "r-1", "r-2"] and auto["action"] == "pause"
+    common = ("--db", str(db), "--config", str(cfg))
+    mine = qd("decide", "rollback", "--run", "r-0", "--reason", "stuck", *common, cwd=tmp_path)
+    assert mine.returncode == 0, mine.stderr
+    assert "recorded #2" in mine.stdout
+    verified = qd("verify", *common, cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert "verified: 2 decisions" in verified.stdout
+    assert server.stop() == 0
+
+
 # --- the process ------------------------------------------------------------------------------
 
 

@@ -54,9 +54,11 @@ class Clients:
         self._seen: dict[tuple[int, int], tuple[Peer, int, float]] = {}
 
     def enter(self, peer: Peer) -> None:
+        now = time.monotonic()
         with self._lock:
+            self._forget(now)  # kept: who asked in the last minute, not everyone ever
             _, busy, _ = self._seen.get((peer.uid, peer.pid), (peer, 0, 0.0))
-            self._seen[(peer.uid, peer.pid)] = (peer, busy + 1, time.monotonic())
+            self._seen[(peer.uid, peer.pid)] = (peer, busy + 1, now)
 
     def leave(self, peer: Peer) -> None:
         with self._lock:
@@ -66,9 +68,7 @@ class Clients:
     def connected(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         with self._lock:
-            for key, (_, busy, seen) in list(self._seen.items()):
-                if busy <= 0 and now - seen > RECENT_S:
-                    del self._seen[key]
+            self._forget(now)
             return [
                 {
                     "user": peer.name,
@@ -79,3 +79,8 @@ class Clients:
                 }
                 for peer, busy, seen in self._seen.values()
             ]
+
+    def _forget(self, now: float) -> None:
+        for key, (_, busy, seen) in list(self._seen.items()):
+            if busy <= 0 and now - seen > RECENT_S:
+                del self._seen[key]

@@ -100,6 +100,24 @@ def test_read_commands_through_the_server_print_what_they_print_in_process(
     assert server.stop() == 0
 
 
+def test_a_client_can_name_queries_and_typed_parameters_only(
+    tmp_path: Path, serving: Callable[..., Served]
+) -> None:
+    db = live_runs(tmp_path, 2)
+    serving(db, config(tmp_path), cwd=tmp_path)
+    server = client.find(db)
+    assert server is not None
+    assert server.query("runs", {"now": "2026-12-01T00:00:00", "limit": 1}).num_rows == 1
+    with pytest.raises(client.ServerError, match="404: no query named 'sql'"):
+        server.query("sql", {"text": "DROP TABLE events"})
+    with pytest.raises(client.ServerError, match="400: where: Extra inputs are not permitted"):
+        server.query("runs", {"now": "2026-12-01T00:00:00", "where": "1=1"})
+    with pytest.raises(client.ServerError, match="400: limit: Input should be greater than 0"):
+        server.query("runs", {"now": "2026-12-01T00:00:00", "limit": 0})
+    with pytest.raises(client.ServerError, match="400: .*exactly one of run_id"):
+        server.decide({"action": "pause", "reason": "x"})
+
+
 # --- deciding --------------------------------------------------------------------------------
 
 

@@ -106,6 +106,7 @@ class Server:
         self.socket = client.socket_path(path)
         self.clients = Clients()
         self.stop = threading.Event()
+        self._asked_to_stop = threading.Event()
         self.started = time.monotonic()
         self.started_at = utc_now()
         self.paths = config_mod.decision_paths(settings, path, self.follow)
@@ -137,6 +138,10 @@ class Server:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; 0 once everything in flight has finished."""
+        # a signal while the store opens and the threads start is kept, and acted on as
+        # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: self._asked_to_stop.set())
         os.umask(0o077)
         refuse_shared_store(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +206,8 @@ class Server:
         stopping = asyncio.Event()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, stopping.set)
+        if self._asked_to_stop.is_set():
+            stopping.set()
         self._replace_stale_socket()
         runner = web.AppRunner(routes.build(self), handle_signals=False, access_log=None)
         await runner.setup()

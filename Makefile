@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## lint: what CI checks before the tests: the code formatted as ruff formats it, ruff's lint
 ## rules, and the headless layers type-checked (`make format` rewrites the formatting)
-LINTED := core cli console ingest queries runner tests benchmarks
+LINTED := core cli console ingest queries runner server tests benchmarks
 lint: typecheck
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/ruff check $(LINTED)
@@ -31,8 +31,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format $(LINTED)
 	$(VENV)/bin/ruff check --fix $(LINTED)
 
-## typecheck: mypy, strict, over the headless layers (core, ingest, queries, runner); the
-## console and the command line are not checked. mypy cannot follow the editable install's
+## typecheck: mypy, strict, over the headless layers (core, ingest, queries, runner,
+## server); the console and the command line are not checked. mypy cannot follow the editable install's
 ## import hook, so build/typecheck/ lays the layers out as they install (quarterdeck/ holds
 ## links to core/*.py, and quarterdeck/ingest links to ingest/, ...) and mypy reads them there;
 ## an error names the link, which opens the file itself.
@@ -40,7 +40,7 @@ TYPECHECK := build/typecheck/quarterdeck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
 	ln -s $(CURDIR)/core/*.py $(TYPECHECK)/
-	ln -s $(CURDIR)/ingest $(CURDIR)/queries $(CURDIR)/runner $(TYPECHECK)/
+	ln -s $(CURDIR)/ingest $(CURDIR)/queries $(CURDIR)/runner $(CURDIR)/server $(TYPECHECK)/
 	$(VENV)/bin/mypy -p quarterdeck
 
 ## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M;

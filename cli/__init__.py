@@ -16,11 +16,21 @@ import argparse
 from collections.abc import Sequence
 
 from quarterdeck import config as config_mod
-from quarterdeck.cli import checks, console, decide, errors, evidence, ingest, read, tools
+from quarterdeck.cli import (
+    checks,
+    console,
+    decide,
+    errors,
+    evidence,
+    ingest,
+    read,
+    serve,
+    tools,
+)
 from quarterdeck.cli.options import global_options
 
 #: The command modules, in the order `--help` lists their commands.
-MODULES = (console, ingest, decide, evidence, checks, read, tools)
+MODULES = (console, ingest, decide, evidence, checks, read, serve, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,15 +12,9 @@ import argparse
 
 from quarterdeck import config as config_mod
 from quarterdeck import formats
+from quarterdeck.cli import source
 from quarterdeck.cli.errors import EXIT_OK, EXIT_TRIPPED, Failed, UsageError
-from quarterdeck.cli.options import (
-    Commands,
-    add_command,
-    decision_context,
-    format_option,
-    parse_since,
-    store_path,
-)
+from quarterdeck.cli.options import Commands, add_command, format_option, parse_since
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
@@ -55,11 +49,6 @@ def register(commands: Commands) -> None:
 
 
 def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    import pyarrow as pa
-
-    from quarterdeck.queries.store import Store
-    from quarterdeck.queries.triggers import evaluate_all
-
     rules = settings.rules()
     if not rules:
         raise UsageError(
@@ -67,31 +56,21 @@ def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int
             "README: Rollback triggers)"
         )
     at = parse_since(args.at) if args.at else utc_now()
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        evaluations = evaluate_all(
-            store.con, rules, at=at, stale_seconds=int(settings.store.stale_after)
-        )
-    rows = [e.as_dict() for e in evaluations]
-    for row in rows:
-        row.pop("window_s")
-    formats.write(pa.Table.from_pylist(rows), args.format, columns=TRIGGER_COLUMNS)
-    return EXIT_TRIPPED if any(e.phase == "tripped" for e in evaluations) else EXIT_OK
+    table = source.query(args, settings, "triggers", at=at)
+    formats.write(table, args.format, columns=TRIGGER_COLUMNS)
+    tripped = table.num_rows and "tripped" in table.column("phase").to_pylist()
+    return EXIT_TRIPPED if tripped else EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from quarterdeck.queries.decisions import verify
-    from quarterdeck.queries.store import Store
-
-    path = store_path(args, settings)
-    _, paths = decision_context(args, settings, path)
-    with Store.open(path, read_only=True) as store:
-        result = verify(store.con, paths.journal)
-    if not result.ok:
+    result = source.query(args, settings, "verify").to_pylist()[0]
+    if result["problem"] is not None:
         raise Failed(
-            f"FAILED at seq {result.first_bad_seq}: {result.problem}", program="quarterdeck verify"
+            f"FAILED at seq {result['first_bad_seq']}: {result['problem']}",
+            program="quarterdeck verify",
         )
     print(
-        f"verified: {result.records:,} decisions in {paths.journal}, hash chain whole, "
+        f"verified: {result['records']:,} decisions in {result['journal']}, hash chain whole, "
         "journal and store agree"
     )
     return EXIT_OK

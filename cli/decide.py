@@ -1,10 +1,11 @@
 """`decide`, `approve`, `reject`: take a decision; `decisions`: list them with how far each got.
 
-A decision needs a reason. The store is first brought level with the decisions journal
-(what the journal holds and the store does not is stored and delivered), then the decision
-is planned against the store as it is now (authority, the runs it covers), recorded in the
-journal, the store and the outbox in that order, and printed with where it went. A refusal
-records nothing and exits 3.
+A decision needs a reason. It is taken by the server that serves the store, else in-process
+(`source.decide`): the store is first brought level with the decisions journal (what the
+journal holds and the store does not is stored and delivered), then the decision is planned
+against the store as it is now (authority, the runs it covers), recorded in the journal, the
+store and the outbox in that order, and printed with where it went. A refusal records
+nothing and exits 3.
 """
 
 from __future__ import annotations
@@ -13,18 +14,11 @@ import argparse
 
 from quarterdeck import config as config_mod
 from quarterdeck import formats
+from quarterdeck.cli import source
 from quarterdeck.cli.errors import EXIT_OK
-from quarterdeck.cli.options import (
-    Commands,
-    add_command,
-    decision_context,
-    format_option,
-    positive_int,
-    store_path,
-)
+from quarterdeck.cli.options import Commands, add_command, format_option, positive_int
 from quarterdeck.printable import printable
 from quarterdeck.queries import columns
-from quarterdeck.queries.store import utc_now
 
 
 def register(commands: Commands) -> None:
@@ -71,44 +65,18 @@ def cmd_decide_approval(args: argparse.Namespace, settings: config_mod.Settings)
 
 
 def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: str) -> int:
-    from quarterdeck.queries import decisions
-    from quarterdeck.queries.store import Store
-
-    path = store_path(args, settings)
-    operator, paths = decision_context(args, settings, path)
-    with Store.open(path) as store:
-        decisions.reconcile(store.con, paths, now=utc_now())
-        plan = decisions.plan(
-            store.con,
-            operator,
-            args.action,
-            now=utc_now(),
-            stale_seconds=int(settings.store.stale_after),
-            **target,
-        )
-        rec = decisions.record(
-            store.con,
-            plan,
-            operator=operator,
-            reason=args.reason,
-            source="cli",
-            paths=paths,
-            now=utc_now(),
-        )
+    done = source.decide(args, settings, args.reason, **target)
+    rec = done.record
     print(
         printable(
-            f"recorded #{rec['seq']} ({rec['decision_id']}): {plan.summary}, by {operator.name}"
+            f"recorded #{rec['seq']} ({rec['decision_id']}): {done.summary}, by {done.operator}"
         )
     )
-    print(f"  journal {paths.journal} · delivered to {paths.outbox}")
+    print(f"  journal {done.journal} · delivered to {done.outbox}")
     return EXIT_OK
 
 
 def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from quarterdeck.queries.decisions import decisions
-    from quarterdeck.queries.store import Store
-
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        table = decisions(store.con, run_id=args.run, limit=args.limit)
+    table = source.query(args, settings, "decisions", run_id=args.run, limit=args.limit)
     formats.write(table, args.format, columns=columns.DECISIONS)
     return EXIT_OK

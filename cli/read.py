@@ -1,6 +1,7 @@
 """The read commands: `runs`, `touched`, `approvals`, `quarantine`.
 
-Each opens the store read-only, asks one named query, and prints its rows as a table (its
+Each asks one named query (of the server that serves the store, else of the store opened
+read-only: `source.query`), and prints its rows as a table (its
 columns as `queries.columns` defines them, less a few left out by key below), as JSON or as
 CSV (every field of the rows). Filter values are checked before the store is opened: an
 unknown status, action or error class is a usage error that lists the ones there are.
@@ -12,15 +13,9 @@ import argparse
 
 from quarterdeck import config as config_mod
 from quarterdeck import formats
+from quarterdeck.cli import source
 from quarterdeck.cli.errors import EXIT_OK, UsageError
-from quarterdeck.cli.options import (
-    Commands,
-    add_command,
-    format_option,
-    parse_since,
-    positive_int,
-    store_path,
-)
+from quarterdeck.cli.options import Commands, add_command, format_option, parse_since, positive_int
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
@@ -104,8 +99,7 @@ def register(commands: Commands) -> None:
 
 
 def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from quarterdeck.queries.runs import RUN_STATUSES, SORTABLE, RunFilter, run_history
-    from quarterdeck.queries.store import Store
+    from quarterdeck.queries.runs import RUN_STATUSES, SORTABLE
 
     statuses = tuple(
         s.strip().lower().replace(" ", "_").replace("-", "_")
@@ -119,28 +113,24 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     if args.sort not in SORTABLE:
         raise UsageError(f"cannot sort by {args.sort!r}; use one of {', '.join(SORTABLE)}")
     now = utc_now()
-    where = RunFilter(
+    table = source.query(
+        args,
+        settings,
+        "runs",
+        now=now,
         status=statuses,
         workflow=args.workflow,
         since=parse_since(args.since, now) if args.since else None,
+        sort=args.sort,
+        descending=not args.asc,
+        limit=args.limit,
     )
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        table = run_history(
-            store.con,
-            now=now,
-            where=where,
-            sort=args.sort,
-            descending=not args.asc,
-            limit=args.limit,
-            stale_seconds=int(settings.store.stale_after),
-        )
     formats.write(table, args.format, columns=RUN_COLUMNS)
     return EXIT_OK
 
 
 def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from quarterdeck.queries.store import Store
-    from quarterdeck.queries.touches import ACTIONS, TouchFilter, parse_record, touches
+    from quarterdeck.queries.touches import ACTIONS, parse_record
 
     actions = tuple(a.strip() for group in (args.action or []) for a in group.split(",") if a)
     unknown = [a for a in actions if a not in ACTIONS]
@@ -152,7 +142,10 @@ def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
             system, obj, record_id = parse_record(args.record)
         except ValueError as exc:
             raise UsageError(f"--record {exc}") from None
-    where = TouchFilter(
+    table = source.query(
+        args,
+        settings,
+        "touches",
         run_id=args.run,
         workflow=args.workflow,
         system=system,
@@ -161,37 +154,36 @@ def cmd_touched(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         actions=actions,
         out_of_scope=args.out_of_scope,
         since=parse_since(args.since) if args.since else None,
+        limit=args.limit,
+        oldest_first=record_id is not None,
     )
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        table = touches(
-            store.con, where=where, limit=args.limit, oldest_first=record_id is not None
-        )
     formats.write(table, args.format, columns=TOUCH_COLUMNS)
     return EXIT_OK
 
 
 def cmd_approvals(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    from quarterdeck.queries.approvals import approvals
-    from quarterdeck.queries.store import Store
-
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        table = approvals(
-            store.con, now=utc_now(), pending_only=args.pending, run_id=args.run, limit=args.limit
-        )
+    table = source.query(
+        args,
+        settings,
+        "approvals",
+        now=utc_now(),
+        pending_only=args.pending,
+        run_id=args.run,
+        limit=args.limit,
+    )
     formats.write(table, args.format, columns=APPROVAL_COLUMNS)
     return EXIT_OK
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from quarterdeck.ingest.validate import ERROR_CLASSES
-    from quarterdeck.queries.quarantine import quarantined
-    from quarterdeck.queries.store import Store
 
     if args.error_class and args.error_class not in ERROR_CLASSES:
         raise UsageError(
             f"unknown error class {args.error_class!r}; use one of {', '.join(ERROR_CLASSES)}"
         )
-    with Store.open(store_path(args, settings), read_only=True) as store:
-        table = quarantined(store.con, error_class=args.error_class, limit=args.limit)
+    table = source.query(
+        args, settings, "quarantine", error_class=args.error_class, limit=args.limit
+    )
     formats.write(table, args.format, columns=QUARANTINE_COLUMNS)
     return EXIT_OK

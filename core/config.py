@@ -25,6 +25,12 @@ roles = ["operator", "finance-approver"]   # `operator`: pause, resume, rollback
 journal = ".quarterdeck/decisions.jsonl"   # default: beside the store
 outbox = "control-outbox.jsonl"            # default: beside the followed logs (or the store)
 
+[serve]                                    # `quarterdeck serve`: one server per store
+follow = ["runs/"]                         # logs it follows (and --follow PATH…)
+evaluate_every = "5s"                      # the triggers are evaluated this often
+socket_group = "ops"                       # the socket's group (mode 0660); default: the server's
+outbox_group = "runners"                   # the outbox is readable by this group as well
+
 [[trigger]]                                # rollback triggers (metrics: queries.triggers)
 name = "invoice-failures"
 workflow = "invoice-posting"
@@ -112,6 +118,17 @@ class DecisionSettings(BaseModel):
     outbox: str | None = Field(None, description="The control outbox runners read.")
 
 
+class ServeSettings(BaseModel):
+    """`[serve]`: what `quarterdeck serve` follows and evaluates, and who may reach it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    follow: list[str] = Field(default_factory=list, description="Logs the server follows.")
+    evaluate_every: Seconds = Field(5, description="How often the triggers are evaluated.")
+    socket_group: str | None = Field(None, description="The socket's group (mode 0660).")
+    outbox_group: str | None = Field(None, description="A group that may read the outbox.")
+
+
 class TriggerSettings(BaseModel):
     """One `[[trigger]]` rule (DESIGN §5; metrics defined in `queries.triggers`)."""
 
@@ -174,6 +191,7 @@ class Settings(BaseModel):
     )
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
+    serve: ServeSettings = ServeSettings()
     keys: dict[str, str] = Field(
         default_factory=dict,
         description='Remapped keys: binding id = key(s), e.g. `"pane.filter" = "f"`.',

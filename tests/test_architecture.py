@@ -2,10 +2,11 @@
 
 The rules (DESIGN §1, core/__init__.py):
 - The headless packages — `quarterdeck`'s own modules (core/), `quarterdeck.ingest`,
-  `quarterdeck.queries`, `quarterdeck.runner`, and any package pyproject.toml maps later —
-  never import Textual, the console or the command line. Checked twice: statically, from the
-  source of every file (lazy imports inside functions included), and dynamically, by importing
-  every module in a fresh interpreter and looking at what got loaded.
+  `quarterdeck.queries`, `quarterdeck.runner`, `quarterdeck.server`, and any package
+  pyproject.toml maps later — never import Textual, the console or the command line. Checked
+  twice: statically, from the source of every file (lazy imports inside functions included),
+  and dynamically, by importing every module in a fresh interpreter and looking at what got
+  loaded.
 - The runner simulates a process on another host: it imports nothing of the store or the
   ingester (runner/__init__.py).
 - The console writes no SQL: every query lives in `queries/` under a name.
@@ -97,6 +98,8 @@ def test_every_layer_is_found_on_disk() -> None:
         "quarterdeck.ingest.load",
         "quarterdeck.queries.store",
         "quarterdeck.runner.fleet",
+        "quarterdeck.server.serve",
+        "quarterdeck.client",
     } <= set(found)
     assert not any(is_under(name, tuple(INTERFACES)) for name in found)
 

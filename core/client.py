@@ -1,0 +1,132 @@
+"""Talking to `quarterdeck serve`: find the server of a store, ask it a named query, send it a
+decision, ask how it is.
+
+The server listens on `<store>.sock`, beside the store. No socket file means no server: the
+caller opens the store in-process (embedded mode). A socket file nothing answers on is a server
+that died without cleaning up; that is `ServerUnavailable` (exit 3) with a plain message, never
+a guess — opening the store behind a server that may be restarting could race it.
+
+HTTP over the Unix socket with the standard library's `http.client`: one short connection per
+request, so a client holds nothing between commands. Who the client is, the server reads from
+the socket itself (the kernel's peer credentials); nothing sent here can claim another name.
+Answers: a named query's table as Arrow IPC stream bytes, everything else JSON. A refusal
+(HTTP 403) is raised as `decisions.Refused`, so it exits 3 and reads as an embedded one does.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from quarterdeck.queries.decisions import Refused
+from quarterdeck.queries.store import StoreError
+
+SOCKET_SUFFIX = ".sock"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+#: How long a client waits for an answer; a decision fsyncs twice, a query reads at most a page.
+TIMEOUT = 120.0
+
+
+class ServerUnavailable(StoreError):
+    """A socket is there and no server answers on it."""
+
+    exit_code = 3
+
+
+class ServerError(StoreError):
+    """The server answered with an error that is not a refusal."""
+
+
+def socket_path(store: Path | str) -> Path:
+    """Where the server of `store` listens: beside it, `<store>.sock`."""
+    store = Path(store)
+    return store.with_name(store.name + SOCKET_SUFFIX)
+
+
+def find(store: Path | str) -> Client | None:
+    """The client of the server that serves `store`, or None when no socket is there."""
+    path = socket_path(store)
+    if not path.exists():
+        return None
+    return Client(path)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Client:
+    def __init__(self, path: Path, *, timeout: float = TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def _request(
+        self, method: str, url: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, str, bytes]:
+        conn = _UnixConnection(self.path, self.timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            conn.request(method, url, body=data, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type") or "", response.read()
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise ServerUnavailable(
+                f"no server answers on {self.path}: `quarterdeck serve` was stopped without "
+                "cleaning up. Start it again (it replaces the socket), or remove the socket "
+                "to use the store without a server."
+            ) from exc
+        except OSError as exc:
+            raise ServerUnavailable(f"the server on {self.path} did not answer: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _json(self, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+        status, _, data = self._request(method, url, body)
+        answer = json.loads(data) if data else {}
+        _raise_for(status, answer)
+        return answer
+
+    def query(self, name: str, params: dict[str, Any]) -> pa.Table:
+        """Named query `name` with `params` (JSON-ready) → its table."""
+        status, kind, data = self._request("POST", f"/v1/query/{name}", params)
+        if status != 200 or not kind.startswith(ARROW_STREAM):
+            _raise_for(status, json.loads(data) if data else {})
+            raise ServerError(f"the server answered query {name} with {kind or 'nothing'}")
+        return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+
+    def decide(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A decision request (server.recorder.DecisionRequest's fields) → what was recorded:
+        `record` (the journal record), `summary`, `operator`, `journal`, `outbox`."""
+        answer: dict[str, Any] = self._json("POST", "/v1/decisions", request)
+        return answer
+
+    def status(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._json("GET", "/v1/status")
+        return answer
+
+
+def _raise_for(status: int, answer: Any) -> None:
+    if status == 200:
+        return
+    message = answer.get("error") if isinstance(answer, dict) else None
+    if status == 403:
+        raise Refused(message or "refused by the server")
+    raise ServerError(f"the server answered {status}: {message or 'no reason given'}")

@@ -1,0 +1,112 @@
+"""The single recorder: every decision the server takes goes through one lock.
+
+A decision is sealed onto the journal's hash chain with the hash of the one before it, so two
+decisions recorded at once would fork the chain. The server is the only process that records
+while it runs, and inside it every decision — a client's, or an automatic trigger's (which
+holds `exclusive()` while it evaluates and decides) — is planned and recorded under one lock:
+the chain stays linear however many clients decide at once. Planning happens under the same
+lock as recording, so authority is checked against the store as the decision is taken.
+
+Who decides is the caller's business (the server passes the peer's operator, with the roles
+its own config gives that name); a client's request names only what and why.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from quarterdeck.queries import decisions
+from quarterdeck.queries.decisions import Operator, Paths, Plan
+from quarterdeck.queries.store import Store
+
+
+class DecisionRequest(BaseModel):
+    """What a client asks: an action on exactly one target, and why. `operator` is the name
+    the client was told to decide as (`--operator`); the server refuses it unless it is the
+    peer's own. `read_only` lets a client bind itself to a read-only session."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["pause", "resume", "rollback", "approve", "reject"]
+    run_id: str | None = None
+    workflow: str | None = None
+    approval_id: str | None = None
+    reason: str = Field(max_length=10_000)
+    operator: str | None = None
+    read_only: bool = False
+    source: Literal["cli", "console"] = "cli"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DecisionRequest:
+        given = [t for t in (self.run_id, self.workflow, self.approval_id) if t is not None]
+        if len(given) != 1:
+            raise ValueError("name exactly one of run_id, workflow, approval_id")
+        return self
+
+    def target(self) -> dict[str, str]:
+        if self.run_id is not None:
+            return {"run_id": self.run_id}
+        if self.workflow is not None:
+            return {"workflow": self.workflow}
+        assert self.approval_id is not None
+        return {"approval_id": self.approval_id}
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        paths: Paths,
+        *,
+        stale_seconds: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.paths = paths
+        self.stale_seconds = stale_seconds
+        self.clock = clock
+        self._cursor = store.cursor()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the recorder: no other decision is recorded until the block ends."""
+        with self._lock:
+            yield
+
+    def reconcile(self) -> decisions.Reconciled:
+        """Bring the store level with the journal (at start: a crash may have cut a decision
+        short between the two)."""
+        with self._lock:
+            return decisions.reconcile(self._cursor, self.paths, now=self.clock())
+
+    def decide(self, operator: Operator, request: DecisionRequest) -> tuple[Plan, dict[str, Any]]:
+        """Plan and record; raises `decisions.Refused` (nothing recorded) when not allowed."""
+        with self._lock:
+            plan = decisions.plan(
+                self._cursor,
+                operator,
+                request.action,
+                now=self.clock(),
+                stale_seconds=self.stale_seconds,
+                **request.target(),
+            )
+            record = decisions.record(
+                self._cursor,
+                plan,
+                operator=operator,
+                reason=request.reason,
+                source=request.source,
+                paths=self.paths,
+                now=self.clock(),
+            )
+        return plan, record
+
+    def close(self) -> None:
+        with self._lock:
+            self._cursor.close()

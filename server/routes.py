@@ -1,0 +1,127 @@
+"""The HTTP surface of `quarterdeck serve`, over its Unix socket.
+
+    POST /v1/query/{name}   a named query (queries.named) with its parameters as JSON;
+                            the table as Arrow IPC stream bytes
+    POST /v1/decisions      a `DecisionRequest`; the journal record, or 403 with the refusal
+    GET  /v1/status         the server's own state (JSON)
+
+Every request is identified first, from the socket (peer.py), never from what it sends. The
+work itself — a query, a decision — runs in a worker thread with a cursor of its own, so the
+event loop keeps answering while DuckDB works. Errors answer as JSON `{"error": ...}`: 400 for
+parameters the model refuses, 403 for a refusal, 404 for an unknown query, 500 for the rest
+(logged with its traceback: that one is a bug).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from quarterdeck.client import ARROW_STREAM
+from quarterdeck.queries import named
+from quarterdeck.queries.decisions import Refused
+from quarterdeck.server.peer import Peer, peer_of
+from quarterdeck.server.recorder import DecisionRequest
+
+if TYPE_CHECKING:
+    from quarterdeck.server.serve import Server
+
+log = logging.getLogger("quarterdeck.serve")
+
+SERVER: web.AppKey[Server] = web.AppKey("server")
+PEER = "peer"
+T = TypeVar("T")
+
+
+def build(server: Server) -> web.Application:
+    app = web.Application(middlewares=[_identify], client_max_size=1024**2)
+    app[SERVER] = server
+    app.add_routes(
+        [
+            web.post("/v1/query/{name}", query),
+            web.post("/v1/decisions", decide),
+            web.get("/v1/status", status),
+        ]
+    )
+    return app
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _identify(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Who asks (from the socket), counted as a client while the request runs; the errors a
+    client can act on answered as such."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return _error(400, "no socket to identify the client by")
+    peer = peer_of(sock)
+    request[PEER] = peer
+    server = request.app[SERVER]
+    server.clients.enter(peer)
+    try:
+        return await handler(request)
+    except Refused as exc:
+        return _error(403, str(exc))
+    except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(400, _first_problem(exc))
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.exception("%s %s from %s failed", request.method, request.path, peer.name)
+        return _error(500, f"{type(exc).__name__}: {exc}")
+    finally:
+        server.clients.leave(peer)
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "request"
+        return f"{where}: {first['msg']}"
+    return f"not JSON: {exc}"
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    data = await request.read()
+    value = json.loads(data) if data else {}
+    if not isinstance(value, dict):
+        raise json.JSONDecodeError("expected an object", data.decode(errors="replace"), 0)
+    return value
+
+
+async def query(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in named.QUERIES:
+        return _error(404, f"no query named {name!r}; the queries: {', '.join(named.QUERIES)}")
+    params = named.params_for(name, await _body(request))
+    server = request.app[SERVER]
+    body = await _in_thread(server.query, name, params)
+    return web.Response(body=body, content_type=ARROW_STREAM)
+
+
+async def decide(request: web.Request) -> web.StreamResponse:
+    decision = DecisionRequest.model_validate(await _body(request))
+    peer: Peer = request[PEER]
+    answer = await _in_thread(request.app[SERVER].decide, peer, decision)
+    return web.json_response(answer)
+
+
+async def status(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await _in_thread(request.app[SERVER].status))

@@ -1,0 +1,420 @@
+"""The `quarterdeck serve` process: owns one store and answers its clients until SIGTERM.
+
+What it keeps true, and how:
+- It is the only process with the DuckDB file open: it opens it read-write (DuckDB's lock
+  refuses a second server, or a console or ingest holding the store, with exit 3), and clients
+  find it by its socket, `<store>.sock`, instead of opening the file.
+- Private by default: the process runs under umask 077, so the store, its WAL, the journal and
+  the outbox are created readable by the server's user only (the outbox by `[serve]
+  outbox_group` too); it refuses to start on a store file another user can write. The socket
+  is mode 0660 (group `[serve] socket_group` if set): who may connect is who may ask, and
+  what each may decide is settled per request from the kernel's peer credentials (peer.py).
+- A socket left by a server that was killed is replaced: holding the store's lock proves no
+  other server serves it. A path there that is not a socket is never removed.
+- The follower (today's: offsets in the same transaction, fingerprints, rotation,
+  truncation) runs on a thread with its own cursor; the triggers are evaluated every
+  `[serve] evaluate_every` on another, holding the recorder, so an automatic decision is on
+  the same chain as the clients' (recorder.py).
+- Bounded: every query is one short read on a cursor of its own that returns its whole
+  result; the WAL is checkpointed every `CHECKPOINT_EVERY` seconds; the watchdog logs any
+  query or decision still running after `WATCHDOG_LIMIT` seconds.
+- SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
+  has read, close the store, remove the socket, exit 0.
+
+Logs go to stderr, one line per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import itertools
+import logging
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from aiohttp import web
+
+from quarterdeck import client
+from quarterdeck import config as config_mod
+from quarterdeck.desk import DecisionDesk
+from quarterdeck.ingest.follow import FileNotice, Follower
+from quarterdeck.queries import named
+from quarterdeck.queries.decisions import Operator, Refused
+from quarterdeck.queries.store import Store, StoreError, utc_now
+from quarterdeck.server import routes
+from quarterdeck.server.peer import Clients, Peer
+from quarterdeck.server.recorder import DecisionRequest, Recorder
+from quarterdeck.watch import TriggerWatch
+
+log = logging.getLogger("quarterdeck.serve")
+
+CHECKPOINT_EVERY = 60.0
+WATCHDOG_EVERY = 5.0
+WATCHDOG_LIMIT = 30.0
+SOCKET_MODE = 0o660
+FOLLOW_INTERVAL = 0.5
+
+
+class ServeRefused(StoreError):
+    """The server will not start on this store as it is."""
+
+    exit_code = 3
+
+
+def _group_id(name: str, setting: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ServeRefused(f"[serve] {setting} = {name!r}: no such group") from None
+
+
+def refuse_shared_store(path: Path) -> None:
+    """A store (or its WAL) that another user can write could be changed behind the journal."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise ServeRefused(
+                    f"{file} can be written by other users; `chmod go-w {file}` and start "
+                    "again (the server keeps its store to itself)"
+                )
+
+
+class Server:
+    def __init__(
+        self,
+        settings: config_mod.Settings,
+        path: Path,
+        follow: Sequence[Path] = (),
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.path = path
+        self.follow = [Path(p) for p in follow]
+        self.clock = clock
+        self.socket = client.socket_path(path)
+        self.clients = Clients()
+        self.stop = threading.Event()
+        self._asked_to_stop = threading.Event()
+        self.started = time.monotonic()
+        self.started_at = utc_now()
+        self.paths = config_mod.decision_paths(settings, path, self.follow)
+        self.context = named.Context(
+            stale_seconds=int(settings.store.stale_after),
+            rules=tuple(settings.rules()),
+            journal=self.paths.journal,
+        )
+        self._socket_gid = (
+            _group_id(settings.serve.socket_group, "socket_group")
+            if settings.serve.socket_group
+            else None
+        )
+        self._outbox_gid = (
+            _group_id(settings.serve.outbox_group, "outbox_group")
+            if settings.serve.outbox_group
+            else None
+        )
+        self._inflight: dict[int, tuple[str, float, bool]] = {}
+        self._ids = itertools.count()
+        self._inflight_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._follower: Follower | None = None
+        self._last_evaluation: dict[str, Any] | None = None
+        self.store: Store | None = None
+        self._recorder: Recorder | None = None
+
+    # --- the process -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM or SIGINT; 0 once everything in flight has finished."""
+        # a signal while the store opens and the threads start is kept, and acted on as
+        # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: self._asked_to_stop.set())
+        os.umask(0o077)
+        refuse_shared_store(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.store = Store.open(self.path)
+        try:
+            self._start(self.store)
+            asyncio.run(self._serve())
+        finally:
+            self._finish()
+        log.info("stopped")
+        return 0
+
+    def _start(self, store: Store) -> None:
+        self._recorder = Recorder(
+            store,
+            self.paths,
+            stale_seconds=self.context.stale_seconds,
+            clock=self.clock,
+        )
+        repaired = self._recorder.reconcile()
+        if repaired.added or repaired.delivered:
+            log.info(
+                "journal: %d decisions stored, %d delivered after a crash",
+                len(repaired.added),
+                len(repaired.delivered),
+            )
+        self._prepare_outbox()
+        if self.follow:
+            self._follower = Follower(store.cursor(), self.follow, on_notice=self._noticed)
+            self._thread("follow", self._run_follower)
+            log.info("following %s", ", ".join(map(str, self.follow)))
+        if self.context.rules:
+            # the desk gives the watch the journal and outbox; its operator never decides
+            desk = DecisionDesk(
+                store,
+                Operator("quarterdeck-serve", frozenset()),
+                self.paths,
+                stale_seconds=self.context.stale_seconds,
+                clock=self.clock,
+            )
+            watch = TriggerWatch(
+                store,
+                self.context.rules,
+                desk,
+                stale_seconds=self.context.stale_seconds,
+                clock=self.clock,
+            )
+            self._thread("triggers", lambda: self._run_triggers(watch))
+        self._thread("maintenance", lambda: self._run_maintenance(store))
+
+    def _prepare_outbox(self) -> None:
+        if self._outbox_gid is None:
+            return
+        outbox = self.paths.outbox
+        outbox.parent.mkdir(parents=True, exist_ok=True)
+        outbox.touch()
+        os.chown(outbox, -1, self._outbox_gid)
+        os.chmod(outbox, 0o640)
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, stopping.set)
+        if self._asked_to_stop.is_set():
+            stopping.set()
+        self._replace_stale_socket()
+        runner = web.AppRunner(routes.build(self), handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            await web.UnixSite(runner, str(self.socket)).start()
+            if self._socket_gid is not None:
+                os.chown(self.socket, -1, self._socket_gid)
+            os.chmod(self.socket, SOCKET_MODE)
+            log.info("serving %s on %s (pid %d)", self.path, self.socket, os.getpid())
+            await stopping.wait()
+            log.info("stopping: finishing what is in flight")
+        finally:
+            await runner.cleanup()
+
+    def _replace_stale_socket(self) -> None:
+        """We hold the store's lock, so a socket here was left by a server that died."""
+        try:
+            mode = self.socket.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise ServeRefused(f"{self.socket} is there and is not a socket; move it away")
+        log.warning("replacing %s, left by a server that did not stop cleanly", self.socket)
+        self.socket.unlink()
+
+    def _finish(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        if self._recorder is not None:
+            self._recorder.close()
+        if self.store is not None:
+            self.store.close()
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(self.socket.lstat().st_mode):
+                self.socket.unlink()
+
+    def _thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"quarterdeck-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    @property
+    def recorder(self) -> Recorder:
+        assert self._recorder is not None, "the server has not started"
+        return self._recorder
+
+    # --- the threads -------------------------------------------------------------------------
+
+    def _run_follower(self) -> None:
+        assert self._follower is not None
+        try:
+            self._follower.run(self.stop, interval=FOLLOW_INTERVAL)
+        except Exception:
+            log.exception("following stopped; what was committed is kept")
+        finally:
+            self._follower.close()
+
+    def _noticed(self, notice: FileNotice) -> None:
+        log.warning("%s", notice.message)
+
+    def _run_triggers(self, watch: TriggerWatch) -> None:
+        every = self.settings.serve.evaluate_every
+        evaluations = 0
+        while not self.stop.is_set():
+            try:
+                with self._busy("trigger evaluation"), self.recorder.exclusive():
+                    trips = watch.evaluate()
+                evaluations += 1
+                self._last_evaluation = {
+                    "at": _stamp(utc_now()),
+                    "rules": len(watch.rules),
+                    "evaluations": evaluations,
+                }
+                for trip in trips:
+                    if trip.decision is not None:
+                        log.warning("%s: decided #%s", trip.reason, trip.decision["seq"])
+                    elif trip.refused:
+                        log.warning("%s: not decided: %s", trip.reason, trip.refused)
+                    else:
+                        log.warning("%s: an operator decides", trip.reason)
+            except Exception:
+                log.exception("evaluating the triggers failed; trying again in %ss", every)
+            self.stop.wait(every)
+
+    def _run_maintenance(self, store: Store) -> None:
+        cursor = store.cursor()
+        checkpointed = time.monotonic()
+        try:
+            while not self.stop.wait(WATCHDOG_EVERY):
+                self._watchdog()
+                if time.monotonic() - checkpointed >= CHECKPOINT_EVERY:
+                    checkpointed = time.monotonic()
+                    with contextlib.suppress(duckdb.TransactionException):
+                        cursor.execute("CHECKPOINT")
+        finally:
+            cursor.close()
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        with self._inflight_lock:
+            for key, (what, began, told) in list(self._inflight.items()):
+                if not told and now - began > WATCHDOG_LIMIT:
+                    self._inflight[key] = (what, began, True)
+                    log.warning("%s has been running for %.0f s", what, now - began)
+
+    @contextlib.contextmanager
+    def _busy(self, what: str) -> Iterator[None]:
+        key = next(self._ids)
+        with self._inflight_lock:
+            self._inflight[key] = (what, time.monotonic(), False)
+        try:
+            yield
+        finally:
+            with self._inflight_lock:
+                del self._inflight[key]
+
+    # --- what the routes ask (each in a worker thread) ----------------------------------------
+
+    def query(self, name: str, params: named.Params) -> bytes:
+        """Named query `name` → its whole table as Arrow IPC stream bytes."""
+        assert self.store is not None
+        with self._busy(f"query {name}"):
+            cursor = self.store.cursor()
+            try:
+                table = named.run(cursor, name, params, self.context)
+            finally:
+                cursor.close()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        body: bytes = sink.getvalue().to_pybytes()
+        return body
+
+    def decide(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
+        """Record `request` as the peer, with the roles this server's config gives it."""
+        if request.operator is not None and request.operator != peer.name:
+            raise Refused(
+                f"this server knows you as {peer.name}: --operator {request.operator} "
+                "names someone else"
+            )
+        operator = config_mod.operator(self.settings, peer.name, read_only=request.read_only)
+        with self._busy(f"{request.action} by {peer.name}"):
+            plan, record = self.recorder.decide(operator, request)
+        log.info("recorded #%s: %s, by %s", record["seq"], plan.summary, operator.name)
+        return {
+            "record": record,
+            "summary": plan.summary,
+            "operator": operator.name,
+            "journal": str(self.paths.journal),
+            "outbox": str(self.paths.outbox),
+        }
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._inflight_lock:
+            running = [
+                {"what": what, "running_s": round(now - began, 1)}
+                for what, began, _ in self._inflight.values()
+            ]
+        return {
+            "pid": os.getpid(),
+            "store": str(self.path),
+            "socket": str(self.socket),
+            "started_at": _stamp(self.started_at),
+            "uptime_s": round(now - self.started, 1),
+            "rss_bytes": _resident_bytes(),
+            "wal_bytes": _size(self.path.with_name(self.path.name + ".wal")),
+            "follow": self._follow_status(),
+            "triggers": self._last_evaluation,
+            "clients": self.clients.connected(),
+            "in_flight": running,
+        }
+
+    def _follow_status(self) -> dict[str, Any] | None:
+        if self._follower is None:
+            return None
+        stats = self._follower.stats
+        return {
+            "paths": [str(p) for p in self.follow],
+            "files": stats.files,
+            "events": stats.events,
+            "duplicates": stats.duplicates,
+            "quarantined": stats.quarantined,
+            "rate_per_s": round(stats.rate(), 1),
+            "lag_p50_s": stats.lag(0.5),
+            "lag_p95_s": stats.lag(0.95),
+        }
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _resident_bytes() -> int | None:
+    """VmRSS from /proc (Linux), in bytes."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

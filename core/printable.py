@@ -92,11 +92,6 @@ def printable(text: str, *, multiline: bool = False) -> str:
     return pattern.sub(_visible, text)
 
 
-def is_printable(text: str, *, multiline: bool = False) -> bool:
-    """True when `printable` would return `text` unchanged."""
-    return (_UNSAFE_KEEP_LINES if multiline else _UNSAFE).search(text) is None
-
-
 def printable_json(document: str) -> str:
     """A JSON text (as `json.dumps` writes it) with every character `printable` would show
     visibly written as a `\\uXXXX` escape: the same document to a parser, nothing in it that

@@ -2,7 +2,12 @@
 
 Textual and the console are imported inside the functions that open it, never at the top:
 every other command loads without them (`quarterdeck runs` starts as fast as a read can).
-The console owns the store it is given and closes it, with the follower, when it exits.
+
+The mode is chosen by whether a server serves the store (`client.find`, its socket beside
+it). Embedded, the console owns the store it is given and closes it, with the follower, when
+it exits. As the server's client (`run_console_against`) it opens no store: it reads, decides
+and learns of changes through the server, which follows the logs (so `--follow` is refused:
+that is `[serve] follow` or `serve --follow`) and says who this operator is.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quarterdeck import client as client_mod
 from quarterdeck import config as config_mod
-from quarterdeck.cli.errors import EXIT_OK
+from quarterdeck.cli.errors import EXIT_OK, UsageError
 from quarterdeck.cli.options import Commands, add_command, positive_float, store_path
 from quarterdeck.queries.store import utc_now
 
@@ -63,8 +69,50 @@ def register(commands: Commands) -> None:
 def cmd_console(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from quarterdeck.queries.store import Store
 
-    store = Store.open(store_path(args, settings))
+    path = store_path(args, settings)
+    server = client_mod.find(path)
+    if server is not None:
+        if getattr(args, "follow", None):
+            raise UsageError(
+                f"a server serves {path}: it follows the logs, not the console "
+                "(`[serve] follow = [...]` in its config, or `quarterdeck serve --follow PATH`)"
+            )
+        return run_console_against(args, settings, server)
+    store = Store.open(path)
     return _run_console(args, settings, store, getattr(args, "follow", None))
+
+
+def run_console_against(
+    args: argparse.Namespace, settings: config_mod.Settings, server: client_mod.Client
+) -> int:
+    """The console as the client of `server`: no store opened here; `--read-only` (or the
+    config's) binds its desk, and `--operator` may only name who the server says we are."""
+    from quarterdeck.console.app import make_app
+    from quarterdeck.console.live import ServerFeed
+    from quarterdeck.queries.decisions import Refused
+    from quarterdeck.remote_desk import RemoteDesk, RemoteWatch
+
+    read_only = bool(args.read_only or settings.console.read_only)
+    desk = RemoteDesk(server, read_only=read_only)
+    asked = getattr(args, "operator", None)
+    if asked is not None and asked != desk.operator.name:
+        raise Refused(
+            f"this server knows you as {desk.operator.name}: --operator {asked} names someone else"
+        )
+    feed = ServerFeed(server)
+    app = make_app(
+        server,
+        settings,
+        read_only=read_only,
+        feed=feed,
+        desk=desk,
+        watch=RemoteWatch(server, clock=utc_now),
+    )
+    try:
+        app.run()
+    finally:
+        feed.stop()
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:

@@ -1,8 +1,10 @@
 """`evidence`: write a run's (or a workflow's runs') evidence bundle, or verify one.
 
 A bundle goes into a new or empty folder (default `evidence/NAME-TIME/`) and is gathered from
-one read-only look at the store, as of one moment. `--verify DIR` recomputes the manifest and
-names each file that changed (exit 1); it takes no other option.
+one read-only look at the store, as of one moment — through `quarterdeck serve` when it serves
+the store (the named queries `evidence_runs` and `evidence`), else in-process; the bundle is
+written here, from the same answers either way, so it is the same bundle. `--verify DIR`
+recomputes the manifest and names each file that changed (exit 1); it takes no other option.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def register(commands: Commands) -> None:
 
 def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from quarterdeck import bundle
-    from quarterdeck.queries import evidence
-    from quarterdeck.queries.store import Store
+    from quarterdeck.cli import source
+    from quarterdeck.queries import named
 
     if args.verify:
         if args.run_id or args.workflow or args.out:
@@ -59,20 +61,19 @@ def cmd_evidence(args: argparse.Namespace, settings: config_mod.Settings) -> int
         raise UsageError("--workflow needs --since (e.g. --since 7d)")
     now = utc_now()
     path = store_path(args, settings)
-    with Store.open(path, read_only=True) as store:
+    with source.reading(args, settings) as ask:
         if args.run_id:
             ids, scope = [args.run_id], f"run {args.run_id}"
         else:
             since = parse_since(args.since)
-            ids = evidence.run_ids(store.con, workflow=args.workflow, since=since)
+            found = ask("evidence_runs", workflow=args.workflow, since=since)
+            ids = found.column("run_id").to_pylist()
             scope = f"workflow {args.workflow} since {since:%Y-%m-%d %H:%M:%S}Z"
             if not ids:
                 raise UsageError(f"no run of {args.workflow!r} started since {args.since}")
         collected = []
         for run_id in ids:
-            item = evidence.collect(
-                store.con, run_id, now=now, stale_seconds=int(settings.store.stale_after)
-            )
+            item = named.unpack_evidence(ask("evidence", run_id=run_id, now=now))
             if item is None:
                 raise Failed(f"no run {run_id!r} in the store {path}")
             collected.append(item)

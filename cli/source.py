@@ -1,7 +1,8 @@
 """Where a command's data comes from: the server that serves the store, else the store itself.
 
 Every command that reads or decides asks one function here — `query` for a named query's
-table, `decide` for a decision — and prints what it gets the same way either way. When
+table (`reading` for several as one look at the store), `decide` for a decision — and prints
+what it gets the same way either way. When
 `quarterdeck serve` serves the store (its socket is beside it) the command asks the server and
 never opens the DuckDB file; with no socket it opens the store in-process as it always has
 (embedded mode). A socket with no server behind it is exit 3 (`client.ServerUnavailable`).
@@ -14,6 +15,8 @@ checked: naming someone else is refused there (exit 3). `--read-only` binds the 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,16 +28,32 @@ from quarterdeck.cli.options import decision_context, store_path
 from quarterdeck.queries import named
 from quarterdeck.queries.store import utc_now
 
+#: Asks a named query with its parameters: `ask("runs", now=…)`.
+Ask = Callable[..., pa.Table]
+
 
 def query(
     args: argparse.Namespace, settings: config_mod.Settings, name: str, **params: Any
 ) -> pa.Table:
     """Named query `name` (queries.named) with `params`, from whoever holds the store."""
+    with reading(args, settings) as ask:
+        return ask(name, **params)
+
+
+@contextmanager
+def reading(args: argparse.Namespace, settings: config_mod.Settings) -> Iterator[Ask]:
+    """An `ask(name, **params)` for the block: the server's answers, or one read-only
+    opening of the store for every query asked (embedded)."""
     path = store_path(args, settings)
-    values = named.params_for(name, params)
     server = client.find(path)
     if server is not None:
-        return server.query(name, values.model_dump(mode="json"))
+
+        def ask_server(name: str, /, **params: Any) -> pa.Table:
+            values = named.params_for(name, params)
+            return server.query(name, values.model_dump(mode="json"))
+
+        yield ask_server
+        return
     from quarterdeck.queries.store import Store
 
     context = named.Context(
@@ -43,7 +62,11 @@ def query(
         journal=config_mod.decision_paths(settings, path).journal,
     )
     with Store.open(path, read_only=True) as store:
-        return named.run(store.con, name, values, context)
+
+        def ask_store(name: str, /, **params: Any) -> pa.Table:
+            return named.run(store.con, name, named.params_for(name, params), context)
+
+        yield ask_store
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
 """The Quarterdeck console: a Textual app over the store.
 
-`make_app` is shared by the CLI and the tests. In the default embedded mode the console
-process owns the store; every read goes through `StoreReader` (named queries, in worker
-threads, on a cursor of their own).
+`make_app` is shared by the CLI and the tests. In embedded mode the console process owns the
+store; as the client of `quarterdeck serve` it never opens it. Either way every read goes
+through `StoreReader` (named queries, in worker threads), every decision through a desk
+(`desk.Desk`: in-process, or `remote_desk.RemoteDesk`), and what tells the app the store
+changed is a feed posting `Followed` (its own follower, or the server's change feed). A
+console that is a server's client refreshes on the server's changes, not on a timer, and
+while the server is gone it says so and queries nothing.
 
 The app is the frame: the screens, the refresh timers, the follower's messages, jump, the
 palette and help. What an operator asks it to carry out lives in flows it owns and routes
@@ -32,13 +36,22 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from quarterdeck.client import Client
 from quarterdeck.config import Settings
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, utc_now
 from quarterdeck.console.decisions_flow import DecisionsFlow
 from quarterdeck.console.evidence_flow import EvidenceFlow
 from quarterdeck.console.keys import check_remaps
-from quarterdeck.console.live import FileNoticed, Followed, FollowFailed, LiveFeed
+from quarterdeck.console.live import (
+    FileNoticed,
+    Followed,
+    FollowFailed,
+    LiveFeed,
+    ServerBack,
+    ServerFeed,
+    ServerLost,
+)
 from quarterdeck.console.messages import (
     DecisionWanted,
     EvidenceWanted,
@@ -54,10 +67,12 @@ from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.console.triggers_flow import TriggersFlow
-from quarterdeck.desk import DecisionDesk
+from quarterdeck.desk import Desk
 from quarterdeck.printable import printable
 from quarterdeck.queries.store import Store
-from quarterdeck.watch import TriggerWatch
+from quarterdeck.watch import Watch
+
+Feed = LiveFeed | ServerFeed
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
 #: Seconds between refreshes prompted by the follower (it may report several times a second).
@@ -83,9 +98,9 @@ class QuarterdeckApp(App[None]):
         settings: Settings,
         *,
         read_only: bool,
-        feed: LiveFeed | None = None,
-        desk: DecisionDesk | None = None,
-        watch: TriggerWatch | None = None,
+        feed: Feed | None = None,
+        desk: Desk | None = None,
+        watch: Watch | None = None,
         notes: Iterable[str] = (),
     ) -> None:
         super().__init__()
@@ -101,13 +116,17 @@ class QuarterdeckApp(App[None]):
         self._refreshed = 0.0
         self._followed_shown = 0.0
         self._pending: Timer | None = None
+        self.server_lost = False  # a server's client whose server does not answer now
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
         self.push_screen(
-            MainScreen(self.reader, read_only=self.read_only, following=self.feed is not None)
+            MainScreen(
+                self.reader, read_only=self.read_only, following=isinstance(self.feed, LiveFeed)
+            )
         )
-        self.set_interval(self.settings.console.refresh, self.reload_screen)
+        if not self.reader.served:  # a server's changes say when to query again
+            self.set_interval(self.settings.console.refresh, self.reload_screen)
         if self.feed is not None:
             self.feed.start(self)
         for note in self.notes:
@@ -178,8 +197,8 @@ class QuarterdeckApp(App[None]):
     def reload_screen(self) -> None:
         """Query what is on screen again; paused while a dialog is open."""
         self._pending = None
-        if not self.screen_stack or isinstance(self.screen, ModalScreen):
-            return  # starting or stopping; or a dialog is open
+        if not self.screen_stack or isinstance(self.screen, ModalScreen) or self.server_lost:
+            return  # starting or stopping; a dialog is open; or nobody to ask
         self._refreshed = time.monotonic()
         if isinstance(self.screen, Reloadable):
             self.screen.reload()
@@ -189,12 +208,30 @@ class QuarterdeckApp(App[None]):
         if time.monotonic() - self._followed_shown >= 1.0:  # each repaint costs, more so
             self._followed_shown = time.monotonic()  # under a dialog
             main = self.main_screen()
-            if main is not None:
-                main.show_follow(message.stats)
+            if main is not None and message.flow is not None:
+                main.show_follow(message.flow)
         if self._pending is None:  # at most one refresh per LIVE_MIN_GAP
             # (never 0: a zero-second Textual timer divides by zero when the app stops)
             wait = max(0.02, LIVE_MIN_GAP - (time.monotonic() - self._refreshed))
             self._pending = self.set_timer(wait, self.reload_screen)
+
+    @on(ServerLost)
+    def _server_lost(self, message: ServerLost) -> None:
+        self.server_lost = True
+        main = self.main_screen()
+        if main is not None:
+            main.show_server(message.error)
+        self.notify(message.error, title="the server is gone", severity="error", timeout=10)
+
+    @on(ServerBack)
+    def _server_back(self, message: ServerBack) -> None:
+        self.server_lost = False
+        main = self.main_screen()
+        if main is not None:
+            main.show_server(None)
+        said = "a new server serves the store" if message.restarted else "the server answers"
+        self.notify(said, title="reconnected", timeout=5)
+        self.action_refresh()
 
     @on(FileNoticed)
     def _file_noticed(self, message: FileNoticed) -> None:
@@ -319,16 +356,17 @@ class QuarterdeckApp(App[None]):
 
 
 def make_app(
-    store: Store,
+    store: Store | Client,
     settings: Settings,
     *,
     read_only: bool = False,
     clock: Callable[[], datetime] = utc_now,
-    feed: LiveFeed | None = None,
-    desk: DecisionDesk | None = None,
-    watch: TriggerWatch | None = None,
+    feed: Feed | None = None,
+    desk: Desk | None = None,
+    watch: Watch | None = None,
     notes: Iterable[str] = (),
 ) -> QuarterdeckApp:
+    """The console over `store`: the store itself (embedded), or the client of its server."""
     check_remaps(settings)
     reader = StoreReader(
         store, stale_seconds=int(settings.store.stale_after), clock=clock, rules=settings.rules()

@@ -1,7 +1,13 @@
-"""The console's one way to the store: named queries, run on a cursor of their own.
+"""The console's one way to the store: named queries (`queries.named`), asked of whoever holds
+the store.
 
-Workers call these from threads. DuckDB cursors are not safe to share between threads, so the
-reader keeps one cursor and takes turns through a lock; the queries are short (milliseconds).
+Every read a screen makes is a method here, and every method runs through one function,
+`_query`: in embedded mode (no server) it runs the named query on the reader's own cursor,
+under its lock (DuckDB cursors are not safe to share between threads, and workers call from
+threads; the queries are short); against `quarterdeck serve` it asks the server
+(`client.Client.query`) and never opens the file. The queries are the same, so a screen shows
+the same either way; what the holder of the store decides (when a run goes stale, the rules)
+is the holder's: the `Context` here in embedded mode, the server's otherwise.
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 
-from quarterdeck.queries import approvals, decisions, evidence, quarantine, runs, touches, triggers
+from quarterdeck.client import Client
+from quarterdeck.queries import named, runs, touches, triggers
 from quarterdeck.queries.store import Store, utc_now
 
 
@@ -60,21 +70,42 @@ class StoreCounts:
 
 
 class StoreReader:
+    """Reads for the screens, from `source`: a store read in-process, or the client of the
+    server that serves it. `stale_seconds` and `rules` are used in-process only."""
+
     def __init__(
         self,
-        store: Store,
+        source: Store | Client,
         *,
         stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         rules: Sequence[triggers.Rule] = (),
     ) -> None:
-        self.store = store
-        self.path = store.path
-        self.rules = list(rules)
-        self.stale_seconds = stale_seconds
         self.clock = clock
-        self._cursor = store.cursor()
+        self.context = named.Context(stale_seconds=stale_seconds, rules=tuple(rules))
         self._lock = threading.Lock()
+        self._server: Client | None = None
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        if isinstance(source, Client):
+            self._server = source
+            self.path: Path = source.store
+        else:
+            self._cursor = source.cursor()
+            self.path = source.path
+
+    @property
+    def served(self) -> bool:
+        """Whether a server answers these reads (the console is its client)."""
+        return self._server is not None
+
+    def _query(self, name: str, /, **values: Any) -> pa.Table:
+        """The one way every read goes: named query `name` with `values`."""
+        params = named.params_for(name, values)
+        if self._server is not None:
+            return self._server.query(name, params.model_dump(mode="json"))
+        with self._lock:
+            assert self._cursor is not None
+            return named.run(self._cursor, name, params, self.context)
 
     def run_history(
         self,
@@ -85,34 +116,33 @@ class StoreReader:
         limit: int | None = None,
         offset: int = 0,
     ) -> pa.Table:
-        with self._lock:
-            return runs.run_history(
-                self._cursor,
-                now=self.clock(),
-                where=where,
-                sort=sort,
-                descending=descending,
-                limit=limit,
-                offset=offset,
-                stale_seconds=self.stale_seconds,
-            )
+        return self._query(
+            "runs",
+            now=self.clock(),
+            status=where.status,
+            workflow=where.workflow,
+            since=where.since,
+            text=where.text,
+            invert=where.invert,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            offset=offset,
+        )
 
     def run_detail(self, run_id: str) -> RunDetail | None:
         now = self.clock()
-        with self._lock:
-            overview = runs.run_overview(
-                self._cursor, run_id, now=now, stale_seconds=self.stale_seconds
-            )
-            if overview is None:
-                return None
-            return RunDetail(
-                overview=overview,
-                steps=runs.run_steps(self._cursor, run_id),
-                touches=runs.run_touches(self._cursor, run_id),
-                events=runs.run_events(self._cursor, run_id),
-                approvals=approvals.approvals(self._cursor, now=now, run_id=run_id),
-                decisions=decisions.decisions(self._cursor, run_id=run_id),
-            )
+        overview = named.first(self._query("run", run_id=run_id, now=now))
+        if overview is None:
+            return None
+        return RunDetail(
+            overview=overview,
+            steps=self._query("run_steps", run_id=run_id),
+            touches=self._query("run_touches", run_id=run_id),
+            events=self._query("run_events", run_id=run_id),
+            approvals=self._query("approvals", now=now, run_id=run_id),
+            decisions=self._query("decisions", run_id=run_id),
+        )
 
     def touches(
         self,
@@ -121,112 +151,76 @@ class StoreReader:
         limit: int | None = None,
         after: tuple[datetime, str] | None = None,
     ) -> pa.Table:
-        with self._lock:
-            return touches.touches(self._cursor, where=where, limit=limit, after=after)
+        return self._query(
+            "touches",
+            run_id=where.run_id,
+            workflow=where.workflow,
+            system=where.system,
+            object=where.object,
+            record_id=where.record_id,
+            actions=where.actions,
+            out_of_scope=where.out_of_scope,
+            since=where.since,
+            text=where.text,
+            invert=where.invert,
+            limit=limit,
+            after=after,
+        )
 
     def touch_detail(self, event_id: str) -> dict[str, object] | None:
-        with self._lock:
-            return touches.touch_detail(self._cursor, event_id)
+        return named.first(self._query("touch", event_id=event_id))
 
     def lineage(self, system: str, obj: str, record_id: str) -> pa.Table:
-        with self._lock:
-            return touches.lineage(self._cursor, system, obj, record_id)
+        return self._query("lineage", system=system, object=obj, record_id=record_id)
 
     def approvals(self, *, text: str = "", limit: int | None = None, offset: int = 0) -> pa.Table:
         needle, invert = split_filter(text)
-        with self._lock:
-            return approvals.approvals(
-                self._cursor,
-                now=self.clock(),
-                text=needle,
-                invert=invert,
-                limit=limit,
-                offset=offset,
-            )
+        return self._query(
+            "approvals", now=self.clock(), text=needle, invert=invert, limit=limit, offset=offset
+        )
 
     def approval_detail(self, approval_id: str, *, recent: int = 20) -> ApprovalDetail | None:
-        now = self.clock()
-        with self._lock:
-            found = approvals.approval(self._cursor, approval_id, now=now)
-            if found is None:
-                return None
-            run_id = str(found["run_id"] or "")  # a record may name no run: nothing matches
-            return ApprovalDetail(
-                approval=found,
-                steps=runs.run_steps(self._cursor, run_id, limit=recent, newest_first=True),
-                touches=runs.run_touches(self._cursor, run_id, limit=recent, newest_first=True),
-            )
+        found = named.first(self._query("approval", approval_id=approval_id, now=self.clock()))
+        if found is None:
+            return None
+        run_id = str(found["run_id"] or "")  # a record may name no run: nothing matches
+        part = {"run_id": run_id, "limit": recent, "newest_first": True}
+        return ApprovalDetail(
+            approval=found,
+            steps=self._query("run_steps", **part),
+            touches=self._query("run_touches", **part),
+        )
 
     def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
-        with self._lock:
-            return decisions.decisions(self._cursor, run_id=run_id, limit=limit)
+        return self._query("decisions", run_id=run_id, limit=limit)
 
     def trigger_status(self) -> pa.Table:
         """Every configured rule with its latest evaluation and recent values."""
-        with self._lock:
-            status = {
-                r["name"]: r
-                for r in triggers.status(
-                    self._cursor, [rule.name for rule in self.rules]
-                ).to_pylist()
-            }
-        rows = []
-        for rule in self.rules:
-            row = status.get(rule.name, {})
-            rows.append(
-                {
-                    "name": rule.name,
-                    "metric": rule.metric,
-                    "workflow": rule.workflow,
-                    "environment": rule.environment,
-                    "threshold": rule.threshold,
-                    "below": rule.below,
-                    "window_s": rule.window_s,
-                    "min_runs": rule.min_runs,
-                    "on_trip": rule.on_trip,
-                    "auto": rule.auto,
-                    "phase": row.get("phase"),
-                    "value": row.get("value"),
-                    "runs_in_window": row.get("runs_in_window"),
-                    "reason": row.get("reason"),
-                    "evaluated_at": row.get("evaluated_at"),
-                    "changed_at": row.get("changed_at"),
-                    "history": row.get("history"),
-                }
-            )
-        return pa.Table.from_pylist(rows)
+        return self._query("trigger_status")
 
     def trigger_evidence(self, name: str) -> TriggerEvidence | None:
         """A rule evaluated now, with the runs and touches behind its value."""
-        rule = next((r for r in self.rules if r.name == name), None)
-        if rule is None:
+        table = self._query("trigger_evidence", name=name, at=self.clock())
+        row = named.first(table)
+        if row is None:
             return None
-        with self._lock:
-            ev = triggers.evaluate(
-                self._cursor, rule, at=self.clock(), stale_seconds=self.stale_seconds
-            )
-            run_rows, touch_rows = triggers.evidence(
-                self._cursor, rule, ev, stale_seconds=self.stale_seconds
-            )
-        return TriggerEvidence(rule, ev, run_rows, touch_rows)
+        rule, evaluation = named.unpack_trigger(row)
+        found = named.unnest(table, "runs")
+        assert found is not None
+        return TriggerEvidence(rule, evaluation, found, named.unnest(table, "touches"))
 
     def evidence(self, run_id: str) -> dict[str, object] | None:
-        with self._lock:
-            return evidence.collect(
-                self._cursor, run_id, now=self.clock(), stale_seconds=self.stale_seconds
-            )
+        return named.unpack_evidence(self._query("evidence", run_id=run_id, now=self.clock()))
 
     def counts(self) -> StoreCounts:
-        with self._lock:
-            return StoreCounts(
-                runs=runs.run_count(self._cursor),
-                quarantined=quarantine.quarantine_count(self._cursor),
-            )
+        row = named.first(self._query("counts"))
+        assert row is not None
+        return StoreCounts(runs=row["runs"], quarantined=row["quarantined"])
 
     def quarantined(self, limit: int = 1000) -> pa.Table:
-        with self._lock:
-            return quarantine.quarantined(self._cursor, limit=limit)
+        return self._query("quarantine", limit=limit)
 
     def close(self) -> None:
-        with self._lock:
-            self._cursor.close()
+        if self._cursor is not None:
+            with self._lock:
+                self._cursor.close()

@@ -5,8 +5,8 @@ A decision is planned first, in a worker: the desk checks the operator's authori
 refusal is said at once, before any dialog. The plan then opens `DecideScreen` (Cancel focused,
 every run named, those not on screen counted), and what the operator confirms is recorded in a
 worker again, with the reason given: the runs recorded are the plan's, the ones the dialog
-named. A trip's decision then claims the trip in the watch, so a trip is decided once. What is
-on screen is queried again when a decision is recorded.
+named. A trip's decision claims the trip as it is recorded (by the desk, or the server), so a
+trip is decided once. What is on screen is queried again when a decision is recorded.
 
 The flow is a small object the app owns, not a mixin: it holds the desk and the watch, runs its
 workers on the app (so a worker that raises is reported like any other, see the app) and speaks
@@ -22,18 +22,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from quarterdeck.console.screens.decide import DecideScreen
-from quarterdeck.desk import DecisionDesk
+from quarterdeck.desk import Desk
 from quarterdeck.queries.decisions import JournalError, Plan, Refused
-from quarterdeck.watch import TriggerWatch, Trip
+from quarterdeck.watch import Trip, Watch
 
 if TYPE_CHECKING:
     from quarterdeck.console.app import QuarterdeckApp
 
 
 class DecisionsFlow:
-    def __init__(
-        self, app: QuarterdeckApp, desk: DecisionDesk | None, watch: TriggerWatch | None
-    ) -> None:
+    def __init__(self, app: QuarterdeckApp, desk: Desk | None, watch: Watch | None) -> None:
         self.app = app
         self.desk = desk
         self.watch = watch
@@ -103,14 +101,13 @@ class DecisionsFlow:
     def _record(self, plan: Plan, reason: str, trip: Trip | None) -> None:
         assert self.desk is not None
         try:
-            record = self.desk.record(plan, reason)
+            claim = (trip.rule.name, trip.evaluation.at) if trip is not None else None
+            record = self.desk.record(plan, reason, trip=claim)
         except (Refused, JournalError) as exc:
             self.app.call_from_thread(
                 self.app.notify, str(exc), title="not recorded", severity="error", timeout=15
             )
             return
-        if trip is not None and self.watch is not None:
-            self.watch.claim(trip, record["decision_id"])
         self.app.call_from_thread(
             self.app.notify,
             f"#{record['seq']} {plan.headline} — delivered to the runners",

@@ -8,6 +8,9 @@ a trip nobody has decided yet (of a rule with a workflow) to the decisions flow,
 operator with the evidence as the reason. What is on screen is then queried again, so the
 Triggers pane shows the trip.
 
+As a server's client the watch (`remote_desk.RemoteWatch`) evaluates nothing: the server does,
+and the watch reads the trips it stored, handing this flow each undecided one once.
+
 A small object the app owns rather than a mixin (see `decisions_flow`); it does nothing
 without a watch or rules.
 """
@@ -17,16 +20,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from quarterdeck.console.decisions_flow import DecisionsFlow
-from quarterdeck.watch import TriggerWatch, Trip
+from quarterdeck.watch import Trip, Watch
 
 if TYPE_CHECKING:
     from quarterdeck.console.app import QuarterdeckApp
 
 
 class TriggersFlow:
-    def __init__(
-        self, app: QuarterdeckApp, watch: TriggerWatch | None, decisions: DecisionsFlow
-    ) -> None:
+    def __init__(self, app: QuarterdeckApp, watch: Watch | None, decisions: DecisionsFlow) -> None:
         self.app = app
         self.watch = watch
         self.decisions = decisions

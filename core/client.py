@@ -9,8 +9,10 @@ a guess — opening the store behind a server that may be restarting could race 
 HTTP over the Unix socket with the standard library's `http.client`: one short connection per
 request, so a client holds nothing between commands. Who the client is, the server reads from
 the socket itself (the kernel's peer credentials); nothing sent here can claim another name.
-Answers: a named query's table as Arrow IPC stream bytes, everything else JSON. A refusal
-(HTTP 403) is raised as `decisions.Refused`, so it exits 3 and reads as an embedded one does.
+Answers: a named query's table as Arrow IPC stream bytes, everything else JSON. Live updates
+are a long-poll (`changes`): one request held open until the server's change counter moves.
+A refusal (HTTP 403) is raised as `decisions.Refused`, so it exits 3 and reads as an embedded
+one does.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ SOCKET_SUFFIX = ".sock"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: How long a client waits for an answer; a decision fsyncs twice, a query reads at most a page.
 TIMEOUT = 120.0
+#: How long a long-poll for changes is held open by the server when nothing changes.
+CHANGES_WAIT = 25.0
 
 
 class ServerUnavailable(StoreError):
@@ -77,10 +81,20 @@ class Client:
         self.path = path
         self.timeout = timeout
 
+    @property
+    def store(self) -> Path:
+        """The store this server serves (its socket is beside it)."""
+        return self.path.with_name(self.path.name.removesuffix(SOCKET_SUFFIX))
+
     def _request(
-        self, method: str, url: str, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> tuple[int, str, bytes]:
-        conn = _UnixConnection(self.path, self.timeout)
+        conn = _UnixConnection(self.path, timeout if timeout is not None else self.timeout)
         try:
             data = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json"} if data is not None else {}
@@ -120,6 +134,32 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         answer: dict[str, Any] = self._json("GET", "/v1/status")
+        return answer
+
+    def whoami(self, *, read_only: bool = False) -> dict[str, Any]:
+        """Who the server knows this client as: `operator`, `roles`, `read_only`, and
+        `actions`, the decisions it may take at all (authority over a target is still
+        checked per decision)."""
+        answer: dict[str, Any] = self._json(
+            "GET", f"/v1/whoami?read_only={'1' if read_only else '0'}"
+        )
+        return answer
+
+    def plan(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What a decision request would do, authority checked, nothing recorded: `plan`
+        (Plan's fields), `summary`, `operator`; a refusal raises `Refused`."""
+        answer: dict[str, Any] = self._json("POST", "/v1/decisions/plan", request)
+        return answer
+
+    def changes(self, after: int, *, wait: float = CHANGES_WAIT) -> dict[str, Any]:
+        """Long-poll: answers once the server's change counter is past `after`, or after about
+        `wait` seconds: `counter`, `changed` (what changed since `after`), `server` (its pid
+        and start, to tell a restart), `follow` (the follower's rate and lag)."""
+        status, _, data = self._request(
+            "GET", f"/v1/changes?after={after}&wait={wait:g}", timeout=wait + 30
+        )
+        answer: dict[str, Any] = json.loads(data) if data else {}
+        _raise_for(status, answer)
         return answer
 
 

@@ -3,6 +3,12 @@
 Authority and recording live in `queries.decisions`; the desk holds the operator, where the
 journal and outbox are, and a cursor of its own (the follower and the reader have theirs), and
 answers the cheap question the footer asks often: is this action offered to this operator?
+
+`Desk` is what the console's flows use of a desk; `DecisionDesk` here decides in-process
+(embedded mode), `remote_desk.RemoteDesk` asks `quarterdeck serve`. Both answer `offers` with
+`offers()` below, from the operator's roles — the server's word on them, against a server.
+A decision on a trigger's trip claims the trip in the same step that records it, so a trip is
+decided once.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from quarterdeck.queries import decisions
-from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Paths, Plan
+from quarterdeck.queries import decisions, triggers
+from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Paths, Plan, Refused
 from quarterdeck.queries.store import Store
 
 CONTROL_ACTIONS = ("pause", "resume", "rollback")
+DECISION_ACTIONS = (*CONTROL_ACTIONS, "approve", "reject")
 _APPLIES_TO = {  # run statuses each control action makes sense for
     "pause": ("running", "awaiting_approval", "stale"),
     "resume": ("paused",),
@@ -34,8 +41,37 @@ _APPLIES_TO = {  # run statuses each control action makes sense for
 }
 
 
+def offers(operator: Operator, action: str, required_role: str | None = None) -> bool:
+    """Whether `action` is offered to `operator` at all (keys shown): not in a read-only
+    session, and only with the role it needs (an approval's own role, when it is known)."""
+    if operator.read_only:
+        return False
+    if action in CONTROL_ACTIONS:
+        return CONTROL_ROLE in operator.roles
+    return required_role is None or required_role in operator.roles
+
+
+#: A trigger trip a decision is taken on: the rule's name and when its trip began.
+TripKey = tuple[str, datetime]
+
+
+class Desk(Protocol):
+    """What the console's flows use of a desk, in-process or through a server."""
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def offers(self, action: str, required_role: str | None = None) -> bool: ...
+
+    def plan(self, action: str, **target: Any) -> Plan: ...
+
+    def record(self, plan: Plan, reason: str, *, trip: TripKey | None = None) -> dict[str, Any]: ...
+
+    def reconcile(self) -> decisions.Reconciled: ...
+
+
 def key_state(
-    desk: DecisionDesk | None, action: str, status: str | None, required_role: str | None = None
+    desk: Desk | None, action: str, status: str | None, required_role: str | None = None
 ) -> bool | None:
     """What a decision key should be in the footer: False hidden (read-only, or a role this
     operator lacks), None shown dimmed (not for this row's status), True offered."""
@@ -66,13 +102,7 @@ class DecisionDesk:
         return self.operator.read_only
 
     def offers(self, action: str, required_role: str | None = None) -> bool:
-        """Whether `action` is offered at all (keys shown): not in a read-only session, and
-        only with the role it needs."""
-        if self.operator.read_only:
-            return False
-        if action in CONTROL_ACTIONS:
-            return CONTROL_ROLE in self.operator.roles
-        return required_role is None or required_role in self.operator.roles
+        return offers(self.operator, action, required_role)
 
     def plan(self, action: str, **target: Any) -> Plan:
         """Runs in a worker thread; raises `decisions.Refused`."""
@@ -86,10 +116,11 @@ class DecisionDesk:
                 **target,
             )
 
-    def record(self, plan: Plan, reason: str) -> dict[str, Any]:
+    def record(self, plan: Plan, reason: str, *, trip: TripKey | None = None) -> dict[str, Any]:
         """Runs in a worker thread: checks again that the operator may take the decision
         (the store may have moved on while the dialog was open), then records the plan the
-        operator confirmed — the runs the dialog named, not a newer list."""
+        operator confirmed — the runs the dialog named, not a newer list. A decision on
+        `trip` claims it first: `Refused` if somebody decided it already."""
         with self._lock:
             target = (
                 {"approval_id": plan.approval_id}
@@ -106,6 +137,9 @@ class DecisionDesk:
                 stale_seconds=self.stale_seconds,
                 **target,
             )
+            decision_id = decisions.uuid7()
+            if trip is not None and not triggers.claim_trip(self._cursor, *trip, decision_id):
+                raise Refused(f"trigger {trip[0]}'s trip has been decided already")
             return decisions.record(
                 self._cursor,
                 plan,
@@ -114,6 +148,7 @@ class DecisionDesk:
                 source="console",
                 paths=self.paths,
                 now=self.clock(),
+                decision_id=decision_id,
             )
 
     def reconcile(self) -> decisions.Reconciled:

@@ -3,7 +3,7 @@ act on a trip — by itself for `auto = true` rules (as operator `trigger:<name>
 same journal), else by handing the trip to the app, which asks the operator.
 
 A trip is decided at most once: the decision's id claims the trip in the store before the
-decision is recorded.
+decision is recorded (here for an automatic decision, by the desk for an operator's).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries import decisions, triggers
@@ -50,6 +50,17 @@ def reason_for(rule: Rule, ev: Evaluation) -> str:
         f"{rule.threshold:g} over {triggers.window_text(rule.window_s)} "
         f"({ev.runs_in_window} runs in the window" + (f"; evidence: {named}" if named else "") + ")"
     )
+
+
+class Watch(Protocol):
+    """What the console's flows use of a watch: this one, or `remote_desk.RemoteWatch`,
+    which reads the trips a server stored."""
+
+    rules: list[Rule]
+
+    def evaluate(self) -> list[Trip]: ...
+
+    def open_trip(self, name: str) -> Trip | str: ...
 
 
 class TriggerWatch:
@@ -135,10 +146,3 @@ class TriggerWatch:
                 self._cursor, rule, at=self.clock(), stale_seconds=self.stale_seconds
             )
         return Trip(rule, replace(ev, at=tripped_at))
-
-    def claim(self, trip: Trip, decision_id: str) -> bool:
-        """An operator decided on the trip: remember it (False if it was decided already)."""
-        with self._lock:
-            return triggers.claim_trip(
-                self._cursor, trip.rule.name, trip.evaluation.at, decision_id
-            )

@@ -8,11 +8,17 @@ the chain stays linear however many clients decide at once. Planning happens und
 lock as recording, so authority is checked against the store as the decision is taken.
 
 Who decides is the caller's business (the server passes the peer's operator, with the roles
-its own config gives that name); a client's request names only what and why.
+its own config gives that name); a client's request names only what and why — and, from a
+console, the runs its dialog named (recorded as confirmed, as the embedded desk records them,
+but only runs of the target workflow) and the trigger trip it decides. A trip is claimed in
+the same locked step that records the decision, so two consoles cannot both decide one trip:
+the second is refused and records nothing. `plan` is the preview a console shows before it
+asks for a reason: the same planning, under the same lock, recording nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +27,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from quarterdeck.queries import decisions
-from quarterdeck.queries.decisions import Operator, Paths, Plan
+from quarterdeck.queries import decisions, triggers
+from quarterdeck.queries.decisions import Operator, Paths, Plan, Refused
 from quarterdeck.queries.store import Store
+
+
+class TripClaim(BaseModel):
+    """The trigger trip a decision is taken on: the rule and when its trip began."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    tripped_at: datetime
 
 
 class DecisionRequest(BaseModel):
@@ -41,6 +56,8 @@ class DecisionRequest(BaseModel):
     operator: str | None = None
     read_only: bool = False
     source: Literal["cli", "console"] = "cli"
+    runs: tuple[str, ...] | None = None  # the runs a console's dialog named
+    trip: TripClaim | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> DecisionRequest:
@@ -85,17 +102,33 @@ class Recorder:
         with self._lock:
             return decisions.reconcile(self._cursor, self.paths, now=self.clock())
 
+    def plan(self, operator: Operator, request: DecisionRequest) -> Plan:
+        """What `request` would do, authority checked; nothing recorded."""
+        with self._lock:
+            return self._plan(operator, request)
+
+    def _plan(self, operator: Operator, request: DecisionRequest) -> Plan:
+        return decisions.plan(
+            self._cursor,
+            operator,
+            request.action,
+            now=self.clock(),
+            stale_seconds=self.stale_seconds,
+            **request.target(),
+        )
+
     def decide(self, operator: Operator, request: DecisionRequest) -> tuple[Plan, dict[str, Any]]:
         """Plan and record; raises `decisions.Refused` (nothing recorded) when not allowed."""
         with self._lock:
-            plan = decisions.plan(
-                self._cursor,
-                operator,
-                request.action,
-                now=self.clock(),
-                stale_seconds=self.stale_seconds,
-                **request.target(),
-            )
+            plan = self._plan(operator, request)
+            if request.runs is not None:
+                plan = self._confirmed(plan, request.runs)
+            decision_id = decisions.uuid7()
+            trip = request.trip
+            if trip is not None and not triggers.claim_trip(
+                self._cursor, trip.name, trip.tripped_at, decision_id
+            ):
+                raise Refused(f"trigger {trip.name}'s trip has been decided already")
             record = decisions.record(
                 self._cursor,
                 plan,
@@ -104,8 +137,30 @@ class Recorder:
                 source=request.source,
                 paths=self.paths,
                 now=self.clock(),
+                decision_id=decision_id,
             )
         return plan, record
+
+    def _confirmed(self, plan: Plan, runs: tuple[str, ...]) -> Plan:
+        """The plan with the runs the client's dialog named, if they are the target's."""
+        if plan.target_kind != "workflow":
+            if set(runs) != set(plan.runs):
+                raise Refused(f"{plan.summary}: the runs confirmed are not the target's")
+            return plan
+        extra = sorted(set(runs) - set(plan.runs))
+        if extra:
+            known = {
+                row[0]
+                for row in self._cursor.execute(
+                    "SELECT run_id FROM run_summary WHERE workflow = ? "
+                    "AND list_contains(?, run_id)",
+                    [plan.target, extra],
+                ).fetchall()
+            }
+            strangers = [r for r in extra if r not in known]
+            if strangers:
+                raise Refused(f"not runs of workflow {plan.target}: {', '.join(strangers[:8])}")
+        return dataclasses.replace(plan, runs=tuple(runs))
 
     def close(self) -> None:
         with self._lock:

@@ -4,6 +4,17 @@
                             the table as Arrow IPC stream bytes
     POST /v1/decisions      a `DecisionRequest`; the journal record, or 403 with the refusal
     GET  /v1/status         the server's own state (JSON)
+    GET  /v1/whoami         who this peer is to the server: its name, roles, what it may do
+    POST /v1/decisions/plan a `DecisionRequest` previewed: what it would do, authority
+                            checked, nothing recorded (403 with the refusal)
+    GET  /v1/changes?after=N&wait=S
+                            long-poll on the change counter (changes.py): answers when it is
+                            past N, or after S seconds (at most 60); JSON with the counter,
+                            what changed, the server's instance and the follower's stats
+
+Live updates are a long-poll rather than server-sent events: each answer is one short JSON
+request on the same one-connection-per-request client the rest uses, a console's loop needs
+no streaming parser, and a server restart is simply a failed request and the next one.
 
 Every request is identified first, from the socket (peer.py), never from what it sends. The
 work itself — a query, a decision — runs in a worker thread with a cursor of its own, so the
@@ -48,6 +59,13 @@ def build(server: Server) -> web.Application:
             web.post("/v1/query/{name}", query),
             web.post("/v1/decisions", decide),
             web.get("/v1/status", status),
+        ]
+    )
+    app.add_routes(
+        [
+            web.get("/v1/whoami", whoami),
+            web.post("/v1/decisions/plan", plan),
+            web.get("/v1/changes", changes),
         ]
     )
     return app
@@ -125,3 +143,32 @@ async def decide(request: web.Request) -> web.StreamResponse:
 
 async def status(request: web.Request) -> web.StreamResponse:
     return web.json_response(await _in_thread(request.app[SERVER].status))
+
+
+# --- the console's: who am I, a decision's preview, live changes ------------------------------
+
+
+async def whoami(request: web.Request) -> web.StreamResponse:
+    read_only = request.query.get("read_only", "0") not in ("", "0", "false")
+    return web.json_response(request.app[SERVER].whoami(request[PEER], read_only=read_only))
+
+
+async def plan(request: web.Request) -> web.StreamResponse:
+    decision = DecisionRequest.model_validate(await _body(request))
+    answer = await _in_thread(request.app[SERVER].plan, request[PEER], decision)
+    return web.json_response(answer)
+
+
+#: The longest a client may hold a long-poll open.
+MAX_WAIT = 60.0
+
+
+async def changes(request: web.Request) -> web.StreamResponse:
+    try:
+        after = int(request.query.get("after", "0"))
+        wait = min(max(float(request.query.get("wait", "25")), 0.0), MAX_WAIT)
+    except ValueError:
+        return _error(400, "after is the counter last seen (an integer), wait seconds")
+    server = request.app[SERVER]
+    counter, changed = await server.changes.wait(after, wait)
+    return web.json_response(server.changed(counter, changed))

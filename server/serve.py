@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import grp
 import itertools
 import logging
@@ -47,15 +48,16 @@ from aiohttp import web
 
 from quarterdeck import client
 from quarterdeck import config as config_mod
-from quarterdeck.desk import DecisionDesk
-from quarterdeck.ingest.follow import FileNotice, Follower
+from quarterdeck.desk import DECISION_ACTIONS, DecisionDesk, offers
+from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
 from quarterdeck.queries import named
 from quarterdeck.queries.decisions import Operator, Refused
 from quarterdeck.queries.store import Store, StoreError, utc_now
 from quarterdeck.server import routes
+from quarterdeck.server.changes import Changes
 from quarterdeck.server.peer import Clients, Peer
 from quarterdeck.server.recorder import DecisionRequest, Recorder
-from quarterdeck.watch import TriggerWatch
+from quarterdeck.watch import TriggerWatch, Trip
 
 log = logging.getLogger("quarterdeck.serve")
 
@@ -105,6 +107,7 @@ class Server:
         self.clock = clock
         self.socket = client.socket_path(path)
         self.clients = Clients()
+        self.changes = Changes()  # what the consoles long-poll (changes.py)
         self.stop = threading.Event()
         self._asked_to_stop = threading.Event()
         self.started = time.monotonic()
@@ -170,7 +173,9 @@ class Server:
             )
         self._prepare_outbox()
         if self.follow:
-            self._follower = Follower(store.cursor(), self.follow, on_notice=self._noticed)
+            self._follower = Follower(
+                store.cursor(), self.follow, on_commit=self._committed, on_notice=self._noticed
+            )
             self._thread("follow", self._run_follower)
             log.info("following %s", ", ".join(map(str, self.follow)))
         if self.context.rules:
@@ -219,6 +224,7 @@ class Server:
             log.info("serving %s on %s (pid %d)", self.path, self.socket, os.getpid())
             await stopping.wait()
             log.info("stopping: finishing what is in flight")
+            self.changes.close()  # long-polls answer now rather than hold the stop up
         finally:
             await runner.cleanup()
 
@@ -277,6 +283,7 @@ class Server:
                 with self._busy("trigger evaluation"), self.recorder.exclusive():
                     trips = watch.evaluate()
                 evaluations += 1
+                self._evaluated(trips)
                 self._last_evaluation = {
                     "at": _stamp(utc_now()),
                     "rules": len(watch.rules),
@@ -342,16 +349,22 @@ class Server:
         body: bytes = sink.getvalue().to_pybytes()
         return body
 
-    def decide(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
-        """Record `request` as the peer, with the roles this server's config gives it."""
+    def _operator(self, peer: Peer, request: DecisionRequest) -> Operator:
+        """The peer, with the roles this server's config gives it; an `--operator` naming
+        someone else is refused."""
         if request.operator is not None and request.operator != peer.name:
             raise Refused(
                 f"this server knows you as {peer.name}: --operator {request.operator} "
                 "names someone else"
             )
-        operator = config_mod.operator(self.settings, peer.name, read_only=request.read_only)
+        return config_mod.operator(self.settings, peer.name, read_only=request.read_only)
+
+    def decide(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
+        """Record `request` as the peer, with the roles this server's config gives it."""
+        operator = self._operator(peer, request)
         with self._busy(f"{request.action} by {peer.name}"):
             plan, record = self.recorder.decide(operator, request)
+        self.changes.bump("decisions")
         log.info("recorded #%s: %s, by %s", record["seq"], plan.summary, operator.name)
         return {
             "record": record,
@@ -360,6 +373,46 @@ class Server:
             "journal": str(self.paths.journal),
             "outbox": str(self.paths.outbox),
         }
+
+    # --- what the console asks: who am I, a preview, what changed ------------------------------
+
+    def whoami(self, peer: Peer, *, read_only: bool) -> dict[str, Any]:
+        """The peer as this server knows it, and the decisions it may take at all."""
+        operator = config_mod.operator(self.settings, peer.name, read_only=read_only)
+        return {
+            "operator": operator.name,
+            "roles": sorted(operator.roles),
+            "read_only": operator.read_only,
+            "actions": [a for a in DECISION_ACTIONS if offers(operator, a)],
+        }
+
+    def plan(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
+        """What `request` would do, as the peer; raises `Refused` as `decide` would."""
+        operator = self._operator(peer, request)
+        plan = self.recorder.plan(operator, request)
+        return {
+            "plan": dataclasses.asdict(plan),
+            "summary": plan.summary,
+            "operator": operator.name,
+        }
+
+    def changed(self, counter: int, changed: list[str]) -> dict[str, Any]:
+        """A long-poll's answer: the counter, what changed, which server, and how the
+        follower is doing (for the console's status bar)."""
+        return {
+            "counter": counter,
+            "changed": changed,
+            "server": {"pid": os.getpid(), "started_at": _stamp(self.started_at)},
+            "follow": self._follow_status(),
+        }
+
+    def _committed(self, stats: FollowStats) -> None:
+        self.changes.bump("events")
+
+    def _evaluated(self, trips: list[Trip]) -> None:
+        self.changes.bump("triggers")
+        if any(trip.decision is not None for trip in trips):
+            self.changes.bump("decisions")
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()

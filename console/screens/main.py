@@ -14,6 +14,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from quarterdeck.console.data import StoreCounts, StoreReader
+from quarterdeck.console.live import Flow
 from quarterdeck.console.messages import WorkFailed
 from quarterdeck.console.screens.approval import ApprovalScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
@@ -26,7 +27,6 @@ from quarterdeck.console.widgets.status_bar import StatusBar
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.touched_pane import TouchedPane
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
-from quarterdeck.ingest.follow import FollowStats
 
 PANES = {
     "runs": "Runs",
@@ -65,7 +65,12 @@ class MainScreen(Screen[None]):
             yield TouchedPane(self.reader, id="touched")
             yield ApprovalsPane(self.reader, id="approvals")
             yield TriggersPane(self.reader, id="triggers")
-        yield StatusBar(self.reader.path, read_only=self.read_only, following=self.following)
+        yield StatusBar(
+            self.reader.path,
+            read_only=self.read_only,
+            following=self.following,
+            served=self.reader.served,
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -117,9 +122,14 @@ class MainScreen(Screen[None]):
         record = self.query_one(RunsPane).current_record()
         return record["workflow"] if record else None
 
-    def show_follow(self, stats: FollowStats) -> None:
+    def show_follow(self, flow: Flow) -> None:
         for bar in self.query(StatusBar):  # none yet while the screen is being composed
-            bar.update_follow(stats)
+            bar.update_follow(flow)
+
+    def show_server(self, problem: str | None) -> None:
+        """The server is gone (`problem`), or answers again (None)."""
+        for bar in self.query(StatusBar):
+            bar.update_server(problem)
 
     @on(RunsPane.OpenRun)
     def _open_run(self, message: RunsPane.OpenRun) -> None:

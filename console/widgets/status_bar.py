@@ -1,6 +1,7 @@
 """The status bar: which store, how much is in it, and what needs a look.
 
 The store's path is a name like any other: shown through `cells`, never as markup or controls.
+A console that is a server's client says so, and says plainly when the server is not there.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from textual.widgets import Static
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreCounts
-from quarterdeck.ingest.follow import FollowStats
+from quarterdeck.console.live import Flow
 
 
 class StatusBar(Static):
@@ -24,13 +25,17 @@ class StatusBar(Static):
     }
     """
 
-    def __init__(self, store_path: Path, *, read_only: bool, following: bool = False) -> None:
+    def __init__(
+        self, store_path: Path, *, read_only: bool, following: bool = False, served: bool = False
+    ) -> None:
         super().__init__(id="status-bar")
         self.store_path = store_path
         self.read_only = read_only
         self.following = following
+        self.served = served
+        self.server_problem: str | None = None
         self.counts: StoreCounts | None = None
-        self.follow: FollowStats | None = None
+        self.follow: Flow | None = None
 
     def on_mount(self) -> None:
         self._render_text()
@@ -39,12 +44,21 @@ class StatusBar(Static):
         self.counts = counts
         self._render_text()
 
-    def update_follow(self, stats: FollowStats) -> None:
-        self.follow = stats
+    def update_follow(self, flow: Flow) -> None:
+        self.following = True  # a server's follower is known to follow once it reports
+        self.follow = flow
+        self._render_text()
+
+    def update_server(self, problem: str | None) -> None:
+        self.server_problem = problem
         self._render_text()
 
     def _render_text(self) -> None:
         parts = [f"[b]store[/] {cells.text(_short_path(self.store_path))}"]
+        if self.server_problem is not None:
+            parts.append("[reverse bold red] SERVER GONE [/] [bold red]reconnecting…[/]")
+        elif self.served:
+            parts.append("[b]via server[/]")
         if self.following:
             parts.append(_follow_text(self.follow))
         if self.counts is not None:
@@ -60,11 +74,11 @@ class StatusBar(Static):
         self.update(cells.content("  ·  ".join(parts)))
 
 
-def _follow_text(stats: FollowStats | None) -> str:
-    if stats is None:
+def _follow_text(flow: Flow | None) -> str:
+    if flow is None:
         return "[b]following[/] [dim]starting…[/]"
-    text = f"[b]following[/] {stats.rate():,.0f} ev/s"
-    lag = stats.lag()
+    text = f"[b]following[/] {flow.rate:,.0f} ev/s"
+    lag = flow.lag
     if lag is not None:
         style = "green" if lag < 1 else "bold yellow" if lag < 5 else "bold red"
         text += f" · lag [{style}]{lag:.1f}s[/]"

@@ -11,6 +11,9 @@ import pytest
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.events import started, write_jsonl
+from support.serving import serving
+
+__all__ = ["serving"]
 
 
 def _request(approval_id: str, run_id: str, role: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +105,25 @@ class Served:
         code = self.proc.wait(timeout=60)
         self._log.close()
         return code
+
+
+@pytest.fixture
+def serving() -> Iterator[Callable[..., Served]]:
+    """Start servers; any still running at the end is stopped (killed if it will not stop)."""
+    started: list[Served] = []
+
+    def start(db: Path, config: Path, *extra: str, cwd: Path) -> Served:
+        server = Served(db, config, *extra, cwd=cwd)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait()
+        server._log.close()

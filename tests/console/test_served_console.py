@@ -35,7 +35,7 @@ from quarterdeck.remote_desk import RemoteDesk, RemoteWatch
 from quarterdeck.server.peer import name_of
 from support.events import NOW, event, started, write_jsonl
 from support.pilot import type_into, until
-from support.serving import Served
+from support.serving import Served, qd
 from support.serving import until as wait_for
 
 ME = name_of(os.getuid())
@@ -311,3 +311,18 @@ async def test_the_server_going_away_is_shown_and_the_console_carries_on(
         await until(pilot, lambda: bar.server_problem is None, timeout=90)
         append(live, started("r-after", ago(0)))
         await until(pilot, lambda: "r-after" in runs_shown(app), timeout=60)
+
+
+def test_the_console_command_against_a_server_refuses_follow_and_another_name(
+    served_store: tuple[Path, Path], tmp_path: Path, serving: Callable[..., Served]
+) -> None:
+    db, live = served_store
+    cfg = config(tmp_path)
+    serving(db, cfg, cwd=tmp_path)
+    where = ("--db", str(db), "--config", str(cfg))
+    follow = qd("console", *where, "--follow", str(live), cwd=tmp_path)
+    assert follow.returncode == 2
+    assert "[serve] follow" in follow.stderr and "Traceback" not in follow.stderr
+    other = qd("console", *where, "--operator", "somebody-else", cwd=tmp_path)
+    assert other.returncode == 3
+    assert f"knows you as {ME}" in other.stderr and "Traceback" not in other.stderr

@@ -12,6 +12,7 @@ is the holder's: the `Context` here in embedded mode, the server's otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,11 +120,7 @@ class StoreReader:
         return self._query(
             "runs",
             now=self.clock(),
-            status=where.status,
-            workflow=where.workflow,
-            since=where.since,
-            text=where.text,
-            invert=where.invert,
+            **dataclasses.asdict(where),
             sort=sort,
             descending=descending,
             limit=limit,
@@ -151,21 +148,7 @@ class StoreReader:
         limit: int | None = None,
         after: tuple[datetime, str] | None = None,
     ) -> pa.Table:
-        return self._query(
-            "touches",
-            run_id=where.run_id,
-            workflow=where.workflow,
-            system=where.system,
-            object=where.object,
-            record_id=where.record_id,
-            actions=where.actions,
-            out_of_scope=where.out_of_scope,
-            since=where.since,
-            text=where.text,
-            invert=where.invert,
-            limit=limit,
-            after=after,
-        )
+        return self._query("touches", **dataclasses.asdict(where), limit=limit, after=after)
 
     def touch_detail(self, event_id: str) -> dict[str, object] | None:
         return named.first(self._query("touch", event_id=event_id))

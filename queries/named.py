@@ -65,6 +65,8 @@ class RunsParams(Params):
     since: datetime | None = None
     text: str | None = None
     invert: bool = False
+    run_id: str | None = None
+    run_ids: tuple[str, ...] = ()
     sort: str = "started_at"
     descending: bool = True
     limit: int | None = Field(None, gt=0)
@@ -80,6 +82,7 @@ class TouchesParams(Params):
     actions: tuple[str, ...] = ()
     out_of_scope: bool = False
     since: datetime | None = None
+    until: datetime | None = None
     text: str | None = None
     invert: bool = False
     limit: int | None = Field(None, gt=0)
@@ -170,7 +173,13 @@ class EvidenceRunsParams(Params):
 
 def _runs(con: duckdb.DuckDBPyConnection, p: RunsParams, ctx: Context) -> pa.Table:
     where = runs.RunFilter(
-        status=p.status, workflow=p.workflow, since=p.since, text=p.text, invert=p.invert
+        status=p.status,
+        workflow=p.workflow,
+        since=p.since,
+        text=p.text,
+        invert=p.invert,
+        run_id=p.run_id,
+        run_ids=p.run_ids,
     )
     return runs.run_history(
         con,
@@ -194,6 +203,7 @@ def _touches(con: duckdb.DuckDBPyConnection, p: TouchesParams, ctx: Context) -> 
         actions=p.actions,
         out_of_scope=p.out_of_scope,
         since=p.since,
+        until=p.until,
         text=p.text,
         invert=p.invert,
     )
@@ -252,15 +262,21 @@ def _verify(con: duckdb.DuckDBPyConnection, p: VerifyParams, ctx: Context) -> pa
 # --- the console's reads ----------------------------------------------------------------------
 
 
+#: The answer of a query for a single record when there is no such record.
+NONE = pa.table({"none": pa.array([], pa.null())})
+
+
 def record_table(record: dict[str, Any] | None) -> pa.Table:
     """A single record as a one-row table (no rows for None)."""
-    return pa.Table.from_pylist([record] if record is not None else [])
+    return pa.Table.from_pylist([record]) if record is not None else NONE
 
 
 def first(table: pa.Table) -> dict[str, Any] | None:
     """The record of a one-row table, None for an empty one."""
-    rows: list[dict[str, Any]] = table.slice(0, 1).to_pylist()
-    return rows[0] if rows else None
+    if table.num_rows == 0:
+        return None
+    row: dict[str, Any] = table.slice(0, 1).to_pylist()[0]
+    return row
 
 
 def _nested(table: pa.Table | None) -> pa.Array:
@@ -391,7 +407,7 @@ def _trigger_evidence(
     one row (`rule`, `evaluation`, `runs`, `touches`), none for a rule not configured."""
     rule = _rule(ctx, p.name)
     if rule is None:
-        return pa.table({})
+        return NONE
     ev = triggers.evaluate(con, rule, at=p.at, stale_seconds=ctx.stale_seconds)
     run_rows, touch_rows = triggers.evidence(con, rule, ev, stale_seconds=ctx.stale_seconds)
     return pa.table(
@@ -483,7 +499,7 @@ def _evidence(con: duckdb.DuckDBPyConnection, p: EvidenceParams, ctx: Context) -
     text (`unpack_evidence` decodes them)."""
     collected = evidence.collect(con, p.run_id, now=p.now, stale_seconds=ctx.stale_seconds)
     if collected is None:
-        return pa.table({})
+        return NONE
     row: dict[str, Any] = dict(collected)
     for part, keys in _JSON_PARTS.items():
         row[part] = [

@@ -15,6 +15,9 @@ What it keeps true, and how:
   truncation) runs on a thread with its own cursor; the triggers are evaluated every
   `[serve] evaluate_every` on another, holding the recorder, so an automatic decision is on
   the same chain as the clients' (recorder.py).
+- Clients learn what changed by long-polling a counter (changes.py) that the follower's
+  commits, the recorder's decisions and the stored trigger evaluations bump; stopping answers
+  every long-poll at once, so none holds the stop up.
 - Bounded: every query is one short read on a cursor of its own that returns its whole
   result; the WAL is checkpointed every `CHECKPOINT_EVERY` seconds; the watchdog logs any
   query or decision still running after `WATCHDOG_LIMIT` seconds.
@@ -389,7 +392,8 @@ class Server:
     def plan(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
         """What `request` would do, as the peer; raises `Refused` as `decide` would."""
         operator = self._operator(peer, request)
-        plan = self.recorder.plan(operator, request)
+        with self._busy(f"planning {request.action} by {peer.name}"):
+            plan = self.recorder.plan(operator, request)
         return {
             "plan": dataclasses.asdict(plan),
             "summary": plan.summary,

@@ -145,6 +145,16 @@ def readings(reader: StoreReader, run_id: str, event_id: str) -> dict[str, Any]:
         "trigger_status": reader.trigger_status(),
         "trigger_evidence": found,
         "evidence": reader.evidence(run_id),
+        "one_run": reader.run_history(runs.RunFilter(run_id=run_id)),
+        "some_runs": reader.run_history(runs.RunFilter(run_ids=(run_id, "r-running"))),
+        "touches_until": reader.touches(touches.TouchFilter(until=last["ts"]), limit=5),
+        "nothing": [
+            reader.evidence("r-nope"),
+            reader.run_detail("r-nope"),
+            reader.touch_detail("nope"),
+            reader.approval_detail("nope"),
+            reader.trigger_evidence("nope"),
+        ],
         "counts": reader.counts(),
         "quarantined": reader.quarantined(),
     }
@@ -180,6 +190,8 @@ def test_the_console_reads_the_same_through_the_server_as_in_process(
     assert main([*bundle, str(tmp_path / "embedded")]) == 0
 
     assert remote["trigger_status"].column("phase").to_pylist() == ["tripped"]
+    assert remote["one_run"].column("run_id").to_pylist() == [run_id]
+    assert remote["nothing"] == [None] * 5
     for name, value in embedded.items():
         assert remote[name] == value, name
     files = sorted(p.name for p in (tmp_path / "embedded").iterdir())

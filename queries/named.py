@@ -294,10 +294,7 @@ def unnest(table: pa.Table, column: str) -> pa.Table | None:
     value = table.column(column).combine_chunks()
     if value.is_null()[0].as_py():
         return None
-    rows = value.flatten()
-    if isinstance(rows.type, pa.StructType):
-        return pa.Table.from_struct_array(rows)
-    return pa.table({})
+    return pa.Table.from_struct_array(value.flatten())
 
 
 def _run(con: duckdb.DuckDBPyConnection, p: RunParams, ctx: Context) -> pa.Table:

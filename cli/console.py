@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quarterdeck import config as config_mod
-from quarterdeck.cli.errors import EXIT_OK, Failed
+from quarterdeck.cli.errors import EXIT_OK, Failed, exit_code
 from quarterdeck.cli.options import Commands, add_command, positive_float, store_path
 from quarterdeck.queries.store import utc_now
 
@@ -102,9 +102,10 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
                 log=work / "serve.log",
             )
         except demo.ServerFailed as failed:
+            said = Failed(str(failed), *(f"  {line}" for line in failed.tail))
             if args.no_console:
-                raise
-            print(f"quarterdeck: {failed}", file=sys.stderr)
+                raise said from failed
+            exit_code(said, usage=args.command_parser)  # says it; the console opens anyway
             print("opening the console on the store itself instead", file=sys.stderr)
             return _run_console(args, chosen, Store.open(db), [str(logs)])
         try:

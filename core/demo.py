@@ -56,7 +56,12 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ServerFailed(StoreError):
-    """The demo's server exited, or never answered, before it served the store."""
+    """The demo's server exited, or never answered, before it served the store; `tail` is
+    the end of its log, which says why."""
+
+    def __init__(self, message: str, tail: list[str]) -> None:
+        super().__init__(message)
+        self.tail = tail
 
 
 def shipped_sample_logs() -> Path | None:
@@ -262,13 +267,14 @@ def start_server(
         if server.poll() is not None:
             raise ServerFailed(
                 f"the demo's server exited {server.returncode} before it answered; "
-                f"the end of {log}:\n{_tail(log)}"
+                f"the end of {log}:",
+                _tail(log),
             )
         if time.monotonic() > deadline:
             stop(server)
             raise ServerFailed(
-                f"the demo's server did not answer within {ready_s:.0f} s; "
-                f"the end of {log}:\n{_tail(log)}"
+                f"the demo's server did not answer within {ready_s:.0f} s; the end of {log}:",
+                _tail(log),
             )
         time.sleep(0.1)
     return server
@@ -299,12 +305,12 @@ def _stopped_with(parent: int) -> Callable[[], None]:
     return arm
 
 
-def _tail(log: Path) -> str:
+def _tail(log: Path) -> list[str]:
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError as exc:
-        return f"(unreadable: {exc})"
-    return "\n".join(lines[-LOG_TAIL:]) or "(empty)"
+        return [f"(unreadable: {exc})"]
+    return lines[-LOG_TAIL:] or ["(empty)"]
 
 
 def stop(process: subprocess.Popen[bytes], *, grace: float = STOP_GRACE_S) -> int:

@@ -136,3 +136,16 @@ def test_the_demo_config_reads_back_as_the_demo_settings(tmp_path: Path) -> None
     ((name, roles),) = back.operators.items()
     assert "operator" in roles.roles
     assert written.read_text().startswith(f'operator = "{name}"\n')
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    work = tmp_path / "d"
+    work.mkdir()
+    (work / "demo.duckdb.sock").write_text("not a socket")  # serve refuses to remove it
+    ran = qd("demo", "--no-console", "--dir", str(work), "--rate", "5", cwd=tmp_path)
+    assert ran.returncode == 1
+    assert f"the demo's server exited 3 before it answered; the end of {work}/serve.log" in (
+        ran.stderr
+    )
+    assert "demo.duckdb.sock is there and is not a socket; move it away" in ran.stderr
+    assert "Traceback" not in ran.stderr

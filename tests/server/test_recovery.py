@@ -58,17 +58,19 @@ def log_lines(file: int, count: int) -> tuple[list[bytes], int]:
 
 
 class Writer:
-    """Appends each file's tail in pieces: the first half at once, the rest after `resume`."""
+    """Writes each file's backlog at once, then its tail in pieces: half of it straight
+    away, the rest after `resume`."""
 
     def __init__(self, logs: Path) -> None:
         self.paths = [logs / f"part-{i}.jsonl" for i in range(FILES)]
         self.good = self.bad = 0
+        self.backlogs: list[bytes] = []
         self.tails: list[bytes] = []
-        for i, path in enumerate(self.paths):
+        for i in range(FILES):
             lines, bad = log_lines(i, BACKLOG + TAIL)
             self.good += len(lines) - bad
             self.bad += bad
-            path.write_bytes(b"".join(lines[:BACKLOG]))
+            self.backlogs.append(b"".join(lines[:BACKLOG]))
             self.tails.append(b"".join(lines[BACKLOG:]))
         self.resume = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -76,6 +78,8 @@ class Writer:
     def _run(self) -> None:
         handles = [path.open("ab", buffering=0) for path in self.paths]
         try:
+            for handle, backlog in zip(handles, self.backlogs, strict=True):
+                handle.write(backlog)
             at = 0
             while at < max(map(len, self.tails)):
                 if at >= len(self.tails[0]) // 2:
@@ -108,8 +112,8 @@ def test_kill_9_mid_load_then_a_restart_stores_every_line_once(
     cfg = tmp_path / "quarterdeck.toml"
     cfg.write_text(f'[serve]\nfollow = ["{logs}"]\n')
 
-    writer.thread.start()
     first = serving(db, cfg, cwd=tmp_path)
+    writer.thread.start()  # once the server is up: however slow its start, it sees the load
 
     def under_way() -> bool:
         """Some of the backlog committed, not all of it: the server is mid-load."""

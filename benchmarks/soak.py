@@ -182,6 +182,11 @@ def verdict(samples: list[dict[str, float]], db: Path) -> int:
                 f"peak after {max(s[name] for s in later) / MIB:7.1f} MiB, "
                 f"growth {growth / MIB:+6.1f} MiB"
             )
+        own = max(s["server"] + s["client"] for s in later) - settled["server"] - settled["client"]
+        print(
+            f"server and client together (the runner stands in for one on another host): "
+            f"{own / MIB:+.1f} MiB"
+        )
         growth = max(s["total"] for s in later) - settled["total"]
         rss_ok = growth < RSS_GROWTH_LIMIT
         print(

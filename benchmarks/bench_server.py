@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from bench_queries import NOW, ensure_store
 
 from quarterdeck import client, demo
@@ -67,13 +68,28 @@ def p95(times: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
-def in_process(db: Path, requests: int) -> list[float]:
+def in_process(db: Path, requests: int) -> tuple[list[float], list[float]]:
+    """The page in-process; and the Arrow IPC write and read of it alone (what the server
+    adds on top of the query, besides the socket and HTTP)."""
     params = named.params_for("runs", PAGE)
     context = named.Context(stale_seconds=15 * 60)
     with Store.open(db, read_only=True) as store:
-        rows = named.run(store.con, "runs", params, context).num_rows
-        print(f"in-process: {rows:,} rows a page", flush=True)
-        return timed(lambda: named.run(store.con, "runs", params, context), requests)
+        table = named.run(store.con, "runs", params, context)
+        print(
+            f"in-process: {table.num_rows:,} rows a page, "
+            f"{len(ipc_bytes(table)) / 1024:,.0f} KiB as Arrow IPC",
+            flush=True,
+        )
+        query = timed(lambda: named.run(store.con, "runs", params, context), requests)
+    ipc = timed(lambda: pa.ipc.open_stream(pa.BufferReader(ipc_bytes(table))).read_all(), requests)
+    return query, ipc
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def through_server(
@@ -117,7 +133,7 @@ def main() -> None:
     db = ensure_store(Path(args.data), args.events)
     Store.open(db).close()  # an older store is upgraded before either is timed
 
-    local = in_process(db, args.requests)
+    local, ipc = in_process(db, args.requests)
     served, polled = through_server(db, args.requests, args.clients, args.polls)
 
     def ms(times: list[float]) -> str:
@@ -126,6 +142,7 @@ def main() -> None:
     print(f"\nrun history page (5,000 rows), {args.events:,} events; ms")
     print(f"{'':<38} {'median':>9} {'p95':>9}")
     print(f"{'in-process':<38} {ms(local)}")
+    print(f"{'  (Arrow IPC write + read of the page)':<38} {ms(ipc)}")
     print(f"{'through the server, one client':<38} {ms(served)}")
     print(f"{f'through the server, {args.clients} clients polling':<38} {ms(polled)}")
     extra = (statistics.median(served) - statistics.median(local)) * 1000

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 QD     := $(VENV)/bin/quarterdeck
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck bench snapshots install clean
+.PHONY: demo test lint format typecheck bench soak snapshots install clean
 
 ## demo: install, then open the console on the sample fleet with a simulated runner writing
 ## live events (quarterdeck demo; SEED=7 RATE=20 make demo to change them)
@@ -44,15 +44,24 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy -p quarterdeck
 
 ## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M;
-## follow lag and sustained rate at 2k/5k/10k events/s; 50 triggers on the 10M store
-## (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
+## a run-history page through `quarterdeck serve` against in-process at 1M, and with 20
+## clients polling; follow lag and sustained rate at 2k/5k/10k events/s; 50 triggers on the
+## 10M store (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
 SIZES ?= 100000,1000000
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_queries.py --sizes $(SIZES)
+	$(PY) benchmarks/bench_server.py --events 1000000
 	$(PY) benchmarks/bench_follow.py --rates 2000,5000,10000
 	@test -e bench-data/store-10000000.duckdb && $(PY) benchmarks/bench_triggers.py || \
 		echo "bench_triggers: needs the 10M store (SIZES=...,10000000 make bench)"
+
+## soak: the demo's server, runner (100 events/s) and a client polling `runs` every second for
+## MINUTES (default 10); memory and WAL sampled every 10 s, the verdict against issue 13's
+## bounds (RSS growth after minute 2 < 64 MiB, WAL < 64 MiB); exit 1 when one is not met
+MINUTES ?= 10
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py --minutes $(MINUTES)
 
 ## snapshots: re-record the SVG snapshots after an intended layout change
 snapshots: $(STAMP)

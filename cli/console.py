@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 
 from quarterdeck import client as client_mod
 from quarterdeck import config as config_mod
-from quarterdeck.cli.errors import EXIT_OK, UsageError
+from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError, exit_code
 from quarterdeck.cli.options import Commands, add_command, positive_float, store_path
 from quarterdeck.queries.store import utc_now
 
 if TYPE_CHECKING:
+    import subprocess
+
     from quarterdeck.desk import DecisionDesk
     from quarterdeck.queries.store import Store
 
@@ -63,6 +65,12 @@ def register(commands: Commands) -> None:
         default=None,
         metavar="DIR",
         help="the demo's working folder, made afresh (default .quarterdeck/demo)",
+    )
+    demo.add_argument(
+        "--no-console",
+        action="store_true",
+        help="run the demo's server and runner without a console, until Ctrl+C "
+        "(open consoles and commands from other terminals with --db DIR/demo.duckdb)",
     )
 
 
@@ -116,6 +124,9 @@ def run_console_against(
 
 
 def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    """The demo's folder afresh, its runner, `quarterdeck serve` on its store, then the
+    console (or, with `--no-console`, nothing until Ctrl+C or SIGTERM); stopping the demo
+    stops the server and the runner."""
     from quarterdeck import demo
     from quarterdeck.queries.store import Store
 
@@ -124,15 +135,73 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     print(f"preparing the demo in {work} …", file=sys.stderr, flush=True)
     logs = demo.prepare(work, db, seed=args.seed)
     name = config_mod.operator(settings, getattr(args, "operator", None)).name
-    settings = demo.demo_settings(settings, name)
-    outbox = config_mod.decision_paths(settings, db, [logs]).outbox
+    chosen = demo.demo_settings(settings, name)
+    outbox = config_mod.decision_paths(chosen, db, [logs]).outbox
     runner = demo.start_runner(
         logs, seed=args.seed, rate=args.rate, log=work / "runner.log", outbox=outbox
     )
     try:
-        return _run_console(args, settings, Store.open(db), [str(logs)])
+        print(f"starting quarterdeck serve on {db} …", file=sys.stderr, flush=True)
+        try:
+            server = demo.start_server(
+                db,
+                config=demo.server_config(work, settings),
+                follow=[logs],
+                log=work / "serve.log",
+            )
+        except demo.ServerFailed as failed:
+            said = Failed(str(failed), *(f"  {line}" for line in failed.tail))
+            if args.no_console:
+                raise said from failed
+            exit_code(said, usage=args.command_parser)  # says it; the console opens anyway
+            print("opening the console on the store itself instead", file=sys.stderr)
+            return _run_console(args, chosen, Store.open(db), [str(logs)])
+        try:
+            if args.no_console:
+                return _serve_demo(db, server, runner, work)
+            return _demo_console(args, chosen, db)
+        finally:
+            demo.stop(server)
     finally:
         demo.stop_runner(runner)
+
+
+def _demo_console(args: argparse.Namespace, settings: config_mod.Settings, db: Path) -> int:
+    """The demo's console: a client of the server the demo started on `db` (`cmd_demo`
+    stops the server and the runner when it exits)."""
+    server = client_mod.find(db)
+    if server is None:
+        raise Failed(f"the demo's server is up but its socket beside {db} is gone")
+    return run_console_against(args, settings, server)
+
+
+def _serve_demo(
+    db: Path, server: subprocess.Popen[bytes], runner: subprocess.Popen[bytes], work: Path
+) -> int:
+    """`demo --no-console`: the server and the runner until Ctrl+C or SIGTERM (exit 0), or
+    until one of them exits (exit 1, naming its log)."""
+    import signal
+    import threading
+
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    print(
+        f"the demo is running: quarterdeck serve (pid {server.pid}) serves {db}, the runner "
+        f"(pid {runner.pid}) writes live events.\n"
+        f"open a console from another terminal: quarterdeck --db {db}\n"
+        "Ctrl+C stops the demo",
+        file=sys.stderr,
+        flush=True,
+    )
+    while not stopping.wait(0.5):
+        for what, process, log in (
+            ("server", server, work / "serve.log"),
+            ("runner", runner, work / "runner.log"),
+        ):
+            if process.poll() is not None:
+                raise Failed(f"the demo's {what} exited {process.returncode}; see {log}")
+    return EXIT_OK
 
 
 def _run_console(

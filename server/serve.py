@@ -146,8 +146,7 @@ class Server:
         """Serve until SIGTERM or SIGINT; 0 once everything in flight has finished."""
         # a signal while the store opens and the threads start is kept, and acted on as
         # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_: self._asked_to_stop.set())
+        self._keep_stop_signals()
         os.umask(0o077)
         refuse_shared_store(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,9 +155,16 @@ class Server:
             self._start(self.store)
             asyncio.run(self._serve())
         finally:
+            # asyncio put the default handlers back: a second SIGTERM (a parent-death signal
+            # sent again, an impatient Ctrl+C) must not cut the finishing short
+            self._keep_stop_signals()
             self._finish()
         log.info("stopped")
         return 0
+
+    def _keep_stop_signals(self) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: self._asked_to_stop.set())
 
     def _start(self, store: Store) -> None:
         self._recorder = Recorder(

@@ -49,10 +49,11 @@ from quarterdeck import client
 from quarterdeck import config as config_mod
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.follow import FileNotice, Follower
+from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
 from quarterdeck.queries import named
 from quarterdeck.queries.decisions import Operator, Refused
 from quarterdeck.queries.store import Store, StoreError, utc_now
-from quarterdeck.server import routes
+from quarterdeck.server import intake, routes
 from quarterdeck.server.peer import Clients, Peer
 from quarterdeck.server.recorder import DecisionRequest, Recorder
 from quarterdeck.watch import TriggerWatch
@@ -128,6 +129,7 @@ class Server:
         self._inflight: dict[int, tuple[str, float, bool]] = {}
         self._ids = itertools.count()
         self._inflight_lock = threading.Lock()
+        self._loading = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._follower: Follower | None = None
         self._last_evaluation: dict[str, Any] | None = None
@@ -146,6 +148,8 @@ class Server:
         refuse_shared_store(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(self.path)
+        for folder in intake.remove_stale(self.path):
+            log.info("removed %s, an ingest's spool left by a server that was killed", folder)
         try:
             self._start(self.store)
             asyncio.run(self._serve())
@@ -360,6 +364,24 @@ class Server:
             "journal": str(self.paths.journal),
             "outbox": str(self.paths.outbox),
         }
+
+    def ingest(self, peer: Peer, sources: list[SourceFile]) -> dict[str, Any]:
+        """Load files a client sent (spooled by intake.py) as an embedded load would: its
+        summary. One load at a time: a load sets process-wide knobs (the collector, the switch
+        interval, DuckDB's memory limit) that two at once would leave set."""
+        assert self.store is not None
+        names = ", ".join(s.source for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
+        with self._loading, self._busy(f"ingest of {names} by {peer.name}"):
+            cursor = self.store.cursor()
+            try:
+                summary = load_sources(cursor, sources)
+            except LoadError as exc:
+                log.warning("ingest of %s by %s failed: %s", names, peer.name, exc)
+                raise
+            finally:
+                cursor.close()
+        log.info("ingest by %s: %s", peer.name, summary.line())
+        return summary.as_dict()
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()

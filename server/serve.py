@@ -6,7 +6,8 @@ What it keeps true, and how:
   find it by its socket, `<store>.sock`, instead of opening the file.
 - Private by default: the process runs under umask 077, so the store, its WAL, the journal and
   the outbox are created readable by the server's user only (the outbox by `[serve]
-  outbox_group` too); it refuses to start on a store file another user can write. The socket
+  outbox_group` too, mode 0640); it refuses to start when another user can write the store,
+  its WAL, the journal, the outbox or the store's folder (`refuse_shared`). The socket
   is mode 0660 (group `[serve] socket_group` if set): who may connect is who may ask, and
   what each may decide is settled per request from the kernel's peer credentials (peer.py).
 - A socket left by a server that was killed is replaced: holding the store's lock proves no
@@ -51,7 +52,7 @@ from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.follow import FileNotice, Follower
 from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
 from quarterdeck.queries import named
-from quarterdeck.queries.decisions import Operator, Refused
+from quarterdeck.queries.decisions import Operator, Paths, Refused
 from quarterdeck.queries.store import Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
 from quarterdeck.server.peer import Clients, Peer
@@ -80,15 +81,31 @@ def _group_id(name: str, setting: str) -> int:
         raise ServeRefused(f"[serve] {setting} = {name!r}: no such group") from None
 
 
-def refuse_shared_store(path: Path) -> None:
-    """A store (or its WAL) that another user can write could be changed behind the journal."""
-    for file in (path, path.with_name(path.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            if file.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise ServeRefused(
-                    f"{file} can be written by other users; `chmod go-w {file}` and start "
-                    "again (the server keeps its store to itself)"
-                )
+def refuse_shared(store: Path, paths: Paths) -> None:
+    """What holds decisions — the store and its WAL, the journal, the outbox — and the store's
+    folder (where a WAL or a journal could be put in place before the server creates it) must
+    not be writable by other users: the journal's chain and the store could be changed behind
+    the server. A missing file is fine: the server creates it, under umask 077."""
+    wal = store.with_name(store.name + ".wal")
+    for what, path in (
+        ("the store's folder", store.parent),
+        ("the store", store),
+        ("the store's WAL", wal),
+        ("the journal", paths.journal),
+        ("the outbox", paths.outbox),
+    ):
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            fix = f"`chmod go-w {path}`"
+            if stat.S_ISDIR(mode) and mode & stat.S_ISVTX:  # /tmp and the like
+                fix = f"keep the store in a folder of its own (or {fix})"
+            raise ServeRefused(
+                f"{what}, {path}, can be written by other users; {fix} and start again "
+                "(the server keeps its store and its decisions to itself)"
+            )
 
 
 class Server:
@@ -145,7 +162,7 @@ class Server:
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: self._asked_to_stop.set())
         os.umask(0o077)
-        refuse_shared_store(self.path)
+        refuse_shared(self.path, self.paths)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(self.path)
         for folder in intake.remove_stale(self.path):

@@ -13,12 +13,16 @@ What it keeps true, and how:
 - A socket left by a server that was killed is replaced: holding the store's lock proves no
   other server serves it. A path there that is not a socket is never removed.
 - The follower (today's: offsets in the same transaction, fingerprints, rotation,
-  truncation) runs on a thread with its own cursor; the triggers are evaluated every
+  truncation) runs on a thread with its own cursor. Its units only append; the derived facts
+  (run and approval summaries) are refreshed at most every `DERIVED_EVERY` seconds, so that
+  most commits update no row and DuckDB can fold the WAL while clients read (ingest/follow.py).
+  `status` shows each followed file's lag and the follower's rate. The triggers are evaluated every
   `[serve] evaluate_every` on another, holding the recorder, so an automatic decision is on
   the same chain as the clients' (recorder.py).
 - Bounded: every query is one short read on a cursor of its own that returns its whole
   result; the WAL is checkpointed every `CHECKPOINT_EVERY` seconds; the watchdog logs any
-  query or decision still running after `WATCHDOG_LIMIT` seconds.
+  query, decision, ingest or follower transaction still running after `WATCHDOG_LIMIT`
+  seconds, and `status` lists each under `in_flight`.
 - SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
   has read, close the store, remove the socket, exit 0.
 
@@ -66,6 +70,9 @@ WATCHDOG_EVERY = 5.0
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
+#: The least time between two refreshes of the derived facts while following: new lines show
+#: in the summaries within about this long, and the commits between them only append.
+DERIVED_EVERY = 1.0
 
 
 class ServeRefused(StoreError):
@@ -191,7 +198,7 @@ class Server:
             )
         self._prepare_outbox()
         if self.follow:
-            self._follower = Follower(store.cursor(), self.follow, on_notice=self._noticed)
+            self._follower = self._follower_on(store)
             self._thread("follow", self._run_follower)
             log.info("following %s", ", ".join(map(str, self.follow)))
         if self.context.rules:
@@ -212,6 +219,17 @@ class Server:
             )
             self._thread("triggers", lambda: self._run_triggers(watch))
         self._thread("maintenance", lambda: self._run_maintenance(store))
+
+    def _follower_on(self, store: Store) -> Follower:
+        """The follower of `self.follow`, on a cursor of its own: each of its transactions is
+        watched (`_busy`), its derived facts refreshed in batches."""
+        return Follower(
+            store.cursor(),
+            self.follow,
+            on_notice=self._noticed,
+            refresh_gap=DERIVED_EVERY,
+            watch=self._busy,
+        )
 
     def _prepare_outbox(self) -> None:
         if self._outbox_gid is None:
@@ -434,6 +452,10 @@ class Server:
             "rate_per_s": round(stats.rate(), 1),
             "lag_p50_s": stats.lag(0.5),
             "lag_p95_s": stats.lag(0.95),
+            "followed": [
+                {"path": f.path, "behind_bytes": f.behind_bytes, "idle_s": f.idle_s}
+                for f in self._follower.files()
+            ],
         }
 
 

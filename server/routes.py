@@ -145,6 +145,11 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         except intake.Incomplete as exc:
             log.warning("ingest by %s: %s; nothing was loaded", peer.name, exc)
             return _error(400, str(exc))
+        except OSError as exc:  # the spool's disk is full, say: the server's to fix
+            log.warning(
+                "ingest by %s: cannot spool the upload: %s; nothing was loaded", peer.name, exc
+            )
+            return _error(507, f"the server cannot spool the upload: {exc.strerror or exc}")
         try:
             answer = await _in_thread(server.ingest, peer, sources)
         except LoadError as exc:  # the loader's own words, as an embedded load says them

@@ -54,6 +54,9 @@ BATCH_ROWS = 200_000
 SWITCH_INTERVAL = 0.0002
 #: DuckDB's memory limit during a load (restored afterwards).
 LOAD_MEMORY_LIMIT = "256MB"
+#: A load's summary refresh is tried again when it meets another at the same moment (a
+#: server's follower refreshing while a client's files load); alone, it never conflicts.
+REFRESH_TRIES = 20
 
 Progress = Callable[[int, int], None]
 
@@ -179,7 +182,7 @@ def load_sources(
     started = time.perf_counter()
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
-    derived.refresh_derived(con)  # catch up after a load that was cut short
+    derived.refresh_derived(con, tries=REFRESH_TRIES)  # catch up after a load cut short
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
@@ -199,7 +202,7 @@ def load_sources(
         if gc_was_enabled:
             gc.enable()
         try:
-            summary.runs_updated = derived.refresh_derived(con)
+            summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
         summary.seconds = time.perf_counter() - started

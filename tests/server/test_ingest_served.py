@@ -11,10 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pytest
+
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries import derived
 from quarterdeck.queries.store import Store
 from support.events import event, started, write_jsonl
 from support.serving import Served, env, qd, until
@@ -29,7 +35,8 @@ ROWS = {
     "approval_records": "SELECT record_key, approval_id, status, source, line_no "
     "FROM approval_records",
     "files": "SELECT path, fingerprint, size, byte_offset, lines FROM files",
-    "run_summary": "SELECT run_id, workflow, outcome, events, touched, out_of_scope FROM run_summary",
+    "run_summary": "SELECT run_id, workflow, outcome, events, touched, out_of_scope "
+    "FROM run_summary",
 }
 
 
@@ -190,3 +197,36 @@ def test_a_server_that_goes_away_mid_ingest_is_exit_3(
     _, err = ingest.communicate(timeout=60)
     assert ingest.returncode == 3, err
     assert "went away during the ingest" in err and "Traceback" not in err
+
+
+def test_a_loads_refresh_waits_out_a_concurrent_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a server the follower refreshes the summaries on its cursor while a client's files
+    load on another: the load's refresh, meeting the follower's, is tried again."""
+    log = write_jsonl(tmp_path / "runs.jsonl", [started("r-1"), started("r-2")])
+    with Store.open(tmp_path / "qd.duckdb") as store:
+        load_paths(store.con, [log])
+        store.con.execute("UPDATE derived_marks SET events_rowid = -1")  # all to do again
+        follower, loader = store.cursor(), store.cursor()
+        follower.execute("BEGIN TRANSACTION")
+        follower.execute("UPDATE derived_marks SET events_rowid = events_rowid")
+        with pytest.raises(duckdb.TransactionException):
+            derived.refresh_derived(loader)  # alone, the conflict is an error
+        tries: list[int] = []
+        refresh = derived._refresh
+
+        def counted(con: duckdb.DuckDBPyConnection) -> int:
+            tries.append(1)
+            return refresh(con)
+
+        monkeypatch.setattr(derived, "_refresh", counted)
+        answer: list[int] = []
+        waiting = threading.Thread(
+            target=lambda: answer.append(derived.refresh_derived(loader, tries=10_000))
+        )
+        waiting.start()
+        until(lambda: len(tries) >= 2, "the refresh to be tried again")
+        follower.execute("COMMIT")
+        waiting.join(timeout=60)
+        assert answer == [2]

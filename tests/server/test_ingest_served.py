@@ -144,7 +144,11 @@ def test_a_client_gone_mid_upload_loads_nothing(
     tmp_path: Path, serving: Callable[..., Served]
 ) -> None:
     cfg, db = config(tmp_path), tmp_path / "store" / "qd.duckdb"
+    left = db.parent / "qd.duckdb.ingest-k1ll3d"  # a spool a killed server left
+    left.mkdir(parents=True)
+    (left / "000000.data").write_bytes(b"{}\n")
     server = serving(db, cfg, cwd=tmp_path)
+    assert not left.exists()
     line = json.dumps(started("r-half")).encode() + b"\n"
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(server.db) + ".sock")

@@ -4,6 +4,12 @@ A batch load prints a one-line summary on stdout (or the counts as JSON); a prog
 stderr appears only in a terminal and only once a load has taken over a second. `--follow`
 runs until Ctrl+C or SIGTERM, each stopping it cleanly after the commit under way, with a
 status line on stderr at most every `--report-every` seconds.
+
+When `quarterdeck serve` serves the store, the command never opens it: it finds the files
+itself (as an embedded load does, so a missing path is exit 2 before anything is sent), reads
+them and sends their bytes to the server, which loads them and answers with the same summary
+(core/client.py, server/intake.py); the progress bar counts the bytes sent. `--follow` is the
+server's own job there (`[serve] follow`, `serve --follow`), so it is refused (exit 2).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quarterdeck import client
 from quarterdeck import config as config_mod
 from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, store_path
@@ -22,6 +29,7 @@ from quarterdeck.printable import printable
 
 if TYPE_CHECKING:
     from quarterdeck.ingest.follow import FollowStats
+    from quarterdeck.ingest.load import LoadSummary
 
 
 def register(commands: Commands) -> None:
@@ -66,13 +74,22 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from quarterdeck.queries.store import Store
 
     path = store_path(args, settings)
+    server = client.find(path)
     if args.follow:
+        if server is not None:
+            raise UsageError(
+                f"{path} is served by `quarterdeck serve`, and the server follows: add the "
+                "paths to `[serve] follow` in its config, or start it with `serve --follow`"
+            )
         return _follow(args, path)
     if args.once:
         raise UsageError("--once goes with --follow")
-    with Store.open(path) as store:
-        with _Progress(enabled=not (args.quiet or args.json)) as progress:
-            summary = load_paths(store.con, args.paths, progress=progress.update)
+    with _Progress(enabled=not (args.quiet or args.json)) as progress:
+        if server is not None:
+            summary = _through(server, args.paths, progress)
+        else:
+            with Store.open(path) as store:
+                summary = load_paths(store.con, args.paths, progress=progress.update)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -83,6 +100,26 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     if summary.problems:
         raise Failed(*summary.problems)
     return EXIT_OK
+
+
+def _through(server: client.Client, paths: list[str], progress: _Progress) -> LoadSummary:
+    """Send the files to the server that serves the store; the summary of its load, timed
+    from here (sending included)."""
+    from quarterdeck.ingest.load import LoadError, LoadSummary, discover
+
+    started = time.perf_counter()
+    try:
+        sources = discover(paths)
+    except LoadError as exc:  # nothing sent: a path that is not there is a usage error
+        raise UsageError(str(exc)) from None
+    total = sum(source.size for source in sources)
+    answer = server.ingest(
+        [(source.path, source.kind, str(source.path)) for source in sources],
+        lambda sent: progress.update(min(sent, total), total),
+    )
+    answer.pop("events_per_second", None)
+    answer["seconds"] = time.perf_counter() - started
+    return LoadSummary(**answer)
 
 
 def _follow(args: argparse.Namespace, path: Path) -> int:

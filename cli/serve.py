@@ -3,7 +3,9 @@
 `serve` runs in the foreground until SIGTERM or Ctrl+C (exit 0), logging to stderr; what it
 keeps true is in `quarterdeck.server.serve`. It follows `[serve] follow` and `--follow` paths.
 `status` asks the server of the store `--db` names for its pid, uptime, memory, WAL size,
-followed files, last trigger evaluation and clients; with no server there it exits 1.
+the follower (its rate, and each followed file's lag: bytes not yet stored, seconds since its
+last line was stored), last trigger evaluation, clients and what is in flight; with no server
+there it exits 1.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from quarterdeck import client
 from quarterdeck import config as config_mod
 from quarterdeck.cli.errors import EXIT_OK, Failed
 from quarterdeck.cli.options import Commands, add_command, store_path
+from quarterdeck.printable import printable
 
 
 def register(commands: Commands) -> None:
@@ -64,8 +67,31 @@ def cmd_status(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         print(json.dumps(answer, indent=2))
         return EXIT_OK
     for key, value in answer.items():
-        print(f"{key:<12} {_show(value)}")
+        if key == "follow" and value:
+            _show_follow(value)
+        else:
+            print(f"{key:<12} {_show(value)}")
     return EXIT_OK
+
+
+def _show_follow(follow: dict[str, Any]) -> None:
+    """The follower on one line, then each followed file: how far behind it is."""
+    lag = (
+        f", lag p50 {follow['lag_p50_s']:.2f}s p95 {follow['lag_p95_s']:.2f}s"
+        if follow.get("lag_p50_s") is not None
+        else ""
+    )
+    print(
+        f"{'follow':<12} {follow['rate_per_s']:,.1f} events/s{lag}; {follow['events']:,} events, "
+        f"{follow['duplicates']:,} duplicates, {follow['quarantined']:,} quarantined "
+        f"from {', '.join(follow['paths'])}"
+    )
+    for file in follow.get("followed", []):
+        idle = file["idle_s"]
+        stored = "nothing stored yet" if idle is None else f"last line stored {idle:.1f}s ago"
+        print(
+            f"{'':<12}   {printable(file['path'])}: {file['behind_bytes']:,} bytes behind, {stored}"
+        )
 
 
 def _show(value: Any) -> str:

@@ -13,6 +13,11 @@ Answers: a named query's table as Arrow IPC stream bytes, everything else JSON. 
 are a long-poll (`changes`): one request held open until the server's change counter moves.
 A refusal (HTTP 403) is raised as `decisions.Refused`, so it exits 3 and reads as an embedded
 one does.
+
+`ingest` sends the bytes of files the client has read itself (the server never opens a path a
+client names): one request, the files framed one after another (server/intake.py has the
+format), streamed in pieces of `PIECE` bytes with chunked transfer encoding, so neither side
+holds a file whole. The answer, once the server has loaded them, is the load's summary.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,11 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 TIMEOUT = 120.0
 #: How long a long-poll for changes is held open by the server when nothing changes.
 CHANGES_WAIT = 25.0
+#: An ingest waits for the server to load what it sent: as long as a load takes.
+INGEST_TIMEOUT = 24 * 3600.0
+INGEST_BODY = "application/vnd.quarterdeck.ingest"
+#: Bytes of a file sent at a time, and the most the server takes in one piece.
+PIECE = 1024 * 1024
 
 
 class ServerUnavailable(StoreError):
@@ -44,6 +55,10 @@ class ServerUnavailable(StoreError):
 
 class ServerError(StoreError):
     """The server answered with an error that is not a refusal."""
+
+
+class Unreadable(StoreError):
+    """A file the client was to send could not be read; the server loaded nothing."""
 
 
 def socket_path(store: Path | str) -> Path:
@@ -92,13 +107,19 @@ class Client:
         url: str,
         body: dict[str, Any] | None = None,
         *,
+        stream: tuple[str, Iterator[bytes]] | None = None,
         timeout: float | None = None,
     ) -> tuple[int, str, bytes]:
+        """One request; `stream` (content type, pieces) is sent chunked instead of `body`."""
         conn = _UnixConnection(self.path, timeout if timeout is not None else self.timeout)
         try:
-            data = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            conn.request(method, url, body=data, headers=headers)
+            if stream is not None:
+                headers = {"Content-Type": stream[0]}
+                conn.request(method, url, body=stream[1], headers=headers, encode_chunked=True)
+            else:
+                data = json.dumps(body).encode() if body is not None else None
+                headers = {"Content-Type": "application/json"} if data is not None else {}
+                conn.request(method, url, body=data, headers=headers)
             response = conn.getresponse()
             return response.status, response.getheader("Content-Type") or "", response.read()
         except (ConnectionRefusedError, FileNotFoundError) as exc:
@@ -161,6 +182,61 @@ class Client:
         answer: dict[str, Any] = json.loads(data) if data else {}
         _raise_for(status, answer)
         return answer
+
+    # --- ingest ------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        files: Sequence[tuple[Path, str, str]],
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send `files` — (path to read, kind, name to store it under) — for the server to
+        load; `progress(bytes sent)` as they go. Returns the load's summary (as
+        `LoadSummary.as_dict`). A file that cannot be read stops the upload before the server
+        loads anything (`Unreadable`); a server that goes away is `ServerUnavailable`."""
+        pieces = _ingest_body(files, progress)
+        try:
+            status, _, data = self._request(
+                "POST",
+                "/v1/ingest",
+                stream=(INGEST_BODY, pieces),
+                timeout=INGEST_TIMEOUT,
+            )
+        except ServerUnavailable as exc:
+            if isinstance(exc.__cause__, _Unreadable):
+                raise Unreadable(str(exc.__cause__)) from None
+            raise ServerUnavailable(
+                f"the server on {self.path} went away during the ingest; what it had loaded "
+                "before is kept (ingest again: what is stored already counts as duplicates)"
+            ) from exc
+        answer = json.loads(data) if data else {}
+        if status == 422:  # the load failed: the loader's message, as embedded
+            raise ServerError(answer.get("error") or "the load failed")
+        _raise_for(status, answer)
+        return dict(answer)
+
+
+class _Unreadable(OSError):
+    """Raised inside the upload when a file cannot be read (and so aborts it)."""
+
+
+def _ingest_body(
+    files: Sequence[tuple[Path, str, str]], progress: Callable[[int], None] | None
+) -> Iterator[bytes]:
+    sent = 0
+    for path, kind, name in files:
+        yield json.dumps({"name": name, "kind": kind}).encode() + b"\n"
+        try:
+            with path.open("rb") as handle:
+                while piece := handle.read(PIECE):
+                    yield b"%d\n" % len(piece) + piece
+                    sent += len(piece)
+                    if progress is not None:
+                        progress(sent)
+        except OSError as exc:
+            raise _Unreadable(f"cannot read {name}: {exc.strerror or exc}") from exc
+        yield b"0\n"
+    yield json.dumps({"end": len(files)}).encode() + b"\n"
 
 
 def _raise_for(status: int, answer: Any) -> None:

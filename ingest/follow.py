@@ -19,6 +19,14 @@ Rules (DESIGN §3, the lessons of Fluent Bit, Vector and Filebeat):
 
 `Follower.poll` does one round; `Follower.run` repeats it whenever watchfiles reports a change,
 and at least every `interval` seconds (so it works where file events do not, e.g. NFS).
+
+Each unit's commit only appends (events, records, quarantine, the files' positions); the derived
+facts (`queries.derived`) and the fold of positions into `follow_offsets`, which update rows,
+are done together at most every `refresh_gap` seconds while lines trickle in, and every
+`REFRESH_EVERY` seconds of a long backlog. DuckDB folds its WAL into the store at an appending
+commit even while readers are open, so the WAL stays bounded under a busy server's readers.
+`watch(what)`, if given, wraps each transaction, so a server can say which one is running and
+for how long (its watchdog); `files()` says how far behind each followed file is.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +49,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quarterdeck.ingest.load import LoadError, discover, load_paths
+from quarterdeck.ingest.load import LoadError, discover, load_paths, plural
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
@@ -78,6 +87,16 @@ class FileNotice:
     path: str
     kind: str  # truncated | replaced | rotated | unterminated
     message: str
+
+
+@dataclass(frozen=True)
+class FileLag:
+    """How far behind one followed file is: bytes written but not yet stored, and seconds since
+    a line of it was last stored (None before any, since the follower started)."""
+
+    path: str
+    behind_bytes: int
+    idle_s: float | None
 
 
 @dataclass
@@ -134,6 +153,7 @@ class _Open:
     read_line_no: int = 0
     mtime: int = 0
     quiet_since: float | None = None  # rotated: when it last gave us bytes
+    stored_at: float | None = None  # monotonic: when a unit with its lines was last stored
 
     def reset_reading(self) -> None:
         self.read_offset, self.read_line_no = self.offset, self.line_no
@@ -182,6 +202,8 @@ class Follower:
         clock: Callable[[], datetime] = utc_now,
         batch_rows: int = FOLLOW_ROWS,
         grace: float = ROTATE_GRACE,
+        refresh_gap: float = REFRESH_GAP,
+        watch: Callable[[str], AbstractContextManager[object]] | None = None,
     ) -> None:
         self.con = con
         self.paths = [Path(p) for p in paths]
@@ -193,6 +215,8 @@ class Follower:
         self.clock = clock
         self.batch_rows = batch_rows
         self.grace = grace
+        self.refresh_gap = refresh_gap
+        self.watch = watch
         self.stats = FollowStats()
         self._open: dict[Path, _Open] = {}
         self._draining: list[_Open] = []
@@ -224,7 +248,9 @@ class Follower:
         for tracked in list(self._draining):
             self._drain(tracked)
         self._commit()
-        if self._dirty and (not self._rounds or time.monotonic() - self._refreshed >= REFRESH_GAP):
+        if self._dirty and (
+            not self._rounds or time.monotonic() - self._refreshed >= self.refresh_gap
+        ):
             self._refresh()  # else at the next round (at most `interval` away)
         self._rounds += 1
         if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
@@ -251,6 +277,28 @@ class Follower:
             if stop.is_set():
                 break
             self.poll()
+
+    def files(self) -> list[FileLag]:
+        """Each file followed now (rotated ones still being read included): how far behind.
+        Safe to call from another thread: it reads sizes, never the files."""
+        now = time.monotonic()
+        lags = []
+        for t in [*list(self._open.values()), *list(self._draining)]:
+            try:
+                size = os.stat(t.path).st_size if t.quiet_since is None else _size(t.handle)
+            except (OSError, ValueError):  # gone, or its descriptor just closed
+                continue
+            lags.append(
+                FileLag(
+                    str(t.path),
+                    max(size - t.offset, 0),
+                    None if t.stored_at is None else round(now - t.stored_at, 1),
+                )
+            )
+        return lags
+
+    def _watched(self, what: str) -> AbstractContextManager[object]:
+        return self.watch(what) if self.watch is not None else contextlib.nullcontext()
 
     def close(self) -> None:
         """Store what has been read and let go of every file."""
@@ -462,7 +510,8 @@ class Follower:
         if gz and (saved := self._saved.get(key)) is not None and saved.done:
             return
         self._commit()
-        summary = load_paths(self.con, [path])
+        with self._watched(f"follower: loading {path}"):
+            summary = load_paths(self.con, [path])
         self.stats.events += summary.events
         self.stats.records += summary.approval_records
         self.stats.quarantined += summary.quarantined_new
@@ -484,13 +533,18 @@ class Follower:
         ]
         now = self.clock()
         try:
-            counts = unit.store(self.con, now=now, offsets=offsets)
+            what = f"follower: storing {plural(unit.rows, 'line')} of {plural(len(files), 'file')}"
+            with self._watched(what):
+                counts = unit.store(self.con, now=now, offsets=offsets)
         except BaseException:
             for t in files.values():
                 t.reset_reading()  # read again what was not stored
             self._unit, self._unit_files = Unit(), {}
             raise
+        stored_at = time.monotonic()
         for t in files.values():
+            if t.read_line_no > t.line_no:
+                t.stored_at = stored_at
             t.offset, t.line_no = t.read_offset, t.read_line_no
         for offset in offsets:
             self._saved[offset.fingerprint] = offset
@@ -504,7 +558,9 @@ class Follower:
         """Bring the summaries up to date; then what was stored is visible to readers."""
         started = time.monotonic()
         try:
-            derived.refresh_derived(self.con)
+            with self._watched("follower: refreshing derived facts"):
+                derived.refresh_derived(self.con)
+                loading.fold_positions(self.con)
         except duckdb.TransactionException:
             return  # another writer (a decision) touched the same summary: next round
         self.stats.refresh_s.append(time.monotonic() - started)

@@ -1,5 +1,10 @@
 """Batch ingest: files and folders in, validated events and approval records into the store.
 
+`load_paths` finds the files itself (`discover`); `load_sources` takes files already found,
+each with the name it is stored under (`SourceFile.name`): the server loads the bytes a
+client sent it from a private spool file, under the name the client knows the file by, so the
+store records exactly what an embedded load of the client's files would.
+
 Two threads share the work: a reader thread reads and validates (pydantic), while the calling
 thread hands the previous batch to DuckDB, which parses the lines that passed, deduplicates and
 inserts them. Every batch is its own transaction, so an interrupted load keeps what it
@@ -49,6 +54,9 @@ BATCH_ROWS = 200_000
 SWITCH_INTERVAL = 0.0002
 #: DuckDB's memory limit during a load (restored afterwards).
 LOAD_MEMORY_LIMIT = "256MB"
+#: A load's summary refresh is tried again when it meets another at the same moment (a
+#: server's follower refreshing while a client's files load); alone, it never conflicts.
+REFRESH_TRIES = 20
 
 Progress = Callable[[int, int], None]
 
@@ -59,9 +67,14 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class SourceFile:
-    path: Path
+    path: Path  # where the bytes are read from
     kind: str  # "events" (JSON lines, possibly gzipped) or "approvals_csv"
     size: int
+    name: str = ""  # what the store calls it (quarantine, records, files); `path` if empty
+
+    @property
+    def source(self) -> str:
+        return self.name or str(self.path)
 
 
 @dataclass
@@ -156,11 +169,20 @@ def load_paths(
     progress: Progress | None = None,
 ) -> LoadSummary:
     """Load files and folders into the store behind `con`."""
+    return load_sources(con, discover(paths), progress=progress)
+
+
+def load_sources(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[SourceFile],
+    *,
+    progress: Progress | None = None,
+) -> LoadSummary:
+    """Load `sources` (found already) into the store behind `con`."""
     started = time.perf_counter()
-    sources = discover(paths)
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
-    derived.refresh_derived(con)  # catch up after a load that was cut short
+    derived.refresh_derived(con, tries=REFRESH_TRIES)  # catch up after a load cut short
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with
@@ -180,7 +202,7 @@ def load_paths(
         if gc_was_enabled:
             gc.enable()
         try:
-            summary.runs_updated = derived.refresh_derived(con)
+            summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
         summary.seconds = time.perf_counter() - started
@@ -258,18 +280,18 @@ class _Producer:
         self._put(unit)
 
     def _events(self, source: SourceFile) -> None:
-        path, name = source.path, str(source.path)
+        path, name = source.path, source.source
         try:
             fp = fingerprint(path, complete_only=False) or hashlib.sha256(b"").hexdigest()
             handle = open_binary(path)
         except OSError as exc:
-            raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise LoadError(f"cannot read {name}: {exc.strerror or exc}") from exc
         raw_file = getattr(handle, "fileobj", None) or handle
         lines_read = offset = 0
         try:
             for batch in read_batches(handle):
                 unit = self.unit
-                unit.add(batch, check_batch(batch), path, fp)
+                unit.add(batch, check_batch(batch), name, fp)
                 lines_read = batch.first_line_no + len(batch.lines) - 1
                 offset = batch.base_offset + len(batch.data)
                 unit.position = self.done_bytes + raw_file.tell()
@@ -284,7 +306,7 @@ class _Producer:
             # A truncated or corrupt archive: keep every line read before the damage.
             fragment = exc.fragment if isinstance(exc, _Damaged) else b""
             self.unit.reject(
-                path,
+                name,
                 fp,
                 Rejection(
                     lines_read + 1,
@@ -297,28 +319,28 @@ class _Producer:
                 ),
             )
         except OSError as exc:
-            raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise LoadError(f"cannot read {name}: {exc.strerror or exc}") from exc
         finally:
             handle.close()
         self.unit.files_done.append(_FileDone(name, fp, source.size, offset, lines_read))
 
     def _csv(self, source: SourceFile) -> None:
-        fp, records, rejections, lines, size = _read_csv(source.path)
-        name = str(source.path)
+        name = source.source
+        fp, records, rejections, lines, size = _read_csv(source.path, name)
         self.unit.records.extend(records)
         self.unit.rejections.extend((name, fp, r) for r in rejections)
         self.unit.files_done.append(_FileDone(name, fp, source.size, size, lines))
 
 
-def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], int, int]:
-    """An approval-system CSV export: a header, then one record per row.
+def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Rejection], int, int]:
+    """An approval-system CSV export (stored as `name`): a header, then one record per row.
 
     Returns the fingerprint, the records, the rejected rows, the lines read and the size.
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot read {name}: {exc.strerror or exc}") from exc
     fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()
     starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
     starts.append(len(data))
@@ -353,7 +375,7 @@ def _read_csv(path: Path) -> tuple[str, list[dict[str, Any]], list[Rejection], i
         if problem:
             rejections.append(Rejection(line_no, offset, problem[0], problem[1], raw, len(raw)))
         else:
-            records.append(record_row(record, fp, line_no, path))
+            records.append(record_row(record, fp, line_no, name))
     return fp, records, rejections, reader.line_num, len(data)
 
 

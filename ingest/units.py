@@ -36,8 +36,9 @@ class Unit:
     def empty(self) -> bool:
         return not (self.rows or self.records or self.rejections)
 
-    def add(self, batch: LineBatch, checked: CheckedBatch, path: Path, fp: str) -> None:
-        """Take a validated batch of lines read from `path` (fingerprint `fp`)."""
+    def add(self, batch: LineBatch, checked: CheckedBatch, path: Path | str, fp: str) -> None:
+        """Take a validated batch of lines read from `path` (fingerprint `fp`); `path` is
+        what the store calls the source."""
         name = str(path)
         if checked.events:
             self.tables.append(lines_table(batch, checked, name, fp))
@@ -49,7 +50,7 @@ class Unit:
         self.records.extend(record_row(r, fp, n, path) for n, r in checked.records)
         self.blank += checked.blank
 
-    def reject(self, path: Path, fp: str, rejection: Rejection) -> None:
+    def reject(self, path: Path | str, fp: str, rejection: Rejection) -> None:
         self.rejections.append((str(path), fp, rejection))
 
     def store(
@@ -119,7 +120,7 @@ def _with_validated(
     return table
 
 
-def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path) -> dict[str, Any]:
+def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) -> dict[str, Any]:
     row = record.model_dump(mode="json", include=set(loading.APPROVAL_RECORD_SCHEMA.names))
     row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
     return row

@@ -19,9 +19,14 @@ by whoever writes next, and one repeated changes nothing.
 
 from __future__ import annotations
 
+import time
+
 import duckdb
 
 from quarterdeck.queries.statements import count, one_row, scalar, transaction
+
+#: Seconds between tries of a refresh that conflicted with another (each takes milliseconds).
+CONFLICT_PAUSE = 0.05
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
 # before its run.started, even in an earlier load, is covered too).
@@ -140,10 +145,26 @@ _REFRESH_APPROVALS = (
 )
 
 
-def refresh_derived(con: duckdb.DuckDBPyConnection) -> int:
+def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
     """Bring derived facts (scope of touches whose run arrived late, run and approval
     summaries) up to date for every event and approval record stored since the last call,
-    whoever stored them; returns the number of runs refreshed. Cheap when nothing is new."""
+    whoever stored them; returns the number of runs refreshed. Cheap when nothing is new.
+
+    Two refreshes at once on cursors of one database (a server's follower and an ingest it
+    runs) conflict on the marks, and the later commit fails; with `tries` above 1 a conflict
+    is tried again, after a pause, that many times in all."""
+    tried = 1
+    while True:
+        try:
+            return _refresh(con)
+        except duckdb.TransactionException:
+            if tried >= tries:
+                raise
+            tried += 1
+            time.sleep(CONFLICT_PAUSE)
+
+
+def _refresh(con: duckdb.DuckDBPyConnection) -> int:
     with transaction(con):
         events_mark, records_mark = one_row(
             con, "SELECT events_rowid, records_rowid FROM derived_marks"

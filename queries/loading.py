@@ -8,6 +8,9 @@ within the batch) and fans the events out to their typed tables. No row-by-row I
 Each unit of input (`store_unit`) is one transaction: its events, approval records,
 quarantined lines and, when followed, the offsets of the files they came from. Either all of
 it is stored or none of it, so a file's offset never runs ahead of the rows its bytes became.
+A unit only appends (the offsets too, to `follow_positions`): DuckDB folds its WAL into the
+store at a commit that updated no row even while readers are open, and never at one that did.
+`fold_positions` moves the latest positions into `follow_offsets` in batches.
 Nothing here derives anything: the facts worked out from what was loaded (scope, run and
 approval summaries) are caught up by `queries.derived`.
 """
@@ -346,20 +349,53 @@ WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record
 """
 
 _SAVE_OFFSET = """
-INSERT INTO follow_offsets
+INSERT INTO follow_positions
 VALUES ($fingerprint, $path, $byte_offset, $line_no, $size, $done, $now)
-ON CONFLICT (fingerprint) DO UPDATE SET
-    path = excluded.path, byte_offset = excluded.byte_offset, line_no = excluded.line_no,
-    size = excluded.size, done = excluded.done, updated_at = excluded.updated_at
 """
+
+# The latest position of each file appended since the last fold (rowids grow as rows are
+# appended), else its folded offset.
+_LATEST_POSITIONS = """
+SELECT fingerprint, arg_max(path, rowid) AS path, arg_max(byte_offset, rowid) AS byte_offset,
+       arg_max(line_no, rowid) AS line_no, arg_max(size, rowid) AS size,
+       arg_max(done, rowid) AS done, arg_max(updated_at, rowid) AS updated_at
+FROM follow_positions GROUP BY fingerprint
+"""
+
+_FOLD_POSITIONS = (
+    f"""
+    INSERT INTO follow_offsets {_LATEST_POSITIONS}
+    ON CONFLICT (fingerprint) DO UPDATE SET
+        path = excluded.path, byte_offset = excluded.byte_offset, line_no = excluded.line_no,
+        size = excluded.size, done = excluded.done, updated_at = excluded.updated_at
+    """,
+    "DELETE FROM follow_positions",
+)
 
 
 def saved_offsets(con: duckdb.DuckDBPyConnection) -> dict[str, Offset]:
-    """Every followed file's offset, by fingerprint."""
+    """Every followed file's offset, by fingerprint: the latest appended, else the folded."""
     rows = con.execute(
-        "SELECT fingerprint, path, byte_offset, line_no, size, done FROM follow_offsets"
+        f"""
+        WITH latest AS ({_LATEST_POSITIONS})
+        SELECT fingerprint, path, byte_offset, line_no, size, done FROM latest
+        UNION ALL
+        SELECT fingerprint, path, byte_offset, line_no, size, done FROM follow_offsets
+        WHERE fingerprint NOT IN (SELECT fingerprint FROM latest)
+        """
     ).fetchall()
     return {row[0]: Offset(*row) for row in rows}
+
+
+def fold_positions(con: duckdb.DuckDBPyConnection) -> int:
+    """Move the latest appended positions into `follow_offsets`, in one transaction; the
+    number of files folded. Called in batches, with the derived facts' refresh."""
+    with transaction(con):
+        files = scalar(con, "SELECT count(DISTINCT fingerprint) FROM follow_positions")
+        if files:
+            for statement in _FOLD_POSITIONS:
+                con.execute(statement)
+        return files
 
 
 def record_file_event(

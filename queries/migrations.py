@@ -366,7 +366,30 @@ V6 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6)
+V7 = Migration(
+    7,
+    "followed files' positions appended with each unit, folded into follow_offsets in batches",
+    (
+        # A commit that updates a row cannot fold the WAL into the store while any reader is
+        # open, and follow_offsets was updated by every unit the follower stored (measured:
+        # a reader open, units of 500 rows: WAL 30 MB with the update, 0 appending). A unit
+        # now appends its files' positions here; `loading.fold_positions` moves the latest
+        # into follow_offsets when the derived facts are refreshed, which updates anyway.
+        """
+        CREATE TABLE follow_positions (
+            fingerprint VARCHAR NOT NULL,
+            path        VARCHAR NOT NULL,
+            byte_offset BIGINT NOT NULL,
+            line_no     BIGINT NOT NULL,
+            size        BIGINT NOT NULL,
+            done        BOOLEAN NOT NULL,
+            updated_at  TIMESTAMP NOT NULL
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7)
 LATEST = MIGRATIONS[-1].version
 
 

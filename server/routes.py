@@ -3,6 +3,8 @@
     POST /v1/query/{name}   a named query (queries.named) with its parameters as JSON;
                             the table as Arrow IPC stream bytes
     POST /v1/decisions      a `DecisionRequest`; the journal record, or 403 with the refusal
+    POST /v1/ingest         files' bytes, as the client read them (intake.py); the load's
+                            summary, or 400 for a body that breaks the format
     GET  /v1/status         the server's own state (JSON)
     GET  /v1/whoami         who this peer is to the server: its name, roles, what it may do
     POST /v1/decisions/plan a `DecisionRequest` previewed: what it would do, authority
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,9 +38,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from quarterdeck.client import ARROW_STREAM
+from quarterdeck.client import ARROW_STREAM, INGEST_BODY
+from quarterdeck.ingest.load import LoadError
 from quarterdeck.queries import named
 from quarterdeck.queries.decisions import Refused
+from quarterdeck.server import intake
 from quarterdeck.server.peer import Peer, peer_of
 from quarterdeck.server.recorder import DecisionRequest
 
@@ -58,6 +63,7 @@ def build(server: Server) -> web.Application:
         [
             web.post("/v1/query/{name}", query),
             web.post("/v1/decisions", decide),
+            web.post("/v1/ingest", ingest),
             web.get("/v1/status", status),
         ]
     )
@@ -139,6 +145,36 @@ async def decide(request: web.Request) -> web.StreamResponse:
     peer: Peer = request[PEER]
     answer = await _in_thread(request.app[SERVER].decide, peer, decision)
     return web.json_response(answer)
+
+
+async def ingest(request: web.Request) -> web.StreamResponse:
+    """Spool what the client sends, then load it; a client gone before the end loads nothing.
+    Once loading has begun it runs to its end in its worker thread, client or no client."""
+    if request.content_type != INGEST_BODY:
+        return _error(400, f"an ingest is sent as {INGEST_BODY}")
+    server = request.app[SERVER]
+    peer: Peer = request[PEER]
+    folder = intake.spool_folder(server.path)
+    try:
+        try:
+            sources = await intake.receive(request.content, folder)
+        except intake.BadUpload as exc:
+            return _error(400, f"not an ingest body: {exc}")
+        except intake.Incomplete as exc:
+            log.warning("ingest by %s: %s; nothing was loaded", peer.name, exc)
+            return _error(400, str(exc))
+        except OSError as exc:  # the spool's disk is full, say: the server's to fix
+            log.warning(
+                "ingest by %s: cannot spool the upload: %s; nothing was loaded", peer.name, exc
+            )
+            return _error(507, f"the server cannot spool the upload: {exc.strerror or exc}")
+        try:
+            answer = await _in_thread(server.ingest, peer, sources)
+        except LoadError as exc:  # the loader's own words, as an embedded load says them
+            return _error(422, str(exc))
+        return web.json_response(answer)
+    finally:
+        await _in_thread(shutil.rmtree, folder, True)
 
 
 async def status(request: web.Request) -> web.StreamResponse:

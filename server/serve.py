@@ -6,13 +6,17 @@ What it keeps true, and how:
   find it by its socket, `<store>.sock`, instead of opening the file.
 - Private by default: the process runs under umask 077, so the store, its WAL, the journal and
   the outbox are created readable by the server's user only (the outbox by `[serve]
-  outbox_group` too); it refuses to start on a store file another user can write. The socket
+  outbox_group` too, mode 0640); it refuses to start when another user can write the store,
+  its WAL, the journal, the outbox or the store's folder (`refuse_shared`). The socket
   is mode 0660 (group `[serve] socket_group` if set): who may connect is who may ask, and
   what each may decide is settled per request from the kernel's peer credentials (peer.py).
 - A socket left by a server that was killed is replaced: holding the store's lock proves no
   other server serves it. A path there that is not a socket is never removed.
 - The follower (today's: offsets in the same transaction, fingerprints, rotation,
-  truncation) runs on a thread with its own cursor; the triggers are evaluated every
+  truncation) runs on a thread with its own cursor. Its units only append; the derived facts
+  (run and approval summaries) are refreshed at most every `DERIVED_EVERY` seconds, so that
+  most commits update no row and DuckDB can fold the WAL while clients read (ingest/follow.py).
+  `status` shows each followed file's lag and the follower's rate. The triggers are evaluated every
   `[serve] evaluate_every` on another, holding the recorder, so an automatic decision is on
   the same chain as the clients' (recorder.py).
 - Clients learn what changed by long-polling a counter (changes.py) that the follower's
@@ -20,7 +24,8 @@ What it keeps true, and how:
   every long-poll at once, so none holds the stop up.
 - Bounded: every query is one short read on a cursor of its own that returns its whole
   result; the WAL is checkpointed every `CHECKPOINT_EVERY` seconds; the watchdog logs any
-  query or decision still running after `WATCHDOG_LIMIT` seconds.
+  query, decision, ingest or follower transaction still running after `WATCHDOG_LIMIT`
+  seconds, and `status` lists each under `in_flight`.
 - SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
   has read, close the store, remove the socket, exit 0.
 
@@ -53,10 +58,11 @@ from quarterdeck import client
 from quarterdeck import config as config_mod
 from quarterdeck.desk import DECISION_ACTIONS, DecisionDesk, offers
 from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
+from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
 from quarterdeck.queries import named
-from quarterdeck.queries.decisions import Operator, Refused
+from quarterdeck.queries.decisions import Operator, Paths, Refused
 from quarterdeck.queries.store import Store, StoreError, utc_now
-from quarterdeck.server import routes
+from quarterdeck.server import intake, routes
 from quarterdeck.server.changes import Changes
 from quarterdeck.server.peer import Clients, Peer
 from quarterdeck.server.recorder import DecisionRequest, Recorder
@@ -69,6 +75,9 @@ WATCHDOG_EVERY = 5.0
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
+#: The least time between two refreshes of the derived facts while following: new lines show
+#: in the summaries within about this long, and the commits between them only append.
+DERIVED_EVERY = 1.0
 
 
 class ServeRefused(StoreError):
@@ -84,15 +93,31 @@ def _group_id(name: str, setting: str) -> int:
         raise ServeRefused(f"[serve] {setting} = {name!r}: no such group") from None
 
 
-def refuse_shared_store(path: Path) -> None:
-    """A store (or its WAL) that another user can write could be changed behind the journal."""
-    for file in (path, path.with_name(path.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            if file.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise ServeRefused(
-                    f"{file} can be written by other users; `chmod go-w {file}` and start "
-                    "again (the server keeps its store to itself)"
-                )
+def refuse_shared(store: Path, paths: Paths) -> None:
+    """What holds decisions — the store and its WAL, the journal, the outbox — and the store's
+    folder (where a WAL or a journal could be put in place before the server creates it) must
+    not be writable by other users: the journal's chain and the store could be changed behind
+    the server. A missing file is fine: the server creates it, under umask 077."""
+    wal = store.with_name(store.name + ".wal")
+    for what, path in (
+        ("the store's folder", store.parent),
+        ("the store", store),
+        ("the store's WAL", wal),
+        ("the journal", paths.journal),
+        ("the outbox", paths.outbox),
+    ):
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            fix = f"`chmod go-w {path}`"
+            if stat.S_ISDIR(mode) and mode & stat.S_ISVTX:  # /tmp and the like
+                fix = f"keep the store in a folder of its own (or {fix})"
+            raise ServeRefused(
+                f"{what}, {path}, can be written by other users; {fix} and start again "
+                "(the server keeps its store and its decisions to itself)"
+            )
 
 
 class Server:
@@ -134,6 +159,7 @@ class Server:
         self._inflight: dict[int, tuple[str, float, bool]] = {}
         self._ids = itertools.count()
         self._inflight_lock = threading.Lock()
+        self._loading = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._follower: Follower | None = None
         self._last_evaluation: dict[str, Any] | None = None
@@ -148,9 +174,11 @@ class Server:
         # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
         self._keep_stop_signals()
         os.umask(0o077)
-        refuse_shared_store(self.path)
+        refuse_shared(self.path, self.paths)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(self.path)
+        for folder in intake.remove_stale(self.path):
+            log.info("removed %s, an ingest's spool left by a server that was killed", folder)
         try:
             self._start(self.store)
             asyncio.run(self._serve())
@@ -182,9 +210,7 @@ class Server:
             )
         self._prepare_outbox()
         if self.follow:
-            self._follower = Follower(
-                store.cursor(), self.follow, on_commit=self._committed, on_notice=self._noticed
-            )
+            self._follower = self._follower_on(store)
             self._thread("follow", self._run_follower)
             log.info("following %s", ", ".join(map(str, self.follow)))
         if self.context.rules:
@@ -205,6 +231,18 @@ class Server:
             )
             self._thread("triggers", lambda: self._run_triggers(watch))
         self._thread("maintenance", lambda: self._run_maintenance(store))
+
+    def _follower_on(self, store: Store) -> Follower:
+        """The follower of `self.follow`, on a cursor of its own: each of its transactions is
+        watched (`_busy`), its derived facts refreshed in batches."""
+        return Follower(
+            store.cursor(),
+            self.follow,
+            on_commit=self._committed,
+            on_notice=self._noticed,
+            refresh_gap=DERIVED_EVERY,
+            watch=self._busy,
+        )
 
     def _prepare_outbox(self) -> None:
         if self._outbox_gid is None:
@@ -424,6 +462,24 @@ class Server:
         if any(trip.decision is not None for trip in trips):
             self.changes.bump("decisions")
 
+    def ingest(self, peer: Peer, sources: list[SourceFile]) -> dict[str, Any]:
+        """Load files a client sent (spooled by intake.py) as an embedded load would: its
+        summary. One load at a time: a load sets process-wide knobs (the collector, the switch
+        interval, DuckDB's memory limit) that two at once would leave set."""
+        assert self.store is not None
+        names = ", ".join(s.source for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
+        with self._loading, self._busy(f"ingest of {names} by {peer.name}"):
+            cursor = self.store.cursor()
+            try:
+                summary = load_sources(cursor, sources)
+            except LoadError as exc:
+                log.warning("ingest of %s by %s failed: %s", names, peer.name, exc)
+                raise
+            finally:
+                cursor.close()
+        log.info("ingest by %s: %s", peer.name, summary.line())
+        return summary.as_dict()
+
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         with self._inflight_lock:
@@ -458,6 +514,10 @@ class Server:
             "rate_per_s": round(stats.rate(), 1),
             "lag_p50_s": stats.lag(0.5),
             "lag_p95_s": stats.lag(0.95),
+            "followed": [
+                {"path": f.path, "behind_bytes": f.behind_bytes, "idle_s": f.idle_s}
+                for f in self._follower.files()
+            ],
         }
 
 

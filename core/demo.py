@@ -89,6 +89,9 @@ def prepare(work: Path, db: Path, *, seed: int) -> Path:
     logs = work / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    # the server refuses a store folder others can write (a umask of 002 makes one): the
+    # demo's folder is its user's alone, as a real store's would be
+    work.chmod(work.stat().st_mode & 0o755)
     shipped = shipped_sample_logs()
     if shipped is not None:
         shutil.copytree(shipped, logs)

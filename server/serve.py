@@ -77,7 +77,7 @@ SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
 #: The least time between two refreshes of the derived facts while following: new lines show
 #: in the summaries within about this long, and the commits between them only append.
-DERIVED_EVERY = 1.0
+DERIVED_EVERY = 0.5
 
 
 class ServeRefused(StoreError):

@@ -59,7 +59,8 @@ def serving(db: Path, demo_pid: int) -> bool:
 @pytest.fixture
 def started_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     """`quarterdeck demo --no-console` in `tmp_path/d`, up and serving; killed if a test
-    leaves it running."""
+    leaves it running. It runs under umask 002, many systems' default for a user: the folders
+    it makes would be group-writable, which the server refuses for a store's folder."""
     work = tmp_path / "d"
     err = (tmp_path / "demo.err").open("w")
     proc = subprocess.Popen(
@@ -70,6 +71,7 @@ def started_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]
         stdout=subprocess.DEVNULL,
         stderr=err,
         text=True,
+        umask=0o002,
     )
 
     def up() -> bool:

@@ -16,9 +16,11 @@ RATE ?= 20
 demo: $(STAMP)
 	$(QD) demo --seed $(SEED) --rate $(RATE)
 
-## test: install and run the test suite (benchmarks excluded)
+## test: install and run the test suite (benchmarks excluded), in two processes at once: CI's
+## machine has two cores and the suite is mostly CPU (tests/conftest.py says what that asks of
+## a test; a plain `pytest` runs it in one process)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 ## lint: what CI checks before the tests: the code formatted as ruff formats it, ruff's lint
 ## rules, and the headless layers type-checked (`make format` rewrites the formatting)

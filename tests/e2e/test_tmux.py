@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,13 +91,10 @@ class Terminal:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
-def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+def test_operator_session_in_a_real_terminal(
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
+) -> None:
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")  # as `quarterdeck ingest` does
     term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("120 shown")
@@ -130,14 +128,9 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
 
 
 def test_a_second_console_on_the_same_store_is_told_who_holds_it(
-    tmp_path: Path, fleet_dir: Path
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
 ) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")  # as `quarterdeck ingest` does
     first = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         first.wait_for("120 shown")

@@ -60,13 +60,16 @@ bench: $(STAMP)
 snapshots: $(STAMP)
 	$(PY) -m pytest tests/console/test_snapshots.py --snapshot-update
 
+## install: the venv with the project (editable) and its test extras. --no-compile: Python
+## writes a module's bytecode when it is first imported, so what is never imported (most of
+## mypy, setuptools, pygments' lexers) is not compiled at all (~8 s of CPU less per install)
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 		"Quarterdeck needs Python 3.11 or newer; this is " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[test]'
 	@touch $(STAMP)
 
 clean:

@@ -19,10 +19,11 @@ any test may run beside any other. Hence:
   the worker's pid.
 - A test waits for the condition it needs (`support.serving.until`, `support.pilot.until` and
   `settle`), never for a fixed time, and asserts nothing about how long something took: the
-  other core may be running a server under load meanwhile.
+  other core may be running a server under load meanwhile. In a Pilot session a pushed
+  screen is `app.screen` before it has mounted: wait for `app.screen.is_mounted` too.
 - A test that must not run beside another heavy one (a load test, a soak, one that measures a
   latency the issue names) is marked `@pytest.mark.xdist_group("heavy")`: the tests of a group
-  run one after another on one worker, so two of them never share the machine.
+  run one after another on one worker, so no two of them run at once.
 - The environment a test's subprocesses inherit is the one a plain `pytest` run has: xdist's
   workers are given COLUMNS and LINES (80x24), which would size every console a test starts in
   a terminal of its own (tmux); `pytest_configure` below removes them.

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,10 @@ def qd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.C
 
 
 @pytest.fixture
-def loaded(tmp_path: Path, fleet_dir: Path) -> Path:
-    result = qd("ingest", str(fleet_dir), "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def loaded(tmp_path: Path, fleet_copy: Callable[[Path], Path]) -> Path:
+    """A folder whose default store holds the fleet, as `quarterdeck ingest FLEET` there leaves
+    it (that command is tested on its own below)."""
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")
     return tmp_path
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,12 @@ def _request(approval_id: str, run_id: str, role: str) -> dict[str, Any]:
 
 @pytest.fixture
 def pending_store(
-    tmp_path: Path, fleet_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fleet_copy: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
     """The test fleet plus two live runs waiting on approvals of different roles, at
     `qd.duckdb` in the working directory (as `fleet_store`)."""
     monkeypatch.chdir(tmp_path)
+    fleet_copy(tmp_path / "qd.duckdb")
     store = Store.open(Path("qd.duckdb"))
     write_jsonl(
         tmp_path / "live" / "a.jsonl",
@@ -48,6 +49,6 @@ def pending_store(
             _request("apr-tre", "r-live-2", "treasury"),
         ],
     )
-    load_paths(store.con, [fleet_dir, tmp_path / "live"])
+    load_paths(store.con, [tmp_path / "live"])
     yield store
     store.close()

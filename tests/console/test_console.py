@@ -136,7 +136,9 @@ async def test_quarantine_view_and_quit(fleet_store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("Q")
-        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, QuarantineScreen) and app.screen.is_mounted
+        )
         await settle(pilot)
         assert len(app.screen.query_one(TableView).keys) == 9
         await pilot.press("escape")
@@ -202,10 +204,14 @@ async def test_quarantine_opens_from_any_screen(fleet_store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.is_mounted
+        )
         await settle(pilot)
         await pilot.press("Q")
-        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, QuarantineScreen) and app.screen.is_mounted
+        )
         await settle(pilot)
 
 
@@ -238,7 +244,7 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         rows = [" ".join(map(str, table.table.get_row_at(i))) for i in range(out)]
         assert all("OUT OF SCOPE" in row for row in rows)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, TouchScreen))
+        await until(pilot, lambda: isinstance(app.screen, TouchScreen) and app.screen.is_mounted)
         await settle(pilot)
         facts = str(app.screen.query_one("#touch-facts").render())
         assert "OUT OF SCOPE" in facts and "scope" in facts
@@ -257,7 +263,7 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         )
         await settle(pilot)
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, LineageScreen))
+        await until(pilot, lambda: isinstance(app.screen, LineageScreen) and app.screen.is_mounted)
         await settle(pilot)
         keys = app.screen.query_one(TableView).keys
         expected = [
@@ -424,7 +430,7 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         await settle(pilot)
         await pilot.press("colon")
         await pilot.press(*f"record {system}/{obj}/{record_id}", "enter")
-        await until(pilot, lambda: isinstance(app.screen, LineageScreen))
+        await until(pilot, lambda: isinstance(app.screen, LineageScreen) and app.screen.is_mounted)
         await settle(pilot)
         assert run_id in " ".join(
             str(c) for c in app.screen.query_one(TableView).table.get_row_at(0)
@@ -450,5 +456,7 @@ async def test_keys_typed_right_after_colon_go_to_the_jump_box(fleet_store: Stor
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("colon", *"quarantine", "enter")  # no pause: type-ahead
-        await until(pilot, lambda: isinstance(app.screen, QuarantineScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, QuarantineScreen) and app.screen.is_mounted
+        )
         await settle(pilot)

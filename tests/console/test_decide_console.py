@@ -60,7 +60,7 @@ async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
     await to_row(pilot, app, RunsPane, lambda r: r["status"] in ACTIVE)
     record = app.screen.query_one(RunsPane).current_record()
     await pilot.press(key)
-    await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+    await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
     return record
 
 
@@ -79,7 +79,7 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
         assert not (tmp_path / "journal.jsonl").exists()
 
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
         await type_into(pilot, "#decide-reason", "checking a duplicate payment")
         assert not app.screen.query_one("#decide-confirm", Button).disabled
         await pilot.press("enter")
@@ -122,7 +122,7 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(
         workflow = pane.current_record()["workflow"]
         other = next(r["workflow"] for r in pane.records.to_pylist() if r["workflow"] != workflow)
         app.decisions_flow.decide("pause", workflow=workflow)
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
         assert app.screen.hidden == ()  # nothing filtered: every run is on screen
         await pilot.press("escape")
         await pilot.press("slash", *other)
@@ -135,7 +135,7 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(
         )
         await pilot.press("enter")
         app.decisions_flow.decide("pause", workflow=workflow)
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
         assert app.screen.hidden and set(app.screen.hidden) == set(app.screen.plan.runs)
         assert "not on screen now (hidden by the filter" in str(
             app.screen.query_one("#decide-what").render()

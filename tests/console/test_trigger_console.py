@@ -53,7 +53,7 @@ async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
         assert any("oos" in str(n.message) for n in app._notifications)  # the trip was said
         pane.focus_table()
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, TriggerScreen))
+        await until(pilot, lambda: isinstance(app.screen, TriggerScreen) and app.screen.is_mounted)
         runs = app.screen.query_one("#runs-table", TableView)
         await until(pilot, lambda: bool(runs.keys))
         expected = fleet_store.con.execute(
@@ -65,7 +65,9 @@ async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
         assert app.screen.query_one("#touches-table", TableView).keys  # the touches too
         runs.focus_table()
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.is_mounted
+        )
 
 
 async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: Path) -> None:

@@ -109,7 +109,9 @@ async def test_a_pause_reaches_the_runner_and_comes_back_applied(tmp_path: Path)
             await until(pilot, lambda: live_run() is not None, timeout=60)
             run_id = live_run()
             app.decisions_flow.decide("pause", run_id=run_id)
-            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+            await until(
+                pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted
+            )
             await type_into(pilot, "#decide-reason", "end to end")
             await pilot.press("enter")
             await until(pilot, lambda: not isinstance(app.screen, DecideScreen))

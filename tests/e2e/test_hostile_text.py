@@ -433,10 +433,12 @@ async def test_every_detail_screen_shows_it_visibly_and_opens_by_the_exact_key(
             assert "PWNED-TITLE" in screen_text(app)
             await pilot.press("right_square_bracket")
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
         assert VISIBLE in screen_text(app)
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.is_mounted
+        )
         await pilot.press("escape")
 
         await pilot.press("2")

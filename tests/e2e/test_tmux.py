@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,10 @@ from support.terminal import Terminal
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
-def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+def test_operator_session_in_a_real_terminal(
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
+) -> None:
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")  # as `quarterdeck ingest` does
     term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("120 shown")
@@ -57,14 +55,9 @@ def test_operator_session_in_a_real_terminal(tmp_path: Path, fleet_dir: Path) ->
 
 
 def test_a_second_console_on_the_same_store_is_told_who_holds_it(
-    tmp_path: Path, fleet_dir: Path
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
 ) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "quarterdeck.cli", "ingest", str(fleet_dir), "--quiet"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")  # as `quarterdeck ingest` does
     first = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         first.wait_for("120 shown")

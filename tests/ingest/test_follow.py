@@ -417,11 +417,24 @@ def test_sigterm_stops_the_follower_cleanly(tmp_path: Path) -> None:
     logs.mkdir()
     (logs / "a.jsonl").write_bytes(line(0))
     proc = _quarterdeck(
-        "ingest", "--follow", str(logs), "--db", str(tmp_path / "qd.duckdb"), cwd=ROOT
+        "ingest",
+        "--follow",
+        str(logs),
+        "--db",
+        str(tmp_path / "qd.duckdb"),
+        "--report-every",
+        "0",
+        cwd=ROOT,
     )
-    time.sleep(2)
+    assert proc.stderr is not None
+    seen = ""
+    while "1 event stored" not in seen:  # its status line: the line is committed
+        text = proc.stderr.readline()
+        assert text, f"the follower ended before it stored the line:\n{seen}"
+        seen += text
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
+    err = seen + err
     assert proc.returncode == 0, err
     assert "1 event stored" in out
     assert "Traceback" not in err

@@ -63,11 +63,9 @@ def test_the_serve_section_is_validated_strictly(tmp_path: Path) -> None:
 
 
 def test_read_commands_through_the_server_print_what_they_print_in_process(
-    tmp_path: Path, fleet_dir: Path, serving: Callable[..., Served]
+    tmp_path: Path, fleet_copy: Callable[[Path], Path], serving: Callable[..., Served]
 ) -> None:
-    db = tmp_path / "store" / "qd.duckdb"
-    with Store.open(db) as store:
-        load_paths(store.con, [fleet_dir])
+    db = fleet_copy(tmp_path / "store" / "qd.duckdb")
     cfg = config(
         tmp_path,
         '[[trigger]]\nname = "failures"\nmetric = "failed_run_ratio"\nwindow = "3650d"\n'

@@ -52,7 +52,10 @@ async def _workers_done(pilot: Pilot) -> None:
 
 
 async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Wait, in the session's loop, until `condition()` holds (fails after `timeout`)."""
+    """Wait, in the session's loop, until `condition()` holds (fails after `timeout`).
+
+    A screen pushed is on top (`app.screen`) before it has composed and mounted: wait for
+    `isinstance(app.screen, X) and app.screen.is_mounted` before reading or typing into it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
@@ -62,10 +65,14 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
 
 async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     """Type into a field of the screen on top as a person would: once the screen has opened
-    and put its focus where it wants it (a dialog opens on Cancel), move to the field, then
-    type; return once the field holds the text."""
+    and put its focus where it wants it (a dialog opens on Cancel, in its on_mount, which a
+    busy machine may run after the field is there), move to the field, then type; return once
+    the field holds the text."""
     app = pilot.app
-    await until(pilot, lambda: app.screen.query(selector) and app.focused is not None)
+    await until(
+        pilot,
+        lambda: app.screen.query(selector) and app.screen.is_mounted and app.focused is not None,
+    )
     field = app.screen.query_one(selector, Input)
     before = field.value
     field.focus()

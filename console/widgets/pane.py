@@ -156,9 +156,13 @@ class Pane(Vertical, can_focus=False):
         return self.records.num_rows if self.records is not None else 0
 
     def reload(self) -> None:
-        """Fetch again the pages up to the cursor's row (the first page for a new view)."""
+        """Fetch again the pages up to the cursor's row (the first page for a new view).
+        Before the pane has built its table there is nothing to fetch again: mounting loads it."""
+        views = self.query(TableView)
+        if not views:
+            return
         until = PAGE
-        table = self.query_one(TableView).table
+        table = views.first().table
         if table is not None and self.view == self._shown_view:
             until = PAGE * math.ceil((table.cursor_row + 1) / PAGE)
         until = min(until, MAX_ROWS)

@@ -1,15 +1,16 @@
 """Soak: the demo's shape for minutes on end, and whether memory and the WAL stay bounded.
 
-    python benchmarks/soak.py [--minutes 10] [--rate 100] [--every 10] [--dir DIR]
+    python benchmarks/soak.py [--minutes 10] [--rate 100] [--every 10] [--clients 1] [--dir DIR]
 
 What runs, each a process of its own, as `quarterdeck demo --no-console` runs them
 (quarterdeck.demo): `quarterdeck serve` on a fresh demo store (the sample fleet, then the
-live logs; the demo's trigger rules), the demo runner writing `--rate` events/s, and one
-client asking the server for a page of runs (5,000 rows, as a console pane does) every
-second. Every `--every` seconds the resident memory (VmRSS) of each of the three and the size
-of the store's WAL are sampled and printed as a row. At the end, the verdict against issue
-13's bounds: the processes' resident memory together grows less than 64 MiB after minute 2,
-and the WAL stays under 64 MiB; and the store holds each event once.
+live logs; the demo's trigger rules), the demo runner writing `--rate` events/s, and
+`--clients` (default one) clients each asking the server for a page of runs (5,000 rows, as a
+console pane does) every second; `--clients 0` measures the server following alone. Every
+`--every` seconds the resident memory (VmRSS) of the server, the runner and the clients
+together, and the size of the store's WAL, are sampled and printed as a row. At the end, the
+verdict against issue 13's bounds: the processes' resident memory together grows less than
+64 MiB after minute 2, and the WAL stays under 64 MiB; and the store holds each event once.
 
 Kept out of the test run (`make soak`): it takes `--minutes`, and its bounds are the figure.
 """
@@ -79,6 +80,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="live events per second")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=1, help="clients polling `runs`")
     parser.add_argument("--dir", type=Path, help="working folder (default: a temporary one)")
     args = parser.parse_args()
 
@@ -99,10 +101,11 @@ def main() -> int:
         processes["server"] = demo.start_server(
             db, config=demo.server_config(work, settings), follow=[logs], log=work / "serve.log"
         )
-        with (work / "poller.log").open("wb") as out:
-            processes["client"] = subprocess.Popen(
-                [sys.executable, "-c", POLLER, str(db)], stdout=out, stderr=subprocess.STDOUT
-            )
+        for n in range(args.clients):
+            with (work / f"poller-{n}.log").open("wb") as out:
+                processes[f"client-{n}"] = subprocess.Popen(
+                    [sys.executable, "-c", POLLER, str(db)], stdout=out, stderr=subprocess.STDOUT
+                )
         print(
             f"soak: {args.minutes:g} min at {args.rate:g} events/s in {work}; "
             f"a sample every {args.every:g} s",
@@ -110,9 +113,8 @@ def main() -> int:
         )
         samples = run(processes, db, wal, args)
     finally:
-        for name in ("client", "server", "runner"):
-            if name in processes:
-                demo.stop(processes[name])
+        for name in sorted(processes, key=lambda name: name in ("server", "runner")):
+            demo.stop(processes[name])  # the clients first, then the server and the runner
     return verdict(samples, db)
 
 
@@ -120,6 +122,7 @@ def run(
     processes: dict[str, subprocess.Popen[bytes]], db: Path, wal: Path, args: argparse.Namespace
 ) -> list[dict[str, float]]:
     names = ("server", "runner", "client")
+    clients = [name for name in processes if name.startswith("client-")]
     print(
         f"{'t (s)':>6} {'server MiB':>11} {'runner MiB':>11} {'client MiB':>11} "
         f"{'total MiB':>10} {'WAL MiB':>8} {'events':>9} {'ev/s':>6} {'lag p95':>8}",
@@ -147,7 +150,8 @@ def run(
                 raise SystemExit(f"soak: the {name} exited {process.returncode}")
         status = client.Client(client.socket_path(db)).status()
         follow = status.get("follow") or {}
-        sample = {name: float(resident(processes[name].pid)) for name in names}
+        sample = {name: float(resident(processes[name].pid)) for name in ("server", "runner")}
+        sample["client"] = float(sum(resident(processes[name].pid) for name in clients))
         sample["t"] = time.monotonic() - started
         sample["total"] = sum(sample[name] for name in names)
         sample["wal"] = float(size(wal))

@@ -16,7 +16,12 @@ This is the shape of a real runner's logging, kept small enough to read in one s
   rolls back its runs (a rollback writes compensating touches that restore the `before`
   values), answers approvals an operator decided, and acknowledges each decision with a
   `control.applied` event;
-- the runner stops on SIGTERM or SIGINT, or when the process that started it has gone.
+- the runner stops on SIGTERM or SIGINT, or when the process that started it has gone;
+- its memory is bounded however long it runs: a finished run is kept `KEEP_FINISHED_S`
+  seconds (a rollback decided in that window still finds what it changed), then forgotten;
+  at most `KEEP_WAITING` requests wait for an operator, the oldest given up first (its run
+  stays waiting in the log, as an abandoned one would, and a later decision on it is not
+  acknowledged); a day's log is closed once the next day's is opened.
 
 Several runs are in flight at once, so their lines interleave. `rate` sets events per second
 across the fleet; `seed` makes the sequence of runs reproducible.
@@ -32,6 +37,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +54,13 @@ TIMEOUT = (2.0, 5.0)
 UNANSWERED = 0.4
 #: Seconds an approver takes to answer, when one does.
 ANSWER_DELAY = (3.0, 15.0)
+#: How long a finished run is kept to be rolled back, in seconds of the runner's clock: a
+#: trigger decides within seconds, an operator looking at a run that just finished within
+#: minutes. At 100 events/s the runs finished in this window take ~10 MiB.
+KEEP_FINISHED_S = 300.0
+#: The most approval requests waiting for an operator at once (each run keeps the events it
+#: has still to write).
+KEEP_WAITING = 100
 
 
 @dataclass
@@ -61,6 +74,7 @@ class LiveRun:
     waiting_for_human: bool = False
     paused: bool = False
     finished: bool = False
+    finished_at: float = 0.0  # the runner's clock when its run.finished was written
     failing: bool = False  # started in a failure burst: its model call will time out
     written: int = field(default=0)
     changes: list[dict[str, Any]] = field(default_factory=list)  # touches with before/after
@@ -94,7 +108,8 @@ class LiveFleet:
         self.rng = random.Random(seed)
         self.clock = clock
         self.active: list[LiveRun] = []
-        self.waiting: list[LiveRun] = []  # approvals nobody has answered
+        self.waiting: list[LiveRun] = []  # approvals nobody has answered, oldest first
+        self._finished: deque[LiveRun] = deque()  # kept for a rollback, in order of finishing
         self.in_flight = max(3, min(60, round(rate / 4)))
         self.runs_started = 0
         self.events_written = 0
@@ -155,7 +170,9 @@ class LiveFleet:
     def _log(self, wf: Workflow, now: datetime) -> TextIO:
         key = (wf.name, now.date())
         handle = self._files.get(key)
-        if handle is None:  # a new day: a new file (yesterday's stays as it is)
+        if handle is None:  # a new day: a new file (yesterday's stays as it is, closed)
+            for old in [k for k in self._files if k[0] == wf.name]:
+                self._files.pop(old).close()
             path = self.out / wf.name / f"live-{now:%Y-%m-%d}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = self._files[key] = path.open("a", encoding="utf-8")
@@ -175,8 +192,9 @@ class LiveFleet:
         self.events_written += 1
         if event["type"] == "data.touched" and "before" in event and "after" in event:
             run.changes.append(event)
-        if event["type"] == "run.finished":
-            run.finished = True
+        if event["type"] == "run.finished" and not run.finished:
+            run.finished, run.finished_at = True, self.clock()
+            self._finished.append(run)
 
     def step(self) -> None:
         """Write the next event of one run that is ready."""
@@ -203,6 +221,8 @@ class LiveFleet:
             self.active.remove(run)
             if run.waiting_for_human:
                 self.waiting.append(run)
+                if len(self.waiting) > KEEP_WAITING:
+                    self._forget(self.waiting.pop(0))
 
     # --- decisions from Quarterdeck --------------------------------------------------------
 
@@ -376,6 +396,16 @@ class LiveFleet:
             if run in pool:
                 pool.remove(run)
 
+    def forget_finished(self) -> None:
+        """Forget the runs that finished more than `KEEP_FINISHED_S` ago."""
+        until = self.clock() - KEEP_FINISHED_S
+        while self._finished and self._finished[0].finished_at <= until:
+            self._forget(self._finished.popleft())
+
+    def _forget(self, run: LiveRun) -> None:
+        if self.runs.get(run.run_id) is run:
+            del self.runs[run.run_id]
+
     def run(
         self, stop: threading.Event, *, seconds: float | None = None, parent: int | None = None
     ) -> None:
@@ -392,6 +422,7 @@ class LiveFleet:
                 if os.getppid() != parent:
                     break  # the console that started us has gone
             self.take_decisions()
+            self.forget_finished()
             due = int((now - started) * self.rate) - written
             for _ in range(max(0, min(due, 1000))):
                 self.step()

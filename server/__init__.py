@@ -5,6 +5,7 @@ the triggers and records every decision, and the command line asks it over a Uni
 instead of opening the store (DESIGN §1, §9). One module for each job:
 
     peer.py      who a client is: the uid the kernel reports for the socket, as a login name
+    readers.py   the read cursors: one per worker thread, kept between requests
     recorder.py  the single recorder: every decision planned and recorded under one lock
     routes.py    the HTTP surface: named queries (Arrow IPC), decisions, status
     serve.py     the process: the socket, permissions, signals, follower and trigger threads,

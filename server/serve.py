@@ -22,10 +22,11 @@ What it keeps true, and how:
 - Clients learn what changed by long-polling a counter (changes.py) that the follower's
   commits, the recorder's decisions and the stored trigger evaluations bump; stopping answers
   every long-poll at once, so none holds the stop up.
-- Bounded: every query is one short read on a cursor of its own that returns its whole
-  result; the WAL is checkpointed every `CHECKPOINT_EVERY` seconds; the watchdog logs any
-  query, decision, ingest or follower transaction still running after `WATCHDOG_LIMIT`
-  seconds, and `status` lists each under `in_flight`.
+- Bounded: every query is one short read that returns its whole result, on its worker
+  thread's cursor, kept from request to request (readers.py); the WAL is checkpointed every
+  `CHECKPOINT_EVERY` seconds; the watchdog logs any query, decision, ingest or follower
+  transaction still running after `WATCHDOG_LIMIT` seconds, and `status` lists each under
+  `in_flight`.
 - SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
   has read, close the store, remove the socket, exit 0.
 
@@ -65,6 +66,7 @@ from quarterdeck.queries.store import Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
 from quarterdeck.server.changes import Changes
 from quarterdeck.server.peer import Clients, Peer
+from quarterdeck.server.readers import Readers
 from quarterdeck.server.recorder import DecisionRequest, Recorder
 from quarterdeck.watch import TriggerWatch, Trip
 
@@ -164,6 +166,7 @@ class Server:
         self._follower: Follower | None = None
         self._last_evaluation: dict[str, Any] | None = None
         self.store: Store | None = None
+        self._readers = Readers()  # the worker threads' read cursors (readers.py)
         self._recorder: Recorder | None = None
 
     # --- the process -------------------------------------------------------------------------
@@ -290,6 +293,7 @@ class Server:
         self.stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
+        self._readers.close()
         if self._recorder is not None:
             self._recorder.close()
         if self.store is not None:
@@ -385,11 +389,12 @@ class Server:
         """Named query `name` → its whole table as Arrow IPC stream bytes."""
         assert self.store is not None
         with self._busy(f"query {name}"):
-            cursor = self.store.cursor()
+            cursor = self._readers.get(self.store)
             try:
                 table = named.run(cursor, name, params, self.context)
-            finally:
-                cursor.close()
+            except BaseException:
+                self._readers.discard()  # whatever state it was left in, no one reuses it
+                raise
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)

@@ -15,6 +15,14 @@ last call:
 cover. A refresh and the move of those marks are one transaction, and each derived row is
 recomputed from the events rather than added to, so a refresh cut short is simply done again
 by whoever writes next, and one repeated changes nothing.
+
+No transaction here deletes and re-inserts a key of an index: `run_summary` (PRIMARY KEY
+run_id) is upserted, its rows updated in place, and it has no other index; the tables
+rewritten by delete + insert (`out_of_scope_touches`, `approval_summary`) have none. DuckDB
+1.5.5 replays such a delete + insert wrongly after a kill -9 (duckdb/duckdb#24744) and the
+next refresh of those keys raised a FatalException, on every restart. A store already damaged
+that way, or any other fatal/internal DuckDB error here, is `StoreDamaged` (exit 3, a message
+saying what to do), never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import time
 import duckdb
 
 from quarterdeck.queries.statements import count, one_row, scalar, transaction
+from quarterdeck.queries.store import StoreDamaged
 
 #: Seconds between tries of a refresh that conflicted with another (each takes milliseconds).
 CONFLICT_PAUSE = 0.05
@@ -37,6 +46,19 @@ FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
 WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.ts >= $lo AND t.run_id = s.run_id
 """
 
+# Every column of run_summary but its key and `scope`, in table order: what a refresh
+# rewrites in place. DuckDB updates a list column (`scope`) by deleting and re-inserting the
+# row, the very thing that goes wrong, so a run's scope is set apart, and only where it changed
+# (once, when a run.started comes in after other events of its run: a few rows, which DuckDB
+# logs row by row and replays right).
+_SUMMARY_COLUMNS = (
+    "workflow", "workflow_version", "environment", "identity", "trigger_kind", "trigger_by",
+    "has_start", "started_at", "first_event_at", "last_event_at", "finished_at",
+    "outcome", "outcome_error", "paused", "events", "steps", "step_errors", "touched",
+    "reads", "creates", "updates", "deletes", "exports", "out_of_scope", "tokens_in",
+    "tokens_out", "cost_usd",
+)  # fmt: skip
+
 _REFRESH_SUMMARY = (
     "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
@@ -44,7 +66,6 @@ _REFRESH_SUMMARY = (
     SELECT * FROM touches
     WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
     """,
-    "DELETE FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)",
     """
     INSERT INTO run_summary
     WITH ev AS (
@@ -109,6 +130,14 @@ _REFRESH_SUMMARY = (
     LEFT JOIN tc USING (run_id)
     LEFT JOIN en USING (run_id)
     LEFT JOIN ct USING (run_id)
+    ON CONFLICT (run_id) DO UPDATE SET
+    """
+    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS),
+    """
+    UPDATE run_summary r SET scope = s.scope
+    FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
+          WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
+    WHERE r.run_id = s.run_id AND r.scope IS DISTINCT FROM s.scope
     """,
 )
 
@@ -157,6 +186,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
     while True:
         try:
             return _refresh(con)
+        except (duckdb.FatalException, duckdb.InternalException) as exc:
+            raise StoreDamaged("refreshing the derived facts", exc) from exc
         except duckdb.TransactionException:
             if tried >= tries:
                 raise

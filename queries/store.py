@@ -1,7 +1,9 @@
 """Opening the store: one DuckDB file, migrated to the newest schema on open.
 
 DuckDB allows one read-write process or many read-only ones, never both. A process that finds
-the file locked gets `StoreLocked`, whose message names the holder's PID and what to do.
+the file locked gets `StoreLocked`, whose message names the holder's PID and what to do. A
+fatal or internal DuckDB error (a store a crash left damaged) is `StoreDamaged`, exit 3: the
+process says what happened and what to do, and stops rather than dying the same way in a loop.
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ class StoreLocked(StoreError):
         )
         self.path = path
         self.pid = pid
+
+
+class StoreDamaged(StoreError):
+    """DuckDB failed fatally or internally on the store (a corrupted index, say): this process
+    can no longer use it, and retrying in a loop would only fail the same way."""
+
+    exit_code = 3
+
+    def __init__(self, doing: str, exc: BaseException, path: Path | None = None) -> None:
+        where = f"the store {path}" if path else "the store"
+        super().__init__(
+            f"DuckDB failed fatally {doing} in {where}: {_first_line(exc)}. The store may be "
+            f"damaged (an index left wrong by a crash, for one); this process stops. The logs "
+            f"are the source of truth: move the store aside and load them again with "
+            f"`quarterdeck ingest`; keep the damaged file to report it."
+        )
 
 
 def default_path(cwd: Path | None = None) -> Path:
@@ -99,6 +117,8 @@ class Store:
                 pid = int(match["pid"])
                 raise StoreLocked(path, pid, _holder_name(pid)) from exc
             raise StoreError(f"cannot open the store {path}: {_first_line(exc)}") from exc
+        except (duckdb.FatalException, duckdb.InternalException) as exc:
+            raise StoreDamaged("opening it", exc, path) from exc
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the store {path}: {_first_line(exc)}") from exc
         store = cls(path=path, con=con, read_only=read_only)
@@ -129,9 +149,24 @@ class Store:
                 self.migrated = migrate(self.con)
         except SchemaTooNew as exc:
             raise StoreError(str(exc)) from exc
+        except (duckdb.FatalException, duckdb.InternalException) as exc:
+            raise StoreDamaged("preparing it", exc, self.path) from exc
         except duckdb.Error as exc:
             raise StoreError(f"cannot prepare the store {self.path}: {_first_line(exc)}") from exc
         macros.install(self.con)
+        if self.migrated:
+            self._rederive()
+
+    def _rederive(self) -> None:
+        """An open that upgraded the store brings its derived facts up to date before anyone
+        reads them: a migration may have emptied a derived table and moved its marks back
+        (V8 made run_summary anew). Cheap when nothing is behind."""
+        from quarterdeck.queries.derived import refresh_derived  # derived raises StoreDamaged
+
+        try:
+            refresh_derived(self.con)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot prepare the store {self.path}: {_first_line(exc)}") from exc
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread: same database, its own transaction state."""

@@ -53,6 +53,9 @@ def cmd_serve(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         level=logging.INFO,
         format="%(asctime)s quarterdeck serve: %(levelname)s %(message)s",
     )
+    # watchfiles says "N changes detected" at INFO on every write to a followed file: several
+    # lines a second that bury what the server itself reports
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     follow = [Path(p) for p in [*settings.serve.follow, *args.follow]]
     return Server(settings, store_path(args, settings), follow).run()
 

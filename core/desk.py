@@ -55,6 +55,15 @@ def offers(operator: Operator, action: str, required_role: str | None = None) ->
 TripKey = tuple[str, datetime]
 
 
+def target_of(plan: Plan) -> dict[str, str]:
+    """What `plan` decides about, as a decision names it: an approval, a workflow or a run."""
+    if plan.approval_id:
+        return {"approval_id": plan.approval_id}
+    if plan.target_kind == "workflow":
+        return {"workflow": plan.target}
+    return {"run_id": plan.target}
+
+
 class Desk(Protocol):
     """What the console's flows use of a desk, in-process or through a server."""
 
@@ -122,13 +131,7 @@ class DecisionDesk:
         operator confirmed — the runs the dialog named, not a newer list. A decision on
         `trip` claims it first: `Refused` if somebody decided it already."""
         with self._lock:
-            target = (
-                {"approval_id": plan.approval_id}
-                if plan.approval_id
-                else {"workflow": plan.target}
-                if plan.target_kind == "workflow"
-                else {"run_id": plan.target}
-            )
+            target = target_of(plan)
             decisions.plan(
                 self._cursor,
                 self.operator,

@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from quarterdeck.client import Client
-from quarterdeck.desk import TripKey, offers
+from quarterdeck.desk import TripKey, offers, target_of
 from quarterdeck.queries import named
 from quarterdeck.queries.decisions import Operator, Plan, Reconciled
 from quarterdeck.queries.store import utc_now
 from quarterdeck.queries.triggers import Rule
-from quarterdeck.watch import Trip
+from quarterdeck.watch import Trip, decidable_rule
 
 
 class RemoteDesk:
@@ -61,13 +61,7 @@ class RemoteDesk:
     def record(self, plan: Plan, reason: str, *, trip: TripKey | None = None) -> dict[str, Any]:
         """Runs in a worker thread: the server checks authority again and records the runs
         the dialog named; raises `decisions.Refused`."""
-        target = (
-            {"approval_id": plan.approval_id}
-            if plan.approval_id
-            else {"workflow": plan.target}
-            if plan.target_kind == "workflow"
-            else {"run_id": plan.target}
-        )
+        target = target_of(plan)
         claim = {"name": trip[0], "tripped_at": trip[1].isoformat()} if trip else None
         answer = self.server.decide(
             self._request(plan.action, target, reason=reason, runs=list(plan.runs), trip=claim)
@@ -118,14 +112,9 @@ class RemoteWatch:
     def open_trip(self, name: str) -> Trip | str:
         """Runs in a worker thread: the rule's current trip, undecided, to decide now; or
         why there is none."""
-        rule = next((r for r in self.rules if r.name == name), None)
-        if rule is None:
-            return f"no trigger {name!r} is configured"
-        if rule.workflow is None:
-            return (
-                f"{name} watches every workflow: pause or roll back the workflows in its "
-                "evidence one by one (Enter shows them)"
-            )
+        rule = decidable_rule(self.rules, name)
+        if isinstance(rule, str):
+            return rule
         found = next(((t, d) for t, d in self._trips() if t.rule.name == name), None)
         if found is None:
             return f"{name} is not tripped now"

@@ -52,6 +52,19 @@ def reason_for(rule: Rule, ev: Evaluation) -> str:
     )
 
 
+def decidable_rule(rules: Sequence[Rule], name: str) -> Rule | str:
+    """The rule `name`, if a trip of it is one decision an operator can take; else why not."""
+    rule = next((r for r in rules if r.name == name), None)
+    if rule is None:
+        return f"no trigger {name!r} is configured"
+    if rule.workflow is None:
+        return (
+            f"{name} watches every workflow: pause or roll back the workflows in its "
+            "evidence one by one (Enter shows them)"
+        )
+    return rule
+
+
 class Watch(Protocol):
     """What the console's flows use of a watch: this one, or `remote_desk.RemoteWatch`,
     which reads the trips a server stored."""
@@ -127,14 +140,9 @@ class TriggerWatch:
     def open_trip(self, name: str) -> Trip | str:
         """Runs in a worker thread: the rule's current trip, undecided, to decide now; or
         why there is none."""
-        rule = next((r for r in self.rules if r.name == name), None)
-        if rule is None:
-            return f"no trigger {name!r} is configured"
-        if rule.workflow is None:
-            return (
-                f"{name} watches every workflow: pause or roll back the workflows in its "
-                "evidence one by one (Enter shows them)"
-            )
+        rule = decidable_rule(self.rules, name)
+        if isinstance(rule, str):
+            return rule
         with self._lock:
             trip = triggers.open_trip(self._cursor, name)
             if trip is None:

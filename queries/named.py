@@ -370,29 +370,6 @@ def _trigger_status(con: duckdb.DuckDBPyConnection, p: NoParams, ctx: Context) -
     return pa.Table.from_pylist(rows, schema=_TRIGGER_STATUS)
 
 
-_TRIGGER_STATUS = pa.schema(
-    [
-        ("name", pa.string()),
-        ("metric", pa.string()),
-        ("threshold", pa.float64()),
-        ("workflow", pa.string()),
-        ("environment", pa.string()),
-        ("below", pa.bool_()),
-        ("min_runs", pa.int64()),
-        ("on_trip", pa.string()),
-        ("auto", pa.bool_()),
-        ("window_s", pa.float64()),
-        ("phase", pa.string()),
-        ("value", pa.float64()),
-        ("runs_in_window", pa.int64()),
-        ("reason", pa.string()),
-        ("evaluated_at", pa.timestamp("us")),
-        ("changed_at", pa.timestamp("us")),
-        ("history", pa.list_(pa.float64())),
-    ]
-)
-
-
 def _rule(ctx: Context, name: str) -> triggers.Rule | None:
     return next((r for r in ctx.rules if r.name == name), None)
 
@@ -429,6 +406,18 @@ _RULE = pa.struct(
         ("min_runs", pa.int64()),
         ("on_trip", pa.string()),
         ("auto", pa.bool_()),
+    ]
+)
+_TRIGGER_STATUS = pa.schema(
+    [
+        *_RULE,  # the rule as configured, then its latest stored evaluation
+        ("phase", pa.string()),
+        ("value", pa.float64()),
+        ("runs_in_window", pa.int64()),
+        ("reason", pa.string()),
+        ("evaluated_at", pa.timestamp("us")),
+        ("changed_at", pa.timestamp("us")),
+        ("history", pa.list_(pa.float64())),
     ]
 )
 _EVALUATION = pa.struct(

@@ -49,7 +49,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quarterdeck.ingest.load import LoadError, discover, load_paths, plural
+from quarterdeck.ingest.load import LoadError, SourceFile, discover, load_sources, plural
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
@@ -143,6 +143,7 @@ class _Open:
     """A followed file: its open descriptor and how far it has been read and stored."""
 
     path: Path
+    name: str  # what the store calls it (`load.discover`): relative to the followed folder
     handle: BinaryIO
     ident: tuple[int, int]  # (device, inode) of the descriptor
     fp: str
@@ -239,9 +240,9 @@ class Follower:
             if source.path in self._open:
                 continue
             if source.kind == "approvals_csv" or source.path.name.endswith(".gz"):
-                self._read_once(source.path)
+                self._read_once(source)
             else:
-                self._start(source.path)
+                self._start(source.path, source.source)
         for tracked in list(self._open.values()):
             if self._check(tracked):
                 self._read(tracked)
@@ -313,7 +314,7 @@ class Follower:
 
     # --- files ----------------------------------------------------------------------------
 
-    def _start(self, path: Path) -> None:
+    def _start(self, path: Path, name: str) -> None:
         try:
             handle = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
         except OSError:
@@ -344,6 +345,7 @@ class Follower:
                 offset, line_no = saved.byte_offset, saved.line_no
         tracked = _Open(
             path,
+            name,
             handle,
             (stat.st_dev, stat.st_ino),
             fp,
@@ -381,7 +383,7 @@ class Follower:
                     t.offset,
                     f"{t.path} was rewritten, then moved; reading what it holds now from the start",
                 )
-                self._follow_new(t.path)
+                self._follow_new(t.path, t.name)
                 return False
             what = "was moved or removed" if stat is None else "was rotated"
             self._notice(
@@ -395,7 +397,7 @@ class Follower:
             t.quiet_since = time.monotonic()
             self._draining.append(t)
             self._drain(t)
-            self._follow_new(t.path)
+            self._follow_new(t.path, t.name)
             return False
         if stat.st_mtime_ns == t.mtime and stat.st_size >= t.read_offset:
             return stat.st_size > t.read_offset
@@ -427,12 +429,12 @@ class Follower:
         reset = loading.Offset(t.fp, str(t.path), 0, 0, 0)
         loading.store_unit(self.con, offsets=[reset], now=self.clock())
         self._saved[t.fp] = reset
-        self._follow_new(t.path)
+        self._follow_new(t.path, t.name)
 
-    def _follow_new(self, path: Path) -> None:
+    def _follow_new(self, path: Path, name: str) -> None:
         """Start on the file now at `path` (after a rotation or reset) without waiting."""
         if path.exists() and not path.name.endswith(".gz"):
-            self._start(path)
+            self._start(path, name)
             if path in self._open:
                 self._read(self._open[path])
 
@@ -447,7 +449,7 @@ class Follower:
             at_eof_read_partial=False,
             chunk=READ_CHUNK,
         ):
-            self._unit.add(batch, check_batch(batch), t.path, t.fp)
+            self._unit.add(batch, check_batch(batch), t.name, t.fp)
             t.read_offset = batch.end_offset
             t.read_line_no = batch.first_line_no + len(batch.lines) - 1
             self._unit_files[t.fp] = t
@@ -466,7 +468,7 @@ class Follower:
             t.handle.seek(t.read_offset)
             fragment = t.handle.read(min(size - t.read_offset, LONG_LINE_PREFIX))
             self._unit.reject(
-                t.path,
+                t.name,
                 t.fp,
                 Rejection(
                     t.read_line_no + 1,
@@ -492,9 +494,10 @@ class Follower:
         self._draining.remove(t)
         t.handle.close()
 
-    def _read_once(self, path: Path) -> None:
+    def _read_once(self, source: SourceFile) -> None:
         """A gzipped log (read once, after it settles) or an approval-records CSV (read
         again whenever it changes)."""
+        path = source.path
         try:
             stat = path.stat()
         except OSError:
@@ -511,7 +514,7 @@ class Follower:
             return
         self._commit()
         with self._watched(f"follower: loading {path}"):
-            summary = load_paths(self.con, [path])
+            summary = load_sources(self.con, [source])
         self.stats.events += summary.events
         self.stats.records += summary.approval_records
         self.stats.quarantined += summary.quarantined_new

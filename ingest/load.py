@@ -120,6 +120,15 @@ def plural(count: int, noun: str) -> str:
 def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[SourceFile]:
     """The files to load: named files as they are, folders searched recursively.
 
+    Each is named (`SourceFile.name`, what the store calls the source) for a person going back
+    to the logs from an event: a file found in a folder by its path relative to that folder
+    (`invoice-posting/runs-2026-11-26.jsonl`, whether the folder was given as `logs/`, `.` or
+    an absolute path, and whoever loads it: a batch load, the follower, a client sending it to
+    the server); a file named directly by the path as given, the only name its owner chose for
+    it (made relative to the working directory, an absolute path given would turn into a
+    `../../` chain). The name is a label: what makes an event, a record or a quarantined line
+    the same on a second read is the file's fingerprint, never its name.
+
     `strict` (a batch load): a missing path or nothing to load is an error. Otherwise (follow
     mode) paths come and go, and whatever is there now is returned.
     """
@@ -142,7 +151,8 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
                 continue
             if not _is_regular(stat.st_mode):
                 continue
-            found.append(SourceFile(child, _kind(child) or "events", stat.st_size))
+            name = child.relative_to(path).as_posix() if child != path else str(path)
+            found.append(SourceFile(child, _kind(child) or "events", stat.st_size, name=name))
     if strict and missing:
         raise LoadError(f"no such file or folder: {', '.join(missing)}")
     if strict and not found:

@@ -3,7 +3,8 @@
 The server never opens a path because a client named it: it may run as another user and could
 read what the client cannot. The client reads its own files and sends their bytes; the server
 writes them to a spool folder of its own and loads them from there, under the names the client
-knows them by (`SourceFile.name`), so the store records what an embedded load would.
+gives them (`SourceFile.name`: a file's path relative to the folder the client named, as
+`load.discover` names it), so the store records what an embedded load would.
 
 The body (`client.INGEST_BODY`), one file after another:
 

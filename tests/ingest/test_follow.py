@@ -104,9 +104,9 @@ def test_every_stored_line_points_at_its_bytes(
     with path.open("ab") as h:
         h.write(line(2))
     follower.poll()
-    data = path.read_bytes()
     for event_id, source, line_no, offset in stored(store):
-        assert source == str(path)
+        assert source == "a.jsonl"  # relative to the followed folder: logs / source is it
+        data = (logs / source).read_bytes()
         assert json.loads(data[offset:].split(b"\n", 1)[0])["event_id"] == event_id
         assert line_no == int(event_id[1:]) + 1
 

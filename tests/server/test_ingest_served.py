@@ -112,6 +112,12 @@ def test_ingest_through_the_server_stores_what_an_embedded_ingest_stores(
     assert server.stop() == 0
     assert not list(served_db.parent.glob("*.ingest-*")), "the spool is removed"
     assert stored(served_db) == stored(embedded_db)
+    # a file in a folder given is named relative to that folder, a file given as given
+    sources = {row[3] for row in stored(served_db)["events"]}
+    assert "invoice-posting/runs-2026-11-24.jsonl" in sources
+    assert paths[0] in sources and not any(
+        s.startswith(str(tmp_path / "in" / "fleet")) for s in sources
+    )
 
 
 def test_a_missing_path_is_a_usage_error_before_anything_is_sent(

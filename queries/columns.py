@@ -74,6 +74,7 @@ TOUCHES = (
     Column("record_id", "RECORD"),
     Column("action", "ACTION"),
     Column("in_scope", "IN SCOPE", "flag"),
+    Column("needed_grant", "NEEDED GRANT"),  # out of scope: the grant that would have covered it
     Column("change", "CHANGE"),  # the console's, from `before` and `after`
     Column("step_id", "STEP"),
     Column("fields", "FIELDS / COUNT", "list"),  # the console adds `record_count`

@@ -8,6 +8,11 @@ every object of that system. `read` covers read; `write` covers read, create and
 `delete` covers delete; `export` covers export; `*` covers everything. A `*` system or object
 matches any. Matching is exact (case-sensitive). A touch whose run's scope is unknown (no
 run.started seen yet) has `in_scope` NULL, never a guess.
+
+The other way round, `qd_needed_grant` names the grant that would have covered an
+out-of-scope touch: the narrowest one, `system:access:object`, with the least access that
+covers the action (`write` for create and update); every view that shows such a touch (the
+touch, a run's touches, `touched`, the evidence bundle) takes it from here.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ MACROS = (
         split_part(g, ':', 1) IN (t_system, '*')
         AND qd_access_covers(split_part(g, ':', 2), t_action)
         AND split_part(g, ':', 3) IN ('', '*', t_object)
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_needed_grant(t_in_scope, t_system, t_object, t_action) AS
+        CASE WHEN t_in_scope = false
+             THEN t_system || ':'
+                  || CASE t_action WHEN 'create' THEN 'write' WHEN 'update' THEN 'write'
+                                   ELSE t_action END
+                  || ':' || t_object
+        END
     """,
     """
     CREATE OR REPLACE TEMP MACRO qd_in_scope(scope, t_system, t_object, t_action) AS

@@ -252,11 +252,12 @@ def run_touches(
     newest_first: bool = False,
 ) -> pa.Table:
     """Every record the run touched, in timestamp order (or the `limit` latest touches,
-    newest first), with `in_scope`."""
+    newest first), with `in_scope` and, out of scope, the grant that would have covered it."""
     return _ordered(
         con,
         """
-        SELECT ts, step_id, system, object, record_id, action, in_scope, fields,
+        SELECT ts, step_id, system, object, record_id, action, in_scope,
+               qd_needed_grant(in_scope, system, object, action) AS needed_grant, fields,
                before, after, record_count, classification, actor, event_id
         FROM touches WHERE """
         + _IN_SPAN

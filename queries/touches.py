@@ -66,7 +66,8 @@ WITH page AS (
     LIMIT $limit
 )
 SELECT p.run_id, s.workflow, s.identity, p.ts, p.system, p.object, p.record_id, p.action,
-       p.in_scope, p.step_id, p.fields, p.before, p.after, p.record_count, p.classification,
+       p.in_scope, qd_needed_grant(p.in_scope, p.system, p.object, p.action) AS needed_grant,
+       p.step_id, p.fields, p.before, p.after, p.record_count, p.classification,
        p.actor, p.event_id
 FROM page p LEFT JOIN run_summary s USING (run_id)
 ORDER BY p.ts {direction}, p.event_id
@@ -130,12 +131,15 @@ def parse_record(text: str) -> tuple[str, str, str]:
 
 
 def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, object] | None:
-    """One touch with its step's name and its run's scope (to say what covered it)."""
+    """One touch with its step's name and its run's scope: the grants that covered it, or the
+    grant that would have (`needed_grant`)."""
     rows = (
         con.execute(
             """
         SELECT t.event_id, t.run_id, s.workflow, s.identity, s.scope, t.ts, t.system,
-               t.object, t.record_id, t.action, t.in_scope, t.step_id, t.fields, t.before,
+               t.object, t.record_id, t.action, t.in_scope,
+               qd_needed_grant(t.in_scope, t.system, t.object, t.action) AS needed_grant,
+               t.step_id, t.fields, t.before,
                t.after, t.record_count, t.classification, t.actor,
                (SELECT arg_max(name, ts) FROM steps st
                 WHERE st.run_id = t.run_id AND st.step_id = t.step_id) AS step_name,

@@ -67,7 +67,10 @@ class TouchScreen(DataScreen):
                 cells.text(g) for g in touch["covered_by"] or []
             )
         else:
-            verdict = "[bold red]⚠ OUT OF SCOPE[/]: no grant of the run covers it"
+            verdict = (
+                "[bold red]⚠ OUT OF SCOPE[/]: no grant of the run covers it; it needed "
+                f"[b]{cells.text(touch['needed_grant'])}[/]"
+            )
         step = cells.text(touch["step_id"] or "")
         if touch["step_name"]:
             step += f" ({cells.text(touch['step_name'])})"

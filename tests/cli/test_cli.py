@@ -212,6 +212,9 @@ def test_touched_json_rows_and_filters(loaded: Path) -> None:
     assert [r["ts"] for r in rows] == sorted((r["ts"] for r in rows), reverse=True)
     out = json.loads(qd("touched", "--format", "json", "--out-of-scope", cwd=loaded).stdout)
     assert out and all(r["in_scope"] is False for r in out)
+    # each names the grant that would have covered it; an in-scope touch needed none
+    assert all(r["needed_grant"].split(":")[0::2] == [r["system"], r["object"]] for r in out)
+    assert all(r["needed_grant"] is None for r in rows if r["in_scope"])
     run_id = rows[0]["run_id"]
     one_run = json.loads(qd("touched", "--format", "json", "--run", run_id, cwd=loaded).stdout)
     assert one_run and {r["run_id"] for r in one_run} == {run_id}

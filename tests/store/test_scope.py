@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quarterdeck.queries.touches import TouchFilter, touches
+from quarterdeck.queries.runs import run_touches
+from quarterdeck.queries.touches import TouchFilter, touch_detail, touches
 from support.events import event, started, write_jsonl
+from support.scope_oracle import grant_covers
 from support.scope_oracle import in_scope as oracle
 
 RULES = [
@@ -66,15 +68,17 @@ _grants = st.builds(
     _access,
     st.one_of(st.none(), _objects),
 )
+#: A run's scope and one touch of it.
+_TOUCH = {
+    "scope": st.lists(_grants, max_size=4),
+    "system": st.sampled_from(["crm", "erp", "ledger"]),
+    "obj": st.sampled_from(["Contact", "Invoice"]),
+    "action": st.sampled_from(["read", "create", "update", "delete", "export"]),
+}
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    scope=st.lists(_grants, max_size=4),
-    system=st.sampled_from(["crm", "erp", "ledger"]),
-    obj=st.sampled_from(["Contact", "Invoice"]),
-    action=st.sampled_from(["read", "create", "update", "delete", "export"]),
-)
+@given(**_TOUCH)
 def test_sql_agrees_with_the_rules(scope, system, obj, action) -> None:
     got = (
         _memory_store()
@@ -82,6 +86,30 @@ def test_sql_agrees_with_the_rules(scope, system, obj, action) -> None:
         .fetchone()
     )
     assert got[0] is oracle(scope, system, obj, action)
+
+
+@settings(max_examples=150, deadline=None)
+@given(**_TOUCH)
+def test_the_grant_an_out_of_scope_touch_needed_would_have_covered_it(
+    scope, system, obj, action
+) -> None:
+    inside, needed = (
+        _memory_store()
+        .execute(
+            "SELECT qd_in_scope($1, $2, $3, $4), "
+            "qd_needed_grant(qd_in_scope($1, $2, $3, $4), $2, $3, $4)",
+            [scope, system, obj, action],
+        )
+        .fetchone()
+    )
+    if inside:
+        assert needed is None
+    else:  # the narrowest grant: this system, this object, the least access for the action
+        assert grant_covers(needed, system, obj, action) and oracle(
+            [*scope, needed], system, obj, action
+        )
+        assert needed.split(":")[0::2] == [system, obj]
+        assert needed.split(":")[1] == ("write" if action in ("create", "update") else action)
 
 
 def test_touches_are_marked_and_counted_per_run(tmp_path: Path, store, ingest) -> None:
@@ -112,6 +140,11 @@ def test_touches_are_marked_and_counted_per_run(tmp_path: Path, store, ingest) -
     ).fetchone() == (2, 4, 1)
     listed = touches(store.con, where=TouchFilter(out_of_scope=True)).column("record_id")
     assert sorted(listed.to_pylist()) == ["R2", "R4"]  # the filter reads its own table
+    needed = {"R1": None, "R2": "ledger:delete:Invoice", "R3": None, "R4": "ledger:write:Payment"}
+    for found in (touches(store.con), run_touches(store.con, "r-1")):
+        got = found.to_pydict()
+        assert dict(zip(got["record_id"], got["needed_grant"], strict=True)) == needed
+    assert touch_detail(store.con, "t4")["needed_grant"] == "ledger:write:Payment"
 
 
 def test_a_touch_logged_before_its_run_started_is_marked_later(

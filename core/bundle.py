@@ -1,6 +1,7 @@
 """Evidence bundles: a folder an auditor, a reviewer or a ticket can take, and its check.
 
-    evidence.json     every run collected by `queries.evidence`, as data
+    evidence.json     every run collected by `queries.evidence`, as data: each event and
+                      touch with the file, line and byte offset it was read from
     touched.csv       one row per touch (also touched.parquet)
     touched.parquet
     report.md         a readable account of each run
@@ -16,6 +17,11 @@ The values come from logs and will be read in a terminal (`cat report.md`) as of
 viewer: report.md shows every value through `printable` (control characters visible, one line
 each), and evidence.json writes what JSON leaves raw as `\\uXXXX` escapes (`printable_json`), so
 it parses back to the exact value; touched.csv and touched.parquet are data and keep it.
+
+Times are UTC and say so wherever they are written: ISO 8601 with `Z` in evidence.json and in
+the CSV (`2026-11-26T08:00:03.000000Z`), `timestamp[us, tz=UTC]` in the Parquet file, `…Z` in
+the report. Data keeps full precision; the report rounds for a person (`_number`, `_seconds`:
+a ratio to two decimals, a duration in ms or s, tokens and counts as integers).
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from quarterdeck.formats import duration
 from quarterdeck.printable import printable, printable_json
 from quarterdeck.queries.decisions import journal
 from quarterdeck.queries.evidence import touches_table
@@ -85,7 +94,7 @@ def write(
             encoding="utf-8",
         )
         table = touches_table(list(collected))
-        pa_csv.write_csv(table, out / "touched.csv")
+        pa_csv.write_csv(_iso_times(table), out / "touched.csv")
         pq.write_table(table, out / "touched.parquet")
         (out / "report.md").write_text(
             report(collected, generated_at=generated_at, scope=scope), encoding="utf-8"
@@ -94,6 +103,16 @@ def write(
     except OSError as exc:
         raise BundleError(f"cannot write the bundle in {out}: {exc.strerror or exc}") from exc
     return out
+
+
+def _iso_times(table: pa.Table) -> pa.Table:
+    """`table` with each UTC timestamp column as ISO 8601 text ending in `Z` (Arrow's CSV
+    writer would put a space between the date and the time)."""
+    for i, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type):
+            text = pc.strftime(table.column(i), format="%Y-%m-%dT%H:%M:%SZ")
+            table = table.set_column(i, column.name, text)
+    return table
 
 
 def _sha256(path: Path) -> str:
@@ -191,6 +210,30 @@ def _when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S}Z" if isinstance(value, datetime) else _md(value)
 
 
+def _number(value: Any) -> str:
+    """A measured number for a person: whole numbers as integers (`1,204`), others to two
+    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return _md(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
+def _seconds(value: Any) -> str:
+    """A duration for a person: `340 ms`, `4.2 s`, then `3m05s`, `2h14m`."""
+    if not isinstance(value, int | float):
+        return _md(value)
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.1f} s" if value < 60 else duration(value)
+
+
+def _where(t: dict[str, Any]) -> str:
+    """Where in the logs an event or touch was read: `folder/file.jsonl:329`."""
+    return f"`{_md(t['source'])}:{t['line']}`"
+
+
 def report(collected: Sequence[dict[str, Any]], *, generated_at: datetime, scope: str) -> str:
     out = [
         f"# Evidence: {printable(scope)}",
@@ -215,15 +258,21 @@ def _record(t: dict[str, Any]) -> str:
 
 
 def _approval_line(a: dict[str, Any]) -> str:
-    decided = (
-        f"{_md(a['status'])} by {_md(a['decided_by'])} at {_when(a['decided_at'])}: "
-        f"{_md(a['reason'])}"
-        if a.get("decided_by")
-        else _md(a["status"])
+    asked = (
+        f"requested {_when(a['requested_at']) if a.get('requested_at') else 'at an unknown time'}"
+        f", expires {_when(a['expires_at']) if a.get('expires_at') else 'never (no expiry given)'}"
     )
+    if a.get("decided_by") or a.get("decided_at"):
+        decided = (
+            f"**{_md(a['status'])}** by {_md(a.get('decided_by') or 'an unknown decider')} at "
+            f"{_when(a['decided_at']) if a.get('decided_at') else 'an unknown time'}"
+            + (f": {_md(a['reason'])}" if a.get("reason") else "")
+        )
+    else:
+        decided = f"**{_md(a['status'])}**"
     return (
         f"- `{_md(a['approval_id'])}` — {_md(a['action'])} (risk {_md(a['risk'])}, role "
-        f"{_md(a['required_role'])}, asked by {_md(a['requested_by'])}): {decided}"
+        f"{_md(a['required_role'])}, asked by {_md(a['requested_by'])}); {asked}; {decided}"
     )
 
 
@@ -237,8 +286,8 @@ def _decision_line(d: dict[str, Any]) -> str:
 
 def _trigger_line(t: dict[str, Any]) -> str:
     return (
-        f"- {_md(t['name'])}: {_md(t['phase'])} (value {_md(t['value'])}, threshold "
-        f"{_md(t['threshold'])}, at {_when(t['evaluated_at'])})"
+        f"- {_md(t['name'])}: {_md(t['phase'])} (value {_number(t['value'])}, threshold "
+        f"{_number(t['threshold'])}, at {_when(t['evaluated_at'])})"
     )
 
 
@@ -255,7 +304,12 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         f"- **As whom**: {_md(run.get('identity') or 'unknown identity')}",
         f"- **Status**: {_md(run['status'])}, started {_when(run['started_at'])}"
         + (f", finished {_when(run['finished_at'])}" if run.get("finished_at") else "")
+        + (f", took {_seconds(run['duration_s'])}" if run.get("duration_s") is not None else "")
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
+        f"- **Events**: {_number(len(item['events']))} (each listed with its file, line and "
+        "byte offset in evidence.json)",
+        f"- **Tokens**: {_number(run.get('tokens_in'))} in, {_number(run.get('tokens_out'))} "
+        f"out; cost ${_number(run.get('cost_usd') or 0)}",
         "- **Scope** (grants): "
         + (
             ", ".join(f"`{printable(g)}`" for g in run["scope"])
@@ -267,13 +321,19 @@ def _run_report(item: dict[str, Any]) -> list[str]:
     out += [
         "### Steps",
         "",
-        "| step | name | kind | tool / model | status |",
-        "|---|---|---|---|---|",
+        "| step | name | kind | tool / model | status | took | tokens in/out |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in item["steps"]:
+        tokens = (
+            f"{_number(s['tokens_in'])}/{_number(s['tokens_out'])}"
+            if s.get("tokens_in") is not None or s.get("tokens_out") is not None
+            else ""
+        )
         out.append(
             f"| {_md(s['step_id'])} | {_md(s['name'])} | {_md(s['kind'])} | "
-            f"{_md(s.get('tool') or s.get('model'))} | {_md(s.get('status'))} |"
+            f"{_md(s.get('tool') or s.get('model'))} | {_md(s.get('status'))} | "
+            f"{_seconds(s.get('duration_s'))} | {tokens} |"
         )
     counts: dict[str, int] = {}
     for t in touches:
@@ -282,8 +342,8 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         "",
         "### What it touched",
         "",
-        f"{len(touches)} touches: "
-        + (", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "none")
+        f"{_number(len(touches))} touches: "
+        + (", ".join(f"{_number(n)} {a}" for a, n in sorted(counts.items())) or "none")
         + ".",
         "",
     ]
@@ -291,16 +351,16 @@ def _run_report(item: dict[str, Any]) -> list[str]:
     out += ["### Out of scope", ""]
     if outside:
         out += [
-            f"{len(outside)} touch(es) no grant of the run covered:",
+            f"{_number(len(outside))} touch(es) no grant of the run covered:",
             "",
-            "| time | step | record | action | before → after |",
-            "|---|---|---|---|---|",
+            "| time | step | record | action | grant needed | logged at | before → after |",
+            "|---|---|---|---|---|---|---|",
         ]
         for t in outside:
             out.append(
                 f"| {_when(t['ts'])} | {_md(t['step_id'])} | `{_md(_record(t))}` | "
-                f"**{_md(t['action'])}** | {_md(json.dumps(t['before']))} → "
-                f"{_md(json.dumps(t['after']))} |"
+                f"**{_md(t['action'])}** | `{_md(t['needed_grant'])}` | {_where(t)} | "
+                f"{_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |"
             )
     else:
         out.append(
@@ -318,14 +378,15 @@ def _run_report(item: dict[str, Any]) -> list[str]:
             "",
             "### Changes",
             "",
-            "| time | record | action | in scope | before → after |",
-            "|---|---|---|---|---|",
+            "| time | record | action | in scope | logged at | before → after |",
+            "|---|---|---|---|---|---|",
         ]
         for t in writes:
             out.append(
                 f"| {_when(t['ts'])} | `{_md(_record(t))}` | {_md(t['action'])} | "
                 f"{'yes' if t['in_scope'] else 'NO' if t['in_scope'] is False else '?'}"
-                f" | {_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |"
+                f" | {_where(t)} | {_md(json.dumps(t['before']))} → "
+                f"{_md(json.dumps(t['after']))} |"
             )
     out += _section("Approvals", item["approvals"], _approval_line, "None requested.")
     out += _section("Operators' decisions", item["decisions"], _decision_line, "None.")

@@ -1,6 +1,11 @@
 """What a run leaves behind, gathered for an evidence bundle: the run, as whom it ran, its scope,
-every step, every touch with before/after and in_scope, its approvals (who decided and why),
-the decisions taken on it (with their chain hashes), and the trigger phases at the time.
+every step, every event, every touch with before/after, in_scope and the grant it lacked, its
+approvals (who decided and why), the decisions taken on it (with their chain hashes), and the
+trigger phases at the time.
+
+Every event and every touch points back at the logs: the file it was read from (`source`, as
+the store names it: relative to the folder that was ingested or followed), its line and its
+byte offset, so a reviewer can open the very line (`sed -n LINEp`, `tail -c +OFFSET+1`).
 
 `queries.evidence` only reads; writing the bundle's files is `quarterdeck.bundle`'s job.
 """
@@ -38,13 +43,30 @@ def collect(
     overview = runs.run_overview(con, run_id, now=now, stale_seconds=stale_seconds)
     if overview is None:
         return None
+    events = [
+        {
+            "event_id": e["event_id"],
+            "type": e["type"],
+            "ts": e["ts"],
+            "step_id": e["step_id"],
+            "actor": e["actor"],
+            "source": e["source"],
+            "line": e["line_no"],
+            "byte_offset": e["byte_offset"],
+        }
+        for e in runs.run_events(con, run_id).to_pylist()
+    ]
+    where = {e["event_id"]: e for e in events}
     touched = runs.run_touches(con, run_id).to_pylist()
     for touch in touched:
         for key in ("before", "after"):
             touch[key] = json.loads(touch[key]) if touch[key] is not None else None
+        for key in ("source", "line", "byte_offset"):
+            touch[key] = where[touch["event_id"]][key]
     return {
         "run": overview,
         "steps": runs.run_steps(con, run_id).to_pylist(),
+        "events": events,
         "touches": touched,
         "approvals": approvals.approvals(con, now=now, run_id=run_id).to_pylist(),
         "decisions": _decisions(con, run_id),
@@ -104,6 +126,7 @@ def touches_table(collected: list[dict[str, Any]]) -> pa.Table:
                     "record_id": t["record_id"],
                     "action": t["action"],
                     "in_scope": t["in_scope"],
+                    "needed_grant": t["needed_grant"],
                     "fields": ",".join(t["fields"] or []),
                     "record_count": t["record_count"],
                     "classification": t["classification"],
@@ -114,6 +137,9 @@ def touches_table(collected: list[dict[str, Any]]) -> pa.Table:
                     if t["after"] is not None
                     else None,
                     "event_id": t["event_id"],
+                    "source": t["source"],
+                    "line": t["line"],
+                    "byte_offset": t["byte_offset"],
                 }
             )
     return pa.Table.from_pylist(rows, schema=TOUCH_SCHEMA)
@@ -124,18 +150,22 @@ TOUCH_SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("workflow", pa.string()),
         ("identity", pa.string()),
-        ("ts", pa.timestamp("us")),
+        ("ts", pa.timestamp("us", tz="UTC")),  # stored as UTC; the zone says so in the file
         ("step_id", pa.string()),
         ("system", pa.string()),
         ("object", pa.string()),
         ("record_id", pa.string()),
         ("action", pa.string()),
         ("in_scope", pa.bool_()),
+        ("needed_grant", pa.string()),
         ("fields", pa.string()),
         ("record_count", pa.int64()),
         ("classification", pa.string()),
         ("before", pa.string()),
         ("after", pa.string()),
         ("event_id", pa.string()),
+        ("source", pa.string()),
+        ("line", pa.int64()),
+        ("byte_offset", pa.int64()),
     ]
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,6 +28,7 @@ RUN_TOUCHES = pick(
     "record_id",
     "action",
     "in_scope",
+    "needed_grant",
     "change",
     "fields",
     "classification",
@@ -201,7 +200,7 @@ def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]
 
 
 def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
-    labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "FIELDS", "SOURCE"]
+    labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "FIELDS", "SOURCE:LINE", "BYTE"]
     rows, keys = [], []
     for e in d.events.to_pylist():
         rows.append(
@@ -211,7 +210,9 @@ def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
                 cells.text(e["step_id"]),
                 cells.text(e["actor"]),
                 cells.compact_json(e["body"]),
-                f"[dim]{cells.text(Path(e['source'] or '').name)}:{e['line_no']}[/]",
+                # the path relative to the followed folder: four folders share a file name
+                f"[dim]{cells.text(e['source'])}:{e['line_no']}[/]",
+                f"[dim]{e['byte_offset']}[/]",
             ]
         )
         keys.append(e["event_id"])

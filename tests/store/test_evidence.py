@@ -3,7 +3,10 @@ caught), the report naming every out-of-scope touch, many runs in one bundle, an
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +23,7 @@ from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import decisions, evidence
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
-from support.events import NOW, started, write_jsonl
+from support.events import NOW, event, started, write_jsonl
 from support.pilot import until
 
 
@@ -171,3 +174,107 @@ def test_a_bundle_never_overwrites(fleet_store: Store, tmp_path: Path, problem: 
     (tmp_path / "b" / "keep.txt").write_text("mine")
     with pytest.raises(bundle.BundleError, match=problem):
         bundle.write(tmp_path / "b", [], generated_at=NOW, store=fleet_store.path, scope="x")
+
+
+def test_each_event_and_touch_in_the_bundle_points_at_its_line_in_the_logs(
+    fleet_store: Store, fleet_dir: Path, tmp_path: Path
+) -> None:
+    run_id = out_of_scope_run(fleet_store)
+    collected = evidence.collect(fleet_store.con, run_id, now=NOW)
+    out = bundle.write(
+        tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path, scope=f"run {run_id}"
+    )
+    run = json.loads((out / "evidence.json").read_text())["runs"][0]
+    assert len(run["events"]) == run["run"]["events"]
+    logged = {}
+    for e in run["events"]:
+        assert "/" in e["source"] and not e["source"].startswith(str(fleet_dir))
+        data = (fleet_dir / e["source"]).read_bytes()  # relative to the folder ingested
+        if e["source"].endswith(".gz"):  # offsets count the bytes of the file as written
+            data = gzip.decompress(data)
+        line = data[e["byte_offset"] :].split(b"\n", 1)[0]
+        assert json.loads(line)["event_id"] == e["event_id"]
+        assert data[: e["byte_offset"]].count(b"\n") == e["line"] - 1
+        assert e["ts"].endswith("Z") and e["type"]
+        logged[e["event_id"]] = (e["source"], e["line"], e["byte_offset"])
+    outside = [t for t in run["touches"] if t["in_scope"] is False]
+    assert outside
+    for t in run["touches"]:
+        assert (t["source"], t["line"], t["byte_offset"]) == logged[t["event_id"]]
+        assert (t["needed_grant"] is None) == (t["in_scope"] is not False)
+    report = (out / "report.md").read_text().split("### Out of scope")[1].split("###")[0]
+    for t in outside:
+        assert f"`{t['needed_grant']}`" in report
+        assert f"`{t['source']}:{t['line']}`" in report
+
+    # times are UTC and say so: ISO 8601 with Z in the CSV, a UTC type in Parquet
+    parquet = pq.read_table(out / "touched.parquet")
+    assert str(parquet.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    with (out / "touched.csv").open(newline="") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert {"needed_grant", "source", "line", "byte_offset"} <= set(csv_rows[0])
+    stamps = [row["ts"] for row in csv_rows]
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+    assert stamps and all(re.fullmatch(iso, s) for s in stamps)
+    first = parquet.column("ts")[0].as_py()
+    assert stamps[0] == first.strftime("%Y-%m-%dT%H:%M:%S.%fZ") and first.utcoffset().seconds == 0
+
+
+def test_the_report_rounds_numbers_for_people_and_times_each_approval(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    run_id = "r-asking"
+    requested = event(
+        "approval.requested",
+        "2026-11-20T08:30:00Z",
+        run_id,
+        event_id="ask",
+        approval_id="apr-1",
+        action="post 48 invoices",
+        risk="high",
+        required_role="finance-approver",
+        requested_by="svc-agent",
+        expires_at="2026-11-20T12:00:00Z",
+    )
+    decided = event(
+        "approval.decided",
+        "2026-11-20T08:40:00Z",
+        run_id,
+        event_id="answer",
+        approval_id="apr-2",
+        decision="approved",
+        decided_by="bob",
+        reason="checked",
+    )
+    second = {**requested, "event_id": "ask-2", "approval_id": "apr-2", "expires_at": None}
+    write_jsonl(
+        tmp_path / "logs" / "asking.jsonl",
+        [started(run_id, ts="2026-11-20T08:29:00Z"), requested, second, decided],
+    )
+    load_paths(fleet_store.con, [tmp_path / "logs"])
+    collected = evidence.collect(fleet_store.con, run_id, now=NOW)
+    ratio = 0.7650689655172416
+    collected["triggers"] = [
+        {
+            "name": "failures",
+            "phase": "tripped",
+            "value": ratio,
+            "threshold": 0.2,
+            "evaluated_at": NOW,
+        },
+    ]
+    out = bundle.write(
+        tmp_path / "b", [collected], generated_at=NOW, store=fleet_store.path, scope=f"run {run_id}"
+    )
+    report = (out / "report.md").read_text()
+    assert "value 0.77, threshold 0.20" in report and str(ratio) not in report
+    assert (
+        json.loads((out / "evidence.json").read_text())["runs"][0]["triggers"][0]["value"] == ratio
+    )
+    assert not re.search(r"\d\.\d{3,}", report.split("### Operators")[0].split("### Steps")[1])
+    approvals = report.split("### Approvals")[1].split("###")[0]
+    assert "requested 2026-11-20 08:30:00Z, expires 2026-11-20 12:00:00Z; **pending**" in approvals
+    assert (
+        "expires never (no expiry given); **approved** by bob at 2026-11-20 08:40:00Z: checked"
+        in approvals
+    )

@@ -212,7 +212,10 @@ def _when(value: Any) -> str:
 
 def _number(value: Any) -> str:
     """A measured number for a person: whole numbers as integers (`1,204`), others to two
-    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`)."""
+    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`). DuckDB's sums come
+    as Decimal."""
+    if isinstance(value, Decimal):
+        value = float(value)
     if not isinstance(value, int | float) or isinstance(value, bool):
         return _md(value)
     if float(value).is_integer():

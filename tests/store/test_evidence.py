@@ -249,7 +249,22 @@ def test_the_report_rounds_numbers_for_people_and_times_each_approval(
     second = {**requested, "event_id": "ask-2", "approval_id": "apr-2", "expires_at": None}
     write_jsonl(
         tmp_path / "logs" / "asking.jsonl",
-        [started(run_id, ts="2026-11-20T08:29:00Z"), requested, second, decided],
+        [
+            started(run_id, ts="2026-11-20T08:29:00Z"),
+            event("step.started", "2026-11-20T08:29:01Z", run_id, step_id="s1", kind="llm"),
+            event(
+                "step.finished",
+                "2026-11-20T08:29:01.340Z",
+                run_id,
+                step_id="s1",
+                status="ok",
+                tokens_in=12345,
+                tokens_out=6,
+            ),
+            requested,
+            second,
+            decided,
+        ],
     )
     load_paths(fleet_store.con, [tmp_path / "logs"])
     collected = evidence.collect(fleet_store.con, run_id, now=NOW)
@@ -268,6 +283,7 @@ def test_the_report_rounds_numbers_for_people_and_times_each_approval(
     )
     report = (out / "report.md").read_text()
     assert "value 0.77, threshold 0.20" in report and str(ratio) not in report
+    assert "| 340 ms | 12,345/6 |" in report  # a step's duration and summed tokens
     assert (
         json.loads((out / "evidence.json").read_text())["runs"][0]["triggers"][0]["value"] == ratio
     )

@@ -58,6 +58,7 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -84,7 +85,8 @@ class QuarterdeckApp(App[None]):
     TITLE = "Quarterdeck"
 
     BINDINGS = [
-        Binding("colon", "jump", "Jump", id="app.jump"),
+        # priority: see `pressed` (it runs before the keys typed after it are read)
+        Binding("colon", "jump", "Jump", id="app.jump", priority=True),
         Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
         Binding("D", "decisions", "Decisions", id="app.decisions"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -258,9 +260,13 @@ class QuarterdeckApp(App[None]):
         if not isinstance(self.screen, DecisionsScreen):
             self.push_screen(DecisionsScreen(self.reader))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "jump":  # a priority key: not over a dialog, and `:` is text in a box
+            return not isinstance(self.screen, ModalScreen) and not typed_into(self.focused)
+        return True
+
     def action_jump(self) -> None:
-        if not isinstance(self.screen, JumpScreen):
-            self.push_screen(JumpScreen(), self._jump)
+        self.push_screen(JumpScreen(), self._jump)
 
     def _jump(self, jump: Jump | None) -> None:
         if jump is None:

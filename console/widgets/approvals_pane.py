@@ -88,7 +88,7 @@ class ApprovalsPane(Pane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":
-            return True
+            return super().check_action(action, parameters)
         record = self.current_record() or {}
         return key_state(
             getattr(self.app, "desk", None),

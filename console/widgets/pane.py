@@ -37,6 +37,7 @@ from textual_fastdatatable import DataTable
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import WorkFailed
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.table import TableView
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
@@ -71,7 +72,8 @@ class Pane(Vertical, can_focus=False):
     ROW_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="pane.filter"),
+        # priority: see `pressed` (the keys typed after it go to the box it opens)
+        Binding("slash", "filter", "Filter", id="pane.filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
     ]
 
@@ -343,6 +345,11 @@ class Pane(Vertical, can_focus=False):
         self.query_one(TableView).focus_table()
 
     # --- filtering ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":  # a priority key: in a box, `/` is text
+            return not typed_into(self.screen.focused)
+        return True
 
     def action_filter(self) -> None:
         box = self.query_one(".pane-filter", Input)

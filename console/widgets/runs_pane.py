@@ -146,7 +146,7 @@ class RunsPane(Pane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in ("decide", "decide_workflow"):
-            return True
+            return super().check_action(action, parameters)
         record = self.current_record()
         status = record["status"] if record else None
         if action == "decide_workflow" and record:  # its workflow's runs, whatever its status

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -119,6 +119,9 @@ class QuarterdeckApp(App[None]):
         self._followed_shown = 0.0
         self._pending: Timer | None = None
         self.server_lost = False  # a server's client whose server does not answer now
+        #: When the key whose bindings run now was pressed (None outside a key's handling):
+        #: a pane asks it which row the operator saw (`pressed`).
+        self.pressed_at: float | None = None
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
@@ -134,6 +137,16 @@ class QuarterdeckApp(App[None]):
         for note in self.notes:
             self.notify(note, timeout=10)
         self.triggers_flow.start(self.settings.console.evaluate_every)
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+            return
+        self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
+        try:
+            await super().on_event(event)
+        finally:
+            self.pressed_at = None
 
     def notify(
         self,

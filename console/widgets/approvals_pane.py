@@ -82,7 +82,7 @@ class ApprovalsPane(Pane):
         self.post_message(self.OpenApproval(key))
 
     def action_decide(self, action: str) -> None:
-        record = self.current_record()
+        record = self.record_pressed()
         if record is not None:
             self.post_message(DecisionWanted(action, approval_id=record["approval_id"]))
 

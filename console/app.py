@@ -122,6 +122,10 @@ class QuarterdeckApp(App[None]):
         #: When the key whose bindings run now was pressed (None outside a key's handling):
         #: a pane asks it which row the operator saw (`pressed`).
         self.pressed_at: float | None = None
+        self.last_key_at = 0.0  # when the operator last pressed a key (monotonic)
+        #: Dialogs that opened by themselves (a trip's), and when each was first on screen
+        #: (None until then): keys pressed before that are not theirs.
+        self.unasked: dict[Screen[Any], float | None] = {}
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
@@ -142,11 +146,45 @@ class QuarterdeckApp(App[None]):
         if not isinstance(event, events.Key):
             await super().on_event(event)
             return
+        if not event.is_forwarded:  # read in from the terminal
+            self.last_key_at = event.time
+            if self._before_shown(event):
+                return
         self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
         try:
             await super().on_event(event)
         finally:
             self.pressed_at = None
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """As Textual's; a dialog the triggers flow opened by itself is remembered, with the
+        moment it is first on screen (after its first refresh)."""
+        pushed = super().push_screen(screen, *args, **kwargs)
+        if isinstance(screen, Screen) and self.triggers_flow.opened_by_itself(screen):
+            self.unasked[screen] = None
+            screen.call_after_refresh(self._shown, screen)
+        return pushed
+
+    def _shown(self, screen: Screen[Any]) -> None:
+        if screen in self.unasked:
+            self.unasked[screen] = time.monotonic()
+
+    def _before_shown(self, event: events.Key) -> bool:
+        """A key pressed before the dialog on top, which opened by itself, was on screen is
+        not the dialog's: it neither confirms nor cancels it. Said, and dropped."""
+        for screen in [s for s in self.unasked if s not in self.screen_stack]:
+            del self.unasked[screen]  # closed
+        if self.screen not in self.unasked:
+            return False
+        shown = self.unasked[self.screen]
+        if shown is not None and event.time >= shown:
+            return False
+        self.notify(
+            f"{event.key!r} was pressed before this dialog appeared: not given to it",
+            severity="warning",
+            timeout=5,
+        )
+        return True
 
     def notify(
         self,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -58,6 +58,7 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -84,7 +85,8 @@ class QuarterdeckApp(App[None]):
     TITLE = "Quarterdeck"
 
     BINDINGS = [
-        Binding("colon", "jump", "Jump", id="app.jump"),
+        # priority: see `pressed` (it runs before the keys typed after it are read)
+        Binding("colon", "jump", "Jump", id="app.jump", priority=True),
         Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
         Binding("D", "decisions", "Decisions", id="app.decisions"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -117,6 +119,13 @@ class QuarterdeckApp(App[None]):
         self._followed_shown = 0.0
         self._pending: Timer | None = None
         self.server_lost = False  # a server's client whose server does not answer now
+        #: When the key whose bindings run now was pressed (None outside a key's handling):
+        #: a pane asks it which row the operator saw (`pressed`).
+        self.pressed_at: float | None = None
+        self.last_key_at = 0.0  # when the operator last pressed a key (monotonic)
+        #: Dialogs that opened by themselves (a trip's), and when each was first on screen
+        #: (None until then): keys pressed before that are not theirs.
+        self.unasked: dict[Screen[Any], float | None] = {}
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
@@ -132,6 +141,50 @@ class QuarterdeckApp(App[None]):
         for note in self.notes:
             self.notify(note, timeout=10)
         self.triggers_flow.start(self.settings.console.evaluate_every)
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+            return
+        if not event.is_forwarded:  # read in from the terminal
+            self.last_key_at = event.time
+            if self._before_shown(event):
+                return
+        self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
+        try:
+            await super().on_event(event)
+        finally:
+            self.pressed_at = None
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """As Textual's; a dialog the triggers flow opened by itself is remembered, with the
+        moment it is first on screen (after its first refresh)."""
+        pushed = super().push_screen(screen, *args, **kwargs)
+        if isinstance(screen, Screen) and self.triggers_flow.opened_by_itself(screen):
+            self.unasked[screen] = None
+            screen.call_after_refresh(self._shown, screen)
+        return pushed
+
+    def _shown(self, screen: Screen[Any]) -> None:
+        if screen in self.unasked:
+            self.unasked[screen] = time.monotonic()
+
+    def _before_shown(self, event: events.Key) -> bool:
+        """A key pressed before the dialog on top, which opened by itself, was on screen is
+        not the dialog's: it neither confirms nor cancels it. Said, and dropped."""
+        for screen in [s for s in self.unasked if s not in self.screen_stack]:
+            del self.unasked[screen]  # closed
+        if self.screen not in self.unasked:
+            return False
+        shown = self.unasked[self.screen]
+        if shown is not None and event.time >= shown:
+            return False
+        self.notify(
+            f"{event.key!r} was pressed before this dialog appeared: not given to it",
+            severity="warning",
+            timeout=5,
+        )
+        return True
 
     def notify(
         self,
@@ -258,9 +311,13 @@ class QuarterdeckApp(App[None]):
         if not isinstance(self.screen, DecisionsScreen):
             self.push_screen(DecisionsScreen(self.reader))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "jump":  # a priority key: not over a dialog, and `:` is text in a box
+            return not isinstance(self.screen, ModalScreen) and not typed_into(self.focused)
+        return True
+
     def action_jump(self) -> None:
-        if not isinstance(self.screen, JumpScreen):
-            self.push_screen(JumpScreen(), self._jump)
+        self.push_screen(JumpScreen(), self._jump)
 
     def _jump(self, jump: Jump | None) -> None:
         if jump is None:

@@ -11,15 +11,27 @@ Triggers pane shows the trip.
 As a server's client the watch (`remote_desk.RemoteWatch`) evaluates nothing: the server does,
 and the watch reads the trips it stored, handing this flow each undecided one once.
 
+A trip's dialog opens by itself, so it waits for a moment when it cannot take a key meant for
+something else: no dialog open and no key pressed for `pressed.SEEN_S` (the app then gives it
+no key pressed before it was on screen, see `opened_by_itself`). One dialog per trip: while a
+rule's trip waits undecided (its dialog cancelled), the rule tripping again opens none; the
+Triggers pane says it waits and `d` decides it. An evaluation lets go of a rule whose trip has
+been decided (here, by another console, or automatically) or has ended.
+
 A small object the app owns rather than a mixin (see `decisions_flow`); it does nothing
 without a watch or rules.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import ModalScreen, Screen
 
 from quarterdeck.console.decisions_flow import DecisionsFlow
+from quarterdeck.console.pressed import SEEN_S
+from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.watch import Trip, Watch
 
 if TYPE_CHECKING:
@@ -31,6 +43,9 @@ class TriggersFlow:
         self.app = app
         self.watch = watch
         self.decisions = decisions
+        #: rule name -> its trip handed to the operator and not decided yet
+        self.waiting: dict[str, Trip] = {}
+        self._opening: set[tuple[str, str]] = set()  # (action, workflow) of dialogs asked for
 
     def start(self, every: float) -> None:
         if self.watch is not None and self.watch.rules:
@@ -50,10 +65,34 @@ class TriggersFlow:
     def _evaluate(self) -> None:
         assert self.watch is not None
         trips = self.watch.evaluate()
-        if trips:
-            self.app.call_from_thread(self._tripped, trips)
+        settled = [n for n in list(self.waiting) if isinstance(self.watch.open_trip(n), str)]
+        if trips or settled:
+            self.app.call_from_thread(self._tripped, trips, settled)
 
-    def _tripped(self, trips: list[Trip]) -> None:
+    def opened_by_itself(self, screen: Screen[Any]) -> bool:
+        """`screen` is the dialog of a trip this flow asked for (not one the operator did)."""
+        if not isinstance(screen, DecideScreen):
+            return False
+        asked = (screen.plan.action, screen.plan.target)
+        if asked in self._opening:
+            self._opening.discard(asked)
+            return True
+        return False
+
+    def _ask(self, trip: Trip) -> None:
+        """Open the trip's dialog once the operator is not in a dialog nor typing."""
+        app, rule = self.app, trip.rule
+        if self.waiting.get(rule.name) is not trip:
+            return  # decided meanwhile
+        if isinstance(app.screen, ModalScreen) or time.monotonic() - app.last_key_at < SEEN_S:
+            app.set_timer(SEEN_S, lambda: self._ask(trip))
+            return
+        self._opening.add((rule.on_trip, str(rule.workflow)))
+        self.decisions.ask(rule.on_trip, {"workflow": str(rule.workflow)}, trip)
+
+    def _tripped(self, trips: list[Trip], settled: list[str]) -> None:
+        for name in settled:
+            self.waiting.pop(name, None)
         for trip in trips:
             rule = trip.rule
             self.app.notify(
@@ -74,6 +113,14 @@ class TriggersFlow:
                     severity="warning",
                     timeout=20,
                 )
+            elif rule.workflow is not None and rule.name in self.waiting:
+                self.app.notify(
+                    "its earlier trip still waits for a decision: d in Triggers (4)",
+                    title=f"trigger {rule.name}",
+                    severity="warning",
+                    timeout=8,
+                )
             elif rule.workflow is not None:
-                self.decisions.ask(rule.on_trip, {"workflow": rule.workflow}, trip)
+                self.waiting[rule.name] = trip
+                self._ask(trip)
         self.app.reload_screen()

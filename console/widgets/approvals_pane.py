@@ -82,13 +82,13 @@ class ApprovalsPane(Pane):
         self.post_message(self.OpenApproval(key))
 
     def action_decide(self, action: str) -> None:
-        record = self.current_record()
+        record = self.record_pressed()
         if record is not None:
             self.post_message(DecisionWanted(action, approval_id=record["approval_id"]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":
-            return True
+            return super().check_action(action, parameters)
         record = self.current_record() or {}
         return key_state(
             getattr(self.app, "desk", None),

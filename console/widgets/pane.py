@@ -11,6 +11,9 @@ MAX_ROWS it stops (memory stays bounded whatever the store holds) and says so. A
 refresh, or coming back to the pane) fetches the pages up to the cursor again, so the cursor
 keeps its row and what scrolled far out of sight is let go.
 
+A decision key names the row the operator saw when pressing it (`record_pressed`) and pins the
+cursor to it (see `TableView`); Home (or `g`) goes back to the top, following the newest.
+
 A load that fails (its worker raises) changes no row: the pane keeps the rows it had and its
 title says it could not load, until a load succeeds; the next refresh simply loads again. The
 error itself goes to the app as `WorkFailed`, which shows it.
@@ -37,6 +40,7 @@ from textual_fastdatatable import DataTable
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import WorkFailed
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.table import TableView
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
@@ -71,8 +75,13 @@ class Pane(Vertical, can_focus=False):
     ROW_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="pane.filter"),
+        # priority: see `pressed` (the keys typed after it go to the box it opens)
+        Binding("slash", "filter", "Filter", id="pane.filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
+        # priority: before the table's own Home, which only moves the cursor
+        Binding(
+            "home,g", "follow", "Top, following newest", show=False, priority=True, id="pane.follow"
+        ),
     ]
 
     class Loaded(Message):
@@ -325,12 +334,34 @@ class Pane(Vertical, can_focus=False):
                 "the next refresh)[/]"
             )
         parts.extend(self.title_parts())
+        if self.query_one(TableView).pinned:
+            parts.append("· [b]pinned[/] [dim](Home follows newest)[/]")
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
         self.query_one(".pane-title", Static).update(cells.content(" ".join(parts)))
 
     def current_key(self) -> str | None:
         return self.query_one(TableView).current_key()
+
+    def record_pressed(self) -> dict[str, Any] | None:
+        """The row a decision key was pressed on, as the operator saw it then (`seen_at`), and
+        the cursor pinned to it: what the dialog names is the row under the cursor, however
+        many rows arrive meanwhile. None (and said) if that row has left the table."""
+        table = self.query_one(TableView)
+        pressed = getattr(self.app, "pressed_at", None)
+        key = table.seen_at(pressed) if pressed is not None else table.current_key()
+        if key is None or self.records is None:
+            return None
+        if key not in table.keys:
+            self.app.notify(f"{key} is no longer in {self.TITLE}: nothing decided", timeout=5)
+            return None
+        table.pin(key)
+        self._retitle()
+        return self.records.slice(table.keys.index(key), 1).to_pylist()[0]
+
+    def action_follow(self) -> None:
+        self.query_one(TableView).follow()
+        self._retitle()
 
     def current_record(self) -> dict[str, Any] | None:
         """The row under the cursor, as fetched."""
@@ -343,6 +374,11 @@ class Pane(Vertical, can_focus=False):
         self.query_one(TableView).focus_table()
 
     # --- filtering ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("filter", "follow"):  # priority keys: in a box, they are the box's
+            return not typed_into(self.screen.focused)
+        return True
 
     def action_filter(self) -> None:
         box = self.query_one(".pane-filter", Input)

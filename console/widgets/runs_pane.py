@@ -130,7 +130,7 @@ class RunsPane(Pane):
         self.post_message(self.OpenRun(key))
 
     def action_decide(self, action: str) -> None:
-        record = self.current_record()
+        record = self.record_pressed()
         if record is not None:
             self.post_message(DecisionWanted(action, run_id=record["run_id"]))
 
@@ -140,13 +140,13 @@ class RunsPane(Pane):
             self.post_message(EvidenceWanted(record["run_id"]))
 
     def action_decide_workflow(self, action: str) -> None:
-        record = self.current_record()
+        record = self.record_pressed()
         if record is not None and record["workflow"]:
             self.post_message(DecisionWanted(action, workflow=record["workflow"]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in ("decide", "decide_workflow"):
-            return True
+            return super().check_action(action, parameters)
         record = self.current_record()
         status = record["status"] if record else None
         if action == "decide_workflow" and record:  # its workflow's runs, whatever its status

@@ -3,6 +3,12 @@
 fastdatatable renders straight from an Arrow table (fast for large results) but cannot swap
 its data in place, so `TableView` mounts a fresh one and puts the cursor back on the same key.
 
+The cursor on the first row follows what is newest (tail mode): new rows come in under it. A
+pinned table (`pin`, as a decision key is pressed) keeps its cursor on its row's key instead,
+until `follow` (Home) asks for the newest again. Each time the row under the cursor changes by
+itself (a refresh, not a key) the table remembers what it left, so `seen_at` can say which row
+the operator saw when a key was pressed (`pressed.SEEN_S`).
+
 Its cells are strings of Rich markup that fastdatatable renders itself, so no row may carry a
 control character: the functions in `cells` show them visibly already, and `show` checks each
 column (in Arrow, at once) and makes `printable` any cell a row builder did not pass through
@@ -11,6 +17,8 @@ them, so a forgotten field cannot drive the terminal either.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -20,6 +28,7 @@ from textual.containers import Container
 from textual.widgets import Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import PATTERN, printable
 
 
@@ -42,6 +51,10 @@ class TableView(Container, can_focus=True):
         self.keys: list[str] = []
         self.data: pa.Table | None = None  # the rows shown, as Arrow (what the table reads)
         self.table: DataTable | None = None
+        self.pinned = False  # the cursor keeps its row: no tail mode
+        # (when, the key it left, the key it came to) for each change of the row under the
+        # cursor made by a refresh; only the last few can matter (`seen_at`)
+        self._moves: deque[tuple[float, str | None, str | None]] = deque(maxlen=8)
 
     def compose(self) -> ComposeResult:
         yield Static(self.empty, classes="empty")
@@ -96,10 +109,17 @@ class TableView(Container, can_focus=True):
         return table
 
     def _put(self, data: pa.Table, keys: list[str], keep: str | None, *, swap: bool = True) -> None:
+        before = self.current_key()
+        self._place(data, keys, keep, swap=swap)
+        after = self.current_key()
+        if before is not None and after != before:
+            self._moves.append((time.monotonic(), before, after))
+
+    def _place(self, data: pa.Table, keys: list[str], keep: str | None, *, swap: bool) -> None:
         position = self.table.cursor_row if self.table is not None else 0
         # Where the cursor sits in the viewport, so it stays there when rows arrive above.
         from_top = position - round(self.table.scroll_y) if self.table is not None else None
-        if keep is None and position == 0 and from_top == 0:
+        if keep is None and position == 0 and from_top == 0 and not self.pinned:
             keep = ""  # watching the top: stay there and let new rows come in under it
         if keep is None:
             keep = self.current_key()
@@ -193,6 +213,31 @@ class TableView(Container, can_focus=True):
             return None
         row = self.table.cursor_row
         return self.keys[row] if 0 <= row < len(self.keys) else None
+
+    def seen_at(self, pressed: float) -> str | None:
+        """The key of the row under the cursor as the operator saw it when a key was pressed
+        at `pressed` (monotonic, as `events.Key.time`): a row a refresh brought under the
+        cursor less than `SEEN_S` before was not seen yet, so the row it replaced is meant.
+        A move by the operator since a refresh ends the search: their own cursor is meant."""
+        key = self.current_key()
+        for at, left, arrived in reversed(self._moves):
+            if arrived != key or at <= pressed - SEEN_S:
+                break
+            key = left
+        return key
+
+    def pin(self, key: str) -> None:
+        """Keep the cursor on `key`'s row from now on (no tail mode), and put it there."""
+        self.pinned = True
+        if self.table is not None and key in self.keys:
+            self.table.move_cursor(row=self.keys.index(key), column=0, animate=False)
+
+    def follow(self) -> None:
+        """Back to the first row, following what is newest."""
+        self.pinned = False
+        if self.table is not None and self.keys:
+            self.table.move_cursor(row=0, column=0, animate=False)
+            self.table.scroll_to(y=0, animate=False)
 
     def focus_table(self) -> None:
         """Focus now (not after the next refresh, as `focus()` does): a key pressed right

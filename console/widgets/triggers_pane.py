@@ -88,8 +88,11 @@ class TriggersPane(Pane):
     def row(self, t: dict[str, Any]) -> list[str]:
         scope = " · ".join(x for x in (t["workflow"], t["environment"]) if x) or "all"
         sign = "<" if t["below"] else ">"
+        phase = cells.status(t["phase"] or "not yet evaluated")
+        if t["phase"] == "tripped" and t["name"] in self._waiting():
+            phase += " [b]· undecided[/] [dim]— d to decide[/]"
         cell = {
-            "phase": cells.status(t["phase"] or "not yet evaluated"),
+            "phase": phase,
             "name": f"[b]{cells.text(t['name'])}[/]",
             "metric": f"{cells.text(t['metric'])} [dim]({cells.text(scope)})[/]",
             "value": value_text(t["value"]),
@@ -105,10 +108,17 @@ class TriggersPane(Pane):
         }
         return [cell[c.key] for c in SHOWN]
 
+    def _waiting(self) -> set[str]:
+        """The rules whose trip waits for this operator's decision (see `triggers_flow`)."""
+        flow = getattr(self.app, "triggers_flow", None)
+        return set(flow.waiting) if flow is not None else set()
+
     def open(self, key: str) -> None:
         self.post_message(self.OpenTrigger(key))
 
     def action_decide_trip(self) -> None:
         record = self.current_record()
-        if record is not None:
+        if record is None:
+            self.app.notify("no rule here to decide", severity="warning", timeout=5)
+        else:
             self.post_message(TripDecisionWanted(record["name"]))

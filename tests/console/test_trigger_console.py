@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
+
 from quarterdeck.config import Settings, TriggerSettings
 from quarterdeck.console.app import make_app
 from quarterdeck.console.screens.decide import DecideScreen
@@ -136,11 +138,28 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
                 isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-cancel"))
             ),
         )
+        # It opened by itself: a key pressed before it was on screen neither cancels it...
+        dialog = app.screen
+        early = events.Key("escape", None)
+        early.time = 0.0
+        app.post_message(early)
+        await until(
+            pilot, lambda: any("not given to it" in str(n.message) for n in app._notifications)
+        )
+        assert app.screen is dialog
+        # ...a key pressed once it is shown does
+        await until(pilot, lambda: app.unasked.get(dialog) is not None)
         await pilot.press("escape")  # dismissed: nothing recorded
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
         await pilot.press("4")
         pane = app.screen.query_one(TriggersPane)
         await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 1)
+        # the pane says the trip waits; the rule tripping again opens no second dialog
+        assert "undecided" in pane.query_one(TableView).cells("busy")[1]
+        app.triggers_flow._tripped([app.triggers_flow.waiting["busy"]], [])
+        await pilot.pause()
+        assert not isinstance(app.screen, DecideScreen)
+        assert any("still waits" in str(n.message) for n in app._notifications)
         pane.focus_table()
         await pilot.press("d")
         await until(
@@ -152,6 +171,8 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         assert "busy" in app.screen.reason
         await pilot.press("tab", "enter")  # Cancel → the decision button
         await until(pilot, lambda: paths.journal.exists())
+        # the dialog closed: the Triggers table has the keys again, no Tab needed
+        await until(pilot, lambda: app.focused is pane.query_one(TableView).table)
         await until(
             pilot,
             lambda: (

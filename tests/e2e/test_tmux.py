@@ -141,3 +141,43 @@ def test_a_record_id_cannot_retitle_or_clear_the_terminal(tmp_path: Path) -> Non
         assert "PWNED" not in term.title()
     finally:
         term.close()
+
+
+def test_keys_typed_in_one_burst_reach_the_box_they_were_typed_for(tmp_path: Path) -> None:
+    """`/text` and `:run ID` Enter, each sent in one write (as typed fast or pasted), right
+    after the console starts and again while live rows arrive: every key lands in the box
+    that `/` or `:` opened, including a capital that is a key binding elsewhere (T, R)."""
+    work = tmp_path / "demo"
+    term = Terminal(
+        [sys.executable, "-m", "quarterdeck.cli", "demo", "--rate", "40", "--dir", str(work)],
+        tmp_path,
+    )
+    try:
+        term.wait_for("Runs [1]", timeout=90)  # up: the fleet is still being read in
+        term.keys("/T-57519")
+        term.wait_for("filter T-57519")
+        term.keys("Escape")
+        term.wait_for_gone("filter T-57519")
+        term.keys(":resume-workflow invoice-posting")
+        term.wait_for("▊  resume-workflow invoice-posting ")  # the jump box holds it all
+        term.keys("Escape")
+        term.wait_for_gone("record SYSTEM/OBJECT/ID")
+
+        def runs(screen: str) -> int:
+            found = re.search(r"([\d,]+) runs", screen)
+            return int(found[1].replace(",", "")) if found else 0
+
+        first = runs(term.wait_until(lambda s: runs(s) >= 300, "the shipped fleet is loaded"))
+        screen = term.wait_until(lambda s: runs(s) > first, "live runs keep arriving")
+        live = re.findall(r"r-[a-z]+-\d{10}-\d{4}", screen)[0]  # a run of the runner's
+        term.keys("/Rollback payout")  # R rolls back, but not in the box
+        term.wait_for("filter Rollback payout")
+        term.keys("Escape")
+        term.wait_for_gone("filter Rollback payout")
+        term.keys(f":run {live}", "Enter")
+        screen = term.wait_for("Timeline")
+        assert f"Runs  ›  {live}" in screen
+        term.keys("q")
+        term.wait_for("EXITED:0")
+    finally:
+        term.close()

@@ -1,0 +1,86 @@
+"""A decision names the row the operator saw: a decision key pins the cursor to its row, even
+when the newest rows arrive (tail mode) between the moment the key was pressed and the moment
+it is handled; Home goes back to following the newest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events
+
+from quarterdeck.config import Settings
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.console.widgets.table import TableView
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.store import Store
+from support.desks import desk_for
+from support.events import NOW, started, write_jsonl
+from support.pilot import until
+
+SIZE = (170, 40)
+
+
+def add_run(store: Store, folder: Path, run_id: str, ts: str) -> None:
+    write_jsonl(folder / run_id / "runner.jsonl", [started(run_id, ts=ts)])
+    load_paths(store.con, [folder / run_id])
+
+
+def runs(app: QuarterdeckApp) -> TableView:
+    return app.screen_stack[1].query_one(RunsPane).query_one(TableView)
+
+
+def title(app: QuarterdeckApp) -> str:
+    pane = app.screen_stack[1].query_one(RunsPane)
+    return str(pane.query_one(".pane-title").render())
+
+
+async def test_the_dialog_names_the_row_under_the_cursor_when_the_key_was_pressed(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "qd.duckdb")
+    logs = tmp_path / "logs"
+    add_run(store, logs, "r-a", "2026-11-20T08:58:00Z")
+    desk = desk_for(store, tmp_path, {"operator"})
+    app = make_app(store, Settings(), clock=lambda: NOW, desk=desk)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            table = runs(app)
+            await until(pilot, lambda: table.keys == ["r-a"] and table.table is not None)
+            await until(pilot, lambda: app.focused is table.table)
+            # The operator reads r-a on the first row and presses p; before the key is
+            # handled a newer run arrives, and the first row (tail mode) follows it.
+            pressed = events.Key("p", "p")
+            add_run(store, logs, "r-b", "2026-11-20T08:58:30Z")
+            app.action_refresh()
+            await until(pilot, lambda: table.keys[:1] == ["r-b"] and table.current_key() == "r-b")
+            app.post_message(pressed)
+            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+            assert app.screen.plan.runs == ("r-a",)  # the row seen, not the row arrived
+            assert table.pinned and table.current_key() == "r-a"
+            assert "pinned" in title(app) and "Home follows newest" in title(app)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+
+            # pinned: newer rows arrive above and the cursor keeps r-a
+            add_run(store, logs, "r-c", "2026-11-20T08:59:00Z")
+            app.action_refresh()
+            await until(pilot, lambda: table.keys[:1] == ["r-c"])
+            assert table.current_key() == "r-a"
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+            assert app.screen.plan.runs == ("r-a",)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+
+            # Home: the top again, following the newest
+            await pilot.press("home")
+            assert not table.pinned and table.current_key() == "r-c"
+            assert "pinned" not in title(app)
+            add_run(store, logs, "r-d", "2026-11-20T08:59:30Z")
+            app.action_refresh()
+            await until(pilot, lambda: table.keys[:1] == ["r-d"])
+            assert table.current_key() == "r-d"
+    finally:
+        store.close()

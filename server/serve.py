@@ -26,8 +26,6 @@ What it keeps true, and how:
   summaries take it within `DERIVED_EVERY` and the counter is bumped once they have (so a
   console never asks before its answer would show the line), and a console refreshes
   within 0.3 s of the bump.
-- Memory: glibc's mmap threshold is kept at 1 MiB for the life of the process
-  (`_give_back_big_blocks`), so big blocks freed go back to the kernel instead of the heaps.
 - Bounded: every query is one short read that returns its whole result, on its worker
   thread's cursor, kept from request to request (readers.py); the WAL is checkpointed every
   `CHECKPOINT_EVERY` seconds; the watchdog logs any query, decision, ingest or follower
@@ -43,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import grp
 import itertools
@@ -84,10 +81,6 @@ WATCHDOG_EVERY = 5.0
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
-#: Allocations at least this big get pages of their own from the kernel, given back when freed
-#: (glibc's `M_MMAP_THRESHOLD`; see `_give_back_big_blocks`).
-MMAP_THRESHOLD = 1024 * 1024
-M_MMAP_THRESHOLD = -3  # mallopt's parameter for it, from glibc's <malloc.h>
 #: The least time between two refreshes of the derived facts while following: new lines show
 #: in the summaries within about this long (plus the refresh itself, ~0.1 s at the demo's
 #: size), and the commits between them only append.
@@ -188,7 +181,6 @@ class Server:
         # a signal while the store opens and the threads start is kept, and acted on as
         # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
         self._keep_stop_signals()
-        _give_back_big_blocks()
         os.umask(0o077)
         refuse_shared(self.path, self.paths)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -537,23 +529,6 @@ class Server:
                 for f in self._follower.files()
             ],
         }
-
-
-def _give_back_big_blocks() -> None:
-    """Fix glibc's mmap threshold at `MMAP_THRESHOLD` for the life of the process.
-
-    By default glibc raises the threshold (up to 32 MiB) each time a big mmapped block is freed,
-    so after the first big load later big blocks — Arrow's batches, the follower's reads, the
-    answers to clients — come from the per-thread heaps, where small allocations that outlive
-    them pin the pages. Measured in the soak from minute 2 to minute 5: the server grew
-    +49 MiB that way (Python's objects and DuckDB's own accounting flat; jemalloc's settings,
-    which this DuckDB build does not use, and fewer heaps changed nothing), +8 MiB with the
-    threshold fixed at 1 MiB. Fixed at glibc's own start, 128 KiB, it grew about as little
-    but a 300k-event ingest took 8% longer (every DuckDB block a system call); at 1 MiB the
-    ingest is as fast as before. A no-op where the C library has no `mallopt` (not glibc)."""
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def _stamp(moment: datetime) -> str:

@@ -77,7 +77,9 @@ Feed = LiveFeed | ServerFeed
 
 APP_HELP = "Keyboard first: every action has a key; the footer shows the ones that work here."
 #: Seconds between refreshes prompted by the follower (it may report several times a second).
-LIVE_MIN_GAP = 0.8
+#: A server reports about every quarter second: part of a second's budget from a line written
+#: to it on screen (server/serve.py).
+LIVE_MIN_GAP = 0.3
 
 
 class QuarterdeckApp(App[None]):

@@ -74,6 +74,12 @@ REFRESH_GAP = 0.3
 #: trigger watch, decisions, readers) seldom gives it: the log, and the memory behind it,
 #: would keep growing.
 CHECKPOINT_EVERY = 30.0
+#: How watchfiles wakes the follower (milliseconds): at most `WAKE_DEBOUNCE_MS` after the first
+#: change it saw, or `WAKE_STEP_MS` after changes stop. A writer that never pauses (a busy
+#: runner) is read every `WAKE_DEBOUNCE_MS`, the first wait between a line written and a
+#: console showing it; at 200 lines/s that is still a few dozen lines a commit.
+WAKE_DEBOUNCE_MS = 100
+WAKE_STEP_MS = 25
 #: Events whose timestamp is older than this when stored are backlog, not lag.
 LIVE_WINDOW = 300.0
 
@@ -599,8 +605,8 @@ class Follower:
             yield from watchfiles.watch(
                 *self.paths,
                 stop_event=stop,
-                debounce=250,
-                step=50,
+                debounce=WAKE_DEBOUNCE_MS,
+                step=WAKE_STEP_MS,
                 rust_timeout=int(interval * 1000),
                 yield_on_timeout=True,
                 raise_interrupt=False,

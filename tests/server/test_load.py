@@ -1,8 +1,13 @@
 """The issue's load test: `quarterdeck serve` following a runner that writes 200 events/s, three
 consoles in tmux as its clients and loops of `runs`, `triggers` and `decisions --format json`
-for 60 s. Nothing is refused; each console shows each new run the server stores (the time it
-took is measured and printed, the worst of it reported; the assertion is that it is seen, as a
-loaded 2-core machine cannot promise a second); every line written is stored exactly once.
+for 60 s. Nothing is refused; each console shows each new run the server stores; every line
+written is stored exactly once.
+
+The sighting is measured two ways and printed, not asserted (a loaded 2-core machine cannot
+promise a second): from the run's first line being written (its `started_at`, the runner's
+clock: the whole way, follower and change feed and console) to each console showing it, and
+from the test finding it in the server's `runs` to each console showing it (the console's part).
+The assertion is that every run is seen.
 """
 
 from __future__ import annotations
@@ -31,15 +36,35 @@ RATE = 200.0
 SEEN_WITHIN_S = 30.0
 
 
-def newest_run(server: client.Client) -> str | None:
-    now = datetime.now(UTC).replace(tzinfo=None).isoformat()
-    table = server.query("runs", {"now": now, "limit": 1})
-    return table.column("run_id")[0].as_py() if table.num_rows else None
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-def newer_run(server: client.Client, last: str | None) -> str | None:
+def newest_run(server: client.Client) -> tuple[str, datetime] | None:
+    """The newest run the server has stored: its id and when its first line was written."""
+    table = server.query("runs", {"now": utc_now().isoformat(), "limit": 1})
+    if not table.num_rows:
+        return None
+    row = table.slice(0, 1).to_pylist()[0]
+    return row["run_id"], row["started_at"]
+
+
+def newer_run(server: client.Client, last: str | None) -> tuple[str, datetime] | None:
     found = newest_run(server)
-    return found if found != last else None
+    return found if found is not None and found[0] != last else None
+
+
+def spread(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    within = sum(t <= 1.0 for t in ordered)
+    return (
+        f"median {at(0.5):.2f} s, p90 {at(0.9):.2f} s, worst {ordered[-1]:.2f} s, "
+        f"{within} of {len(ordered)} within 1 s"
+    )
 
 
 def lines_written(folder: Path) -> int:
@@ -81,33 +106,33 @@ def test_three_consoles_and_command_loops_against_a_loaded_server(
             console.wait_for("via server", timeout=90)
         for thread in loops:
             thread.start()
-        latencies: list[float] = []
+        from_written: list[float] = []
+        from_stored: list[float] = []
         missed: list[str] = []
         began = time.monotonic()
         last = None
         while time.monotonic() - began < LOAD_S:
-            run_id = until(partial(newer_run, server, last), "a new run stored", timeout=30)
+            last, written = until(partial(newer_run, server, last), "a new run stored", 30)
             stored = time.monotonic()  # within one poll of the server storing it
-            last = run_id
             waiting = set(range(len(consoles)))
             while waiting and time.monotonic() - stored < SEEN_WITHIN_S:
                 for index in list(waiting):
-                    if run_id in consoles[index].screen():
-                        latencies.append(time.monotonic() - stored)
+                    if last in consoles[index].screen():
+                        from_stored.append(time.monotonic() - stored)
+                        from_written.append((utc_now() - written).total_seconds())
                         waiting.discard(index)
                 time.sleep(0.05)
-            missed += [f"{run_id} in console {i}" for i in waiting]
+            missed += [f"{last} in console {i}" for i in waiting]
         stop.set()
         for thread in loops:
             thread.join(timeout=120)
+        assert from_written, "no run was seen"
         print(
-            f"\n{len(latencies)} sightings of {len(latencies) // 3} runs in 3 consoles: "
-            f"worst {max(latencies):.2f} s, median {sorted(latencies)[len(latencies) // 2]:.2f} s,"
-            f" {sum(t <= 1.0 for t in latencies)} within 1 s; "
-            f"{len(codes)} commands run"
+            f"\n{len(from_written)} sightings of {len(from_written) // 3} runs in 3 consoles, "
+            f"{len(codes)} commands run\nfrom the run's first line written: "
+            f"{spread(from_written)}\nfrom the server storing it: {spread(from_stored)}"
         )
         assert not missed, missed
-        assert latencies
         refused = [c for c in codes if c[1] not in (0, 4)]  # triggers: 4 when tripped
         assert not refused, refused[:5]
         assert {c[0] for c in codes} == {"runs", "triggers", "decisions"}
@@ -119,6 +144,11 @@ def test_three_consoles_and_command_loops_against_a_loaded_server(
         for console in consoles:
             console.close()
 
+    follow = served.status()["follow"]
+    print(
+        f"the follower's lag, written to committed: p50 {follow['lag_p50_s']:.2f} s, "
+        f"p95 {follow['lag_p95_s']:.2f} s"
+    )
     written = lines_written(logs / "live")
     until(
         lambda: (

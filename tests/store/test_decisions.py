@@ -499,3 +499,37 @@ def test_a_workflow_can_be_resumed_when_none_of_its_runs_is_paused(fleet: Store)
     assert plan.runs == () and plan.target == "invoice-posting"  # its runners go on
     with pytest.raises(Refused, match="no workflow 'nope'"):
         decisions.plan(fleet.con, ANNA, "resume", workflow="nope", now=NOW)
+
+
+def test_workflow_decisions_and_outcomes_on_the_command_line(
+    tmp_path: Path, workflow_fleet: Store
+) -> None:
+    workflow_fleet.close()
+    config = tmp_path / "qd.toml"
+    config.write_text(
+        'operator = "anna"\n[operators.anna]\nroles = ["operator"]\n'
+        f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n'
+    )
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(workflow_fleet.path)]
+    base += ["--config", str(config)]
+
+    def qd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True)
+
+    wide = qd("decide", "pause", "--run", "r-run", "--include-stale", "--reason", "x")
+    assert wide.returncode == 2 and "--include-stale goes with --workflow" in wide.stderr
+    # (the stale runs are five days old at NOW, and older still now)
+    live = qd("decide", "pause", "--workflow", "invoice-posting", "--reason", "dup payments")
+    assert live.returncode in (0, 3), live.stderr
+    stale = qd(
+        "decide", "pause", "--workflow", "invoice-posting", "--include-stale", "--reason", "x"
+    )
+    assert stale.returncode == 0, stale.stderr
+    assert "r-old-1" in stale.stdout and "stale ones included" in stale.stdout
+    shown = qd("decisions", "--outcomes", "#2", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert {r["run_id"] for r in rows} >= {"r-old-1", "r-old-2"}
+    assert {r["outcome"] for r in rows} == {"not acknowledged"}
+    missing = qd("decisions", "--outcomes", "nope")
+    assert missing.returncode == 1 and "no run answers for decision 'nope'" in missing.stderr

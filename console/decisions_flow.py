@@ -67,8 +67,12 @@ class DecisionsFlow:
         if self.watch is not None:
             self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
 
-    def ask(self, action: str, target: dict[str, str], trip: Trip | None = None) -> None:
-        """Plan in a worker, then open the dialog (its reason filled in from a trip)."""
+    def ask(self, action: str, target: dict[str, Any], trip: Trip | None = None) -> None:
+        """Plan in a worker, then open the dialog (its reason filled in from a trip). A trip's
+        decision covers the workflow's stale runs too: its rule weighed them (a `stale_runs`
+        rule is about nothing else), as an automatic trip's decision does (`watch`)."""
+        if trip is not None:
+            target = {**target, "include_stale": True}
         self._in_thread(self._plan, action, target, trip, doing=f"planning {action}")
 
     # --- in workers and back --------------------------------------------------------------
@@ -88,7 +92,7 @@ class DecisionsFlow:
                 self.ask, trip.rule.on_trip, {"workflow": str(trip.rule.workflow)}, trip
             )
 
-    def _plan(self, action: str, target: dict[str, str], trip: Trip | None) -> None:
+    def _plan(self, action: str, target: dict[str, Any], trip: Trip | None) -> None:
         if self.desk is None or self.desk.read_only:
             return
         try:

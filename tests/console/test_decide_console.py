@@ -1,4 +1,4 @@
-"""Deciding in the console: dialogs that open on Cancel and say what will happen, keys only
+"""Deciding in the console: dialogs that open on the reason and say what will happen, keys only
 for what this operator may do, refusals explained. (A pause the live runner applies:
 tests/e2e/test_demo_runner.py.)"""
 

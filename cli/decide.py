@@ -1,4 +1,5 @@
-"""`decide`, `approve`, `reject`: take a decision; `decisions`: list them with how far each got.
+"""`decide`, `approve`, `reject`: take a decision; `decisions`: list them with how far each got
+(and, with `--outcomes`, one decision's outcome run by run).
 
 A decision needs a reason. It is taken by the server that serves the store, else in-process
 (`source.decide`): the store is first brought level with the decisions journal (what the
@@ -15,7 +16,7 @@ import argparse
 from quarterdeck import config as config_mod
 from quarterdeck import formats
 from quarterdeck.cli import source
-from quarterdeck.cli.errors import EXIT_OK
+from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, format_option, positive_int
 from quarterdeck.printable import printable
 from quarterdeck.queries import columns
@@ -28,7 +29,17 @@ def register(commands: Commands) -> None:
     decide.add_argument("action", choices=("pause", "resume", "rollback"))
     target = decide.add_mutually_exclusive_group(required=True)
     target.add_argument("--run", metavar="ID", help="one run")
-    target.add_argument("--workflow", metavar="NAME", help="every active run of a workflow")
+    target.add_argument(
+        "--workflow",
+        metavar="NAME",
+        help="a workflow's live runs: running or awaiting approval (and paused, to roll back; "
+        "paused, to resume)",
+    )
+    decide.add_argument(
+        "--include-stale",
+        action="store_true",
+        help="with --workflow: its stale runs too (no event for [store] stale_after)",
+    )
     decide.add_argument(
         "--reason", required=True, metavar="TEXT", help="why (recorded with the decision; required)"
     )
@@ -53,9 +64,17 @@ def register(commands: Commands) -> None:
     format_option(decisions)
     decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
     decisions.add_argument("--limit", type=positive_int, metavar="N")
+    decisions.add_argument(
+        "--outcomes",
+        metavar="DECISION",
+        help="one decision's outcome per run (applied, refused and why, not acknowledged); "
+        "DECISION is its id or its # number",
+    )
 
 
 def cmd_decide(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    if args.include_stale and not args.workflow:
+        raise UsageError("--include-stale goes with --workflow (a run named with --run is taken)")
     target = {"run_id": args.run} if args.run else {"workflow": args.workflow}
     return _decide(args, settings, **target)
 
@@ -77,6 +96,17 @@ def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: s
 
 
 def cmd_decisions(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    if args.outcomes is not None:
+        if args.run or args.limit:
+            raise UsageError("--outcomes names one decision: it takes no --run or --limit")
+        table = source.query(args, settings, "decision_outcomes", decision=args.outcomes)
+        if not table.num_rows:
+            raise Failed(
+                f"no run answers for decision {args.outcomes!r}: no decision has that id or # "
+                "number, or it names no run and no runner has acknowledged it"
+            )
+        formats.write(table, args.format, columns=columns.DECISION_OUTCOMES)
+        return EXIT_OK
     table = source.query(args, settings, "decisions", run_id=args.run, limit=args.limit)
     formats.write(table, args.format, columns=columns.DECISIONS)
     return EXIT_OK

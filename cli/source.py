@@ -93,6 +93,7 @@ def decide(
                 "action": args.action,
                 **target,
                 "reason": reason,
+                "include_stale": bool(getattr(args, "include_stale", False)),
                 "operator": getattr(args, "operator", None),
                 "read_only": bool(args.read_only or settings.console.read_only),
             }
@@ -110,6 +111,7 @@ def decide(
             args.action,
             now=utc_now(),
             stale_seconds=int(settings.store.stale_after),
+            include_stale=bool(getattr(args, "include_stale", False)),
             **target,
         )
         rec = decisions.record(

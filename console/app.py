@@ -38,7 +38,6 @@ from textual.worker import Worker, WorkerState
 
 from quarterdeck.client import Client
 from quarterdeck.config import Settings
-from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, utc_now
 from quarterdeck.console.decisions_flow import DecisionsFlow
 from quarterdeck.console.evidence_flow import EvidenceFlow
@@ -89,11 +88,12 @@ class QuarterdeckApp(App[None]):
     BINDINGS = [
         # priority: see `pressed` (it runs before the keys typed after it are read)
         Binding("colon", "jump", "Jump", id="app.jump", priority=True),
-        Binding("Q", "quarantine", "Quarantine", id="app.quarantine"),
+        # (off the footer, which must fit 80 columns with a pane's own keys; in ? help)
+        Binding("Q", "quarantine", "Quarantine", show=False, id="app.quarantine"),
         Binding("D", "decisions", "Decisions", id="app.decisions"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "quit", "Quit", show=False, id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+r", "refresh", "Refresh", id="app.refresh"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
     ]
 
     def __init__(
@@ -355,22 +355,7 @@ class QuarterdeckApp(App[None]):
             main = self.main_screen()
             workflow = main.workflow_under_cursor() if main is not None else None
             if workflow:
-                decide = self.decisions_flow.decide
-                yield SystemCommand(
-                    f"Pause workflow {cells.palette(workflow)}",
-                    "Every active run of the selected run's workflow",
-                    lambda: decide("pause", workflow=workflow),
-                )
-                yield SystemCommand(
-                    f"Resume workflow {cells.palette(workflow)}",
-                    "Every paused run of the selected run's workflow",
-                    lambda: decide("resume", workflow=workflow),
-                )
-                yield SystemCommand(
-                    f"Roll back workflow {cells.palette(workflow)}",
-                    "Every active run of it; you type its name to confirm",
-                    lambda: decide("rollback", workflow=workflow),
-                )
+                yield from self.decisions_flow.workflow_commands(workflow)
         yield SystemCommand("Help", "The keys that work here (?)", self.action_help)
         yield from super().get_system_commands(screen)
 
@@ -400,9 +385,11 @@ class QuarterdeckApp(App[None]):
             binding = active.binding
             description = binding.description or binding.action
             ours = binding.show or bool(binding.id)  # widgets' own cursor keys are listed below
-            if not ours or not active.enabled or description in seen or binding.action == "help":
+            if not ours or description in seen or binding.action == "help":
                 continue
             seen.add(description)
+            if not active.enabled:  # listed all the same: help says what the screen has
+                description += " (not here now)"
             keys.append((self.get_key_display(binding), description))
         keys.append(("↑ ↓ pgup pgdn home end", "move in a table"))
         title = "Quarterdeck"

@@ -177,6 +177,9 @@ class StoreReader:
     def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
         return self._query("decisions", run_id=run_id, limit=limit)
 
+    def decision_outcomes(self, decision_id: str) -> pa.Table:
+        return self._query("decision_outcomes", decision=decision_id)
+
     def trigger_status(self) -> pa.Table:
         """Every configured rule with its latest evaluation and recent values."""
         return self._query("trigger_status")

@@ -2,11 +2,14 @@
 palette, or a tripped trigger.
 
 A decision is planned first, in a worker: the desk checks the operator's authority there, and a
-refusal is said at once, before any dialog. The plan then opens `DecideScreen` (Cancel focused,
-every run named, those not on screen counted), and what the operator confirms is recorded in a
-worker again, with the reason given: the runs recorded are the plan's, the ones the dialog
-named. A trip's decision claims the trip as it is recorded (by the desk, or the server), so a
-trip is decided once. What is on screen is queried again when a decision is recorded.
+refusal is said at once, before any dialog. The plan then opens `DecideScreen` (the reason box
+focused, every run named, those not on screen counted), and what the operator confirms is
+recorded in a worker again, with the reason given: the runs recorded are the plan's, the ones
+the dialog named. A trip's decision claims the trip as it is recorded (by the desk, or the
+server), so a trip is decided once. What is on screen is queried again when a decision is recorded.
+
+What it says goes in notifications: a refusal stays long enough to read (10 s), a decision
+recorded is news for 4 s (the Decisions view, `D`, keeps it and how each run answered).
 
 The flow is a small object the app owns, not a mixin: it holds the desk and the watch, runs its
 workers on the app (so a worker that raises is reported like any other, see the app) and speaks
@@ -17,13 +20,16 @@ Textual registers them through its own metaclass.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from quarterdeck.console.screens.decide import DecideScreen
+from textual.app import SystemCommand
+
+from quarterdeck.console import cells
+from quarterdeck.console.screens.decide import VERBS, DecideScreen
 from quarterdeck.desk import Desk
-from quarterdeck.queries.decisions import JournalError, Plan, Refused
+from quarterdeck.queries.decisions import JournalError, Plan, Refused, workflow_scope
 from quarterdeck.watch import Trip, Watch
 
 if TYPE_CHECKING:
@@ -43,14 +49,30 @@ class DecisionsFlow:
             return
         self.ask(action, target)
 
+    def workflow_commands(self, workflow: str) -> Iterator[SystemCommand]:
+        """The palette's workflow decisions on `workflow`, worded as the dialog's headline
+        words them ("Resume the paused runs of invoice-posting"; the dialog then counts them),
+        each with the Runs pane's key for it."""
+        for action, key in (("pause", "P"), ("resume", "U"), ("rollback", "B")):
+            scope = workflow_scope(action, cells.palette(workflow))
+            yield SystemCommand(
+                f"{VERBS[action]} workflow {cells.palette(workflow)}",
+                f"{scope[0].upper()}{scope[1:]} ({key})",
+                partial(self.decide, action, workflow=workflow),
+            )
+
     def decide_trip(self, name: str) -> None:
         """The decision a tripped rule asks for (`d` in the Triggers pane), if it is tripped
         and nobody has decided it yet."""
         if self.watch is not None:
             self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
 
-    def ask(self, action: str, target: dict[str, str], trip: Trip | None = None) -> None:
-        """Plan in a worker, then open the dialog (its reason filled in from a trip)."""
+    def ask(self, action: str, target: dict[str, Any], trip: Trip | None = None) -> None:
+        """Plan in a worker, then open the dialog (its reason filled in from a trip). A trip's
+        decision covers the workflow's stale runs too: its rule weighed them (a `stale_runs`
+        rule is about nothing else), as an automatic trip's decision does (`watch`)."""
+        if trip is not None:
+            target = {**target, "include_stale": True}
         self._in_thread(self._plan, action, target, trip, doing=f"planning {action}")
 
     # --- in workers and back --------------------------------------------------------------
@@ -70,14 +92,14 @@ class DecisionsFlow:
                 self.ask, trip.rule.on_trip, {"workflow": str(trip.rule.workflow)}, trip
             )
 
-    def _plan(self, action: str, target: dict[str, str], trip: Trip | None) -> None:
+    def _plan(self, action: str, target: dict[str, Any], trip: Trip | None) -> None:
         if self.desk is None or self.desk.read_only:
             return
         try:
             plan = self.desk.plan(action, **target)
         except Refused as exc:
             self.app.call_from_thread(
-                self.app.notify, str(exc), title=f"cannot {action}", severity="error", timeout=12
+                self.app.notify, str(exc), title=f"cannot {action}", severity="error", timeout=10
             )
             return
         self.app.call_from_thread(self._confirm, plan, trip)
@@ -105,13 +127,13 @@ class DecisionsFlow:
             record = self.desk.record(plan, reason, trip=claim)
         except (Refused, JournalError) as exc:
             self.app.call_from_thread(
-                self.app.notify, str(exc), title="not recorded", severity="error", timeout=15
+                self.app.notify, str(exc), title="not recorded", severity="error", timeout=10
             )
             return
         self.app.call_from_thread(
             self.app.notify,
             f"#{record['seq']} {plan.headline} — delivered to the runners",
             title="decision recorded",
-            timeout=8,
+            timeout=4,
         )
         self.app.call_from_thread(self.app.reload_screen)

@@ -55,12 +55,14 @@ def offers(operator: Operator, action: str, required_role: str | None = None) ->
 TripKey = tuple[str, datetime]
 
 
-def target_of(plan: Plan) -> dict[str, str]:
-    """What `plan` decides about, as a decision names it: an approval, a workflow or a run."""
+def target_of(plan: Plan) -> dict[str, Any]:
+    """What `plan` decides about, as a decision names it: an approval, a workflow (with its
+    stale runs, if the plan included them) or a run."""
     if plan.approval_id:
         return {"approval_id": plan.approval_id}
     if plan.target_kind == "workflow":
-        return {"workflow": plan.target}
+        stale = {"include_stale": True} if plan.details.get("include_stale") else {}
+        return {"workflow": plan.target, **stale}
     return {"run_id": plan.target}
 
 

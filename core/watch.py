@@ -119,6 +119,7 @@ class TriggerWatch:
                 now=self.clock(),
                 workflow=rule.workflow,
                 stale_seconds=self.stale_seconds,
+                include_stale=True,  # a trip decides on the runs its rule weighed, stale too
             )
         except Refused as exc:
             return Trip(rule, ev, refused=str(exc))

@@ -118,10 +118,22 @@ DECISIONS = (
     Column("target", "TARGET"),
     Column("runs", "RUNS", "list"),
     Column("state", "STATE"),
+    Column("answers", "RUNS ANSWERED"),
     Column("delivered_at", "DELIVERED", "time"),
     Column("acked_at", "ANSWERED", "time"),
     Column("reason", "REASON"),
     Column("detail", "RUNNER SAID"),
+)
+
+#: One decision's outcome per run (`quarterdeck decisions --outcomes`, the console's Enter on a
+#: decision): NAMED says whether the decision named the run or a runner answered for it.
+DECISION_OUTCOMES = (
+    Column("run_id", "RUN"),
+    Column("workflow", "WORKFLOW"),
+    Column("outcome", "OUTCOME"),
+    Column("acked_at", "ANSWERED", "time"),
+    Column("detail", "RUNNER SAID"),
+    Column("named", "NAMED", "flag"),
 )
 
 #: Rollback triggers: a rule's latest evaluation (the console's pane), or an evaluation made

@@ -110,6 +110,10 @@ class DecisionsParams(Params):
     limit: int | None = Field(None, gt=0)
 
 
+class OutcomesParams(Params):
+    decision: str  # its id, or its seq (`12` or `#12`)
+
+
 class TriggersParams(Params):
     at: datetime
 
@@ -231,6 +235,10 @@ def _quarantine(con: duckdb.DuckDBPyConnection, p: QuarantineParams, ctx: Contex
 
 def _decisions(con: duckdb.DuckDBPyConnection, p: DecisionsParams, ctx: Context) -> pa.Table:
     return decisions.decisions(con, run_id=p.run_id, limit=p.limit)
+
+
+def _outcomes(con: duckdb.DuckDBPyConnection, p: OutcomesParams, ctx: Context) -> pa.Table:
+    return decisions.outcomes(con, p.decision)
 
 
 def _triggers(con: duckdb.DuckDBPyConnection, p: TriggersParams, ctx: Context) -> pa.Table:
@@ -525,6 +533,7 @@ QUERIES: dict[str, Named] = {
     "approvals": Named(ApprovalsParams, _approvals),
     "quarantine": Named(QuarantineParams, _quarantine),
     "decisions": Named(DecisionsParams, _decisions),
+    "decision_outcomes": Named(OutcomesParams, _outcomes),
     "triggers": Named(TriggersParams, _triggers),
     "verify": Named(VerifyParams, _verify),
     # the console's reads

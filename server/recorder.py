@@ -52,6 +52,7 @@ class DecisionRequest(BaseModel):
     run_id: str | None = None
     workflow: str | None = None
     approval_id: str | None = None
+    include_stale: bool = False  # a workflow decision covers its stale runs too
     reason: str = Field(max_length=10_000)
     operator: str | None = None
     read_only: bool = False
@@ -114,6 +115,7 @@ class Recorder:
             request.action,
             now=self.clock(),
             stale_seconds=self.stale_seconds,
+            include_stale=request.include_stale,
             **request.target(),
         )
 

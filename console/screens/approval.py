@@ -1,4 +1,8 @@
-"""One approval request: what it asks, where its states came from, and its run's context."""
+"""One approval request: what it asks, where its states came from, and its run's context.
+
+It is decided here with the Approvals pane's keys, `a` approve and `x` reject, through the same
+decide flow (the app plans, asks for a reason, records); the keys show as the pane shows them:
+hidden without the role the request needs, dimmed when its state takes no such decision."""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import ApprovalDetail, StoreReader
+from quarterdeck.console.messages import DecisionWanted
 from quarterdeck.console.screens.base import crumbs
 from quarterdeck.console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
 from quarterdeck.console.screens.two_tables import TwoTablesScreen
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.desk import key_state
 from quarterdeck.formats import duration
 
 #: How many of the run's latest steps and touches the request shows.
@@ -29,14 +35,19 @@ class ApprovalScreen(TwoTablesScreen):
         "decide, the time left until it expires (or who decided, when and why), and where "
         "each of its states came from (an approval event or an approval-system record file). "
         f"Below, its run's {RECENT} latest steps and touches, newest first. Tab moves between "
-        "them; Enter on a touch shows its change; r opens the whole run."
+        "them; Enter on a touch shows its change; r opens the whole run. a approves the "
+        "request and x rejects it (each asks for a reason and is recorded)."
     )
 
     FIRST = ("steps-table", "The run has recorded no steps.")
     TOUCHES_EMPTY = "The run has touched no records."
     FACTS_ID = "approval-facts"
 
-    BINDINGS = [Binding("r", "run", "Run detail", id="approval.run")]
+    BINDINGS = [
+        Binding("a", "decide('approve')", "Approve", id="approval.approve"),
+        Binding("x", "decide('reject')", "Reject", id="approval.reject"),
+        Binding("r", "run", "Run detail", id="approval.run"),
+    ]
 
     def __init__(self, reader: StoreReader, approval_id: str) -> None:
         super().__init__(reader)
@@ -78,6 +89,21 @@ class ApprovalScreen(TwoTablesScreen):
         )
         if self.focused is None:
             (steps if steps.keys else touches).focus_table()
+        self.refresh_bindings()  # the decision keys follow the request's state
+
+    def action_decide(self, action: str) -> None:
+        self.post_message(DecisionWanted(action, approval_id=self.approval_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "decide":
+            return True
+        approval = self.detail.approval if self.detail else {}
+        return key_state(
+            getattr(self.app, "desk", None),
+            str(parameters[0]),
+            approval.get("status"),
+            approval.get("required_role"),
+        )
 
     def action_run(self) -> None:
         run_id = self.detail.approval["run_id"] if self.detail else None

@@ -1,9 +1,16 @@
-"""The confirmation dialog of every decision: what exactly will happen, a reason, Cancel first.
+"""The confirmation dialog of every decision: what exactly will happen, and a reason.
 
-It opens with Cancel focused, says how many runs the decision covers and which (naming those
-the current filter hides), asks for the reason that will be recorded, and for a workflow
-rollback asks the operator to type the workflow's name. The decision button works only when
-all of that is given. The dialog returns the reason, or None when cancelled.
+It says how many runs the decision covers and which (naming those the current filter hides,
+and how many stale runs a workflow decision left out and how to include them), asks for the
+reason that will be recorded, and for a workflow rollback asks the operator to type the
+workflow's name. It opens with the focus where typing goes, the reason box, so a reason typed
+at once lands there; nothing is decided by a key alone: Enter in the reason box moves on to
+the name box when there is one, and Enter in the last box decides only when all is given (it
+says what is missing otherwise). Esc cancels. The dialog returns the reason, or None.
+
+Stale runs are said, not offered: a stale run's runner has most likely gone and would not
+acknowledge, so including them is a separate, deliberate step (`p` on the run, or the CLI's
+`--include-stale`), not one more box to tick in a dialog that is already asking to confirm.
 
 Names and ids are shown `printable` (a workflow named with an ESC in it shows `␛`), and the
 name to type is the name as shown: typing it, or the exact stored name, confirms. A reason
@@ -107,6 +114,14 @@ class DecideScreen(ModalScreen[str | None]):
             if len(runs) > LISTED:
                 listed += f" and {len(runs) - LISTED:,} more"
             lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
+            left_out = int(plan.details.get("stale_left_out") or 0)
+            if left_out:
+                lines.append(
+                    f"[dim]{left_out:,} stale run{'s' if left_out != 1 else ''} of "
+                    f"{cells.text(plan.target)} left out (no event lately: history, not live); "
+                    "decide one with its own key on its row, or all with quarterdeck decide "
+                    f"{plan.action} --workflow … --include-stale[/]"
+                )
             if self.hidden:
                 lines.append(
                     f"[bold yellow]{len(self.hidden):,} of them not on screen now "
@@ -120,8 +135,9 @@ class DecideScreen(ModalScreen[str | None]):
         return "\n".join(lines)
 
     def on_mount(self) -> None:
-        self.query_one("#decide-cancel", Button).focus()  # the safe choice comes first
-        self.query_one("#decide-reason", Input).cursor_position = 0  # a long reason's start
+        reason = self.query_one("#decide-reason", Input)
+        reason.focus()  # where typing goes: a reason typed at once lands in it
+        reason.cursor_position = 0  # a long pre-filled reason shows its start
         self._check()
 
     @on(Input.Changed)
@@ -139,7 +155,11 @@ class DecideScreen(ModalScreen[str | None]):
         return None
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
+    def _submitted(self, event: Input.Submitted) -> None:
+        boxes = list(self.query(Input))
+        if event.input is not boxes[-1]:  # the reason, with the name still to type
+            boxes[boxes.index(event.input) + 1].focus()
+            return
         self._confirm()
 
     @on(Button.Pressed, "#decide-confirm")

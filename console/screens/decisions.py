@@ -1,19 +1,28 @@
 """Decisions: every decision recorded here, newest first, and how far each has got —
 recorded (in the journal and the store) → delivered (in the outbox runners read) → applied or
-refused (the runners' `control.applied`; for an approval, the runner logging the decision)."""
+refused (the runners' `control.applied`; for an approval, the runner logging the decision) —
+with how many of its runs answered how. Enter on a decision opens its outcome run by run
+(`OutcomesScreen`): which runs applied it, which refused it and what the runner said, which
+have not acknowledged it yet; a screen of its own, because a workflow decision can cover more
+runs than a row can name. Both read named queries, so they work through the server."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pyarrow as pa
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Footer, Static
+from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
+from quarterdeck.console.data import StoreReader
 from quarterdeck.console.screens.base import DataScreen, crumbs
+from quarterdeck.console.screens.touch import open_run
 from quarterdeck.console.widgets.table import TableView
-from quarterdeck.queries.columns import DECISIONS
+from quarterdeck.queries.columns import DECISION_OUTCOMES, DECISIONS
 
 STATE_STYLE = {
     "recorded": "yellow",
@@ -21,6 +30,7 @@ STATE_STYLE = {
     "applied": "green",
     "partly applied": "bold yellow",
     "refused": "bold red",
+    "not acknowledged": "yellow",
 }
 LABELS = tuple(c.header for c in DECISIONS)
 
@@ -43,6 +53,7 @@ def decision_rows(table: pa.Table) -> tuple[list[list[str]], list[str]]:
             "target": cells.text(d["target"]),
             "runs": cells.text(shown),
             "state": state(d["state"]),
+            "answers": cells.text(d["answers"]),
             "delivered_at": cells.when(d["delivered_at"]),
             "acked_at": cells.when(d["acked_at"]),
             "reason": cells.text(d["reason"]),
@@ -58,9 +69,13 @@ class DecisionsScreen(DataScreen):
     HELP = (
         "Every decision taken here, newest first: who, when, what, on which runs and why, and "
         "its lifecycle: recorded (journal and store) → delivered (written to the control "
-        "outbox) → applied or refused (the runner's acknowledgement). The command quarterdeck "
-        "decisions prints the same; quarterdeck verify proves the journal was not altered."
+        "outbox) → applied or refused (the runner's acknowledgement); RUNS ANSWERED counts its "
+        "runs by outcome. Enter opens a decision's outcome run by run, with what each runner "
+        "said. The command quarterdeck decisions prints the same (--outcomes N for one "
+        "decision's runs); quarterdeck verify proves the journal was not altered."
     )
+
+    BINDINGS = [Binding("enter", "outcomes", "Outcome per run", id="decisions.outcomes")]
 
     def compose(self) -> ComposeResult:
         yield crumbs("Decisions")
@@ -75,6 +90,78 @@ class DecisionsScreen(DataScreen):
         rows, keys = decision_rows(table)
         self.query_one(TableView).show(LABELS, rows, keys)
         self.query_one("#decisions-title", Static).update(
-            f"[b]Decisions[/]  {len(rows):,} recorded"
+            f"[b]Decisions[/]  {len(rows):,} recorded · [dim]Enter: its outcome per run[/]"
         )
         self.query_one(TableView).focus_table()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_outcomes()
+
+    def action_outcomes(self) -> None:
+        key = self.query_one(TableView).current_key()
+        if key:
+            self.app.push_screen(OutcomesScreen(self.reader, key))
+
+
+class OutcomesScreen(DataScreen):
+    HELP_TITLE = "Decision outcome"
+    HELP = (
+        "One decision's outcome run by run: applied, refused (with what the runner said), or "
+        "not acknowledged yet (its runner has not answered: it may be gone, or slow). Refused "
+        "runs come first. NAMED no means the decision did not name the run: a runner applied "
+        "a workflow's decision to a run that started after it was planned. r opens the run."
+    )
+
+    BINDINGS = [Binding("r", "run", "Run detail", id="outcomes.run")]
+
+    def __init__(self, reader: StoreReader, decision_id: str) -> None:
+        super().__init__(reader)
+        self.decision_id = decision_id
+
+    def compose(self) -> ComposeResult:
+        yield crumbs("Decisions", self.decision_id)
+        yield Static("", id="outcomes-title", classes="pane-title")
+        yield TableView(
+            empty="The decision names no run, and no runner has acknowledged it.",
+            id="outcomes-table",
+        )
+        yield Footer()
+
+    def fetch(self) -> pa.Table:
+        return self.reader.decision_outcomes(self.decision_id)
+
+    def show(self, table: pa.Table) -> None:
+        records = table.to_pylist()
+        rows = [
+            [
+                cells.text(o["run_id"]),
+                cells.text(o["workflow"]),
+                state(o["outcome"]),
+                cells.when(o["acked_at"]),
+                cells.text(o["detail"]),
+                "yes" if o["named"] else "[dim]no[/]",
+            ]
+            for o in records
+        ]
+        view = self.query_one(TableView)
+        view.show([c.header for c in DECISION_OUTCOMES], rows, [o["run_id"] for o in records])
+        counts: dict[str, int] = {}
+        for o in records:
+            counts[o["outcome"]] = counts.get(o["outcome"], 0) + 1
+        said = " · ".join(f"{n} {state(outcome)}" for outcome, n in counts.items())
+        self.query_one("#outcomes-title", Static).update(
+            cells.content(f"[b]Outcome per run[/]  {said or 'no run'}")
+        )
+        view.focus_table()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_run()
+
+    def action_run(self) -> None:
+        key = self.query_one(TableView).current_key()
+        if key:
+            open_run(self, key)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import RunDetail, StoreReader
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
 from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.screens.decisions import LABELS, decision_rows
+from quarterdeck.console.screens.touch import LineageScreen, open_touch
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.desk import key_state
 from quarterdeck.formats import duration
@@ -42,8 +45,10 @@ class RunDetailScreen(DataScreen):
         "(out-of-scope touches are marked), its approvals, every event with the file and "
         "line it came from, and the decisions taken on it with how far each got (recorded → "
         "delivered → applied/refused). p pauses the run, u resumes it, R rolls it back; e writes "
-        "its evidence bundle under evidence/."
+        "its evidence bundle under evidence/. On the Touched tab, Enter opens a touch and t "
+        "the record's lineage."
     )
+    HELP_KEYS = (("enter", "on the Touched tab: open the touch"),)
 
     BINDINGS = [
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
@@ -52,6 +57,7 @@ class RunDetailScreen(DataScreen):
         Binding("p", "decide('pause')", "Pause", id="detail.pause"),
         Binding("u", "decide('resume')", "Resume", id="detail.resume"),
         Binding("R", "decide('rollback')", "Roll back", id="detail.rollback"),
+        Binding("t", "lineage", "Record lineage", id="detail.lineage"),
     ]
 
     def __init__(self, reader: StoreReader, run_id: str) -> None:
@@ -104,10 +110,33 @@ class RunDetailScreen(DataScreen):
         self.post_message(EvidenceWanted(self.run_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lineage":
+            return True if self.query_one(TabbedContent).active == "touched" else None
         if action != "decide":
             return True
         status = self.detail.overview["status"] if self.detail else None
         return key_state(getattr(self.app, "desk", None), str(parameters[0]), str(status))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        self.refresh_bindings()  # `t` works on the Touched tab only
+
+    @on(DataTable.RowSelected, "#touches-table DataTable")
+    def _open_touch(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        open_touch(self, self.query_one("#touches-table", TableView))
+
+    def action_lineage(self) -> None:
+        key = self.query_one("#touches-table", TableView).current_key()
+        touches = self.detail.touches.to_pylist() if self.detail else []
+        touch = next((t for t in touches if t["event_id"] == key), None)
+        if touch is None:
+            return
+        if touch["record_id"] is None:
+            self.notify("a bulk touch names no single record", severity="warning")
+            return
+        record = (touch["system"], touch["object"], touch["record_id"])
+        self.app.push_screen(LineageScreen(self.reader, *record))
 
     def action_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

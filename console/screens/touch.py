@@ -1,4 +1,10 @@
-"""One touch in detail (the change and what covered it), and a record's lineage."""
+"""One touch in detail (the change and what covered it), and a record's lineage.
+
+From either the operator goes on with the same keys as everywhere a touch is listed: `r`
+opens the run that made the touch (the lineage's row), `t` the record's lineage, and Enter
+on a lineage row opens that touch. (`r` imports the run detail where it is pressed: the run
+detail lists touches and opens this screen, so importing it here at the top would be a
+cycle.)"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import json
 from typing import Any
 
 import pyarrow as pa
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
+from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
@@ -30,10 +38,14 @@ class TouchScreen(DataScreen):
     HELP_TITLE = "Touch"
     HELP = (
         "One touch: which run and step made it, the record, the action, whether a grant of "
-        "the run's scope covered it (and which), and the change field by field."
+        "the run's scope covered it (and which), and the change field by field. r opens the "
+        "run, t the record's lineage (every run that touched it)."
     )
 
-    BINDINGS = [Binding("t", "lineage", "Record lineage", id="touch.lineage")]
+    BINDINGS = [
+        Binding("r", "run", "Run detail", id="touch.run"),
+        Binding("t", "lineage", "Record lineage", id="touch.lineage"),
+    ]
 
     def __init__(self, reader: StoreReader, event_id: str) -> None:
         super().__init__(reader)
@@ -116,6 +128,24 @@ class TouchScreen(DataScreen):
         elif touch:
             self.notify("a bulk touch names no single record", severity="warning")
 
+    def action_run(self) -> None:
+        if self.touch:
+            open_run(self, str(self.touch["run_id"]))
+
+
+def open_touch(screen: DataScreen, view: TableView) -> None:
+    """Push the touch under `view`'s cursor (its rows keyed by event id) over `screen`."""
+    key = view.current_key()
+    if key:
+        screen.app.push_screen(TouchScreen(screen.reader, key))
+
+
+def open_run(screen: DataScreen, run_id: str) -> None:
+    """Push the run detail of `run_id` over `screen`."""
+    from quarterdeck.console.screens.run_detail import RunDetailScreen  # (see the docstring)
+
+    screen.app.push_screen(RunDetailScreen(screen.reader, run_id))
+
 
 #: One record's touches: who touched it and how (the record itself is in the title).
 LINEAGE = pick(TOUCHES, "ts", "run_id", "workflow", "identity", "action", "in_scope", "change")
@@ -125,12 +155,17 @@ class LineageScreen(DataScreen):
     HELP_TITLE = "Record lineage"
     HELP = (
         "Every run that ever touched this record, in time order, with the action, whether it "
-        "was in scope, and the change it made: the record's history across runs."
+        "was in scope, and the change it made: the record's history across runs. Enter opens "
+        "a touch, r its run."
     )
+    HELP_KEYS = (("enter", "open the touch under the cursor"),)
+
+    BINDINGS = [Binding("r", "run", "Run detail", id="lineage.run")]
 
     def __init__(self, reader: StoreReader, system: str, obj: str, record_id: str) -> None:
         super().__init__(reader)
         self.record = (system, obj, record_id)
+        self.touches: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         name = "/".join(cells.text(p) for p in self.record)
@@ -145,7 +180,7 @@ class LineageScreen(DataScreen):
         return self.reader.lineage(*self.record)
 
     def show(self, table: pa.Table) -> None:
-        records = table.to_pylist()
+        records = self.touches = table.to_pylist()
         view = self.query_one(TableView)
         view.show(
             [c.header for c in LINEAGE],
@@ -161,3 +196,17 @@ class LineageScreen(DataScreen):
             )
         )
         view.focus_table()
+
+    def _current(self) -> dict[str, Any] | None:
+        key = self.query_one(TableView).current_key()
+        return next((t for t in self.touches if t["event_id"] == key), None) if key else None
+
+    @on(DataTable.RowSelected)
+    def _open_touch(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        open_touch(self, self.query_one(TableView))
+
+    def action_run(self) -> None:
+        touch = self._current()
+        if touch:
+            open_run(self, str(touch["run_id"]))

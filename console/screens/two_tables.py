@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static
 from textual_fastdatatable import DataTable
 
 from quarterdeck.console.screens.base import DataScreen
-from quarterdeck.console.screens.touch import TouchScreen
+from quarterdeck.console.screens.touch import open_touch
 from quarterdeck.console.widgets.table import TableView
 
 
@@ -55,6 +55,4 @@ class TwoTablesScreen(DataScreen):
     @on(DataTable.RowSelected, "#touches-table DataTable")
     def _open_touch(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        key = self.query_one("#touches-table", TableView).current_key()
-        if key:
-            self.app.push_screen(TouchScreen(self.reader, key))
+        open_touch(self, self.query_one("#touches-table", TableView))

@@ -50,8 +50,10 @@ class RunsPane(Pane):
         "the latest run.finished wins, else paused, awaiting approval, stale (no event for "
         "the configured time) or running. OUT OF SCOPE counts touches no grant of the run's "
         "scope covers. p pauses the run under the cursor, u resumes it, R rolls it back; "
-        "P and B pause or roll back every active run of its workflow (each asks for a reason "
-        "and is recorded). e writes the run's evidence bundle under evidence/."
+        "P pauses its workflow's active runs (running or awaiting approval), U resumes its "
+        "paused runs, B rolls back its active and paused runs; stale runs are left out (each "
+        "decision asks for a reason and is recorded). e writes the run's evidence bundle "
+        "under evidence/."
     )
 
     ROW_KEYS = (
@@ -59,10 +61,11 @@ class RunsPane(Pane):
         ("decide", "resume"),
         ("decide", "rollback"),
         ("decide_workflow", "pause"),
+        ("decide_workflow", "resume"),
         ("decide_workflow", "rollback"),
     )
     BINDINGS = [
-        Binding("s", "sort_next", "Sort", id="runs.sort"),
+        Binding("s", "sort_next", "Sort", show=False, id="runs.sort"),  # (the footer fits 80)
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="runs.sort_reverse"),
         Binding("e", "evidence", "Evidence", id="runs.evidence"),
         Binding("p", "decide('pause')", "Pause", id="runs.pause"),
@@ -71,6 +74,13 @@ class RunsPane(Pane):
         # (off the footer, which they would overflow; in ? help and the palette)
         Binding(
             "P", "decide_workflow('pause')", "Pause workflow", show=False, id="runs.pause_workflow"
+        ),
+        Binding(
+            "U",
+            "decide_workflow('resume')",
+            "Resume workflow",
+            show=False,
+            id="runs.resume_workflow",
         ),
         Binding(
             "B",
@@ -148,10 +158,12 @@ class RunsPane(Pane):
         if action not in ("decide", "decide_workflow"):
             return super().check_action(action, parameters)
         record = self.current_record()
+        desk = getattr(self.app, "desk", None)
+        if action == "decide_workflow":  # its workflow's runs, whatever this run's status
+            offered = desk is not None and desk.offers(str(parameters[0]))
+            return (True if record and record["workflow"] else None) if offered else False
         status = record["status"] if record else None
-        if action == "decide_workflow" and record:  # its workflow's runs, whatever its status
-            status = "running"
-        return key_state(getattr(self.app, "desk", None), str(parameters[0]), status)
+        return key_state(desk, str(parameters[0]), status)
 
     def action_sort_next(self) -> None:
         index = (SORT_KEYS.index(self.view.sort) + 1) % len(SORT_KEYS)

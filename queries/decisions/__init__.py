@@ -9,16 +9,24 @@ and listed with its lifecycle (`decisions`). One module for each:
     journal.py       the hash-chained, append-only decisions journal (the source of truth)
     recording.py     `record` and `reconcile`: journal → store → outbox, in that order
     verification.py  `verify`: the chain recomputed, the journal compared with the store
-    listing.py       the decisions list, each decision with its lifecycle
+    listing.py       the decisions list, each decision with its lifecycle, and
+                     one decision's outcome per run
 
 This module is the package's surface: callers write `decisions.plan(...)`,
 `decisions.record(...)` and import names from `quarterdeck.queries.decisions`, not from the
 modules, so the modules can be rearranged as the control plane grows without touching them.
 """
 
-from quarterdeck.queries.decisions.authority import CONTROL_ROLE, Operator, Plan, Refused, plan
+from quarterdeck.queries.decisions.authority import (
+    CONTROL_ROLE,
+    Operator,
+    Plan,
+    Refused,
+    plan,
+    workflow_scope,
+)
 from quarterdeck.queries.decisions.journal import JournalError
-from quarterdeck.queries.decisions.listing import decisions
+from quarterdeck.queries.decisions.listing import decisions, outcomes
 from quarterdeck.queries.decisions.recording import Paths, Reconciled, reconcile, record, uuid7
 from quarterdeck.queries.decisions.verification import Verified, verify
 
@@ -32,9 +40,11 @@ __all__ = [
     "Refused",
     "Verified",
     "decisions",
+    "outcomes",
     "plan",
     "reconcile",
     "record",
     "uuid7",
     "verify",
+    "workflow_scope",
 ]

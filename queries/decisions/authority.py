@@ -8,6 +8,13 @@ The rules (DESIGN §4): pause, resume and rollback need the `operator` role; app
 need the approval's `required_role`; nobody decides a request they (or the run's identity)
 made; an expired or already decided request cannot be approved; a read-only operator decides
 nothing. (Every decision needs a reason too; `recording.record` refuses one without.)
+
+A workflow decision covers the workflow's live runs only (`WORKFLOW_SCOPE`): a pause the
+running and awaiting-approval ones, a rollback those and the paused ones, a resume the paused
+ones. A stale run (no event for `stale_seconds`) is history, not a live run: its runner has
+most likely gone and would never acknowledge, so it is left out unless the operator asks for
+it (`include_stale`), and the plan says how many were left out (`details["stale_left_out"]`).
+A single run is the operator's own pick and may be stale.
 """
 
 from __future__ import annotations
@@ -24,6 +31,23 @@ ACTIONS = ("pause", "resume", "rollback", "approve", "reject")
 #: The role pause, resume and rollback need.
 CONTROL_ROLE = "operator"
 ACTIVE = ("running", "awaiting_approval", "stale", "paused")
+#: The run statuses a workflow decision covers, and how its headline names them.
+WORKFLOW_SCOPE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "pause": ("active", ("running", "awaiting_approval")),
+    "resume": ("paused", ("paused",)),
+    "rollback": ("active", ("running", "awaiting_approval", "paused")),
+}
+#: What a workflow decision does, as the dialog and the palette both say it.
+VERB_PHRASE = {"pause": "pause", "resume": "resume", "rollback": "roll back"}
+
+
+def workflow_scope(action: str, workflow: str, n: int | None = None) -> str:
+    """What a workflow decision covers, in the words the dialog's headline and the palette
+    share: "resume 3 paused runs of invoice-posting" (or "the paused runs of …" uncounted)."""
+    adjective, _ = WORKFLOW_SCOPE[action]
+    count = "the" if n is None else f"{n:,}"
+    runs = "run" if n == 1 else "runs"
+    return f"{VERB_PHRASE[action]} {count} {adjective} {runs} of {workflow}"
 
 
 class Refused(Exception):
@@ -57,8 +81,8 @@ class Plan:
     def headline(self) -> str:
         """What the decision does, without naming every run."""
         if self.target_kind == "workflow":
-            n = len(self.runs)
-            return f"{self.action} {n} active run{'s' if n != 1 else ''} of workflow {self.target}"
+            stale = " (stale ones included)" if self.details.get("include_stale") else ""
+            return workflow_scope(self.action, self.target, len(self.runs)) + stale
         return self.summary
 
     @property
@@ -67,8 +91,16 @@ class Plan:
             what = self.details.get("action") or self.target
             return f"{self.action} {self.target} ({what}) of run {', '.join(self.runs)}"
         if self.target_kind == "workflow":
-            return f"{self.headline}: {', '.join(self.runs)}"
+            return f"{self.headline}: {', '.join(self.runs)}{self.stale_note}"
         return f"{self.action} run {self.target}"
+
+    @property
+    def stale_note(self) -> str:
+        """What a workflow decision left out: its stale runs, unless asked for."""
+        n = int(self.details.get("stale_left_out") or 0)
+        if not n:
+            return ""
+        return f"; {n} stale run{'s' if n != 1 else ''} left out (--include-stale includes them)"
 
 
 def plan(
@@ -81,8 +113,10 @@ def plan(
     workflow: str | None = None,
     approval_id: str | None = None,
     stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
+    include_stale: bool = False,
 ) -> Plan:
-    """What `action` would do, if `operator` may take it; else `Refused`."""
+    """What `action` would do, if `operator` may take it; else `Refused`. A workflow's
+    stale runs are covered only with `include_stale`."""
     if operator.read_only:
         raise Refused(
             "read-only: this console and CLI take no decisions (--read-only or "
@@ -105,7 +139,7 @@ def plan(
     if run_id is not None:
         return _plan_run(con, action, run_id, now, stale_seconds)
     assert workflow is not None
-    return _plan_workflow(con, action, workflow, now, stale_seconds)
+    return _plan_workflow(con, action, workflow, now, stale_seconds, include_stale)
 
 
 def _plan_run(
@@ -131,19 +165,23 @@ def _plan_run(
 
 
 def _plan_workflow(
-    con: duckdb.DuckDBPyConnection, action: str, workflow: str, now: datetime, stale_seconds: int
+    con: duckdb.DuckDBPyConnection,
+    action: str,
+    workflow: str,
+    now: datetime,
+    stale_seconds: int,
+    include_stale: bool,
 ) -> Plan:
-    wanted = {
-        "pause": ("running", "awaiting_approval", "stale"),
-        "resume": ("paused",),
-        "rollback": ACTIVE,
-    }[action]
-    rows = runs.run_history(
+    _, live = WORKFLOW_SCOPE[action]
+    stale_too = action != "resume"  # a stale run is not paused: nothing to resume
+    found = runs.run_history(
         con,
         now=now,
-        where=runs.RunFilter(status=wanted, workflow=workflow),
+        where=runs.RunFilter(status=(*live, "stale") if stale_too else live, workflow=workflow),
         stale_seconds=stale_seconds,
     ).to_pylist()
+    rows = [r for r in found if include_stale or r["status"] != "stale"]
+    left_out = len(found) - len(rows)
     if not rows:
         known = con.execute(
             "SELECT count(*) FROM run_summary WHERE workflow = ?", [workflow]
@@ -151,14 +189,23 @@ def _plan_workflow(
         if not known:
             raise Refused(f"no workflow {workflow!r} in the store")
         if action != "resume":
+            stale = (
+                f"; {left_out} stale run{'s' if left_out != 1 else ''} left out "
+                "(--include-stale includes them)"
+                if left_out
+                else ""
+            )
             raise Refused(
-                f"workflow {workflow} has no run to {action} "
-                f"(none is {' or '.join(s.replace('_', ' ') for s in wanted)})"
+                f"workflow {workflow} has no run to {VERB_PHRASE[action]} "
+                f"(none is {' or '.join(s.replace('_', ' ') for s in live)}){stale}"
             )
         # No paused run, but its runners may hold the workflow itself paused (no new runs
         # since a workflow pause): a resume tells them to go on.
     ids = tuple(sorted(r["run_id"] for r in rows))
-    return Plan(action, "workflow", workflow, ids, details={"workflow": workflow})
+    details: dict[str, Any] = {"workflow": workflow, "stale_left_out": left_out}
+    if include_stale:
+        details["include_stale"] = True
+    return Plan(action, "workflow", workflow, ids, details=details)
 
 
 def _plan_approval(

@@ -1,14 +1,15 @@
-"""Deciding in the console: dialogs that open on Cancel and say what will happen, keys only
+"""Deciding in the console: dialogs that open on the reason and say what will happen, keys only
 for what this operator may do, refusals explained. (A pause the live runner applies:
 tests/e2e/test_demo_runner.py.)"""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Button
+from textual.widgets import Button, Input
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -55,6 +56,17 @@ async def to_row(pilot, app: QuarterdeckApp, pane_type: type, wanted) -> None:
 ACTIVE = ("running", "stale", "awaiting_approval")
 
 
+def live_run(store: Store, tmp_path: Path, run_id: str = "r-live-1") -> str:
+    """Add a running run of ticket-triage (the fleet's only live-looking run is stale, and a
+    workflow decision leaves stale runs out); its workflow."""
+    when = (NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = write_jsonl(
+        tmp_path / "live" / f"{run_id}.jsonl", [started(run_id, ts=when, workflow="ticket-triage")]
+    )
+    load_paths(store.con, [path])
+    return "ticket-triage"
+
+
 async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
     """Put the cursor on an active run, press `key`, wait for the dialog; the run's row."""
     await to_row(pilot, app, RunsPane, lambda r: r["status"] in ACTIVE)
@@ -64,7 +76,7 @@ async def dialog_for(pilot, app: QuarterdeckApp, key: str) -> dict[str, Any]:
     return record
 
 
-async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
+async def test_pause_opens_on_the_reason_and_records_only_with_one(
     fleet_store: Store, tmp_path: Path
 ) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
@@ -72,15 +84,25 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
     async with app.run_test(size=SIZE) as pilot:
         run_id = (await dialog_for(pilot, app, "p"))["run_id"]
         dialog = app.screen
-        assert app.focused is dialog.query_one("#decide-cancel", Button)  # the safe default
+        assert app.focused is dialog.query_one("#decide-reason", Input)  # where typing goes
         assert dialog.query_one("#decide-confirm", Button).disabled
-        await pilot.press("enter")  # Enter on Cancel: nothing happens
+        await pilot.press("enter")  # Enter with no reason: said, nothing recorded
+        await until(pilot, lambda: "a reason is needed" in str(_error(dialog)))
+        assert isinstance(app.screen, DecideScreen)
+        await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
         assert not (tmp_path / "journal.jsonl").exists()
 
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
-        await type_into(pilot, "#decide-reason", "checking a duplicate payment")
+        await pilot.press(*"checking a duplicate payment")  # typed at once: it lands in the box
+        await until(
+            pilot,
+            lambda: (
+                app.screen.query_one("#decide-reason", Input).value
+                == "checking a duplicate payment"
+            ),
+        )
         assert not app.screen.query_one("#decide-confirm", Button).disabled
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "journal.jsonl").exists())
@@ -91,9 +113,14 @@ async def test_pause_opens_on_cancel_and_records_only_with_a_reason(
         assert outbox["decision_id"] == record["decision_id"]
 
 
+def _error(dialog: Any) -> object:
+    return dialog.query_one("#decide-error").render()
+
+
 async def test_rolling_back_a_workflow_needs_its_name_typed(
     fleet_store: Store, tmp_path: Path
 ) -> None:
+    live_run(fleet_store, tmp_path)
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     app = app_for(fleet_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -114,6 +141,7 @@ async def test_rolling_back_a_workflow_needs_its_name_typed(
 async def test_a_workflow_decision_names_the_runs_the_filter_hides(
     fleet_store: Store, tmp_path: Path
 ) -> None:
+    live_run(fleet_store, tmp_path)
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     app = app_for(fleet_store, desk)
     async with app.run_test(size=SIZE) as pilot:

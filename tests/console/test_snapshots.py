@@ -192,13 +192,13 @@ def test_decide_dialog(snap_compare, fleet_store: Store, tmp_path: Path) -> None
 
 
 def test_decide_dialog_names_the_runs_the_filter_hides(
-    snap_compare, fleet_store: Store, tmp_path: Path
+    snap_compare, pending_store: Store, tmp_path: Path
 ) -> None:
-    _, workflow = active_run(fleet_store)
+    workflow = "invoice-posting"  # its live run waits on an approval (the fleet's are history)
     other = first(
-        fleet_store, "SELECT min(workflow) FROM run_summary WHERE workflow != ?", workflow
+        pending_store, "SELECT min(workflow) FROM run_summary WHERE workflow != ?", workflow
     )[0]
-    app = app_on(fleet_store, desk=desk_for(fleet_store, tmp_path, {"operator"}))
+    app = app_on(pending_store, desk=desk_for(pending_store, tmp_path, {"operator"}))
     assert snap(
         snap_compare,
         app,
@@ -211,7 +211,8 @@ def test_decisions(snap_compare, fleet_store: Store, tmp_path: Path) -> None:
     desk = desk_for(fleet_store, tmp_path, {"operator"})
     run_id, workflow = active_run(fleet_store)
     desk.record(desk.plan("pause", run_id=run_id), "a ticket closed without a reply")
-    desk.record(desk.plan("pause", workflow=workflow), "tickets routed to the wrong queue")
+    wide = desk.plan("pause", workflow=workflow, include_stale=True)  # its only run is stale
+    desk.record(wide, "tickets routed to the wrong queue")
     assert snap(snap_compare, app_on(fleet_store, desk=desk), "D")
 
 

@@ -135,7 +135,7 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         await until(
             pilot,
             lambda: (
-                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-cancel"))
+                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-reason"))
             ),
         )
         # It opened by itself: a key pressed before it was on screen neither cancels it...
@@ -165,11 +165,12 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         await until(
             pilot,
             lambda: (
-                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-cancel"))
+                isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-reason"))
             ),
         )
         assert "busy" in app.screen.reason
-        await pilot.press("tab", "enter")  # Cancel → the decision button
+        await until(pilot, lambda: app.focused is app.screen.query_one("#decide-reason"))
+        await pilot.press("enter")  # the reason is filled in from the trip: Enter decides
         await until(pilot, lambda: paths.journal.exists())
         # the dialog closed: the Triggers table has the keys again, no Tab needed
         await until(pilot, lambda: app.focused is pane.query_one(TableView).table)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Button
-
 from quarterdeck import demo
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -155,8 +153,8 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
                 pilot,
                 lambda: (
                     isinstance(app.screen, DecideScreen)
-                    and app.screen.query("#decide-cancel")
-                    and app.focused is app.screen.query_one("#decide-cancel")
+                    and app.screen.query("#decide-reason")
+                    and app.focused is app.screen.query_one("#decide-reason")
                 ),
                 timeout=60,
             )
@@ -166,10 +164,7 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
             )
             assert dialog.plan.action == "pause" and dialog.plan.target == "ticket-triage"
             assert "failed_run_ratio" in dialog.reason  # the evidence is the reason
-            assert app.focused is dialog.query_one("#decide-cancel", Button)
-            await pilot.press("tab")  # from Cancel to Pause, as a person would
-            assert app.focused is dialog.query_one("#decide-confirm", Button)
-            await pilot.press("enter")
+            await pilot.press("enter")  # the reason is the trip's evidence: Enter decides
             reader = app.reader
 
             def outcome() -> str | None:

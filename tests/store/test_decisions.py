@@ -121,10 +121,101 @@ def test_control_needs_the_operator_role_and_an_active_run(fleet: Store) -> None
         decisions.plan(fleet.con, ANNA, "resume", run_id="r-1", now=NOW)
 
 
-def test_a_workflow_decision_covers_every_active_run_of_it(fleet: Store) -> None:
-    plan = decisions.plan(fleet.con, ANNA, "pause", workflow="invoice-posting", now=NOW)
-    assert plan.runs == ("r-1",)  # r-2 finished; r-3 is another workflow
-    assert "1 active run of workflow invoice-posting: r-1" in plan.summary
+def ack(run_id: str, decision_id: str, action: str, result: str, detail: str = "") -> dict:
+    return {
+        "type": "control.applied",
+        "ts": "2026-11-20T08:59:00Z",
+        "run_id": run_id,
+        "event_id": f"ack-{run_id}-{decision_id}",
+        "decision_id": decision_id,
+        "action": action,
+        "result": result,
+        "detail": detail or None,
+    }
+
+
+@pytest.fixture
+def workflow_fleet(store: Store, tmp_path: Path) -> Store:
+    """invoice-posting with a running run, one awaiting approval, a paused one, and two stale
+    ones from five days ago (their runner is gone); r-9 is another workflow's."""
+    recent = "2026-11-20T08:55:00Z"
+    write_jsonl(
+        tmp_path / "logs" / "w.jsonl",
+        [
+            started("r-run", ts=recent),
+            started("r-wait", ts=recent),
+            {**request("apr-w", "r-wait"), "ts": "2026-11-20T08:56:00Z"},
+            started("r-paused", ts=recent),
+            ack("r-paused", "d-0", "pause", "applied"),
+            started("r-old-1", ts="2026-11-15T08:00:00Z"),
+            started("r-old-2", ts="2026-11-15T08:05:00Z"),
+            started("r-9", ts=recent, workflow="crm-enrichment"),
+        ],
+    )
+    load_paths(store.con, [tmp_path / "logs"])
+    return store
+
+
+def test_a_workflow_decision_covers_its_live_runs_not_stale_history(
+    workflow_fleet: Store,
+) -> None:
+    def plan(action: str, **more: bool) -> decisions.Plan:
+        wf = "invoice-posting"
+        return decisions.plan(workflow_fleet.con, ANNA, action, workflow=wf, now=NOW, **more)
+
+    pause = plan("pause")
+    assert pause.runs == ("r-run", "r-wait")
+    assert pause.headline == "pause 2 active runs of invoice-posting"
+    assert pause.details["stale_left_out"] == 2
+    assert "2 stale runs left out (--include-stale includes them)" in pause.summary
+    assert plan("rollback").runs == ("r-paused", "r-run", "r-wait")
+    resume = plan("resume")
+    assert resume.runs == ("r-paused",)
+    assert resume.headline == "resume 1 paused run of invoice-posting"
+    asked = plan("pause", include_stale=True)
+    assert asked.runs == ("r-old-1", "r-old-2", "r-run", "r-wait")
+    assert asked.headline == "pause 4 active runs of invoice-posting (stale ones included)"
+
+
+def test_a_workflow_of_only_stale_runs_says_how_to_include_them(fleet: Store) -> None:
+    with pytest.raises(Refused, match=r"no run to pause .*1 stale run left out \(--include-stale"):
+        decisions.plan(fleet.con, ANNA, "pause", workflow="crm-enrichment", now=NOW)
+
+
+def test_each_run_of_a_decision_has_its_outcome(
+    workflow_fleet: Store, paths: Paths, tmp_path: Path
+) -> None:
+    rec = decide(workflow_fleet, paths, "rollback", workflow="invoice-posting")
+    assert rec["runs"] == ["r-paused", "r-run", "r-wait"]
+    d = rec["decision_id"]
+    write_jsonl(
+        tmp_path / "logs" / "acks.jsonl",
+        [
+            ack("r-run", d, "rollback", "refused", "the run had already finished"),
+            ack("r-paused", d, "rollback", "applied", "rolled back 3 touches"),
+            started("r-new", ts="2026-11-20T08:58:00Z"),  # started after the plan
+            ack("r-new", d, "rollback", "applied"),
+        ],
+    )
+    load_paths(workflow_fleet.con, [tmp_path / "logs" / "acks.jsonl"])
+    listed = decisions.decisions(workflow_fleet.con).to_pylist()[0]
+    assert listed["state"] == "partly applied"
+    assert listed["answers"] == "2 applied, 1 refused, 1 not acknowledged"
+    assert {(o["run_id"], o["outcome"]) for o in listed["outcomes"]} == {
+        ("r-run", "refused"),
+        ("r-paused", "applied"),
+        ("r-new", "applied"),
+        ("r-wait", "not acknowledged"),
+    }
+    for key in (d, str(rec["seq"]), f"#{rec['seq']}"):
+        rows = decisions.outcomes(workflow_fleet.con, key).to_pylist()
+        assert [(r["run_id"], r["outcome"], r["detail"], r["named"]) for r in rows] == [
+            ("r-run", "refused", "the run had already finished", True),
+            ("r-wait", "not acknowledged", None, True),
+            ("r-new", "applied", None, False),
+            ("r-paused", "applied", "rolled back 3 touches", True),
+        ]
+    assert decisions.outcomes(workflow_fleet.con, "no-such").num_rows == 0
 
 
 def test_a_reason_is_required_and_a_refusal_is_not_recorded(fleet: Store, paths: Paths) -> None:
@@ -408,3 +499,37 @@ def test_a_workflow_can_be_resumed_when_none_of_its_runs_is_paused(fleet: Store)
     assert plan.runs == () and plan.target == "invoice-posting"  # its runners go on
     with pytest.raises(Refused, match="no workflow 'nope'"):
         decisions.plan(fleet.con, ANNA, "resume", workflow="nope", now=NOW)
+
+
+def test_workflow_decisions_and_outcomes_on_the_command_line(
+    tmp_path: Path, workflow_fleet: Store
+) -> None:
+    workflow_fleet.close()
+    config = tmp_path / "qd.toml"
+    config.write_text(
+        'operator = "anna"\n[operators.anna]\nroles = ["operator"]\n'
+        f'[decisions]\njournal = "{tmp_path / "j.jsonl"}"\n'
+    )
+    base = [sys.executable, "-m", "quarterdeck.cli", "--db", str(workflow_fleet.path)]
+    base += ["--config", str(config)]
+
+    def qd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True)
+
+    wide = qd("decide", "pause", "--run", "r-run", "--include-stale", "--reason", "x")
+    assert wide.returncode == 2 and "--include-stale goes with --workflow" in wide.stderr
+    # (the stale runs are five days old at NOW, and older still now)
+    live = qd("decide", "pause", "--workflow", "invoice-posting", "--reason", "dup payments")
+    assert live.returncode in (0, 3), live.stderr
+    stale = qd(
+        "decide", "pause", "--workflow", "invoice-posting", "--include-stale", "--reason", "x"
+    )
+    assert stale.returncode == 0, stale.stderr
+    assert "r-old-1" in stale.stdout and "stale ones included" in stale.stdout
+    shown = qd("decisions", "--outcomes", "#2", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert {r["run_id"] for r in rows} >= {"r-old-1", "r-old-2"}
+    assert {r["outcome"] for r in rows} == {"not acknowledged"}
+    missing = qd("decisions", "--outcomes", "nope")
+    assert missing.returncode == 1 and "no run answers for decision 'nope'" in missing.stderr

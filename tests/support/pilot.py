@@ -65,7 +65,7 @@ async def until(pilot: Pilot, condition: Callable[[], object], timeout: float = 
 
 async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     """Type into a field of the screen on top as a person would: once the screen has opened
-    and put its focus where it wants it (a dialog opens on Cancel, in its on_mount, which a
+    and put its focus where it wants it (a dialog opens on its reason, in its on_mount, which a
     busy machine may run after the field is there), move to the field, then type; return once
     the field holds the text."""
     app = pilot.app

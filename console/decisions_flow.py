@@ -68,10 +68,10 @@ class DecisionsFlow:
             self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
 
     def ask(self, action: str, target: dict[str, Any], trip: Trip | None = None) -> None:
-        """Plan in a worker, then open the dialog (its reason filled in from a trip). A trip's
-        decision covers the workflow's stale runs too: its rule weighed them (a `stale_runs`
-        rule is about nothing else), as an automatic trip's decision does (`watch`)."""
-        if trip is not None:
+        """Plan in a worker, then open the dialog (its reason filled in from a trip). A
+        `stale_runs` rule's trip covers the workflow's stale runs too, as an automatic trip's
+        decision does (`watch`, `Rule.decides_stale`)."""
+        if trip is not None and trip.rule.decides_stale:
             target = {**target, "include_stale": True}
         self._in_thread(self._plan, action, target, trip, doing=f"planning {action}")
 

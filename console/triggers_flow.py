@@ -34,6 +34,10 @@ from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.watch import Trip, Watch
 
+#: Seconds a trip's notification stays: long enough to read, short enough not to cover the
+#: dialog it opens, or the table, for long (the Triggers pane keeps saying it).
+TRIP_NOTE_S = 8
+
 if TYPE_CHECKING:
     from quarterdeck.console.app import QuarterdeckApp
 
@@ -96,7 +100,10 @@ class TriggersFlow:
         for trip in trips:
             rule = trip.rule
             self.app.notify(
-                trip.reason, title=f"trigger {rule.name} TRIPPED", severity="error", timeout=20
+                trip.reason,
+                title=f"trigger {rule.name} TRIPPED",
+                severity="error",
+                timeout=TRIP_NOTE_S,
             )
             if trip.decision is not None:
                 self.app.notify(
@@ -104,14 +111,14 @@ class TriggersFlow:
                     f"active runs, recorded by trigger:{rule.name} and delivered",
                     title="automatic decision",
                     severity="warning",
-                    timeout=20,
+                    timeout=TRIP_NOTE_S,
                 )
             elif trip.refused is not None:
                 self.app.notify(
                     trip.refused,
                     title=f"trigger {rule.name}: no decision taken",
                     severity="warning",
-                    timeout=20,
+                    timeout=TRIP_NOTE_S,
                 )
             elif rule.workflow is not None and rule.name in self.waiting:
                 self.app.notify(

@@ -119,7 +119,7 @@ class TriggerWatch:
                 now=self.clock(),
                 workflow=rule.workflow,
                 stale_seconds=self.stale_seconds,
-                include_stale=True,  # a trip decides on the runs its rule weighed, stale too
+                include_stale=rule.decides_stale,
             )
         except Refused as exc:
             return Trip(rule, ev, refused=str(exc))

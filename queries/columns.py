@@ -116,12 +116,13 @@ DECISIONS = (
     Column("operator", "OPERATOR"),
     Column("action", "ACTION"),
     Column("target", "TARGET"),
-    Column("runs", "RUNS", "list"),
+    # what happened before the runs it named: that list can be long, and scrolls far
     Column("state", "STATE"),
     Column("answers", "RUNS ANSWERED"),
+    Column("reason", "REASON"),
+    Column("runs", "RUNS", "list"),
     Column("delivered_at", "DELIVERED", "time"),
     Column("acked_at", "ANSWERED", "time"),
-    Column("reason", "REASON"),
     Column("detail", "RUNNER SAID"),
 )
 

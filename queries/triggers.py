@@ -64,6 +64,13 @@ class Rule:
     on_trip: str = "pause"  # pause | rollback
     auto: bool = False
 
+    @property
+    def decides_stale(self) -> bool:
+        """Its trip's decision covers the workflow's stale runs too. Only a `stale_runs` rule
+        is about them; any other rule weighed finished runs, and a decision never sweeps in
+        stale history unless asked (a stale run's runner has most likely gone)."""
+        return self.metric == "stale_runs"
+
 
 @dataclass(frozen=True)
 class Evaluation:

@@ -50,6 +50,10 @@ from quarterdeck.runner.outbox import OutboxReader
 #: The workflow a failure burst hits, and how long its hung model call takes to fail.
 BURST_WORKFLOW = "ticket-triage"
 TIMEOUT = (2.0, 5.0)
+#: The workflow whose steps take a while (a batch of payouts, each step a long call), and how
+#: long: its runs last a minute or so, long enough for an operator to pause one while it runs.
+SLOW_WORKFLOW = "payout-batch"
+SLOW_STEP = (4.0, 12.0)
 #: Share of approval requests nobody answers while the demo runs (an operator can).
 UNANSWERED = 0.4
 #: Seconds an approver takes to answer, when one does.
@@ -210,6 +214,8 @@ class LiveFleet:
         self._write(run, event)
         if run.failing and event["type"] == "step.started":
             run.wait_until = now + self.rng.uniform(*TIMEOUT)  # hangs, then fails
+        elif run.workflow.name == SLOW_WORKFLOW and event["type"] == "step.started":
+            run.wait_until = now + self.rng.uniform(*SLOW_STEP)
         if event["type"] == "approval.requested":
             run.last_request = event
             answered = run.events and run.events[0]["type"] == "approval.decided"

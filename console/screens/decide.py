@@ -83,6 +83,7 @@ class DecideScreen(ModalScreen[str | None]):
                 self.reason,
                 placeholder="reason (recorded with the decision; required)",
                 id="decide-reason",
+                select_on_focus=False,  # typing adds to a pre-filled reason, never replaces it
             )
             if self.typed_name is not None:
                 yield Input(
@@ -137,7 +138,8 @@ class DecideScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         reason = self.query_one("#decide-reason", Input)
         reason.focus()  # where typing goes: a reason typed at once lands in it
-        reason.cursor_position = 0  # a long pre-filled reason shows its start
+        # after a pre-filled reason (a trip's): what the operator types adds to it
+        reason.cursor_position = len(reason.value)
         self._check()
 
     @on(Input.Changed)

@@ -229,7 +229,8 @@ def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]
 
 
 def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
-    labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "FIELDS", "SOURCE:LINE", "BYTE"]
+    # where it is in the logs before its fields, which are wide and would push it off screen
+    labels = ["TIME (UTC)", "TYPE", "STEP", "ACTOR", "SOURCE:LINE", "BYTE", "FIELDS"]
     rows, keys = [], []
     for e in d.events.to_pylist():
         rows.append(
@@ -238,10 +239,10 @@ def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:
                 cells.text(e["type"]),
                 cells.text(e["step_id"]),
                 cells.text(e["actor"]),
-                cells.compact_json(e["body"]),
                 # the path relative to the followed folder: four folders share a file name
                 f"[dim]{cells.text(e['source'])}:{e['line_no']}[/]",
                 f"[dim]{e['byte_offset']}[/]",
+                cells.compact_json(e["body"]),
             ]
         )
         keys.append(e["event_id"])

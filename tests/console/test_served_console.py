@@ -9,6 +9,7 @@ the console carries on and reconnects. (The load test with tmux: tests/server/te
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from quarterdeck.cli import main
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.live import ServerFeed
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.status_bar import StatusBar
@@ -229,8 +231,11 @@ async def test_a_line_the_server_stores_is_on_screen_and_a_decision_is_the_peers
         await until(pilot, lambda: "r-new" in runs_shown(app))
 
         pane = app.screen.query_one(RunsPane)
-        pane.query_one(TableView).table.move_cursor(row=runs_shown(app).index("r-new"))
-        await pilot.pause()
+        table = pane.query_one(TableView)
+        table.table.move_cursor(row=runs_shown(app).index("r-new"))
+        # a row that came under the cursor is the operator's once it has been on screen for
+        # SEEN_S; before that, a decision key means the row it replaced (`pressed`)
+        await until(pilot, lambda: all(at < time.monotonic() - SEEN_S for at, *_ in table._moves))
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideScreen))
         await type_into(pilot, "#decide-reason", "looks wrong")

@@ -3,6 +3,7 @@ auto rules decide once. (A trip in a live failure burst: tests/e2e/test_demo_run
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from textual import events
@@ -168,10 +169,14 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
                 isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-reason"))
             ),
         )
-        assert "busy" in app.screen.reason
+        filled = app.screen.reason
+        assert "busy" in filled
         await until(pilot, lambda: app.focused is app.screen.query_one("#decide-reason"))
-        await pilot.press("enter")  # the reason is filled in from the trip: Enter decides
+        # what the operator types adds to the trip's reason, after it
+        await pilot.press(*" on call")
+        await pilot.press("enter")
         await until(pilot, lambda: paths.journal.exists())
+        assert json.loads(paths.journal.read_text())["reason"] == f"{filled} on call"
         # the dialog closed: the Triggers table has the keys again, no Tab needed
         await until(pilot, lambda: app.focused is pane.query_one(TableView).table)
         await until(

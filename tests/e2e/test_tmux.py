@@ -133,8 +133,12 @@ def test_a_record_id_cannot_retitle_or_clear_the_terminal(tmp_path: Path) -> Non
         term.keys("Down")
         time.sleep(0.5)  # (a person sees the cursor on the row before pressing Enter)
         term.keys("Enter")
-        screen = term.wait_for("crm/Contact/C-1␛]0;PWNED-TITLE␇␛[2J␛[HFAKE")  # its facts
-        assert "FIELD" in screen and "BEFORE" in screen
+        # its facts, and its before/after table (drawn once its values are read, maybe later)
+        screen = term.wait_until(
+            lambda s: "crm/Contact/C-1␛]0;PWNED-TITLE␇␛[2J␛[HFAKE" in s and "BEFORE" in s,
+            "the touch's facts and its before/after table",
+        )
+        assert "FIELD" in screen
         assert "PWNED" not in term.title() and term.title() == before
         term.keys("q")
         term.wait_for("EXITED:0")

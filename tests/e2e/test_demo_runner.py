@@ -164,6 +164,8 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
             )
             assert dialog.plan.action == "pause" and dialog.plan.target == "ticket-triage"
             assert "failed_run_ratio" in dialog.reason  # the evidence is the reason
+            # it opened by itself: a key is its own once it is on screen (`pressed`)
+            await until(pilot, lambda: app.unasked.get(dialog) is not None)
             await pilot.press("enter")  # the reason is the trip's evidence: Enter decides
             reader = app.reader
 

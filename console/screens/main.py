@@ -6,6 +6,8 @@ status bar's counts; `?` is titled with the pane on screen.
 
 from __future__ import annotations
 
+import time
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -85,9 +87,13 @@ class MainScreen(Screen[None]):
         return self.query_one(f"#{switcher.current or 'runs'}", Pane)
 
     def action_pane(self, name: str) -> None:
-        self.query_one(ContentSwitcher).current = name
+        switcher = self.query_one(ContentSwitcher)
+        switched = switcher.current != name
+        switcher.current = name
         self._crumbs(name)
         pane = self.current_pane()
+        if switched:
+            pane.switched_at = time.monotonic()
         pane.reload()
         pane.focus_table()
 

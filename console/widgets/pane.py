@@ -40,7 +40,7 @@ from textual_fastdatatable import DataTable
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import WorkFailed
-from quarterdeck.console.pressed import typed_into
+from quarterdeck.console.pressed import SEEN_S, typed_into
 from quarterdeck.console.widgets.table import TableView
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
@@ -117,6 +117,9 @@ class Pane(Vertical, can_focus=False):
         self._shown_view: Any = None
         self._debounce: Timer | None = None
         self.records: pa.Table | None = None  # the rows loaded, as fetched
+        #: When the operator switched to this pane (monotonic): what it showed at that moment
+        #: is what it showed when last looked at, maybe minutes ago (`record_pressed`).
+        self.switched_at = -math.inf
         self.more = False  # the last page was full: there may be more rows
         self._generation = 0  # a reload starts a new one; older results are dropped
         self._loading = False
@@ -349,6 +352,15 @@ class Pane(Vertical, can_focus=False):
         many rows arrive meanwhile. None (and said) if that row has left the table."""
         table = self.query_one(TableView)
         pressed = getattr(self.app, "pressed_at", None)
+        if pressed is not None and pressed < self.switched_at + SEEN_S:
+            # the pane had only just come up, with the rows of its last visit under the cursor
+            self.app.notify(
+                f"pressed as {self.TITLE} came on screen, before its rows could be read: "
+                "nothing decided",
+                severity="warning",
+                timeout=5,
+            )
+            return None
         key = table.seen_at(pressed) if pressed is not None else table.current_key()
         if key is None or self.records is None:
             return None

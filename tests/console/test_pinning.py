@@ -10,6 +10,7 @@ from textual import events
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
@@ -82,5 +83,31 @@ async def test_the_dialog_names_the_row_under_the_cursor_when_the_key_was_presse
             app.action_refresh()
             await until(pilot, lambda: table.keys[:1] == ["r-d"])
             assert table.current_key() == "r-d"
+    finally:
+        store.close()
+
+
+async def test_a_decision_key_pressed_as_a_pane_comes_up_decides_nothing(tmp_path: Path) -> None:
+    """Switched to, a pane shows the rows of its last visit until it has fetched again: a
+    decision key pressed with the pane key, before anyone could read a row, is not taken."""
+    store = Store.open(tmp_path / "qd.duckdb")
+    add_run(store, tmp_path / "logs", "r-a", "2026-11-20T08:58:00Z")
+    desk = desk_for(store, tmp_path, {"operator"})
+    app = make_app(store, Settings(), clock=lambda: NOW, desk=desk)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            table = runs(app)
+            await until(pilot, lambda: table.keys == ["r-a"] and app.focused is table.table)
+            await pilot.press("2", "1", "p")  # typed in one go: Touched, back to Runs, pause
+            await until(
+                pilot, lambda: any("nothing decided" in str(n.message) for n in app._notifications)
+            )
+            assert not isinstance(app.screen, DecideScreen)
+            # once the pane has been on screen long enough to read, the key is taken
+            pane = app.screen_stack[1].query_one(RunsPane)
+            pane.switched_at -= SEEN_S
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+            assert app.screen.plan.runs == ("r-a",)
     finally:
         store.close()

@@ -159,10 +159,10 @@ class QuarterdeckApp(App[None]):
             self.pressed_at = None
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
-        """As Textual's; a dialog the triggers flow opened by itself is remembered, with the
+        """As Textual's; a dialog that opened by itself (`by_itself`) is remembered, with the
         moment it is first on screen (after its first refresh)."""
         pushed = super().push_screen(screen, *args, **kwargs)
-        if isinstance(screen, Screen) and self.triggers_flow.opened_by_itself(screen):
+        if getattr(screen, "by_itself", False):
             self.unasked[screen] = None
             screen.call_after_refresh(self._shown, screen)
         return pushed

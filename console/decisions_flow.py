@@ -41,6 +41,7 @@ class DecisionsFlow:
         self.app = app
         self.desk = desk
         self.watch = watch
+        self.planning_by_itself = 0  # trips' dialogs being planned, not open yet (`ask`)
 
     def decide(self, action: str, **target: str) -> None:
         """Plan the decision (authority checked), then ask for confirmation and a reason."""
@@ -67,13 +68,22 @@ class DecisionsFlow:
         if self.watch is not None:
             self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
 
-    def ask(self, action: str, target: dict[str, Any], trip: Trip | None = None) -> None:
+    def ask(
+        self,
+        action: str,
+        target: dict[str, Any],
+        trip: Trip | None = None,
+        *,
+        by_itself: bool = False,
+    ) -> None:
         """Plan in a worker, then open the dialog (its reason filled in from a trip). A
         `stale_runs` rule's trip covers the workflow's stale runs too, as an automatic trip's
-        decision does (`watch`, `Rule.decides_stale`)."""
+        decision does (`watch`, `Rule.decides_stale`). `by_itself`: no key asked for it (a
+        trip did); until its dialog is open or refused, `planning_by_itself` counts it."""
         if trip is not None and trip.rule.decides_stale:
             target = {**target, "include_stale": True}
-        self._in_thread(self._plan, action, target, trip, doing=f"planning {action}")
+        self.planning_by_itself += by_itself
+        self._in_thread(self._plan, action, target, trip, by_itself, doing=f"planning {action}")
 
     # --- in workers and back --------------------------------------------------------------
 
@@ -92,19 +102,24 @@ class DecisionsFlow:
                 self.ask, trip.rule.on_trip, {"workflow": str(trip.rule.workflow)}, trip
             )
 
-    def _plan(self, action: str, target: dict[str, Any], trip: Trip | None) -> None:
-        if self.desk is None or self.desk.read_only:
-            return
+    def _plan(
+        self, action: str, target: dict[str, Any], trip: Trip | None, by_itself: bool
+    ) -> None:
+        plan: Plan | None = None
         try:
-            plan = self.desk.plan(action, **target)
+            if self.desk is not None and not self.desk.read_only:
+                plan = self.desk.plan(action, **target)
         except Refused as exc:
             self.app.call_from_thread(
                 self.app.notify, str(exc), title=f"cannot {action}", severity="error", timeout=10
             )
-            return
-        self.app.call_from_thread(self._confirm, plan, trip)
+        finally:  # whatever became of the plan, it is no longer being planned
+            self.app.call_from_thread(self._confirm, plan, trip, by_itself)
 
-    def _confirm(self, plan: Plan, trip: Trip | None) -> None:
+    def _confirm(self, plan: Plan | None, trip: Trip | None, by_itself: bool) -> None:
+        self.planning_by_itself -= by_itself
+        if plan is None:
+            return
         main = self.app.main_screen()
         shown = set(main.visible_runs()) if main is not None else set()
         hidden = (
@@ -117,7 +132,14 @@ class DecisionsFlow:
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
         self.app.push_screen(
-            DecideScreen(plan, hidden=hidden, reason=trip.reason if trip else "", why=why), decided
+            DecideScreen(
+                plan,
+                hidden=hidden,
+                reason=trip.reason if trip else "",
+                why=why,
+                by_itself=by_itself,
+            ),
+            decided,
         )
 
     def _record(self, plan: Plan, reason: str, trip: Trip | None) -> None:

@@ -13,7 +13,8 @@ and the watch reads the trips it stored, handing this flow each undecided one on
 
 A trip's dialog opens by itself, so it waits for a moment when it cannot take a key meant for
 something else: no dialog open and no key pressed for `pressed.SEEN_S` (the app then gives it
-no key pressed before it was on screen, see `opened_by_itself`). One dialog per trip: while a
+no key pressed before it was on screen: `DecideScreen.by_itself`), and not while another
+trip's dialog is being planned, so two trips never stack. One dialog per trip: while a
 rule's trip waits undecided (its dialog cancelled), the rule tripping again opens none; the
 Triggers pane says it waits and `d` decides it. An evaluation lets go of a rule whose trip has
 been decided (here, by another console, or automatically) or has ended.
@@ -25,13 +26,12 @@ without a watch or rules.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 
 from quarterdeck.console.decisions_flow import DecisionsFlow
 from quarterdeck.console.pressed import SEEN_S
-from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.watch import Trip, Watch
 
 #: Seconds a trip's notification stays: long enough to read, short enough not to cover the
@@ -49,7 +49,6 @@ class TriggersFlow:
         self.decisions = decisions
         #: rule name -> its trip handed to the operator and not decided yet
         self.waiting: dict[str, Trip] = {}
-        self._opening: set[tuple[str, str]] = set()  # (action, workflow) of dialogs asked for
 
     def start(self, every: float) -> None:
         if self.watch is not None and self.watch.rules:
@@ -73,26 +72,19 @@ class TriggersFlow:
         if trips or settled:
             self.app.call_from_thread(self._tripped, trips, settled)
 
-    def opened_by_itself(self, screen: Screen[Any]) -> bool:
-        """`screen` is the dialog of a trip this flow asked for (not one the operator did)."""
-        if not isinstance(screen, DecideScreen):
-            return False
-        asked = (screen.plan.action, screen.plan.target)
-        if asked in self._opening:
-            self._opening.discard(asked)
-            return True
-        return False
-
     def _ask(self, trip: Trip) -> None:
         """Open the trip's dialog once the operator is not in a dialog nor typing."""
         app, rule = self.app, trip.rule
         if self.waiting.get(rule.name) is not trip:
             return  # decided meanwhile
-        if isinstance(app.screen, ModalScreen) or time.monotonic() - app.last_key_at < SEEN_S:
+        if (
+            isinstance(app.screen, ModalScreen)
+            or self.decisions.planning_by_itself  # another trip's dialog is on its way
+            or time.monotonic() - app.last_key_at < SEEN_S
+        ):
             app.set_timer(SEEN_S, lambda: self._ask(trip))
             return
-        self._opening.add((rule.on_trip, str(rule.workflow)))
-        self.decisions.ask(rule.on_trip, {"workflow": str(rule.workflow)}, trip)
+        self.decisions.ask(rule.on_trip, {"workflow": str(rule.workflow)}, trip, by_itself=True)
 
     def _tripped(self, trips: list[Trip], settled: list[str]) -> None:
         for name in settled:

@@ -60,10 +60,18 @@ class DecideScreen(ModalScreen[str | None]):
     """
 
     def __init__(
-        self, plan: Plan, *, hidden: tuple[str, ...] = (), reason: str = "", why: str = ""
+        self,
+        plan: Plan,
+        *,
+        hidden: tuple[str, ...] = (),
+        reason: str = "",
+        why: str = "",
+        by_itself: bool = False,
     ) -> None:
         super().__init__()
         self.plan = plan
+        #: opened by a trip, not by a key: the app gives it no key pressed before it showed
+        self.by_itself = by_itself
         self.hidden = hidden
         # pre-filled (a trigger's evidence); the operator may edit it
         self.reason = printable(reason)

@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import events
 
 from quarterdeck.config import Settings, TriggerSettings
-from quarterdeck.console.app import make_app
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.trigger import TriggerScreen
@@ -101,6 +101,22 @@ async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: 
     assert len(paths.journal.read_text().splitlines()) == 1  # one decision for one trip
 
 
+def watched_console(
+    store: Store, settings: Settings, tmp_path: Path
+) -> tuple[QuarterdeckApp, Paths]:
+    """A console whose watch evaluates `settings`' rules and may decide (role operator)."""
+    paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
+    desk = DecisionDesk(
+        store,
+        Operator("anna", frozenset({"operator"})),
+        paths,
+        stale_seconds=10**9,
+        clock=lambda: NOW,
+    )
+    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=10**9, clock=lambda: NOW)
+    return make_app(store, settings, clock=lambda: NOW, watch=watch, desk=desk), paths
+
+
 async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
     fleet_store: Store, tmp_path: Path
 ) -> None:
@@ -120,18 +136,7 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
             )
         ]
     )
-    paths = Paths(tmp_path / "journal.jsonl", tmp_path / "outbox.jsonl")
-    desk = DecisionDesk(
-        fleet_store,
-        Operator("anna", frozenset({"operator"})),
-        paths,
-        stale_seconds=10**9,
-        clock=lambda: NOW,
-    )
-    watch = TriggerWatch(
-        fleet_store, settings.rules(), desk, stale_seconds=10**9, clock=lambda: NOW
-    )
-    app = make_app(fleet_store, settings, clock=lambda: NOW, watch=watch, desk=desk)
+    app, paths = watched_console(fleet_store, settings, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(
             pilot,
@@ -191,3 +196,43 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
             pilot, lambda: any("decided already" in str(n.message) for n in app._notifications)
         )
         assert len(paths.journal.read_text().splitlines()) == 1
+
+
+async def test_two_rules_tripping_at_once_open_one_dialog_then_the_other(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    """Both trips are planned in workers; the second dialog waits for the first to close
+    instead of opening on top of it (where one Esc would dismiss a trip nobody saw)."""
+    workflow = fleet_store.con.execute(
+        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
+        "ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    settings = Settings(
+        trigger=[
+            TriggerSettings(
+                name=f"busy-{i}",
+                workflow=workflow,
+                metric="records_touched",
+                window="30d",
+                threshold=0,
+                min_runs=0,
+            )
+            for i in range(2)
+        ]
+    )
+    app, paths = watched_console(fleet_store, settings, tmp_path)
+
+    def dialogs() -> list[DecideScreen]:
+        return [s for s in app.screen_stack if isinstance(s, DecideScreen)]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(dialogs()) and app.unasked.get(dialogs()[0]) is not None)
+        first = dialogs()[0]
+        assert len(dialogs()) == 1 and len(app.triggers_flow.waiting) == 2
+        await pilot.press("escape")
+        await until(pilot, lambda: bool(dialogs()) and dialogs()[0] is not first)
+        assert len(dialogs()) == 1
+        assert {first.why, dialogs()[0].why} == {
+            "Trigger busy-0 tripped.",
+            "Trigger busy-1 tripped.",
+        }

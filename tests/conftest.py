@@ -116,3 +116,19 @@ def fleet_store(
     opened = Store.open(Path("qd.duckdb"))
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def agent_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The real agent apps' traces (tests/support/agents.py), made once per worker: app and
+    instrumentation (`langgraph-openinference`, `langgraph-openllmetry`, `openai-agents`) →
+    an OTLP JSON file as the Collector writes it. Tests that use it are marked
+    `xdist_group("agents")`, so that one worker pays for them (~5 s)."""
+    from support.agents import agent_traces as make
+
+    out = tmp_path_factory.mktemp("agent-traces")
+    files = {}
+    for name, lines in make().items():
+        files[name] = out / f"{name}.json"
+        files[name].write_text("\n".join(lines) + "\n")
+    return files

@@ -4,17 +4,13 @@ and broken lines are quarantined."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from google.protobuf.json_format import MessageToDict  # noqa: E402
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
@@ -25,25 +21,7 @@ from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
 from quarterdeck.ingest.load import load_paths  # noqa: E402
 from quarterdeck.queries.store import Store  # noqa: E402
-
-
-def collector_json(spans: Any) -> str:
-    """One TracesData line as the Collector's file exporter writes it (hex ids)."""
-    data = MessageToDict(encode_spans(spans))
-
-    def hexify(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("traceId", "spanId", "parentSpanId"):
-                if node.get(key):
-                    node[key] = base64.b64decode(node[key]).hex()
-            for child in node.values():
-                hexify(child)
-        elif isinstance(node, list):
-            for child in node:
-                hexify(child)
-
-    hexify(data)
-    return json.dumps(data)
+from support.agents import collector_json  # noqa: E402
 
 
 def produce() -> tuple[list[str], dict[str, int]]:

@@ -1,23 +1,33 @@
 """OpenTelemetry traces in: one OTLP JSON `TracesData` object per line (what the Collector's
-file exporter writes) becomes v1 run events. The mapping (also in the README):
+file exporter writes) becomes v1 run events. What each span means under the GenAI,
+OpenInference and Traceloop conventions is read by `ingest.conventions`; here the spans of a
+trace are put together. The mapping (also in the README):
 
 - a trace is a run: `run_id` from a `quarterdeck.run_id` attribute (on any span of the trace
-  in the same line, or the resource), else the trace id (hex) — spans of one trace exported
-  in different lines need the attribute on each, or the run id is the trace id; the
-  workflow from `gen_ai.workflow.name`, else `service.name`;
+  in the same line, or the resource), else the trace id (hex); its workflow from
+  `quarterdeck.workflow`, else `gen_ai.workflow.name` / `traceloop.workflow.name` (any span),
+  else the root's `gen_ai.agent.name`, else the root span's name, else `service.name`;
+  a trace whose root is an agent definition (`create_agent`) is not a run;
 - the root span (no parent) starts the run (`run.started` at its start, with
-  `quarterdeck.identity`, `quarterdeck.scope` and `deployment.environment` when present) and
-  finishes it (`run.finished` at its end: `failed` when its status is ERROR, else `succeeded`);
-- a span with `gen_ai.operation.name` = `execute_tool` (or OpenInference kind TOOL) is a tool
-  step, one with a model operation (`chat`, `text_completion`, `generate_content`,
-  `embeddings`; OpenInference LLM) an llm step: `step.started` and `step.finished` (status
-  ERROR fails the step), `gen_ai.tool.name`, `gen_ai.request.model`, `gen_ai.usage.input_tokens`
-  / `output_tokens`;
+  `quarterdeck.identity`, `quarterdeck.scope`, `deployment.environment`, the session /
+  conversation id and the user when present) and finishes it (`run.finished` at its end):
+  `failed` when the root **or** any agent span of the trace ended ERROR, with the message of
+  the innermost span that ended ERROR, else `succeeded`;
+- tool, model, retrieval and guardrail spans are steps (`step.started`, `step.finished`;
+  status ERROR fails the step) with `tool`, `model`, `tokens_in` / `tokens_out` read from any
+  convention. A model span whose child is the same call seen by a second instrumentation
+  (OpenInference's `generation` around openai-v2's `chat …`) is one step, its tokens counted
+  once;
 - a span event named `quarterdeck.touch`, or a span carrying `quarterdeck.touch.*`
   attributes, is a touch: `system`, `object`, `record_id`, `action`, `fields`, `before`,
   `after` (JSON text), `record_count`, `classification`;
 - what maps to nothing is kept in `attrs`. Event ids are derived from the trace and span ids,
   so loading the same traces twice adds nothing.
+
+The rules that need the whole trace (the run's failure and error, `create_agent`, merged model
+calls, the workflow) see the spans of the trace that are in the same line, as the Collector
+writes a batch; the spans of a trace split over lines are each mapped on their own (an agent
+span's failure in a later line than the root's does not fail the run).
 
 A span that cannot be mapped (no trace id, no start time) is reported, and quarantined by the
 caller like a bad line.
@@ -28,27 +38,31 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-TOOL_OPERATIONS = {"execute_tool"}
-MODEL_OPERATIONS = {"chat", "text_completion", "generate_content", "embeddings"}
+from quarterdeck.ingest import conventions
+
 TOUCH_EVENT = "quarterdeck.touch"
 TOUCH_PREFIX = "quarterdeck.touch."
 STATUS_ERROR = 2
 _USED = {
     "quarterdeck.run_id",
-    "gen_ai.workflow.name",
+    "quarterdeck.workflow",
     "gen_ai.operation.name",
     "openinference.span.kind",
-    "gen_ai.tool.name",
-    "gen_ai.request.model",
-    "gen_ai.response.model",
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.output_tokens",
+    "traceloop.span.kind",
     "quarterdeck.identity",
     "quarterdeck.scope",
     "deployment.environment",
+    *conventions.WORKFLOW_KEYS,
+    *conventions.TOOL_KEYS,
+    *conventions.MODEL_KEYS,
+    *conventions.TOKENS_IN,
+    *conventions.TOKENS_OUT,
+    *conventions.SESSION_KEYS,
+    *conventions.USER_KEYS,
 }
 
 
@@ -97,134 +111,221 @@ def _ts(nanos: str | int | None) -> str | None:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@dataclass
+class _Span:
+    """A span decoded, with its place in the trace."""
+
+    raw: dict[str, Any]
+    resource: dict[str, Any]
+    trace: str
+    span_id: str
+    parent: str | None
+    attrs: dict[str, Any]
+    start: str
+    end: str | None
+    failed: bool
+    error: str | None
+    role: conventions.Role | None
+
+
 def to_events(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """The v1 events a `TracesData` object maps to, and the problems of spans it could not."""
     events: list[dict[str, Any]] = []
     problems: list[str] = []
-    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    traces: dict[str, list[_Span]] = {}
     for resource_spans in obj.get("resourceSpans") or []:
         resource = attributes((resource_spans.get("resource") or {}).get("attributes"))
         for scope_spans in resource_spans.get("scopeSpans") or []:
-            found.extend((span, resource) for span in scope_spans.get("spans") or [])
-    # A run id given on one span of a trace (usually the root) holds for the whole trace.
-    run_ids: dict[str, str] = {}
-    for span, _ in found:
-        if isinstance(span, dict):
-            given = attributes(span.get("attributes")).get("quarterdeck.run_id")
-            trace = _hex(span.get("traceId"))
-            if given and trace:
-                run_ids[trace] = str(given)
-    for span, resource in found:
-        try:
-            events.extend(_span(span, resource, run_ids))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            name = span.get("name") if isinstance(span, dict) else None
-            problems.append(f"span {name!r} cannot be read: {exc}")
+            for raw in scope_spans.get("spans") or []:
+                try:
+                    span = _decode(raw, resource)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    name = raw.get("name") if isinstance(raw, dict) else None
+                    problems.append(f"span {name!r} cannot be read: {exc}")
+                    continue
+                traces.setdefault(span.trace, []).append(span)
+    for spans in traces.values():
+        events.extend(_trace(spans))
     return events, problems
 
 
-def _span(
-    span: dict[str, Any], resource: dict[str, Any], run_ids: dict[str, str]
-) -> list[dict[str, Any]]:
-    trace, span_id = _hex(span.get("traceId")), _hex(span.get("spanId"))
+def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
+    trace, span_id = _hex(raw.get("traceId")), _hex(raw.get("spanId"))
     if not trace or not span_id:
         raise ValueError("it has no traceId or spanId (hex)")
-    start, end = _ts(span.get("startTimeUnixNano")), _ts(span.get("endTimeUnixNano"))
+    start = _ts(raw.get("startTimeUnixNano"))
     if start is None:
         raise ValueError("it has no startTimeUnixNano")
-    attrs = attributes(span.get("attributes"))
-    both = {**resource, **attrs}
-    run_id = str(both.get("quarterdeck.run_id") or run_ids.get(trace) or trace)
-    workflow = both.get("gen_ai.workflow.name") or resource.get("service.name")
-    failed = (span.get("status") or {}).get("code") in (STATUS_ERROR, "STATUS_CODE_ERROR")
-    error = (span.get("status") or {}).get("message") or ("error" if failed else None)
-    base = {"run_id": run_id, "step_id": span_id}
-    rest = {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+    attrs = attributes(raw.get("attributes"))
+    status = raw.get("status") or {}
+    failed = status.get("code") in (STATUS_ERROR, "STATUS_CODE_ERROR")
+    return _Span(
+        raw=raw,
+        resource=resource,
+        trace=trace,
+        span_id=span_id,
+        parent=_hex(raw.get("parentSpanId")),
+        attrs=attrs,
+        start=start,
+        end=_ts(raw.get("endTimeUnixNano")),
+        failed=failed,
+        error=(status.get("message") or "error") if failed else None,
+        role=conventions.role(attrs),
+    )
+
+
+def _trace(spans: list[_Span]) -> list[dict[str, Any]]:
+    """The events of one trace's spans (those of it in this line)."""
+    by_id = {s.span_id: s for s in spans}
+    root = next((s for s in spans if s.parent is None), None)
+    if root is not None and root.role == "create_agent":
+        return []  # an agent being defined, not run
+    everything = [{**s.resource, **s.attrs} for s in spans]
+    run_id = str(
+        next((a["quarterdeck.run_id"] for a in everything if a.get("quarterdeck.run_id")), None)
+        or spans[0].trace
+    )
+    # Model spans whose parent is a model span: the same call, instrumented twice.
+    merged: dict[str, list[_Span]] = {}
+    for s in spans:
+        parent = by_id.get(s.parent or "")
+        if s.role == "llm" and parent is not None and parent.role == "llm":
+            merged.setdefault(parent.span_id, []).append(s)
+    inner = {c.span_id for children in merged.values() for c in children}
     out: list[dict[str, Any]] = []
+    if root is not None:
+        out.extend(_run(root, spans, by_id, run_id, everything))
+    for s in spans:
+        if s.span_id in inner:
+            continue
+        out.extend(_span(s, run_id, [s, *merged.get(s.span_id, [])]))
+    return out
 
-    def event(suffix: str, type_: str, ts: str, **fields: Any) -> dict[str, Any]:
-        made = {
-            "event_id": f"otlp:{trace}:{span_id}:{suffix}",
-            "type": type_,
-            "ts": ts,
-            "run_id": run_id,
-            **{k: v for k, v in fields.items() if v is not None},
-        }
-        return made
 
-    if not _hex(span.get("parentSpanId")):
-        scope = both.get("quarterdeck.scope")
+def _depth(span: _Span, by_id: dict[str, _Span]) -> int:
+    depth, seen = 0, {span.span_id}
+    while span.parent in by_id and span.parent not in seen:
+        span = by_id[span.parent]
+        seen.add(span.span_id)
+        depth += 1
+    return depth
+
+
+def _run(
+    root: _Span,
+    spans: list[_Span],
+    by_id: dict[str, _Span],
+    run_id: str,
+    everything: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """run.started and run.finished, from the root and what the trace says of the run."""
+    both = {**root.resource, **root.attrs}
+
+    def given(*keys: str) -> Any:
+        return next(
+            (conventions.first(a, keys) for a in everything if conventions.first(a, keys)), None
+        )
+
+    workflow = (
+        given("quarterdeck.workflow")
+        or given(*conventions.WORKFLOW_KEYS)
+        or root.attrs.get("gen_ai.agent.name")
+        or root.raw.get("name")
+        or root.resource.get("service.name")
+        or "unknown"
+    )
+    user = next((u for a in everything if (u := conventions.user(a))), None)
+    scope = both.get("quarterdeck.scope")
+    rest = _rest(root.attrs)
+    out = [
+        _event(
+            root,
+            run_id,
+            "run",
+            "run.started",
+            root.start,
+            workflow=str(workflow),
+            identity=both.get("quarterdeck.identity"),
+            environment=both.get("deployment.environment"),
+            scope=scope if isinstance(scope, list) else None,
+            session_id=_text(given(*conventions.SESSION_KEYS)),
+            user_id=user,
+            attrs={"otlp.span": root.raw.get("name"), **rest} or None,
+        )
+    ]
+    if root.end is not None:
+        agents_failed = any(s.failed and s.role == "agent" for s in spans)
+        failed = root.failed or agents_failed
+        failing = [s for s in spans if s.failed]
+        innermost = max(failing, key=lambda s: (_depth(s, by_id), s.end or s.start), default=None)
         out.append(
-            event(
-                "run",
-                "run.started",
-                start,
-                workflow=workflow or "unknown",
-                identity=both.get("quarterdeck.identity"),
-                environment=both.get("deployment.environment"),
-                scope=scope if isinstance(scope, list) else None,
-                attrs={"otlp.span": span.get("name"), **rest} or None,
+            _event(
+                root,
+                run_id,
+                "end",
+                "run.finished",
+                root.end,
+                status="failed" if failed else "succeeded",
+                error=innermost.error if failed and innermost else None,
             )
         )
-        if end is not None:
-            out.append(
-                event(
-                    "end",
-                    "run.finished",
-                    end,
-                    status="failed" if failed else "succeeded",
-                    error=error if failed else None,
-                )
-            )
-    operation = attrs.get("gen_ai.operation.name")
-    kind = str(attrs.get("openinference.span.kind") or "").upper()
-    step_kind = (
-        "tool"
-        if operation in TOOL_OPERATIONS or kind == "TOOL"
-        else "llm"
-        if operation in MODEL_OPERATIONS or kind == "LLM"
-        else None
-    )
-    if step_kind is not None:
-        name = span.get("name") or operation
-        model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
+    return out
+
+
+def _span(span: _Span, run_id: str, call: list[_Span]) -> list[dict[str, Any]]:
+    """A span's step (with the spans of the same call merged into it) and its touches."""
+    out: list[dict[str, Any]] = []
+    attrs = span.attrs
+    step_kind = span.role in conventions.STEP_KINDS
+    if step_kind:
+        seen = [s.attrs for s in call]
+        failed = next((s for s in call if s.failed), None)
+        name = span.raw.get("name") or attrs.get("gen_ai.operation.name")
+        kind = conventions.STEP_KINDS[span.role or ""]
+        tool = conventions.tool_name(attrs, span.raw.get("name")) if kind == "tool" else None
+        model = _across(seen, conventions.MODEL_KEYS)
+        fields = {
+            "step_id": span.span_id,
+            "name": name,
+            "kind": kind,
+            "tool": tool,
+            "model": _text(model),
+        }
         out.append(
-            event(
+            _event(
+                span,
+                run_id,
                 "step",
                 "step.started",
-                start,
-                **base,
-                name=name,
-                kind=step_kind,
-                tool=attrs.get("gen_ai.tool.name"),
-                model=model,
-                attrs=rest or None,
+                span.start,
+                **fields,
+                attrs=_rest(attrs) or None,
             )
         )
         out.append(
-            event(
+            _event(
+                span,
+                run_id,
                 "step-end",
                 "step.finished",
-                end or start,
-                **base,
-                name=name,
-                kind=step_kind,
+                max((s.end or s.start for s in call), default=span.start),
+                **fields,
                 status="error" if failed else "ok",
-                error=error if failed else None,
-                tokens_in=attrs.get("gen_ai.usage.input_tokens"),
-                tokens_out=attrs.get("gen_ai.usage.output_tokens"),
+                error=failed.error if failed else None,
+                tokens_in=_once(seen, conventions.TOKENS_IN),
+                tokens_out=_once(seen, conventions.TOKENS_OUT),
             )
         )
     touches = [
-        (str(n), _ts(e.get("timeUnixNano")) or start, attributes(e.get("attributes")))
-        for n, e in enumerate(span.get("events") or [])
+        (str(n), _ts(e.get("timeUnixNano")) or span.start, attributes(e.get("attributes")))
+        for n, e in enumerate(span.raw.get("events") or [])
         if e.get("name") == TOUCH_EVENT
     ]
     if any(k.startswith(TOUCH_PREFIX) for k in attrs):
         touches.append(
             (
                 "span",
-                start,
+                span.start,
                 {
                     k.removeprefix(TOUCH_PREFIX): v
                     for k, v in attrs.items()
@@ -235,11 +336,13 @@ def _span(
     for n, ts, fields in touches:
         fields = {k.removeprefix(TOUCH_PREFIX): v for k, v in fields.items()}
         out.append(
-            event(
+            _event(
+                span,
+                run_id,
                 f"touch{n}",
                 "data.touched",
-                ts or start,
-                step_id=span_id if step_kind else None,
+                ts or span.start,
+                step_id=span.span_id if step_kind else None,
                 system=fields.get("system"),
                 object=fields.get("object"),
                 record_id=fields.get("record_id"),
@@ -252,6 +355,37 @@ def _span(
             )
         )
     return out
+
+
+def _event(
+    span: _Span, run_id: str, suffix: str, type_: str, ts: str, **fields: Any
+) -> dict[str, Any]:
+    return {
+        "event_id": f"otlp:{span.trace}:{span.span_id}:{suffix}",
+        "type": type_,
+        "ts": ts,
+        "run_id": run_id,
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+
+
+def _across(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> Any:
+    """The first of `keys` that any span of a call has, in the order of `keys`."""
+    return next((a[k] for k in keys for a in seen if a.get(k) not in (None, "")), None)
+
+
+def _once(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
+    """A call's token count, read once (never a sum: the spans of one call report the same
+    tokens), GenAI's first."""
+    return conventions.count({k: _across(seen, (k,)) for k in keys}, keys)
+
+
+def _rest(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
 
 
 def _object(text: Any) -> Any:

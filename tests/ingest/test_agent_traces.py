@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 
+from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.store import Store
+from support.agents import LANGGRAPH_USAGE, OPENAI_USAGE
+
 pytestmark = pytest.mark.xdist_group("agents")
 
 
@@ -42,3 +46,79 @@ def test_the_apps_traces_are_as_the_collector_writes_them(agent_traces: dict[str
         # one of each app's runs fails in charge_card
         failed = [s for s in spans if s.get("status", {}).get("code") == 2]
         assert any("charge_card" in s["name"] for s in failed)
+
+
+@pytest.fixture
+def loaded(store: Store, agent_traces: dict[str, Path]) -> Store:
+    summary = load_paths(store.con, list(agent_traces.values()))
+    assert summary.quarantined == 0, summary
+    return store
+
+
+def runs_of(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """(workflow, outcome) → the run_summary row as a dict (each app has one of each)."""
+    cursor = store.con.execute("SELECT * FROM run_summary")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {(r["workflow"], r["outcome"]): r for r in rows}
+
+
+def tools_of(store: Store, run_id: str) -> list[tuple[str, str | None, str | None]]:
+    return store.con.execute(
+        "SELECT kind, tool, model FROM steps WHERE run_id = ? AND phase = 'started' "
+        "ORDER BY ts, step_id",
+        [run_id],
+    ).fetchall()
+
+
+def test_each_invocation_is_one_run_named_as_the_framework_names_it(loaded: Store) -> None:
+    runs = runs_of(loaded)
+    # OpenLLMetry's create_agent traces are no runs: two runs per app and instrumentation
+    assert loaded.con.execute("SELECT count(*) FROM run_summary").fetchone() == (6,)
+    assert set(runs) == {
+        ("travel_assistant", "succeeded"),
+        ("travel_assistant", "failed"),
+        ("Customer support", "succeeded"),
+        ("Customer support", "failed"),
+    }
+
+
+def test_a_run_fails_when_an_agent_span_fails_with_the_innermost_error(loaded: Store) -> None:
+    failed = runs_of(loaded)[("Customer support", "failed")]
+    # openai-agents ends its root span OK; the agent span below it ended ERROR
+    assert failed["step_errors"] == 1
+    assert "charge_card" in failed["outcome_error"]  # the tool's span, not the agent's
+    assert "card declined" in failed["outcome_error"]
+    assert not failed["outcome_error"].startswith("Error in agent run")
+    errors = loaded.con.execute(
+        "SELECT workflow, outcome_error FROM run_summary WHERE workflow = 'travel_assistant' "
+        "AND outcome = 'failed'"
+    ).fetchall()
+    assert len(errors) == 2 and all("card declined" in e for _, e in errors)
+
+
+def test_a_model_call_seen_twice_is_one_step_and_its_tokens_count_once(loaded: Store) -> None:
+    ok = runs_of(loaded)[("Customer support", "succeeded")]
+    calls = 2  # the tool call, then the answer
+    assert ok["steps"] == calls + 1
+    assert (ok["tokens_in"], ok["tokens_out"]) == (
+        calls * OPENAI_USAGE["prompt_tokens"],
+        calls * OPENAI_USAGE["completion_tokens"],
+    )
+    steps = tools_of(loaded, ok["run_id"])
+    assert [k for k, _, _ in steps] == ["llm", "tool", "llm"]
+    assert steps[0][2] == "gpt-4.1-mini-2025-04-14"  # the model as openai-v2 saw the response
+
+
+def test_openinference_token_counts_and_tool_names_are_read(loaded: Store) -> None:
+    tokens = loaded.con.execute(
+        "SELECT tokens_in, tokens_out FROM run_summary "
+        "WHERE workflow = 'travel_assistant' AND outcome = 'succeeded'"
+    ).fetchall()
+    calls = 2
+    usage = (calls * LANGGRAPH_USAGE["input_tokens"], calls * LANGGRAPH_USAGE["output_tokens"])
+    assert tokens == [usage, usage]  # OpenInference's and OpenLLMetry's runs alike
+    tools = loaded.con.execute(
+        "SELECT DISTINCT tool FROM steps WHERE kind = 'tool' ORDER BY tool"
+    ).fetchall()
+    assert tools == [("charge_card",), ("lookup_order",)]  # every tool step has its name

@@ -106,7 +106,8 @@ def test_sdk_traces_load_into_runs_steps_and_touches(store: Store, tmp_path: Pat
         "SELECT workflow, identity, scope, steps, tokens_in, tokens_out, touched "
         "FROM run_summary WHERE run_id = 'r-otel-1'"
     ).fetchone()
-    assert row == ("support-agent", "svc-otel", ["helpdesk:write:Ticket"], 2, 120, 30, 1)
+    # the workflow: the root span's name comes before service.name
+    assert row == ("triage ticket", "svc-otel", ["helpdesk:write:Ticket"], 2, 120, 30, 1)
     assert (
         con.execute("SELECT count(DISTINCT run_id || step_id) FROM steps").fetchone()[0]
         == produced["steps"]

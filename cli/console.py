@@ -224,7 +224,7 @@ def _run_console(
             store, operator, paths, stale_seconds=int(settings.store.stale_after), clock=utc_now
         )
         notes = [] if read_only else _reconcile_notes(desk)
-        feed = LiveFeed(store, follow) if follow else None
+        feed = LiveFeed(store, follow, settings.tool_map()) if follow else None
         watch = TriggerWatch(
             store,
             settings.rules(),

@@ -81,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
                 f"{path} is served by `quarterdeck serve`, and the server follows: add the "
                 "paths to `[serve] follow` in its config, or start it with `serve --follow`"
             )
-        return _follow(args, path)
+        return _follow(args, path, settings)
     if args.once:
         raise UsageError("--once goes with --follow")
     with _Progress(enabled=not (args.quiet or args.json)) as progress:
@@ -89,7 +89,12 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
             summary = _through(server, args.paths, progress)
         else:
             with Store.open(path) as store:
-                summary = load_paths(store.con, args.paths, progress=progress.update)
+                summary = load_paths(
+                    store.con,
+                    args.paths,
+                    progress=progress.update,
+                    tool_map=settings.tool_map(),
+                )
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -122,7 +127,7 @@ def _through(server: client.Client, paths: list[str], progress: _Progress) -> Lo
     return LoadSummary(**answer)
 
 
-def _follow(args: argparse.Namespace, path: Path) -> int:
+def _follow(args: argparse.Namespace, path: Path, settings: config_mod.Settings) -> int:
     """`ingest --follow`: until Ctrl+C or SIGTERM (or once, with --once)."""
     import signal
     import threading
@@ -147,7 +152,13 @@ def _follow(args: argparse.Namespace, path: Path) -> int:
         print(f"quarterdeck: {printable(notice.message)}", file=sys.stderr, flush=True)
 
     with Store.open(path) as store:
-        follower = Follower(store.con, args.paths, on_commit=committed, on_notice=noticed)
+        follower = Follower(
+            store.con,
+            args.paths,
+            on_commit=committed,
+            on_notice=noticed,
+            tool_map=settings.tool_map(),
+        )
         try:
             if args.once:
                 follower.poll()

@@ -38,6 +38,8 @@ def register(commands: Commands) -> None:
         help="only runs in this status (repeat or comma-separate)",
     )
     runs.add_argument("--workflow", metavar="NAME", help="only this workflow's runs")
+    runs.add_argument("--session", metavar="ID", help="only this session's (conversation's) runs")
+    runs.add_argument("--user", metavar="ID", help="only the runs made for this user")
     runs.add_argument(
         "--since",
         metavar="WHEN",
@@ -120,6 +122,8 @@ def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         now=now,
         status=statuses,
         workflow=args.workflow,
+        session=args.session,
+        user=args.user,
         since=parse_since(args.since, now) if args.since else None,
         sort=args.sort,
         descending=not args.asc,

@@ -25,6 +25,7 @@ from textual.message import Message
 
 from quarterdeck.client import Client
 from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
+from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.queries.store import Store, StoreError
 
 #: Seconds between attempts to reach a server that did not answer.
@@ -86,14 +87,20 @@ class FollowFailed(Message):
 class LiveFeed:
     """Follows `paths` into `store` on a thread of its own while the console runs."""
 
-    def __init__(self, store: Store, paths: Sequence[Path | str]) -> None:
+    def __init__(
+        self, store: Store, paths: Sequence[Path | str], tool_map: ToolMap | None = None
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._app: App[None] | None = None
         # Created here, so a missing path is reported before the console opens.
         self.follower = Follower(
-            store.cursor(), self.paths, on_commit=self._committed, on_notice=self._noticed
+            store.cursor(),
+            self.paths,
+            on_commit=self._committed,
+            on_notice=self._noticed,
+            tool_map=tool_map,
         )
 
     @property

@@ -39,6 +39,13 @@ window = "30m"
 threshold = 0.2
 min_runs = 5
 on_trip = "pause"                          # or "rollback"; auto = true decides by itself
+
+[[tool]]                                   # what an agent's tool does (traces: ingest.tools)
+name = "charge_card"                       # the tool's name as traces give it
+system = "payments"
+object = "Charge"
+action = "create"                          # read, create, update, delete or export
+record_id = "customer_id"                  # the argument that names the record
 ```
 """
 
@@ -62,6 +69,7 @@ from pydantic import (
     model_validator,
 )
 
+from quarterdeck.ingest.tools import ToolEffect, ToolMap
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.triggers import METRICS, Rule, valid_metric
 
@@ -178,6 +186,23 @@ class TriggerSettings(BaseModel):
         )
 
 
+class ToolSettings(BaseModel):
+    """One `[[tool]]`: the touch each call of an agent's tool makes (`ingest.tools`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="The tool's name as traces give it.")
+    system: str = Field(min_length=1)
+    object: str = Field(min_length=1)
+    action: Literal["read", "create", "update", "delete", "export"]
+    record_id: str | None = Field(
+        None, description="The argument that names the record (a bare value names it anyway)."
+    )
+
+    def effect(self) -> ToolEffect:
+        return ToolEffect(self.system, self.object, self.action, self.record_id)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -188,6 +213,9 @@ class Settings(BaseModel):
     decisions: DecisionSettings = DecisionSettings()
     trigger: list[TriggerSettings] = Field(
         default_factory=list, description="Rollback triggers: [[trigger]]."
+    )
+    tool: list[ToolSettings] = Field(
+        default_factory=list, description="What agents' tools touch: [[tool]]."
     )
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
@@ -207,10 +235,18 @@ class Settings(BaseModel):
                     f"trigger {index + 1} ({rule.name}): the name is used by another trigger"
                 )
             seen.add(rule.name)
+        tools: set[str] = set()
+        for index, tool in enumerate(self.tool):
+            if tool.name in tools:
+                raise ValueError(f"tool {index + 1} ({tool.name}): the name is mapped twice")
+            tools.add(tool.name)
         return self
 
     def rules(self) -> list[Rule]:
         return [t.rule() for t in self.trigger]
+
+    def tool_map(self) -> ToolMap:
+        return {t.name: t.effect() for t in self.tool}
 
 
 def operator(
@@ -245,14 +281,14 @@ def decision_paths(settings: Settings, store: Path, followed: Sequence[Path | st
 
 def _where(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     """`('trigger', 1, 'window')` → `trigger 2 (invoice-failures): window`."""
-    if len(loc) >= 2 and loc[0] == "trigger" and isinstance(loc[1], int):
-        rules = data.get("trigger") or []
+    if len(loc) >= 2 and loc[0] in ("trigger", "tool") and isinstance(loc[1], int):
+        rules = data.get(loc[0]) or []
         name = (
             rules[loc[1]].get("name")
             if loc[1] < len(rules) and isinstance(rules[loc[1]], dict)
             else None
         )
-        head = f"trigger {loc[1] + 1}" + (f" ({name})" if name else "")
+        head = f"{loc[0]} {loc[1] + 1}" + (f" ({name})" if name else "")
         rest = ".".join(str(part) for part in loc[2:])
         return f"{head}: {rest}" if rest else head
     return ".".join(str(part) for part in loc) or "config"

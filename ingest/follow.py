@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 
 from quarterdeck.ingest.load import LoadError, SourceFile, discover, load_sources, plural
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
+from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
 from quarterdeck.queries import derived, loading
@@ -211,8 +212,10 @@ class Follower:
         grace: float = ROTATE_GRACE,
         refresh_gap: float = REFRESH_GAP,
         watch: Callable[[str], AbstractContextManager[object]] | None = None,
+        tool_map: ToolMap | None = None,
     ) -> None:
         self.con = con
+        self.tool_map = tool_map  # traces' tool steps touch what it says
         self.paths = [Path(p) for p in paths]
         missing = [str(p) for p in self.paths if not p.exists()]
         if missing:
@@ -455,7 +458,7 @@ class Follower:
             at_eof_read_partial=False,
             chunk=READ_CHUNK,
         ):
-            self._unit.add(batch, check_batch(batch), t.name, t.fp)
+            self._unit.add(batch, check_batch(batch, self.tool_map), t.name, t.fp)
             t.read_offset = batch.end_offset
             t.read_line_no = batch.first_line_no + len(batch.lines) - 1
             self._unit_files[t.fp] = t
@@ -520,7 +523,7 @@ class Follower:
             return
         self._commit()
         with self._watched(f"follower: loading {path}"):
-            summary = load_sources(self.con, [source])
+            summary = load_sources(self.con, [source], tool_map=self.tool_map)
         self.stats.events += summary.events
         self.stats.records += summary.approval_records
         self.stats.quarantined += summary.quarantined_new

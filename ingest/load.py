@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from quarterdeck.ingest.models import ApprovalRecord
 from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
+from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.ingest.units import Unit, record_row
 from quarterdeck.ingest.validate import Rejection, check_batch, explain
 from quarterdeck.queries import derived, loading
@@ -177,9 +178,11 @@ def load_paths(
     paths: Iterable[Path | str],
     *,
     progress: Progress | None = None,
+    tool_map: ToolMap | None = None,
 ) -> LoadSummary:
-    """Load files and folders into the store behind `con`."""
-    return load_sources(con, discover(paths), progress=progress)
+    """Load files and folders into the store behind `con` (traces' tool steps touching what
+    `tool_map` says)."""
+    return load_sources(con, discover(paths), progress=progress, tool_map=tool_map)
 
 
 def load_sources(
@@ -187,6 +190,7 @@ def load_sources(
     sources: list[SourceFile],
     *,
     progress: Progress | None = None,
+    tool_map: ToolMap | None = None,
 ) -> LoadSummary:
     """Load `sources` (found already) into the store behind `con`."""
     started = time.perf_counter()
@@ -205,7 +209,7 @@ def load_sources(
     memory = one_row(con, "SELECT current_setting('memory_limit')")[0]
     con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
     try:
-        _run(con, sources, summary, total, progress)
+        _run(con, sources, summary, total, progress, tool_map)
     finally:
         con.execute(f"SET memory_limit = '{memory}'")
         sys.setswitchinterval(switch)
@@ -253,9 +257,14 @@ class _Producer:
     """Reads and validates every source, handing full units to the writer through `out`."""
 
     def __init__(
-        self, sources: list[SourceFile], out: queue.Queue[Any], stop: threading.Event
+        self,
+        sources: list[SourceFile],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        tool_map: ToolMap | None = None,
     ) -> None:
         self.sources, self.out, self.stop = sources, out, stop
+        self.tool_map = tool_map
         self.unit = _Unit()
         self.done_bytes = 0
 
@@ -301,7 +310,7 @@ class _Producer:
         try:
             for batch in read_batches(handle):
                 unit = self.unit
-                unit.add(batch, check_batch(batch), name, fp)
+                unit.add(batch, check_batch(batch, self.tool_map), name, fp)
                 lines_read = batch.first_line_no + len(batch.lines) - 1
                 offset = batch.base_offset + len(batch.data)
                 unit.position = self.done_bytes + raw_file.tell()
@@ -398,10 +407,11 @@ def _run(
     summary: LoadSummary,
     total: int,
     progress: Progress | None,
+    tool_map: ToolMap | None,
 ) -> None:
     work: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
-    producer = _Producer(sources, work, stop)
+    producer = _Producer(sources, work, stop, tool_map)
     reader = threading.Thread(target=producer.run, daemon=True, name="quarterdeck-reader")
     reader.start()
     try:

@@ -131,6 +131,10 @@ class RunStarted(Envelope):
         default_factory=list,
         description="Grants `system:access[:object]`; access is read, write, delete, export or *.",
     )
+    session_id: str | None = Field(
+        None, description="The session or conversation the run is part of (agent frameworks)."
+    )
+    user_id: str | None = Field(None, description="The end user the run acts for.")
 
 
 class _StepFields(Envelope):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from quarterdeck.ingest import conventions
+from quarterdeck.ingest import conventions, tools
 
 TOUCH_EVENT = "quarterdeck.touch"
 TOUCH_PREFIX = "quarterdeck.touch."
@@ -128,8 +128,11 @@ class _Span:
     role: conventions.Role | None
 
 
-def to_events(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The v1 events a `TracesData` object maps to, and the problems of spans it could not."""
+def to_events(
+    obj: dict[str, Any], tool_map: tools.ToolMap | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The v1 events a `TracesData` object maps to, and the problems of spans it could not;
+    tool steps touch what `tool_map` says their tools do (`ingest.tools`)."""
     events: list[dict[str, Any]] = []
     problems: list[str] = []
     traces: dict[str, list[_Span]] = {}
@@ -145,7 +148,7 @@ def to_events(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
                     continue
                 traces.setdefault(span.trace, []).append(span)
     for spans in traces.values():
-        events.extend(_trace(spans))
+        events.extend(_trace(spans, tool_map or {}))
     return events, problems
 
 
@@ -174,7 +177,7 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
     )
 
 
-def _trace(spans: list[_Span]) -> list[dict[str, Any]]:
+def _trace(spans: list[_Span], tool_map: tools.ToolMap) -> list[dict[str, Any]]:
     """The events of one trace's spans (those of it in this line)."""
     by_id = {s.span_id: s for s in spans}
     root = next((s for s in spans if s.parent is None), None)
@@ -198,7 +201,7 @@ def _trace(spans: list[_Span]) -> list[dict[str, Any]]:
     for s in spans:
         if s.span_id in inner:
             continue
-        out.extend(_span(s, run_id, [s, *merged.get(s.span_id, [])]))
+        out.extend(_span(s, run_id, [s, *merged.get(s.span_id, [])], tool_map))
     return out
 
 
@@ -272,10 +275,14 @@ def _run(
     return out
 
 
-def _span(span: _Span, run_id: str, call: list[_Span]) -> list[dict[str, Any]]:
-    """A span's step (with the spans of the same call merged into it) and its touches."""
+def _span(
+    span: _Span, run_id: str, call: list[_Span], tool_map: tools.ToolMap
+) -> list[dict[str, Any]]:
+    """A span's step (with the spans of the same call merged into it) and its touches: those
+    it carries, and the one its tool makes by the tool map."""
     out: list[dict[str, Any]] = []
     attrs = span.attrs
+    effect = None
     step_kind = span.role in conventions.STEP_KINDS
     if step_kind:
         seen = [s.attrs for s in call]
@@ -284,6 +291,8 @@ def _span(span: _Span, run_id: str, call: list[_Span]) -> list[dict[str, Any]]:
         kind = conventions.STEP_KINDS[span.role or ""]
         tool = conventions.tool_name(attrs, span.raw.get("name")) if kind == "tool" else None
         model = _across(seen, conventions.MODEL_KEYS)
+        effect = tool_map.get(tool) if tool else None
+        mark = {tools.EFFECT: tools.UNMAPPED} if kind == "tool" and effect is None else {}
         fields = {
             "step_id": span.span_id,
             "name": name,
@@ -299,7 +308,7 @@ def _span(span: _Span, run_id: str, call: list[_Span]) -> list[dict[str, Any]]:
                 "step.started",
                 span.start,
                 **fields,
-                attrs=_rest(attrs) or None,
+                attrs={**_rest(attrs), **mark} or None,
             )
         )
         out.append(
@@ -332,6 +341,11 @@ def _span(span: _Span, run_id: str, call: list[_Span]) -> list[dict[str, Any]]:
                     if k.startswith(TOUCH_PREFIX)
                 },
             )
+        )
+    if effect is not None:
+        made = tools.touch(effect, conventions.tool_arguments(attrs))
+        out.append(
+            _event(span, run_id, "tool", "data.touched", span.start, step_id=span.span_id, **made)
         )
     for n, ts, fields in touches:
         fields = {k.removeprefix(TOUCH_PREFIX): v for k, v in fields.items()}

@@ -45,6 +45,7 @@ from quarterdeck.ingest.models import (
     utc_micros,
 )
 from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
+from quarterdeck.ingest.tools import ToolMap
 
 ERROR_CLASSES = (
     "malformed_json",
@@ -136,7 +137,7 @@ class Derived:
     expires: int | None
 
 
-def check_batch(batch: LineBatch) -> CheckedBatch:
+def check_batch(batch: LineBatch, tool_map: ToolMap | None = None) -> CheckedBatch:
     validate = EVENT_ADAPTER.validate_json
     lines = batch.lines
     valid = [True] * len(lines)
@@ -169,7 +170,7 @@ def check_batch(batch: LineBatch) -> CheckedBatch:
             record = _approval_record(line, exc)
             if isinstance(record, ApprovalRecord):
                 out.records.append((line_no, record))
-            elif _traces(line, exc, line_no, offset, out):
+            elif _traces(line, exc, line_no, offset, out, tool_map):
                 continue
             else:
                 cls, message = record if record is not None else explain(line, exc)
@@ -192,7 +193,12 @@ def too_long(item: LongLine) -> Rejection:
 
 
 def _traces(
-    line: bytes, exc: ValidationError, line_no: int, offset: int, out: CheckedBatch
+    line: bytes,
+    exc: ValidationError,
+    line_no: int,
+    offset: int,
+    out: CheckedBatch,
+    tool_map: ToolMap | None,
 ) -> bool:
     """A line holding OTLP traces: its spans mapped to v1 events, each validated like a line
     of the log. Spans that cannot be mapped or validated are quarantined (once per line)."""
@@ -204,7 +210,7 @@ def _traces(
         return False
     if not otlp.is_traces(obj):
         return False
-    events, problems = otlp.to_events(obj)
+    events, problems = otlp.to_events(obj, tool_map)
     validate = EVENT_ADAPTER.validate_json
     for mapped in events:
         text = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False).encode()

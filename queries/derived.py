@@ -56,7 +56,7 @@ _SUMMARY_COLUMNS = (
     "has_start", "started_at", "first_event_at", "last_event_at", "finished_at",
     "outcome", "outcome_error", "paused", "events", "steps", "step_errors", "touched",
     "reads", "creates", "updates", "deletes", "exports", "out_of_scope", "tokens_in",
-    "tokens_out", "cost_usd",
+    "tokens_out", "cost_usd", "session_id", "user_id",
 )  # fmt: skip
 
 _REFRESH_SUMMARY = (
@@ -77,7 +77,8 @@ _REFRESH_SUMMARY = (
                                 'workflow_version': workflow_version,
                                 'environment': environment, 'identity': identity,
                                 'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
-                                'scope': scope}, ts) AS s
+                                'scope': scope, 'session_id': session_id,
+                                'user_id': user_id}, ts) AS s
         FROM run_starts WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
@@ -123,7 +124,8 @@ _REFRESH_SUMMARY = (
            coalesce(tc.out_of_scope, 0),
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_in END,
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_out END,
-           coalesce(sp.cost_usd, 0)
+           coalesce(sp.cost_usd, 0),
+           st.s.session_id, st.s.user_id
     FROM ev
     LEFT JOIN st USING (run_id)
     LEFT JOIN sp USING (run_id)

@@ -75,6 +75,8 @@ EVENT_FIELDS: dict[str, str] = {
     "result": "VARCHAR",
     "detail": "VARCHAR",
     "value": "DOUBLE",
+    "session_id": "VARCHAR",
+    "user_id": "VARCHAR",
 }
 
 
@@ -177,7 +179,8 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.att
        j.context, j.decision, j.decided_by, j.reason,
        j.decision_id, j.result, j.detail,
        j.action, j.status, j.error, j.value,
-       b.source, b.line_no, b.byte_offset
+       b.source, b.line_no, b.byte_offset,
+       j.session_id, j.user_id
 FROM b
 """
 

@@ -445,7 +445,36 @@ V8 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
+V9 = Migration(
+    9,
+    "a run's session (conversation) and user, as agent frameworks' traces give them; "
+    "steps' attrs (a tool step's declared effect)",
+    (
+        # Appended: the ingest's INSERT lists the events' columns in table order.
+        "ALTER TABLE events ADD COLUMN session_id VARCHAR",
+        "ALTER TABLE events ADD COLUMN user_id VARCHAR",
+        """
+        CREATE OR REPLACE VIEW run_starts AS
+        SELECT event_id, run_id, ts, workflow, workflow_version, environment, identity,
+               trigger_kind, trigger_by, coalesce(scope, []::VARCHAR[]) AS scope,
+               session_id, user_id
+        FROM events WHERE type = 'run.started'
+        """,
+        # attrs: whether the tool map knew a trace's tool (`ingest.tools`)
+        """
+        CREATE OR REPLACE VIEW steps AS
+        SELECT event_id, run_id, step_id, ts,
+               CASE type WHEN 'step.started' THEN 'started' ELSE 'finished' END AS phase,
+               name, kind, tool, model, status, error, tokens_in, tokens_out, cost_usd, attrs
+        FROM events WHERE type IN ('step.started', 'step.finished')
+        """,
+        # Stores before this version have no sessions to derive: no refresh needed.
+        "ALTER TABLE run_summary ADD COLUMN session_id VARCHAR",
+        "ALTER TABLE run_summary ADD COLUMN user_id VARCHAR",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
 LATEST = MIGRATIONS[-1].version
 
 

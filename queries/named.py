@@ -67,6 +67,8 @@ class RunsParams(Params):
     invert: bool = False
     run_id: str | None = None
     run_ids: tuple[str, ...] = ()
+    session: str | None = None
+    user: str | None = None
     sort: str = "started_at"
     descending: bool = True
     limit: int | None = Field(None, gt=0)
@@ -184,6 +186,8 @@ def _runs(con: duckdb.DuckDBPyConnection, p: RunsParams, ctx: Context) -> pa.Tab
         invert=p.invert,
         run_id=p.run_id,
         run_ids=p.run_ids,
+        session=p.session,
+        user=p.user,
     )
     return runs.run_history(
         con,

@@ -58,17 +58,20 @@ SELECT run_id, workflow, workflow_version, identity, environment, status,
            ELSE greatest($now, last_event_at) END - started_at), 3) AS duration_s,
        steps, step_errors, touched, reads, creates, updates, deletes, exports, out_of_scope,
        pending_approvals, last_event_at, trigger_kind, trigger_by, outcome_error AS error,
-       tokens_in, tokens_out, round(cost_usd, 6) AS cost_usd, events
+       tokens_in, tokens_out, round(cost_usd, 6) AS cost_usd, events, session_id, user_id
 FROM runs
 WHERE ($status IS NULL OR list_contains($status, status))
   AND ($workflow IS NULL OR workflow = $workflow)
   AND ($since IS NULL OR started_at >= $since)
   AND ($run_id IS NULL OR run_id = $run_id)
   AND ($run_ids IS NULL OR list_contains($run_ids, run_id))
+  AND ($session IS NULL OR session_id = $session)
+  AND ($user IS NULL OR user_id = $user)
   AND ($text IS NULL OR coalesce(
         run_id ILIKE $text ESCAPE '\\' OR workflow ILIKE $text ESCAPE '\\'
         OR replace(status, '_', ' ') ILIKE $text ESCAPE '\\' OR status ILIKE $text ESCAPE '\\'
-        OR identity ILIKE $text ESCAPE '\\' OR environment ILIKE $text ESCAPE '\\',
+        OR identity ILIKE $text ESCAPE '\\' OR environment ILIKE $text ESCAPE '\\'
+        OR session_id ILIKE $text ESCAPE '\\' OR user_id ILIKE $text ESCAPE '\\',
         false) <> $invert)
 ORDER BY {order} NULLS LAST, started_at DESC, run_id
 LIMIT $limit OFFSET $offset
@@ -77,8 +80,9 @@ LIMIT $limit OFFSET $offset
 
 @dataclass(frozen=True)
 class RunFilter:
-    """What the run history shows. `text` matches run, workflow, status, identity and
-    environment (case-insensitive, `*` wildcards allowed); `invert` shows the rest."""
+    """What the run history shows. `text` matches run, workflow, status, identity,
+    environment, session and user (case-insensitive, `*` wildcards allowed); `invert` shows
+    the rest. `session` and `user` are exact: a session's (conversation's) runs, a user's."""
 
     status: tuple[str, ...] = ()  # as RUN_STATUSES spells them
     workflow: str | None = None
@@ -87,6 +91,8 @@ class RunFilter:
     invert: bool = False
     run_id: str | None = None
     run_ids: tuple[str, ...] = ()  # only these runs
+    session: str | None = None
+    user: str | None = None
 
 
 def run_history(
@@ -116,6 +122,8 @@ def run_history(
         "since": where.since,
         "run_id": where.run_id,
         "run_ids": list(where.run_ids) or None,
+        "session": where.session,
+        "user": where.user,
         "text": text,
         "invert": where.invert,
         "limit": limit if limit is not None else 2**62,
@@ -197,7 +205,10 @@ def run_steps(
                arg_max(error, ts) FILTER (WHERE error IS NOT NULL) AS error,
                sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out,
-               sum(cost_usd) AS cost_usd
+               sum(cost_usd) AS cost_usd,
+               -- a trace's tool step the tool map did not know: 'unmapped' (ingest.tools)
+               arg_max(attrs->>'$."quarterdeck.effect"', ts)
+                   FILTER (WHERE attrs->>'$."quarterdeck.effect"' IS NOT NULL) AS effect
         FROM steps WHERE """
         + _IN_SPAN
         + """

@@ -250,6 +250,7 @@ class Server:
             on_notice=self._noticed,
             refresh_gap=DERIVED_EVERY,
             watch=self._busy,
+            tool_map=self.settings.tool_map(),
         )
 
     def _prepare_outbox(self) -> None:
@@ -481,7 +482,7 @@ class Server:
         with self._loading, self._busy(f"ingest of {names} by {peer.name}"):
             cursor = self.store.cursor()
             try:
-                summary = load_sources(cursor, sources)
+                summary = load_sources(cursor, sources, tool_map=self.settings.tool_map())
             except LoadError as exc:
                 log.warning("ingest of %s by %s failed: %s", names, peer.name, exc)
                 raise

@@ -177,7 +177,9 @@ def _facts(o: dict[str, object]) -> str:
             if o["tokens_in"] or o["tokens_out"]
             else ""
         ),
-        f"scope {scope_text}",
+        f"scope {scope_text}"
+        + (f" · session {cells.text(o['session_id'])}" if o.get("session_id") else "")
+        + (f" · user {cells.text(o['user_id'])}" if o.get("user_id") else ""),
     ]
     return "\n".join(lines)
 
@@ -203,7 +205,8 @@ def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
                 cells.text(s["step_id"]),
                 cells.text(s["name"]),
                 cells.text(s["kind"]),
-                cells.text(s["tool"] or s["model"]),
+                cells.text(s["tool"] or s["model"])
+                + (f" [yellow]({cells.text(s['effect'])})[/]" if s.get("effect") else ""),
                 cells.when(s["started_at"]),
                 duration(s["duration_s"])
                 if s["duration_s"] is not None

@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 
+from quarterdeck import config
 from quarterdeck.ingest.load import load_paths
+from quarterdeck.ingest.tools import ToolEffect
+from quarterdeck.queries.runs import RunFilter, run_history, run_steps
 from quarterdeck.queries.store import Store
 from support.agents import LANGGRAPH_USAGE, OPENAI_USAGE
+from support.events import NOW
 
 pytestmark = pytest.mark.xdist_group("agents")
 
@@ -122,3 +126,75 @@ def test_openinference_token_counts_and_tool_names_are_read(loaded: Store) -> No
         "SELECT DISTINCT tool FROM steps WHERE kind = 'tool' ORDER BY tool"
     ).fetchall()
     assert tools == [("charge_card",), ("lookup_order",)]  # every tool step has its name
+
+
+def test_sessions_and_users_are_kept_and_filterable(loaded: Store) -> None:
+    rows = loaded.con.execute(
+        "SELECT session_id, user_id, count(*) FROM run_summary "
+        "WHERE workflow = 'travel_assistant' GROUP BY ALL"
+    ).fetchall()
+    assert rows == [("sess-42", "u-ada", 4)]  # OpenInference's and OpenLLMetry's alike
+    for where in (RunFilter(session="sess-42"), RunFilter(user="u-ada"), RunFilter(text="sess-4*")):
+        found = run_history(loaded.con, now=NOW, where=where).column("workflow").to_pylist()
+        assert found == ["travel_assistant"] * 4
+
+
+TOOL_MAP = {
+    "charge_card": ToolEffect("payments", "Charge", "create", record_id="customer_id"),
+    "lookup_order": ToolEffect("orders", "Order", "read", record_id="order_id"),
+}
+
+
+def test_tools_become_touches_with_scope_checks(
+    store: Store, agent_traces: dict[str, Path]
+) -> None:
+    for path in agent_traces.values():
+        load_paths(store.con, [path], tool_map=TOOL_MAP)
+    touches = store.con.execute(
+        "SELECT r.workflow, s.tool, t.system, t.object, t.action, t.record_id, t.in_scope "
+        "FROM touches t JOIN run_summary r USING (run_id) "
+        "JOIN steps s ON s.run_id = t.run_id AND s.step_id = t.step_id AND s.phase = 'started' "
+        "ORDER BY ALL"
+    ).fetchall()
+    # arguments read from OpenInference's input.value (JSON, and a one-argument call's bare
+    # value), Traceloop's `inputs` wrapper and openai-agents' JSON alike
+    expected = []
+    for workflow, times, in_scope in (
+        ("Customer support", 1, True),
+        ("travel_assistant", 2, False),
+    ):
+        expected += [
+            (workflow, "charge_card", "payments", "Charge", "create", "C-9", in_scope)
+        ] * times
+        expected += [(workflow, "lookup_order", "orders", "Order", "read", "O-7", False)] * times
+    assert touches == sorted(expected)  # the support app's scope covers the charge only
+    failed = runs_of(store)[("Customer support", "failed")]
+    assert (failed["touched"], failed["out_of_scope"]) == (1, 0)
+
+
+def test_a_tool_the_map_does_not_know_is_unmapped_in_the_run_detail(
+    store: Store, agent_traces: dict[str, Path]
+) -> None:
+    tool_map = {"charge_card": TOOL_MAP["charge_card"]}
+    load_paths(store.con, [agent_traces["openai-agents"]], tool_map=tool_map)
+    for outcome, tool, effect in (
+        ("succeeded", "lookup_order", "unmapped"),
+        ("failed", "charge_card", None),
+    ):
+        run = runs_of(store)[("Customer support", outcome)]
+        steps = run_steps(store.con, run["run_id"]).to_pylist()
+        assert [(s["tool"], s["effect"]) for s in steps if s["kind"] == "tool"] == [(tool, effect)]
+        assert all(s["effect"] is None for s in steps if s["kind"] != "tool")
+
+
+def test_the_tool_map_is_read_from_the_config_and_its_mistakes_named(tmp_path: Path) -> None:
+    path = tmp_path / "quarterdeck.toml"
+    entry = '[[tool]]\nname = "charge_card"\nsystem = "payments"\nobject = "Charge"\n'
+    path.write_text(entry + 'action = "create"\nrecord_id = "customer_id"\n')
+    assert config.load(str(path)).tool_map() == {"charge_card": TOOL_MAP["charge_card"]}
+    path.write_text(entry + 'action = "charge"\n')
+    with pytest.raises(config.ConfigError, match=r"tool 1 \(charge_card\): action"):
+        config.load(str(path))
+    path.write_text(entry + 'action = "create"\n' + entry + 'action = "read"\n')
+    with pytest.raises(config.ConfigError, match="charge_card.*mapped twice"):
+        config.load(str(path))

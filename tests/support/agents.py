@@ -38,6 +38,9 @@ CALLS = (("lookup_order", {"order_id": "O-7"}), ("charge_card", {"customer_id": 
 #: What the scripted models report per call.
 LANGGRAPH_USAGE = {"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}
 OPENAI_USAGE = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+#: The openai-agents app's grants (its resource's `quarterdeck.scope`); the LangGraph app has
+#: none.
+SUPPORT_SCOPE = ("payments:write:Charge",)
 
 
 def collector_json(spans: Any) -> str:
@@ -68,10 +71,10 @@ def by_trace(spans: list[ReadableSpan]) -> list[str]:
 
 
 @contextmanager
-def recording(service: str, *instrumentors: Any) -> Iterator[InMemorySpanExporter]:
+def recording(resource: dict[str, Any], *instrumentors: Any) -> Iterator[InMemorySpanExporter]:
     """Spans of what runs inside, by these instrumentors (undone afterwards)."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=Resource.create(resource))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
@@ -131,7 +134,7 @@ def langgraph_traces(instrumentor: Any) -> list[str]:
     """The LangGraph agent's two runs (the second raises in charge_card), as OTLP lines."""
     import langgraph.prebuilt
 
-    with recording("travel-app", instrumentor) as exporter:
+    with recording({"service.name": "travel-app"}, instrumentor) as exporter:
         tools = _tools()
         for name, args in CALLS:
             # looked up now: OpenLLMetry wraps the factory when it instruments. Deprecated
@@ -220,7 +223,8 @@ def openai_agents_traces() -> list[str]:
                 pass
             await http.aclose()
 
-    with recording("support-app", OpenAIAgentsInstrumentor(), OpenAIInstrumentor()) as exporter:
+    resource = {"service.name": "support-app", "quarterdeck.scope": SUPPORT_SCOPE}
+    with recording(resource, OpenAIAgentsInstrumentor(), OpenAIInstrumentor()) as exporter:
         asyncio.run(run_all())
         return by_trace(list(exporter.get_finished_spans()))
 

@@ -1,4 +1,4 @@
-"""The read commands: `runs`, `touched`, `approvals`, `quarantine`.
+"""The read commands: `runs`, `run`, `touched`, `approvals`, `quarantine`.
 
 Each asks one named query (of the server that serves the store, else of the store opened
 read-only: `source.query`), and prints its rows as a table (its
@@ -10,12 +10,22 @@ unknown status, action or error class is a usage error that lists the ones there
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from quarterdeck import config as config_mod
 from quarterdeck import formats
 from quarterdeck.cli import source
-from quarterdeck.cli.errors import EXIT_OK, UsageError
-from quarterdeck.cli.options import Commands, add_command, format_option, parse_since, positive_int
+from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
+from quarterdeck.cli.options import (
+    Commands,
+    add_command,
+    format_option,
+    parse_since,
+    positive_int,
+    store_path,
+)
+from quarterdeck.printable import printable, printable_json
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
@@ -26,6 +36,16 @@ RUN_COLUMNS = columns.RUNS
 TOUCH_COLUMNS = columns.without(columns.TOUCHES, "identity", "change", "fields", "classification")
 APPROVAL_COLUMNS = columns.without(columns.APPROVALS, "seconds_left", "workflow", "age_s")
 QUARANTINE_COLUMNS = columns.without(columns.QUARANTINE, "raw_size", "raw")
+#: `run RUN_ID`: a run's touches and decisions, as a table (JSON carries every field).
+RUN_TOUCH_COLUMNS = columns.pick(
+    columns.TOUCHES, "ts", "step_id", "system", "object", "record_id", "action", "in_scope",
+    "needed_grant",
+)  # fmt: skip
+RUN_DECISION_COLUMNS = columns.pick(
+    columns.DECISIONS, "seq", "decided_at", "operator", "action", "state", "reason"
+)
+#: How much of a run's error the table shows (JSON carries it whole).
+ERROR_SHOWN = 200
 
 
 def register(commands: Commands) -> None:
@@ -78,6 +98,15 @@ def register(commands: Commands) -> None:
     touched.add_argument("--workflow", metavar="NAME")
     touched.add_argument("--since", metavar="WHEN", help="a duration (2h, 7d) or a timestamp")
     touched.add_argument("--limit", type=positive_int, metavar="N")
+
+    run = add_command(
+        commands,
+        "run",
+        "print one run: its runs row, steps, touches, approvals and decisions",
+        cmd_run,
+    )
+    run.add_argument("run_id", metavar="RUN_ID")
+    run.add_argument("--format", choices=("table", "json"), default="table")
 
     approvals = add_command(
         commands, "approvals", "print approvals: pending first, then decided", cmd_approvals
@@ -190,4 +219,54 @@ def cmd_quarantine(args: argparse.Namespace, settings: config_mod.Settings) -> i
         args, settings, "quarantine", error_class=args.error_class, limit=args.limit
     )
     formats.write(table, args.format, columns=QUARANTINE_COLUMNS)
+    return EXIT_OK
+
+
+def run_detail(collected: dict[str, Any]) -> dict[str, Any]:
+    """`run RUN_ID`'s answer from the run's evidence (`queries.evidence.collect`): `run` (the
+    runs row, with its scope), `steps` (the STEPS fields), `touches`, `approvals`,
+    `decisions`."""
+    run = {k: v for k, v in collected["run"].items() if k != "has_start"}
+    steps = [{c.key: s.get(c.key) for c in columns.STEPS} for s in collected["steps"]]
+    return {
+        "run": run,
+        "steps": steps,
+        "touches": collected["touches"],
+        "approvals": collected["approvals"],
+        "decisions": collected["decisions"],
+    }
+
+
+def cmd_run(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    import pyarrow as pa
+
+    from quarterdeck.queries import named
+
+    answer = source.query(args, settings, "evidence", run_id=args.run_id, now=utc_now())
+    collected = named.unpack_evidence(answer)
+    if collected is None:
+        raise Failed(f"no run {args.run_id!r} in the store {store_path(args, settings)}")
+    detail = run_detail(collected)
+    if args.format == "json":
+        text = json.dumps(formats.jsonable(detail), indent=2, ensure_ascii=False)
+        print(printable_json(text))
+        return EXIT_OK
+    formats.write(pa.Table.from_pylist([detail["run"]]), "table", columns=RUN_COLUMNS)
+    run = detail["run"]
+    facts = [f"{k}: {run[k]}" for k in ("session_id", "user_id") if run.get(k)]
+    if run.get("error"):
+        error = str(run["error"])
+        facts.append("error: " + (error[:ERROR_SHOWN] + "…" if len(error) > ERROR_SHOWN else error))
+    for fact in facts:
+        print(printable(fact))
+    for title, part, shown in (
+        ("steps", "steps", columns.STEPS),
+        ("touches", "touches", RUN_TOUCH_COLUMNS),
+        ("approvals", "approvals", APPROVAL_COLUMNS),
+        ("decisions", "decisions", RUN_DECISION_COLUMNS),
+    ):
+        rows = detail[part]
+        print(f"\n{title}: {len(rows) or 'none'}")
+        if rows:
+            formats.write(pa.Table.from_pylist(rows), "table", columns=shown)
     return EXIT_OK

@@ -63,6 +63,23 @@ RUNS = (
     Column("identity", "IDENTITY", sortable=True),
 )
 
+#: A run's steps (`queries.runs.run_steps`) as `quarterdeck run` prints them; EFFECT is
+#: `unmapped` for a trace's tool step the tool map does not know (`ingest.tools`).
+STEPS = (
+    Column("step_id", "STEP"),
+    Column("name", "NAME"),
+    Column("kind", "KIND"),
+    Column("tool", "TOOL"),
+    Column("model", "MODEL"),
+    Column("status", "STATUS"),
+    Column("error", "ERROR"),
+    Column("tokens_in", "TOKENS IN", "count"),
+    Column("tokens_out", "TOKENS OUT", "count"),
+    Column("started_at", "STARTED (UTC)", "time"),
+    Column("finished_at", "FINISHED (UTC)", "time"),
+    Column("effect", "EFFECT"),
+)
+
 #: Touches (`queries.touches.touches`, a run's `queries.runs.run_touches`).
 TOUCHES = (
     Column("ts", "TIME (UTC)", "time"),

@@ -44,8 +44,6 @@ RUN_TOUCH_COLUMNS = columns.pick(
 RUN_DECISION_COLUMNS = columns.pick(
     columns.DECISIONS, "seq", "decided_at", "operator", "action", "state", "reason"
 )
-#: How much of a run's error the table shows (JSON carries it whole).
-ERROR_SHOWN = 200
 
 
 def register(commands: Commands) -> None:
@@ -255,8 +253,7 @@ def cmd_run(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     run = detail["run"]
     facts = [f"{k}: {run[k]}" for k in ("session_id", "user_id") if run.get(k)]
     if run.get("error"):
-        error = str(run["error"])
-        facts.append("error: " + (error[:ERROR_SHOWN] + "…" if len(error) > ERROR_SHOWN else error))
+        facts.append("error: " + formats.trimmed(run["error"]))
     for fact in facts:
         print(printable(fact))
     for title, part, shown in (

@@ -151,6 +151,13 @@ def time_left(seconds: float | None) -> str:
     return duration(seconds)
 
 
+def tokens(value: int | None) -> str:
+    """A token count, grouped (`12,480`); none: blank, 0 dim."""
+    if value is None:
+        return ""
+    return f"{value:,}" if value else "[dim]0[/]"
+
+
 def count(value: int | None, *, alarm: bool = False) -> str:
     if not value:
         return "[dim]0[/]" if value == 0 else ""

@@ -63,6 +63,19 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{secs}s"
 
 
+#: How much of a long text (a run's error) a screen or table shows.
+TRIMMED = 160
+
+
+def trimmed(value: Any, limit: int = TRIMMED) -> str:
+    """A text's first line, `limit` characters at most, `…` when anything is left out (a
+    traced framework's error can be a whole traceback; JSON output keeps it whole)."""
+    text = str(value).strip()
+    first = text.splitlines()[0] if text else ""
+    cut = first[:limit]
+    return cut + "…" if cut != text else cut
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)

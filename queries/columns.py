@@ -58,6 +58,10 @@ RUNS = (
     Column("started_at", "STARTED (UTC)", "time", sortable=True),
     Column("duration_s", "DURATION", "duration", sortable=True),
     Column("steps", "STEPS", "count", sortable=True),
+    # steps that ended in error, recovered or not: a run can succeed after a tool failed
+    Column("step_errors", "STEP ERRORS", "count", sortable=True),
+    Column("tokens_in", "TOKENS IN", "count", sortable=True),
+    Column("tokens_out", "TOKENS OUT", "count", sortable=True),
     Column("touched", "TOUCHED", "count", sortable=True),
     Column("environment", "ENV", sortable=True),
     Column("identity", "IDENTITY", sortable=True),

@@ -6,6 +6,9 @@ after the start and at or before `at`. The runs a rule looks at are those of its
 
 - `failed_run_ratio`: runs whose latest `run.finished` in the window says `failed`, over all
   runs with a `run.finished` in the window (those are its runs in window, for `min_runs`);
+- `failed_step_ratio`: steps whose `step.finished` in the window says `error` (recovered or
+  not: an agent may go on after a tool failed), over all steps finished in the window; its
+  runs in window are the runs with a step finished in it;
 - `out_of_scope_touches`: `data.touched` events in the window that no grant of the run covers;
 - `deletes`: `data.touched` events in the window with action `delete`;
 - `records_touched`: records touched in the window (a touch counts its `record_count`, else 1);
@@ -40,6 +43,7 @@ import pyarrow as pa
 
 METRICS = (
     "failed_run_ratio",
+    "failed_step_ratio",
     "out_of_scope_touches",
     "deletes",
     "records_touched",
@@ -126,6 +130,17 @@ _SQL = {
         SELECT count(*) FILTER (WHERE status = 'failed') / nullif(count(*), 0),
                count(*), list(run_id ORDER BY run_id) FILTER (WHERE status = 'failed')
         FROM ends
+    """,
+    "failed_step_ratio": """
+        WITH ended AS (
+            SELECT run_id, step_id, arg_max(status, ts) AS status FROM steps
+            WHERE phase = 'finished' AND ts > $start AND ts <= $end {runs}
+            GROUP BY run_id, step_id
+        )
+        SELECT count(*) FILTER (WHERE status = 'error') / nullif(count(*), 0),
+               count(DISTINCT run_id),
+               list(DISTINCT run_id ORDER BY run_id) FILTER (WHERE status = 'error')
+        FROM ended
     """,
     "out_of_scope_touches": """
         SELECT count(*), {active}, list(DISTINCT run_id ORDER BY run_id)

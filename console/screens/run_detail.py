@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual_fastdatatable import DataTable
 
+from quarterdeck import formats
 from quarterdeck.console import cells
 from quarterdeck.console.data import RunDetail, StoreReader
 from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
@@ -166,7 +167,9 @@ def _facts(o: dict[str, object]) -> str:
         f"status {cells.status(o['status'])}   started {cells.when(o['started_at'])}Z   "  # type: ignore[arg-type]
         + (f"finished {cells.when(o['finished_at'])}Z   " if o.get("finished_at") else "")  # type: ignore[arg-type]
         + f"duration {cells.seconds(o['duration_s'], live=live)}"  # type: ignore[arg-type]
-        + (f"   [red]error: {cells.text(o['error'])}[/]" if o.get("error") else ""),
+        + (
+            f"   [red]error: {cells.text(formats.trimmed(o['error']))}[/]" if o.get("error") else ""
+        ),
         f"steps {o['steps']} ({o['step_errors']} failed) · touched {o['touched']} "
         f"(read {o['reads']}, created {o['creates']}, updated {o['updates']}, "
         f"deleted {o['deletes']}, exported {o['exports']}) · out of scope "

@@ -123,8 +123,10 @@ class RunsPane(Pane):
             else "",
             "started_at": cells.when(r["started_at"]),
             "duration_s": cells.seconds(r["duration_s"], live=live),
-            "steps": cells.text(r["steps"])
-            + (f" [red]({r['step_errors']} err)[/]" if r["step_errors"] else ""),
+            "steps": cells.text(r["steps"]),
+            "step_errors": f"[red]{r['step_errors']}[/]" if r["step_errors"] else "[dim]0[/]",
+            "tokens_in": cells.tokens(r["tokens_in"]),
+            "tokens_out": cells.tokens(r["tokens_out"]),
             "touched": cells.text(r["touched"])
             + (f" [bold red]({r['deletes']} del)[/]" if r["deletes"] else ""),
             "environment": cells.text(r["environment"]),

@@ -139,6 +139,30 @@ def test_failed_run_ratio(hand: Store) -> None:
     )
 
 
+def test_failed_step_ratio(store: Store, tmp_path: Path) -> None:
+    def step(run_id: str, at: str, n: int, status: str) -> dict:
+        return event(
+            "step.finished", ts(at), run_id, event_id=f"{run_id}-s{n}", step_id=f"s{n}",
+            kind="tool", status=status,
+        )  # fmt: skip
+
+    write_jsonl(
+        tmp_path / "steps.jsonl",
+        [
+            started("r1", ts("08:01:00")),
+            step("r1", "08:02:00", 1, "error"),  # recovered from: the run goes on
+            step("r1", "08:03:00", 2, "ok"),
+            finished("r1", "08:04:00", "succeeded"),
+            started("r2", ts("08:05:00")),
+            step("r2", "08:06:00", 1, "ok"),
+            step("r2", "08:07:00", 2, "ok"),
+            step("r2", "07:59:00", 3, "error"),  # before the window
+        ],
+    )
+    load_paths(store.con, [tmp_path / "steps.jsonl"])
+    assert value(store, "failed_step_ratio") == (pytest.approx(1 / 4), 2, ("r1",))
+
+
 def test_touch_metrics(hand: Store) -> None:
     # runs with an event in the window: r1, r2, r3, r5, c1 (r4's only one is at 08:00)
     assert value(hand, "out_of_scope_touches") == (2, 5, ("r1",))

@@ -38,8 +38,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from quarterdeck.ingest import conventions, tools
@@ -148,7 +150,7 @@ def to_events(
                     continue
                 traces.setdefault(span.trace, []).append(span)
     for spans in traces.values():
-        events.extend(_trace(spans, tool_map or {}))
+        events.extend(_trace(spans, tool_map or {}, problems))
     return events, problems
 
 
@@ -177,8 +179,11 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
     )
 
 
-def _trace(spans: list[_Span], tool_map: tools.ToolMap) -> list[dict[str, Any]]:
-    """The events of one trace's spans (those of it in this line)."""
+def _trace(
+    spans: list[_Span], tool_map: tools.ToolMap, problems: list[str]
+) -> list[dict[str, Any]]:
+    """The events of one trace's spans (those of it in this line); a span whose attributes
+    cannot be read is reported in `problems`, the others map."""
     by_id = {s.span_id: s for s in spans}
     root = next((s for s in spans if s.parent is None), None)
     if root is not None and root.role == "create_agent":
@@ -196,12 +201,18 @@ def _trace(spans: list[_Span], tool_map: tools.ToolMap) -> list[dict[str, Any]]:
             merged.setdefault(parent.span_id, []).append(s)
     inner = {c.span_id for children in merged.values() for c in children}
     out: list[dict[str, Any]] = []
+    mapping: list[tuple[_Span, Callable[[], list[dict[str, Any]]]]] = []
     if root is not None:
-        out.extend(_run(root, spans, by_id, run_id, everything))
+        mapping.append((root, partial(_run, root, spans, by_id, run_id, everything)))
     for s in spans:
-        if s.span_id in inner:
-            continue
-        out.extend(_span(s, run_id, [s, *merged.get(s.span_id, [])], tool_map))
+        if s.span_id not in inner:
+            call = [s, *merged.get(s.span_id, [])]
+            mapping.append((s, partial(_span, s, run_id, call, tool_map)))
+    for span, events in mapping:
+        try:
+            out.extend(events())
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            problems.append(f"span {span.raw.get('name')!r} cannot be read: {exc}")
     return out
 
 

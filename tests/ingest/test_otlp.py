@@ -147,3 +147,20 @@ def test_bad_spans_and_broken_lines_are_quarantined(store: Store, tmp_path: Path
     assert set(classes) == {"otlp_span", "malformed_json"}
     assert "no traceId or spanId" in classes["otlp_span"]
     assert summary.events > 0  # the other spans and the good line still loaded
+
+
+def test_a_span_unreadable_once_its_trace_is_put_together_is_reported(
+    store: Store, tmp_path: Path
+) -> None:
+    lines, _ = produce()
+    odd = json.loads(lines[0])
+    spans = odd["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    touching = next(s for s in spans if s.get("events"))
+    touching["events"][0]["timeUnixNano"] = "soon"
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps(odd) + "\n")
+    summary = load_paths(store.con, [path])
+    [(error,)] = store.con.execute("SELECT error FROM quarantine").fetchall()
+    assert "execute_tool helpdesk.update" in error and "soon" in error
+    runs = store.con.execute("SELECT run_id, steps FROM run_summary").fetchall()
+    assert runs == [("r-otel-1", 1)] and summary.events > 0  # the rest of the trace loads

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from quarterdeck import config
+from quarterdeck.ingest.follow import Follower
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.ingest.tools import ToolEffect
 from quarterdeck.queries.runs import RunFilter, run_history, run_steps
@@ -52,11 +55,23 @@ def test_the_apps_traces_are_as_the_collector_writes_them(agent_traces: dict[str
         assert any("charge_card" in s["name"] for s in failed)
 
 
-@pytest.fixture
-def loaded(store: Store, agent_traces: dict[str, Path]) -> Store:
-    summary = load_paths(store.con, list(agent_traces.values()))
+@pytest.fixture(scope="module")
+def loaded_template(
+    tmp_path_factory: pytest.TempPathFactory, agent_traces: dict[str, Path]
+) -> Path:
+    """A closed store with every app's traces loaded (no tool map); tests get copies."""
+    path = tmp_path_factory.mktemp("agent-store") / "qd.duckdb"
+    with Store.open(path) as store:
+        summary = load_paths(store.con, list(agent_traces.values()))
     assert summary.quarantined == 0, summary
-    return store
+    return path
+
+
+@pytest.fixture
+def loaded(loaded_template: Path, tmp_path: Path) -> Iterator[Store]:
+    shutil.copyfile(loaded_template, tmp_path / "qd.duckdb")
+    with Store.open(tmp_path / "qd.duckdb") as store:
+        yield store
 
 
 def runs_of(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
@@ -170,6 +185,21 @@ def test_tools_become_touches_with_scope_checks(
     assert touches == sorted(expected)  # the support app's scope covers the charge only
     failed = runs_of(store)[("Customer support", "failed")]
     assert (failed["touched"], failed["out_of_scope"]) == (1, 0)
+
+
+def test_a_follower_applies_the_tool_map_too(
+    store: Store, agent_traces: dict[str, Path], tmp_path: Path
+) -> None:
+    logs = tmp_path / "collector"
+    logs.mkdir()
+    (logs / "traces.json").write_bytes(agent_traces["openai-agents"].read_bytes())
+    follower = Follower(store.cursor(), [logs], tool_map=TOOL_MAP)
+    try:
+        follower.poll()
+    finally:
+        follower.close()
+    touched = store.con.execute("SELECT record_id, in_scope FROM touches ORDER BY 1").fetchall()
+    assert touched == [("C-9", True), ("O-7", False)]
 
 
 def test_a_tool_the_map_does_not_know_is_unmapped_in_the_run_detail(

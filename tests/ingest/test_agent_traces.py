@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from quarterdeck import config
+from quarterdeck.console.screens.run_detail import step_rows
 from quarterdeck.ingest.follow import Follower
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.ingest.tools import ToolEffect
@@ -212,9 +213,16 @@ def test_a_tool_the_map_does_not_know_is_unmapped_in_the_run_detail(
         ("failed", "charge_card", None),
     ):
         run = runs_of(store)[("Customer support", outcome)]
-        steps = run_steps(store.con, run["run_id"]).to_pylist()
+        table = run_steps(store.con, run["run_id"])
+        steps = table.to_pylist()
         assert [(s["tool"], s["effect"]) for s in steps if s["kind"] == "tool"] == [(tool, effect)]
         assert all(s["effect"] is None for s in steps if s["kind"] != "tool")
+        # the run detail's Steps tab says so beside the tool
+        labels, rows, _ = step_rows(table)
+        shown = [r[labels.index("TOOL / MODEL")] for r in rows]
+        assert [c for c in shown if tool in c] == [
+            f"{tool} [yellow](unmapped)[/]" if effect else tool
+        ]
 
 
 def test_the_tool_map_is_read_from_the_config_and_its_mistakes_named(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ class RunsPane(Pane):
     LABELS = tuple(c.header for c in RUNS)
     TITLE = "Runs"
     KEY = "1"
-    FILTER_HINT = "filter: run, workflow, status, identity, env"
+    FILTER_HINT = "filter: run, workflow, status, identity, env, session, user"
     EMPTY = "No runs in this store yet. Load logs with `quarterdeck ingest PATH`."
     HELP = (
         "Every run, newest first. Status is derived from the run's events in time order: "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
+from quarterdeck.ingest import otlp  # noqa: E402
 from quarterdeck.ingest.load import load_paths  # noqa: E402
 from quarterdeck.queries.store import Store  # noqa: E402
 from support.agents import collector_json  # noqa: E402
@@ -164,3 +166,70 @@ def test_a_span_unreadable_once_its_trace_is_put_together_is_reported(
     assert "execute_tool helpdesk.update" in error and "soon" in error
     runs = store.con.execute("SELECT run_id, steps FROM run_summary").fetchall()
     assert runs == [("r-otel-1", 1)] and summary.events > 0  # the rest of the trace loads
+
+
+def traces_data(resource: dict[str, str], *spans: dict[str, Any]) -> dict[str, Any]:
+    """A TracesData line as the Collector writes it: one trace, each span (`name`, `attrs`)
+    the child of the one before."""
+
+    def attrs(values: dict[str, str]) -> list[dict[str, Any]]:
+        return [{"key": k, "value": {"stringValue": v}} for k, v in values.items()]
+
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": attrs(resource)},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "ab" * 16,
+                                "spanId": f"{n + 1:016x}",
+                                "parentSpanId": f"{n:016x}" if n else "",
+                                "name": s["name"],
+                                "kind": 1,
+                                "startTimeUnixNano": str(1_764_662_400_000_000_000 + n),
+                                "endTimeUnixNano": str(1_764_662_401_000_000_000 - n),
+                                "attributes": attrs(s.get("attrs", {})),
+                            }
+                            for n, s in enumerate(spans)
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("root", "child", "workflow"),
+    [
+        ({"gen_ai.agent.name": "triage"}, {"quarterdeck.workflow": "qd"}, "qd"),
+        ({"gen_ai.agent.name": "triage"}, {"traceloop.workflow.name": "tl"}, "tl"),
+        ({"gen_ai.agent.name": "triage"}, {"gen_ai.workflow.name": "genai"}, "genai"),
+        ({"gen_ai.agent.name": "triage"}, {}, "triage"),
+        ({}, {"gen_ai.agent.name": "not the root's"}, "root span"),
+    ],
+)
+def test_the_workflow_is_named_by_the_first_convention_that_names_it(
+    root: dict[str, str], child: dict[str, str], workflow: str
+) -> None:
+    data = traces_data(
+        {"service.name": "svc"},
+        {"name": "root span", "attrs": root},
+        {"name": "child", "attrs": child},
+    )
+    events, problems = otlp.to_events(data)
+    assert not problems
+    [start] = [e for e in events if e["type"] == "run.started"]
+    assert start["workflow"] == workflow
+
+
+def test_a_conversation_id_and_a_user_are_the_runs_session_and_user() -> None:
+    data = traces_data(
+        {"service.name": "svc", "enduser.id": "u-7"},
+        {"name": "invoke_agent", "attrs": {"gen_ai.operation.name": "invoke_agent"}},
+        {"name": "chat", "attrs": {"gen_ai.conversation.id": "conv-9"}},
+    )
+    [start] = [e for e in otlp.to_events(data)[0] if e["type"] == "run.started"]
+    assert (start["session_id"], start["user_id"]) == ("conv-9", "u-7")

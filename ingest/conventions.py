@@ -14,7 +14,7 @@ spans of a trace together. The README's table "Traces from agent frameworks" say
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Role = Literal["agent", "tool", "llm", "retrieval", "guardrail", "create_agent"]
 
@@ -76,7 +76,7 @@ def role(attrs: dict[str, Any]) -> Role | None:
         or OPENINFERENCE.get(str(attrs.get("openinference.span.kind") or "").upper())
         or TRACELOOP.get(str(attrs.get("traceloop.span.kind") or ""))
     )
-    return found  # type: ignore[return-value]
+    return cast(Role | None, found)
 
 
 def first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:

@@ -60,6 +60,7 @@ def reading(args: argparse.Namespace, settings: config_mod.Settings) -> Iterator
         stale_seconds=int(settings.store.stale_after),
         rules=tuple(settings.rules()),
         journal=config_mod.decision_paths(settings, path).journal,
+        publish_rules=settings.publish_rules(),
     )
     with Store.open(path, read_only=True) as store:
 

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from quarterdeck.client import Client
-from quarterdeck.queries import named, runs, touches, triggers
+from quarterdeck.queries import findings, named, runs, touches, triggers
 from quarterdeck.queries.store import Store, utc_now
 
 
@@ -81,9 +81,12 @@ class StoreReader:
         stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         rules: Sequence[triggers.Rule] = (),
+        publish_rules: Sequence[findings.PublishRule] = (),
     ) -> None:
         self.clock = clock
-        self.context = named.Context(stale_seconds=stale_seconds, rules=tuple(rules))
+        self.context = named.Context(
+            stale_seconds=stale_seconds, rules=tuple(rules), publish_rules=tuple(publish_rules)
+        )
         self._lock = threading.Lock()
         self._server: Client | None = None
         self._cursor: duckdb.DuckDBPyConnection | None = None

@@ -31,6 +31,12 @@ evaluate_every = "5s"                      # the triggers are evaluated this oft
 socket_group = "ops"                       # the socket's group (mode 0660); default: the server's
 outbox_group = "runners"                   # the outbox is readable by this group as well
 
+[workflows."invoice-posting"]              # publish authority (findings: queries.findings)
+publishers = ["alice", "carol"]            # who may publish a version
+approvers = ["bob", "dana"]                # who may approve a publish
+min_approvals = 1
+rollout_role = "release-manager"           # who may promote, roll back or pause its rollout
+
 [[trigger]]                                # rollback triggers (metrics: queries.triggers)
 name = "invoice-failures"
 workflow = "invoice-posting"
@@ -63,6 +69,7 @@ from pydantic import (
 )
 
 from quarterdeck.queries.decisions import Operator, Paths
+from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE, PublishRule
 from quarterdeck.queries.triggers import METRICS, Rule, valid_metric
 
 ENV_CONFIG = "QUARTERDECK_CONFIG"
@@ -129,6 +136,30 @@ class ServeSettings(BaseModel):
     outbox_group: str | None = Field(None, description="A group that may read the outbox.")
 
 
+class WorkflowSettings(BaseModel):
+    """`[workflows."W"]`: who may publish a version of W, who approves, who rolls it out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    publishers: list[str] | None = Field(None, description="Who may publish a version.")
+    approvers: list[str] | None = Field(None, description="Who may approve a publish.")
+    min_approvals: int = Field(1, ge=0, description="Approvals a publish needs.")
+    rollout_role: str = Field(
+        DEFAULT_ROLLOUT_ROLE,
+        min_length=1,
+        description="The role that may promote, roll back or pause a rollout.",
+    )
+
+    def rule(self, workflow: str) -> PublishRule:
+        return PublishRule(
+            workflow=workflow,
+            publishers=tuple(self.publishers) if self.publishers is not None else None,
+            approvers=tuple(self.approvers) if self.approvers is not None else None,
+            min_approvals=self.min_approvals,
+            rollout_role=self.rollout_role,
+        )
+
+
 class TriggerSettings(BaseModel):
     """One `[[trigger]]` rule (DESIGN §5; metrics defined in `queries.triggers`)."""
 
@@ -189,6 +220,9 @@ class Settings(BaseModel):
     trigger: list[TriggerSettings] = Field(
         default_factory=list, description="Rollback triggers: [[trigger]]."
     )
+    workflows: dict[str, WorkflowSettings] = Field(
+        default_factory=dict, description='Publish rules: [workflows."W"].'
+    )
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
     serve: ServeSettings = ServeSettings()
@@ -211,6 +245,9 @@ class Settings(BaseModel):
 
     def rules(self) -> list[Rule]:
         return [t.rule() for t in self.trigger]
+
+    def publish_rules(self) -> tuple[PublishRule, ...]:
+        return tuple(w.rule(name) for name, w in self.workflows.items())
 
 
 def operator(

@@ -89,7 +89,11 @@ EVENT_TYPES = (
     "control.applied",
     "run.finished",
     "metric",
+    "workflow.published",
+    "rollout.changed",
 )
+#: The types about a workflow's versions, not about a run: they carry no `run_id`.
+RELEASE_TYPES = ("workflow.published", "rollout.changed")
 
 
 class _Strict(BaseModel):
@@ -156,6 +160,9 @@ class StepFinished(_StepFields):
 
 class DataTouched(Envelope):
     type: Literal["data.touched"]
+    identity: str | None = Field(
+        None, description="The credential that made this touch, when it is not the run's own."
+    )
     system: Id
     object: Id
     record_id: Id | None = Field(None, description="Absent for bulk reads and exports.")
@@ -208,6 +215,70 @@ class Metric(Envelope):
     value: float
 
 
+def _no_run_id(value: object) -> None:
+    if value is not None:
+        raise PydanticCustomError(
+            "no_run_id",
+            "this event is about a workflow's version, not a run: it carries no run_id",
+        )
+
+
+def _steps(value: list[int]) -> list[int]:
+    if not value or value != sorted(set(value)) or value[-1] != 100:
+        raise PydanticCustomError(
+            "rollout_steps",
+            "rollout steps are weights 1-100, rising, the last 100 (e.g. [10, 50, 100])",
+        )
+    return value
+
+
+Weight = Annotated[int, Field(ge=0, le=100)]
+
+
+class Rollout(_Strict):
+    """How a version goes live: the weights (share of new runs, %) it is promoted through."""
+
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], AfterValidator(_steps)]
+
+
+class _ReleaseEnvelope(_Strict):
+    """Fields of the events about a workflow's versions: no run, no step."""
+
+    event_id: Id | None = Field(None, description="Unique id (see the run events).")
+    ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
+    run_id: Annotated[Any, AfterValidator(_no_run_id)] = Field(
+        None, description="Never given: these events are not about a run."
+    )
+    workflow: Id
+    version: Id
+    actor: str | None = None
+    attrs: dict[str, Any] | None = Field(None, description="Anything else; kept as JSON.")
+
+
+class WorkflowPublished(_ReleaseEnvelope):
+    """A version of a workflow put into production: who published it, who approved it, what
+    it runs as and may use, and how it rolls out."""
+
+    type: Literal["workflow.published"]
+    publisher: Id
+    approved_by: list[Id] = Field(default_factory=list)
+    identity: str | None = Field(None, description="The service identity the version runs as.")
+    scope: list[Grant] = Field(
+        default_factory=list, description="The grants the version may use (a run's grammar)."
+    )
+    source_ref: str | None = Field(None, description="Where it was built from, e.g. a commit.")
+    rollout: Rollout | None = Field(None, description="Absent: 100 at once.")
+
+
+class RolloutChanged(_ReleaseEnvelope):
+    """A version's share of new runs changed."""
+
+    type: Literal["rollout.changed"]
+    weight: Weight
+    by: str | None = None
+    reason: str | None = None
+
+
 Event = Annotated[
     RunStarted
     | StepStarted
@@ -217,7 +288,9 @@ Event = Annotated[
     | ApprovalDecided
     | ControlApplied
     | RunFinished
-    | Metric,
+    | Metric
+    | WorkflowPublished
+    | RolloutChanged,
     Field(discriminator="type"),
 ]
 

@@ -244,7 +244,7 @@ def _traces(
 
 _BLANKS = b" \t\r\n"
 #: The fields of the models that hold objects (their keys count too).
-_NESTED = ("trigger", "attrs", "before", "after", "context")
+_NESTED = ("trigger", "attrs", "before", "after", "context", "rollout")
 
 
 def _keys(value: Any) -> int:

@@ -66,6 +66,13 @@ _REFRESH_SUMMARY = (
     SELECT * FROM touches
     WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
     """,
+    "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO identity_touches
+    SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
+    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
+      AND run_id IN (SELECT run_id FROM _runs)
+    """,
     """
     INSERT INTO run_summary
     WITH ev AS (
@@ -206,7 +213,7 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             return 0
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _runs AS "
-            "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
+            "SELECT DISTINCT run_id FROM events WHERE rowid > ? AND run_id IS NOT NULL",
             [events_mark],
         )
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an

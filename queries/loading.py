@@ -75,6 +75,14 @@ EVENT_FIELDS: dict[str, str] = {
     "result": "VARCHAR",
     "detail": "VARCHAR",
     "value": "DOUBLE",
+    # workflow.published / rollout.changed (also `workflow`, `identity`, `scope`, `reason`)
+    "version": "VARCHAR",
+    "publisher": "VARCHAR",
+    "approved_by": "VARCHAR[]",
+    "source_ref": "VARCHAR",
+    "rollout": '{"steps":"INTEGER[]"}',
+    "weight": "INTEGER",
+    "by": "VARCHAR",
 }
 
 
@@ -169,7 +177,8 @@ WITH ids AS (
 )
 SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
        j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
-       CASE WHEN j.type = 'run.started' THEN coalesce(j.scope, []::VARCHAR[]) END,
+       CASE WHEN j.type IN ('run.started', 'workflow.published')
+            THEN coalesce(j.scope, []::VARCHAR[]) END,
        j.name, j.kind, j.tool, j.model, j.tokens_in, j.tokens_out, j.cost_usd,
        j.system, j.object, j.record_id, j.fields, j.before, j.after, j.record_count,
        j.classification, NULL,
@@ -177,7 +186,10 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.att
        j.context, j.decision, j.decided_by, j.reason,
        j.decision_id, j.result, j.detail,
        j.action, j.status, j.error, j.value,
-       b.source, b.line_no, b.byte_offset
+       b.source, b.line_no, b.byte_offset,
+       j.version, j.publisher,
+       CASE WHEN j.type = 'workflow.published' THEN coalesce(j.approved_by, []::VARCHAR[]) END,
+       j.source_ref, j.rollout.steps, j.weight, j.by
 FROM b
 """
 

@@ -38,10 +38,12 @@ from quarterdeck.queries import (
     approvals,
     decisions,
     evidence,
+    findings,
     quarantine,
     runs,
     touches,
     triggers,
+    versions,
 )
 
 
@@ -52,6 +54,7 @@ class Context:
     stale_seconds: int
     rules: tuple[triggers.Rule, ...] = ()
     journal: Path | None = None
+    publish_rules: tuple[findings.PublishRule, ...] = ()
 
 
 class Params(BaseModel):
@@ -112,6 +115,20 @@ class DecisionsParams(Params):
 
 class OutcomesParams(Params):
     decision: str  # its id, or its seq (`12` or `#12`)
+
+
+class FindingsParams(Params):
+    kind: str | None = None
+    workflow: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    limit: int | None = Field(None, gt=0)
+
+
+class WorkflowsParams(Params):
+    at: datetime
+    window_s: float = Field(24 * 3600, gt=0)
+    workflow: str | None = None
 
 
 class TriggersParams(Params):
@@ -239,6 +256,19 @@ def _decisions(con: duckdb.DuckDBPyConnection, p: DecisionsParams, ctx: Context)
 
 def _outcomes(con: duckdb.DuckDBPyConnection, p: OutcomesParams, ctx: Context) -> pa.Table:
     return decisions.outcomes(con, p.decision)
+
+
+def _findings(con: duckdb.DuckDBPyConnection, p: FindingsParams, ctx: Context) -> pa.Table:
+    where = findings.FindingFilter(
+        kind=p.kind, workflow=p.workflow, version=p.version, run_id=p.run_id
+    )
+    return findings.findings(con, ctx.publish_rules, where=where, limit=p.limit)
+
+
+def _workflows(con: duckdb.DuckDBPyConnection, p: WorkflowsParams, ctx: Context) -> pa.Table:
+    return versions.versions(
+        con, at=p.at, window_s=p.window_s, rules=ctx.publish_rules, workflow=p.workflow
+    )
 
 
 def _triggers(con: duckdb.DuckDBPyConnection, p: TriggersParams, ctx: Context) -> pa.Table:
@@ -535,6 +565,8 @@ QUERIES: dict[str, Named] = {
     "decisions": Named(DecisionsParams, _decisions),
     "decision_outcomes": Named(OutcomesParams, _outcomes),
     "triggers": Named(TriggersParams, _triggers),
+    "findings": Named(FindingsParams, _findings),
+    "workflows": Named(WorkflowsParams, _workflows),
     "verify": Named(VerifyParams, _verify),
     # the console's reads
     "run": Named(RunParams, _run),

@@ -154,7 +154,7 @@ _SQL = {
     "stale_runs": """
         WITH last AS (
             SELECT run_id, max(ts) AS last_ts FROM events
-            WHERE ts > $start AND ts <= $end {runs} GROUP BY run_id
+            WHERE ts > $start AND ts <= $end AND run_id IS NOT NULL {runs} GROUP BY run_id
         ), stale AS (
             SELECT l.run_id FROM last l
             WHERE l.last_ts <= $end - to_seconds($stale)

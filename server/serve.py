@@ -152,6 +152,7 @@ class Server:
             stale_seconds=int(settings.store.stale_after),
             rules=tuple(settings.rules()),
             journal=self.paths.journal,
+            publish_rules=settings.publish_rules(),
         )
         self._socket_gid = (
             _group_id(settings.serve.socket_group, "socket_group")

@@ -521,7 +521,13 @@ def _evidence(con: duckdb.DuckDBPyConnection, p: EvidenceParams, ctx: Context) -
     """Everything an evidence bundle holds of one run, as one row (none for an unknown run):
     `run` a struct, each other part a list of structs; before/after and journal records as JSON
     text (`unpack_evidence` decodes them)."""
-    collected = evidence.collect(con, p.run_id, now=p.now, stale_seconds=ctx.stale_seconds)
+    collected = evidence.collect(
+        con,
+        p.run_id,
+        now=p.now,
+        stale_seconds=ctx.stale_seconds,
+        publish_rules=ctx.publish_rules,
+    )
     if collected is None:
         return NONE
     row: dict[str, Any] = dict(collected)

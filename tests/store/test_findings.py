@@ -224,3 +224,42 @@ def test_borrowed_identity_names_the_touch_but_not_one_made_as_the_run(store, tm
 def test_an_unknown_kind_is_refused_with_the_kinds(store) -> None:
     with pytest.raises(ValueError, match="unpublished_version"):
         findings(store.con, (), where=FindingFilter(kind="nope"))
+
+
+def test_the_evidence_bundle_holds_the_version_record_and_the_findings(store, tmp_path) -> None:
+    from quarterdeck import bundle
+    from quarterdeck.queries import evidence
+    from support.events import NOW
+
+    _load(
+        store,
+        tmp_path,
+        [
+            published("1.0.0", publisher="mallory", scope=["ledger:read"]),
+            started("r-1", "2026-11-20T08:00:00Z"),
+            started("r-2", "2026-11-20T08:00:00Z", workflow_version="2.0.0"),
+        ],
+    )
+    collected = evidence.collect(store.con, "r-1", now=NOW, publish_rules=(RULE,))
+    assert collected is not None
+    version = collected["version"]
+    assert (version["publisher"], version["approved_by"], version["scope"]) == (
+        "mallory",
+        ["bob"],
+        ["ledger:read"],
+    )
+    assert [f["kind"] for f in collected["findings"]] == [
+        "scope_exceeds_published",
+        "unauthorized_publisher",
+    ]
+    other = evidence.collect(store.con, "r-2", now=NOW, publish_rules=(RULE,))
+    assert other is not None and other["version"] is None
+    out = bundle.write(
+        tmp_path / "bundle", [collected, other], generated_at=NOW, store=store.path, scope="t"
+    )
+    report = (out / "report.md").read_text()
+    assert "by mallory at" in report and "approved by bob" in report
+    assert "**unauthorized_publisher**: published by mallory" in report
+    assert "2.0.0: no `workflow.published` record of it." in report
+    assert "**unpublished_version**" in report
+    assert bundle.verify(out) == []

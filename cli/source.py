@@ -113,6 +113,7 @@ def decide(
             now=utc_now(),
             stale_seconds=int(settings.store.stale_after),
             include_stale=bool(getattr(args, "include_stale", False)),
+            rollout_roles=settings.rollout_roles(),
             **target,
         )
         rec = decisions.record(

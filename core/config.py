@@ -249,6 +249,10 @@ class Settings(BaseModel):
     def publish_rules(self) -> tuple[PublishRule, ...]:
         return tuple(w.rule(name) for name, w in self.workflows.items())
 
+    def rollout_roles(self) -> dict[str, str]:
+        """Each configured workflow's rollout role (the others: `release-manager`)."""
+        return {name: w.rollout_role for name, w in self.workflows.items()}
+
 
 def operator(
     settings: Settings, explicit: str | None = None, *, read_only: bool = False

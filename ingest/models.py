@@ -74,7 +74,9 @@ StepKind = Literal["llm", "tool", "agent", "retrieval", "human"]
 StepStatus = Literal["ok", "error"]
 Risk = Literal["low", "medium", "high", "critical"]
 RunOutcome = Literal["succeeded", "failed", "cancelled", "rolled_back"]
-ControlAction = Literal["pause", "resume", "rollback", "cancel"]
+ControlAction = Literal[
+    "pause", "resume", "rollback", "cancel", "promote", "rollback-version", "pause-rollout"
+]
 ControlResult = Literal["applied", "refused", "failed"]
 ApprovalDecision = Literal["approved", "rejected", "expired"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
@@ -92,8 +94,6 @@ EVENT_TYPES = (
     "workflow.published",
     "rollout.changed",
 )
-#: The types about a workflow's versions, not about a run: they carry no `run_id`.
-RELEASE_TYPES = ("workflow.published", "rollout.changed")
 
 
 class _Strict(BaseModel):
@@ -108,20 +108,28 @@ class Trigger(_Strict):
     by: str | None = None
 
 
-class Envelope(_Strict):
-    """Fields every event carries."""
-
+class _Stamped(_Strict):
     event_id: Id | None = Field(
         None,
         description="Unique id. When absent, derived from the file's fingerprint and the "
         "line's byte offset, so re-reading a file is idempotent.",
     )
     ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
-    run_id: Id
+
+
+class _RunEnvelope(_Stamped):
+    """Fields every event about a run carries, but its run_id."""
+
     workflow: Id | None = Field(None, description="Required on run.started, else inherited.")
     step_id: Id | None = None
     actor: str | None = Field(None, description="Agent, human or system principal.")
     attrs: dict[str, Any] | None = Field(None, description="Anything else; kept as JSON.")
+
+
+class Envelope(_RunEnvelope):
+    """Fields every event carries."""
+
+    run_id: Id
 
 
 class RunStarted(Envelope):
@@ -193,10 +201,11 @@ class ApprovalDecided(Envelope):
     reason: str | None = None
 
 
-class ControlApplied(Envelope):
-    """A runner's acknowledgement of an operator decision."""
+class ControlApplied(_RunEnvelope):
+    """A runner's acknowledgement of an operator decision (of a rollout decision: no run)."""
 
     type: Literal["control.applied"]
+    run_id: Id | None = Field(None, description="The run it was applied to; none for a rollout.")
     decision_id: Id
     action: ControlAction
     result: ControlResult
@@ -241,11 +250,9 @@ class Rollout(_Strict):
     steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], AfterValidator(_steps)]
 
 
-class _ReleaseEnvelope(_Strict):
+class _ReleaseEnvelope(_Stamped):
     """Fields of the events about a workflow's versions: no run, no step."""
 
-    event_id: Id | None = Field(None, description="Unique id (see the run events).")
-    ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
     run_id: Annotated[Any, AfterValidator(_no_run_id)] = Field(
         None, description="Never given: these events are not about a run."
     )

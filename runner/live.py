@@ -16,6 +16,9 @@ This is the shape of a real runner's logging, kept small enough to read in one s
   rolls back its runs (a rollback writes compensating touches that restore the `before`
   values), answers approvals an operator decided, and acknowledges each decision with a
   `control.applied` event;
+- it applies rollout decisions (promote, rollback-version, pause-rollout) to the weights it
+  starts new runs of each version with, and acknowledges each with `control.applied` (no run),
+  then a `rollout.changed` for each version whose weight it changed;
 - the runner stops on SIGTERM or SIGINT, or when the process that started it has gone;
 - its memory is bounded however long it runs: a finished run is kept `KEEP_FINISHED_S`
   seconds (a rollback decided in that window still finds what it changed), then forgotten;
@@ -108,6 +111,9 @@ class LiveFleet:
         self.outbox = OutboxReader(outbox) if outbox is not None else None
         self.runs: dict[str, LiveRun] = {}
         self.paused_workflows: set[str] = set()
+        # each workflow's versions and their share of new runs (%), once a rollout is known
+        self.weights: dict[str, dict[str, int]] = {}
+        self.rollout_paused: set[str] = set()
         self.rate = rate
         self.rng = random.Random(seed)
         self.clock = clock
@@ -182,16 +188,22 @@ class LiveFleet:
             handle = self._files[key] = path.open("a", encoding="utf-8")
         return handle
 
-    def _write(self, run: LiveRun, event: dict[str, Any]) -> None:
+    def _emit(self, wf: Workflow, event: dict[str, Any]) -> datetime:
+        """Append one event to the workflow's log, stamped now; returns the moment."""
         now = datetime.now(UTC)
-        event = {k: v for k, v in event.items() if k != "_at"}
-        event["ts"] = now.astimezone(run.workflow.tz).isoformat(timespec="milliseconds")
-        if event["type"] == "approval.requested":
-            hours = 1 if run.workflow.name == "ticket-triage" else 8
-            event["expires_at"] = (now + timedelta(hours=hours)).isoformat(timespec="seconds")
-        handle = self._log(run.workflow, now)
+        event["ts"] = now.astimezone(wf.tz).isoformat(timespec="milliseconds")
+        handle = self._log(wf, now)
         handle.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n")
         handle.flush()
+        return now
+
+    def _write(self, run: LiveRun, event: dict[str, Any]) -> None:
+        event = {k: v for k, v in event.items() if k != "_at"}
+        if event["type"] == "approval.requested":
+            hours = 1 if run.workflow.name == "ticket-triage" else 8
+            now = datetime.now(UTC)
+            event["expires_at"] = (now + timedelta(hours=hours)).isoformat(timespec="seconds")
+        self._emit(run.workflow, event)
         run.written += 1
         self.events_written += 1
         if event["type"] == "data.touched" and "before" in event and "after" in event:
@@ -240,6 +252,9 @@ class LiveFleet:
             if decision.get("action") in ("approve", "reject"):
                 self._answer(decision)
                 continue
+            if decision.get("rollout") is not None:
+                self._roll_out(decision)
+                continue
             run_ids = list(decision.get("runs") or [])
             if decision.get("target_kind") == "workflow":  # no new runs while it is paused
                 workflow = decision["target"]
@@ -270,6 +285,55 @@ class LiveFleet:
                 **self._event_id(run, f"c{decision['seq']}"),
             },
         )
+
+    def _roll_out(self, decision: dict[str, Any]) -> None:
+        """Apply a rollout decision to the weights new runs are started with; acknowledge it,
+        then say which weights changed."""
+        wf = next((w for w in WORKFLOWS if w.name == decision["target"]), None)
+        if wf is None:
+            return  # not a workflow of this runner: another runner will answer for it
+        weights = self.weights.setdefault(wf.name, {wf.version: 100})
+        action = decision["action"]
+        if action == "pause-rollout":
+            self.rollout_paused.add(wf.name)
+        else:
+            self.rollout_paused.discard(wf.name)
+        changed = {
+            version: int(weight)
+            for version, weight in decision["rollout"]["weights"].items()
+            if weights.get(version) != weight
+        }
+        detail = (
+            ", ".join(f"{v} {weights.get(v, 0)} → {w} %" for v, w in sorted(changed.items()))
+            or "weights held where they are"
+        )
+        ids = wf.with_event_ids
+        self._emit(
+            wf,
+            {
+                "type": "control.applied",
+                "actor": wf.identity,
+                "decision_id": decision["decision_id"],
+                "action": action,
+                "result": "applied",
+                "detail": detail,
+                **({"event_id": f"rollout-{decision['decision_id']}"} if ids else {}),
+            },
+        )
+        weights.update(changed)
+        for version, weight in sorted(changed.items()):
+            self._emit(
+                wf,
+                {
+                    "type": "rollout.changed",
+                    "workflow": wf.name,
+                    "version": version,
+                    "weight": weight,
+                    "by": decision["operator"],
+                    "reason": decision["reason"],
+                    **({"event_id": f"rollout-{decision['decision_id']}-{version}"} if ids else {}),
+                },
+            )
 
     def _event_id(self, run: LiveRun, suffix: str) -> dict[str, str]:
         return {"event_id": f"{run.run_id}-{suffix}"} if run.workflow.with_event_ids else {}

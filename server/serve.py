@@ -209,6 +209,7 @@ class Server:
             self.paths,
             stale_seconds=self.context.stale_seconds,
             clock=self.clock,
+            rollout_roles=self.settings.rollout_roles(),
         )
         repaired = self._recorder.reconcile()
         if repaired.added or repaired.delivered:

@@ -66,3 +66,30 @@ def test_findings_and_workflows_commands(tmp_path: Path) -> None:
     assert (versions["1.1.0"]["role"], versions["1.1.0"]["weight"]) == ("canary", 10)
     assert (versions["1.0.0"]["role"], versions["1.0.0"]["weight"]) == ("stable", 90)
     assert versions["1.0.0"]["runs"] == 1 and versions["1.0.0"]["source_ref"] == "git:1.0.0"
+
+
+def test_decide_promote_and_rollback_version(tmp_path: Path) -> None:
+    logs = write_jsonl(
+        tmp_path / "logs" / "runs.jsonl",
+        [
+            published("1.4.0", "2026-11-20T07:00:00Z"),
+            published("1.5.0", "2026-11-20T08:00:00Z", rollout={"steps": [10, 50, 100]}),
+            rollout("1.4.0", 90, "2026-11-20T08:00:00Z"),
+        ],
+    )
+    (tmp_path / "quarterdeck.toml").write_text(
+        CONFIG + '\n[operators.rita]\nroles = ["release-manager"]\n'
+    )
+    assert qd("ingest", str(logs), cwd=tmp_path).returncode == 0
+    refused = qd("decide", "promote", "--workflow", "invoice-posting", "--reason", "r",
+                 "--operator", "olga", cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 3 and "needs the role 'release-manager'" in refused.stderr
+    usage = qd("decide", "promote", "--workflow", "invoice-posting", "--to", "1.4.0",
+               "--reason", "r", cwd=tmp_path)  # fmt: skip
+    assert usage.returncode == 2 and "--to goes with rollback-version" in usage.stderr
+    back = qd("decide", "rollback-version", "--workflow", "invoice-posting", "--to", "1.4.0",
+              "--reason", "canary fails", "--operator", "rita", cwd=tmp_path)  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert "roll invoice-posting back to 1.4.0" in back.stdout
+    outbox = (tmp_path / ".quarterdeck" / "control-outbox.jsonl").read_text().splitlines()
+    assert json.loads(outbox[-1])["rollout"]["weights"] == {"1.4.0": 100, "1.5.0": 0}

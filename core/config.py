@@ -45,6 +45,8 @@ window = "30m"
 threshold = 0.2
 min_runs = 5
 on_trip = "pause"                          # or "rollback"; auto = true decides by itself
+# version = "canary"                       # only the canary's runs; compare = "stable": minus
+#                                          # the stable version's; on_trip = "rollback_version"
 ```
 """
 
@@ -173,8 +175,14 @@ class TriggerSettings(BaseModel):
     environment: str | None = None
     below: bool = False
     min_runs: int = Field(1, ge=0)
-    on_trip: Literal["pause", "rollback"] = "pause"
+    on_trip: Literal["pause", "rollback", "rollback_version"] = "pause"
     auto: bool = False
+    version: str | None = Field(
+        None, min_length=1, description='Only this version\'s runs: "canary", "stable" or a name.'
+    )
+    compare: Literal["stable"] | None = Field(
+        None, description='"stable": the value minus the stable version\'s.'
+    )
 
     @field_validator("metric")
     @classmethod
@@ -184,6 +192,16 @@ class TriggerSettings(BaseModel):
                 f"{value!r} is not a metric; one of {', '.join(METRICS)} or metric:NAME"
             )
         return value
+
+    @model_validator(mode="after")
+    def _versions_need_a_workflow(self) -> TriggerSettings:
+        if self.version is not None and self.workflow is None:
+            raise ValueError("version needs a workflow: a version is one workflow's")
+        if self.compare is not None and self.version is None:
+            raise ValueError('compare needs a version (e.g. version = "canary")')
+        if self.on_trip == "rollback_version" and self.workflow is None:
+            raise ValueError("on_trip = rollback_version needs a workflow (and its versions)")
+        return self
 
     @model_validator(mode="after")
     def _auto_needs_a_workflow(self) -> TriggerSettings:
@@ -206,6 +224,8 @@ class TriggerSettings(BaseModel):
             min_runs=self.min_runs,
             on_trip=self.on_trip,
             auto=self.auto,
+            version=self.version,
+            compare=self.compare,
         )
 
 

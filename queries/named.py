@@ -444,6 +444,8 @@ _RULE = pa.struct(
         ("min_runs", pa.int64()),
         ("on_trip", pa.string()),
         ("auto", pa.bool_()),
+        ("version", pa.string()),
+        ("compare", pa.string()),
     ]
 )
 _TRIGGER_STATUS = pa.schema(

@@ -70,6 +70,7 @@ class FindingFilter:
     workflow: str | None = None
     version: str | None = None
     run_id: str | None = None
+    run_ids: tuple[str, ...] = ()  # any of these runs (a page of the Runs pane)
 
 
 def rules_param(rules: tuple[PublishRule, ...]) -> list[dict[str, object]]:
@@ -174,6 +175,7 @@ WHERE ($kind IS NULL OR f.kind = $kind)
   AND ($workflow IS NULL OR f.workflow = $workflow)
   AND ($version IS NULL OR f.version = $version)
   AND ($run_id IS NULL OR f.run_id = $run_id)
+  AND ($run_ids IS NULL OR list_contains($run_ids, f.run_id))
 ORDER BY f.ts DESC, f.kind, f.run_id, f.event_id
 LIMIT $limit
 """
@@ -209,6 +211,7 @@ def findings(
             "workflow": where.workflow,
             "version": where.version,
             "run_id": where.run_id,
+            "run_ids": list(where.run_ids) or None,
             "limit": limit if limit is not None else 2**62,
         },
     ).to_arrow_table()

@@ -122,6 +122,7 @@ class FindingsParams(Params):
     workflow: str | None = None
     version: str | None = None
     run_id: str | None = None
+    run_ids: tuple[str, ...] = ()
     limit: int | None = Field(None, gt=0)
 
 
@@ -129,6 +130,12 @@ class WorkflowsParams(Params):
     at: datetime
     window_s: float = Field(24 * 3600, gt=0)
     workflow: str | None = None
+
+
+class VersionParams(Params):
+    workflow: str
+    version: str
+    at: datetime
 
 
 class TriggersParams(Params):
@@ -260,7 +267,7 @@ def _outcomes(con: duckdb.DuckDBPyConnection, p: OutcomesParams, ctx: Context) -
 
 def _findings(con: duckdb.DuckDBPyConnection, p: FindingsParams, ctx: Context) -> pa.Table:
     where = findings.FindingFilter(
-        kind=p.kind, workflow=p.workflow, version=p.version, run_id=p.run_id
+        kind=p.kind, workflow=p.workflow, version=p.version, run_id=p.run_id, run_ids=p.run_ids
     )
     return findings.findings(con, ctx.publish_rules, where=where, limit=p.limit)
 
@@ -268,6 +275,14 @@ def _findings(con: duckdb.DuckDBPyConnection, p: FindingsParams, ctx: Context) -
 def _workflows(con: duckdb.DuckDBPyConnection, p: WorkflowsParams, ctx: Context) -> pa.Table:
     return versions.versions(
         con, at=p.at, window_s=p.window_s, rules=ctx.publish_rules, workflow=p.workflow
+    )
+
+
+def _version(con: duckdb.DuckDBPyConnection, p: VersionParams, ctx: Context) -> pa.Table:
+    """One version: its publish record (null if never published), the scopes its runs used
+    (each with the grants beyond the published scope), its findings and its newest runs."""
+    return record_table(
+        versions.version_detail(con, p.workflow, p.version, at=p.at, rules=ctx.publish_rules)
     )
 
 
@@ -575,6 +590,7 @@ QUERIES: dict[str, Named] = {
     "triggers": Named(TriggersParams, _triggers),
     "findings": Named(FindingsParams, _findings),
     "workflows": Named(WorkflowsParams, _workflows),
+    "version": Named(VersionParams, _version),
     "verify": Named(VerifyParams, _verify),
     # the console's reads
     "run": Named(RunParams, _run),

@@ -175,3 +175,63 @@ def versions(
     return pa.Table.from_pylist(
         [{name: r.get(name) for name in SCHEMA.names} for r in rows], schema=SCHEMA
     )
+
+
+_USED_SCOPES = """
+SELECT scope, count(*) AS runs, qd_beyond_scope(scope, $published) AS beyond
+FROM run_summary
+WHERE workflow = $workflow AND workflow_version = $version AND has_start
+GROUP BY scope ORDER BY runs DESC
+"""
+
+
+def version_detail(
+    con: duckdb.DuckDBPyConnection,
+    workflow: str,
+    version: str,
+    *,
+    at: datetime,
+    rules: tuple[findings.PublishRule, ...] = (),
+    recent: int = 500,
+) -> dict[str, object]:
+    """One version of a workflow: its publish record (None: never published) with its weight
+    as of `at`, the scopes its runs used (how many runs each, and the grants of each beyond
+    the published scope), its findings, and its `recent` newest runs' ids."""
+    record = next(
+        (
+            r
+            for r in con.execute(_WEIGHTS, {"at": at, "workflow": workflow})
+            .to_arrow_table()
+            .to_pylist()
+            if r["version"] == version
+        ),
+        None,
+    )
+    published = record["scope"] if record else []
+    scopes = (
+        con.execute(
+            _USED_SCOPES, {"workflow": workflow, "version": version, "published": published}
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    if record is None:  # never published: nothing to hold the scopes against
+        scopes = [{**s, "beyond": []} for s in scopes]
+    where = findings.FindingFilter(workflow=workflow, version=version)
+    found = findings.findings(con, rules, where=where).to_pylist()
+    run_ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT run_id FROM run_summary WHERE workflow = ? AND workflow_version = ? "
+            "ORDER BY started_at DESC, run_id LIMIT ?",
+            [workflow, version, recent],
+        ).fetchall()
+    ]
+    return {
+        "workflow": workflow,
+        "version": version,
+        "record": record,
+        "scopes": scopes,
+        "findings": found,
+        "run_ids": run_ids,
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 from textual import on
 from textual.app import ComposeResult
@@ -94,7 +96,8 @@ class RunDetailScreen(DataScreen):
                 cells.content(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
             )
             return
-        facts.update(cells.content(_facts(detail.overview)))
+        found = detail.findings.to_pylist() if detail.findings is not None else []
+        facts.update(cells.content("\n".join([_facts(detail.overview), *_findings(found)])))
         self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
         self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
         self.query_one("#events-table", TableView).show(*_events(detail))
@@ -180,6 +183,11 @@ def _facts(o: dict[str, object]) -> str:
         f"scope {scope_text}",
     ]
     return "\n".join(lines)
+
+
+def _findings(found: list[dict[str, Any]]) -> list[str]:
+    """A run's findings (none: no line), each marked as the Runs pane marks the run."""
+    return [f"[bold red]⚑ {cells.text(f['kind'])}[/]: {cells.text(f['detail'])}" for f in found]
 
 
 def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:

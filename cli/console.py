@@ -138,7 +138,12 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     chosen = demo.demo_settings(settings, name)
     outbox = config_mod.decision_paths(chosen, db, [logs]).outbox
     runner = demo.start_runner(
-        logs, seed=args.seed, rate=args.rate, log=work / "runner.log", outbox=outbox
+        logs,
+        seed=args.seed,
+        rate=args.rate,
+        log=work / "runner.log",
+        outbox=outbox,
+        canary_after=demo.CANARY_AFTER,
     )
     try:
         print(f"starting quarterdeck serve on {db} …", file=sys.stderr, flush=True)

@@ -16,6 +16,9 @@ This is the shape of a real runner's logging, kept small enough to read in one s
   rolls back its runs (a rollback writes compensating touches that restore the `before`
   values), answers approvals an operator decided, and acknowledges each decision with a
   `control.applied` event;
+- it publishes each workflow's version when it starts (`workflow.published`), and, after
+  `canary_after` seconds, a new version of invoice-posting as a canary at 10 % that fails
+  more often (`CANARY`): what a per-version trigger is for;
 - it applies rollout decisions (promote, rollback-version, pause-rollout) to the weights it
   starts new runs of each version with, and acknowledges each with `control.applied` (no run),
   then a `rollout.changed` for each version whose weight it changed;
@@ -42,7 +45,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,6 +71,25 @@ KEEP_FINISHED_S = 300.0
 #: The most approval requests waiting for an operator at once (each run keeps the events it
 #: has still to write).
 KEEP_WAITING = 100
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The version the runner rolls out as a canary, and how much more often it fails."""
+
+    workflow: str = "invoice-posting"
+    version: str = "1.6.0"
+    weight: int = 10
+    steps: tuple[int, ...] = (10, 50, 100)
+    fails: float = 0.7  # the share of its runs that fail (the stable version's: a few %)
+    error: str = "ledger.post: 422 schema mismatch (1.6.0 sends posting_date as text)"
+    publisher: str = "alice"
+    approved_by: tuple[str, ...] = ("bob",)
+
+
+CANARY = Canary()
+#: Who published each workflow's running version, as the runner says when it starts.
+PUBLISHED_BY = ("carol", ("dana",))
 
 
 @dataclass
@@ -102,8 +124,11 @@ class LiveFleet:
         burst_every: float = 90.0,
         burst_length: float = 25.0,
         unanswered: float = UNANSWERED,
+        canary_after: float | None = None,
     ) -> None:
         self.out = out
+        self.canary_after = canary_after
+        self.canary_published = False
         self.unanswered = unanswered
         self.burst_every = burst_every
         self.burst_length = min(burst_length, burst_every)
@@ -145,6 +170,14 @@ class LiveFleet:
             wf = triage[0]
         else:
             wf = self.rng.choices(allowed, weights=weights)[0]
+        shares = self.weights.get(wf.name)
+        if shares:  # a rollout under way: each version gets its share of new runs
+            live = [(v, w) for v, w in shares.items() if w > 0] or [(wf.version, 1)]
+            if len(live) > 1:
+                picked = self.rng.choices([v for v, _ in live], weights=[w for _, w in live])
+                wf = replace(wf, version=picked[0])
+            else:
+                wf = replace(wf, version=live[0][0])
         now = datetime.now(UTC)
         self.runs_started += 1
         run_id = f"r-{wf.name.split('-')[0][:3]}-{now:%m%d%H%M%S}-{self.runs_started % 10000:04d}"
@@ -170,7 +203,13 @@ class LiveFleet:
                 },
             )
         failing = burst and wf.name == BURST_WORKFLOW
-        if failing:
+        canary = wf.name == CANARY.workflow and wf.version == CANARY.version
+        if canary and self.rng.random() < CANARY.fails:
+            failing = True
+            events = _failing(
+                events, run_id, wf.with_event_ids, name="post invoices", error=CANARY.error
+            )
+        elif failing:
             events = _failing(events, run_id, wf.with_event_ids)
         run = self.runs[run_id] = LiveRun(wf, run_id, events, failing=failing)
         return run
@@ -285,6 +324,55 @@ class LiveFleet:
                 **self._event_id(run, f"c{decision['seq']}"),
             },
         )
+
+    def publish(self, wf: Workflow, canary: Canary | None = None) -> None:
+        """Say a version of `wf` is live: its own at 100 %, or `canary` at its first weight
+        (the running version keeping the rest)."""
+        version = canary.version if canary else wf.version
+        publisher, approved = (canary.publisher, canary.approved_by) if canary else PUBLISHED_BY
+        ids = wf.with_event_ids
+        stamp = f"{self.runs_started}-{self.events_written}"
+        self._emit(
+            wf,
+            {
+                "type": "workflow.published",
+                "workflow": wf.name,
+                "version": version,
+                "publisher": publisher,
+                "approved_by": list(approved),
+                "identity": wf.identity,
+                "scope": list(wf.scope),
+                "source_ref": f"git:{wf.name}@{version}",
+                **({"rollout": {"steps": list(canary.steps)}} if canary else {}),
+                **({"event_id": f"pub-{wf.name}-{version}-{stamp}"} if ids else {}),
+            },
+        )
+        if canary is None:
+            self.weights[wf.name] = {wf.version: 100}
+            return
+        rest = 100 - canary.weight
+        self.weights[wf.name] = {wf.version: rest, version: canary.weight}
+        self._emit(
+            wf,
+            {
+                "type": "rollout.changed",
+                "workflow": wf.name,
+                "version": wf.version,
+                "weight": rest,
+                "by": f"release:{publisher}",
+                "reason": f"{version} goes out as a canary at {canary.weight} %",
+                **({"event_id": f"rc-{wf.name}-{wf.version}-{stamp}"} if ids else {}),
+            },
+        )
+
+    def _maybe_canary(self) -> None:
+        if self.canary_published or self.canary_after is None:
+            return
+        if self.clock() - self._started < self.canary_after:
+            return
+        self.canary_published = True
+        wf = next(w for w in WORKFLOWS if w.name == CANARY.workflow)
+        self.publish(wf, CANARY)
 
     def _roll_out(self, decision: dict[str, Any]) -> None:
         """Apply a rollout decision to the weights new runs are started with; acknowledge it,
@@ -483,6 +571,8 @@ class LiveFleet:
         started = self.clock()
         next_check = started
         written = 0
+        for wf in WORKFLOWS:  # the versions running now, as their publisher said
+            self.publish(wf)
         while not stop.is_set():
             now = self.clock()
             if seconds is not None and now - started >= seconds:
@@ -492,6 +582,7 @@ class LiveFleet:
                 if os.getppid() != parent:
                     break  # the console that started us has gone
             self.take_decisions()
+            self._maybe_canary()
             self.forget_finished()
             due = int((now - started) * self.rate) - written
             for _ in range(max(0, min(due, 1000))):
@@ -506,25 +597,31 @@ class LiveFleet:
         self._files.clear()
 
 
-def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[str, Any]]:
-    """The run as it goes in a burst: it starts, its first model call hangs and fails, and
-    the run fails with it."""
+def _failing(
+    events: list[dict[str, Any]],
+    run_id: str,
+    ids: bool,
+    *,
+    name: str = "classify",
+    error: str = "rate limited by model provider (429)",
+) -> list[dict[str, Any]]:
+    """The run as it goes in a burst (or a canary that fails): it starts, its first step
+    hangs and fails, and the run fails with it."""
     start = events[0]
     step = {
         "type": "step.started",
         "run_id": run_id,
         "step_id": "s1",
-        "name": "classify",
+        "name": name,
         "kind": "llm",
         "model": "gpt-4.1-mini",
     }
-    error = "rate limited by model provider (429)"
     tail = [
         {
             "type": "step.finished",
             "run_id": run_id,
             "step_id": "s1",
-            "name": "classify",
+            "name": name,
             "status": "error",
             "error": error,
         },
@@ -558,6 +655,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--burst-length", type=float, default=25.0, metavar="SECONDS")
     parser.add_argument(
+        "--canary-after",
+        type=float,
+        metavar="SECONDS",
+        help=f"publish {CANARY.workflow} {CANARY.version} as a canary at {CANARY.weight} %% "
+        "after this long (it fails more often)",
+    )
+    parser.add_argument(
         "--unanswered",
         type=float,
         default=UNANSWERED,
@@ -579,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         burst_every=args.burst_every,
         burst_length=args.burst_length,
         unanswered=args.unanswered,
+        canary_after=args.canary_after,
     )
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
     print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs", file=sys.stderr)

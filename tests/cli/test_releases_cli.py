@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_cli import qd
-
 from quarterdeck.ingest.models import event_json_schema
+from support.commands import qd
 from support.events import event, published, rollout, started, write_jsonl
 
 CONFIG = """

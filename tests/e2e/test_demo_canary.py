@@ -7,16 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from quarterdeck import demo
-from quarterdeck.config import Settings
-from quarterdeck.console.app import make_app
-from quarterdeck.console.live import LiveFeed
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.workflows_pane import WorkflowsPane
-from quarterdeck.desk import DecisionDesk
-from quarterdeck.queries.decisions import Operator, Paths
-from quarterdeck.queries.store import Store, utc_now
+from quarterdeck.queries.decisions import Paths
+from quarterdeck.queries.store import Store
 from quarterdeck.runner.live import CANARY
-from quarterdeck.watch import TriggerWatch
+from support.desks import watched
 from support.pilot import until
 
 SIZE = (170, 45)
@@ -34,14 +30,8 @@ async def test_the_demo_rolls_its_failing_canary_back_and_the_weights_move(
         bursts=(0, 0), canary_after=2,
     )  # fmt: skip
     rule = next(t for t in demo.DEMO_TRIGGERS if t.name == "invoice-canary")
-    settings = Settings(trigger=[rule], console={"evaluate_every": 1, "refresh": 1})
     store = Store.open(db)
-    desk = DecisionDesk(
-        store, Operator("anna", frozenset({"operator"})), paths, stale_seconds=900, clock=utc_now
-    )
-    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=utc_now)
-    feed = LiveFeed(store, [logs])
-    app = make_app(store, settings, feed=feed, desk=desk, watch=watch)
+    app, feed = watched(store, logs, paths, rule)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("5")

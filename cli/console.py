@@ -226,7 +226,12 @@ def _run_console(
     feed = None
     try:
         desk = DecisionDesk(
-            store, operator, paths, stale_seconds=int(settings.store.stale_after), clock=utc_now
+            store,
+            operator,
+            paths,
+            stale_seconds=int(settings.store.stale_after),
+            clock=utc_now,
+            rollout_roles=settings.rollout_roles(),
         )
         notes = [] if read_only else _reconcile_notes(desk)
         feed = LiveFeed(store, follow) if follow else None

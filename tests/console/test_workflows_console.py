@@ -3,6 +3,7 @@ findings marked in the Runs pane and the run's detail."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from quarterdeck.config import Settings, WorkflowSettings
@@ -72,3 +73,42 @@ async def test_the_workflows_pane_opens_a_version_and_findings_stand_out(
         detail = app.screen
         await until(pilot, lambda: getattr(detail, "detail", None) is not None)
         assert "⚑ scope_exceeds_published" in str(detail.query_one("#run-facts").render())
+
+
+async def test_a_canary_trip_asks_to_roll_the_version_back(store: Store, tmp_path: Path) -> None:
+    from quarterdeck.config import TriggerSettings
+    from quarterdeck.console.screens.decide import DecideScreen
+    from quarterdeck.queries import decisions
+    from quarterdeck.watch import TriggerWatch
+    from support.desks import desk_for
+    from support.pilot import type_into
+
+    _releases(store, tmp_path)
+    rule = TriggerSettings(
+        name="canary", workflow="invoice-posting", metric="failed_run_ratio", window="2h",
+        threshold=0.2, version="canary", compare="stable", on_trip="rollback_version",
+    )  # fmt: skip
+    settings = Settings(trigger=[rule])
+    desk = desk_for(store, tmp_path, {"release-manager"})
+    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=lambda: NOW)
+    app = make_app(store, settings, clock=lambda: NOW, watch=watch, desk=desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DecideScreen)
+                and app.screen.is_mounted
+                and app.unasked.get(app.screen) is not None
+            ),
+        )
+        dialog = app.screen
+        assert dialog.plan.action == "rollback-version"
+        what = str(dialog.query_one("#decide-what").render())
+        assert "1.4.0 at 100 %" in what and "1.5.0 at 0 %" in what
+        await type_into(pilot, "#decide-name", "invoice-posting")
+        await pilot.press("enter")
+        await until(pilot, lambda: decisions.decisions(store.con).num_rows == 1)
+    record = decisions.decisions(store.con).to_pylist()[0]
+    assert (record["action"], record["operator"]) == ("rollback-version", "anna")
+    sent = json.loads(desk.paths.outbox.read_text().splitlines()[-1])
+    assert sent["rollout"] == {"version": "1.4.0", "weights": {"1.4.0": 100, "1.5.0": 0}}

@@ -18,15 +18,15 @@ approval summaries) are caught up by `queries.derived`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quarterdeck.queries.statements import count, scalar, transaction
+from quarterdeck.queries.statements import count, registered, scalar, transaction
 
 #: How each field of the v1 event contract is read into DuckDB. A test checks that every
 #: field of every model in `ingest.models` is listed here.
@@ -275,7 +275,7 @@ def _trial(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> str | None:
     """Insert `lines` and roll back: None when the store takes them, else its message."""
     con.execute("BEGIN TRANSACTION")
     try:
-        with _registered(con, "_incoming", _numbered(lines)):
+        with registered(con, "_incoming", _numbered(lines)):
             con.execute(_INSERT_EVENTS)
     except duckdb.Error as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -319,11 +319,11 @@ def _store_unit(
     with transaction(con):
         if lines is not None and lines.num_rows:
             lines = _numbered(lines)
-            with _registered(con, "_incoming", lines):
+            with registered(con, "_incoming", lines):
                 counts.events = scalar(con, _INSERT_EVENTS)
             counts.duplicates += lines.num_rows - counts.events
         if records is not None and records.num_rows:
-            with _registered(con, "_records", records):
+            with registered(con, "_records", records):
                 counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
             counts.duplicates += records.num_rows - counts.records
         if rejections is not None and rejections.num_rows:
@@ -332,15 +332,6 @@ def _store_unit(
         for offset in offsets:
             con.execute(_SAVE_OFFSET, {**asdict(offset), "now": now})
     return counts
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
 
 
 def _numbered(lines: pa.Table) -> pa.Table:

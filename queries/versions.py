@@ -147,7 +147,7 @@ def versions(
     }
     found: dict[tuple[str, str | None], int] = {}
     where = findings.FindingFilter(workflow=workflow)
-    for row in findings.findings(con, rules, where=where).to_pylist():
+    for row in findings.findings(con, rules, where=where, starts=False).to_pylist():
         key = (row["workflow"], row["version"])
         found[key] = found.get(key, 0) + 1
     roles = canary_and_stable(

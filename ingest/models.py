@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -77,6 +78,8 @@ RunOutcome = Literal["succeeded", "failed", "cancelled", "rolled_back"]
 ControlAction = Literal[
     "pause", "resume", "rollback", "cancel", "promote", "rollback-version", "pause-rollout"
 ]
+#: The decisions about a workflow's rollout: acknowledged with no run.
+ROLLOUT_ACTIONS = ("promote", "rollback-version", "pause-rollout")
 ControlResult = Literal["applied", "refused", "failed"]
 ApprovalDecision = Literal["approved", "rejected", "expired"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
@@ -210,6 +213,18 @@ class ControlApplied(_RunEnvelope):
     action: ControlAction
     result: ControlResult
     detail: str | None = None
+
+    @model_validator(mode="after")
+    def _a_run_unless_a_rollout(self) -> ControlApplied:
+        # an acknowledgement with no run would count as every run's answer to the decision
+        if self.run_id is None and self.action not in ROLLOUT_ACTIONS:
+            raise PydanticCustomError(
+                "run_id_required",
+                "control.applied of a {action} needs the run_id it was applied to (only a "
+                "rollout decision's acknowledgement names no run)",
+                {"action": self.action},
+            )
+        return self
 
 
 class RunFinished(Envelope):

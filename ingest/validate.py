@@ -372,6 +372,8 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         )
 
     name = _field_name(loc)
+    if kind == "run_id_required":  # a control.applied of a run's decision names no run
+        return "missing_field", f"{first['msg']}{more}"
     if kind == "missing":
         return "missing_field", (
             f"required field '{name}' is missing from this {_what(what, first)}{more}"

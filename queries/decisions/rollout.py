@@ -32,8 +32,6 @@ from quarterdeck.queries import versions
 from quarterdeck.queries.decisions.authority import Operator, Plan, Refused
 from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
 
-ROLLOUT_ACTIONS = ("promote", "rollback-version", "pause-rollout")
-
 
 def plan_rollout(
     con: duckdb.DuckDBPyConnection,

@@ -31,6 +31,9 @@ def _releases(store: Store, tmp_path: Path) -> None:
         event("run.finished", "2026-11-20T08:11:00Z", "r-stable", status="succeeded"),
         started("r-canary", "2026-11-20T08:20:00Z", workflow_version="1.5.0",
                 scope=["ledger:write:Invoice", "bank:export"]),
+        event("data.touched", "2026-11-20T08:20:30Z", "r-canary", event_id="t-borrowed",
+              system="ledger", object="Invoice", record_id="INV-9", action="update",
+              identity="human:dana"),
         event("run.finished", "2026-11-20T08:21:00Z", "r-canary", status="failed"),
     ]  # fmt: skip
     load_paths(store.con, [write_jsonl(tmp_path / "releases" / "r.jsonl", lines)])
@@ -46,7 +49,8 @@ async def test_the_workflows_pane_opens_a_version_and_findings_stand_out(
         runs = app.screen.query_one(RunsPane)
         await until(pilot, lambda: runs.records is not None and runs.records.num_rows == 2)
         flagged = {r["run_id"]: r["findings"] for r in runs.records.to_pylist()}
-        assert flagged == {"r-canary": ["scope_exceeds_published"], "r-stable": None}
+        assert sorted(flagged["r-canary"]) == ["borrowed_identity", "scope_exceeds_published"]
+        assert flagged["r-stable"] is None
         table = runs.query_one(TableView)
         assert "⚑" in " ".join(table.cells("r-canary") or [])
         assert "⚑" not in " ".join(table.cells("r-stable") or [])
@@ -56,7 +60,7 @@ async def test_the_workflows_pane_opens_a_version_and_findings_stand_out(
         await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 2)
         shown = [(r["version"], r["role"], r["weight"], r["runs"], r["findings"])
                  for r in pane.records.to_pylist()]  # fmt: skip
-        assert shown == [("1.5.0", "canary", 10, 1, 2), ("1.4.0", "stable", 90, 1, 0)]
+        assert shown == [("1.5.0", "canary", 10, 1, 3), ("1.4.0", "stable", 90, 1, 0)]
         pane.focus_table()
         await pilot.press("enter")  # the canary, on the first row
         await until(pilot, lambda: isinstance(app.screen, VersionScreen) and app.screen.is_mounted)
@@ -73,6 +77,8 @@ async def test_the_workflows_pane_opens_a_version_and_findings_stand_out(
         detail = app.screen
         await until(pilot, lambda: getattr(detail, "detail", None) is not None)
         assert "⚑ scope_exceeds_published" in str(detail.query_one("#run-facts").render())
+        touches = detail.query_one("#touches-table", TableView)
+        assert "⚑" in (touches.cells("t-borrowed") or [""])[0]
 
 
 async def test_a_canary_trip_asks_to_roll_the_version_back(store: Store, tmp_path: Path) -> None:

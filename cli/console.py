@@ -138,7 +138,12 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     chosen = demo.demo_settings(settings, name)
     outbox = config_mod.decision_paths(chosen, db, [logs]).outbox
     runner = demo.start_runner(
-        logs, seed=args.seed, rate=args.rate, log=work / "runner.log", outbox=outbox
+        logs,
+        seed=args.seed,
+        rate=args.rate,
+        log=work / "runner.log",
+        outbox=outbox,
+        canary_after=demo.CANARY_AFTER,
     )
     try:
         print(f"starting quarterdeck serve on {db} …", file=sys.stderr, flush=True)
@@ -221,7 +226,12 @@ def _run_console(
     feed = None
     try:
         desk = DecisionDesk(
-            store, operator, paths, stale_seconds=int(settings.store.stale_after), clock=utc_now
+            store,
+            operator,
+            paths,
+            stale_seconds=int(settings.store.stale_after),
+            clock=utc_now,
+            rollout_roles=settings.rollout_roles(),
         )
         notes = [] if read_only else _reconcile_notes(desk)
         feed = LiveFeed(store, follow, settings.tool_map()) if follow else None

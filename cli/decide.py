@@ -20,13 +20,18 @@ from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, format_option, positive_int
 from quarterdeck.printable import printable
 from quarterdeck.queries import columns
+from quarterdeck.queries.decisions.authority import ROLLOUT
 
 
 def register(commands: Commands) -> None:
     decide = add_command(
-        commands, "decide", "pause, resume or roll back a run or a whole workflow", cmd_decide
+        commands,
+        "decide",
+        "pause, resume or roll back a run or a whole workflow; promote, roll back or pause "
+        "a workflow's rollout",
+        cmd_decide,
     )
-    decide.add_argument("action", choices=("pause", "resume", "rollback"))
+    decide.add_argument("action", choices=("pause", "resume", "rollback", *ROLLOUT))
     target = decide.add_mutually_exclusive_group(required=True)
     target.add_argument("--run", metavar="ID", help="one run")
     target.add_argument(
@@ -39,6 +44,11 @@ def register(commands: Commands) -> None:
         "--include-stale",
         action="store_true",
         help="with --workflow: its stale runs too (no event for [store] stale_after)",
+    )
+    decide.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="rollback-version: the version to put back at 100 %% (default: the stable one)",
     )
     decide.add_argument(
         "--reason", required=True, metavar="TEXT", help="why (recorded with the decision; required)"
@@ -75,7 +85,13 @@ def register(commands: Commands) -> None:
 def cmd_decide(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     if args.include_stale and not args.workflow:
         raise UsageError("--include-stale goes with --workflow (a run named with --run is taken)")
+    if args.action in ROLLOUT and not args.workflow:
+        raise UsageError(f"{args.action} takes --workflow (a rollout is a workflow's)")
+    if args.to is not None and args.action != "rollback-version":
+        raise UsageError("--to goes with rollback-version")
     target = {"run_id": args.run} if args.run else {"workflow": args.workflow}
+    if args.to is not None:
+        target["version"] = args.to
     return _decide(args, settings, **target)
 
 

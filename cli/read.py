@@ -1,4 +1,5 @@
-"""The read commands: `runs`, `run`, `touched`, `approvals`, `quarantine`.
+"""The read commands: `runs`, `run`, `touched`, `approvals`, `quarantine`, `findings`,
+`workflows`.
 
 Each asks one named query (of the server that serves the store, else of the store opened
 read-only: `source.query`), and prints its rows as a table (its
@@ -125,6 +126,30 @@ def register(commands: Commands) -> None:
         help="only this error class (e.g. malformed_json)",
     )
     quarantine.add_argument("--limit", type=positive_int, metavar="N")
+
+    findings = add_command(
+        commands, "findings", "print what breaks the publish rules, newest first", cmd_findings
+    )
+    format_option(findings)
+    findings.add_argument("--kind", metavar="KIND", help="only this kind of finding")
+    findings.add_argument("--workflow", metavar="NAME", help="only this workflow's findings")
+    findings.add_argument("--run", metavar="ID", help="only this run's findings")
+    findings.add_argument("--limit", type=positive_int, metavar="N")
+
+    workflows = add_command(
+        commands,
+        "workflows",
+        "print each workflow's versions: publish record, weight, runs over a window",
+        cmd_workflows,
+    )
+    format_option(workflows)
+    workflows.add_argument("--workflow", metavar="NAME", help="only this workflow")
+    workflows.add_argument(
+        "--window", default="24h", metavar="DURATION", help="the runs counted (default 24h)"
+    )
+    workflows.add_argument(
+        "--at", metavar="WHEN", help="as of this moment: a timestamp, or a duration ago (2h)"
+    )
 
 
 def cmd_runs(args: argparse.Namespace, settings: config_mod.Settings) -> int:
@@ -266,4 +291,47 @@ def cmd_run(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         print(f"\n{title}: {len(rows) or 'none'}")
         if rows:
             formats.write(pa.Table.from_pylist(rows), "table", columns=shown)
+    return EXIT_OK
+
+
+#: What `findings --format json|csv` carries of each finding (the issue's fields, in order).
+FINDING_FIELDS = ("kind", "workflow", "version", "run_id", "event_id", "detail")
+
+
+def cmd_findings(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    from quarterdeck.queries.findings import KINDS
+
+    if args.kind and args.kind not in KINDS:
+        raise UsageError(f"unknown kind {args.kind!r}; use one of {', '.join(KINDS)}")
+    table = source.query(
+        args,
+        settings,
+        "findings",
+        kind=args.kind,
+        workflow=args.workflow,
+        run_id=args.run,
+        limit=args.limit,
+    )
+    if args.format != "table":
+        table = table.select(list(FINDING_FIELDS))
+    formats.write(table, args.format, columns=columns.FINDINGS)
+    return EXIT_OK
+
+
+def cmd_workflows(args: argparse.Namespace, settings: config_mod.Settings) -> int:
+    try:
+        window = config_mod.parse_duration(args.window)
+    except ValueError as exc:
+        raise UsageError(f"--window {exc}") from None
+    if window <= 0:
+        raise UsageError("--window must be longer than 0")
+    table = source.query(
+        args,
+        settings,
+        "workflows",
+        at=parse_since(args.at) if args.at else utc_now(),
+        window_s=window,
+        workflow=args.workflow,
+    )
+    formats.write(table, args.format, columns=columns.WORKFLOWS)
     return EXIT_OK

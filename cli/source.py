@@ -60,6 +60,7 @@ def reading(args: argparse.Namespace, settings: config_mod.Settings) -> Iterator
         stale_seconds=int(settings.store.stale_after),
         rules=tuple(settings.rules()),
         journal=config_mod.decision_paths(settings, path).journal,
+        publish_rules=settings.publish_rules(),
     )
     with Store.open(path, read_only=True) as store:
 
@@ -112,6 +113,7 @@ def decide(
             now=utc_now(),
             stale_seconds=int(settings.store.stale_after),
             include_stale=bool(getattr(args, "include_stale", False)),
+            rollout_roles=settings.rollout_roles(),
             **target,
         )
         rec = decisions.record(

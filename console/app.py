@@ -415,7 +415,11 @@ def make_app(
     """The console over `store`: the store itself (embedded), or the client of its server."""
     check_remaps(settings)
     reader = StoreReader(
-        store, stale_seconds=int(settings.store.stale_after), clock=clock, rules=settings.rules()
+        store,
+        stale_seconds=int(settings.store.stale_after),
+        clock=clock,
+        rules=settings.rules(),
+        publish_rules=settings.publish_rules(),
     )
     return QuarterdeckApp(
         reader, settings, read_only=read_only, feed=feed, desk=desk, watch=watch, notes=notes

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from quarterdeck.client import Client
-from quarterdeck.queries import named, runs, touches, triggers
+from quarterdeck.queries import findings, named, runs, touches, triggers
 from quarterdeck.queries.store import Store, utc_now
 
 
@@ -36,6 +36,16 @@ def split_filter(text: str) -> tuple[str | None, bool]:
     return (text or None), invert
 
 
+def filter_rows(rows: list[dict[str, Any]], text: str, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows whose `keys` hold the filter's text (case aside; `!text`: those that do not),
+    for the panes that filter a small table themselves."""
+    needle, invert = split_filter(text)
+    if not needle:
+        return rows
+    low = needle.lower()
+    return [r for r in rows if (low in " ".join(str(r[k] or "") for k in keys).lower()) != invert]
+
+
 @dataclass(frozen=True)
 class RunDetail:
     overview: dict[str, object]
@@ -44,6 +54,16 @@ class RunDetail:
     events: pa.Table
     approvals: pa.Table
     decisions: pa.Table
+    findings: pa.Table | None = None  # what the run broke of the publish rules
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    """One version of a workflow: `detail` as `queries.versions.version_detail` gives it, and
+    its runs as rows of the run history."""
+
+    detail: dict[str, Any]
+    runs: pa.Table
 
 
 @dataclass(frozen=True)
@@ -81,9 +101,12 @@ class StoreReader:
         stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         rules: Sequence[triggers.Rule] = (),
+        publish_rules: Sequence[findings.PublishRule] = (),
     ) -> None:
         self.clock = clock
-        self.context = named.Context(stale_seconds=stale_seconds, rules=tuple(rules))
+        self.context = named.Context(
+            stale_seconds=stale_seconds, rules=tuple(rules), publish_rules=tuple(publish_rules)
+        )
         self._lock = threading.Lock()
         self._server: Client | None = None
         self._cursor: duckdb.DuckDBPyConnection | None = None
@@ -139,6 +162,7 @@ class StoreReader:
             events=self._query("run_events", run_id=run_id),
             approvals=self._query("approvals", now=now, run_id=run_id),
             decisions=self._query("decisions", run_id=run_id),
+            findings=self.findings(run_id=run_id),
         )
 
     def touches(
@@ -179,6 +203,26 @@ class StoreReader:
 
     def decision_outcomes(self, decision_id: str) -> pa.Table:
         return self._query("decision_outcomes", decision=decision_id)
+
+    def workflows(self, *, window_s: float) -> pa.Table:
+        """Every workflow's versions: publish record, weight and role now, figures over the
+        window (`queries.versions.versions`)."""
+        return self._query("workflows", at=self.clock(), window_s=window_s)
+
+    def version_detail(self, workflow: str, version: str) -> VersionDetail | None:
+        """One version (`queries.versions.version_detail`) and its runs as the history
+        shows them."""
+        found = named.first(
+            self._query("version", workflow=workflow, version=version, at=self.clock())
+        )
+        if found is None:
+            return None
+        history = self.run_history(runs.RunFilter(run_ids=tuple(found["run_ids"] or ("",))))
+        return VersionDetail(found, history)
+
+    def findings(self, *, run_id: str | None = None, run_ids: tuple[str, ...] = ()) -> pa.Table:
+        """The findings that name a run, or any of `run_ids` (`queries.findings`)."""
+        return self._query("findings", run_id=run_id, run_ids=run_ids)
 
     def trigger_status(self) -> pa.Table:
         """Every configured rule with its latest evaluation and recent values."""

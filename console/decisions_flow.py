@@ -99,7 +99,7 @@ class DecisionsFlow:
             self.app.call_from_thread(self.app.notify, trip, severity="warning")
         else:
             self.app.call_from_thread(
-                self.ask, trip.rule.on_trip, {"workflow": str(trip.rule.workflow)}, trip
+                self.ask, trip.rule.action, {"workflow": str(trip.rule.workflow)}, trip
             )
 
     def _plan(

@@ -84,7 +84,7 @@ class TriggersFlow:
         ):
             app.set_timer(SEEN_S, lambda: self._ask(trip))
             return
-        self.decisions.ask(rule.on_trip, {"workflow": str(rule.workflow)}, trip, by_itself=True)
+        self.decisions.ask(rule.action, {"workflow": str(rule.workflow)}, trip, by_itself=True)
 
     def _tripped(self, trips: list[Trip], settled: list[str]) -> None:
         for name in settled:
@@ -99,7 +99,7 @@ class TriggersFlow:
             )
             if trip.decision is not None:
                 self.app.notify(
-                    f"#{trip.decision['seq']} {rule.on_trip} of {rule.workflow}'s "
+                    f"#{trip.decision['seq']} {rule.action} of {rule.workflow}'s "
                     f"active runs, recorded by trigger:{rule.name} and delivered",
                     title="automatic decision",
                     severity="warning",

@@ -294,6 +294,31 @@ def _trigger_line(t: dict[str, Any]) -> str:
     )
 
 
+def _finding_line(f: dict[str, Any]) -> str:
+    return f"- **{_md(f['kind'])}**: {_md(f['detail'])} (event `{_md(f['event_id'])}`)"
+
+
+def _version_lines(item: dict[str, Any]) -> list[str]:
+    run, version = item["run"], item.get("version")
+    out = ["", "### Version", ""]
+    if version is None:
+        out.append(
+            f"{_md(run.get('workflow_version') or 'No version given')}: no "
+            "`workflow.published` record of it."
+        )
+    else:
+        approved = ", ".join(_md(a) for a in version.get("approved_by") or []) or "nobody"
+        out += [
+            f"- **Published**: {_md(version['version'])} by {_md(version['publisher'])} at "
+            f"{_when(version['published_at'])}, approved by {approved}; source "
+            f"{_md(version.get('source_ref') or 'not given')}",
+            f"- **Runs as**: {_md(version.get('identity') or 'not given')}",
+            "- **Published scope**: "
+            + (", ".join(f"`{printable(g)}`" for g in version.get("scope") or []) or "none"),
+        ]
+    return out + _section("Findings", item.get("findings") or [], _finding_line, "None.")
+
+
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {printable(run['run_id'])}", ""]
@@ -391,6 +416,7 @@ def _run_report(item: dict[str, Any]) -> list[str]:
                 f" | {_where(t)} | {_md(json.dumps(t['before']))} → "
                 f"{_md(json.dumps(t['after']))} |"
             )
+    out += _version_lines(item)
     out += _section("Approvals", item["approvals"], _approval_line, "None requested.")
     out += _section("Operators' decisions", item["decisions"], _decision_line, "None.")
     out += _section(

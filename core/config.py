@@ -31,6 +31,12 @@ evaluate_every = "5s"                      # the triggers are evaluated this oft
 socket_group = "ops"                       # the socket's group (mode 0660); default: the server's
 outbox_group = "runners"                   # the outbox is readable by this group as well
 
+[workflows."invoice-posting"]              # publish authority (findings: queries.findings)
+publishers = ["alice", "carol"]            # who may publish a version
+approvers = ["bob", "dana"]                # who may approve a publish
+min_approvals = 1
+rollout_role = "release-manager"           # who may promote, roll back or pause its rollout
+
 [[trigger]]                                # rollback triggers (metrics: queries.triggers)
 name = "invoice-failures"
 workflow = "invoice-posting"
@@ -39,6 +45,8 @@ window = "30m"
 threshold = 0.2
 min_runs = 5
 on_trip = "pause"                          # or "rollback"; auto = true decides by itself
+# version = "canary"                       # only the canary's runs; compare = "stable": minus
+#                                          # the stable version's; on_trip = "rollback_version"
 
 [[tool]]                                   # what an agent's tool does (traces: ingest.tools)
 name = "charge_card"                       # the tool's name as traces give it
@@ -71,6 +79,7 @@ from pydantic import (
 
 from quarterdeck.ingest.tools import ToolEffect, ToolMap
 from quarterdeck.queries.decisions import Operator, Paths
+from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE, PublishRule
 from quarterdeck.queries.triggers import METRICS, Rule, valid_metric
 
 ENV_CONFIG = "QUARTERDECK_CONFIG"
@@ -137,6 +146,30 @@ class ServeSettings(BaseModel):
     outbox_group: str | None = Field(None, description="A group that may read the outbox.")
 
 
+class WorkflowSettings(BaseModel):
+    """`[workflows."W"]`: who may publish a version of W, who approves, who rolls it out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    publishers: list[str] | None = Field(None, description="Who may publish a version.")
+    approvers: list[str] | None = Field(None, description="Who may approve a publish.")
+    min_approvals: int = Field(1, ge=0, description="Approvals a publish needs.")
+    rollout_role: str = Field(
+        DEFAULT_ROLLOUT_ROLE,
+        min_length=1,
+        description="The role that may promote, roll back or pause a rollout.",
+    )
+
+    def rule(self, workflow: str) -> PublishRule:
+        return PublishRule(
+            workflow=workflow,
+            publishers=tuple(self.publishers) if self.publishers is not None else None,
+            approvers=tuple(self.approvers) if self.approvers is not None else None,
+            min_approvals=self.min_approvals,
+            rollout_role=self.rollout_role,
+        )
+
+
 class TriggerSettings(BaseModel):
     """One `[[trigger]]` rule (DESIGN §5; metrics defined in `queries.triggers`)."""
 
@@ -150,8 +183,14 @@ class TriggerSettings(BaseModel):
     environment: str | None = None
     below: bool = False
     min_runs: int = Field(1, ge=0)
-    on_trip: Literal["pause", "rollback"] = "pause"
+    on_trip: Literal["pause", "rollback", "rollback_version"] = "pause"
     auto: bool = False
+    version: str | None = Field(
+        None, min_length=1, description='Only this version\'s runs: "canary", "stable" or a name.'
+    )
+    compare: Literal["stable"] | None = Field(
+        None, description='"stable": the value minus the stable version\'s.'
+    )
 
     @field_validator("metric")
     @classmethod
@@ -161,6 +200,16 @@ class TriggerSettings(BaseModel):
                 f"{value!r} is not a metric; one of {', '.join(METRICS)} or metric:NAME"
             )
         return value
+
+    @model_validator(mode="after")
+    def _versions_need_a_workflow(self) -> TriggerSettings:
+        if self.version is not None and self.workflow is None:
+            raise ValueError("version needs a workflow: a version is one workflow's")
+        if self.compare is not None and self.version is None:
+            raise ValueError('compare needs a version (e.g. version = "canary")')
+        if self.on_trip == "rollback_version" and self.workflow is None:
+            raise ValueError("on_trip = rollback_version needs a workflow (and its versions)")
+        return self
 
     @model_validator(mode="after")
     def _auto_needs_a_workflow(self) -> TriggerSettings:
@@ -183,6 +232,8 @@ class TriggerSettings(BaseModel):
             min_runs=self.min_runs,
             on_trip=self.on_trip,
             auto=self.auto,
+            version=self.version,
+            compare=self.compare,
         )
 
 
@@ -217,6 +268,9 @@ class Settings(BaseModel):
     tool: list[ToolSettings] = Field(
         default_factory=list, description="What agents' tools touch: [[tool]]."
     )
+    workflows: dict[str, WorkflowSettings] = Field(
+        default_factory=dict, description='Publish rules: [workflows."W"].'
+    )
     store: StoreSettings = StoreSettings()
     console: ConsoleSettings = ConsoleSettings()
     serve: ServeSettings = ServeSettings()
@@ -247,6 +301,13 @@ class Settings(BaseModel):
 
     def tool_map(self) -> ToolMap:
         return {t.name: t.effect() for t in self.tool}
+
+    def publish_rules(self) -> tuple[PublishRule, ...]:
+        return tuple(w.rule(name) for name, w in self.workflows.items())
+
+    def rollout_roles(self) -> dict[str, str]:
+        """Each configured workflow's rollout role (the others: `release-manager`)."""
+        return {name: w.rollout_role for name, w in self.workflows.items()}
 
 
 def operator(

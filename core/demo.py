@@ -40,6 +40,7 @@ from typing import Any
 
 from quarterdeck import client
 from quarterdeck.config import FILE_NAME, OperatorSettings, Settings, TriggerSettings
+from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
 from quarterdeck.queries.store import Store, StoreError
 from quarterdeck.runner.fleet import APPROVERS as APPROVER_ROLES
 from quarterdeck.server.peer import name_of
@@ -111,15 +112,19 @@ def start_runner(
     outbox: Path | None = None,
     bursts: tuple[float, float] | None = None,
     unanswered: float | None = None,
+    canary_after: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the simulated live runner, appending under `logs/live/` and acting on the
     decisions in `outbox`; `bursts` = (every, length) seconds of triage failures;
-    `unanswered` the share of approval requests left for an operator (their runs wait)."""
+    `unanswered` the share of approval requests left for an operator (their runs wait);
+    `canary_after` seconds before it publishes invoice-posting's canary (`runner.live`)."""
     extra = ["--outbox", str(outbox.resolve())] if outbox is not None else []
     if unanswered is not None:
         extra += ["--unanswered", str(unanswered)]
     if bursts is not None:
         extra += ["--burst-every", str(bursts[0]), "--burst-length", str(bursts[1])]
+    if canary_after is not None:
+        extra += ["--canary-after", str(canary_after)]
     with log.open("wb") as out:
         return subprocess.Popen(
             [
@@ -148,7 +153,7 @@ def demo_settings(settings: Settings, operator: str) -> Settings:
     fleet asks for, so that each can be tried."""
     if settings.source is not None:
         return settings
-    roles = ["operator", *sorted(APPROVER_ROLES)]
+    roles = ["operator", DEFAULT_ROLLOUT_ROLE, *sorted(APPROVER_ROLES)]
     return settings.model_copy(
         update={
             "operator": operator,
@@ -158,7 +163,7 @@ def demo_settings(settings: Settings, operator: str) -> Settings:
     )
 
 
-#: The demo's rules: the runner's triage failure burst trips the first.
+#: The demo's rules: the runner's triage failure burst trips the first; its canary, the last.
 DEMO_TRIGGERS = [
     TriggerSettings(
         name="triage-failures",
@@ -189,7 +194,22 @@ DEMO_TRIGGERS = [
     TriggerSettings(
         name="approval-wait", metric="approval_wait_p95", window="15m", threshold=600, min_runs=3
     ),
+    # the runner's canary of invoice-posting fails more than its stable version: rolled back
+    TriggerSettings(
+        name="invoice-canary",
+        workflow="invoice-posting",
+        metric="failed_run_ratio",
+        window="5m",
+        threshold=0.2,
+        min_runs=3,
+        version="canary",
+        compare="stable",
+        on_trip="rollback_version",
+        auto=True,
+    ),
 ]
+#: Seconds into the demo when its runner publishes invoice-posting's canary.
+CANARY_AFTER = 30.0
 
 
 def stop_runner(runner: subprocess.Popen[bytes]) -> None:

@@ -62,7 +62,11 @@ def target_of(plan: Plan) -> dict[str, Any]:
         return {"approval_id": plan.approval_id}
     if plan.target_kind == "workflow":
         stale = {"include_stale": True} if plan.details.get("include_stale") else {}
-        return {"workflow": plan.target, **stale}
+        rollout = plan.details.get("rollout")
+        to = (
+            {"version": rollout["version"]} if rollout and plan.action == "rollback-version" else {}
+        )
+        return {"workflow": plan.target, **stale, **to}
     return {"run_id": plan.target}
 
 
@@ -100,10 +104,12 @@ class DecisionDesk:
         *,
         stale_seconds: int,
         clock: Callable[[], datetime],
+        rollout_roles: dict[str, str] | None = None,
     ) -> None:
         self.operator = operator
         self.paths = paths
         self.stale_seconds = stale_seconds
+        self.rollout_roles = rollout_roles or {}
         self.clock = clock
         self._cursor = store.cursor()
         self._lock = threading.Lock()
@@ -124,6 +130,7 @@ class DecisionDesk:
                 action,
                 now=self.clock(),
                 stale_seconds=self.stale_seconds,
+                rollout_roles=self.rollout_roles,
                 **target,
             )
 
@@ -140,6 +147,7 @@ class DecisionDesk:
                 plan.action,
                 now=self.clock(),
                 stale_seconds=self.stale_seconds,
+                rollout_roles=self.rollout_roles,
                 **target,
             )
             decision_id = decisions.uuid7()

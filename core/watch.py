@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Refused
+from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
 from quarterdeck.queries.store import Store
 from quarterdeck.queries.triggers import Evaluation, Rule
 
@@ -110,12 +111,13 @@ class TriggerWatch:
             return Trip(rule, ev)
         if self.desk is None or self.desk.read_only:
             return Trip(rule, ev, refused="this console is read-only: no decision was taken")
-        operator = Operator(f"trigger:{rule.name}", frozenset({CONTROL_ROLE}))
+        # the rule in the config is the authority: it acts with the roles its decision needs
+        operator = Operator(f"trigger:{rule.name}", frozenset({CONTROL_ROLE, DEFAULT_ROLLOUT_ROLE}))
         try:
             plan = decisions.plan(
                 self._cursor,
                 operator,
-                rule.on_trip,
+                rule.action,
                 now=self.clock(),
                 workflow=rule.workflow,
                 stale_seconds=self.stale_seconds,

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -74,7 +75,11 @@ StepKind = Literal["llm", "tool", "agent", "retrieval", "human"]
 StepStatus = Literal["ok", "error"]
 Risk = Literal["low", "medium", "high", "critical"]
 RunOutcome = Literal["succeeded", "failed", "cancelled", "rolled_back"]
-ControlAction = Literal["pause", "resume", "rollback", "cancel"]
+ControlAction = Literal[
+    "pause", "resume", "rollback", "cancel", "promote", "rollback-version", "pause-rollout"
+]
+#: The decisions about a workflow's rollout: acknowledged with no run.
+ROLLOUT_ACTIONS = ("promote", "rollback-version", "pause-rollout")
 ControlResult = Literal["applied", "refused", "failed"]
 ApprovalDecision = Literal["approved", "rejected", "expired"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
@@ -89,6 +94,8 @@ EVENT_TYPES = (
     "control.applied",
     "run.finished",
     "metric",
+    "workflow.published",
+    "rollout.changed",
 )
 
 
@@ -104,20 +111,28 @@ class Trigger(_Strict):
     by: str | None = None
 
 
-class Envelope(_Strict):
-    """Fields every event carries."""
-
+class _Stamped(_Strict):
     event_id: Id | None = Field(
         None,
         description="Unique id. When absent, derived from the file's fingerprint and the "
         "line's byte offset, so re-reading a file is idempotent.",
     )
     ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
-    run_id: Id
+
+
+class _RunEnvelope(_Stamped):
+    """Fields every event about a run carries, but its run_id."""
+
     workflow: Id | None = Field(None, description="Required on run.started, else inherited.")
     step_id: Id | None = None
     actor: str | None = Field(None, description="Agent, human or system principal.")
     attrs: dict[str, Any] | None = Field(None, description="Anything else; kept as JSON.")
+
+
+class Envelope(_RunEnvelope):
+    """Fields every event carries."""
+
+    run_id: Id
 
 
 class RunStarted(Envelope):
@@ -160,6 +175,9 @@ class StepFinished(_StepFields):
 
 class DataTouched(Envelope):
     type: Literal["data.touched"]
+    identity: str | None = Field(
+        None, description="The credential that made this touch, when it is not the run's own."
+    )
     system: Id
     object: Id
     record_id: Id | None = Field(None, description="Absent for bulk reads and exports.")
@@ -190,14 +208,27 @@ class ApprovalDecided(Envelope):
     reason: str | None = None
 
 
-class ControlApplied(Envelope):
-    """A runner's acknowledgement of an operator decision."""
+class ControlApplied(_RunEnvelope):
+    """A runner's acknowledgement of an operator decision (of a rollout decision: no run)."""
 
     type: Literal["control.applied"]
+    run_id: Id | None = Field(None, description="The run it was applied to; none for a rollout.")
     decision_id: Id
     action: ControlAction
     result: ControlResult
     detail: str | None = None
+
+    @model_validator(mode="after")
+    def _a_run_unless_a_rollout(self) -> ControlApplied:
+        # an acknowledgement with no run would count as every run's answer to the decision
+        if self.run_id is None and self.action not in ROLLOUT_ACTIONS:
+            raise PydanticCustomError(
+                "run_id_required",
+                "control.applied of a {action} needs the run_id it was applied to (only a "
+                "rollout decision's acknowledgement names no run)",
+                {"action": self.action},
+            )
+        return self
 
 
 class RunFinished(Envelope):
@@ -212,6 +243,68 @@ class Metric(Envelope):
     value: float
 
 
+def _no_run_id(value: object) -> None:
+    if value is not None:
+        raise PydanticCustomError(
+            "no_run_id",
+            "this event is about a workflow's version, not a run: it carries no run_id",
+        )
+
+
+def _steps(value: list[int]) -> list[int]:
+    if not value or value != sorted(set(value)) or value[-1] != 100:
+        raise PydanticCustomError(
+            "rollout_steps",
+            "rollout steps are weights 1-100, rising, the last 100 (e.g. [10, 50, 100])",
+        )
+    return value
+
+
+Weight = Annotated[int, Field(ge=0, le=100)]
+
+
+class Rollout(_Strict):
+    """How a version goes live: the weights (share of new runs, %) it is promoted through."""
+
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], AfterValidator(_steps)]
+
+
+class _ReleaseEnvelope(_Stamped):
+    """Fields of the events about a workflow's versions: no run, no step."""
+
+    run_id: Annotated[Any, AfterValidator(_no_run_id)] = Field(
+        None, description="Never given: these events are not about a run."
+    )
+    workflow: Id
+    version: Id
+    actor: str | None = None
+    attrs: dict[str, Any] | None = Field(None, description="Anything else; kept as JSON.")
+
+
+class WorkflowPublished(_ReleaseEnvelope):
+    """A version of a workflow put into production: who published it, who approved it, what
+    it runs as and may use, and how it rolls out."""
+
+    type: Literal["workflow.published"]
+    publisher: Id
+    approved_by: list[Id] = Field(default_factory=list)
+    identity: str | None = Field(None, description="The service identity the version runs as.")
+    scope: list[Grant] = Field(
+        default_factory=list, description="The grants the version may use (a run's grammar)."
+    )
+    source_ref: str | None = Field(None, description="Where it was built from, e.g. a commit.")
+    rollout: Rollout | None = Field(None, description="Absent: 100 at once.")
+
+
+class RolloutChanged(_ReleaseEnvelope):
+    """A version's share of new runs changed."""
+
+    type: Literal["rollout.changed"]
+    weight: Weight
+    by: str | None = None
+    reason: str | None = None
+
+
 Event = Annotated[
     RunStarted
     | StepStarted
@@ -221,7 +314,9 @@ Event = Annotated[
     | ApprovalDecided
     | ControlApplied
     | RunFinished
-    | Metric,
+    | Metric
+    | WorkflowPublished
+    | RolloutChanged,
     Field(discriminator="type"),
 ]
 

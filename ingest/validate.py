@@ -250,7 +250,7 @@ def _traces(
 
 _BLANKS = b" \t\r\n"
 #: The fields of the models that hold objects (their keys count too).
-_NESTED = ("trigger", "attrs", "before", "after", "context")
+_NESTED = ("trigger", "attrs", "before", "after", "context", "rollout")
 
 
 def _keys(value: Any) -> int:
@@ -378,6 +378,8 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         )
 
     name = _field_name(loc)
+    if kind == "run_id_required":  # a control.applied of a run's decision names no run
+        return "missing_field", f"{first['msg']}{more}"
     if kind == "missing":
         return "missing_field", (
             f"required field '{name}' is missing from this {_what(what, first)}{more}"

@@ -175,3 +175,32 @@ TRIGGERS = (
     Column("on_trip", "ON TRIP"),
     Column("reason", "WHY"),
 )
+
+#: Findings (`queries.findings.findings`): what breaks the publish rules, newest first.
+FINDINGS = (
+    Column("kind", "FINDING"),
+    Column("workflow", "WORKFLOW"),
+    Column("version", "VERSION"),
+    Column("run_id", "RUN"),
+    Column("detail", "DETAIL"),
+    Column("event_id", "EVENT"),
+    Column("ts", "WHEN (UTC)", "time"),
+)
+
+#: A workflow's versions (`queries.versions.versions`): its publish record, weight and role
+#: now, and its runs over the window.
+WORKFLOWS = (
+    Column("workflow", "WORKFLOW"),
+    Column("version", "VERSION"),
+    Column("role", "ROLE"),
+    Column("weight", "WEIGHT %", "count"),
+    Column("runs", "RUNS", "count"),
+    Column("failed_ratio", "FAILED", "number"),
+    Column("out_of_scope", "OUT OF SCOPE", "count"),
+    Column("p95_duration_s", "P95 DURATION", "duration"),
+    Column("findings", "FINDINGS", "count"),
+    Column("publisher", "PUBLISHER"),
+    Column("approved_by", "APPROVED BY", "list"),
+    Column("published_at", "PUBLISHED (UTC)", "time"),
+    Column("source_ref", "SOURCE"),
+)

@@ -9,7 +9,9 @@ last call:
 - `run_summary`, one row per run, and `out_of_scope_touches`, a copy of the touches outside
   their run's scope, recomputed whole for every run with new events;
 - `approval_summary`, one row per approval, recomputed whole for every approval with a new
-  event or approval record.
+  event or approval record;
+- `release_events`, a copy of the `workflow.published` and `rollout.changed` events, and
+  `identity_touches`, the touches that name an identity (both few, read often).
 
 `derived_marks` holds the last `rowid` of `events` and of `approval_records` the derived facts
 cover. A refresh and the move of those marks are one transaction, and each derived row is
@@ -65,6 +67,13 @@ _REFRESH_SUMMARY = (
     INSERT INTO out_of_scope_touches
     SELECT * FROM touches
     WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
+    """,
+    "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
+    """
+    INSERT INTO identity_touches
+    SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
+    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
+      AND run_id IN (SELECT run_id FROM _runs)
     """,
     """
     INSERT INTO run_summary
@@ -144,6 +153,17 @@ _REFRESH_SUMMARY = (
 )
 
 
+# The new workflow.published and rollout.changed events, copied apart (`release_events`):
+# by rowid, so only the new rows are read; once each, whoever refreshed before.
+_COPY_RELEASES = """
+INSERT INTO release_events
+SELECT event_id, type, ts, workflow, version, publisher, approved_by, identity, scope,
+       source_ref, rollout_steps, weight, changed_by, reason, source, line_no
+FROM events
+WHERE rowid > $1 AND type IN ('workflow.published', 'rollout.changed')
+  AND event_id NOT IN (SELECT event_id FROM release_events)
+"""
+
 _SPAN_START = """
 SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
              (SELECT min(first_event_at) FROM run_summary
@@ -208,7 +228,7 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             return 0
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _runs AS "
-            "SELECT DISTINCT run_id FROM events WHERE rowid > ?",
+            "SELECT DISTINCT run_id FROM events WHERE rowid > ? AND run_id IS NOT NULL",
             [events_mark],
         )
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
@@ -228,6 +248,7 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             since = one_row(con, _APPROVALS_START, lo)[0]
             for statement in _REFRESH_APPROVALS[1:]:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
+        con.execute(_COPY_RELEASES, [events_mark])
         con.execute(
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
             [events_max, records_max],

@@ -1,7 +1,9 @@
 """What a run leaves behind, gathered for an evidence bundle: the run, as whom it ran, its scope,
 every step, every event, every touch with before/after, in_scope and the grant it lacked, its
-approvals (who decided and why), the decisions taken on it (with their chain hashes), and the
-trigger phases at the time.
+approvals (who decided and why), the decisions taken on it (with their chain hashes), the
+trigger phases at the time, its version's record (who published it, who approved it, the
+identity and scope it was published with; none when the version was never published) and the
+findings about the run and its version.
 
 Every event and every touch points back at the logs: the file it was read from (`source`, as
 the store names it: relative to the folder that was ingested or followed), its line and its
@@ -19,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from quarterdeck.queries import approvals, decisions, runs
+from quarterdeck.queries import approvals, decisions, findings, runs
 
 
 def run_ids(con: duckdb.DuckDBPyConnection, *, workflow: str, since: datetime) -> list[str]:
@@ -38,6 +40,7 @@ def collect(
     *,
     now: datetime,
     stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
+    publish_rules: tuple[findings.PublishRule, ...] = (),
 ) -> dict[str, Any] | None:
     """Everything about one run, as plain data (JSON-ready once times are strings)."""
     overview = runs.run_overview(con, run_id, now=now, stale_seconds=stale_seconds)
@@ -71,7 +74,43 @@ def collect(
         "approvals": approvals.approvals(con, now=now, run_id=run_id).to_pylist(),
         "decisions": _decisions(con, run_id),
         "triggers": _trigger_phases(con, overview),
+        "version": _version(con, overview),
+        "findings": _findings(con, overview, publish_rules),
     }
+
+
+def _version(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The first publish of the run's version: who, approved by whom, as whom, with what."""
+    rows: list[dict[str, Any]] = (
+        con.execute(
+            """
+        SELECT version, ts AS published_at, publisher, approved_by, identity, scope,
+               source_ref, rollout_steps, event_id, source, line_no AS line
+        FROM publications WHERE workflow = ? AND version = ?
+        ORDER BY ts, event_id LIMIT 1
+        """,
+            [run["workflow"], run.get("workflow_version")],
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    return rows[0] if rows else None
+
+
+def _findings(
+    con: duckdb.DuckDBPyConnection, run: dict[str, Any], rules: tuple[findings.PublishRule, ...]
+) -> list[dict[str, Any]]:
+    """The findings that name the run, then those about its version's publish."""
+    mine = findings.findings(con, rules, where=findings.FindingFilter(run_id=run["run_id"]))
+    rows: list[dict[str, Any]] = mine.to_pylist()
+    if run.get("workflow_version") is not None:
+        about = findings.FindingFilter(workflow=run["workflow"], version=run["workflow_version"])
+        rows += [
+            r
+            for r in findings.findings(con, rules, where=about).to_pylist()
+            if r["kind"] in findings.PUBLISH_KINDS
+        ]
+    return rows
 
 
 def _decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:

@@ -18,15 +18,15 @@ approval summaries) are caught up by `queries.derived`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quarterdeck.queries.statements import count, scalar, transaction
+from quarterdeck.queries.statements import count, registered, scalar, transaction
 
 #: How each field of the v1 event contract is read into DuckDB. A test checks that every
 #: field of every model in `ingest.models` is listed here.
@@ -77,6 +77,14 @@ EVENT_FIELDS: dict[str, str] = {
     "value": "DOUBLE",
     "session_id": "VARCHAR",
     "user_id": "VARCHAR",
+    # workflow.published / rollout.changed (also `workflow`, `identity`, `scope`, `reason`)
+    "version": "VARCHAR",
+    "publisher": "VARCHAR",
+    "approved_by": "VARCHAR[]",
+    "source_ref": "VARCHAR",
+    "rollout": '{"steps":"INTEGER[]"}',
+    "weight": "INTEGER",
+    "by": "VARCHAR",
 }
 
 
@@ -171,7 +179,8 @@ WITH ids AS (
 )
 SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
        j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
-       CASE WHEN j.type = 'run.started' THEN coalesce(j.scope, []::VARCHAR[]) END,
+       CASE WHEN j.type IN ('run.started', 'workflow.published')
+            THEN coalesce(j.scope, []::VARCHAR[]) END,
        j.name, j.kind, j.tool, j.model, j.tokens_in, j.tokens_out, j.cost_usd,
        j.system, j.object, j.record_id, j.fields, j.before, j.after, j.record_count,
        j.classification, NULL,
@@ -180,7 +189,10 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.att
        j.decision_id, j.result, j.detail,
        j.action, j.status, j.error, j.value,
        b.source, b.line_no, b.byte_offset,
-       j.session_id, j.user_id
+       j.session_id, j.user_id,
+       j.version, j.publisher,
+       CASE WHEN j.type = 'workflow.published' THEN coalesce(j.approved_by, []::VARCHAR[]) END,
+       j.source_ref, j.rollout.steps, j.weight, j.by
 FROM b
 """
 
@@ -266,7 +278,7 @@ def _trial(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> str | None:
     """Insert `lines` and roll back: None when the store takes them, else its message."""
     con.execute("BEGIN TRANSACTION")
     try:
-        with _registered(con, "_incoming", _numbered(lines)):
+        with registered(con, "_incoming", _numbered(lines)):
             con.execute(_INSERT_EVENTS)
     except duckdb.Error as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -310,11 +322,11 @@ def _store_unit(
     with transaction(con):
         if lines is not None and lines.num_rows:
             lines = _numbered(lines)
-            with _registered(con, "_incoming", lines):
+            with registered(con, "_incoming", lines):
                 counts.events = scalar(con, _INSERT_EVENTS)
             counts.duplicates += lines.num_rows - counts.events
         if records is not None and records.num_rows:
-            with _registered(con, "_records", records):
+            with registered(con, "_records", records):
                 counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
             counts.duplicates += records.num_rows - counts.records
         if rejections is not None and rejections.num_rows:
@@ -323,15 +335,6 @@ def _store_unit(
         for offset in offsets:
             con.execute(_SAVE_OFFSET, {**asdict(offset), "now": now})
     return counts
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
 
 
 def _numbered(lines: pa.Table) -> pa.Table:

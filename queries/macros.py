@@ -46,6 +46,22 @@ MACROS = (
                   || ':' || t_object
         END
     """,
+    # A grant of a run within a grant of its version's published scope: all it allows, the
+    # published one allows (`write` allows what `read` does; no object means every object).
+    """
+    CREATE OR REPLACE TEMP MACRO qd_grant_within(g, p) AS
+        split_part(p, ':', 1) IN (split_part(g, ':', 1), '*')
+        AND (split_part(p, ':', 2) IN (split_part(g, ':', 2), '*')
+             OR (split_part(g, ':', 2) = 'read' AND split_part(p, ':', 2) = 'write'))
+        AND (split_part(p, ':', 3) IN ('', '*')
+             OR split_part(p, ':', 3) = split_part(g, ':', 3))
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_beyond_scope(scope, published) AS
+        list_filter(coalesce(scope, []::VARCHAR[]),
+                    lambda g: NOT coalesce(list_bool_or(
+                        list_transform(published, lambda p: qd_grant_within(g, p))), false))
+    """,
     """
     CREATE OR REPLACE TEMP MACRO qd_in_scope(scope, t_system, t_object, t_action) AS
         CASE WHEN scope IS NULL THEN NULL

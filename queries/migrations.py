@@ -474,7 +474,63 @@ V9 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9)
+V10 = Migration(
+    10,
+    "workflow versions: published and rolled out (events with no run), touches' identity",
+    (
+        # `workflow.published` and `rollout.changed` are about a workflow's version, not a
+        # run: they are stored with the other events (one load path, one dedup) and no run_id.
+        "ALTER TABLE events ALTER COLUMN run_id DROP NOT NULL",
+        "ALTER TABLE events ADD COLUMN version VARCHAR",
+        "ALTER TABLE events ADD COLUMN publisher VARCHAR",
+        "ALTER TABLE events ADD COLUMN approved_by VARCHAR[]",
+        "ALTER TABLE events ADD COLUMN source_ref VARCHAR",
+        "ALTER TABLE events ADD COLUMN rollout_steps INTEGER[]",
+        "ALTER TABLE events ADD COLUMN weight INTEGER",
+        "ALTER TABLE events ADD COLUMN changed_by VARCHAR",
+        # They are few and scattered through events (a scan by type read every row group:
+        # ~100 ms at 1M events), so the derived refresh keeps a copy of them apart.
+        """
+        CREATE TABLE release_events AS
+        SELECT event_id, type, ts, workflow, version, publisher, approved_by, identity, scope,
+               source_ref, rollout_steps, weight, changed_by, reason, source, line_no
+        FROM events WHERE false
+        """,
+        """
+        INSERT INTO release_events
+        SELECT event_id, type, ts, workflow, version, publisher, approved_by, identity, scope,
+               source_ref, rollout_steps, weight, changed_by, reason, source, line_no
+        FROM events WHERE type IN ('workflow.published', 'rollout.changed')
+        """,
+        """
+        CREATE VIEW publications AS
+        SELECT event_id, ts, workflow, version, publisher,
+               coalesce(approved_by, []::VARCHAR[]) AS approved_by, identity,
+               coalesce(scope, []::VARCHAR[]) AS scope, source_ref, rollout_steps,
+               source, line_no
+        FROM release_events WHERE type = 'workflow.published'
+        """,
+        """
+        CREATE VIEW rollout_changes AS
+        SELECT event_id, ts, workflow, version, weight, changed_by, reason
+        FROM release_events WHERE type = 'rollout.changed'
+        """,
+        # The touches made with an identity named on the touch (a credential that may not be
+        # the run's own): few, so kept apart like out-of-scope touches, by the same refresh.
+        """
+        CREATE TABLE identity_touches AS
+        SELECT event_id, run_id, ts, identity, system, object, record_id, action
+        FROM events WHERE false
+        """,
+        """
+        INSERT INTO identity_touches
+        SELECT event_id, run_id, ts, identity, system, object, record_id, action
+        FROM events WHERE type = 'data.touched' AND identity IS NOT NULL
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
 LATEST = MIGRATIONS[-1].version
 
 

@@ -38,10 +38,12 @@ from quarterdeck.queries import (
     approvals,
     decisions,
     evidence,
+    findings,
     quarantine,
     runs,
     touches,
     triggers,
+    versions,
 )
 
 
@@ -52,6 +54,7 @@ class Context:
     stale_seconds: int
     rules: tuple[triggers.Rule, ...] = ()
     journal: Path | None = None
+    publish_rules: tuple[findings.PublishRule, ...] = ()
 
 
 class Params(BaseModel):
@@ -114,6 +117,27 @@ class DecisionsParams(Params):
 
 class OutcomesParams(Params):
     decision: str  # its id, or its seq (`12` or `#12`)
+
+
+class FindingsParams(Params):
+    kind: str | None = None
+    workflow: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    run_ids: tuple[str, ...] = ()
+    limit: int | None = Field(None, gt=0)
+
+
+class WorkflowsParams(Params):
+    at: datetime
+    window_s: float = Field(24 * 3600, gt=0)
+    workflow: str | None = None
+
+
+class VersionParams(Params):
+    workflow: str
+    version: str
+    at: datetime
 
 
 class TriggersParams(Params):
@@ -243,6 +267,27 @@ def _decisions(con: duckdb.DuckDBPyConnection, p: DecisionsParams, ctx: Context)
 
 def _outcomes(con: duckdb.DuckDBPyConnection, p: OutcomesParams, ctx: Context) -> pa.Table:
     return decisions.outcomes(con, p.decision)
+
+
+def _findings(con: duckdb.DuckDBPyConnection, p: FindingsParams, ctx: Context) -> pa.Table:
+    where = findings.FindingFilter(
+        kind=p.kind, workflow=p.workflow, version=p.version, run_id=p.run_id, run_ids=p.run_ids
+    )
+    return findings.findings(con, ctx.publish_rules, where=where, limit=p.limit)
+
+
+def _workflows(con: duckdb.DuckDBPyConnection, p: WorkflowsParams, ctx: Context) -> pa.Table:
+    return versions.versions(
+        con, at=p.at, window_s=p.window_s, rules=ctx.publish_rules, workflow=p.workflow
+    )
+
+
+def _version(con: duckdb.DuckDBPyConnection, p: VersionParams, ctx: Context) -> pa.Table:
+    """One version: its publish record (null if never published), the scopes its runs used
+    (each with the grants beyond the published scope), its findings and its newest runs."""
+    return record_table(
+        versions.version_detail(con, p.workflow, p.version, at=p.at, rules=ctx.publish_rules)
+    )
 
 
 def _triggers(con: duckdb.DuckDBPyConnection, p: TriggersParams, ctx: Context) -> pa.Table:
@@ -418,6 +463,8 @@ _RULE = pa.struct(
         ("min_runs", pa.int64()),
         ("on_trip", pa.string()),
         ("auto", pa.bool_()),
+        ("version", pa.string()),
+        ("compare", pa.string()),
     ]
 )
 _TRIGGER_STATUS = pa.schema(
@@ -495,7 +542,13 @@ def _evidence(con: duckdb.DuckDBPyConnection, p: EvidenceParams, ctx: Context) -
     """Everything an evidence bundle holds of one run, as one row (none for an unknown run):
     `run` a struct, each other part a list of structs; before/after and journal records as JSON
     text (`unpack_evidence` decodes them)."""
-    collected = evidence.collect(con, p.run_id, now=p.now, stale_seconds=ctx.stale_seconds)
+    collected = evidence.collect(
+        con,
+        p.run_id,
+        now=p.now,
+        stale_seconds=ctx.stale_seconds,
+        publish_rules=ctx.publish_rules,
+    )
     if collected is None:
         return NONE
     row: dict[str, Any] = dict(collected)
@@ -539,6 +592,9 @@ QUERIES: dict[str, Named] = {
     "decisions": Named(DecisionsParams, _decisions),
     "decision_outcomes": Named(OutcomesParams, _outcomes),
     "triggers": Named(TriggersParams, _triggers),
+    "findings": Named(FindingsParams, _findings),
+    "workflows": Named(WorkflowsParams, _workflows),
+    "version": Named(VersionParams, _version),
     "verify": Named(VerifyParams, _verify),
     # the console's reads
     "run": Named(RunParams, _run),

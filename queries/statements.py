@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 
 @contextmanager
@@ -48,3 +49,13 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> i
     """The first column of the first row `sql` returns, as an int (0 when it returns none)."""
     row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """`table` readable as `name` by the statements of the block (on this cursor only)."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)

@@ -23,6 +23,15 @@ after the start and at or before `at`. The runs a rule looks at are those of its
 
 For the others, the runs in window (for `min_runs`) are the runs with any event in it.
 
+Per version (Argo's canary analysis): `version` narrows a rule to the runs of one version of
+its workflow: `"canary"` is the most recently published version with a weight strictly
+between 0 and 100 as of `at`, `"stable"` the one with the largest weight
+(`queries.versions.canary_and_stable`), anything else a version by name. With
+`compare = "stable"` the value is the version's minus the stable version's, both over the
+same window, and the rule is Inconclusive until both have `min_runs` runs in it (or while
+there is no canary, or no stable version beside it). `on_trip = "rollback_version"` rolls the
+workflow back to its stable version (a `rollback-version` decision).
+
 Phases: **Inconclusive** when fewer than `min_runs` runs are in the window, or the value is
 undefined (no finished run for a ratio, no metric event); else **Tripped** when the value is
 above the threshold (below it, with `below`); else **Warning** when it is at 80 % of the
@@ -65,8 +74,15 @@ class Rule:
     environment: str | None = None
     below: bool = False
     min_runs: int = 1
-    on_trip: str = "pause"  # pause | rollback
+    on_trip: str = "pause"  # pause | rollback | rollback_version
     auto: bool = False
+    version: str | None = None  # canary | stable | a version's name: only its runs
+    compare: str | None = None  # stable: the value minus the stable version's
+
+    @property
+    def action(self) -> str:
+        """The decision a trip takes: `rollback_version` is the decision `rollback-version`."""
+        return self.on_trip.replace("_", "-")
 
     @property
     def decides_stale(self) -> bool:
@@ -169,7 +185,7 @@ _SQL = {
     "stale_runs": """
         WITH last AS (
             SELECT run_id, max(ts) AS last_ts FROM events
-            WHERE ts > $start AND ts <= $end {runs} GROUP BY run_id
+            WHERE ts > $start AND ts <= $end AND run_id IS NOT NULL {runs} GROUP BY run_id
         ), stale AS (
             SELECT l.run_id FROM last l
             WHERE l.last_ts <= $end - to_seconds($stale)
@@ -191,13 +207,19 @@ def _runs_filter(rule: Rule) -> str:
         conditions.append("workflow = $workflow")
     if rule.environment is not None:
         conditions.append("environment = $environment")
+    if rule.version is not None:
+        conditions.append("workflow_version = $version")
     if not conditions:
         return ""
     return f"AND run_id IN (SELECT run_id FROM run_summary WHERE {' AND '.join(conditions)})"
 
 
-def _params(rule: Rule, at: datetime, stale_seconds: int) -> dict[str, Any]:
+def _params(
+    rule: Rule, at: datetime, stale_seconds: int, version: str | None = None
+) -> dict[str, Any]:
     params: dict[str, Any] = {"start": at - timedelta(seconds=rule.window_s), "end": at}
+    if rule.version is not None:
+        params["version"] = version
     if rule.workflow is not None:
         params["workflow"] = rule.workflow
     if rule.environment is not None:
@@ -236,13 +258,70 @@ def phase_of(rule: Rule, value: float | None, runs: int) -> tuple[str, str | Non
     return "ok", None
 
 
+def _versions(
+    con: duckdb.DuckDBPyConnection, rule: Rule, at: datetime
+) -> tuple[str | None, str | None, str | None]:
+    """(the rule's version, the stable version to compare with, why either is missing)."""
+    from quarterdeck.queries import versions
+
+    if rule.version is None:
+        return None, None, None
+    canary = stable = None
+    if rule.version in ("canary", "stable") or rule.compare == "stable":
+        known = versions.weights(con, at=at, workflow=rule.workflow)
+        roles = versions.canary_and_stable(known).get(rule.workflow or "", (None, None))
+        canary = roles[0].version if roles[0] else None
+        stable = roles[1].version if roles[1] else None
+    mine = {"canary": canary, "stable": stable}.get(rule.version, rule.version)
+    if mine is None:
+        return None, None, f"{rule.workflow} has no {rule.version} version now"
+    if rule.compare == "stable" and stable is None:
+        return mine, None, f"{rule.workflow} has no stable version to compare {mine} with"
+    return mine, stable if rule.compare == "stable" else None, None
+
+
+def _measure(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    at: datetime,
+    stale_seconds: int,
+    version: str | None,
+) -> tuple[float | None, int, tuple[str, ...]]:
+    row = con.execute(_statement(rule), _params(rule, at, stale_seconds, version)).fetchone()
+    value, runs, evidence = row if row else (None, 0, [])
+    return (float(value) if value is not None else None), int(runs or 0), tuple(evidence or ())
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection, rule: Rule, *, at: datetime, stale_seconds: int = 15 * 60
 ) -> Evaluation:
     """One rule as of `at` (naive UTC). Never raises for a rule that cannot be evaluated:
     that is the Error phase, with the reason."""
     try:
-        row = con.execute(_statement(rule), _params(rule, at, stale_seconds)).fetchone()
+        version, stable, missing = _versions(con, rule, at)
+        if missing is not None:
+            return Evaluation(
+                rule.name, "inconclusive", None, rule.threshold, rule.window_s, 0, at, missing
+            )
+        value, runs, evidence = _measure(con, rule, at, stale_seconds, version)
+        if stable is not None and runs < rule.min_runs:
+            value = None  # no difference without enough runs of the canary (said below)
+        elif stable is not None:
+            base, base_runs, _ = _measure(con, rule, at, stale_seconds, stable)
+            if base_runs < rule.min_runs:
+                return Evaluation(
+                    rule.name,
+                    "inconclusive",
+                    None,
+                    rule.threshold,
+                    rule.window_s,
+                    runs,
+                    at,
+                    f"{base_runs} run{'s' if base_runs != 1 else ''} of the stable version "
+                    f"{stable} in the window, fewer than min_runs = {rule.min_runs}",
+                    evidence,
+                )
+            value = value - base if value is not None and base is not None else None
     except duckdb.Error as exc:
         return Evaluation(
             rule.name,
@@ -254,20 +333,11 @@ def evaluate(
             at,
             reason=str(exc).splitlines()[0],
         )
-    value, runs, evidence = row if row else (None, 0, [])
-    value = float(value) if value is not None else None
-    phase, reason = phase_of(rule, value, int(runs or 0))
-    return Evaluation(
-        rule.name,
-        phase,
-        value,
-        rule.threshold,
-        rule.window_s,
-        int(runs or 0),
-        at,
-        reason,
-        tuple(evidence or ()),
-    )
+    phase, reason = phase_of(rule, value, runs)
+    if reason is not None and version is not None:
+        reason = f"{version}: {reason}"
+    return Evaluation(rule.name, phase, value, rule.threshold, rule.window_s, runs, at, reason,
+                      evidence)  # fmt: skip
 
 
 def evaluate_all(

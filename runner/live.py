@@ -16,6 +16,12 @@ This is the shape of a real runner's logging, kept small enough to read in one s
   rolls back its runs (a rollback writes compensating touches that restore the `before`
   values), answers approvals an operator decided, and acknowledges each decision with a
   `control.applied` event;
+- it publishes each workflow's version when it starts (`workflow.published`), and, after
+  `canary_after` seconds, a new version of invoice-posting as a canary at 10 % that fails
+  more often (`CANARY`): what a per-version trigger is for;
+- it applies rollout decisions (promote, rollback-version, pause-rollout) to the weights it
+  starts new runs of each version with, and acknowledges each with `control.applied` (no run),
+  then a `rollout.changed` for each version whose weight it changed;
 - the runner stops on SIGTERM or SIGINT, or when the process that started it has gone;
 - its memory is bounded however long it runs: a finished run is kept `KEEP_FINISHED_S`
   seconds (a rollback decided in that window still finds what it changed), then forgotten;
@@ -39,7 +45,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,6 +74,25 @@ _UNDO_FIELDS = ("system", "object", "record_id", "fields", "before", "after")
 #: The most approval requests waiting for an operator at once (each run keeps the events it
 #: has still to write).
 KEEP_WAITING = 100
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The version the runner rolls out as a canary, and how much more often it fails."""
+
+    workflow: str = "invoice-posting"
+    version: str = "1.6.0"
+    weight: int = 10
+    steps: tuple[int, ...] = (10, 50, 100)
+    fails: float = 0.7  # the share of its runs that fail (the stable version's: a few %)
+    error: str = "ledger.post: 422 schema mismatch (1.6.0 sends posting_date as text)"
+    publisher: str = "alice"
+    approved_by: tuple[str, ...] = ("bob",)
+
+
+CANARY = Canary()
+#: Who published each workflow's running version, as the runner says when it starts.
+PUBLISHED_BY = ("carol", ("dana",))
 
 
 @dataclass
@@ -102,8 +127,11 @@ class LiveFleet:
         burst_every: float = 90.0,
         burst_length: float = 25.0,
         unanswered: float = UNANSWERED,
+        canary_after: float | None = None,
     ) -> None:
         self.out = out
+        self.canary_after = canary_after
+        self.canary_published = False
         self.unanswered = unanswered
         self.burst_every = burst_every
         self.burst_length = min(burst_length, burst_every)
@@ -111,6 +139,9 @@ class LiveFleet:
         self.outbox = OutboxReader(outbox) if outbox is not None else None
         self.runs: dict[str, LiveRun] = {}
         self.paused_workflows: set[str] = set()
+        # each workflow's versions and their share of new runs (%), once a rollout is known
+        self.weights: dict[str, dict[str, int]] = {}
+        self.rollout_paused: set[str] = set()
         self.rate = rate
         self.rng = random.Random(seed)
         self.clock = clock
@@ -142,6 +173,14 @@ class LiveFleet:
             wf = triage[0]
         else:
             wf = self.rng.choices(allowed, weights=weights)[0]
+        shares = self.weights.get(wf.name)
+        if shares:  # a rollout under way: each version gets its share of new runs
+            live = [(v, w) for v, w in shares.items() if w > 0] or [(wf.version, 1)]
+            if len(live) > 1:
+                picked = self.rng.choices([v for v, _ in live], weights=[w for _, w in live])
+                wf = replace(wf, version=picked[0])
+            else:
+                wf = replace(wf, version=live[0][0])
         now = datetime.now(UTC)
         self.runs_started += 1
         run_id = f"r-{wf.name.split('-')[0][:3]}-{now:%m%d%H%M%S}-{self.runs_started % 10000:04d}"
@@ -167,7 +206,13 @@ class LiveFleet:
                 },
             )
         failing = burst and wf.name == BURST_WORKFLOW
-        if failing:
+        canary = wf.name == CANARY.workflow and wf.version == CANARY.version
+        if canary and self.rng.random() < CANARY.fails:
+            failing = True
+            events = _failing(
+                events, run_id, wf.with_event_ids, name="post invoices", error=CANARY.error
+            )
+        elif failing:
             events = _failing(events, run_id, wf.with_event_ids)
         run = self.runs[run_id] = LiveRun(wf, run_id, events, failing=failing)
         return run
@@ -185,16 +230,22 @@ class LiveFleet:
             handle = self._files[key] = path.open("a", encoding="utf-8")
         return handle
 
-    def _write(self, run: LiveRun, event: dict[str, Any]) -> None:
+    def _emit(self, wf: Workflow, event: dict[str, Any]) -> datetime:
+        """Append one event to the workflow's log, stamped now; returns the moment."""
         now = datetime.now(UTC)
-        event = {k: v for k, v in event.items() if k != "_at"}
-        event["ts"] = now.astimezone(run.workflow.tz).isoformat(timespec="milliseconds")
-        if event["type"] == "approval.requested":
-            hours = 1 if run.workflow.name == "ticket-triage" else 8
-            event["expires_at"] = (now + timedelta(hours=hours)).isoformat(timespec="seconds")
-        handle = self._log(run.workflow, now)
+        event["ts"] = now.astimezone(wf.tz).isoformat(timespec="milliseconds")
+        handle = self._log(wf, now)
         handle.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n")
         handle.flush()
+        return now
+
+    def _write(self, run: LiveRun, event: dict[str, Any]) -> None:
+        event = {k: v for k, v in event.items() if k != "_at"}
+        if event["type"] == "approval.requested":
+            hours = 1 if run.workflow.name == "ticket-triage" else 8
+            now = datetime.now(UTC)
+            event["expires_at"] = (now + timedelta(hours=hours)).isoformat(timespec="seconds")
+        self._emit(run.workflow, event)
         run.written += 1
         self.events_written += 1
         if event["type"] == "data.touched" and "before" in event and "after" in event:
@@ -245,6 +296,9 @@ class LiveFleet:
             if decision.get("action") in ("approve", "reject"):
                 self._answer(decision)
                 continue
+            if decision.get("rollout") is not None:
+                self._roll_out(decision)
+                continue
             run_ids = list(decision.get("runs") or [])
             if decision.get("target_kind") == "workflow":  # no new runs while it is paused
                 workflow = decision["target"]
@@ -275,6 +329,104 @@ class LiveFleet:
                 **self._event_id(run, f"c{decision['seq']}"),
             },
         )
+
+    def publish(self, wf: Workflow, canary: Canary | None = None) -> None:
+        """Say a version of `wf` is live: its own at 100 %, or `canary` at its first weight
+        (the running version keeping the rest)."""
+        version = canary.version if canary else wf.version
+        publisher, approved = (canary.publisher, canary.approved_by) if canary else PUBLISHED_BY
+        ids = wf.with_event_ids
+        stamp = f"{self.runs_started}-{self.events_written}"
+        self._emit(
+            wf,
+            {
+                "type": "workflow.published",
+                "workflow": wf.name,
+                "version": version,
+                "publisher": publisher,
+                "approved_by": list(approved),
+                "identity": wf.identity,
+                "scope": list(wf.scope),
+                "source_ref": f"git:{wf.name}@{version}",
+                **({"rollout": {"steps": list(canary.steps)}} if canary else {}),
+                **({"event_id": f"pub-{wf.name}-{version}-{stamp}"} if ids else {}),
+            },
+        )
+        if canary is None:
+            self.weights[wf.name] = {wf.version: 100}
+            return
+        rest = 100 - canary.weight
+        self.weights[wf.name] = {wf.version: rest, version: canary.weight}
+        self._emit(
+            wf,
+            {
+                "type": "rollout.changed",
+                "workflow": wf.name,
+                "version": wf.version,
+                "weight": rest,
+                "by": f"release:{publisher}",
+                "reason": f"{version} goes out as a canary at {canary.weight} %",
+                **({"event_id": f"rc-{wf.name}-{wf.version}-{stamp}"} if ids else {}),
+            },
+        )
+
+    def _maybe_canary(self) -> None:
+        if self.canary_published or self.canary_after is None:
+            return
+        if self.clock() - self._started < self.canary_after:
+            return
+        self.canary_published = True
+        wf = next(w for w in WORKFLOWS if w.name == CANARY.workflow)
+        self.publish(wf, CANARY)
+
+    def _roll_out(self, decision: dict[str, Any]) -> None:
+        """Apply a rollout decision to the weights new runs are started with; acknowledge it,
+        then say which weights changed."""
+        wf = next((w for w in WORKFLOWS if w.name == decision["target"]), None)
+        if wf is None:
+            return  # not a workflow of this runner: another runner will answer for it
+        weights = self.weights.setdefault(wf.name, {wf.version: 100})
+        action = decision["action"]
+        if action == "pause-rollout":
+            self.rollout_paused.add(wf.name)
+        else:
+            self.rollout_paused.discard(wf.name)
+        changed = {
+            version: int(weight)
+            for version, weight in decision["rollout"]["weights"].items()
+            if weights.get(version) != weight
+        }
+        detail = (
+            ", ".join(f"{v} {weights.get(v, 0)} → {w} %" for v, w in sorted(changed.items()))
+            or "weights held where they are"
+        )
+        ids = wf.with_event_ids
+        self._emit(
+            wf,
+            {
+                "type": "control.applied",
+                "actor": wf.identity,
+                "decision_id": decision["decision_id"],
+                "action": action,
+                "result": "applied",
+                "detail": detail,
+                **({"event_id": f"rollout-{decision['decision_id']}"} if ids else {}),
+            },
+        )
+        weights.update(changed)
+        for version, weight in sorted(changed.items()):
+            self._emit(
+                wf,
+                {
+                    "type": "rollout.changed",
+                    "workflow": wf.name,
+                    "version": version,
+                    "weight": weight,
+                    "by": decision["operator"],
+                    "reason": decision["reason"],
+                    **({"event_id": f"rollout-{decision['decision_id']}-{version}"} if ids else {}),
+                },
+            )
 
     def _event_id(self, run: LiveRun, suffix: str) -> dict[str, str]:
         return {"event_id": f"{run.run_id}-{suffix}"} if run.workflow.with_event_ids else {}
@@ -424,6 +576,8 @@ class LiveFleet:
         started = self.clock()
         next_check = started
         written = 0
+        for wf in WORKFLOWS:  # the versions running now, as their publisher said
+            self.publish(wf)
         while not stop.is_set():
             now = self.clock()
             if seconds is not None and now - started >= seconds:
@@ -433,6 +587,7 @@ class LiveFleet:
                 if os.getppid() != parent:
                     break  # the console that started us has gone
             self.take_decisions()
+            self._maybe_canary()
             self.forget_finished()
             due = int((now - started) * self.rate) - written
             for _ in range(max(0, min(due, 1000))):
@@ -447,25 +602,31 @@ class LiveFleet:
         self._files.clear()
 
 
-def _failing(events: list[dict[str, Any]], run_id: str, ids: bool) -> list[dict[str, Any]]:
-    """The run as it goes in a burst: it starts, its first model call hangs and fails, and
-    the run fails with it."""
+def _failing(
+    events: list[dict[str, Any]],
+    run_id: str,
+    ids: bool,
+    *,
+    name: str = "classify",
+    error: str = "rate limited by model provider (429)",
+) -> list[dict[str, Any]]:
+    """The run as it goes in a burst (or a canary that fails): it starts, its first step
+    hangs and fails, and the run fails with it."""
     start = events[0]
     step = {
         "type": "step.started",
         "run_id": run_id,
         "step_id": "s1",
-        "name": "classify",
+        "name": name,
         "kind": "llm",
         "model": "gpt-4.1-mini",
     }
-    error = "rate limited by model provider (429)"
     tail = [
         {
             "type": "step.finished",
             "run_id": run_id,
             "step_id": "s1",
-            "name": "classify",
+            "name": name,
             "status": "error",
             "error": error,
         },
@@ -499,6 +660,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--burst-length", type=float, default=25.0, metavar="SECONDS")
     parser.add_argument(
+        "--canary-after",
+        type=float,
+        metavar="SECONDS",
+        help=f"publish {CANARY.workflow} {CANARY.version} as a canary at {CANARY.weight} %% "
+        "after this long (it fails more often)",
+    )
+    parser.add_argument(
         "--unanswered",
         type=float,
         default=UNANSWERED,
@@ -520,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         burst_every=args.burst_every,
         burst_length=args.burst_length,
         unanswered=args.unanswered,
+        canary_after=args.canary_after,
     )
     fleet.run(stop, seconds=args.seconds, parent=args.parent)
     print(f"wrote {fleet.events_written:,} events for {fleet.runs_started:,} runs", file=sys.stderr)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import Operator, Paths, Plan, Refused
+from quarterdeck.queries.decisions.authority import Action
 from quarterdeck.queries.store import Store
 
 
@@ -48,9 +49,10 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["pause", "resume", "rollback", "approve", "reject"]
+    action: Action
     run_id: str | None = None
     workflow: str | None = None
+    version: str | None = None  # rollback-version: the version to put back at 100
     approval_id: str | None = None
     include_stale: bool = False  # a workflow decision covers its stale runs too
     reason: str = Field(max_length=10_000)
@@ -71,7 +73,9 @@ class DecisionRequest(BaseModel):
         if self.run_id is not None:
             return {"run_id": self.run_id}
         if self.workflow is not None:
-            return {"workflow": self.workflow}
+            return {"workflow": self.workflow} | (
+                {"version": self.version} if self.version is not None else {}
+            )
         assert self.approval_id is not None
         return {"approval_id": self.approval_id}
 
@@ -84,9 +88,11 @@ class Recorder:
         *,
         stale_seconds: int,
         clock: Callable[[], datetime],
+        rollout_roles: dict[str, str] | None = None,
     ) -> None:
         self.paths = paths
         self.stale_seconds = stale_seconds
+        self.rollout_roles = rollout_roles or {}
         self.clock = clock
         self._cursor = store.cursor()
         self._lock = threading.Lock()
@@ -116,6 +122,7 @@ class Recorder:
             now=self.clock(),
             stale_seconds=self.stale_seconds,
             include_stale=request.include_stale,
+            rollout_roles=self.rollout_roles,
             **request.target(),
         )
 

@@ -152,6 +152,7 @@ class Server:
             stale_seconds=int(settings.store.stale_after),
             rules=tuple(settings.rules()),
             journal=self.paths.journal,
+            publish_rules=settings.publish_rules(),
         )
         self._socket_gid = (
             _group_id(settings.serve.socket_group, "socket_group")
@@ -208,6 +209,7 @@ class Server:
             self.paths,
             stale_seconds=self.context.stale_seconds,
             clock=self.clock,
+            rollout_roles=self.settings.rollout_roles(),
         )
         repaired = self._recorder.reconcile()
         if repaired.added or repaired.delivered:

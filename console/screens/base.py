@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
+from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
@@ -67,3 +68,14 @@ class DataScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    @on(DataTable.RowSelected, "#runs-table DataTable")
+    def _open_run(self, event: DataTable.RowSelected) -> None:
+        """A screen's table of runs (`#runs-table`): Enter opens the run under the cursor."""
+        from quarterdeck.console.screens.run_detail import RunDetailScreen
+        from quarterdeck.console.widgets.table import TableView
+
+        event.stop()
+        key = self.query_one("#runs-table", TableView).current_key()
+        if key:
+            self.app.push_screen(RunDetailScreen(self.reader, key))

@@ -37,7 +37,12 @@ VERBS = {
     "rollback": "Roll back",
     "approve": "Approve",
     "reject": "Reject",
+    "promote": "Promote",
+    "rollback-version": "Roll back the version",
+    "pause-rollout": "Pause the rollout",
 }
+#: The decisions a typed workflow name confirms: a rollback of all its runs, or of its version.
+TYPED = ("rollback", "rollback-version")
 #: How many run ids the dialog lists before it says "and N more".
 LISTED = 12
 
@@ -77,7 +82,7 @@ class DecideScreen(ModalScreen[str | None]):
         self.reason = printable(reason)
         self.why = why  # what asks for the decision, shown first
         self.typed_name = (
-            plan.target if (plan.target_kind == "workflow" and plan.action == "rollback") else None
+            plan.target if (plan.target_kind == "workflow" and plan.action in TYPED) else None
         )
 
     def compose(self) -> ComposeResult:
@@ -116,6 +121,12 @@ class DecideScreen(ModalScreen[str | None]):
                 f"run {cells.text(', '.join(plan.runs))} · workflow "
                 f"{cells.text(details.get('workflow'))} · needs the role "
                 f"{cells.text(details.get('required_role'))}"
+            )
+        elif "rollout" in plan.details:  # a rollout names no run: the weights it sets
+            weights = plan.details["rollout"]["weights"]
+            lines.append(
+                f"new runs of [b]{cells.text(plan.target)}[/]: "
+                + ", ".join(f"{cells.text(v)} at {w} %" for v, w in sorted(weights.items()))
             )
         else:
             runs = list(plan.runs)
@@ -161,7 +172,8 @@ class DecideScreen(ModalScreen[str | None]):
         if self.typed_name is not None:
             typed = self.query_one("#decide-name", Input).value.strip()
             if printable(typed) != printable(self.typed_name):  # as shown, or as stored
-                return f"type the workflow's name, {self.typed_name}, to roll back all its runs"
+                what = "its version" if self.plan.action == "rollback-version" else "all its runs"
+                return f"type the workflow's name, {self.typed_name}, to roll back {what}"
         return None
 
     @on(Input.Submitted)

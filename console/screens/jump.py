@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from quarterdeck.queries.touches import parse_record
 
 COMMANDS = (
-    ("runs | touched | approvals | triggers", "go to that pane"),
+    ("runs | touched | approvals | triggers | workflows", "go to that pane"),
     ("run RUN_ID", "open a run"),
     ("record SYSTEM/OBJECT/ID", "every run that touched the record"),
     ("quarantine", "lines the ingester rejected"),
@@ -33,6 +33,8 @@ PANES = {
     "3": "approvals",
     "triggers": "triggers",
     "4": "triggers",
+    "workflows": "workflows",
+    "5": "workflows",
 }
 
 

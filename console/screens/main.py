@@ -1,4 +1,4 @@
-"""The main screen: the four panes (1 Runs … 4 Triggers), the status bar, the keys.
+"""The main screen: the five panes (1 Runs … 5 Workflows), the status bar, the keys.
 
 It is Reloadable and Helpable (see `offers`): a refresh reloads the pane on screen and the
 status bar's counts; `?` is titled with the pane on screen.
@@ -22,6 +22,7 @@ from quarterdeck.console.screens.approval import ApprovalScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
 from quarterdeck.console.screens.trigger import TriggerScreen
+from quarterdeck.console.screens.version import VersionScreen
 from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 from quarterdeck.console.widgets.pane import Pane
 from quarterdeck.console.widgets.runs_pane import RunsPane
@@ -29,18 +30,23 @@ from quarterdeck.console.widgets.status_bar import StatusBar
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.touched_pane import TouchedPane
 from quarterdeck.console.widgets.triggers_pane import TriggersPane
+from quarterdeck.console.widgets.workflows_pane import WorkflowsPane
 
 PANES = {
     "runs": "Runs",
     "touched": "Touched data",
     "approvals": "Approvals",
     "triggers": "Triggers",
+    "workflows": "Workflows",
 }
 
 
 class MainScreen(Screen[None]):
     AUTO_FOCUS = ""  # a pane's table takes focus once it has rows
-    HELP = "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers. Esc goes back."
+    HELP = (
+        "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers, 5 Workflows. "
+        "Esc goes back."
+    )
     HELP_KEYS = (("enter", "open what is under the cursor"),)
 
     BINDINGS = [  # (off the footer, which must fit 80 columns; in ? help)
@@ -48,6 +54,7 @@ class MainScreen(Screen[None]):
         Binding("2", "pane('touched')", "Touched", show=False, id="pane.touched"),
         Binding("3", "pane('approvals')", "Approvals", show=False, id="pane.approvals"),
         Binding("4", "pane('triggers')", "Triggers", show=False, id="pane.triggers"),
+        Binding("5", "pane('workflows')", "Workflows", show=False, id="pane.workflows"),
     ]
 
     def __init__(self, reader: StoreReader, *, read_only: bool, following: bool = False) -> None:
@@ -67,6 +74,7 @@ class MainScreen(Screen[None]):
             yield TouchedPane(self.reader, id="touched")
             yield ApprovalsPane(self.reader, id="approvals")
             yield TriggersPane(self.reader, id="triggers")
+            yield WorkflowsPane(self.reader, id="workflows")
         yield StatusBar(
             self.reader.path,
             read_only=self.read_only,
@@ -148,6 +156,10 @@ class MainScreen(Screen[None]):
     @on(TriggersPane.OpenTrigger)
     def _open_trigger(self, message: TriggersPane.OpenTrigger) -> None:
         self.app.push_screen(TriggerScreen(self.reader, message.name))
+
+    @on(WorkflowsPane.OpenVersion)
+    def _open_version(self, message: WorkflowsPane.OpenVersion) -> None:
+        self.app.push_screen(VersionScreen(self.reader, message.workflow, message.version))
 
     @on(TouchedPane.OpenTouch)
     def _open_touch(self, message: TouchedPane.OpenTouch) -> None:

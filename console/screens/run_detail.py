@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import pyarrow as pa
 from textual import on
 from textual.app import ComposeResult
@@ -95,9 +98,11 @@ class RunDetailScreen(DataScreen):
                 cells.content(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
             )
             return
-        facts.update(cells.content(_facts(detail.overview)))
+        found = detail.findings.to_pylist() if detail.findings is not None else []
+        facts.update(cells.content("\n".join([_facts(detail.overview), *_findings(found)])))
         self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
-        self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches))
+        marked = {f["event_id"] for f in found if f["kind"] == "borrowed_identity"}
+        self.query_one("#touches-table", TableView).show(*touch_rows(detail.touches, marked))
         self.query_one("#events-table", TableView).show(*_events(detail))
         self.query_one("#approvals-table", TableView).show(*_approvals(detail))
         self.query_one("#decisions-table", TableView).show(LABELS, *decision_rows(detail.decisions))
@@ -187,6 +192,11 @@ def _facts(o: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _findings(found: list[dict[str, Any]]) -> list[str]:
+    """A run's findings (none: no line), each marked as the Runs pane marks the run."""
+    return [f"[bold red]⚑ {cells.text(f['kind'])}[/]: {cells.text(f['detail'])}" for f in found]
+
+
 def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
     """A run's steps as a table: labels, rows, keys (the step ids)."""
     labels = [
@@ -223,15 +233,18 @@ def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
     return labels, rows, keys
 
 
-def touch_rows(touches: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
-    """A run's touches as a table (out-of-scope ones marked): labels, rows, keys (the touch
-    event ids)."""
+def touch_rows(
+    touches: pa.Table,
+    flagged: Collection[str] = (),
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """A run's touches as a table (out-of-scope ones marked, and with ⚑ those a finding names:
+    made with a borrowed identity): labels, rows, keys (the touch event ids)."""
     records = touches.to_pylist()
-    return (
-        [c.header for c in RUN_TOUCHES],
-        [cells.touch_row(t, RUN_TOUCHES) for t in records],
-        [t["event_id"] for t in records],
-    )
+    rows = [cells.touch_row(t, RUN_TOUCHES) for t in records]
+    for row, t in zip(rows, records, strict=True):
+        if t["event_id"] in flagged:
+            row[0] += " [bold red]⚑[/]"
+    return [c.header for c in RUN_TOUCHES], rows, [t["event_id"] for t in records]
 
 
 def _events(d: RunDetail) -> tuple[list[str], list[list[str]], list[str]]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from textual import on
+import pyarrow as pa
 from textual.app import ComposeResult
 from textual.widgets import Static
-from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, TriggerEvidence
 from quarterdeck.console.screens.base import crumbs
-from quarterdeck.console.screens.run_detail import RunDetailScreen, touch_rows
+from quarterdeck.console.screens.run_detail import touch_rows
 from quarterdeck.console.screens.two_tables import TwoTablesScreen
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.console.widgets.triggers_pane import value_text
@@ -29,6 +28,27 @@ RUN_COLUMNS = pick(
     "touched",
     "environment",
 )
+
+
+def run_rows(
+    runs: pa.Table, marks: dict[str, str] | None = None
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Runs as the evidence tables show them: labels, rows, keys (a run's mark after its id)."""
+    rows, keys = [], []
+    for r in runs.to_pylist():
+        cell = {
+            "run_id": cells.text(r["run_id"]) + (marks or {}).get(r["run_id"], ""),
+            "workflow": cells.text(r["workflow"]),
+            "status": cells.status(r["status"]),
+            "started_at": cells.when(r["started_at"]),
+            "duration_s": cells.seconds(r["duration_s"]),
+            "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
+            "touched": str(r["touched"]),
+            "environment": cells.text(r["environment"]),
+        }
+        rows.append([cell[c.key] for c in RUN_COLUMNS])
+        keys.append(r["run_id"])
+    return [c.header for c in RUN_COLUMNS], rows, keys
 
 
 class TriggerScreen(TwoTablesScreen):
@@ -84,21 +104,8 @@ class TriggerScreen(TwoTablesScreen):
             )
         )
         runs = self.query_one("#runs-table", TableView)
-        rows, keys = [], []
-        for r in found.runs.to_pylist():
-            cell = {
-                "run_id": cells.text(r["run_id"]),
-                "workflow": cells.text(r["workflow"]),
-                "status": cells.status(r["status"]),
-                "started_at": cells.when(r["started_at"]),
-                "duration_s": cells.seconds(r["duration_s"]),
-                "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
-                "touched": str(r["touched"]),
-                "environment": cells.text(r["environment"]),
-            }
-            rows.append([cell[c.key] for c in RUN_COLUMNS])
-            keys.append(r["run_id"])
-        runs.show([c.header for c in RUN_COLUMNS], rows, keys)
+        labels, rows, keys = run_rows(found.runs)
+        runs.show(labels, rows, keys)
         self.query_one("#runs-title", Static).update(
             f"[b]Runs[/] behind the value: {len(keys)} · [dim]Enter opens one[/]"
         )
@@ -113,10 +120,3 @@ class TriggerScreen(TwoTablesScreen):
             touches.display = False
         if self.focused is None:
             runs.focus_table()
-
-    @on(DataTable.RowSelected, "#runs-table DataTable")
-    def _open_run(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        key = self.query_one("#runs-table", TableView).current_key()
-        if key:
-            self.app.push_screen(RunDetailScreen(self.reader, key))

@@ -37,6 +37,23 @@ class RunsView:
         return RunFilter(text=text, invert=invert)
 
 
+def with_findings(reader: StoreReader, table: pa.Table) -> pa.Table:
+    """The run history's page with `findings`: the kinds of finding that name each run."""
+    ids = tuple(table.column("run_id").to_pylist())
+    kinds: dict[str, list[str]] = {}
+    if ids:
+        for f in reader.findings(run_ids=ids).to_pylist():
+            kinds.setdefault(f["run_id"], []).append(f["kind"])
+    return table.append_column(
+        "findings", pa.array([kinds.get(i) for i in ids], pa.list_(pa.string()))
+    )
+
+
+def finding_mark(kinds: list[str] | None) -> str:
+    """A run that breaks the publish rules stands out: ⚑ after its id."""
+    return " [bold red]⚑[/]" if kinds else ""
+
+
 class RunsPane(Pane):
     """Run history. Enter opens a run; `/` filters; `s`/`S` sort."""
 
@@ -53,7 +70,8 @@ class RunsPane(Pane):
         "P pauses its workflow's active runs (running or awaiting approval), U resumes its "
         "paused runs, B rolls back its active and paused runs; stale runs are left out (each "
         "decision asks for a reason and is recorded). e writes the run's evidence bundle "
-        "under evidence/."
+        "under evidence/. ⚑ after a run marks a finding: it broke a publish rule (its version "
+        "unpublished, its scope or identity not the version's, a borrowed identity)."
     )
 
     ROW_KEYS = (
@@ -100,13 +118,14 @@ class RunsPane(Pane):
         super().__init__(reader, RunsView(), id=id)
 
     def fetch(self, view: RunsView, page: Page) -> pa.Table:
-        return self.reader.run_history(
+        table = self.reader.run_history(
             view.where(),
             sort=view.sort,
             descending=view.descending,
             limit=page.limit,
             offset=page.offset,
         )
+        return with_findings(self.reader, table)
 
     def key(self, record: dict[str, Any]) -> str:
         return record["run_id"]
@@ -114,7 +133,7 @@ class RunsPane(Pane):
     def row(self, r: dict[str, Any]) -> list[str]:
         live = r["status"] in LIVE
         cell = {
-            "run_id": cells.text(r["run_id"]),
+            "run_id": cells.text(r["run_id"]) + finding_mark(r.get("findings")),
             "workflow": cells.text(r["workflow"]),
             "status": cells.status(r["status"]),
             "out_of_scope": cells.count(r["out_of_scope"], alarm=True),

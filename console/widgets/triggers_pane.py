@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from quarterdeck.console import cells
-from quarterdeck.console.data import StoreReader, split_filter
+from quarterdeck.console.data import StoreReader, filter_rows
 from quarterdeck.console.messages import TripDecisionWanted
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.queries.columns import TRIGGERS, without
@@ -64,21 +64,9 @@ class TriggersPane(Pane):
 
     def fetch(self, view: TriggersView, page: Page) -> pa.Table:
         table = self.reader.trigger_status()
-        rows = table.to_pylist()[page.offset :]
-        needle, invert = split_filter(view.text)
-        if needle:
-            low = needle.lower()
-            rows = [
-                r
-                for r in rows
-                if (
-                    low
-                    in " ".join(
-                        str(r[k] or "") for k in ("name", "metric", "workflow", "phase")
-                    ).lower()
-                )
-                != invert
-            ]
+        rows = filter_rows(
+            table.to_pylist()[page.offset :], view.text, ("name", "metric", "workflow", "phase")
+        )
         rows.sort(key=lambda r: (PHASE_ORDER.get(r["phase"], 5), r["name"]))
         return pa.Table.from_pylist(rows[: page.limit], schema=table.schema)
 

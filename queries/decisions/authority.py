@@ -19,15 +19,28 @@ A single run is the operator's own pick and may be stale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import duckdb
 
 from quarterdeck.queries import runs
 
-ACTIONS = ("pause", "resume", "rollback", "approve", "reject")
+Action = Literal[
+    "pause",
+    "resume",
+    "rollback",
+    "approve",
+    "reject",
+    "promote",
+    "rollback-version",
+    "pause-rollout",
+]
+ACTIONS: tuple[str, ...] = get_args(Action)
+#: The decisions about a workflow's rollout (`decisions.rollout`).
+ROLLOUT = ("promote", "rollback-version", "pause-rollout")
 #: The role pause, resume and rollback need.
 CONTROL_ROLE = "operator"
 ACTIVE = ("running", "awaiting_approval", "stale", "paused")
@@ -80,6 +93,8 @@ class Plan:
     @property
     def headline(self) -> str:
         """What the decision does, without naming every run."""
+        if "rollout" in self.details:
+            return str(self.details["what"])
         if self.target_kind == "workflow":
             stale = " (stale ones included)" if self.details.get("include_stale") else ""
             return workflow_scope(self.action, self.target, len(self.runs)) + stale
@@ -90,6 +105,8 @@ class Plan:
         if self.target_kind == "approval":
             what = self.details.get("action") or self.target
             return f"{self.action} {self.target} ({what}) of run {', '.join(self.runs)}"
+        if "rollout" in self.details:
+            return self.headline
         if self.target_kind == "workflow":
             return f"{self.headline}: {', '.join(self.runs)}{self.stale_note}"
         return f"{self.action} run {self.target}"
@@ -114,9 +131,13 @@ def plan(
     approval_id: str | None = None,
     stale_seconds: int = runs.DEFAULT_STALE_SECONDS,
     include_stale: bool = False,
+    version: str | None = None,
+    rollout_roles: Mapping[str, str] | None = None,
 ) -> Plan:
     """What `action` would do, if `operator` may take it; else `Refused`. A workflow's
-    stale runs are covered only with `include_stale`."""
+    stale runs are covered only with `include_stale`. Rollout decisions (`decisions.rollout`)
+    take a workflow and, to roll back, a `version`; `rollout_roles` names each workflow's
+    rollout role (else `release-manager`)."""
     if operator.read_only:
         raise Refused(
             "read-only: this console and CLI take no decisions (--read-only or "
@@ -124,6 +145,22 @@ def plan(
         )
     if action not in ACTIONS:
         raise Refused(f"unknown decision {action!r}; one of {', '.join(ACTIONS)}")
+    if action in ROLLOUT:
+        from quarterdeck.queries.decisions.rollout import plan_rollout
+
+        if run_id is not None or approval_id is not None:
+            raise Refused(f"{action} takes a workflow (--workflow), not a run or an approval")
+        return plan_rollout(
+            con,
+            operator,
+            action,
+            workflow,
+            version=version,
+            now=now,
+            rollout_roles=rollout_roles,
+        )
+    if version is not None:
+        raise Refused(f"a version (--to) goes with rollback-version, not with {action}")
     if action in ("approve", "reject"):
         if not approval_id:
             raise Refused(f"{action} needs an approval id")

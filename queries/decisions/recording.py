@@ -82,6 +82,8 @@ def record(
             "approval_id": decision.approval_id,
             "reason": reason,
             "source": source,
+            # a rollout decision: the version and the weights the runner is to apply
+            **({"rollout": decision.details["rollout"]} if "rollout" in decision.details else {}),
         },
         seq=seq + 1,
         prev_hash=prev,
@@ -141,8 +143,10 @@ def _store_once(con: duckdb.DuckDBPyConnection, rec: dict[str, Any]) -> None:
 
 
 def outbox_message(rec: dict[str, Any]) -> dict[str, Any]:
-    """What a runner reads from the outbox for one decision."""
-    return {
+    """What a runner reads from the outbox for one decision (a rollout decision's version and
+    weights in `rollout`)."""
+    rollout = {"rollout": rec["rollout"]} if "rollout" in rec else {}
+    return rollout | {
         k: rec[k]
         for k in (
             "decision_id",

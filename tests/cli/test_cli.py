@@ -5,28 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from support.commands import qd
 from support.events import started, write_jsonl
-
-
-def qd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QUARTERDECK_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "quarterdeck.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
 
 
 @pytest.fixture

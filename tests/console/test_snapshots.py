@@ -235,3 +235,34 @@ def test_help(snap_compare, fleet_store: Store) -> None:
 
 def test_jump(snap_compare, fleet_store: Store) -> None:
     assert snap(snap_compare, app_on(fleet_store), ["colon", *"record crm/Contact/"])
+
+
+def released(store: Store, tmp_path: Path) -> Store:
+    """The fleet with each workflow's version published (ticket-triage's without `kb:read`,
+    which its runs use) and a canary of invoice-posting at 10 % by someone who may not."""
+    from support.events import published, rollout, write_jsonl
+
+    lines = [
+        published("2.1.3", "2026-11-01T00:00:00Z", workflow="crm-enrichment",
+                  identity="svc-crm-enricher", scope=["crm:write:Contact", "enrichment:read"]),
+        published("1.4.0", "2026-11-01T00:00:00Z", identity="svc-invoice-agent",
+                  scope=["ledger:write:Invoice", "erp:read"]),
+        published("3.0.0", "2026-11-01T00:00:00Z", workflow="payout-batch", publisher="carol",
+                  identity="svc-payout-agent", scope=["payments:write:Payout", "ledger:read"]),
+        published("0.9.2", "2026-11-01T00:00:00Z", workflow="ticket-triage", approved_by=(),
+                  identity="svc-triage-bot", scope=["helpdesk:write:Ticket"]),
+        published("1.5.0", "2026-11-20T06:00:00Z", publisher="mallory",
+                  identity="svc-invoice-agent", scope=["ledger:write:Invoice", "erp:read"],
+                  rollout={"steps": [10, 50, 100]}),
+        rollout("1.4.0", 90, "2026-11-20T06:00:00Z"),
+    ]  # fmt: skip
+    load_paths(store.con, [write_jsonl(tmp_path / "releases" / "r.jsonl", lines)])
+    return store
+
+
+def test_workflows_pane(snap_compare, fleet_store: Store, tmp_path: Path) -> None:
+    assert snap(snap_compare, app_on(released(fleet_store, tmp_path)), "5")
+
+
+def test_version(snap_compare, fleet_store: Store, tmp_path: Path) -> None:
+    assert snap(snap_compare, app_on(released(fleet_store, tmp_path)), "5", "down", "down", "enter")

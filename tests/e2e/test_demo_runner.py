@@ -23,7 +23,7 @@ from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.runs import RunFilter
 from quarterdeck.queries.store import Store, utc_now
-from quarterdeck.watch import TriggerWatch
+from support.desks import watched
 from support.pilot import type_into, until
 
 SIZE = (170, 45)
@@ -137,16 +137,8 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
     runner = demo.start_runner(
         logs, seed=9, rate=40, log=work / "runner.log", outbox=paths.outbox, bursts=(60, 60)
     )  # bursting throughout
-    settings = Settings(
-        trigger=[demo.DEMO_TRIGGERS[0]], console={"evaluate_every": 1, "refresh": 1}
-    )
     store = Store.open(db)
-    desk = DecisionDesk(
-        store, Operator("anna", frozenset({"operator"})), paths, stale_seconds=900, clock=utc_now
-    )
-    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=utc_now)
-    feed = LiveFeed(store, [logs])
-    app = make_app(store, settings, feed=feed, desk=desk, watch=watch)
+    app, feed = watched(store, logs, paths, demo.DEMO_TRIGGERS[0])
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(

@@ -30,6 +30,20 @@ def test_sample_logs_load_as_a_realistic_fleet(store, ingest) -> None:
     assert any(p.suffix == ".gz" for p in SAMPLE_LOGS.rglob("*"))
 
 
+def test_sample_logs_publish_every_workflow_and_break_each_publish_rule(store, ingest) -> None:
+    from quarterdeck.config import load
+    from quarterdeck.queries.findings import KINDS, findings
+
+    ingest(SAMPLE_LOGS)
+    published = {r[0] for r in store.con.execute("SELECT workflow FROM publications").fetchall()}
+    ran = {r[0] for r in store.con.execute("SELECT DISTINCT workflow FROM run_summary").fetchall()}
+    assert ran <= published
+    rules = load(str(SAMPLE_LOGS / "quarterdeck.toml")).publish_rules()
+    kinds = findings(store.con, rules).column("kind").to_pylist()
+    assert set(kinds) == set(KINDS)
+    assert len(kinds) < 20  # a case of each, not a fleet of them
+
+
 def test_sample_generator_is_reproducible(tmp_path: Path) -> None:
 
     from quarterdeck.runner.fleet import generate

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from quarterdeck.config import Settings, TriggerSettings
+from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.live import LiveFeed
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.queries.decisions import Operator, Paths
-from quarterdeck.queries.store import Store
+from quarterdeck.queries.store import Store, utc_now
+from quarterdeck.watch import TriggerWatch
 from support.events import NOW
 
 
@@ -21,3 +25,17 @@ def desk_for(
         stale_seconds=15 * 60,
         clock=lambda: NOW,
     )
+
+
+def watched(
+    store: Store, logs: Path, paths: Paths, rule: TriggerSettings
+) -> tuple[QuarterdeckApp, LiveFeed]:
+    """A console following the demo's logs, watching one of its rules (evaluated every
+    second), its operator anna with the role `operator`."""
+    settings = Settings(trigger=[rule], console={"evaluate_every": 1, "refresh": 1})
+    desk = DecisionDesk(
+        store, Operator("anna", frozenset({"operator"})), paths, stale_seconds=900, clock=utc_now
+    )
+    watch = TriggerWatch(store, settings.rules(), desk, stale_seconds=900, clock=utc_now)
+    feed = LiveFeed(store, [logs])
+    return make_app(store, settings, feed=feed, desk=desk, watch=watch), feed

@@ -29,18 +29,16 @@ def started(
     workflow: str = "invoice-posting",
     **fields: Any,
 ) -> dict[str, Any]:
-    return event(
-        "run.started",
-        ts,
-        run_id,
-        event_id=f"{run_id}-start",
-        workflow=workflow,
-        workflow_version="1.0.0",
-        environment="prod",
-        identity="svc-agent",
-        scope=scope if scope is not None else ["ledger:write:Invoice"],
+    given = {
+        "event_id": f"{run_id}-start",
+        "workflow": workflow,
+        "workflow_version": "1.0.0",
+        "environment": "prod",
+        "identity": "svc-agent",
+        "scope": scope if scope is not None else ["ledger:write:Invoice"],
         **fields,
-    )
+    }
+    return event("run.started", ts, run_id, **given)
 
 
 def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes | str]) -> Path:
@@ -54,3 +52,46 @@ def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes | str]) -> Path:
                 line = line.encode()
             handle.write(line + b"\n")
     return path
+
+
+def published(
+    version: str,
+    ts: str = "2026-11-20T07:00:00Z",
+    *,
+    workflow: str = "invoice-posting",
+    publisher: str = "alice",
+    approved_by: tuple[str, ...] = ("bob",),
+    identity: str = "svc-agent",
+    scope: list[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A `workflow.published` line (no run_id): by default what `started` runs as and uses."""
+    return {
+        "type": "workflow.published",
+        "ts": ts,
+        "event_id": f"pub-{workflow}-{version}",
+        "workflow": workflow,
+        "version": version,
+        "publisher": publisher,
+        "approved_by": list(approved_by),
+        "identity": identity,
+        "scope": scope if scope is not None else ["ledger:write:Invoice"],
+        "source_ref": f"git:{version}",
+        **fields,
+    }
+
+
+def rollout(
+    version: str, weight: int, ts: str, *, workflow: str = "invoice-posting", **fields: Any
+) -> dict[str, Any]:
+    """A `rollout.changed` line (no run_id)."""
+    return {
+        "type": "rollout.changed",
+        "ts": ts,
+        "workflow": workflow,
+        "version": version,
+        "weight": weight,
+        "by": "release-bot",
+        "reason": "test",
+        **fields,
+    }

@@ -36,6 +36,7 @@ PLACEHOLDERS = {
     "active": "0",
     "source": "touches",
     "where": "true",
+    "page": "AND s.run_id IN (SELECT run_id FROM _qd_page)",
 }
 
 _STATEMENT = re.compile(
@@ -45,8 +46,14 @@ _STATEMENT = re.compile(
 _CREATE_AS = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+\w+\s+AS\s+", re.I)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # `{order}`; not `{'kind': …}`, a struct literal
 
-#: Scratch tables the write side makes for the length of one refresh.
-SCRATCH = {"_runs": "run_id VARCHAR", "_approvals": "approval_id VARCHAR"}
+#: Scratch tables the write side makes for the length of one refresh, and the Arrow tables of
+#: run ids the findings register for one query.
+SCRATCH = {
+    "_runs": "run_id VARCHAR",
+    "_approvals": "approval_id VARCHAR",
+    "_qd_page": "run_id VARCHAR",
+    "_qd_started": "run_id VARCHAR",
+}
 
 
 def _modules() -> list[ModuleType]:

@@ -131,6 +131,12 @@ class DecideScreen(ModalScreen[str | None]):
                     "decide one with its own key on its row, or all with quarterdeck decide "
                     f"{plan.action} --workflow … --include-stale[/]"
                 )
+            if plan.later_note:
+                note = plan.later_note[0].upper() + plan.later_note[1:]
+                lines.append(
+                    f"[b]{cells.text(note)}[/] (U on its row, or :resume-workflow "
+                    f"{cells.text(plan.target)})"
+                )
             if self.hidden:
                 lines.append(
                     f"[bold yellow]{len(self.hidden):,} of them not on screen now "

@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pyarrow as pa
@@ -60,6 +61,23 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{sign}{minutes}m{secs:02d}s"
     return f"{sign}{secs}s"
+
+
+def number(value: Any) -> str:
+    """A measured number for a person: whole numbers as integers (`1,204`), others to two
+    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`); what is not a number
+    as text, None as nothing. DuckDB's sums come as Decimal. Data (JSON, CSV, Parquet) keeps
+    full precision; what a person reads (tables, the report, a trip's reason) goes through
+    this."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
 
 
 def jsonable(value: Any) -> Any:
@@ -139,8 +157,8 @@ def _cell_text(value: Any, kind: str) -> str:
         return duration(value)
     if kind == "flag":
         return "yes" if value else "no"
-    if kind == "number" and isinstance(value, float):
-        return f"{value:g}"
+    if kind == "number":
+        return number(value)
     if kind == "list":
         return ", ".join(str(v) for v in value)
     return str(value)

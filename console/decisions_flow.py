@@ -6,7 +6,9 @@ refusal is said at once, before any dialog. The plan then opens `DecideScreen` (
 focused, every run named, those not on screen counted), and what the operator confirms is
 recorded in a worker again, with the reason given: the runs recorded are the plan's, the ones
 the dialog named. A trip's decision claims the trip as it is recorded (by the desk, or the
-server), so a trip is decided once. What is on screen is queried again when a decision is recorded.
+server), so a trip is decided once, and the trigger flow hears of it at once
+(`trip_decided`): the Triggers pane stops saying it waits without waiting for an evaluation.
+What is on screen is queried again when a decision is recorded.
 
 What it says goes in notifications: a refusal stays long enough to read (10 s), a decision
 recorded is news for 4 s (the Decisions view, `D`, keeps it and how each run answered).
@@ -42,6 +44,8 @@ class DecisionsFlow:
         self.desk = desk
         self.watch = watch
         self.planning_by_itself = 0  # trips' dialogs being planned, not open yet (`ask`)
+        #: told (on the UI thread) the rule whose trip a decision recorded here settled
+        self.trip_decided: Callable[[str], None] = lambda name: None
 
     def decide(self, action: str, **target: str) -> None:
         """Plan the decision (authority checked), then ask for confirmation and a reason."""
@@ -158,4 +162,6 @@ class DecisionsFlow:
             title="decision recorded",
             timeout=4,
         )
+        if trip is not None:  # before the reload, so the Triggers pane shows it decided
+            self.app.call_from_thread(self.trip_decided, trip.rule.name)
         self.app.call_from_thread(self.app.reload_screen)

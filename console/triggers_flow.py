@@ -49,6 +49,11 @@ class TriggersFlow:
         self.decisions = decisions
         #: rule name -> its trip handed to the operator and not decided yet
         self.waiting: dict[str, Trip] = {}
+        decisions.trip_decided = self._decided
+
+    def _decided(self, name: str) -> None:
+        """A trip's decision was recorded from this console: it no longer waits."""
+        self.waiting.pop(name, None)
 
     def start(self, every: float) -> None:
         if self.watch is not None and self.watch.rules:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual import events
 
-from quarterdeck.config import Settings, TriggerSettings
+from quarterdeck.config import ConsoleSettings, Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
@@ -134,7 +134,8 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
                 threshold=0,
                 min_runs=0,
             )
-        ]
+        ],
+        console=ConsoleSettings(evaluate_every=600),  # evaluated once, at start
     )
     app, paths = watched_console(fleet_store, settings, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -182,6 +183,9 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         await pilot.press("enter")
         await until(pilot, lambda: paths.journal.exists())
         assert json.loads(paths.journal.read_text())["reason"] == f"{filled} on call"
+        # decided: the pane says so as soon as it is recorded, not at the next evaluation
+        table = pane.query_one(TableView)
+        await until(pilot, lambda: "undecided" not in table.cells("busy")[1], timeout=3)
         # the dialog closed: the Triggers table has the keys again, no Tab needed
         await until(pilot, lambda: app.focused is pane.query_one(TableView).table)
         await until(

@@ -167,9 +167,14 @@ def when(value: datetime | None) -> str:
     return short_time(value)
 
 
-def seconds(value: float | None, *, live: bool = False) -> str:
+#: The statuses whose duration ticks (`▸`): a paused run's stopped at its pause.
+TICKING = frozenset({"running", "awaiting_approval"})
+
+
+def seconds(value: float | None, *, status: str | None = None) -> str:
+    """A duration; one still ticking (a run of a `TICKING` status) marked `▸`."""
     text_ = duration(value)
-    return f"{text_} ▸" if live and text_ else text_
+    return f"{text_} ▸" if status in TICKING and text_ else text_
 
 
 def change(before: str | None, after: str | None) -> str:

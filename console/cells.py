@@ -204,6 +204,10 @@ def _touch_cell(t: dict[str, Any], key: str) -> str:
         return action(t["action"])
     if key == "in_scope":
         return in_scope(t["in_scope"])
+    if key == "needed_grant":  # says the scope too: a grant when out of it, else blank
+        if t["in_scope"] is None:
+            return "[bold yellow]scope unknown[/]"
+        return f"[bold red]{text(t['needed_grant'])}[/]" if t["needed_grant"] else ""
     if key == "change":
         return change(t["before"], t["after"])
     if key == "fields":

@@ -9,6 +9,8 @@ until `follow` (Home) asks for the newest again. Each time the row under the cur
 itself (a refresh, not a key) the table remembers what it left, so `seen_at` can say which row
 the operator saw when a key was pressed (`pressed.SEEN_S`).
 
+Its scrollbars are one cell wide and drawn in whole cells (`WholeCells`).
+
 Its cells are strings of Rich markup that fastdatatable renders itself, so no row may carry a
 control character: the functions in `cells` show them visibly already, and `show` checks each
 column (in Arrow, at once) and makes `printable` any cell a row builder did not pass through
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.scrollbar import ScrollBarRender
 from textual.widgets import Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
@@ -32,12 +35,22 @@ from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import PATTERN, printable
 
 
+class WholeCells(ScrollBarRender):
+    """A scrollbar drawn in whole cells. Textual draws a thumb's ends in eighths of a cell
+    (`▅`, `▏`), which, beside a table's rows, read as stray characters rather than as a
+    scrollbar: a thumb of a few hundred rows is one cell and one such eighth at the rows' right
+    edge, and a screen copied as text keeps only the eighth."""
+
+    VERTICAL_BARS = [" "] * 8
+    HORIZONTAL_BARS = [" "] * 8
+
+
 class TableView(Container, can_focus=True):
     """Shows rows of Rich markup with labels; remembers a key per row for the cursor."""
 
     DEFAULT_CSS = """
     TableView { height: 1fr; }
-    TableView > DataTable { height: 1fr; }
+    TableView > DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     TableView > .empty { padding: 1 2; color: $text-muted; }
     """
 
@@ -163,6 +176,8 @@ class TableView(Container, can_focus=True):
             show_row_labels=False,
             max_column_content_width=self.max_width,
         )
+        table.vertical_scrollbar.renderer = WholeCells
+        table.horizontal_scrollbar.renderer = WholeCells
         self.table = table
         self.mount(table)
         if keep is not None and keep in self.keys:

@@ -285,6 +285,21 @@ def _trigger_line(t: dict[str, Any]) -> str:
     )
 
 
+def _sources_line(sources: list[dict[str, Any]]) -> str:
+    """Where the logs are: the folder the files named here are relative to (the source root),
+    or each file's, when they came from more than one."""
+    roots = {s["root"] for s in sources}
+    if len(roots) == 1:
+        (root,) = roots
+        where = f"`{_md(root)}`" if root else "not recorded (loaded before roots were kept)"
+        return f"- **Source root**: {where} (each file named here is relative to it)"
+    listed = "; ".join(
+        f"`{_md(s['source'])}` in `{_md(s['root'])}`" if s["root"] else f"`{_md(s['source'])}`"
+        for s in sources
+    )
+    return f"- **Source roots** (the folder each file's name is relative to): {listed}"
+
+
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {printable(run['run_id'])}", ""]
@@ -302,6 +317,7 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
         f"- **Events**: {_number(len(item['events']))} (each listed with its file, line and "
         "byte offset in evidence.json)",
+        _sources_line(item.get("sources") or []),
         f"- **Tokens**: {_number(run.get('tokens_in'))} in, {_number(run.get('tokens_out'))} "
         f"out; cost ${_number(run.get('cost_usd') or 0)}",
         "- **Scope** (grants): "

@@ -5,7 +5,9 @@ its data in place, so `TableView` mounts a fresh one and puts the cursor back on
 
 The cursor on the first row follows what is newest (tail mode): new rows come in under it. A
 pinned table (`pin`, as a decision key is pressed) keeps its cursor on its row's key instead,
-until `follow` (Home) asks for the newest again. Each time the row under the cursor changes by
+until `follow` (Home) asks for the newest again. A pinned row that a refresh takes away (it no
+longer matches the filter, or is gone) pins no other row in its place: the table unpins and
+remembers it (`left`), for the pane to say. Each time the row under the cursor changes by
 itself (a refresh, not a key) the table remembers what it left, so `seen_at` can say which row
 the operator saw when a key was pressed (`pressed.SEEN_S`).
 
@@ -65,6 +67,9 @@ class TableView(Container, can_focus=True):
         self.data: pa.Table | None = None  # the rows shown, as Arrow (what the table reads)
         self.table: DataTable | None = None
         self.pinned = False  # the cursor keeps its row: no tail mode
+        #: the key of the pinned row a refresh took away (it left the view: it no longer
+        #: matches the filter, or is gone), until the operator pins or follows again
+        self.left: str | None = None
         # (when, the key it left, the key it came to) for each change of the row under the
         # cursor made by a refresh; only the last few can matter (`seen_at`)
         self._moves: deque[tuple[float, str | None, str | None]] = deque(maxlen=8)
@@ -136,6 +141,10 @@ class TableView(Container, can_focus=True):
             keep = ""  # watching the top: stay there and let new rows come in under it
         if keep is None:
             keep = self.current_key()
+            if self.pinned and keep is not None and keep not in keys:
+                # the pinned row left the view: no other row is pinned in its place, and
+                # `left` says which went (the pane says so)
+                self.pinned, self.left = False, keep
         elif keep == "":
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
@@ -243,13 +252,13 @@ class TableView(Container, can_focus=True):
 
     def pin(self, key: str) -> None:
         """Keep the cursor on `key`'s row from now on (no tail mode), and put it there."""
-        self.pinned = True
+        self.pinned, self.left = True, None
         if self.table is not None and key in self.keys:
             self.table.move_cursor(row=self.keys.index(key), column=0, animate=False)
 
     def follow(self) -> None:
         """Back to the first row, following what is newest."""
-        self.pinned = False
+        self.pinned, self.left = False, None
         if self.table is not None and self.keys:
             self.table.move_cursor(row=0, column=0, animate=False)
             self.table.scroll_to(y=0, animate=False)

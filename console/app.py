@@ -57,7 +57,7 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
-from quarterdeck.console.pressed import typed_into
+from quarterdeck.console.pressed import read_escape_first, typed_into
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -128,6 +128,12 @@ class QuarterdeckApp(App[None]):
         #: Dialogs that opened by themselves (a trip's), and when each was first on screen
         #: (None until then): keys pressed before that are not theirs.
         self.unasked: dict[Screen[Any], float | None] = {}
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """As Textual's, in a terminal that reads Esc and a key typed at once as both
+        (`pressed.EscapeFirst`)."""
+        read_escape_first()
+        return super().run(*args, **kwargs)
 
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)

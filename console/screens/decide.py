@@ -43,7 +43,8 @@ LISTED = 12
 
 
 class DecideScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel")]
+    # priority: see `pressed` (the keys typed after it are for the screen below)
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel", priority=True)]
 
     DEFAULT_CSS = """
     DecideScreen { align: center middle; }

@@ -79,7 +79,14 @@ class Pane(Vertical, can_focus=False):
     BINDINGS = [
         # priority: see `pressed` (the keys typed after it go to the box it opens)
         Binding("slash", "filter", "Filter", id="pane.filter", priority=True),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
+        Binding(  # priority too: the keys typed after Esc are not the box's
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            id="pane.clear_filter",
+            priority=True,
+        ),
         # priority: before the table's own Home, which only moves the cursor
         Binding(
             "home,g", "follow", "Top, following newest", show=False, priority=True, id="pane.follow"

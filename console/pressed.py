@@ -15,7 +15,10 @@ Textual's parser reads ESC followed at once by a key as Alt+key and, for a key t
 letter or digit (`/`, `:`, `?`), drops the Alt: Esc then `/running` typed in one burst lost the
 Esc, and `running` went to the screen Esc was meant to leave (where `r` opens a run). The
 console binds no Alt key, so `EscapeFirst` reads ESC and a key in one go as the two keys they
-were typed as (`read_escape_first` puts it in the terminal driver when the console runs).
+were typed as (`read_escape_first` puts it in the terminal driver when the console runs). And
+every Esc binding (back, close, cancel, clear the filter) is a priority one, for the reason `:`
+and `/` are: it takes effect as the key is read, so the keys typed after it go to the screen
+or the table it leaves the operator on.
 
 The rest is time. Every key carries the moment it was read (`events.Key.time`, monotonic).
 What changes on screen by itself — a row arriving under the cursor, a dialog that opens — is

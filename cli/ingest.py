@@ -119,7 +119,7 @@ def _through(server: client.Client, paths: list[str], progress: _Progress) -> Lo
         raise UsageError(str(exc)) from None
     total = sum(source.size for source in sources)
     answer = server.ingest(
-        [(source.path, source.kind, source.source) for source in sources],
+        [(source.path, source.kind, source.source, source.root) for source in sources],
         lambda sent: progress.update(min(sent, total), total),
     )
     answer.pop("events_per_second", None)

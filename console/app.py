@@ -57,7 +57,7 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
-from quarterdeck.console.pressed import typed_into
+from quarterdeck.console.pressed import read_escape_first, typed_into
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -129,6 +129,12 @@ class QuarterdeckApp(App[None]):
         #: (None until then): keys pressed before that are not theirs.
         self.unasked: dict[Screen[Any], float | None] = {}
 
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """As Textual's, in a terminal that reads Esc and a key typed at once as both
+        (`pressed.EscapeFirst`)."""
+        read_escape_first()
+        return super().run(*args, **kwargs)
+
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keys)
         self.push_screen(
@@ -150,8 +156,7 @@ class QuarterdeckApp(App[None]):
             return
         if not event.is_forwarded:  # read in from the terminal
             self.last_key_at = event.time
-            if self._before_shown(event):
-                return
+            self._before_shown(event)
         self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
         try:
             await super().on_event(event)
@@ -171,22 +176,23 @@ class QuarterdeckApp(App[None]):
         if screen in self.unasked:
             self.unasked[screen] = time.monotonic()
 
-    def _before_shown(self, event: events.Key) -> bool:
+    def _before_shown(self, event: events.Key) -> None:
         """A key pressed before the dialog on top, which opened by itself, was on screen is
-        not the dialog's: it neither confirms nor cancels it. Said, and dropped."""
+        not the dialog's: it neither confirms nor cancels it. It goes where it was meant to,
+        the screen below, as if the dialog had not opened yet: the dialog is taken back
+        (nothing decided, nothing cancelled) and opens again once the operator pauses
+        (`DecisionsFlow.withdraw`)."""
         for screen in [s for s in self.unasked if s not in self.screen_stack]:
             del self.unasked[screen]  # closed
         if self.screen not in self.unasked:
-            return False
+            return
         shown = self.unasked[self.screen]
         if shown is not None and event.time >= shown:
-            return False
-        self.notify(
-            f"{event.key!r} was pressed before this dialog appeared: not given to it",
-            severity="warning",
-            timeout=5,
-        )
-        return True
+            return
+        screen = self.screen
+        del self.unasked[screen]
+        self.pop_screen()  # at once: the key below goes to the screen under it
+        self.decisions_flow.withdraw(screen)
 
     def notify(
         self,

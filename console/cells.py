@@ -174,9 +174,14 @@ def when(value: datetime | None) -> str:
     return short_time(value)
 
 
-def seconds(value: float | None, *, live: bool = False) -> str:
+#: The statuses whose duration ticks (`▸`): a paused run's stopped at its pause.
+TICKING = frozenset({"running", "awaiting_approval"})
+
+
+def seconds(value: float | None, *, status: str | None = None) -> str:
+    """A duration; one still ticking (a run of a `TICKING` status) marked `▸`."""
     text_ = duration(value)
-    return f"{text_} ▸" if live and text_ else text_
+    return f"{text_} ▸" if status in TICKING and text_ else text_
 
 
 def change(before: str | None, after: str | None) -> str:
@@ -206,6 +211,10 @@ def _touch_cell(t: dict[str, Any], key: str) -> str:
         return action(t["action"])
     if key == "in_scope":
         return in_scope(t["in_scope"])
+    if key == "needed_grant":  # says the scope too: a grant when out of it, else blank
+        if t["in_scope"] is None:
+            return "[bold yellow]scope unknown[/]"
+        return f"[bold red]{text(t['needed_grant'])}[/]" if t["needed_grant"] else ""
     if key == "change":
         return change(t["before"], t["after"])
     if key == "fields":

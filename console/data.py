@@ -198,8 +198,10 @@ class StoreReader:
             touches=self._query("run_touches", **part),
         )
 
-    def decisions(self, *, run_id: str | None = None, limit: int | None = 1000) -> pa.Table:
-        return self._query("decisions", run_id=run_id, limit=limit)
+    def decisions(
+        self, *, run_id: str | None = None, decision: str | None = None, limit: int | None = 1000
+    ) -> pa.Table:
+        return self._query("decisions", run_id=run_id, decision=decision, limit=limit)
 
     def decision_outcomes(self, decision_id: str) -> pa.Table:
         return self._query("decision_outcomes", decision=decision_id)

@@ -6,7 +6,9 @@ refusal is said at once, before any dialog. The plan then opens `DecideScreen` (
 focused, every run named, those not on screen counted), and what the operator confirms is
 recorded in a worker again, with the reason given: the runs recorded are the plan's, the ones
 the dialog named. A trip's decision claims the trip as it is recorded (by the desk, or the
-server), so a trip is decided once. What is on screen is queried again when a decision is recorded.
+server), so a trip is decided once, and the trigger flow hears of it at once
+(`trip_decided`): the Triggers pane stops saying it waits without waiting for an evaluation.
+What is on screen is queried again when a decision is recorded.
 
 What it says goes in notifications: a refusal stays long enough to read (10 s), a decision
 recorded is news for 4 s (the Decisions view, `D`, keeps it and how each run answered).
@@ -20,6 +22,7 @@ Textual registers them through its own metaclass.)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 
 from quarterdeck.console import cells
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import VERBS, DecideScreen
 from quarterdeck.desk import Desk
 from quarterdeck.queries.decisions import JournalError, Plan, Refused, workflow_scope
@@ -42,6 +46,11 @@ class DecisionsFlow:
         self.desk = desk
         self.watch = watch
         self.planning_by_itself = 0  # trips' dialogs being planned, not open yet (`ask`)
+        #: told (on the UI thread) the rule whose trip a decision recorded here settled
+        self.trip_decided: Callable[[str], None] = lambda name: None
+        #: told of a trip whose dialog was taken back before it showed (`withdraw`)
+        self.trip_withdrawn: Callable[[Trip], None] = lambda trip: None
+        self._trips: dict[DecideScreen, Trip] = {}  # the open dialogs of trips
 
     def decide(self, action: str, **target: str) -> None:
         """Plan the decision (authority checked), then ask for confirmation and a reason."""
@@ -120,6 +129,9 @@ class DecisionsFlow:
         self.planning_by_itself -= by_itself
         if plan is None:
             return
+        if by_itself and trip is not None and time.monotonic() - self.app.last_key_at < SEEN_S:
+            self.trip_withdrawn(trip)  # the operator typed while it was planned: not now
+            return
         main = self.app.main_screen()
         shown = set(main.visible_runs()) if main is not None else set()
         hidden = (
@@ -131,16 +143,20 @@ class DecisionsFlow:
                 self._in_thread(self._record, plan, reason, trip, doing=f"recording {plan.action}")
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
-        self.app.push_screen(
-            DecideScreen(
-                plan,
-                hidden=hidden,
-                reason=trip.reason if trip else "",
-                why=why,
-                by_itself=by_itself,
-            ),
-            decided,
+        dialog = DecideScreen(
+            plan, hidden=hidden, reason=trip.reason if trip else "", why=why, by_itself=by_itself
         )
+        if trip is not None:
+            self._trips = {s: t for s, t in self._trips.items() if s in self.app.screen_stack}
+            self._trips[dialog] = trip
+        self.app.push_screen(dialog, decided)
+
+    def withdraw(self, dialog: Any) -> None:
+        """A dialog that opened by itself was taken back before it showed (the app gave the
+        key pressed meanwhile to the screen below): its trip is asked for again."""
+        trip = self._trips.pop(dialog, None)
+        if trip is not None:
+            self.trip_withdrawn(trip)
 
     def _record(self, plan: Plan, reason: str, trip: Trip | None) -> None:
         assert self.desk is not None
@@ -158,4 +174,6 @@ class DecisionsFlow:
             title="decision recorded",
             timeout=4,
         )
+        if trip is not None:  # before the reload, so the Triggers pane shows it decided
+            self.app.call_from_thread(self.trip_decided, trip.rule.name)
         self.app.call_from_thread(self.app.reload_screen)

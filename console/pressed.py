@@ -10,6 +10,16 @@ box. A priority binding runs whatever has focus, so each of them stands aside (i
 `check_action` says no) when the focus is a box that takes text (`typed_into`), where `:` and
 `/` are text.
 
+Esc is a key of its own. A terminal sends Esc as the byte ESC, and Alt+key as ESC and the key;
+Textual's parser reads ESC followed at once by a key as Alt+key and, for a key that is not a
+letter or digit (`/`, `:`, `?`), drops the Alt: Esc then `/running` typed in one burst lost the
+Esc, and `running` went to the screen Esc was meant to leave (where `r` opens a run). The
+console binds no Alt key, so `EscapeFirst` reads ESC and a key in one go as the two keys they
+were typed as (`read_escape_first` puts it in the terminal driver when the console runs). And
+every Esc binding (back, close, cancel, clear the filter) is a priority one, for the reason `:`
+and `/` are: it takes effect as the key is read, so the keys typed after it go to the screen
+or the table it leaves the operator on.
+
 The rest is time. Every key carries the moment it was read (`events.Key.time`, monotonic).
 What changes on screen by itself — a row arriving under the cursor, a dialog that opens — is
 not what the operator saw until it has been on screen for `SEEN_S`: a key pressed before that
@@ -18,6 +28,11 @@ was meant for what was there before.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
+
+from textual import events
+from textual._xterm_parser import XTermParser
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
@@ -29,3 +44,22 @@ SEEN_S = 0.5
 def typed_into(widget: Widget | None) -> bool:
     """The focused widget takes text: printable keys are its, not bindings'."""
     return isinstance(widget, (Input, TextArea))
+
+
+class EscapeFirst(XTermParser):
+    """The terminal's input as keys, Esc followed at once by a key being those two keys."""
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        if alt and len(sequence) == 1:  # ESC, then this key, read in one go
+            yield events.Key("escape", "\x1b")
+            alt = False
+        yield from super()._sequence_to_key_events(sequence, alt)
+
+
+def read_escape_first() -> None:
+    """Have the terminal driver read keys with `EscapeFirst` (the console, run in a terminal;
+    Pilot's headless driver reads no terminal)."""
+    if sys.platform != "win32":
+        from textual.drivers import linux_driver
+
+        linux_driver.XTermParser = EscapeFirst  # type: ignore[misc]

@@ -12,8 +12,9 @@ As a server's client the watch (`remote_desk.RemoteWatch`) evaluates nothing: th
 and the watch reads the trips it stored, handing this flow each undecided one once.
 
 A trip's dialog opens by itself, so it waits for a moment when it cannot take a key meant for
-something else: no dialog open and no key pressed for `pressed.SEEN_S` (the app then gives it
-no key pressed before it was on screen: `DecideScreen.by_itself`), and not while another
+something else: no dialog open and no key pressed for `pressed.SEEN_S` (a key pressed still
+before it was on screen is not its: the app takes the dialog back, gives the key to the screen
+below, and the dialog is asked for again; `DecideScreen.by_itself`), and not while another
 trip's dialog is being planned, so two trips never stack. One dialog per trip: while a
 rule's trip waits undecided (its dialog cancelled), the rule tripping again opens none; the
 Triggers pane says it waits and `d` decides it. An evaluation lets go of a rule whose trip has
@@ -49,6 +50,12 @@ class TriggersFlow:
         self.decisions = decisions
         #: rule name -> its trip handed to the operator and not decided yet
         self.waiting: dict[str, Trip] = {}
+        decisions.trip_decided = self._decided
+        decisions.trip_withdrawn = self._ask  # once the operator pauses again
+
+    def _decided(self, name: str) -> None:
+        """A trip's decision was recorded from this console: it no longer waits."""
+        self.waiting.pop(name, None)
 
     def start(self, every: float) -> None:
         if self.watch is not None and self.watch.rules:

@@ -20,7 +20,7 @@ it parses back to the exact value; touched.csv and touched.parquet are data and 
 
 Times are UTC and say so wherever they are written: ISO 8601 with `Z` in evidence.json and in
 the CSV (`2026-11-26T08:00:03.000000Z`), `timestamp[us, tz=UTC]` in the Parquet file, `…Z` in
-the report. Data keeps full precision; the report rounds for a person (`_number`, `_seconds`:
+the report. Data keeps full precision; the report rounds for a person (`formats.number`, `_seconds`:
 a ratio to two decimals, a duration in ms or s, tokens and counts as integers).
 """
 
@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from quarterdeck.formats import duration
+from quarterdeck.formats import duration, number
 from quarterdeck.printable import printable, printable_json
 from quarterdeck.queries.decisions import journal
 from quarterdeck.queries.evidence import touches_table
@@ -211,16 +211,7 @@ def _when(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
-    """A measured number for a person: whole numbers as integers (`1,204`), others to two
-    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`). DuckDB's sums come
-    as Decimal."""
-    if isinstance(value, Decimal):
-        value = float(value)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return _md(value)
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+    return _md(number(value))
 
 
 def _seconds(value: Any) -> str:
@@ -319,6 +310,21 @@ def _version_lines(item: dict[str, Any]) -> list[str]:
     return out + _section("Findings", item.get("findings") or [], _finding_line, "None.")
 
 
+def _sources_line(sources: list[dict[str, Any]]) -> str:
+    """Where the logs are: the folder the files named here are relative to (the source root),
+    or each file's, when they came from more than one."""
+    roots = {s["root"] for s in sources}
+    if len(roots) == 1:
+        (root,) = roots
+        where = f"`{_md(root)}`" if root else "not recorded (loaded before roots were kept)"
+        return f"- **Source root**: {where} (each file named here is relative to it)"
+    listed = "; ".join(
+        f"`{_md(s['source'])}` in `{_md(s['root'])}`" if s["root"] else f"`{_md(s['source'])}`"
+        for s in sources
+    )
+    return f"- **Source roots** (the folder each file's name is relative to): {listed}"
+
+
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {printable(run['run_id'])}", ""]
@@ -336,6 +342,7 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
         f"- **Events**: {_number(len(item['events']))} (each listed with its file, line and "
         "byte offset in evidence.json)",
+        _sources_line(item.get("sources") or []),
         f"- **Tokens**: {_number(run.get('tokens_in'))} in, {_number(run.get('tokens_out'))} "
         f"out; cost ${_number(run.get('cost_usd') or 0)}",
         "- **Scope** (grants): "

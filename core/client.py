@@ -187,10 +187,11 @@ class Client:
 
     def ingest(
         self,
-        files: Sequence[tuple[Path, str, str]],
+        files: Sequence[tuple[Path, str, str, str]],
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Send `files` — (path to read, kind, name to store it under) — for the server to
+        """Send `files` — (path to read, kind, name to store it under, the folder that name
+        is relative to as this side sees it: `SourceFile.root`) — for the server to
         load; `progress(bytes sent)` as they go. Returns the load's summary (as
         `LoadSummary.as_dict`). A file that cannot be read stops the upload before the server
         loads anything (`Unreadable`); a server that goes away is `ServerUnavailable`."""
@@ -221,11 +222,11 @@ class _Unreadable(OSError):
 
 
 def _ingest_body(
-    files: Sequence[tuple[Path, str, str]], progress: Callable[[int], None] | None
+    files: Sequence[tuple[Path, str, str, str]], progress: Callable[[int], None] | None
 ) -> Iterator[bytes]:
     sent = 0
-    for path, kind, name in files:
-        yield json.dumps({"name": name, "kind": kind}).encode() + b"\n"
+    for path, kind, name, root in files:
+        yield json.dumps({"name": name, "kind": kind, "root": root}).encode() + b"\n"
         try:
             with path.open("rb") as handle:
                 while piece := handle.read(PIECE):

@@ -76,6 +76,23 @@ def trimmed(value: Any, limit: int = TRIMMED) -> str:
     return cut + "…" if cut != text else cut
 
 
+def number(value: Any) -> str:
+    """A measured number for a person: whole numbers as integers (`1,204`), others to two
+    decimals (`0.77`), or two significant digits below 0.01 (`0.0012`); what is not a number
+    as text, None as nothing. DuckDB's sums come as Decimal. Data (JSON, CSV, Parquet) keeps
+    full precision; what a person reads (tables, the report, a trip's reason) goes through
+    this."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
@@ -155,8 +172,8 @@ def _cell_text(value: Any, kind: str) -> str:
         return duration(value)
     if kind == "flag":
         return "yes" if value else "no"
-    if kind == "number" and isinstance(value, float):
-        return f"{value:g}"
+    if kind == "number":
+        return number(value)
     if kind == "list":
         return ", ".join(str(v) for v in value)
     return str(value)

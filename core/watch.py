@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from quarterdeck.desk import DecisionDesk
+from quarterdeck.formats import number
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Refused
 from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
@@ -47,8 +48,8 @@ def reason_for(rule: Rule, ev: Evaluation) -> str:
         f" and {len(runs) - NAMED} more" if len(runs) > NAMED else ""
     )
     return (
-        f"trigger {rule.name} tripped: {rule.metric} = {ev.value:g} {sign} "
-        f"{rule.threshold:g} over {triggers.window_text(rule.window_s)} "
+        f"trigger {rule.name} tripped: {rule.metric} = {number(ev.value)} {sign} "
+        f"{number(rule.threshold)} over {triggers.window_text(rule.window_s)} "
         f"({ev.runs_in_window} runs in the window" + (f"; evidence: {named}" if named else "") + ")"
     )
 

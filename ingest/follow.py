@@ -249,8 +249,9 @@ class Follower:
             if source.path in self._open:
                 continue
             if source.kind == "approvals_csv" or source.path.name.endswith(".gz"):
-                self._read_once(source)
+                self._read_once(source)  # (its root recorded as any load's)
             else:
+                loading.record_roots(self.con, [(source.source, source.root)], now=self.clock())
                 self._start(source.path, source.source)
         for tracked in list(self._open.values()):
             if self._check(tracked):

@@ -72,6 +72,7 @@ class SourceFile:
     kind: str  # "events" (JSON lines, possibly gzipped) or "approvals_csv"
     size: int
     name: str = ""  # what the store calls it (quarantine, records, files); `path` if empty
+    root: str = ""  # the folder `name` is relative to, absolute ("": the name is a path)
 
     @property
     def source(self) -> str:
@@ -152,8 +153,13 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
                 continue
             if not _is_regular(stat.st_mode):
                 continue
-            name = child.relative_to(path).as_posix() if child != path else str(path)
-            found.append(SourceFile(child, _kind(child) or "events", stat.st_size, name=name))
+            if child != path:
+                name, root = child.relative_to(path).as_posix(), str(path.resolve())
+            else:
+                name, root = str(path), "" if path.is_absolute() else str(Path.cwd().resolve())
+            found.append(
+                SourceFile(child, _kind(child) or "events", stat.st_size, name=name, root=root)
+            )
     if strict and missing:
         raise LoadError(f"no such file or folder: {', '.join(missing)}")
     if strict and not found:
@@ -197,6 +203,7 @@ def load_sources(
     summary = LoadSummary(files=len(sources))
     total = sum(s.size for s in sources)
     derived.refresh_derived(con, tries=REFRESH_TRIES)  # catch up after a load cut short
+    loading.record_roots(con, [(s.source, s.root) for s in sources], now=utc_now())
     gc_was_enabled = gc.isenabled()
     gc.disable()  # batches are object-heavy; reference counting frees them
     # DuckDB takes the GIL for moments while it scans the Arrow batches it is handed; with

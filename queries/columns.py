@@ -84,18 +84,20 @@ STEPS = (
     Column("effect", "EFFECT"),
 )
 
-#: Touches (`queries.touches.touches`, a run's `queries.runs.run_touches`).
+#: Touches (`queries.touches.touches`, a run's `queries.runs.run_touches`). What an
+#: investigator reads first comes first, so that at 120 columns a touch's run, record, action
+#: and the grant it lacked are on screen; who made it and in which workflow come after.
 TOUCHES = (
     Column("ts", "TIME (UTC)", "time"),
     Column("run_id", "RUN"),
-    Column("workflow", "WORKFLOW"),
-    Column("identity", "IDENTITY"),
     Column("system", "SYSTEM"),
     Column("object", "OBJECT"),
     Column("record_id", "RECORD"),
     Column("action", "ACTION"),
     Column("in_scope", "IN SCOPE", "flag"),
     Column("needed_grant", "NEEDED GRANT"),  # out of scope: the grant that would have covered it
+    Column("identity", "IDENTITY"),
+    Column("workflow", "WORKFLOW"),
     Column("change", "CHANGE"),  # the console's, from `before` and `after`
     Column("step_id", "STEP"),
     Column("fields", "FIELDS / COUNT", "list"),  # the console adds `record_count`

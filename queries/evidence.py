@@ -7,7 +7,9 @@ findings about the run and its version.
 
 Every event and every touch points back at the logs: the file it was read from (`source`, as
 the store names it: relative to the folder that was ingested or followed), its line and its
-byte offset, so a reviewer can open the very line (`sed -n LINEp`, `tail -c +OFFSET+1`).
+byte offset, so a reviewer can open the very line (`sed -n LINEp`, `tail -c +OFFSET+1`);
+`sources` names, for each file, the folder its name is relative to (`root`, as the process
+that read it saw it; null for a file loaded before Quarterdeck remembered roots).
 
 `queries.evidence` only reads; writing the bundle's files is `quarterdeck.bundle`'s job.
 """
@@ -66,8 +68,16 @@ def collect(
             touch[key] = json.loads(touch[key]) if touch[key] is not None else None
         for key in ("source", "line", "byte_offset"):
             touch[key] = where[touch["event_id"]][key]
+    names = sorted({e["source"] for e in events})
+    roots = dict(
+        con.execute(
+            "SELECT source, root FROM source_roots WHERE list_contains($names, source)",
+            {"names": names},
+        ).fetchall()
+    )
     return {
         "run": overview,
+        "sources": [{"source": name, "root": roots.get(name)} for name in names],
         "steps": runs.run_steps(con, run_id).to_pylist(),
         "events": events,
         "touches": touched,

@@ -445,6 +445,22 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
         con.unregister("_rejected")
 
 
+def record_roots(
+    con: duckdb.DuckDBPyConnection, roots: list[tuple[str, str]], *, now: object
+) -> None:
+    """Remember the folder each source's name is relative to: (name, root) pairs; a root of
+    "" (a file named by an absolute path, its name is its path) is not stored."""
+    rows = sorted({(name, root) for name, root in roots if root})
+    if not rows:
+        return
+    with transaction(con):
+        con.executemany(
+            "INSERT INTO source_roots VALUES (?, ?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET root = excluded.root, seen_at = excluded.seen_at",
+            [[name, root, now] for name, root in rows],
+        )
+
+
 def record_file(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -530,7 +530,25 @@ V10 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10)
+V11 = Migration(
+    11,
+    "the folder each source's name is relative to",
+    (
+        # A source is stored under its name relative to the folder that was ingested or
+        # followed (`load.discover`); to go back from an event to its log a reviewer needs
+        # that folder too, as the process that read the file saw it (absolute). The latest
+        # load of a name says where it was.
+        """
+        CREATE TABLE source_roots (
+            source  VARCHAR PRIMARY KEY,
+            root    VARCHAR NOT NULL,
+            seen_at TIMESTAMP NOT NULL
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
 LATEST = MIGRATIONS[-1].version
 
 

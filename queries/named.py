@@ -112,6 +112,7 @@ class QuarantineParams(Params):
 
 class DecisionsParams(Params):
     run_id: str | None = None
+    decision: str | None = None  # only this one: its id, or its seq (`12` or `#12`)
     limit: int | None = Field(None, gt=0)
 
 
@@ -262,7 +263,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, p: QuarantineParams, ctx: Contex
 
 
 def _decisions(con: duckdb.DuckDBPyConnection, p: DecisionsParams, ctx: Context) -> pa.Table:
-    return decisions.decisions(con, run_id=p.run_id, limit=p.limit)
+    return decisions.decisions(con, run_id=p.run_id, decision=p.decision, limit=p.limit)
 
 
 def _outcomes(con: duckdb.DuckDBPyConnection, p: OutcomesParams, ctx: Context) -> pa.Table:

@@ -9,7 +9,10 @@ then `stale` (no event for `stale_seconds`), then `running`. Events are ordered 
 timestamps, never by file order.
 
 `duration_s` is finished − started for a finished run, the time since the start for a run
-still going, and last event − started for a stale one.
+still going, and last event − started for a stale one and for a paused one: a paused run's
+latest event is its runner's acknowledgement of the pause, so its duration stops there (the
+time it ran until paused) instead of ticking while nothing runs; resumed, it goes on from its
+start, the pause included.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ SELECT run_id, workflow, workflow_version, identity, environment, status,
        started_at, finished_at,
        round(epoch(CASE
            WHEN outcome IS NOT NULL THEN finished_at
-           WHEN status = 'stale' THEN last_event_at
+           WHEN status IN ('stale', 'paused') THEN last_event_at
            ELSE greatest($now, last_event_at) END - started_at), 3) AS duration_s,
        steps, step_errors, touched, reads, creates, updates, deletes, exports, out_of_scope,
        pending_approvals, last_event_at, trigger_kind, trigger_by, outcome_error AS error,

@@ -8,7 +8,10 @@ gives them (`SourceFile.name`: a file's path relative to the folder the client n
 
 The body (`client.INGEST_BODY`), one file after another:
 
-    {"name": "logs/a.jsonl.gz", "kind": "events"}\\n   a header line: the name, and what it is
+    {"name": "a.jsonl.gz", "kind": "events", "root": "/home/x/logs"}\\n
+                                                      a header line: the name, what it is,
+                                                      and the folder the name is relative to
+                                                      as the client sees it (optional)
     <n>\\n<n bytes>                                    pieces of its bytes, n ≤ client.PIECE
     0\\n                                               the file's end
     ...
@@ -44,7 +47,7 @@ from quarterdeck.client import PIECE
 from quarterdeck.ingest.load import SourceFile
 
 KINDS = ("events", "approvals_csv")
-#: The longest header line taken: a name, a kind and JSON's punctuation.
+#: The longest header line taken: a name, a kind, a root and JSON's punctuation.
 MAX_HEADER = 64 * 1024
 SPOOL_PREFIX = ".ingest-"
 
@@ -86,6 +89,9 @@ async def receive(content: StreamReader, folder: Path) -> list[SourceFile]:
         name, kind = header.get("name"), header.get("kind")
         if not isinstance(name, str) or not name or kind not in KINDS:
             raise BadUpload(f"a file's header needs a name and a kind ({', '.join(KINDS)})")
+        root = header.get("root") or ""
+        if not isinstance(root, str):
+            raise BadUpload("a file's root is the folder its name is relative to, as text")
         suffix = ".gz" if Path(name).suffix == ".gz" else ".data"
         path = folder / f"{len(sources):06d}{suffix}"
         size = 0
@@ -94,7 +100,7 @@ async def receive(content: StreamReader, folder: Path) -> list[SourceFile]:
                 data = await _exactly(content, n)
                 await loop.run_in_executor(None, out.write, data)
                 size += n
-        sources.append(SourceFile(path, str(kind), size, name=name))
+        sources.append(SourceFile(path, str(kind), size, name=name, root=root))
 
 
 async def _header(content: StreamReader) -> dict[str, Any]:

@@ -36,7 +36,8 @@ class DataScreen(Screen[None]):
     HELP_TITLE: ClassVar[str] = "Quarterdeck"
     HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
-    BINDINGS = [Binding("escape", "back", "Back", id="screen.back")]
+    # priority: see `pressed` (the keys typed after it are for the screen below)
+    BINDINGS = [Binding("escape", "back", "Back", id="screen.back", priority=True)]
 
     def __init__(self, reader: StoreReader) -> None:
         super().__init__()

@@ -48,7 +48,8 @@ LISTED = 12
 
 
 class DecideScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel")]
+    # priority: see `pressed` (the keys typed after it are for the screen below)
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel", priority=True)]
 
     DEFAULT_CSS = """
     DecideScreen { align: center middle; }
@@ -141,6 +142,12 @@ class DecideScreen(ModalScreen[str | None]):
                     f"{cells.text(plan.target)} left out (no event lately: history, not live); "
                     "decide one with its own key on its row, or all with quarterdeck decide "
                     f"{plan.action} --workflow … --include-stale[/]"
+                )
+            if plan.later_note:
+                note = plan.later_note[0].upper() + plan.later_note[1:]
+                lines.append(
+                    f"[b]{cells.text(note)}[/] (U on its row, or :resume-workflow "
+                    f"{cells.text(plan.target)})"
                 )
             if self.hidden:
                 lines.append(

@@ -33,6 +33,12 @@ STATE_STYLE = {
     "not acknowledged": "yellow",
 }
 LABELS = tuple(c.header for c in DECISIONS)
+#: Why a run the decision did not name has an outcome (NAMED no), short and in full.
+LATER = "started after"
+LATER_WHY = (
+    "they started after the decision was planned, and the runner applied the workflow's "
+    "decision to them too (a workflow paused or rolled back holds its new runs until a resume)"
+)
 
 
 def state(value: str) -> str:
@@ -110,8 +116,8 @@ class OutcomesScreen(DataScreen):
     HELP = (
         "One decision's outcome run by run: applied, refused (with what the runner said), or "
         "not acknowledged yet (its runner has not answered: it may be gone, or slow). Refused "
-        "runs come first. NAMED no means the decision did not name the run: a runner applied "
-        "a workflow's decision to a run that started after it was planned. r opens the run."
+        "runs come first. NAMED no means the decision did not name the run: " + LATER_WHY + ". "
+        "r opens the run."
     )
 
     BINDINGS = [Binding("r", "run", "Run detail", id="outcomes.run")]
@@ -129,10 +135,15 @@ class OutcomesScreen(DataScreen):
         )
         yield Footer()
 
-    def fetch(self) -> pa.Table:
-        return self.reader.decision_outcomes(self.decision_id)
+    def fetch(self) -> tuple[pa.Table, pa.Table]:
+        """Its runs, and the decision as the Decisions view lists it (its counts)."""
+        return (
+            self.reader.decision_outcomes(self.decision_id),
+            self.reader.decisions(decision=self.decision_id, limit=1),
+        )
 
-    def show(self, table: pa.Table) -> None:
+    def show(self, data: tuple[pa.Table, pa.Table]) -> None:
+        table, listed = data
         records = table.to_pylist()
         rows = [
             [
@@ -141,18 +152,23 @@ class OutcomesScreen(DataScreen):
                 state(o["outcome"]),
                 cells.when(o["acked_at"]),
                 cells.text(o["detail"]),
-                "yes" if o["named"] else "[dim]no[/]",
+                "yes" if o["named"] else f"[dim]no: {LATER}[/]",
             ]
             for o in records
         ]
         view = self.query_one(TableView)
         view.show([c.header for c in DECISION_OUTCOMES], rows, [o["run_id"] for o in records])
-        counts: dict[str, int] = {}
-        for o in records:
-            counts[o["outcome"]] = counts.get(o["outcome"], 0) + 1
-        said = " · ".join(f"{n} {state(outcome)}" for outcome, n in counts.items())
+        decision = listed.to_pylist()[0] if listed.num_rows else None
+        said = cells.text(decision["answers"]) if decision and decision["answers"] else "no run"
+        later = sum(not o["named"] for o in records)
+        note = (
+            f"\n[dim]NAMED no: {later:,} run{'s' if later != 1 else ''} the decision did not "
+            f"name — {LATER_WHY}[/]"
+            if later
+            else ""
+        )
         self.query_one("#outcomes-title", Static).update(
-            cells.content(f"[b]Outcome per run[/]  {said or 'no run'}")
+            cells.content(f"[b]Outcome per run[/]  {said}{note}")
         )
         view.focus_table()
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "dismiss", "Close", id="help.close"),
+        Binding("escape", "dismiss", "Close", id="help.close", priority=True),  # `pressed`
         Binding("question_mark", "dismiss", "Close", show=False),
         Binding("q", "dismiss", "Close", show=False),
     ]

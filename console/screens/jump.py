@@ -64,7 +64,8 @@ def parse_jump(text: str) -> Jump:
 
 
 class JumpScreen(ModalScreen[Jump | None]):
-    BINDINGS = [Binding("escape", "dismiss", "Cancel", id="jump.cancel")]
+    # priority: see `pressed` (the keys typed after it are for the screen below)
+    BINDINGS = [Binding("escape", "dismiss", "Cancel", id="jump.cancel", priority=True)]
 
     DEFAULT_CSS = """
     JumpScreen { align: center top; }

@@ -164,14 +164,13 @@ def _facts(o: dict[str, object]) -> str:
         scope_text = "[bold red]no grants[/]"
     else:
         scope_text = ", ".join(cells.text(g) for g in scope)  # type: ignore[union-attr]
-    live = o["status"] in ("running", "awaiting_approval", "paused")
     lines = [
         f"[b]{cells.text(o['run_id'])}[/]  {cells.text(o['workflow'])} "
         f"{cells.text(o.get('workflow_version') or '')} · {cells.text(o.get('environment'))} "
         f"· as [b]{cells.text(o.get('identity') or 'unknown identity')}[/]{trigger}",
         f"status {cells.status(o['status'])}   started {cells.when(o['started_at'])}Z   "  # type: ignore[arg-type]
         + (f"finished {cells.when(o['finished_at'])}Z   " if o.get("finished_at") else "")  # type: ignore[arg-type]
-        + f"duration {cells.seconds(o['duration_s'], live=live)}"  # type: ignore[arg-type]
+        + f"duration {cells.seconds(o['duration_s'], status=o['status'])}"  # type: ignore[arg-type]
         + (
             f"   [red]error: {cells.text(formats.trimmed(o['error']))}[/]" if o.get("error") else ""
         ),

@@ -94,7 +94,7 @@ class TriggerScreen(TwoTablesScreen):
                         f"{cells.text(rule.metric)} of {cells.text(scope)} over "
                         f"{window_text(rule.window_s)} (to {cells.when(ev.at)}Z)",
                         f"value [b]{value_text(ev.value)}[/], "
-                        f"trips when {sign} {rule.threshold:g} · "
+                        f"trips when {sign} {value_text(rule.threshold)} · "
                         f"{ev.runs_in_window} runs in the window (min_runs {rule.min_runs}) · "
                         f"on trip: {cells.text(rule.on_trip)}"
                         f"{' (automatically)' if rule.auto else ' (asks)'}",

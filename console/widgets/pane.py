@@ -12,7 +12,9 @@ refresh, or coming back to the pane) fetches the pages up to the cursor again, s
 keeps its row and what scrolled far out of sight is let go.
 
 A decision key names the row the operator saw when pressing it (`record_pressed`) and pins the
-cursor to it (see `TableView`); Home (or `g`) goes back to the top, following the newest.
+cursor to it (see `TableView`); Home (or `g`) goes back to the top, following the newest. A
+pinned row that leaves the view (a run that finishes under `/running`) is said, in the title
+and a notification, and no other row is pinned in its place.
 
 A load that fails (its worker raises) changes no row: the pane keeps the rows it had and its
 title says it could not load, until a load succeeds; the next refresh simply loads again. The
@@ -77,7 +79,14 @@ class Pane(Vertical, can_focus=False):
     BINDINGS = [
         # priority: see `pressed` (the keys typed after it go to the box it opens)
         Binding("slash", "filter", "Filter", id="pane.filter", priority=True),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="pane.clear_filter"),
+        Binding(  # priority too: the keys typed after Esc are not the box's
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            id="pane.clear_filter",
+            priority=True,
+        ),
         # priority: before the table's own Home, which only moves the cursor
         Binding(
             "home,g", "follow", "Top, following newest", show=False, priority=True, id="pane.follow"
@@ -254,12 +263,22 @@ class Pane(Vertical, can_focus=False):
             changed = self._shown_view is not None and view != self._shown_view
             first = self._shown_view is None or changed
             self._shown_view = view
+            if changed:
+                table.left = None  # the operator's own new view
+            left = table.left
             table.show(
                 ("", *self.LABELS),
                 self._marked(message, first=first),
                 message.keys,
                 keep="" if changed else None,
             )
+            if table.left is not None and table.left != left:
+                self.app.notify(
+                    f"{table.left}, the row pinned in {self.TITLE}, left the view "
+                    f"({self._why_gone()}): no other row is pinned in its place",
+                    severity="warning",
+                    timeout=8,
+                )
             self.records = message.records
             # rows swapped under a cursor on the last row: it will not move, so ask here
             if table.table is not None and table.table.cursor_row >= len(table.keys) - 1:
@@ -337,11 +356,21 @@ class Pane(Vertical, can_focus=False):
                 "the next refresh)[/]"
             )
         parts.extend(self.title_parts())
-        if self.query_one(TableView).pinned:
+        table = self.query_one(TableView)
+        if table.pinned:
             parts.append("· [b]pinned[/] [dim](Home follows newest)[/]")
+        elif table.left is not None:
+            parts.append(
+                f"· [b yellow]pinned {cells.text(table.left)} left this view[/] "
+                f"[dim]({self._why_gone()}; Home follows newest)[/]"
+            )
         if self.view.text.strip():
             parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
         self.query_one(".pane-title", Static).update(cells.content(" ".join(parts)))
+
+    def _why_gone(self) -> str:
+        text = self.view.text.strip()
+        return f"it no longer matches the filter {text}" if text else "it is gone"
 
     def current_key(self) -> str | None:
         return self.query_one(TableView).current_key()

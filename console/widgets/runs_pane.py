@@ -21,7 +21,6 @@ from quarterdeck.queries.runs import RunFilter
 
 #: The keys `s` steps through, in the order of the columns.
 SORT_KEYS = tuple(c.key for c in RUNS if c.sortable)
-LIVE = {"running", "awaiting_approval", "paused"}
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,6 @@ class RunsPane(Pane):
         return record["run_id"]
 
     def row(self, r: dict[str, Any]) -> list[str]:
-        live = r["status"] in LIVE
         cell = {
             "run_id": cells.text(r["run_id"]) + finding_mark(r.get("findings")),
             "workflow": cells.text(r["workflow"]),
@@ -141,7 +139,7 @@ class RunsPane(Pane):
             if r["pending_approvals"]
             else "",
             "started_at": cells.when(r["started_at"]),
-            "duration_s": cells.seconds(r["duration_s"], live=live),
+            "duration_s": cells.seconds(r["duration_s"], status=r["status"]),
             "steps": cells.text(r["steps"]),
             "step_errors": f"[red]{r['step_errors']}[/]" if r["step_errors"] else "[dim]0[/]",
             "tokens_in": cells.tokens(r["tokens_in"]),

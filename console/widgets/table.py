@@ -5,9 +5,13 @@ its data in place, so `TableView` mounts a fresh one and puts the cursor back on
 
 The cursor on the first row follows what is newest (tail mode): new rows come in under it. A
 pinned table (`pin`, as a decision key is pressed) keeps its cursor on its row's key instead,
-until `follow` (Home) asks for the newest again. Each time the row under the cursor changes by
+until `follow` (Home) asks for the newest again. A pinned row that a refresh takes away (it no
+longer matches the filter, or is gone) pins no other row in its place: the table unpins and
+remembers it (`left`), for the pane to say. Each time the row under the cursor changes by
 itself (a refresh, not a key) the table remembers what it left, so `seen_at` can say which row
 the operator saw when a key was pressed (`pressed.SEEN_S`).
+
+Its scrollbars are one cell wide and drawn in whole cells (`WholeCells`).
 
 Its cells are strings of Rich markup that fastdatatable renders itself, so no row may carry a
 control character: the functions in `cells` show them visibly already, and `show` checks each
@@ -25,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.scrollbar import ScrollBarRender
 from textual.widgets import Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
@@ -32,12 +37,22 @@ from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import PATTERN, printable
 
 
+class WholeCells(ScrollBarRender):
+    """A scrollbar drawn in whole cells. Textual draws a thumb's ends in eighths of a cell
+    (`▅`, `▏`), which, beside a table's rows, read as stray characters rather than as a
+    scrollbar: a thumb of a few hundred rows is one cell and one such eighth at the rows' right
+    edge, and a screen copied as text keeps only the eighth."""
+
+    VERTICAL_BARS = [" "] * 8
+    HORIZONTAL_BARS = [" "] * 8
+
+
 class TableView(Container, can_focus=True):
     """Shows rows of Rich markup with labels; remembers a key per row for the cursor."""
 
     DEFAULT_CSS = """
     TableView { height: 1fr; }
-    TableView > DataTable { height: 1fr; }
+    TableView > DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     TableView > .empty { padding: 1 2; color: $text-muted; }
     """
 
@@ -52,6 +67,9 @@ class TableView(Container, can_focus=True):
         self.data: pa.Table | None = None  # the rows shown, as Arrow (what the table reads)
         self.table: DataTable | None = None
         self.pinned = False  # the cursor keeps its row: no tail mode
+        #: the key of the pinned row a refresh took away (it left the view: it no longer
+        #: matches the filter, or is gone), until the operator pins or follows again
+        self.left: str | None = None
         # (when, the key it left, the key it came to) for each change of the row under the
         # cursor made by a refresh; only the last few can matter (`seen_at`)
         self._moves: deque[tuple[float, str | None, str | None]] = deque(maxlen=8)
@@ -123,6 +141,10 @@ class TableView(Container, can_focus=True):
             keep = ""  # watching the top: stay there and let new rows come in under it
         if keep is None:
             keep = self.current_key()
+            if self.pinned and keep is not None and keep not in keys:
+                # the pinned row left the view: no other row is pinned in its place, and
+                # `left` says which went (the pane says so)
+                self.pinned, self.left = False, keep
         elif keep == "":
             position, from_top = 0, None  # start at the top
         had_focus = self.has_focus or (self.table is not None and self.table.has_focus)
@@ -163,6 +185,8 @@ class TableView(Container, can_focus=True):
             show_row_labels=False,
             max_column_content_width=self.max_width,
         )
+        table.vertical_scrollbar.renderer = WholeCells
+        table.horizontal_scrollbar.renderer = WholeCells
         self.table = table
         self.mount(table)
         if keep is not None and keep in self.keys:
@@ -228,13 +252,13 @@ class TableView(Container, can_focus=True):
 
     def pin(self, key: str) -> None:
         """Keep the cursor on `key`'s row from now on (no tail mode), and put it there."""
-        self.pinned = True
+        self.pinned, self.left = True, None
         if self.table is not None and key in self.keys:
             self.table.move_cursor(row=self.keys.index(key), column=0, animate=False)
 
     def follow(self) -> None:
         """Back to the first row, following what is newest."""
-        self.pinned = False
+        self.pinned, self.left = False, None
         if self.table is not None and self.keys:
             self.table.move_cursor(row=0, column=0, animate=False)
             self.table.scroll_to(y=0, animate=False)

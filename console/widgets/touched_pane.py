@@ -15,8 +15,10 @@ from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.queries.columns import TOUCHES, without
 from quarterdeck.queries.touches import TouchFilter
 
-#: Every touch column but those only a run's own touches show.
-SHOWN = without(TOUCHES, "step_id", "fields", "classification")
+#: NEEDED GRANT says the scope too (a grant only when out of scope), so IN SCOPE is left to the
+#: touch (Enter) and the grant fits at 120 columns; only a run's own touches show the step,
+#: fields and class.
+SHOWN = without(TOUCHES, "in_scope", "step_id", "fields", "classification")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class TouchedPane(Pane):
     EMPTY = "No run has touched a record yet."
     HELP = (
         "Every record any run read, created, updated, deleted or exported, newest first. "
-        "Deletes, exports and touches outside the run's scope stand out. Enter shows the "
+        "Deletes, exports and touches outside the run's scope stand out: NEEDED GRANT names "
+        "the grant that would have covered a touch out of scope (blank: in scope). Enter shows the "
         "change (before → after) and the grant that covered it; t shows every run that ever "
         "touched the record."
     )

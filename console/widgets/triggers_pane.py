@@ -13,6 +13,7 @@ from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, filter_rows
 from quarterdeck.console.messages import TripDecisionWanted
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.formats import number
 from quarterdeck.queries.columns import TRIGGERS, without
 from quarterdeck.queries.triggers import window_text
 
@@ -27,9 +28,8 @@ class TriggersView:
 
 
 def value_text(value: float | None) -> str:
-    if value is None:
-        return "[dim]–[/]"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    """A value rounded for a person, as the report and the CLI round it."""
+    return "[dim]–[/]" if value is None else number(value)
 
 
 class TriggersPane(Pane):
@@ -84,7 +84,7 @@ class TriggersPane(Pane):
             "name": f"[b]{cells.text(t['name'])}[/]",
             "metric": f"{cells.text(t['metric'])} [dim]({cells.text(scope)})[/]",
             "value": value_text(t["value"]),
-            "threshold": f"{sign} {t['threshold']:g}",
+            "threshold": f"{sign} {number(t['threshold'])}",
             "window": window_text(t["window_s"]),
             "min_runs": f"{t['runs_in_window'] if t['runs_in_window'] is not None else ''}"
             f"[dim]/{t['min_runs']}[/]",

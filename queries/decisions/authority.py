@@ -108,8 +108,21 @@ class Plan:
         if "rollout" in self.details:
             return self.headline
         if self.target_kind == "workflow":
-            return f"{self.headline}: {', '.join(self.runs)}{self.stale_note}"
+            later = f"; {self.later_note}" if self.later_note else ""
+            return f"{self.headline}: {', '.join(self.runs)}{self.stale_note}{later}"
         return f"{self.action} run {self.target}"
+
+    @property
+    def later_note(self) -> str:
+        """What a workflow pause or rollback does beyond the runs it names: its runners hold
+        the workflow, so a run of it that starts later is held too, until a resume."""
+        if self.target_kind != "workflow" or self.action not in ("pause", "rollback"):
+            return ""
+        done = "held" if self.action == "pause" else "rolled back"
+        return (
+            f"runs of {self.target} that start later are {done} too: its runners start none "
+            "until the workflow is resumed"
+        )
 
     @property
     def stale_note(self) -> str:

@@ -6,10 +6,12 @@ counts as applied once the approval's decision shows in the logs (from five seco
 was decided, for clock skew). Reads only; the CLI's `decisions`, the console and evidence
 bundles all list decisions through this one query, so they never disagree.
 
-`outcomes` says it per run, for one decision: each run it named, and each run a runner
-acknowledged it for (a workflow's runs that started after the decision was planned), as
-applied, refused (with what the runner said), or not acknowledged yet. A run's latest
-acknowledgement is its outcome. The list's counts and state are the sum of these rows.
+A decision's outcome is said per run, by one set of rules (`_PER_RUN`), which both the list
+(its counts, state and `outcomes`) and `outcomes` (one decision's runs, for `decisions
+--outcomes` and the console) read: each run it named, and each run a runner acknowledged it
+for (a workflow's runs that started after the decision was planned: the runner held them too,
+`named` false), as applied, refused (with what the runner said), or not acknowledged yet. A
+run's latest acknowledgement is its outcome.
 """
 
 from __future__ import annotations
@@ -17,45 +19,60 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-_DECISIONS = """
-WITH per_run AS (  -- each run's latest acknowledgement of each decision
+#: The common table expressions both queries begin with: the decisions asked for ($decision:
+#: an id or a seq; $run_id: those naming that run) and every run's outcome of each (`per_run`).
+_PER_RUN = """
+d AS (
+    SELECT * FROM decisions
+    WHERE ($decision IS NULL OR decision_id = $decision OR CAST(seq AS VARCHAR) = $decision)
+      AND ($run_id IS NULL OR list_contains(runs, $run_id))
+), named AS (
+    SELECT decision_id, unnest(runs) AS run_id FROM d
+), acks AS (  -- each run's latest acknowledgement of each decision
     SELECT decision_id, run_id, arg_max(result, ts) AS result, max(ts) AS acked_at,
            arg_max(detail, ts) AS detail
-    FROM controls WHERE decision_id IN (SELECT decision_id FROM decisions)
+    FROM controls WHERE decision_id IN (SELECT decision_id FROM d)
     GROUP BY decision_id, run_id
-), acks AS (
-    SELECT decision_id, count(*) FILTER (WHERE result = 'applied') AS applied,
-           count(*) FILTER (WHERE result <> 'applied') AS refused,
+), answered AS (  -- an approve/reject is applied when the runner logs the decision
+    SELECT d.decision_id, min(e.ts) AS answered_at
+    FROM d JOIN approval_events e
+      ON e.approval_id = d.approval_id AND e.state <> 'pending'
+         AND e.ts >= d.decided_at - INTERVAL 5 SECOND
+    GROUP BY d.decision_id
+), per_run AS (
+    SELECT r.decision_id, r.run_id, n.run_id IS NOT NULL AS named,
+           CASE WHEN a.result = 'applied' OR (a.result IS NULL AND w.answered_at IS NOT NULL)
+                    THEN 'applied'
+                WHEN a.result IS NOT NULL THEN 'refused'
+                ELSE 'not acknowledged' END AS outcome,
+           coalesce(a.acked_at, w.answered_at) AS acked_at, a.detail
+    FROM (SELECT decision_id, run_id FROM named
+          UNION SELECT decision_id, run_id FROM acks) r
+    LEFT JOIN named n USING (decision_id, run_id)
+    LEFT JOIN acks a USING (decision_id, run_id)
+    LEFT JOIN answered w USING (decision_id)
+)
+"""
+
+_DECISIONS = (
+    "WITH"
+    + _PER_RUN
+    + """
+, counted AS (
+    SELECT decision_id,
+           count(*) FILTER (WHERE outcome = 'applied') AS applied_runs,
+           count(*) FILTER (WHERE outcome = 'refused') AS refused_runs,
+           count(*) FILTER (WHERE outcome = 'not acknowledged') AS waiting_runs,
            max(acked_at) AS acked_at,
            string_agg(DISTINCT detail, '; ') FILTER (WHERE detail IS NOT NULL) AS detail,
-           list(run_id) AS acked_runs,
-           list({'run_id': run_id,
-                 'outcome': CASE WHEN result = 'applied' THEN 'applied' ELSE 'refused' END,
-                 'detail': detail} ORDER BY run_id) AS acked
+           list({'run_id': run_id, 'outcome': outcome, 'detail': detail} ORDER BY run_id)
+               AS outcomes
     FROM per_run GROUP BY decision_id
-), answered AS (  -- an approve/reject is applied when the runner logs the decision
-    SELECT d.decision_id, min(e.ts) AS at
-    FROM decisions d JOIN approval_events e
-      ON e.approval_id = d.approval_id AND e.state <> 'pending' AND e.ts >= d.decided_at
-         - INTERVAL 5 SECOND
-    GROUP BY d.decision_id
 ), sent AS (
     SELECT decision_id, min(delivered_at) AS delivered_at FROM deliveries GROUP BY decision_id
-), counted AS (
-    SELECT d.*, s.delivered_at, w.at AS answered_at, a.acked_at, a.detail, a.acked,
-           coalesce(a.applied, 0) + CASE WHEN w.at IS NOT NULL THEN len(d.runs) ELSE 0 END
-               AS applied_runs,
-           coalesce(a.refused, 0) AS refused_runs,
-           CASE WHEN w.at IS NOT NULL THEN []
-                ELSE list_filter(d.runs, r -> NOT list_contains(coalesce(a.acked_runs, []), r))
-                END AS waiting
-    FROM decisions d LEFT JOIN acks a USING (decision_id)
-    LEFT JOIN answered w USING (decision_id) LEFT JOIN sent s USING (decision_id)
-    WHERE ($run_id IS NULL OR list_contains(d.runs, $run_id))
 )
 SELECT seq, decision_id, decided_at, operator, action, target_kind, target, runs, approval_id,
-       reason, source, delivered_at, applied_runs, refused_runs,
-       len(waiting) AS waiting_runs, coalesce(acked_at, answered_at) AS acked_at, detail,
+       reason, source, delivered_at, applied_runs, refused_runs, waiting_runs, acked_at, detail,
        CASE WHEN answered_at IS NOT NULL OR applied_runs >= greatest(len(runs), 1)
                 THEN 'applied'
             WHEN applied_runs > 0 THEN 'partly applied'
@@ -65,67 +82,60 @@ SELECT seq, decision_id, decided_at, operator, action, target_kind, target, runs
        concat_ws(', ',
            CASE WHEN applied_runs > 0 THEN applied_runs || ' applied' END,
            CASE WHEN refused_runs > 0 THEN refused_runs || ' refused' END,
-           CASE WHEN len(waiting) > 0 THEN len(waiting) || ' not acknowledged' END) AS answers,
-       CASE WHEN answered_at IS NOT NULL
-                THEN list_transform(runs, r -> {'run_id': r, 'outcome': 'applied',
-                                                'detail': NULL::VARCHAR})
-            ELSE list_concat(coalesce(acked, []),
-                             list_transform(waiting, r -> {'run_id': r,
-                                                           'outcome': 'not acknowledged',
-                                                           'detail': NULL::VARCHAR}))
-            END AS outcomes,
-       prev_hash, hash
-FROM counted
+           CASE WHEN waiting_runs > 0 THEN waiting_runs || ' not acknowledged' END) AS answers,
+       outcomes, prev_hash, hash
+FROM (
+    SELECT d.*, s.delivered_at, w.answered_at,
+           coalesce(c.applied_runs, 0) AS applied_runs,
+           coalesce(c.refused_runs, 0) AS refused_runs,
+           coalesce(c.waiting_runs, 0) AS waiting_runs,
+           c.acked_at, c.detail, coalesce(c.outcomes, []) AS outcomes
+    FROM d LEFT JOIN counted c USING (decision_id)
+    LEFT JOIN answered w USING (decision_id) LEFT JOIN sent s USING (decision_id)
+)
 ORDER BY seq DESC
 LIMIT $limit
 """
+)
 
 
 def decisions(
-    con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, limit: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str | None = None,
+    decision: str | None = None,
+    limit: int | None = None,
 ) -> pa.Table:
     """Decisions, newest first, each with its lifecycle: recorded → delivered → applied (or
     refused, from the runners' `control.applied`), how many runs answered how (`answers`)
-    and each run's outcome (`outcomes`: run_id, outcome, detail)."""
+    and each run's outcome (`outcomes`: run_id, outcome, detail). `decision`: only that one
+    (its id, or its `#` seq)."""
     return con.execute(
-        _DECISIONS, {"run_id": run_id, "limit": limit if limit is not None else 2**62}
+        _DECISIONS,
+        {
+            "run_id": run_id,
+            "decision": decision.removeprefix("#") if decision is not None else None,
+            "limit": limit if limit is not None else 2**62,
+        },
     ).to_arrow_table()
 
 
-_OUTCOMES = """
-WITH d AS (
-    SELECT decision_id, runs, approval_id, decided_at FROM decisions
-    WHERE decision_id = $decision OR CAST(seq AS VARCHAR) = $decision
-), named AS (
-    SELECT unnest(runs) AS run_id FROM d
-), acks AS (
-    SELECT run_id, arg_max(result, ts) AS result, max(ts) AS acked_at,
-           arg_max(detail, ts) AS detail
-    FROM controls WHERE decision_id = (SELECT decision_id FROM d)
-    GROUP BY run_id
-), answered AS (  -- an approve/reject is applied when the runner logs the decision
-    SELECT min(e.ts) AS answered_at FROM d JOIN approval_events e
-      ON e.approval_id = d.approval_id AND e.state <> 'pending'
-         AND e.ts >= d.decided_at - INTERVAL 5 SECOND
-)
+_OUTCOMES = (
+    "WITH"
+    + _PER_RUN
+    + """
 SELECT * FROM (  -- (run_summary has an `outcome` of its own, the run's: ordered outside)
-    SELECT (SELECT decision_id FROM d) AS decision_id, r.run_id,
-           n.run_id IS NOT NULL AS named,
-           CASE WHEN a.result = 'applied' OR (a.result IS NULL AND w.answered_at IS NOT NULL)
-                    THEN 'applied'
-                WHEN a.result IS NOT NULL THEN 'refused'
-                ELSE 'not acknowledged' END AS outcome,
-           coalesce(a.acked_at, w.answered_at) AS acked_at, a.detail, s.workflow
-    FROM (SELECT run_id FROM named UNION SELECT run_id FROM acks) r
-    LEFT JOIN named n USING (run_id) LEFT JOIN acks a USING (run_id)
-    LEFT JOIN run_summary s USING (run_id)
-    CROSS JOIN (SELECT max(answered_at) AS answered_at FROM answered) w
+    SELECT p.decision_id, p.run_id, p.named, p.outcome, p.acked_at, p.detail, s.workflow
+    FROM per_run p LEFT JOIN run_summary s USING (run_id)
 )
 ORDER BY CASE outcome WHEN 'refused' THEN 0 WHEN 'not acknowledged' THEN 1 ELSE 2 END, run_id
 """
+)
 
 
 def outcomes(con: duckdb.DuckDBPyConnection, decision: str) -> pa.Table:
     """One decision's outcome per run (by its id, or its `#` seq): refused first, then those
     not acknowledged yet, then applied. Empty if no decision has that id or seq."""
-    return con.execute(_OUTCOMES, {"decision": decision.removeprefix("#")}).to_arrow_table()
+    return con.execute(
+        _OUTCOMES, {"decision": decision.removeprefix("#"), "run_id": None}
+    ).to_arrow_table()

@@ -16,7 +16,7 @@ from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.events import NOW, event, started, write_jsonl
-from support.pilot import settle, until
+from support.pilot import screen_lines, settle, until
 
 SIZE = (160, 40)
 
@@ -42,6 +42,55 @@ async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> Non
         assert app.focused is runs_table(app).table
         status = str(app.screen.query_one("#status-bar").render())
         assert "120 runs" in status and "9 quarantined" in status and "qd.duckdb" in status
+
+
+#: The glyphs Textual draws a scrollbar thumb's ends with, in eighths of a cell.
+EIGHTHS = set("▁▂▃▄▅▆▇▉▊▋▌▍▎▏")
+
+
+async def test_no_stray_blocks_at_the_edges_of_a_tables_rows(fleet_store: Store) -> None:
+    """A table's scrollbars are whole cells: nothing at the right end of a row or under the
+    last one reads as a stray character (Textual's eighths did: `▅▅`, `▏`), at 120 columns
+    and at 80."""
+    app = app_for(fleet_store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        for width in (120, 80):
+            await pilot.resize_terminal(width, 30)
+            await settle(pilot)
+            table = runs_table(app)
+            assert table.table is not None and table.table.max_scroll_y > 0  # it scrolls
+            for _ in range(2):  # at the top, then a few rows down
+                top, bottom = table.region.y, table.region.bottom
+                shown = screen_lines(app)[top:bottom]
+                stray = [line for line in shown if EIGHTHS & set(line)]
+                assert not stray, "\n".join(shown)
+                await pilot.press("pagedown", "down", "down")
+                await settle(pilot)
+
+
+async def test_the_touched_pane_shows_the_needed_grant_whole_at_120_columns(
+    fleet_store: Store,
+) -> None:
+    grants = {
+        g
+        for (g,) in fleet_store.con.execute(
+            "SELECT DISTINCT qd_needed_grant(in_scope, system, object, action) FROM touches "
+            "WHERE in_scope = false"
+        ).fetchall()
+    }
+    app = app_for(fleet_store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "o")
+        await settle(pilot)
+        lines = screen_lines(app)
+        header = next(line for line in lines if "TIME (UTC)" in line)
+        assert "NEEDED GRANT" in header
+        rows = [line for line in lines if any(g in line for g in grants)]
+        assert len(rows) >= 5, "\n".join(lines)
+        for line in rows:  # each grant whole, before the pane's right border
+            grant = next(g for g in grants if g in line)
+            assert line.index(grant) + len(grant) < line.rindex("│"), line
 
 
 async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) -> None:
@@ -241,8 +290,9 @@ async def test_touched_pane_out_of_scope_toggle_diff_and_lineage(fleet_store: St
         await pilot.press("o")
         await settle(pilot)
         assert len(table.keys) == out
-        rows = [" ".join(map(str, table.table.get_row_at(i))) for i in range(out)]
-        assert all("OUT OF SCOPE" in row for row in rows)
+        rows = [table.table.get_row_at(i) for i in range(out)]
+        grant = table.labels.index("NEEDED GRANT")
+        assert all("[bold red]" in row[grant] and ":" in row[grant] for row in rows)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TouchScreen) and app.screen.is_mounted)
         await settle(pilot)

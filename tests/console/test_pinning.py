@@ -17,7 +17,7 @@ from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.desks import desk_for
-from support.events import NOW, started, write_jsonl
+from support.events import NOW, event, started, write_jsonl
 from support.pilot import until
 
 SIZE = (170, 40)
@@ -109,5 +109,49 @@ async def test_a_decision_key_pressed_as_a_pane_comes_up_decides_nothing(tmp_pat
             await pilot.press("p")
             await until(pilot, lambda: isinstance(app.screen, DecideScreen))
             assert app.screen.plan.runs == ("r-a",)
+    finally:
+        store.close()
+
+
+async def test_a_pinned_row_that_leaves_the_filter_is_said_and_pins_no_other(
+    tmp_path: Path,
+) -> None:
+    """`/running`, `p` on a run then Esc: the run finishes and no longer matches the filter.
+    The pane says the pinned row left, and the row now under the cursor is not pinned."""
+    store = Store.open(tmp_path / "qd.duckdb")
+    logs = tmp_path / "logs"
+    for run_id, ts in (("r-a", "2026-11-20T08:58:00Z"), ("r-b", "2026-11-20T08:58:30Z")):
+        add_run(store, logs, run_id, ts)
+    desk = desk_for(store, tmp_path, {"operator"})
+    app = make_app(store, Settings(), clock=lambda: NOW, desk=desk)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            table = runs(app)
+            await until(pilot, lambda: table.keys == ["r-b", "r-a"] and app.focused is table.table)
+            await pilot.press("slash", *"running", "enter")
+            await until(pilot, lambda: "filter running" in title(app))
+            await until(pilot, lambda: app.focused is table.table)
+            await pilot.press("down")
+            await until(pilot, lambda: table.current_key() == "r-a")
+            app.screen_stack[1].query_one(RunsPane).switched_at -= SEEN_S
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+            assert table.pinned and table.current_key() == "r-a"
+
+            finished = event("run.finished", "2026-11-20T08:59:00Z", "r-a", status="succeeded")
+            load_paths(store.con, [write_jsonl(logs / "r-a" / "end.jsonl", [finished])])
+            app.action_refresh()
+            await until(pilot, lambda: table.keys == ["r-b"])
+            await until(pilot, lambda: "pinned r-a left this view" in title(app))
+            assert "no longer matches the filter running" in title(app)
+            assert not table.pinned  # r-b, now under the cursor, was not pinned in its place
+            assert "· pinned (Home" not in title(app)
+            assert any(
+                "r-a, the row pinned in Runs, left" in str(n.message) for n in app._notifications
+            )
+            await pilot.press("home")  # following the newest again: the note goes
+            await until(pilot, lambda: "left this view" not in title(app))
     finally:
         store.close()

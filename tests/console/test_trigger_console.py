@@ -4,11 +4,12 @@ auto rules decide once. (A trip in a live failure burst: tests/e2e/test_demo_run
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from textual import events
 
-from quarterdeck.config import Settings, TriggerSettings
+from quarterdeck.config import ConsoleSettings, Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
@@ -134,7 +135,8 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
                 threshold=0,
                 min_runs=0,
             )
-        ]
+        ],
+        console=ConsoleSettings(evaluate_every=600),  # evaluated once, at start
     )
     app, paths = watched_console(fleet_store, settings, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -144,18 +146,27 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
                 isinstance(app.screen, DecideScreen) and bool(app.screen.query("#decide-reason"))
             ),
         )
-        # It opened by itself: a key pressed before it was on screen neither cancels it...
+        # It opened by itself: a key pressed before it was on screen is not its (it neither
+        # cancels nor confirms it) but goes to the screen below, as if it had not opened...
         dialog = app.screen
-        early = events.Key("escape", None)
-        early.time = 0.0
+        early = events.Key("2", "2")  # pressed a moment before it showed (or now, not yet)
+        early.time = (app.unasked.get(dialog) or time.monotonic()) - 0.001
         app.post_message(early)
+        main = app.main_screen()
+        assert main is not None
+        await until(pilot, lambda: main.current_pane().KEY == "2")  # Touched: the key's
+        assert not paths.journal.exists() and "busy" in app.triggers_flow.waiting
+        # ...and the dialog opens again once the operator pauses
         await until(
-            pilot, lambda: any("not given to it" in str(n.message) for n in app._notifications)
+            pilot,
+            lambda: (
+                isinstance(app.screen, DecideScreen)
+                and app.screen is not dialog
+                and app.unasked.get(app.screen) is not None
+            ),
         )
-        assert app.screen is dialog
-        # ...a key pressed once it is shown does
-        await until(pilot, lambda: app.unasked.get(dialog) is not None)
-        await pilot.press("escape")  # dismissed: nothing recorded
+        dialog = app.screen
+        await pilot.press("escape")  # a key once it is shown is its: dismissed, nothing recorded
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
         await pilot.press("4")
         pane = app.screen.query_one(TriggersPane)
@@ -182,6 +193,9 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         await pilot.press("enter")
         await until(pilot, lambda: paths.journal.exists())
         assert json.loads(paths.journal.read_text())["reason"] == f"{filled} on call"
+        # decided: the pane says so as soon as it is recorded, not at the next evaluation
+        table = pane.query_one(TableView)
+        await until(pilot, lambda: "undecided" not in table.cells("busy")[1], timeout=3)
         # the dialog closed: the Triggers table has the keys again, no Tab needed
         await until(pilot, lambda: app.focused is pane.query_one(TableView).table)
         await until(

@@ -25,7 +25,7 @@ from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
 from support.desks import desk_for
-from support.events import NOW, write_jsonl
+from support.events import NOW, started, write_jsonl
 from support.pilot import settle, until
 
 SIZE = (170, 45)
@@ -78,6 +78,10 @@ async def test_resume_workflow_is_a_key_worded_as_the_dialog_words_it(
         await pilot.press("P")
         dialog = await on_top(pilot, app, DecideScreen)
         assert dialog.plan.headline == "pause 1 active run of invoice-posting"
+        what = str(dialog.query_one("#decide-what").render())
+        # the runner holds the workflow: the dialog says so, not only "pause 1 run"
+        assert "Runs of invoice-posting that start later are held too" in what
+        assert "until the workflow is resumed (U on its row" in what
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
         await pilot.press("U")
@@ -157,7 +161,11 @@ async def test_each_run_of_a_decision_shows_its_outcome(
         "result": "refused",
         "detail": "the run had already finished",
     }
-    load_paths(pending_store.con, [write_jsonl(tmp_path / "live" / "ack.jsonl", [ack])])
+    # a run that started after the plan, which the runner paused too
+    later = started("r-late", ts="2026-11-20T08:59:40Z")
+    held = {**ack, "run_id": "r-late", "event_id": "ack-2", "result": "applied", "detail": None}
+    acks = write_jsonl(tmp_path / "live" / "ack.jsonl", [ack, later, held])
+    load_paths(pending_store.con, [acks])
     app = app_for(pending_store, desk)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("D")
@@ -167,9 +175,13 @@ async def test_each_run_of_a_decision_shows_its_outcome(
         await pilot.press("enter")
         outcomes = await on_top(pilot, app, OutcomesScreen)
         table = outcomes.query_one(TableView)
-        await until(pilot, lambda: table.keys == ["r-live-1"])
+        await until(pilot, lambda: table.keys == ["r-live-1", "r-late"])
         title = str(outcomes.query_one("#outcomes-title").render())
-        assert "1 refused" in title
+        assert "1 applied, 1 refused" in title  # as the Decisions view counts them
+        # NAMED no is said in words, in the row and above the table
+        assert "no: started after" in str(table.table.get_row_at(1)[-1])
+        assert "NAMED no: 1 run the decision did not name — they started after the " in title
+        assert "holds its new runs until a resume" in title
         await pilot.press("r")
         detail = await on_top(pilot, app, RunDetailScreen)
         assert detail.run_id == "r-live-1"

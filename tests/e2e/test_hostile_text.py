@@ -56,7 +56,7 @@ from support.hostile import (
     hostile,
     write_hostile_log,
 )
-from support.pilot import settle, until
+from support.pilot import screen_lines, settle, until
 
 #: What must never reach a terminal: C0 but newline and tab, DEL, C1, bidi overrides and
 #: isolates.
@@ -356,7 +356,7 @@ def test_the_report_shows_it_visibly_and_the_data_keeps_it_exactly(hostile_db: P
 def screen_text(app: QuarterdeckApp) -> str:
     """The screen as sent to the terminal, line by line; asserts nothing on it acts."""
     assert RAW.search(app.export_screenshot()) is None
-    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+    lines = screen_lines(app)
     for line in lines:
         found = SHOWN.search(line)
         assert found is None, f"{found.group()!r} on screen:\n" + "\n".join(lines)

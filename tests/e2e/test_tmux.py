@@ -42,8 +42,16 @@ def test_operator_session_in_a_real_terminal(
         term.keys("Enter")
         screen = term.wait_for("scope payments:write:Payout")  # the run's facts, loaded
         assert "svc-payout-agent" in screen and "Timeline" in screen
+        # Esc and the next keys typed in one burst: Esc leaves the run (it is not read as
+        # Alt+/ and lost), and `/running` filters the runs instead of going to the run
+        term.keys("Escape", "/running")
+        screen = term.wait_for("filter running")
+        assert "Timeline" not in screen
+        term.keys("Escape", "?")  # the filter cleared, and help
+        term.wait_for("Help · Runs")
+        assert "filter running" not in term.screen()
         term.keys("Escape")
-        term.wait_for_gone("Timeline")
+        term.wait_for_gone("Help · Runs")
         term.keys("?")
         term.wait_for("Help · Runs")
         term.keys("Escape")

@@ -107,6 +107,8 @@ def test_every_stored_line_points_at_its_bytes(
     for event_id, source, line_no, offset in stored(store):
         assert source == "a.jsonl"  # relative to the followed folder: logs / source is it
         data = (logs / source).read_bytes()
+        root = store.con.execute("SELECT root FROM source_roots WHERE source = ?", [source])
+        assert root.fetchone() == (str(logs.resolve()),)  # the folder it is relative to
         assert json.loads(data[offset:].split(b"\n", 1)[0])["event_id"] == event_id
         assert line_no == int(event_id[1:]) + 1
 

@@ -35,6 +35,7 @@ ROWS = {
     "approval_records": "SELECT record_key, approval_id, status, source, line_no "
     "FROM approval_records",
     "files": "SELECT path, fingerprint, size, byte_offset, lines FROM files",
+    "source_roots": "SELECT source, root FROM source_roots",
     "run_summary": "SELECT run_id, workflow, outcome, events, touched, out_of_scope "
     "FROM run_summary",
 }
@@ -118,6 +119,13 @@ def test_ingest_through_the_server_stores_what_an_embedded_ingest_stores(
     assert paths[0] in sources and not any(
         s.startswith(str(tmp_path / "in" / "fleet")) for s in sources
     )
+    # and the folder each name is relative to, as the client saw it (a path given absolute
+    # is its own name: no root)
+    roots = dict(stored(served_db)["source_roots"])
+    assert roots["invoice-posting/runs-2026-11-24.jsonl"] == str(
+        (tmp_path / "in" / "fleet").resolve()
+    )
+    assert paths[0] not in roots
 
 
 def test_a_missing_path_is_a_usage_error_before_anything_is_sent(

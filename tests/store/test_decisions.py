@@ -168,10 +168,16 @@ def test_a_workflow_decision_covers_its_live_runs_not_stale_history(
     assert pause.headline == "pause 2 active runs of invoice-posting"
     assert pause.details["stale_left_out"] == 2
     assert "2 stale runs left out (--include-stale includes them)" in pause.summary
+    # the runners hold the workflow: the plan (and what the CLI prints) says so
+    assert pause.summary.endswith(
+        "runs of invoice-posting that start later are held too: its runners start none "
+        "until the workflow is resumed"
+    )
     assert plan("rollback").runs == ("r-paused", "r-run", "r-wait")
     resume = plan("resume")
     assert resume.runs == ("r-paused",)
     assert resume.headline == "resume 1 paused run of invoice-posting"
+    assert resume.later_note == ""
     asked = plan("pause", include_stale=True)
     assert asked.runs == ("r-old-1", "r-old-2", "r-run", "r-wait")
     assert asked.headline == "pause 4 active runs of invoice-posting (stale ones included)"

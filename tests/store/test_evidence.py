@@ -186,10 +186,15 @@ def test_each_event_and_touch_in_the_bundle_points_at_its_line_in_the_logs(
     )
     run = json.loads((out / "evidence.json").read_text())["runs"][0]
     assert len(run["events"]) == run["run"]["events"]
+    # the bundle names the source root: the folder ingested, which every file is relative to
+    roots = {s["source"]: s["root"] for s in run["sources"]}
+    assert set(roots) == {e["source"] for e in run["events"]}
+    assert set(roots.values()) == {str(fleet_dir.resolve())}
+    assert f"- **Source root**: `{fleet_dir.resolve()}`" in (out / "report.md").read_text()
     logged = {}
     for e in run["events"]:
         assert "/" in e["source"] and not e["source"].startswith(str(fleet_dir))
-        data = (fleet_dir / e["source"]).read_bytes()  # relative to the folder ingested
+        data = (Path(roots[e["source"]]) / e["source"]).read_bytes()
         if e["source"].endswith(".gz"):  # offsets count the bytes of the file as written
             data = gzip.decompress(data)
         line = data[e["byte_offset"] :].split(b"\n", 1)[0]

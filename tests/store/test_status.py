@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from quarterdeck.console import cells
 from quarterdeck.queries.runs import RunFilter, run_history
 from support.events import NOW, event, started, write_jsonl
 
@@ -211,3 +212,41 @@ def test_history_filters_sort_and_limit(tmp_path: Path, store, ingest) -> None:
     assert ids(run_history(store.con, now=NOW, sort="run_id", descending=False)) == [
         f"r-{i}" for i in range(6)
     ]
+
+
+def test_a_paused_runs_duration_stops_at_its_pause(tmp_path: Path, store, ingest) -> None:
+    def pause(run_id: str, at: str, action: str = "pause") -> dict:
+        return event(
+            "control.applied",
+            at,
+            run_id,
+            event_id=f"{run_id}-{action}",
+            decision_id=f"dec-{run_id}-{action}",
+            action=action,
+            result="applied",
+        )
+
+    ingest(
+        write_jsonl(
+            tmp_path / "a.jsonl",
+            [
+                *_run("r-paused", pause("r-paused", "2026-11-20T08:10:00Z")),
+                *_run(
+                    "r-resumed",
+                    pause("r-resumed", "2026-11-20T08:10:00Z"),
+                    pause("r-resumed", "2026-11-20T08:12:00Z", "resume"),
+                ),
+            ],
+        )
+    )
+    for now in (NOW, NOW + timedelta(minutes=5)):
+        found = run_history(store.con, now=now, stale_seconds=3 * 3600).to_pylist()
+        rows = {r["run_id"]: r for r in found}
+        paused, resumed = rows["r-paused"], rows["r-resumed"]
+        assert paused["status"] == "paused"
+        assert paused["duration_s"] == 10 * 60  # the time it ran until paused, not ticking
+        assert resumed["status"] == "running"  # resumed: it ticks again, from its start
+        assert resumed["duration_s"] == (now - datetime(2026, 11, 20, 8)).total_seconds()
+    # the console marks only a ticking duration
+    assert cells.seconds(600, status="paused") == "10m00s"
+    assert cells.seconds(600, status="running") == "10m00s ▸"

@@ -16,6 +16,7 @@ from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import triggers
 from quarterdeck.queries.store import Store
 from quarterdeck.queries.triggers import Rule
+from quarterdeck.watch import reason_for
 from support.events import event, started, write_jsonl
 
 AT = datetime(2026, 11, 20, 9, 0, 0)  # windows of 1h: (08:00, 09:00]
@@ -161,6 +162,30 @@ def test_failed_step_ratio(store: Store, tmp_path: Path) -> None:
     )
     load_paths(store.con, [tmp_path / "steps.jsonl"])
     assert value(store, "failed_step_ratio") == (pytest.approx(1 / 4), 2, ("r1",))
+
+
+def test_a_trips_reason_and_the_triggers_table_round_for_people(
+    hand: Store, tmp_path: Path
+) -> None:
+    ratio = rule("failed_run_ratio", threshold=0.5, workflow="invoice-posting")
+    ev = triggers.evaluate(hand.con, ratio, at=AT)
+    assert ev.value == pytest.approx(2 / 3)
+    # the dialog's reason, and the decision's recorded one: as the report rounds
+    assert "failed_run_ratio = 0.67 > 0.50 over 1h" in reason_for(ratio, ev)
+    hand.close()
+    config = tmp_path / "qd.toml"
+    config.write_text(
+        '[[trigger]]\nname = "ratio"\nmetric = "failed_run_ratio"\nwindow = "1h"\n'
+        'threshold = 0.5\nworkflow = "invoice-posting"\n'
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "quarterdeck.cli", "triggers", "--db", str(hand.path)]
+        + ["--config", str(config), "--at", "2026-11-20T09:00:00Z"],
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 4, shown.stderr
+    assert " 0.67 " in shown.stdout and "0.666" not in shown.stdout, shown.stdout
 
 
 def test_touch_metrics(hand: Store) -> None:

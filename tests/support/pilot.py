@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerCancelled
@@ -79,3 +80,8 @@ async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     await until(pilot, lambda: field.has_focus)
     await pilot.press(*text)
     await until(pilot, lambda: field.value == before + text)
+
+
+def screen_lines(app: App) -> list[str]:
+    """The screen as sent to the terminal, as plain text, line by line."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]

@@ -25,8 +25,8 @@ def test_operator_session_in_a_real_terminal(
     term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
     try:
         term.wait_for("120 shown")
-        screen = term.wait_for("Filter")
-        assert "9 quarantined" in screen
+        term.wait_for("Filter")
+        term.wait_for("9 quarantined")  # the status bar counts them once its query is back
         term.keys("/")
         term.wait_for("Esc clears")  # the filter box is open (a person waits to see it)
         term.keys("payout")

@@ -145,7 +145,10 @@ def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, obj
                 WHERE st.run_id = t.run_id AND st.step_id = t.step_id) AS step_name,
                list_filter(s.scope, lambda g: qd_grant_covers(g, t.system, t.object,
                                                                t.action)) AS covered_by
-        FROM touches t LEFT JOIN run_summary s USING (run_id)
+        FROM touches t
+        LEFT JOIN (SELECT run_id, workflow, identity,
+                          qd_run_scope(has_start, scope, workflow, workflow_version) AS scope
+                   FROM run_summary) s USING (run_id)
         WHERE t.event_id = ?
         """,
             [event_id],

@@ -44,13 +44,14 @@ CONFLICT_PAUSE = 0.05
 
 # The runs a new publish bears on: those of its version stored already that gave no scope of
 # their own (their touches were checked against no grants, or their version's earlier record).
+# They are refreshed with the runs that have new events.
 _REPUBLISHED = """
-INSERT INTO _runs
+CREATE OR REPLACE TEMP TABLE _republished AS
 SELECT s.run_id FROM run_summary s
 JOIN (SELECT DISTINCT workflow, version FROM events
       WHERE rowid > $1 AND type = 'workflow.published') p
   ON s.workflow = p.workflow AND s.workflow_version = p.version
-WHERE s.has_start AND s.scope IS NULL AND s.run_id NOT IN (SELECT run_id FROM _runs)
+WHERE s.has_start AND s.scope IS NULL
 """
 
 # Each run's first run.started (its scope as given: NULL when it gave none), and the scope its
@@ -69,15 +70,14 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
       GROUP BY run_id)
 """
 
-# Every touch of the load's runs whose scope is known gets the `in_scope` that scope gives (a
-# touch logged before its run.started, even in an earlier load, is covered too; one checked
-# before its version's publish came in is checked again). Only the rows that change are
-# written: a boolean, updated in place.
+# Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
+# before its run.started, even in an earlier load, is covered too), and those of the runs a
+# new publish bears on are checked again (a boolean, updated in place).
 _BACKFILL_SCOPE = """
 UPDATE events t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
 FROM _starts s
 WHERE t.type = 'data.touched' AND t.ts >= $lo AND t.run_id = s.run_id
-  AND t.in_scope IS DISTINCT FROM qd_in_scope(s.checked, t.system, t.object, t.action)
+  AND (t.in_scope IS NULL OR t.run_id IN (SELECT run_id FROM _republished))
 """
 
 # Every column of run_summary but its key and `scope`, in table order: what a refresh
@@ -257,6 +257,10 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             [events_mark],
         )
         con.execute(_REPUBLISHED, [events_mark])
+        con.execute(
+            "INSERT INTO _runs SELECT run_id FROM _republished "
+            "WHERE run_id NOT IN (SELECT run_id FROM _runs)"
+        )
         # The new publishes first: the scope check reads them.
         con.execute(_COPY_RELEASES, [events_mark])
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an

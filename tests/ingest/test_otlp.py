@@ -346,8 +346,9 @@ def test_a_traced_run_without_scope_takes_its_published_versions(
     assert findings(store.con, where=FindingFilter(kind="scope_exceeds_published")).num_rows == 1
 
 
+@pytest.mark.parametrize("with_more", [False, True], ids=["publish", "publish+touch"])
 def test_a_publish_that_comes_in_after_the_runs_touches_checks_them_again(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, with_more: bool
 ) -> None:
     run = "03" * 16
     load_paths(store.con, [write(tmp_path / "traces.json", agent_run(run))], tool_map=TOOLS)
@@ -356,10 +357,17 @@ def test_a_publish_that_comes_in_after_the_runs_touches_checks_them_again(
         (run, "A-7", False, "crm:delete:Account", 2, 2),
         (run, "C-1", False, "payments:write:Charge", 2, 2),
     ]
-    load_paths(store.con, [write(tmp_path / "releases.jsonl", PUBLISH)])
+    # the publish alone, or with a new touch of the run (refreshed for that anyway)
+    more = {
+        "type": "data.touched", "event_id": "more", "ts": "2025-12-02T00:00:01Z",
+        "run_id": run, "system": "payments", "object": "Charge", "record_id": "C-2",
+        "action": "create",
+    }  # fmt: skip
+    load_paths(store.con, [write(tmp_path / "releases.jsonl", PUBLISH, *[more][:with_more])])
     assert checked(store) == [
         (run, "A-7", False, "crm:delete:Account", 1, 1),
         (run, "C-1", True, None, 1, 1),
+        *[(run, "C-2", True, None, 1, 1)][:with_more],
     ]
     # the run's own scope stays unset (a publish rewrites no run's list), its checked one is
     # the version's

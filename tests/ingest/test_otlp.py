@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
 from quarterdeck.ingest import otlp  # noqa: E402
+from quarterdeck.ingest.follow import Follower  # noqa: E402
 from quarterdeck.ingest.load import load_paths  # noqa: E402
 from quarterdeck.ingest.tools import ToolEffect  # noqa: E402
 from quarterdeck.queries.findings import FindingFilter, findings  # noqa: E402
@@ -374,3 +375,23 @@ def test_a_publish_that_comes_in_after_the_runs_touches_checks_them_again(
     assert store.con.execute("SELECT scope FROM run_summary").fetchone() == (None,)
     overview = run_overview(store.con, run, now=datetime(2026, 1, 1))
     assert overview is not None and overview["scope"] == ["payments:write:Charge"]
+
+
+def test_a_follower_checks_a_runs_touches_again_when_its_version_is_published(
+    store: Store, tmp_path: Path
+) -> None:
+    run, logs = "04" * 16, tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "traces.json", agent_run(run))
+    follower = Follower(store.cursor(), [logs], tool_map=TOOLS)
+    try:
+        follower.poll()
+        assert [row[2] for row in checked(store)] == [False, False]
+        write(logs / "releases.jsonl", PUBLISH)  # another file, read later
+        follower.poll()
+    finally:
+        follower.close()  # stores and refreshes what it read
+    assert checked(store) == [
+        (run, "A-7", False, "crm:delete:Account", 1, 1),
+        (run, "C-1", True, None, 1, 1),
+    ]

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from opentelemetry.trace import Status, StatusCode  # noqa: E402
 
+from quarterdeck.console.screens.run_detail import _facts as run_facts  # noqa: E402
 from quarterdeck.ingest import otlp  # noqa: E402
 from quarterdeck.ingest.follow import Follower  # noqa: E402
 from quarterdeck.ingest.load import load_paths  # noqa: E402
@@ -338,6 +339,7 @@ def test_a_traced_run_without_scope_takes_its_published_versions(
         ["payments:write:Charge"],
         True,
     )
+    assert "(its version's published scope: the run gave none)" in run_facts(run)  # on screen
     other = run_overview(store.con, kept, now=datetime(2026, 1, 1))
     assert other is not None and (other["scope"], other["scope_published"]) == (
         ["crm:delete:Account"],

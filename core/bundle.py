@@ -350,6 +350,11 @@ def _run_report(item: dict[str, Any]) -> list[str]:
             ", ".join(f"`{printable(g)}`" for g in run["scope"])
             if run.get("scope")
             else "none recorded"
+        )
+        + (
+            " (its version's published scope: the run gave none)"
+            if run.get("scope_published")
+            else ""
         ),
         "",
     ]

@@ -6,7 +6,10 @@ trace are put together. The mapping (also in the README):
 - a trace is a run: `run_id` from a `quarterdeck.run_id` attribute (on any span of the trace
   in the same line, or the resource), else the trace id (hex); its workflow from
   `quarterdeck.workflow`, else `gen_ai.workflow.name` / `traceloop.workflow.name` (any span),
-  else the root's `gen_ai.agent.name`, else the root span's name, else `service.name`;
+  else the root's `gen_ai.agent.name`, else the root span's name, else `service.name`; its
+  version from `quarterdeck.workflow_version` (any span, or the resource), else the root's
+  `gen_ai.agent.version`, else the resource's `service.version` (a run that gives no
+  `quarterdeck.scope` takes its version's published scope);
   a trace whose root is an agent definition (`create_agent`) is not a run;
 - the root span (no parent) starts the run (`run.started` at its start, with
   `quarterdeck.identity`, `quarterdeck.scope`, `deployment.environment`, the session /
@@ -52,6 +55,8 @@ STATUS_ERROR = 2
 _USED = {
     "quarterdeck.run_id",
     "quarterdeck.workflow",
+    "quarterdeck.workflow_version",
+    "gen_ai.agent.version",
     "gen_ai.operation.name",
     "openinference.span.kind",
     "traceloop.span.kind",
@@ -248,6 +253,11 @@ def _run(
         or root.resource.get("service.name")
         or "unknown"
     )
+    version = (
+        given("quarterdeck.workflow_version")
+        or root.attrs.get("gen_ai.agent.version")
+        or root.resource.get("service.version")
+    )
     user = next((u for a in everything if (u := conventions.user(a))), None)
     scope = both.get("quarterdeck.scope")
     rest = _rest(root.attrs)
@@ -259,6 +269,7 @@ def _run(
             "run.started",
             root.start,
             workflow=str(workflow),
+            workflow_version=_text(version),
             identity=both.get("quarterdeck.identity"),
             environment=both.get("deployment.environment"),
             scope=scope if isinstance(scope, list) else None,

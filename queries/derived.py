@@ -5,7 +5,10 @@ from them are brought up to date here, by `refresh_derived`, for everything stor
 last call:
 
 - the scope backfill: a touch gets `in_scope` once its run's `run.started` is stored (a touch
-  logged before its run.started, even in an earlier load, is covered too);
+  logged before its run.started, even in an earlier load, is covered too), checked against
+  the run's scope: the one its run.started gives, else the scope its version was published
+  with (`qd_run_scope`); when a version's publish comes in after runs of it that gave no scope
+  of their own, those runs are refreshed too, and their touches checked again;
 - `run_summary`, one row per run, and `out_of_scope_touches`, a copy of the touches outside
   their run's scope, recomputed whole for every run with new events;
 - `approval_summary`, one row per approval, recomputed whole for every approval with a new
@@ -39,20 +42,51 @@ from quarterdeck.queries.store import StoreDamaged
 #: Seconds between tries of a refresh that conflicted with another (each takes milliseconds).
 CONFLICT_PAUSE = 0.05
 
+# The runs a new publish bears on: those of its version stored already that gave no scope of
+# their own (their touches were checked against no grants, or their version's earlier record).
+# They are refreshed with the runs that have new events.
+_REPUBLISHED = """
+CREATE OR REPLACE TEMP TABLE _republished AS
+SELECT s.run_id FROM run_summary s
+JOIN (SELECT DISTINCT workflow, version FROM events
+      WHERE rowid > $1 AND type = 'workflow.published') p
+  ON s.workflow = p.workflow AND s.workflow_version = p.version
+WHERE s.has_start AND s.scope IS NULL
+"""
+
+# Each run's first run.started (its scope as given: NULL when it gave none), and the scope its
+# touches are checked against (`qd_run_scope`).
+_STARTS = """
+CREATE OR REPLACE TEMP TABLE _starts AS
+SELECT run_id, s, qd_run_scope(true, s.scope, s.workflow, s.workflow_version) AS checked
+FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
+                              'workflow_version': workflow_version,
+                              'environment': environment, 'identity': identity,
+                              'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
+                              'scope': scope, 'session_id': session_id,
+                              'user_id': user_id}, ts) AS s
+      FROM events WHERE type = 'run.started' AND ts >= $lo
+        AND run_id IN (SELECT run_id FROM _runs)
+      GROUP BY run_id)
+"""
+
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
-# before its run.started, even in an earlier load, is covered too).
+# before its run.started, even in an earlier load, is covered too), and those of the runs a
+# new publish bears on are checked again (a boolean, updated in place).
 _BACKFILL_SCOPE = """
-UPDATE events t SET in_scope = qd_in_scope(s.scope, t.system, t.object, t.action)
-FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
-      WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
-WHERE t.type = 'data.touched' AND t.in_scope IS NULL AND t.ts >= $lo AND t.run_id = s.run_id
+UPDATE events t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
+FROM _starts s
+WHERE t.type = 'data.touched' AND t.ts >= $lo AND t.run_id = s.run_id
+  AND (t.in_scope IS NULL OR t.run_id IN (SELECT run_id FROM _republished))
 """
 
 # Every column of run_summary but its key and `scope`, in table order: what a refresh
 # rewrites in place. DuckDB updates a list column (`scope`) by deleting and re-inserting the
 # row, the very thing that goes wrong, so a run's scope is set apart, and only where it changed
 # (once, when a run.started comes in after other events of its run: a few rows, which DuckDB
-# logs row by row and replays right).
+# logs row by row and replays right). `scope` is the run's own (NULL when its run.started gave
+# none): a publish that comes in later changes no row's list, only counts, in place; readers
+# take the scope the touches were checked against from `qd_run_scope`.
 _SUMMARY_COLUMNS = (
     "workflow", "workflow_version", "environment", "identity", "trigger_kind", "trigger_by",
     "has_start", "started_at", "first_event_at", "last_event_at", "finished_at",
@@ -81,14 +115,6 @@ _REFRESH_SUMMARY = (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
         FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
-    ), st AS (
-        SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
-                                'workflow_version': workflow_version,
-                                'environment': environment, 'identity': identity,
-                                'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
-                                'scope': scope, 'session_id': session_id,
-                                'user_id': user_id}, ts) AS s
-        FROM run_starts WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
@@ -136,7 +162,7 @@ _REFRESH_SUMMARY = (
            coalesce(sp.cost_usd, 0),
            st.s.session_id, st.s.user_id
     FROM ev
-    LEFT JOIN st USING (run_id)
+    LEFT JOIN _starts st USING (run_id)
     LEFT JOIN sp USING (run_id)
     LEFT JOIN tc USING (run_id)
     LEFT JOIN en USING (run_id)
@@ -145,10 +171,9 @@ _REFRESH_SUMMARY = (
     """
     + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS),
     """
-    UPDATE run_summary r SET scope = s.scope
-    FROM (SELECT run_id, arg_min(scope, ts) AS scope FROM run_starts
-          WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id) s
-    WHERE r.run_id = s.run_id AND r.scope IS DISTINCT FROM s.scope
+    UPDATE run_summary r SET scope = s.s.scope
+    FROM _starts s
+    WHERE r.run_id = s.run_id AND r.scope IS DISTINCT FROM s.s.scope
     """,
 )
 
@@ -231,11 +256,19 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             "SELECT DISTINCT run_id FROM events WHERE rowid > ? AND run_id IS NOT NULL",
             [events_mark],
         )
+        con.execute(_REPUBLISHED, [events_mark])
+        con.execute(
+            "INSERT INTO _runs SELECT run_id FROM _republished "
+            "WHERE run_id NOT IN (SELECT run_id FROM _runs)"
+        )
+        # The new publishes first: the scope check reads them.
+        con.execute(_COPY_RELEASES, [events_mark])
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
         # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
         # row groups (a stretch of time each) that cannot hold them: a refresh costs the
         # runs it touches, not the store.
         lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
+        con.execute(_STARTS, lo)
         con.execute(_BACKFILL_SCOPE, lo)
         for statement in _REFRESH_SUMMARY:
             con.execute(statement, lo if "$lo" in statement else None)
@@ -248,7 +281,6 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
             since = one_row(con, _APPROVALS_START, lo)[0]
             for statement in _REFRESH_APPROVALS[1:]:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
-        con.execute(_COPY_RELEASES, [events_mark])
         con.execute(
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
             [events_max, records_max],

@@ -179,8 +179,10 @@ WITH ids AS (
 )
 SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
        j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
-       CASE WHEN j.type IN ('run.started', 'workflow.published')
-            THEN coalesce(j.scope, []::VARCHAR[]) END,
+       -- a run that gives no scope has none of its own (NULL): its version's published
+       -- scope is its scope (`derived`); a version published with none has none
+       CASE WHEN j.type = 'workflow.published' THEN coalesce(j.scope, []::VARCHAR[])
+            WHEN j.type = 'run.started' THEN j.scope END,
        j.name, j.kind, j.tool, j.model, j.tokens_in, j.tokens_out, j.cost_usd,
        j.system, j.object, j.record_id, j.fields, j.before, j.after, j.record_count,
        j.classification, NULL,

@@ -6,8 +6,10 @@ has them too and a new version of Quarterdeck never finds stale definitions in a
 Scope rules (DESIGN §2): a grant is `system:access[:object]`. Without an object it covers
 every object of that system. `read` covers read; `write` covers read, create and update;
 `delete` covers delete; `export` covers export; `*` covers everything. A `*` system or object
-matches any. Matching is exact (case-sensitive). A touch whose run's scope is unknown (no
-run.started seen yet) has `in_scope` NULL, never a guess.
+matches any. Matching is exact (case-sensitive). A run's scope is the one its run.started
+gives; a run.started that gives none (a trace without `quarterdeck.scope`) takes the scope its
+version was published with (`qd_run_scope`), and a run with neither has no grants. A touch
+whose run's scope is unknown (no run.started seen yet) has `in_scope` NULL, never a guess.
 
 The other way round, `qd_needed_grant` names the grant that would have covered an
 out-of-scope touch: the narrowest one, `system:access:object`, with the least access that
@@ -61,6 +63,23 @@ MACROS = (
         list_filter(coalesce(scope, []::VARCHAR[]),
                     lambda g: NOT coalesce(list_bool_or(
                         list_transform(published, lambda p: qd_grant_within(g, p))), false))
+    """,
+    # The scope a workflow's version was published with (its first publish, as findings
+    # hold it); NULL when the version was never published.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_published_scope(p_workflow, p_version) AS (
+        SELECT first(p.scope ORDER BY p.ts, p.event_id) FROM publications p
+        WHERE p.workflow = p_workflow AND p.version = p_version
+    )
+    """,
+    # The scope a run's touches are checked against: the scope its run.started gives, else
+    # its version's published scope, else none (every touch out of scope); unknown (NULL)
+    # until its run.started is seen.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_run_scope(has_start, own, r_workflow, r_version) AS
+        CASE WHEN has_start
+             THEN coalesce(own, qd_published_scope(r_workflow, r_version), []::VARCHAR[])
+        END
     """,
     """
     CREATE OR REPLACE TEMP MACRO qd_in_scope(scope, t_system, t_object, t_action) AS

@@ -142,7 +142,9 @@ def run_overview(
     now: datetime,
     stale_seconds: int = DEFAULT_STALE_SECONDS,
 ) -> dict[str, object] | None:
-    """One run's row of the history plus its scope; None when the run is unknown."""
+    """One run's row of the history plus its scope (the one its touches are checked against:
+    `scope_published` when it is its version's published scope, the run having given none);
+    None when the run is unknown."""
     rows = run_history(
         con, now=now, where=RunFilter(run_id=run_id), stale_seconds=stale_seconds
     ).to_pylist()
@@ -150,10 +152,15 @@ def run_overview(
         return None
     row: dict[str, object] = rows[0]
     scope = con.execute(
-        "SELECT scope, has_start FROM run_summary WHERE run_id = ?", [run_id]
+        "SELECT qd_run_scope(has_start, scope, workflow, workflow_version), has_start, "
+        "has_start AND scope IS NULL "
+        "AND qd_published_scope(workflow, workflow_version) IS NOT NULL "
+        "FROM run_summary WHERE run_id = ?",
+        [run_id],
     ).fetchone()
     row["scope"] = scope[0] if scope else None
     row["has_start"] = bool(scope[1]) if scope else False
+    row["scope_published"] = bool(scope[2]) if scope else False
     return row
 
 

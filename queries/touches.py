@@ -136,17 +136,22 @@ def touch_detail(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, obj
     rows = (
         con.execute(
             """
-        SELECT t.event_id, t.run_id, s.workflow, s.identity, s.scope, t.ts, t.system,
+        WITH t AS (  -- the touch and its run, before the run's scope is worked out
+            SELECT t.*, s.workflow, s.identity,
+                   qd_run_scope(s.has_start, s.scope, s.workflow, s.workflow_version) AS scope
+            FROM (SELECT * FROM touches WHERE event_id = ?) t
+            LEFT JOIN run_summary s USING (run_id)
+        )
+        SELECT t.event_id, t.run_id, t.workflow, t.identity, t.scope, t.ts, t.system,
                t.object, t.record_id, t.action, t.in_scope,
                qd_needed_grant(t.in_scope, t.system, t.object, t.action) AS needed_grant,
                t.step_id, t.fields, t.before,
                t.after, t.record_count, t.classification, t.actor,
                (SELECT arg_max(name, ts) FROM steps st
                 WHERE st.run_id = t.run_id AND st.step_id = t.step_id) AS step_name,
-               list_filter(s.scope, lambda g: qd_grant_covers(g, t.system, t.object,
+               list_filter(t.scope, lambda g: qd_grant_covers(g, t.system, t.object,
                                                                t.action)) AS covered_by
-        FROM touches t LEFT JOIN run_summary s USING (run_id)
-        WHERE t.event_id = ?
+        FROM t
         """,
             [event_id],
         )

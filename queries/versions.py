@@ -177,10 +177,12 @@ def versions(
     )
 
 
+# A run that gave no scope of its own used its version's published one (`qd_run_scope`).
 _USED_SCOPES = """
 SELECT scope, count(*) AS runs, qd_beyond_scope(scope, $published) AS beyond
-FROM run_summary
-WHERE workflow = $workflow AND workflow_version = $version AND has_start
+FROM (SELECT qd_run_scope(has_start, scope, workflow, workflow_version) AS scope
+      FROM run_summary
+      WHERE workflow = $workflow AND workflow_version = $version AND has_start)
 GROUP BY scope ORDER BY runs DESC
 """
 

@@ -164,6 +164,8 @@ def _facts(o: dict[str, object]) -> str:
         scope_text = "[bold red]no grants[/]"
     else:
         scope_text = ", ".join(cells.text(g) for g in scope)  # type: ignore[union-attr]
+    if o.get("scope_published"):
+        scope_text += " [dim](its version's published scope: the run gave none)[/]"
     lines = [
         f"[b]{cells.text(o['run_id'])}[/]  {cells.text(o['workflow'])} "
         f"{cells.text(o.get('workflow_version') or '')} · {cells.text(o.get('environment'))} "

@@ -50,6 +50,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # `{order}`; not `{'kind': …}`, a
 #: run ids the findings register for one query.
 SCRATCH = {
     "_runs": "run_id VARCHAR",
+    "_republished": "run_id VARCHAR",
+    "_starts": "run_id VARCHAR, s STRUCT(ts TIMESTAMP, workflow VARCHAR, workflow_version VARCHAR, "
+    "environment VARCHAR, identity VARCHAR, trigger_kind VARCHAR, trigger_by VARCHAR, "
+    "scope VARCHAR[], session_id VARCHAR, user_id VARCHAR), checked VARCHAR[]",
     "_approvals": "approval_id VARCHAR",
     "_qd_page": "run_id VARCHAR",
     "_qd_started": "run_id VARCHAR",

@@ -165,15 +165,25 @@ class QuarterdeckApp(App[None]):
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
         """As Textual's; a dialog that opened by itself (`by_itself`) is remembered, with the
-        moment it is first on screen (after its first refresh)."""
+        moment it is first on screen (`_display`)."""
         pushed = super().push_screen(screen, *args, **kwargs)
         if getattr(screen, "by_itself", False):
             self.unasked[screen] = None
-            screen.call_after_refresh(self._shown, screen)
         return pushed
 
-    def _shown(self, screen: Screen[Any]) -> None:
-        if screen in self.unasked:
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        """As Textual's (it writes the top screen's frame to the terminal); the first frame of
+        a dialog that opened by itself is the moment it is on screen. Not `call_after_refresh`:
+        that runs once the screen is idle, which under live rows and the dialog's own mounting
+        came up to a second after the dialog was drawn, and keys typed into the drawn dialog
+        were taken for keys pressed before it. (Called headless too, so Pilot tests see it.)"""
+        super()._display(screen, renderable)
+        if (
+            renderable is not None
+            and not self._batch_count  # (Textual draws nothing then)
+            and screen is self.screen
+            and self.unasked.get(screen, 0.0) is None
+        ):
             self.unasked[screen] = time.monotonic()
 
     def _before_shown(self, event: events.Key) -> None:

@@ -133,9 +133,12 @@ class DecisionsFlow:
             self.trip_withdrawn(trip)  # the operator typed while it was planned: not now
             return
         main = self.app.main_screen()
-        shown = set(main.visible_runs()) if main is not None else set()
-        hidden = (
-            tuple(r for r in plan.runs if r not in shown) if plan.target_kind == "workflow" else ()
+        listed = main.visible_runs() if main is not None else None
+        shown = set(listed) if listed is not None else None
+        hidden = (  # said only where runs are on screen to compare with (the Runs pane)
+            tuple(r for r in plan.runs if r not in shown)
+            if plan.target_kind == "workflow" and shown is not None
+            else ()
         )
 
         def decided(reason: str | None) -> None:

@@ -128,8 +128,12 @@ class MainScreen(Screen[None]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.post_message(WorkFailed("counting runs and quarantined lines", event.worker.error))
 
-    def visible_runs(self) -> list[str]:
-        """The runs the Runs pane shows now (its filter applied)."""
+    def visible_runs(self) -> list[str] | None:
+        """The runs the Runs pane shows now (its filter applied); None when no runs are on
+        screen to compare with: another pane shows (Triggers, Workflows…), or another screen
+        is over this one."""
+        if not self.is_current or not isinstance(self.current_pane(), RunsPane):
+            return None
         return list(self.query_one(RunsPane).query_one(TableView).keys)
 
     def workflow_under_cursor(self) -> str | None:

@@ -168,6 +168,14 @@ async def test_a_workflow_decision_names_the_runs_the_filter_hides(
         assert "not on screen now (hidden by the filter" in str(
             app.screen.query_one("#decide-what").render()
         )
+        # a pane that shows no runs says nothing of the screen (the filter is still on)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        await pilot.press("5")
+        app.decisions_flow.decide("pause", workflow=workflow)
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
+        assert app.screen.hidden == ()
+        assert "not on screen" not in str(app.screen.query_one("#decide-what").render())
 
 
 async def test_keys_are_offered_only_to_who_may_use_them(

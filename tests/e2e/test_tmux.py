@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from support.hostile import write_hostile_log
@@ -189,6 +190,41 @@ def test_keys_typed_in_one_burst_reach_the_box_they_were_typed_for(tmp_path: Pat
         term.keys(f":run {live}", "Enter")
         screen = term.wait_for("Timeline")
         assert f"Runs  ›  {live}" in screen
+        term.keys("q")
+        term.wait_for("EXITED:0")
+    finally:
+        term.close()
+
+
+def test_text_typed_into_a_trips_dialog_on_screen_stays_in_it(
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
+) -> None:
+    """A trip's dialog opens by itself; once it is drawn, what the operator types is its: the
+    text sent in one write the moment the dialog shows lands in the reason box, and the dialog
+    stays open (it is not taken back as if the keys had been pressed before it showed)."""
+    store = fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")
+    with duckdb.connect(str(store), read_only=True) as con:
+        workflow = con.execute(
+            "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
+            "ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+    (tmp_path / "quarterdeck.toml").write_text(
+        'operator = "anna"\n[operators.anna]\nroles = ["operator"]\n\n'
+        '[store]\nstale_after = "100000d"\n\n'  # the fleet's unfinished runs are still active
+        f'[[trigger]]\nname = "busy"\nworkflow = "{workflow}"\nmetric = "records_touched"\n'
+        'window = "3650d"\nthreshold = 0\nmin_runs = 0\n',
+        encoding="utf-8",
+    )
+    term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
+    try:
+        term.wait_for("Trigger busy tripped.")
+        term.keys("kwyz on call")  # at once, as a person who sees it types
+        # in the box (a dialog taken back would have given them to the table, and come back
+        # with the trip's reason only)
+        screen = term.wait_for("kwyz on call")
+        assert "Trigger busy tripped." in screen
+        term.keys("Escape")
+        term.wait_for_gone("Trigger busy tripped.")
         term.keys("q")
         term.wait_for("EXITED:0")
     finally:

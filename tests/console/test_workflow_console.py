@@ -164,7 +164,12 @@ async def test_each_run_of_a_decision_shows_its_outcome(
     # a run that started after the plan, which the runner paused too
     later = started("r-late", ts="2026-11-20T08:59:40Z")
     held = {**ack, "run_id": "r-late", "event_id": "ack-2", "result": "applied", "detail": None}
-    acks = write_jsonl(tmp_path / "live" / "ack.jsonl", [ack, later, held])
+    # and the runner's answer for the workflow itself (no run): it holds the later runs
+    hold = "runs of invoice-posting that start later are held until a resume"
+    whole = {k: v for k, v in held.items() if k != "run_id"} | {"event_id": "ack-3"}
+    acks = write_jsonl(
+        tmp_path / "live" / "ack.jsonl", [ack, later, held, {**whole, "detail": hold}]
+    )
     load_paths(pending_store.con, [acks])
     app = app_for(pending_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -175,11 +180,19 @@ async def test_each_run_of_a_decision_shows_its_outcome(
         await pilot.press("enter")
         outcomes = await on_top(pilot, app, OutcomesScreen)
         table = outcomes.query_one(TableView)
-        await until(pilot, lambda: table.keys == ["r-live-1", "r-late"])
+        await until(pilot, lambda: table.keys == ["", "r-live-1", "r-late"])
         title = str(outcomes.query_one("#outcomes-title").render())
-        assert "1 applied, 1 refused" in title  # as the Decisions view counts them
+        # as the Decisions view counts them, after the workflow's own answer
+        assert f"applied: {hold}; 1 applied, 1 refused" in title
+        first = [str(c) for c in table.table.get_row_at(0)]
+        assert "(the workflow)" in first[0] and hold in first[4]
+        assert "applied" in first[2] and first[5] == "yes"
+        await pilot.press("r")  # the workflow's row opens no run
+        await settle(pilot)
+        assert app.screen is outcomes
+        await pilot.press("down")
         # NAMED no is said in words, in the row and above the table
-        assert "no: started after" in str(table.table.get_row_at(1)[-1])
+        assert "no: started after" in str(table.table.get_row_at(2)[-1])
         assert "NAMED no: 1 run the decision did not name — they started after the " in title
         assert "holds its new runs until a resume" in title
         await pilot.press("r")

@@ -57,7 +57,8 @@ def help_text(app: QuarterdeckApp) -> str:
 async def test_resume_workflow_is_a_key_worded_as_the_dialog_words_it(
     pending_store: Store, tmp_path: Path
 ) -> None:
-    app = app_for(pending_store, desk_for(pending_store, tmp_path, {"operator"}))
+    desk = desk_for(pending_store, tmp_path, {"operator"})
+    app = app_for(pending_store, desk)
     async with app.run_test(size=SIZE) as pilot:
         await to_run(pilot, app, "r-live-1")  # awaiting approval: no `u` for this row
         await pilot.press("question_mark")
@@ -84,10 +85,17 @@ async def test_resume_workflow_is_a_key_worded_as_the_dialog_words_it(
         assert "until the workflow is resumed (U on its row" in what
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        # no run is paused and the workflow is not held: nothing to resume, and it says so
         await pilot.press("U")
+        await until(pilot, lambda: any("not held" in n.message for n in app._notifications))
+        assert not isinstance(app.screen, DecideScreen)
+        desk.record(desk.plan("pause", workflow="invoice-posting"), "hold it")
+        await pilot.press("U")  # held: a resume lets the workflow go
         dialog = await on_top(pilot, app, DecideScreen)
         title = str(dialog.query_one("#decide-title").render())
-        assert "resume 0 paused runs of invoice-posting" in title
+        assert "resume invoice-posting (no run of it is paused now)" in title
+        what = str(dialog.query_one("#decide-what").render())
+        assert "No run of invoice-posting to resume now: this decision is for the workflow" in what
 
 
 async def test_a_workflow_rollback_dialog_takes_enter_only_when_all_is_given(

@@ -120,7 +120,11 @@ class DecisionsFlow:
                 plan = self.desk.plan(action, **target)
         except Refused as exc:
             self.app.call_from_thread(
-                self.app.notify, str(exc), title=f"cannot {action}", severity="error", timeout=10
+                self.app.notify,
+                str(exc),
+                title=_by_trigger(trip, f"cannot {action}"),
+                severity="error",
+                timeout=10,
             )
         finally:  # whatever became of the plan, it is no longer being planned
             self.app.call_from_thread(self._confirm, plan, trip, by_itself)
@@ -168,7 +172,11 @@ class DecisionsFlow:
             record = self.desk.record(plan, reason, trip=claim)
         except (Refused, JournalError) as exc:
             self.app.call_from_thread(
-                self.app.notify, str(exc), title="not recorded", severity="error", timeout=10
+                self.app.notify,
+                str(exc),
+                title=_by_trigger(trip, "not recorded"),
+                severity="error",
+                timeout=10,
             )
             return
         self.app.call_from_thread(
@@ -180,3 +188,8 @@ class DecisionsFlow:
         if trip is not None:  # before the reload, so the Triggers pane shows it decided
             self.app.call_from_thread(self.trip_decided, trip.rule.name)
         self.app.call_from_thread(self.app.reload_screen)
+
+
+def _by_trigger(trip: Trip | None, title: str) -> str:
+    """A notification's title, naming the trigger whose trip it is about (if it is one's)."""
+    return f"trigger {trip.rule.name}: {title}" if trip is not None else title

@@ -80,6 +80,8 @@ ControlAction = Literal[
 ]
 #: The decisions about a workflow's rollout: acknowledged with no run.
 ROLLOUT_ACTIONS = ("promote", "rollback-version", "pause-rollout")
+#: The actions a runner may acknowledge for a workflow itself, with no run_id.
+WORKFLOW_ACTIONS = ("pause", "resume", "rollback", *ROLLOUT_ACTIONS)
 ControlResult = Literal["applied", "refused", "failed"]
 ApprovalDecision = Literal["approved", "rejected", "expired"]
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
@@ -212,20 +214,24 @@ class ControlApplied(_RunEnvelope):
     """A runner's acknowledgement of an operator decision (of a rollout decision: no run)."""
 
     type: Literal["control.applied"]
-    run_id: Id | None = Field(None, description="The run it was applied to; none for a rollout.")
+    run_id: Id | None = Field(
+        None, description="The run it was applied to; none for the workflow's own answer."
+    )
     decision_id: Id
     action: ControlAction
     result: ControlResult
     detail: str | None = None
 
     @model_validator(mode="after")
-    def _a_run_unless_a_rollout(self) -> ControlApplied:
-        # an acknowledgement with no run would count as every run's answer to the decision
-        if self.run_id is None and self.action not in ROLLOUT_ACTIONS:
+    def _a_run_unless_a_workflow(self) -> ControlApplied:
+        # no run: the workflow's own answer (a rollout's, or a workflow pause, resume or
+        # rollback holding or letting go its later runs); a cancel is only ever a run's
+        if self.run_id is None and self.action not in WORKFLOW_ACTIONS:
             raise PydanticCustomError(
                 "run_id_required",
                 "control.applied of a {action} needs the run_id it was applied to (only a "
-                "rollout decision's acknowledgement names no run)",
+                "workflow's acknowledgement names no run: a rollout decision's, or a "
+                "workflow pause's, resume's or rollback's)",
                 {"action": self.action},
             )
         return self

@@ -19,6 +19,8 @@ This is the shape of a real runner's logging, kept small enough to read in one s
 - it publishes each workflow's version when it starts (`workflow.published`), and, after
   `canary_after` seconds, a new version of invoice-posting as a canary at 10 % that fails
   more often (`CANARY`): what a per-version trigger is for;
+- it acknowledges a workflow decision for the workflow itself too (no run): a pause or a
+  rollback holds the runs of it that start later, a resume lets them start again;
 - it applies rollout decisions (promote, rollback-version, pause-rollout) to the weights it
   starts new runs of each version with, and acknowledges each with `control.applied` (no run),
   then a `rollout.changed` for each version whose weight it changed;
@@ -306,6 +308,7 @@ class LiveFleet:
                     self.paused_workflows.discard(workflow)
                 else:
                     self.paused_workflows.add(workflow)
+                self._hold(decision)
                 # runs of the workflow that started after Quarterdeck listed them too
                 run_ids += [
                     r.run_id
@@ -314,6 +317,36 @@ class LiveFleet:
                 ]
             for run_id in run_ids:
                 self._control(decision, run_id)
+
+    def _hold(self, decision: dict[str, Any]) -> None:
+        """Acknowledge a workflow decision for the workflow itself (no run): it holds, or
+        lets go, the runs of it that start later, even when none of its runs is active."""
+        wf = next((w for w in WORKFLOWS if w.name == decision["target"]), None)
+        if wf is None:
+            return  # not a workflow of this runner: another runner will answer for it
+        detail = (
+            f"runs of {wf.name} start again"
+            if decision["action"] == "resume"
+            else f"runs of {wf.name} that start later are held until a resume"
+        )
+        self._applied_to_workflow(wf, decision, detail, f"hold-{decision['decision_id']}")
+
+    def _applied_to_workflow(
+        self, wf: Workflow, decision: dict[str, Any], detail: str, event_id: str
+    ) -> None:
+        """The workflow's own acknowledgement of `decision`: `control.applied`, no run."""
+        self._emit(
+            wf,
+            {
+                "type": "control.applied",
+                "actor": wf.identity,
+                "decision_id": decision["decision_id"],
+                "action": decision["action"],
+                "result": "applied",
+                "detail": detail,
+                **({"event_id": event_id} if wf.with_event_ids else {}),
+            },
+        )
 
     def _ack(self, run: LiveRun, decision: dict[str, Any], result: str, detail: str) -> None:
         self._write(
@@ -400,19 +433,8 @@ class LiveFleet:
             ", ".join(f"{v} {weights.get(v, 0)} → {w} %" for v, w in sorted(changed.items()))
             or "weights held where they are"
         )
+        self._applied_to_workflow(wf, decision, detail, f"rollout-{decision['decision_id']}")
         ids = wf.with_event_ids
-        self._emit(
-            wf,
-            {
-                "type": "control.applied",
-                "actor": wf.identity,
-                "decision_id": decision["decision_id"],
-                "action": action,
-                "result": "applied",
-                "detail": detail,
-                **({"event_id": f"rollout-{decision['decision_id']}"} if ids else {}),
-            },
-        )
         weights.update(changed)
         for version, weight in sorted(changed.items()):
             self._emit(

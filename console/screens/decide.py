@@ -134,7 +134,13 @@ class DecideScreen(ModalScreen[str | None]):
             listed = ", ".join(cells.text(r) for r in runs[:LISTED])
             if len(runs) > LISTED:
                 listed += f" and {len(runs) - LISTED:,} more"
-            lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
+            if runs:
+                lines.append(f"[b]{len(runs):,} run{'s' if len(runs) != 1 else ''}[/]: {listed}")
+            else:  # a workflow pause or resume of the workflow itself
+                lines.append(
+                    f"[b]No run[/] of {cells.text(plan.target)} to {plan.action} now: this "
+                    "decision is for the workflow itself"
+                )
             left_out = int(plan.details.get("stale_left_out") or 0)
             if left_out:
                 lines.append(

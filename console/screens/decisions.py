@@ -33,6 +33,8 @@ STATE_STYLE = {
     "not acknowledged": "yellow",
 }
 LABELS = tuple(c.header for c in DECISIONS)
+#: The RUN of the workflow's own answer (a runner's acknowledgement that names no run).
+WHOLE = "(the workflow)"
 #: Why a run the decision did not name has an outcome (NAMED no), short and in full.
 LATER = "started after"
 LATER_WHY = (
@@ -116,7 +118,9 @@ class OutcomesScreen(DataScreen):
     HELP = (
         "One decision's outcome run by run: applied, refused (with what the runner said), or "
         "not acknowledged yet (its runner has not answered: it may be gone, or slow). Refused "
-        "runs come first. NAMED no means the decision did not name the run: " + LATER_WHY + ". "
+        "runs come first, after the workflow's own answer (RUN " + WHOLE + ": a rollout's new "
+        "weights, or a workflow pause holding the runs that start later). NAMED no means "
+        "the decision did not name the run: " + LATER_WHY + ". "
         "r opens the run."
     )
 
@@ -147,7 +151,7 @@ class OutcomesScreen(DataScreen):
         records = table.to_pylist()
         rows = [
             [
-                cells.text(o["run_id"]),
+                cells.text(o["run_id"]) if o["run_id"] else f"[dim]{WHOLE}[/]",
                 cells.text(o["workflow"]),
                 state(o["outcome"]),
                 cells.when(o["acked_at"]),
@@ -157,7 +161,7 @@ class OutcomesScreen(DataScreen):
             for o in records
         ]
         view = self.query_one(TableView)
-        view.show([c.header for c in DECISION_OUTCOMES], rows, [o["run_id"] for o in records])
+        view.show([c.header for c in DECISION_OUTCOMES], rows, [o["run_id"] or "" for o in records])
         decision = listed.to_pylist()[0] if listed.num_rows else None
         said = cells.text(decision["answers"]) if decision and decision["answers"] else "no run"
         later = sum(not o["named"] for o in records)

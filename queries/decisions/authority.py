@@ -11,7 +11,12 @@ nothing. (Every decision needs a reason too; `recording.record` refuses one with
 
 A workflow decision covers the workflow's live runs only (`WORKFLOW_SCOPE`): a pause the
 running and awaiting-approval ones, a rollback those and the paused ones, a resume the paused
-ones. A stale run (no event for `stale_seconds`) is history, not a live run: its runner has
+ones. A workflow pause holds the workflow itself too (its runners start no run of it until a
+resume), so it is recorded even when none of its runs is active; a resume with no paused run
+only if the workflow is held (a workflow pause or rollback since its last resume); a rollback
+needs a live run to roll back.
+
+A stale run (no event for `stale_seconds`) is history, not a live run: its runner has
 most likely gone and would never acknowledge, so it is left out unless the operator asks for
 it (`include_stale`), and the plan says how many were left out (`details["stale_left_out"]`).
 A single run is the operator's own pick and may be stale.
@@ -96,6 +101,9 @@ class Plan:
         if "rollout" in self.details:
             return str(self.details["what"])
         if self.target_kind == "workflow":
+            if not self.runs:  # the workflow itself: held, or let go
+                adjective, _ = WORKFLOW_SCOPE[self.action]
+                return f"{self.action} {self.target} (no run of it is {adjective} now)"
             stale = " (stale ones included)" if self.details.get("include_stale") else ""
             return workflow_scope(self.action, self.target, len(self.runs)) + stale
         return self.summary
@@ -109,7 +117,8 @@ class Plan:
             return self.headline
         if self.target_kind == "workflow":
             later = f"; {self.later_note}" if self.later_note else ""
-            return f"{self.headline}: {', '.join(self.runs)}{self.stale_note}{later}"
+            runs = f": {', '.join(self.runs)}" if self.runs else ""
+            return f"{self.headline}{runs}{self.stale_note}{later}"
         return f"{self.action} run {self.target}"
 
     @property
@@ -238,7 +247,7 @@ def _plan_workflow(
         ).fetchall()[0][0]
         if not known:
             raise Refused(f"no workflow {workflow!r} in the store")
-        if action != "resume":
+        if action == "rollback":
             stale = (
                 f"; {left_out} stale run{'s' if left_out != 1 else ''} left out "
                 "(--include-stale includes them)"
@@ -247,15 +256,32 @@ def _plan_workflow(
             )
             raise Refused(
                 f"workflow {workflow} has no run to {VERB_PHRASE[action]} "
-                f"(none is {' or '.join(s.replace('_', ' ') for s in live)}){stale}"
+                f"(none is {', '.join(s.replace('_', ' ') for s in live)}){stale}; "
+                "a pause of the workflow holds the runs that start later"
             )
-        # No paused run, but its runners may hold the workflow itself paused (no new runs
-        # since a workflow pause): a resume tells them to go on.
+        # A pause holds the workflow itself: its runners start none of its runs until a
+        # resume. A resume with no paused run lets the workflow go, if it is held.
+        if action == "resume" and not _held(con, workflow):
+            raise Refused(
+                f"workflow {workflow} has no paused run and is not held (no workflow pause or "
+                "rollback since its last resume): nothing to resume"
+            )
     ids = tuple(sorted(r["run_id"] for r in rows))
     details: dict[str, Any] = {"workflow": workflow, "stale_left_out": left_out}
     if include_stale:
         details["include_stale"] = True
     return Plan(action, "workflow", workflow, ids, details=details)
+
+
+def _held(con: duckdb.DuckDBPyConnection, workflow: str) -> bool:
+    """Whether the workflow's runners hold it: its latest workflow pause, rollback or resume
+    is not a resume."""
+    row = con.execute(
+        "SELECT action FROM decisions WHERE target_kind = 'workflow' AND target = ? "
+        "AND action IN ('pause', 'resume', 'rollback') ORDER BY seq DESC LIMIT 1",
+        [workflow],
+    ).fetchone()
+    return row is not None and row[0] != "resume"
 
 
 def _plan_approval(

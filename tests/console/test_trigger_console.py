@@ -250,3 +250,33 @@ async def test_two_rules_tripping_at_once_open_one_dialog_then_the_other(
             "Trigger busy-0 tripped.",
             "Trigger busy-1 tripped.",
         }
+
+
+async def test_a_trip_whose_decision_is_refused_names_its_trigger(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    # a rollback of a workflow none of whose runs is live is refused when it is planned
+    workflow = fleet_store.con.execute(
+        "SELECT workflow FROM run_summary GROUP BY workflow "
+        "HAVING count(*) FILTER (WHERE outcome IS NULL) = 0 ORDER BY workflow LIMIT 1"
+    ).fetchone()[0]
+    rule = TriggerSettings(
+        name="done-already",
+        workflow=workflow,
+        metric="records_touched",
+        window="30d",
+        threshold=0,
+        min_runs=0,
+        on_trip="rollback",
+    )
+    settings = Settings(trigger=[rule], console=ConsoleSettings(evaluate_every=600))
+    app, paths = watched_console(fleet_store, settings, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        pane = app.screen.query_one(TriggersPane)
+        await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 1)
+        pane.focus_table()
+        await pilot.press("d")
+        said = "trigger done-already: cannot rollback"
+        await until(pilot, lambda: any(n.title == said for n in app._notifications))
+        assert not isinstance(app.screen, DecideScreen) and not paths.journal.exists()

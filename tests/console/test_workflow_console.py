@@ -57,7 +57,8 @@ def help_text(app: QuarterdeckApp) -> str:
 async def test_resume_workflow_is_a_key_worded_as_the_dialog_words_it(
     pending_store: Store, tmp_path: Path
 ) -> None:
-    app = app_for(pending_store, desk_for(pending_store, tmp_path, {"operator"}))
+    desk = desk_for(pending_store, tmp_path, {"operator"})
+    app = app_for(pending_store, desk)
     async with app.run_test(size=SIZE) as pilot:
         await to_run(pilot, app, "r-live-1")  # awaiting approval: no `u` for this row
         await pilot.press("question_mark")
@@ -84,10 +85,17 @@ async def test_resume_workflow_is_a_key_worded_as_the_dialog_words_it(
         assert "until the workflow is resumed (U on its row" in what
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        # no run is paused and the workflow is not held: nothing to resume, and it says so
         await pilot.press("U")
+        await until(pilot, lambda: any("not held" in n.message for n in app._notifications))
+        assert not isinstance(app.screen, DecideScreen)
+        desk.record(desk.plan("pause", workflow="invoice-posting"), "hold it")
+        await pilot.press("U")  # held: a resume lets the workflow go
         dialog = await on_top(pilot, app, DecideScreen)
         title = str(dialog.query_one("#decide-title").render())
-        assert "resume 0 paused runs of invoice-posting" in title
+        assert "resume invoice-posting (no run of it is paused now)" in title
+        what = str(dialog.query_one("#decide-what").render())
+        assert "No run of invoice-posting to resume now: this decision is for the workflow" in what
 
 
 async def test_a_workflow_rollback_dialog_takes_enter_only_when_all_is_given(
@@ -164,7 +172,12 @@ async def test_each_run_of_a_decision_shows_its_outcome(
     # a run that started after the plan, which the runner paused too
     later = started("r-late", ts="2026-11-20T08:59:40Z")
     held = {**ack, "run_id": "r-late", "event_id": "ack-2", "result": "applied", "detail": None}
-    acks = write_jsonl(tmp_path / "live" / "ack.jsonl", [ack, later, held])
+    # and the runner's answer for the workflow itself (no run): it holds the later runs
+    hold = "runs of invoice-posting that start later are held until a resume"
+    whole = {k: v for k, v in held.items() if k != "run_id"} | {"event_id": "ack-3"}
+    acks = write_jsonl(
+        tmp_path / "live" / "ack.jsonl", [ack, later, held, {**whole, "detail": hold}]
+    )
     load_paths(pending_store.con, [acks])
     app = app_for(pending_store, desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -175,11 +188,19 @@ async def test_each_run_of_a_decision_shows_its_outcome(
         await pilot.press("enter")
         outcomes = await on_top(pilot, app, OutcomesScreen)
         table = outcomes.query_one(TableView)
-        await until(pilot, lambda: table.keys == ["r-live-1", "r-late"])
+        await until(pilot, lambda: table.keys == ["", "r-live-1", "r-late"])
         title = str(outcomes.query_one("#outcomes-title").render())
-        assert "1 applied, 1 refused" in title  # as the Decisions view counts them
+        # as the Decisions view counts them, after the workflow's own answer
+        assert f"applied: {hold}; 1 applied, 1 refused" in title
+        first = [str(c) for c in table.table.get_row_at(0)]
+        assert "(the workflow)" in first[0] and hold in first[4]
+        assert "applied" in first[2] and first[5] == "yes"
+        await pilot.press("r")  # the workflow's row opens no run
+        await settle(pilot)
+        assert app.screen is outcomes
+        await pilot.press("down")
         # NAMED no is said in words, in the row and above the table
-        assert "no: started after" in str(table.table.get_row_at(1)[-1])
+        assert "no: started after" in str(table.table.get_row_at(2)[-1])
         assert "NAMED no: 1 run the decision did not name — they started after the " in title
         assert "holds its new runs until a resume" in title
         await pilot.press("r")

@@ -308,7 +308,7 @@ def test_messages_that_echo_an_id_show_it_visibly(hostile_db: Path) -> None:
     assert VISIBLE in assert_shown(refused.stderr)  # "run … is running, not paused"
     recorded = qd(
         "decide",
-        "resume",
+        "pause",
         "--workflow",
         HOSTILE_WORKFLOW,
         "--reason",

@@ -15,6 +15,7 @@ from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import decisions
 from quarterdeck.queries.decisions import Operator, Paths, Refused, journal, recording
 from quarterdeck.queries.store import Store
+from quarterdeck.runner.live import LiveFleet
 from support.events import started, write_jsonl
 
 NOW = datetime(2026, 11, 20, 9, 0, 0)
@@ -184,8 +185,14 @@ def test_a_workflow_decision_covers_its_live_runs_not_stale_history(
 
 
 def test_a_workflow_of_only_stale_runs_says_how_to_include_them(fleet: Store) -> None:
-    with pytest.raises(Refused, match=r"no run to pause .*1 stale run left out \(--include-stale"):
-        decisions.plan(fleet.con, ANNA, "pause", workflow="crm-enrichment", now=NOW)
+    with pytest.raises(Refused, match=r"no run to roll back .*1 stale run left out \(--incl"):
+        decisions.plan(fleet.con, ANNA, "rollback", workflow="crm-enrichment", now=NOW)
+    pause = decisions.plan(fleet.con, ANNA, "pause", workflow="crm-enrichment", now=NOW)
+    assert pause.summary == (
+        "pause crm-enrichment (no run of it is active now); 1 stale run left out "
+        "(--include-stale includes them); runs of crm-enrichment that start later are held "
+        "too: its runners start none until the workflow is resumed"
+    )
 
 
 def test_each_run_of_a_decision_has_its_outcome(
@@ -500,11 +507,45 @@ def test_expiry_is_as_of_now(fleet: Store) -> None:
         decisions.plan(fleet.con, ANNA, "approve", approval_id="apr-1", now=later)
 
 
-def test_a_workflow_can_be_resumed_when_none_of_its_runs_is_paused(fleet: Store) -> None:
-    plan = decisions.plan(fleet.con, ANNA, "resume", workflow="invoice-posting", now=NOW)
-    assert plan.runs == () and plan.target == "invoice-posting"  # its runners go on
+def test_a_workflow_with_no_active_run_is_held_and_let_go(
+    fleet: Store, paths: Paths, tmp_path: Path
+) -> None:
+    """A workflow pause holds the workflow itself: recorded with no run to pause, the runner
+    holds the runs that start later and says so for the workflow, and the outcomes show it.
+    A resume with no paused run lets a held workflow go, and is refused once it is not held."""
+    runner = LiveFleet(tmp_path / "live", rate=10, burst_every=0, outbox=paths.outbox)
+    with pytest.raises(Refused, match="has no paused run and is not held"):
+        decisions.plan(fleet.con, ANNA, "resume", workflow="crm-enrichment", now=NOW)
     with pytest.raises(Refused, match="no workflow 'nope'"):
-        decisions.plan(fleet.con, ANNA, "resume", workflow="nope", now=NOW)
+        decisions.plan(fleet.con, ANNA, "pause", workflow="nope", now=NOW)
+
+    def decide_now(action: str) -> dict:
+        plan = decisions.plan(fleet.con, ANNA, action, workflow="crm-enrichment", now=NOW)
+        assert plan.runs == ()  # r-3 is stale: no run of it is active
+        rec = decisions.record(
+            fleet.con, plan, operator=ANNA, reason="out of scope", source="cli",
+            paths=paths, now=datetime.now(),
+        )  # fmt: skip
+        runner.take_decisions()
+        load_paths(fleet.con, [tmp_path / "live"])
+        return rec
+
+    paused = decide_now("pause")
+    assert runner.paused_workflows == {"crm-enrichment"}
+    listed = decisions.decisions(fleet.con, decision=paused["decision_id"]).to_pylist()[0]
+    held = "runs of crm-enrichment that start later are held until a resume"
+    assert (listed["state"], listed["answers"]) == ("applied", f"applied: {held}")
+    (row,) = decisions.outcomes(fleet.con, paused["decision_id"]).to_pylist()
+    assert (row["run_id"], row["workflow"], row["outcome"], row["detail"]) == (
+        None, "crm-enrichment", "applied", held
+    )  # fmt: skip
+
+    resumed = decide_now("resume")
+    assert runner.paused_workflows == set()
+    listed = decisions.decisions(fleet.con, decision=resumed["decision_id"]).to_pylist()[0]
+    assert listed["answers"] == "applied: runs of crm-enrichment start again"
+    with pytest.raises(Refused, match="not held"):
+        decisions.plan(fleet.con, ANNA, "resume", workflow="crm-enrichment", now=NOW)
 
 
 def test_workflow_decisions_and_outcomes_on_the_command_line(

@@ -73,8 +73,8 @@ def test_release_events_are_stored_without_a_run(store, tmp_path) -> None:
         (event("data.touched", "2026-11-20T08:00:00Z", system="s", object="o", action="read",
                identity=7), "wrong_type", "'identity' should be a string"),
         ({"type": "control.applied", "ts": "2026-11-20T08:00:00Z", "decision_id": "d",
-          "action": "pause", "result": "applied"}, "missing_field",
-         "control.applied of a pause needs the run_id"),
+          "action": "cancel", "result": "applied"}, "missing_field",
+         "control.applied of a cancel needs the run_id"),
     ],
 )  # fmt: skip
 def test_bad_release_lines_are_quarantined_with_a_clear_class(

@@ -104,6 +104,15 @@ def test_a_rollout_decision_reaches_the_runner_and_the_weights_move(canary, tmp_
     listed = decisions.decisions(canary.con).to_pylist()[0]
     assert (listed["action"], listed["state"]) == ("promote", "applied")
     assert "1.5.0 10 → 50 %" in listed["detail"]
+    # the runner's answer names no run: it is the workflow's, one outcome with no run
+    assert listed["answers"] == "applied: 1.4.0 90 → 50 %, 1.5.0 10 → 50 %"
+    assert listed["outcomes"] == [
+        {"run_id": None, "outcome": "applied", "detail": "1.4.0 90 → 50 %, 1.5.0 10 → 50 %"}
+    ]
+    (row,) = decisions.outcomes(canary.con, rec["decision_id"]).to_pylist()
+    assert (row["run_id"], row["workflow"], row["outcome"], row["named"]) == (
+        None, "invoice-posting", "applied", True
+    )  # fmt: skip
 
     decide("rollback-version", version="1.4.0")
     assert _weights(canary, later) == {"1.4.0": 100, "1.5.0": 0}

@@ -6,13 +6,16 @@ Each read command (`quarterdeck runs`, `touched`, `approvals` with the filters a
 reaches for) runs as its own process against the smallest and the largest store of --sizes
 (built by bench_queries.py's generator and kept in --data), median of 5 after one warm-up
 run each (the files are in the page cache; DuckDB's own cache starts empty every time, as
-it does for a command). The extra cost is the large store's median less the small one's:
-what the store's size adds to a command. Target (issue 17): under 50 ms at 10M events.
+it does for a command), as wall time and as CPU time (user + system of the process: on a
+shared machine the wall time swings with everyone else's work). The extra cost is the large
+store's median less the small one's: what the store's size adds to a command. Target
+(issue 17): under 50 ms at 10M events.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,15 +57,19 @@ def commands(store: Path) -> dict[str, list[str]]:
     }
 
 
-def median_ms(argv: list[str], store: Path) -> float:
+def median_ms(argv: list[str], store: Path) -> tuple[float, float]:
+    """The command's median wall time and median CPU time (user + system), in ms."""
     command = [sys.executable, "-m", "quarterdeck.cli", *argv, "--db", str(store)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # warm the page cache
-    times = []
+    wall, cpu = [], []
     for _ in range(REPEAT):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+        wall.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
 
 
 def main() -> None:
@@ -79,10 +86,20 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
     small_cmds, large_cmds = commands(small), commands(large)
-    print(f"{'median ms, whole command':<44}{sizes[0]:>12,}{sizes[-1]:>12,}{'extra':>10}")
+    print(
+        f"{'median ms, whole command':<44}{'wall':>8}{sizes[0]:>10,}{sizes[-1]:>12,}{'extra':>8}"
+        f"{'cpu':>8}{sizes[0]:>10,}{sizes[-1]:>12,}{'extra':>8}"
+    )
     for name in small_cmds:
-        a, b = median_ms(small_cmds[name], small), median_ms(large_cmds[name], large)
-        print(f"{name:<44}{a:>12.0f}{b:>12.0f}{b - a:>+10.0f}", flush=True)
+        (a, a_cpu), (b, b_cpu) = (
+            median_ms(small_cmds[name], small),
+            median_ms(large_cmds[name], large),
+        )
+        print(
+            f"{name:<44}{'':>8}{a:>10.0f}{b:>12.0f}{b - a:>+8.0f}"
+            f"{'':>8}{a_cpu:>10.0f}{b_cpu:>12.0f}{b_cpu - a_cpu:>+8.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ PLACEHOLDERS = {
     "active": "0",
     "source": "touches",
     "where": "true",
+    "table": "events",  # derived._BACKFILL_SCOPE: events, then record_touches
+    "touch": "",
 }
 
 _STATEMENT = re.compile(

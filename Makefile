@@ -45,14 +45,18 @@ typecheck: $(STAMP)
 	ln -s $(CURDIR)/ingest $(CURDIR)/queries $(CURDIR)/runner $(CURDIR)/server $(TYPECHECK)/
 	$(VENV)/bin/mypy -p quarterdeck
 
-## bench: ingest against DuckDB's read_json (1M events); pane queries at 100k and 1M;
+## bench: ingest against DuckDB's read_json (1M events of the sample fleet, and one file of
+## 500k events, 40% touches with before/after); pane queries at 100k and 1M; each read
+## command's extra cost, whole command, on the largest store of SIZES against a 20k one;
 ## a run-history page through `quarterdeck serve` against in-process at 1M, and with 20
 ## clients polling; follow lag and sustained rate at 2k/5k/10k events/s; 50 triggers on the
 ## 10M store (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
 SIZES ?= 100000,1000000
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_ingest.py --corpus touches --events 500000
 	$(PY) benchmarks/bench_queries.py --sizes $(SIZES)
+	$(PY) benchmarks/bench_commands.py --sizes 20000,$(SIZES)
 	$(PY) benchmarks/bench_server.py --events 1000000
 	$(PY) benchmarks/bench_follow.py --rates 2000,5000,10000
 	@test -e bench-data/store-10000000.duckdb && $(PY) benchmarks/bench_triggers.py || \

@@ -11,6 +11,9 @@ last call:
   of their own, those runs are refreshed too, and their touches checked again;
 - `run_summary`, one row per run, and `out_of_scope_touches`, a copy of the touches outside
   their run's scope, recomputed whole for every run with new events;
+- `record_touches`, a copy of every touch with a record id, clustered by record (a record's
+  lineage reads a row group or two, not the store): new touches appended, `in_scope` set
+  with the events' own;
 - `approval_summary`, one row per approval, recomputed whole for every approval with a new
   event or approval record;
 - `release_events`, a copy of the `workflow.published` and `rollout.changed` events, and
@@ -72,12 +75,31 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
 # before its run.started, even in an earlier load, is covered too), and those of the runs a
-# new publish bears on are checked again (a boolean, updated in place).
+# new publish bears on are checked again (a boolean, updated in place): in the events, then in
+# the copies of them `record_touches` holds already.
 _BACKFILL_SCOPE = """
-UPDATE events t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
+UPDATE {table} t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
 FROM _starts s
-WHERE t.type = 'data.touched' AND t.ts >= $lo AND t.run_id = s.run_id
+WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id
   AND (t.in_scope IS NULL OR t.run_id IN (SELECT run_id FROM _republished))
+"""
+_BACKFILL = (
+    _BACKFILL_SCOPE.format(table="events", touch="t.type = 'data.touched' AND"),
+    _BACKFILL_SCOPE.format(table="record_touches", touch=""),
+)
+
+# The new touches with a record id, appended to `record_touches` in `record_key` order, so
+# that each refresh's rows sit in row groups (or stretches of them) whose zone maps name few
+# records. `hash` is DuckDB's: a DuckDB whose hash differs would need the table re-keyed
+# (tests/store/test_lineage.py pins one value).
+_APPEND_RECORD_TOUCHES = """
+INSERT INTO record_touches
+SELECT hash(system, object, record_id) AS record_key, event_id, run_id, step_id, ts, actor,
+       system, object, record_id, action, fields, before, after, record_count,
+       classification, in_scope
+FROM events
+WHERE rowid > $events AND type = 'data.touched' AND record_id IS NOT NULL
+ORDER BY record_key, ts, event_id
 """
 
 # Every column of run_summary but its key and `scope`, in table order: what a refresh
@@ -269,7 +291,9 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
         # runs it touches, not the store.
         lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
         con.execute(_STARTS, lo)
-        con.execute(_BACKFILL_SCOPE, lo)
+        for statement in _BACKFILL:
+            con.execute(statement, lo)
+        con.execute(_APPEND_RECORD_TOUCHES, {"events": events_mark})
         for statement in _REFRESH_SUMMARY:
             con.execute(statement, lo if "$lo" in statement else None)
         params = {"events": events_mark, "records": records_mark}

@@ -548,7 +548,35 @@ V11 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11)
+V12 = Migration(
+    12,
+    "touches with a record id kept apart, clustered by record, so a record's lineage is a lookup",
+    (
+        # A record's touches are scattered through the events table (one in each of dozens
+        # of row groups at 10M events), so its lineage read every row group: +350 ms for the
+        # command at 10M against 20k events. A copy of the touches with a record id, each
+        # refresh's rows appended in `record_key` order (a hash of system, object and record
+        # id), lets DuckDB's zone maps skip every row group that cannot hold the record. Kept
+        # by `derived.refresh_derived` (appended; `in_scope` set as it is on the events).
+        """
+        CREATE TABLE record_touches AS
+        SELECT NULL::UBIGINT AS record_key, * FROM touches WHERE false
+        """,
+        # The touches the derived facts cover already (the rest come with the next refresh)
+        """
+        INSERT INTO record_touches
+        SELECT hash(system, object, record_id) AS record_key, event_id, run_id, step_id, ts,
+               actor, system, object, record_id, action, fields, before, after,
+               record_count, classification, in_scope
+        FROM events
+        WHERE type = 'data.touched' AND record_id IS NOT NULL
+          AND rowid <= (SELECT events_rowid FROM derived_marks)
+        ORDER BY record_key, ts, event_id
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 LATEST = MIGRATIONS[-1].version
 
 

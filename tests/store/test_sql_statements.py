@@ -37,6 +37,8 @@ PLACEHOLDERS = {
     "source": "touches",
     "where": "true",
     "page": "AND s.run_id IN (SELECT run_id FROM _qd_page)",
+    "table": "events",  # derived._BACKFILL_SCOPE: events, then record_touches
+    "touch": "",
 }
 
 _STATEMENT = re.compile(

@@ -57,7 +57,7 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
-from quarterdeck.console.pressed import read_escape_first, typed_into
+from quarterdeck.console.pressed import HOLD_S, TypeAhead, read_escape_first, typed_into
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -128,6 +128,9 @@ class QuarterdeckApp(App[None]):
         #: Dialogs that opened by themselves (a trip's), and when each was first on screen
         #: (None until then): keys pressed before that are not theirs.
         self.unasked: dict[Screen[Any], float | None] = {}
+        #: The keys read since the operator asked for a decision, held for its dialog.
+        self.type_ahead: TypeAhead | None = None
+        self._type_ahead_timer: Timer | None = None
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """As Textual's, in a terminal that reads Esc and a key typed at once as both
@@ -151,17 +154,53 @@ class QuarterdeckApp(App[None]):
         self.triggers_flow.start(self.settings.console.evaluate_every)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste) and not event.is_forwarded and self.type_ahead:
+            self.type_ahead.keys.append(event)  # the dialog's, once it is open
+            return
         if not isinstance(event, events.Key):
             await super().on_event(event)
             return
         if not event.is_forwarded:  # read in from the terminal
             self.last_key_at = event.time
+            if self.type_ahead is not None:
+                self.type_ahead.keys.append(event)
+                return
             self._before_shown(event)
         self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
         try:
             await super().on_event(event)
         finally:
             self.pressed_at = None
+
+    def hold_keys(self, what: str) -> None:
+        """Hold the keys read from now on for the dialog of the decision asked for (`what`):
+        its dialog takes them (`take_held_keys`, `replay`), or `drop_held_keys` lets them go
+        (see `pressed`)."""
+        if self.type_ahead is None:
+            self.type_ahead = TypeAhead(what)
+            self._type_ahead_timer = self.set_timer(
+                HOLD_S, lambda: self.drop_held_keys(f"no dialog came within {HOLD_S:g} s")
+            )
+
+    def take_held_keys(self) -> TypeAhead | None:
+        """The keys held so far, the hold ended: keys read from now on go where they go."""
+        held, self.type_ahead = self.type_ahead, None
+        if self._type_ahead_timer is not None:
+            self._type_ahead_timer.stop()
+            self._type_ahead_timer = None
+        return held
+
+    async def replay(self, keys: Iterable[events.Key | events.Paste]) -> None:
+        """Read held keys now, in order, as if typed now (before any key read after them)."""
+        for event in keys:
+            await self.on_event(event)
+
+    def drop_held_keys(self, why: str) -> None:
+        """Let the held keys go (no dialog will take them), and say so."""
+        held = self.take_held_keys()
+        said = held.dropped(why) if held is not None else None
+        if said:
+            self.notify(said, severity="warning", timeout=8)
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
         """As Textual's; a dialog that opened by itself (`by_itself`) is remembered, with the

@@ -10,6 +10,10 @@ server), so a trip is decided once, and the trigger flow hears of it at once
 (`trip_decided`): the Triggers pane stops saying it waits without waiting for an evaluation.
 What is on screen is queried again when a decision is recorded.
 
+The keys typed after the decision key, while the plan is made, are held by the app
+(`pressed.TypeAhead`) and given to the dialog once it has the focus; a refusal lets them go,
+said with the refusal.
+
 What it says goes in notifications: a refusal stays long enough to read (10 s), a decision
 recorded is news for 4 s (the Decisions view, `D`, keeps it and how each run answered).
 
@@ -55,8 +59,10 @@ class DecisionsFlow:
     def decide(self, action: str, **target: str) -> None:
         """Plan the decision (authority checked), then ask for confirmation and a reason."""
         if self.desk is None or self.desk.read_only:
+            self.app.drop_held_keys("this console is read-only")
             self.app.notify("read-only: this console takes no decisions", severity="warning")
             return
+        self.app.hold_keys(action)  # (the jump line's and the palette's: the key's are held)
         self.ask(action, target)
 
     def workflow_commands(self, workflow: str) -> Iterator[SystemCommand]:
@@ -75,7 +81,10 @@ class DecisionsFlow:
         """The decision a tripped rule asks for (`d` in the Triggers pane), if it is tripped
         and nobody has decided it yet."""
         if self.watch is not None:
+            self.app.hold_keys(f"decide {name}'s trip")
             self._in_thread(self._open_trip, name, doing=f"opening trigger {name}'s trip")
+        else:
+            self.app.drop_held_keys("this console evaluates no trigger")
 
     def ask(
         self,
@@ -105,6 +114,7 @@ class DecisionsFlow:
         assert self.watch is not None
         trip = self.watch.open_trip(name)
         if isinstance(trip, str):
+            self.app.call_from_thread(self.app.drop_held_keys, "there is nothing to decide")
             self.app.call_from_thread(self.app.notify, trip, severity="warning")
         else:
             self.app.call_from_thread(
@@ -132,6 +142,8 @@ class DecisionsFlow:
     def _confirm(self, plan: Plan | None, trip: Trip | None, by_itself: bool) -> None:
         self.planning_by_itself -= by_itself
         if plan is None:
+            if not by_itself:
+                self.app.drop_held_keys("it was refused")
             return
         if by_itself and trip is not None and time.monotonic() - self.app.last_key_at < SEEN_S:
             self.trip_withdrawn(trip)  # the operator typed while it was planned: not now
@@ -151,12 +163,28 @@ class DecisionsFlow:
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
         dialog = DecideScreen(
-            plan, hidden=hidden, reason=trip.reason if trip else "", why=why, by_itself=by_itself
+            plan,
+            hidden=hidden,
+            reason=trip.reason if trip else "",
+            why=why,
+            by_itself=by_itself,
+            on_open=None if by_itself else self._give_held_keys,
         )
         if trip is not None:
             self._trips = {s: t for s, t in self._trips.items() if s in self.app.screen_stack}
             self._trips[dialog] = trip
         self.app.push_screen(dialog, decided)
+
+    async def _give_held_keys(self, dialog: DecideScreen) -> None:
+        """The dialog asked for is open, its reason box focused: the keys typed since the
+        decision key are its (`pressed.TypeAhead`)."""
+        if dialog is not self.app.screen:  # closed already (a click), or under a trip's
+            self.app.drop_held_keys("its dialog was no longer on top")
+            return
+        held = self.app.take_held_keys()
+        if held is not None:
+            dialog.unseen_enters = held.enters
+            await self.app.replay(held.keys)
 
     def withdraw(self, dialog: Any) -> None:
         """A dialog that opened by itself was taken back before it showed (the app gave the

@@ -4,6 +4,7 @@ out, or a worker failed and the app should say so."""
 from __future__ import annotations
 
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 
 class DecisionWanted(Message):
@@ -30,6 +31,21 @@ class TripDecisionWanted(Message):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+
+def want_decision(sender: MessagePump, message: DecisionWanted | TripDecisionWanted) -> None:
+    """Ask the app for a decision's dialog, holding the keys read from now on for it (the
+    app's `hold_keys`, see `pressed`). The decision key's binding is a priority one, run as the
+    key is read: the keys typed after it are not read yet, and none reaches the screen below."""
+    hold = getattr(sender.app, "hold_keys", None)
+    if hold is not None:
+        what = (
+            message.action
+            if isinstance(message, DecisionWanted)
+            else f"decide {message.name}'s trip"
+        )
+        hold(what)
+    sender.post_message(message)
 
 
 class WorkFailed(Message):

@@ -20,6 +20,16 @@ every Esc binding (back, close, cancel, clear the filter) is a priority one, for
 and `/` are: it takes effect as the key is read, so the keys typed after it go to the screen
 or the table it leaves the operator on.
 
+A decision key asks for a dialog that opens only once the decision is planned (in a worker: the
+authority check may ask the server). The keys typed after it, in the same burst or paste, are
+the dialog's reason; read before the dialog is there, they would go to the table below, where
+`o`, `n` or `c` of "on call" are keys. So every decision key is a priority binding too, and
+asking for a decision starts `TypeAhead`: the keys (and pastes) read from then on are held, and
+given to the dialog, in order, once its reason box has the focus. An Enter among them moves on
+to the next box but decides nothing (`DecideScreen`): the operator has not read the dialog yet.
+A plan refused, or no dialog within `HOLD_S`, lets the held keys go, said in a notification,
+never to the screen below.
+
 The rest is time. Every key carries the moment it was read (`events.Key.time`, monotonic).
 What changes on screen by itself — a row arriving under the cursor, a dialog that opens — is
 not what the operator saw until it has been on screen for `SEEN_S`: a key pressed before that
@@ -30,6 +40,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from textual import events
 from textual._xterm_parser import XTermParser
@@ -39,6 +50,9 @@ from textual.widgets import Input, TextArea
 #: Seconds something must have been on screen before a key can be a response to it: nobody
 #: reads a new row, or a dialog, and presses a key about it faster.
 SEEN_S = 0.5
+#: Seconds the keys typed after a decision key are held for its dialog, at most: a plan that
+#: takes longer (a server that does not answer) must not leave the console deaf.
+HOLD_S = 5.0
 
 
 def typed_into(widget: Widget | None) -> bool:
@@ -63,3 +77,29 @@ def read_escape_first() -> None:
         from textual.drivers import linux_driver
 
         linux_driver.XTermParser = EscapeFirst  # type: ignore[misc]
+
+
+@dataclass
+class TypeAhead:
+    """The keys read since a decision was asked for (`what`, "pause"), held for its dialog."""
+
+    what: str
+    keys: list[events.Key | events.Paste] = field(default_factory=list)
+
+    @property
+    def enters(self) -> int:
+        """How many of the held keys are Enter (in the dialog, they confirm nothing)."""
+        return sum(1 for key in self.keys if isinstance(key, events.Key) and key.key == "enter")
+
+    def dropped(self, why: str) -> str | None:
+        """What to tell the operator of the held keys let go (None if nothing was typed)."""
+        if not self.keys:
+            return None
+        typed = "".join(
+            key.text
+            if isinstance(key, events.Paste)
+            else (key.character if key.is_printable and key.character else f"<{key.key}>")
+            for key in self.keys
+        )
+        shown = typed if len(typed) <= 40 else typed[:39] + "…"
+        return f"what you typed after asking to {self.what} ({shown!r}) was not used: {why}"

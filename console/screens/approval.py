@@ -16,7 +16,7 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import ApprovalDetail, StoreReader
-from quarterdeck.console.messages import DecisionWanted
+from quarterdeck.console.messages import DecisionWanted, want_decision
 from quarterdeck.console.screens.base import crumbs
 from quarterdeck.console.screens.run_detail import RunDetailScreen, step_rows, touch_rows
 from quarterdeck.console.screens.two_tables import TwoTablesScreen
@@ -44,8 +44,9 @@ class ApprovalScreen(TwoTablesScreen):
     FACTS_ID = "approval-facts"
 
     BINDINGS = [
-        Binding("a", "decide('approve')", "Approve", id="approval.approve"),
-        Binding("x", "decide('reject')", "Reject", id="approval.reject"),
+        # priority: see `pressed` (the keys typed after it are its dialog's)
+        Binding("a", "decide('approve')", "Approve", id="approval.approve", priority=True),
+        Binding("x", "decide('reject')", "Reject", id="approval.reject", priority=True),
         Binding("r", "run", "Run detail", id="approval.run"),
     ]
 
@@ -92,7 +93,7 @@ class ApprovalScreen(TwoTablesScreen):
         self.refresh_bindings()  # the decision keys follow the request's state
 
     def action_decide(self, action: str) -> None:
-        self.post_message(DecisionWanted(action, approval_id=self.approval_id))
+        want_decision(self, DecisionWanted(action, approval_id=self.approval_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":

@@ -8,6 +8,11 @@ at once lands there; nothing is decided by a key alone: Enter in the reason box 
 the name box when there is one, and Enter in the last box decides only when all is given (it
 says what is missing otherwise). Esc cancels. The dialog returns the reason, or None.
 
+The keys typed after the decision key, before the dialog was there, are given to it once its
+reason box has the focus (`on_open`, see `pressed`): the reason typed in one burst lands. An
+Enter among them still moves on to the name box, but does not decide: nobody has read the
+dialog yet, so it says to press Enter again.
+
 Stale runs are said, not offered: a stale run's runner has most likely gone and would not
 acknowledge, so including them is a separate, deliberate step (`p` on the run, or the CLI's
 `--include-stale`), not one more box to tick in a dialog that is already asking to confirm.
@@ -19,6 +24,8 @@ so what is recorded is what the operator read and confirmed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -73,9 +80,14 @@ class DecideScreen(ModalScreen[str | None]):
         reason: str = "",
         why: str = "",
         by_itself: bool = False,
+        on_open: Callable[[DecideScreen], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self.plan = plan
+        #: called once the reason box has the focus: it gives the dialog the keys typed for it
+        self.on_open = on_open
+        #: Enters among the keys typed before the dialog showed, not yet read: none decides
+        self.unseen_enters = 0
         #: opened by a trip, not by a key: the app gives it no key pressed before it showed
         self.by_itself = by_itself
         self.hidden = hidden
@@ -173,6 +185,8 @@ class DecideScreen(ModalScreen[str | None]):
         # after a pre-filled reason (a trip's): what the operator types adds to it
         reason.cursor_position = len(reason.value)
         self._check()
+        if self.on_open is not None:  # after the focus above (both wait for the app's turn)
+            self.app.call_later(self.on_open, self)
 
     @on(Input.Changed)
     def _check(self) -> None:
@@ -191,13 +205,30 @@ class DecideScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
+        unseen = self._unseen_enter()
         boxes = list(self.query(Input))
         if event.input is not boxes[-1]:  # the reason, with the name still to type
             boxes[boxes.index(event.input) + 1].focus()
-            return
-        self._confirm()
+        elif not unseen:
+            self._confirm()
 
     @on(Button.Pressed, "#decide-confirm")
+    def _confirm_pressed(self) -> None:
+        if not self._unseen_enter():
+            self._confirm()
+
+    def _unseen_enter(self) -> bool:
+        """This Enter was typed before the dialog showed (one of `unseen_enters`): it decides
+        nothing, and the dialog says so."""
+        if self.unseen_enters <= 0:
+            return False
+        self.unseen_enters -= 1
+        self.query_one("#decide-error", Static).update(
+            "Enter was typed before this dialog showed, so it decided nothing: read what it "
+            "will do, then press Enter to confirm"
+        )
+        return True
+
     def _confirm(self) -> None:
         problem = self._problem()
         if problem is not None:

@@ -15,7 +15,7 @@ from textual_fastdatatable import DataTable
 from quarterdeck import formats
 from quarterdeck.console import cells
 from quarterdeck.console.data import RunDetail, StoreReader
-from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
+from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, want_decision
 from quarterdeck.console.screens.base import DataScreen, crumbs
 from quarterdeck.console.screens.decisions import LABELS, decision_rows
 from quarterdeck.console.screens.touch import LineageScreen, open_touch
@@ -58,9 +58,10 @@ class RunDetailScreen(DataScreen):
         Binding("right_square_bracket", "tab(1)", "Next tab", id="detail.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="detail.prev_tab"),
         Binding("e", "evidence", "Evidence", id="detail.evidence"),
-        Binding("p", "decide('pause')", "Pause", id="detail.pause"),
-        Binding("u", "decide('resume')", "Resume", id="detail.resume"),
-        Binding("R", "decide('rollback')", "Roll back", id="detail.rollback"),
+        # priority, every decision key: see `pressed` (the keys typed after it are its dialog's)
+        Binding("p", "decide('pause')", "Pause", id="detail.pause", priority=True),
+        Binding("u", "decide('resume')", "Resume", id="detail.resume", priority=True),
+        Binding("R", "decide('rollback')", "Roll back", id="detail.rollback", priority=True),
         Binding("t", "lineage", "Record lineage", id="detail.lineage"),
     ]
 
@@ -110,7 +111,7 @@ class RunDetailScreen(DataScreen):
         self.refresh_bindings()
 
     def action_decide(self, action: str) -> None:
-        self.post_message(DecisionWanted(action, run_id=self.run_id))
+        want_decision(self, DecisionWanted(action, run_id=self.run_id))
 
     def action_evidence(self) -> None:
         self.post_message(EvidenceWanted(self.run_id))

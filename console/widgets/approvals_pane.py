@@ -11,7 +11,8 @@ from textual.message import Message
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
-from quarterdeck.console.messages import DecisionWanted
+from quarterdeck.console.messages import DecisionWanted, want_decision
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.desk import key_state
 from quarterdeck.formats import duration
@@ -44,8 +45,9 @@ class ApprovalsPane(Pane):
 
     ROW_KEYS = (("decide", "approve"), ("decide", "reject"))
     BINDINGS = [
-        Binding("a", "decide('approve')", "Approve", id="approvals.approve"),
-        Binding("x", "decide('reject')", "Reject", id="approvals.reject"),
+        # priority: see `pressed` (the keys typed after it are its dialog's)
+        Binding("a", "decide('approve')", "Approve", id="approvals.approve", priority=True),
+        Binding("x", "decide('reject')", "Reject", id="approvals.reject", priority=True),
     ]
 
     class OpenApproval(Message):
@@ -84,11 +86,13 @@ class ApprovalsPane(Pane):
     def action_decide(self, action: str) -> None:
         record = self.record_pressed()
         if record is not None:
-            self.post_message(DecisionWanted(action, approval_id=record["approval_id"]))
+            want_decision(self, DecisionWanted(action, approval_id=record["approval_id"]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":
             return super().check_action(action, parameters)
+        if typed_into(self.screen.focused):  # a priority key: in a box, it is the box's
+            return False
         record = self.current_record() or {}
         return key_state(
             getattr(self.app, "desk", None),

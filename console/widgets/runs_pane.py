@@ -13,7 +13,8 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, split_filter
-from quarterdeck.console.messages import DecisionWanted, EvidenceWanted
+from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, want_decision
+from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.desk import key_state
 from quarterdeck.queries.columns import RUNS
@@ -85,12 +86,18 @@ class RunsPane(Pane):
         Binding("s", "sort_next", "Sort", show=False, id="runs.sort"),  # (the footer fits 80)
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="runs.sort_reverse"),
         Binding("e", "evidence", "Evidence", id="runs.evidence"),
-        Binding("p", "decide('pause')", "Pause", id="runs.pause"),
-        Binding("u", "decide('resume')", "Resume", id="runs.resume"),
-        Binding("R", "decide('rollback')", "Roll back", id="runs.rollback"),
+        # priority, every decision key: see `pressed` (the keys typed after it are its dialog's)
+        Binding("p", "decide('pause')", "Pause", id="runs.pause", priority=True),
+        Binding("u", "decide('resume')", "Resume", id="runs.resume", priority=True),
+        Binding("R", "decide('rollback')", "Roll back", id="runs.rollback", priority=True),
         # (off the footer, which they would overflow; in ? help and the palette)
         Binding(
-            "P", "decide_workflow('pause')", "Pause workflow", show=False, id="runs.pause_workflow"
+            "P",
+            "decide_workflow('pause')",
+            "Pause workflow",
+            show=False,
+            id="runs.pause_workflow",
+            priority=True,
         ),
         Binding(
             "U",
@@ -98,6 +105,7 @@ class RunsPane(Pane):
             "Resume workflow",
             show=False,
             id="runs.resume_workflow",
+            priority=True,
         ),
         Binding(
             "B",
@@ -105,6 +113,7 @@ class RunsPane(Pane):
             "Roll back workflow",
             show=False,
             id="runs.rollback_workflow",
+            priority=True,
         ),
     ]
 
@@ -161,7 +170,7 @@ class RunsPane(Pane):
     def action_decide(self, action: str) -> None:
         record = self.record_pressed()
         if record is not None:
-            self.post_message(DecisionWanted(action, run_id=record["run_id"]))
+            want_decision(self, DecisionWanted(action, run_id=record["run_id"]))
 
     def action_evidence(self) -> None:
         record = self.current_record()
@@ -171,11 +180,13 @@ class RunsPane(Pane):
     def action_decide_workflow(self, action: str) -> None:
         record = self.record_pressed()
         if record is not None and record["workflow"]:
-            self.post_message(DecisionWanted(action, workflow=record["workflow"]))
+            want_decision(self, DecisionWanted(action, workflow=record["workflow"]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in ("decide", "decide_workflow"):
             return super().check_action(action, parameters)
+        if typed_into(self.screen.focused):  # a priority key: in a box, it is the box's
+            return False
         record = self.current_record()
         desk = getattr(self.app, "desk", None)
         if action == "decide_workflow":  # its workflow's runs, whatever this run's status

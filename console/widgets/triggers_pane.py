@@ -11,7 +11,7 @@ from textual.message import Message
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, filter_rows
-from quarterdeck.console.messages import TripDecisionWanted
+from quarterdeck.console.messages import TripDecisionWanted, want_decision
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.formats import number
 from quarterdeck.queries.columns import TRIGGERS, without
@@ -52,7 +52,8 @@ class TriggersPane(Pane):
         "rule that has not been decided."
     )
 
-    BINDINGS = [Binding("d", "decide_trip", "Decide", id="triggers.decide")]
+    # priority: see `pressed` (the keys typed after it are its dialog's)
+    BINDINGS = [Binding("d", "decide_trip", "Decide", id="triggers.decide", priority=True)]
 
     class OpenTrigger(Message):
         def __init__(self, name: str) -> None:
@@ -109,4 +110,4 @@ class TriggersPane(Pane):
         if record is None:
             self.app.notify("no rule here to decide", severity="warning", timeout=5)
         else:
-            self.post_message(TripDecisionWanted(record["name"]))
+            want_decision(self, TripDecisionWanted(record["name"]))

@@ -214,6 +214,33 @@ async def test_keys_are_offered_only_to_who_may_use_them(
         assert "READ-ONLY" in str(app.screen.query_one("#status-bar").render())
 
 
+async def test_keys_held_for_a_dialog_that_never_opens_reach_nothing_and_are_said(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    """The keys typed after a decision key wait for its dialog (see `pressed.TypeAhead`); if
+    none opens (refused), none of them reaches the table below (`s` would sort it): they are
+    said, and the keys typed after that work as ever."""
+    app = app_for(fleet_store, desk_for(fleet_store, tmp_path, {"operator"}))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.screen.query_one(RunsPane)
+        await until(pilot, lambda: pane.records is not None)
+        view = pane.view
+        app.hold_keys("pause")  # as `p` does, the moment it is read
+        await pilot.press("s", "S", "o", "k", "enter")
+        assert pane.view == view and not isinstance(app.screen, DecideScreen)
+        app.drop_held_keys("it was refused")
+        await until(
+            pilot,
+            lambda: any(
+                "after asking to pause ('sSok<enter>') was not used: it was refused"
+                in str(n.message)
+                for n in app._notifications
+            ),
+        )
+        await pilot.press("s")
+        await until(pilot, lambda: pane.view.sort != view.sort)
+
+
 async def test_a_refusal_is_explained_and_not_recorded(
     pending_store: Store, tmp_path: Path
 ) -> None:

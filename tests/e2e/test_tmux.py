@@ -229,3 +229,45 @@ def test_text_typed_into_a_trips_dialog_on_screen_stays_in_it(
         term.wait_for("EXITED:0")
     finally:
         term.close()
+
+
+def test_a_reason_typed_with_the_decision_key_lands_in_its_dialog(
+    tmp_path: Path, fleet_copy: Callable[[Path], Path]
+) -> None:
+    """`p`, a reason and Enter sent in one write, while the dialog is still being planned:
+    the reason lands in the dialog's box (none of its letters reached the Runs pane, where `s`
+    sorts), and the Enter typed before the dialog showed decides nothing until pressed again."""
+    fleet_copy(tmp_path / ".quarterdeck" / "quarterdeck.duckdb")
+    (tmp_path / "quarterdeck.toml").write_text(
+        'operator = "anna"\n[operators.anna]\nroles = ["operator"]\n\n'
+        '[store]\nstale_after = "100000d"\n',  # the fleet's unfinished runs are still active
+        encoding="utf-8",
+    )
+    term = Terminal([sys.executable, "-m", "quarterdeck.cli"], tmp_path)
+    try:
+        term.wait_for("Filter")
+        term.keys("/")
+        term.wait_for("Esc clears")
+        term.keys("running", "Enter")  # the running runs, the table focused again
+        screen = term.wait_until(
+            lambda screen: (
+                "filter running" in screen
+                and all(" running " in line for line in screen.splitlines() if "│   r-" in line)
+            ),
+            "only running runs listed",
+        )
+        sorted_by = re.search(r"sorted by [^·│]+[↓↑]", screen)
+        assert sorted_by is not None, screen
+        time.sleep(0.5)  # (a person sees the cursor back in the table)
+        term.keys("p", "shift handover: fix sent", "Enter")
+        screen = term.wait_for("shift handover: fix sent")
+        assert "Pause — " in screen  # in the dialog's reason box
+        screen = term.wait_for("so it decided nothing")  # the early Enter, said
+        assert "decision recorded" not in screen
+        term.keys("Enter")  # read, confirmed
+        term.wait_for("decision recorded")
+        assert sorted_by[0] in term.screen()  # no `s` of the reason reached the pane
+        term.keys("q")
+        term.wait_for("EXITED:0")
+    finally:
+        term.close()

@@ -58,6 +58,7 @@ from quarterdeck.console.messages import (
     WorkFailed,
 )
 from quarterdeck.console.pressed import HOLD_S, TypeAhead, read_escape_first, typed_into
+from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.jump import Jump, JumpScreen
@@ -67,6 +68,7 @@ from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen
 from quarterdeck.console.triggers_flow import TriggersFlow
+from quarterdeck.console.widgets.pane import Pane
 from quarterdeck.desk import Desk
 from quarterdeck.printable import printable
 from quarterdeck.queries.store import Store
@@ -224,6 +226,8 @@ class QuarterdeckApp(App[None]):
             and self.unasked.get(screen, 0.0) is None
         ):
             self.unasked[screen] = time.monotonic()
+            if isinstance(screen, DecideScreen):
+                screen.first_shown(self.unasked[screen])
 
     def _before_shown(self, event: events.Key) -> None:
         """A key pressed before the dialog on top, which opened by itself, was on screen is
@@ -270,6 +274,11 @@ class QuarterdeckApp(App[None]):
     def _decision_wanted(self, message: DecisionWanted) -> None:
         message.stop()
         self.decisions_flow.decide(message.action, **message.target)
+
+    @on(Pane.Shown)
+    def _rows_shown(self, message: Pane.Shown) -> None:
+        message.stop()
+        self.decisions_flow.rows_shown()
 
     @on(TripDecisionWanted)
     def _trip_decision_wanted(self, message: TripDecisionWanted) -> None:

@@ -149,13 +149,7 @@ class DecisionsFlow:
             self.trip_withdrawn(trip)  # the operator typed while it was planned: not now
             return
         main = self.app.main_screen()
-        listed = main.visible_runs() if main is not None else None
-        shown = set(listed) if listed is not None else None
-        hidden = (  # said only where runs are on screen to compare with (the Runs pane)
-            tuple(r for r in plan.runs if r not in shown)
-            if plan.target_kind == "workflow" and shown is not None
-            else ()
-        )
+        hidden = _not_listed(plan, main.visible_runs() if main is not None else None)
 
         def decided(reason: str | None) -> None:
             if reason:
@@ -175,6 +169,16 @@ class DecisionsFlow:
             self._trips[dialog] = trip
         self.app.push_screen(dialog, decided)
 
+    def rows_shown(self) -> None:
+        """A pane showed new rows. Under a dialog that says which of its runs are not on
+        screen, that is worked out again: a refresh begun before it opened may land under it
+        (the refreshes asked for while it is open wait until it closes)."""
+        dialog, main = self.app.screen, self.app.main_screen()
+        if isinstance(dialog, DecideScreen) and dialog.hidden is not None and main is not None:
+            hidden = _not_listed(dialog.plan, main.listed_runs())
+            if hidden is not None:
+                dialog.show_hidden(hidden)
+
     async def _give_held_keys(self, dialog: DecideScreen) -> None:
         """The dialog asked for is open, its reason box focused: the keys typed since the
         decision key are its (`pressed.TypeAhead`)."""
@@ -183,7 +187,7 @@ class DecisionsFlow:
             return
         held = self.app.take_held_keys()
         if held is not None:
-            dialog.unseen_enters = held.enters
+            dialog.took_keys(time.monotonic())  # an Enter among them decides nothing
             await self.app.replay(held.keys)
 
     def withdraw(self, dialog: Any) -> None:
@@ -216,6 +220,15 @@ class DecisionsFlow:
         if trip is not None:  # before the reload, so the Triggers pane shows it decided
             self.app.call_from_thread(self.trip_decided, trip.rule.name)
         self.app.call_from_thread(self.app.reload_screen)
+
+
+def _not_listed(plan: Plan, listed: list[str] | None) -> tuple[str, ...] | None:
+    """The runs of a workflow decision that `listed` (the Runs pane's rows) leaves out; None
+    where there is nothing to compare with (another pane, or not a workflow's decision)."""
+    if plan.target_kind != "workflow" or listed is None:
+        return None
+    shown = set(listed)
+    return tuple(r for r in plan.runs if r not in shown)
 
 
 def _by_trigger(trip: Trip | None, title: str) -> str:

@@ -12,7 +12,8 @@ box. A priority binding runs whatever has focus, so each of them stands aside (i
 
 Esc is a key of its own. A terminal sends Esc as the byte ESC, and Alt+key as ESC and the key;
 Textual's parser reads ESC followed at once by a key as Alt+key and, for a key that is not a
-letter or digit (`/`, `:`, `?`), drops the Alt: Esc then `/running` typed in one burst lost the
+letter or digit (`/`, `:`, `?`), drops the Alt, and ESC then a digit is a macOS character (ESC
+`2` is ™): Esc then `/running` typed in one burst lost the
 Esc, and `running` went to the screen Esc was meant to leave (where `r` opens a run). The
 console binds no Alt key, so `EscapeFirst` reads ESC and a key in one go as the two keys they
 were typed as (`read_escape_first` puts it in the terminal driver when the console runs). And
@@ -43,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual._xterm_parser import XTermParser
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
@@ -67,6 +69,12 @@ class EscapeFirst(XTermParser):
         if alt and len(sequence) == 1:  # ESC, then this key, read in one go
             yield events.Key("escape", "\x1b")
             alt = False
+        elif len(sequence) == 2 and sequence[0] == "\x1b" and sequence[1] != "\x1b":
+            # ESC and a digit, `-`, `=` or `§`: Textual reads these as the characters WezTerm
+            # sends for Option+key on macOS (ESC 1 as ¡); here they are Esc, then the key
+            if isinstance(ANSI_SEQUENCES_KEYS.get(sequence), str):
+                yield events.Key("escape", "\x1b")
+                sequence = sequence[1]
         yield from super()._sequence_to_key_events(sequence, alt)
 
 
@@ -85,11 +93,6 @@ class TypeAhead:
 
     what: str
     keys: list[events.Key | events.Paste] = field(default_factory=list)
-
-    @property
-    def enters(self) -> int:
-        """How many of the held keys are Enter (in the dialog, they confirm nothing)."""
-        return sum(1 for key in self.keys if isinstance(key, events.Key) and key.key == "enter")
 
     def dropped(self, why: str) -> str | None:
         """What to tell the operator of the held keys let go (None if nothing was typed)."""

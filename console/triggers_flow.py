@@ -51,7 +51,7 @@ class TriggersFlow:
         #: rule name -> its trip handed to the operator and not decided yet
         self.waiting: dict[str, Trip] = {}
         decisions.trip_decided = self._decided
-        decisions.trip_withdrawn = self._ask  # once the operator pauses again
+        decisions.trip_withdrawn = self._ask_later
 
     def _decided(self, name: str) -> None:
         """A trip's decision was recorded from this console: it no longer waits."""
@@ -79,6 +79,11 @@ class TriggersFlow:
         if trips or settled:
             self.app.call_from_thread(self._tripped, trips, settled)
 
+    def _ask_later(self, trip: Trip) -> None:
+        """Open the trip's dialog (again) once the operator pauses: not before `SEEN_S` (a
+        dialog taken back by a key waits until that key has gone where it was meant to)."""
+        self.app.set_timer(SEEN_S, lambda: self._ask(trip))
+
     def _ask(self, trip: Trip) -> None:
         """Open the trip's dialog once the operator is not in a dialog nor typing."""
         app, rule = self.app, trip.rule
@@ -87,9 +92,10 @@ class TriggersFlow:
         if (
             isinstance(app.screen, ModalScreen)
             or self.decisions.planning_by_itself  # another trip's dialog is on its way
+            or getattr(app, "type_ahead", None) is not None  # keys wait for an asked dialog
             or time.monotonic() - app.last_key_at < SEEN_S
         ):
-            app.set_timer(SEEN_S, lambda: self._ask(trip))
+            self._ask_later(trip)
             return
         self.decisions.ask(rule.action, {"workflow": str(rule.workflow)}, trip, by_itself=True)
 

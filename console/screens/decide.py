@@ -11,7 +11,10 @@ says what is missing otherwise). Esc cancels. The dialog returns the reason, or 
 The keys typed after the decision key, before the dialog was there, are given to it once its
 reason box has the focus (`on_open`, see `pressed`): the reason typed in one burst lands. An
 Enter among them still moves on to the name box, but does not decide: nobody has read the
-dialog yet, so it says to press Enter again.
+dialog yet, so it says to press Enter again. The same holds for a dialog that opened by itself
+(a trip's) and an Enter pressed less than `SEEN_S` after it showed: an operator typing when
+it appeared was not answering it. Enter is the dialog's own (priority) key for this, since the
+moment a key was pressed is known only as it is read (`App.pressed_at`).
 
 Stale runs are said, not offered: a stale run's runner has most likely gone and would not
 acknowledge, so including them is a separate, deliberate step (`p` on the run, or the CLI's
@@ -35,6 +38,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from quarterdeck.console import cells
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import printable
 from quarterdeck.queries.decisions import Plan
 
@@ -56,7 +60,10 @@ LISTED = 12
 
 class DecideScreen(ModalScreen[str | None]):
     # priority: see `pressed` (the keys typed after it are for the screen below)
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="decide.cancel", priority=True)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="decide.cancel", priority=True),
+        Binding("enter", "enter", "Next / confirm", show=False, id="decide.enter", priority=True),
+    ]
 
     DEFAULT_CSS = """
     DecideScreen { align: center middle; }
@@ -67,6 +74,7 @@ class DecideScreen(ModalScreen[str | None]):
     DecideScreen #decide-title { text-style: bold; margin-bottom: 1; }
     DecideScreen .decide-note { color: $text-muted; }
     DecideScreen #decide-error { color: $error; height: auto; }
+    DecideScreen #decide-note { color: $warning; height: auto; }
     DecideScreen Input { margin-top: 1; }
     DecideScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     DecideScreen Button { margin-left: 2; }
@@ -76,7 +84,7 @@ class DecideScreen(ModalScreen[str | None]):
         self,
         plan: Plan,
         *,
-        hidden: tuple[str, ...] = (),
+        hidden: tuple[str, ...] | None = None,
         reason: str = "",
         why: str = "",
         by_itself: bool = False,
@@ -86,10 +94,15 @@ class DecideScreen(ModalScreen[str | None]):
         self.plan = plan
         #: called once the reason box has the focus: it gives the dialog the keys typed for it
         self.on_open = on_open
-        #: Enters among the keys typed before the dialog showed, not yet read: none decides
-        self.unseen_enters = 0
+        #: An Enter pressed before this moment (monotonic) decides nothing: it was typed before
+        #: the dialog could be read. A dialog asked for by a key: from when the keys typed for
+        #: it are handed over (`took_keys`); one that opened by itself: `SEEN_S` after it first
+        #: showed (`first_shown`; None until then).
+        self.readable_from: float | None = None if by_itself else 0.0
         #: opened by a trip, not by a key: the app gives it no key pressed before it showed
         self.by_itself = by_itself
+        #: the plan's runs not listed on the screen below (None: no runs listed there to
+        #: compare with), said in the dialog; `show_hidden` says them again
         self.hidden = hidden
         # pre-filled (a trigger's evidence); the operator may edit it
         self.reason = printable(reason)
@@ -118,6 +131,7 @@ class DecideScreen(ModalScreen[str | None]):
                     id="decide-name",
                 )
             yield Static("", id="decide-error")
+            yield Static("", id="decide-note")
             with Horizontal():
                 yield Button("Cancel", id="decide-cancel", variant="primary")
                 yield Button(verb, id="decide-confirm", variant="error", disabled=True)
@@ -179,6 +193,13 @@ class DecideScreen(ModalScreen[str | None]):
         )
         return "\n".join(lines)
 
+    def show_hidden(self, hidden: tuple[str, ...]) -> None:
+        """The screen below listed other rows since (a refresh begun before the dialog opened
+        landed under it): say which runs are not on screen now."""
+        if hidden != self.hidden:
+            self.hidden = hidden
+            self.query_one("#decide-what", Static).update(cells.content(self._what()))
+
     def on_mount(self) -> None:
         reason = self.query_one("#decide-reason", Input)
         reason.focus()  # where typing goes: a reason typed at once lands in it
@@ -203,32 +224,41 @@ class DecideScreen(ModalScreen[str | None]):
                 return f"type the workflow's name, {self.typed_name}, to roll back {what}"
         return None
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        unseen = self._unseen_enter()
+    def took_keys(self, at: float) -> None:
+        """The keys typed for the dialog before it was there were handed to it at `at`."""
+        self.readable_from = at
+
+    def first_shown(self, at: float) -> None:
+        """The dialog's first frame reached the terminal at `at` (see the app's `_display`)."""
+        if self.by_itself:
+            self.readable_from = at + SEEN_S
+
+    def action_enter(self) -> None:
+        """Enter: presses the button it is on; in a box, moves on to the next box, or in the
+        last one confirms; never confirms when pressed before the dialog could be read. Run
+        after the keys typed before it: read as a priority key, it is ahead of the ones the box
+        has not taken in yet."""
+        pressed = getattr(self.app, "pressed_at", None)
+        (self.focused or self).call_later(self._enter, pressed)
+
+    def _enter(self, pressed: float | None) -> None:
+        focused = self.focused
+        if isinstance(focused, Button) and focused.id == "decide-cancel":
+            self.action_cancel()
+            return
         boxes = list(self.query(Input))
-        if event.input is not boxes[-1]:  # the reason, with the name still to type
-            boxes[boxes.index(event.input) + 1].focus()
-        elif not unseen:
-            self._confirm()
+        if focused in boxes and focused is not boxes[-1]:  # the reason, the name to type
+            boxes[boxes.index(focused) + 1].focus()
+            return
+        if pressed is not None and (self.readable_from is None or pressed < self.readable_from):
+            self.query_one("#decide-note", Static).update(
+                "Enter was pressed before this dialog could be read, so it decided nothing: "
+                "read what it will do, then press Enter to confirm"
+            )
+            return
+        self._confirm()
 
     @on(Button.Pressed, "#decide-confirm")
-    def _confirm_pressed(self) -> None:
-        if not self._unseen_enter():
-            self._confirm()
-
-    def _unseen_enter(self) -> bool:
-        """This Enter was typed before the dialog showed (one of `unseen_enters`): it decides
-        nothing, and the dialog says so."""
-        if self.unseen_enters <= 0:
-            return False
-        self.unseen_enters -= 1
-        self.query_one("#decide-error", Static).update(
-            "Enter was typed before this dialog showed, so it decided nothing: read what it "
-            "will do, then press Enter to confirm"
-        )
-        return True
-
     def _confirm(self) -> None:
         problem = self._problem()
         if problem is not None:

@@ -132,7 +132,12 @@ class MainScreen(Screen[None]):
         """The runs the Runs pane shows now (its filter applied); None when no runs are on
         screen to compare with: another pane shows (Triggers, Workflows…), or another screen
         is over this one."""
-        if not self.is_current or not isinstance(self.current_pane(), RunsPane):
+        return self.listed_runs() if self.is_current else None
+
+    def listed_runs(self) -> list[str] | None:
+        """The runs the Runs pane lists, whatever is over this screen (a dialog); None when
+        another pane shows."""
+        if not isinstance(self.current_pane(), RunsPane):
             return None
         return list(self.query_one(RunsPane).query_one(TableView).keys)
 

@@ -93,6 +93,9 @@ class Pane(Vertical, can_focus=False):
         ),
     ]
 
+    class Shown(Message):
+        """The pane shows the rows a load fetched (the app tells a dialog open over it)."""
+
     class Loaded(Message):
         """Rows fetched (and already formatted) by a worker: the whole table, or with
         `append` the next page."""
@@ -286,6 +289,7 @@ class Pane(Vertical, can_focus=False):
         self._retitle()
         if self.screen.focused is None and self.display:
             self.focus_table()
+        self.post_message(self.Shown())
 
     @on(Worker.StateChanged)
     def _load_failed(self, event: Worker.StateChanged) -> None:

@@ -11,6 +11,7 @@ from textual import events
 
 from quarterdeck.config import ConsoleSettings, Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.trigger import TriggerScreen
@@ -280,3 +281,37 @@ async def test_a_trip_whose_decision_is_refused_names_its_trigger(
         said = "trigger done-already: cannot rollback"
         await until(pilot, lambda: any(n.title == said for n in app._notifications))
         assert not isinstance(app.screen, DecideScreen) and not paths.journal.exists()
+
+
+async def test_enter_pressed_as_a_trips_dialog_shows_decides_nothing(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    """A trip's dialog opens by itself, its reason filled in: an Enter pressed less than
+    `SEEN_S` after it showed was typed by someone doing something else, so it confirms
+    nothing (and the dialog says so); once the dialog could be read, Enter confirms."""
+    workflow = fleet_store.con.execute(
+        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
+        "ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()[0]
+    rule = TriggerSettings(
+        name="busy", workflow=workflow, metric="records_touched", window="30d", threshold=0
+    )
+    settings = Settings(trigger=[rule], console=ConsoleSettings(evaluate_every=600))
+    app, paths = watched_console(fleet_store, settings, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, DecideScreen) and app.screen.readable_from is not None,
+        )
+        dialog = app.screen
+        assert isinstance(dialog, DecideScreen) and dialog.readable_from is not None
+        enter = events.Key("enter", "\r")  # pressed as it showed
+        enter.time = dialog.readable_from - SEEN_S / 2
+        app.post_message(enter)
+        await until(
+            pilot, lambda: "decided nothing" in str(dialog.query_one("#decide-note").render())
+        )
+        assert app.screen is dialog and not paths.journal.exists()
+        await until(pilot, lambda: time.monotonic() > dialog.readable_from)
+        await pilot.press("enter")  # read, then pressed
+        await until(pilot, lambda: paths.journal.exists())

@@ -74,7 +74,7 @@ class DecideScreen(ModalScreen[str | None]):
     DecideScreen #decide-title { text-style: bold; margin-bottom: 1; }
     DecideScreen .decide-note { color: $text-muted; }
     DecideScreen #decide-error { color: $error; height: auto; }
-    DecideScreen #decide-note { color: $warning; height: auto; }
+    DecideScreen #decide-note { color: $warning; height: auto; display: none; }
     DecideScreen Input { margin-top: 1; }
     DecideScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     DecideScreen Button { margin-left: 2; }
@@ -252,7 +252,9 @@ class DecideScreen(ModalScreen[str | None]):
             boxes[boxes.index(focused) + 1].focus()
             return
         if pressed is not None and (self.readable_from is None or pressed < self.readable_from):
-            self.query_one("#decide-note", Static).update(
+            note = self.query_one("#decide-note", Static)
+            note.display = True
+            note.update(
                 "Enter was pressed before this dialog could be read, so it decided nothing: "
                 "read what it will do, then press Enter to confirm"
             )

@@ -185,6 +185,7 @@ def _columns() -> str:
 
     fields = dict(EVENT_FIELDS)
     fields["trigger"] = 'STRUCT(kind VARCHAR, "by" VARCHAR)'
+    fields["rollout"] = "STRUCT(steps INTEGER[])"
     fields["ts"] = "TIMESTAMPTZ"
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in fields.items()) + "}"
 

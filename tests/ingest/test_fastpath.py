@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -301,46 +300,3 @@ def test_each_struct_has_the_fields_of_its_model() -> None:
         assert required == {
             name for name, field in model.model_fields.items() if field.is_required()
         } - {"type"}, struct
-
-
-def test_a_batch_with_the_fast_path_stores_what_the_models_alone_store(tmp_path: Path) -> None:
-    """The sample logs and a mutated copy, loaded with and without the fast path: the same
-    tables, row for row (compared with EXCEPT both ways)."""
-    from quarterdeck.ingest.load import load_paths
-    from quarterdeck.queries.store import Store
-
-    mutated = tmp_path / "mutated" / "runs.jsonl"
-    mutated.parent.mkdir()
-    out = []
-    for number, line in enumerate(
-        (SAMPLE_LOGS / "invoice-posting").glob("*.jsonl").__next__().read_bytes().splitlines()
-    ):
-        out.append(line)
-        if number % 7 == 0:
-            out.append(line.replace(b'"ts":', b'"ts":"2026-11-20T08:00:00.1234567Z","x":', 1))
-        if number % 11 == 0:
-            out.append(line[:-1] + b',"run_id":"r-dup"}')
-    mutated.write_bytes(b"\n".join(out) + b"\n")
-    tables = ["events", "quarantine", "run_summary", "record_touches", "approval_summary"]
-    with Store.open(tmp_path / "fast.duckdb") as fast:
-        load_paths(fast.con, [SAMPLE_LOGS, mutated.parent])
-    with (
-        mock.patch.object(validate, "accept", lambda line: None),
-        Store.open(tmp_path / "slow.duckdb") as slow,
-    ):
-        load_paths(slow.con, [SAMPLE_LOGS, mutated.parent])
-    with Store.open(tmp_path / "fast.duckdb") as fast:
-        fast.con.execute(f"ATTACH '{tmp_path / 'slow.duckdb'}' AS slow (READ_ONLY)")
-        for table in tables:
-            columns = [
-                row[0]
-                for row in fast.con.execute(f"DESCRIBE {table}").fetchall()
-                if row[0] not in ("loaded_at", "quarantined_at", "updated_at")
-            ]
-            picked = ", ".join(f'"{c}"' for c in columns)
-            for a, b in (("main", "slow"), ("slow", "main")):
-                differ = fast.con.execute(
-                    f"SELECT count(*) FROM (SELECT {picked} FROM {a}.{table} "
-                    f"EXCEPT ALL SELECT {picked} FROM {b}.{table})"
-                ).fetchone()
-                assert differ == (0,), (table, a, b)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -71,8 +73,9 @@ def main() -> None:
         "import json, resource, sys\n"
         "from quarterdeck.cli import main\n"
         "code = main(sys.argv[1:])\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'peak_mib': peak}), file=sys.stderr)\n"
+        "use = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "cpu = use.ru_utime + use.ru_stime\n"
+        "print(json.dumps({'peak_mib': use.ru_maxrss / 1024, 'cpu': cpu}), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     started = time.perf_counter()
@@ -84,7 +87,8 @@ def main() -> None:
     )
     qd_seconds = time.perf_counter() - started
     summary = json.loads(result.stdout)
-    peak_mib = json.loads(result.stderr.strip().splitlines()[-1])["peak_mib"]
+    child_use = json.loads(result.stderr.strip().splitlines()[-1])
+    peak_mib, qd_cpu = child_use["peak_mib"], child_use["cpu"]
     events = summary["events"]
     load_seconds = summary["seconds"]
 
@@ -92,6 +96,7 @@ def main() -> None:
     _remove(bare)
     con = duckdb.connect(str(bare))
     columns = _columns()
+    cpu_before = _cpu()
     started = time.perf_counter()
     con.execute(
         f"CREATE TABLE bare AS SELECT * FROM read_json(?, format='newline_delimited', "
@@ -100,6 +105,7 @@ def main() -> None:
     )
     con.execute("CHECKPOINT")
     bare_seconds = time.perf_counter() - started
+    bare_cpu = _cpu() - cpu_before
     bare_rows = con.execute("SELECT count(*) FROM bare").fetchone()[0]
     con.close()
 
@@ -120,6 +126,13 @@ def main() -> None:
         f"ratio              : {qd_rate / bare_rate:.2f} command, {load_rate / bare_rate:.2f} "
         "load  (target >= 0.60)"
     )
+    # On a shared machine the wall-clock ratio swings with the neighbours' load; CPU-seconds
+    # (all threads) swing less: read_json's CPU over the command's is the ratio two free
+    # cores would see if both kept them busy.
+    print(
+        f"CPU seconds        : {qd_cpu:.1f} command, {bare_cpu:.1f} read_json  "
+        f"(ratio {bare_cpu / qd_cpu:.2f}; load average {os.getloadavg()[0]:.1f})"
+    )
     print(
         json.dumps(
             {
@@ -131,6 +144,9 @@ def main() -> None:
                 "ratio_command": round(qd_rate / bare_rate, 3),
                 "ratio_load": round(load_rate / bare_rate, 3),
                 "peak_mib": round(peak_mib),
+                "qd_cpu": round(qd_cpu, 1),
+                "bare_cpu": round(bare_cpu, 1),
+                "load_average": round(os.getloadavg()[0], 1),
             }
         )
     )
@@ -185,8 +201,15 @@ def _columns() -> str:
 
     fields = dict(EVENT_FIELDS)
     fields["trigger"] = 'STRUCT(kind VARCHAR, "by" VARCHAR)'
+    fields["rollout"] = "STRUCT(steps INTEGER[])"
     fields["ts"] = "TIMESTAMPTZ"
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in fields.items()) + "}"
+
+
+def _cpu() -> float:
+    """CPU-seconds of this process so far, every thread (DuckDB's too)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def _remove(path: Path) -> None:

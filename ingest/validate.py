@@ -1,7 +1,8 @@
 """Validating lines against the v1 models and explaining the ones that fail.
 
 `check_batch` runs every line of a `LineBatch` through the pydantic event union. The happy path
-is one `validate_json` call per line; only a failing line pays for working out what is wrong,
+is the fast path's (`ingest.fastpath`, msgspec: stricter than the models, never looser), else
+one `validate_json` call per line; only a failing line pays for working out what is wrong,
 in words an operator (or the producer's author) can act on, with an error class:
 
 | class            | what was wrong                                              |
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from quarterdeck.ingest import otlp
+from quarterdeck.ingest.fastpath import accept
 from quarterdeck.ingest.models import (
     EVENT_ADAPTER,
     EVENT_TYPES,
@@ -145,13 +147,19 @@ def check_batch(batch: LineBatch, tool_map: ToolMap | None = None) -> CheckedBat
     ids, stamps, expires = out.ids, out.ts, out.expires
     long_at = {item.line_no for item in batch.long_lines}
     for index, line in enumerate(lines):
+        fast = accept(line)
+        if fast is not None:
+            ids.append(fast[0])
+            stamps.append(fast[1])
+            expires.append(fast[2])
+            continue
         try:
             event = validate(line)
             hazard = _json_hazard(line, event)
             if hazard is None:
                 ids.append(event.event_id)
                 stamps.append(utc_micros(event.ts))
-                expiry = getattr(event, "expires_at", None)
+                expiry = event.__dict__.get("expires_at")
                 expires.append(None if expiry is None else utc_micros(expiry))
                 continue
             valid[index] = False

@@ -156,26 +156,32 @@ APPROVAL_RECORD_SCHEMA = pa.schema(
 
 _EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHAR))"
 
-# Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet,
-# then parse those lines into columns and insert them: one statement, no row-by-row work.
+# Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet.
 # The ids come with the batch (the validator read them), so deduplication needs no parse.
-# `in_scope` is left NULL here: `derived.refresh_derived` fills it in once every run.started
-# of the load is stored.
-_INSERT_EVENTS = f"""
-INSERT INTO events
+_KEEP = f"""
 WITH ids AS (
     SELECT {_EVENT_ID} AS event_id, pos FROM _incoming
-), keep AS (
-    SELECT min(pos) AS pos FROM ids
-    WHERE event_id NOT IN (
-        SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM ids)
-    )
-    GROUP BY event_id
-), b AS (
+)
+SELECT min(pos) AS pos FROM ids
+WHERE event_id NOT IN (
+    SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM ids)
+)
+GROUP BY event_id
+"""
+
+# Parse the lines kept into columns and insert them: one statement, no row-by-row work. It
+# reads the batch in order with no join, so DuckDB writes the rows straight to the store's
+# blocks as it goes (a plan with a join in it loses the order, and the rows went through
+# the WAL at the commit and were written again by the checkpoint that followed: measured,
+# 500k touches, 2.4 s of checkpoint gone). `in_scope` is left NULL here:
+# `derived.refresh_derived` fills it in once every run.started of the load is stored.
+_INSERT_EVENTS = f"""
+INSERT INTO events
+WITH b AS (
     SELECT {_EVENT_ID} AS event_id, make_timestamp(ts_us) AS ts,
            make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset
     FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
-          FROM _incoming WHERE pos IN (SELECT pos FROM keep))
+          FROM _incoming)
 )
 SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
        j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
@@ -280,8 +286,7 @@ def _trial(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> str | None:
     """Insert `lines` and roll back: None when the store takes them, else its message."""
     con.execute("BEGIN TRANSACTION")
     try:
-        with registered(con, "_incoming", _numbered(lines)):
-            con.execute(_INSERT_EVENTS)
+        _insert_events(con, lines)
     except duckdb.Error as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     finally:
@@ -323,9 +328,7 @@ def _store_unit(
     counts = UnitCounts()
     with transaction(con):
         if lines is not None and lines.num_rows:
-            lines = _numbered(lines)
-            with registered(con, "_incoming", lines):
-                counts.events = scalar(con, _INSERT_EVENTS)
+            counts.events = _insert_events(con, lines)
             counts.duplicates += lines.num_rows - counts.events
         if records is not None and records.num_rows:
             with registered(con, "_records", records):
@@ -337,6 +340,19 @@ def _store_unit(
         for offset in offsets:
             con.execute(_SAVE_OFFSET, {**asdict(offset), "now": now})
     return counts
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> int:
+    """Insert the event lines of `lines` not stored yet (nor earlier in `lines`); how many."""
+    lines = _numbered(lines)
+    with registered(con, "_incoming", lines):
+        keep = con.execute(_KEEP).to_arrow_table()["pos"]
+    if len(keep) < lines.num_rows:
+        lines = lines.filter(pc.is_in(lines["pos"], value_set=keep))
+    if not lines.num_rows:
+        return 0
+    with registered(con, "_incoming", lines):
+        return scalar(con, _INSERT_EVENTS)
 
 
 def _numbered(lines: pa.Table) -> pa.Table:

@@ -50,6 +50,13 @@ _CONDITIONS = {
         false) <> $invert""",
 }
 
+# A run's touches lie within the time span of its events, which its summary holds once the
+# derived facts cover them: bounding `ts` by it lets DuckDB skip the row groups (a stretch of
+# time of one log file each) that cannot hold them (a scan of every touch's run id took
+# ~80 ms at 10M events). Only asked for when no touch waits for a refresh (`_pending_after`).
+_RUN_SPAN = """t.ts BETWEEN (SELECT first_event_at FROM run_summary WHERE run_id = $run_id)
+                AND (SELECT last_event_at FROM run_summary WHERE run_id = $run_id)"""
+
 # The next page, after the last row of this one (`after`): a condition on the sort key, so
 # each page is a top-N that skips the row groups already read. LIMIT … OFFSET (or a larger
 # LIMIT) holds every earlier row too; past DuckDB's top-N threshold it sorts the whole table
@@ -134,10 +141,13 @@ def touches(
     if after is not None:
         conditions.append(_AFTER[direction])
         params["after_ts"], params["after_id"] = after
+    record = {"system", "object", "record_id"} <= used.keys()
+    mark = _pending_after(con) if record or "run_id" in used else None
+    if "run_id" in used and mark is None:
+        conditions.append(_RUN_SPAN)
     if "out_of_scope" in used:
         source = "out_of_scope_touches"
-    elif {"system", "object", "record_id"} <= used.keys():
-        mark = _pending_after(con)
+    elif record:
         source = _RECORD_SOURCE if mark is None else _RECORD_AND_PENDING_SOURCE
         if mark is not None:
             params["mark"] = mark

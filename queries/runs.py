@@ -210,7 +210,7 @@ def run_overview(
     return row
 
 
-def _span(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, object]:
+def run_span(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, object]:
     """The run id and the time span of all its events, from the summary. Queries that add
     `ts BETWEEN $first AND $last` let DuckDB skip the row groups (each covers a stretch of
     time of one log file) that cannot hold the run: a run's detail reads a few row groups,
@@ -227,7 +227,7 @@ def _ordered(
 ) -> pa.Table:
     """Run one of the run's queries below: `{direction}` in `sql` is its order; `$limit`
     keeps that many rows."""
-    params = {**_span(con, run_id), "limit": limit if limit is not None else 2**62}
+    params = {**run_span(con, run_id), "limit": limit if limit is not None else 2**62}
     return con.execute(
         sql.format(direction="DESC" if newest_first else "ASC"), params
     ).to_arrow_table()
@@ -307,7 +307,7 @@ def run_events(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
         + """
         ORDER BY ts, source, line_no
         """,
-        _span(con, run_id),
+        run_span(con, run_id),
     ).to_arrow_table()
 
 

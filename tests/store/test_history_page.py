@@ -201,3 +201,21 @@ def test_the_upgrade_puts_stored_runs_in_time_order_and_keeps_them(tmp_path: Pat
         assert kept.equals(stored.sort_by("run_id").cast(kept.schema))
         with pytest.raises(duckdb.ConstraintException):  # still its key
             store.con.execute("INSERT INTO run_summary SELECT * FROM stored LIMIT 1 OFFSET 3")
+
+
+def test_a_runs_touches_read_within_its_span_are_all_its_touches(fleet_store: Store) -> None:
+    """`touched --run` reads the row groups of the run's span (its summary's first and last
+    event): the same rows as reading every touch, for every run and a run not stored."""
+    from quarterdeck.queries import touches
+
+    con = fleet_store.con
+    assert touches._pending_after(con) is None  # the span is used
+    run_ids = [r[0] for r in con.execute("SELECT run_id FROM run_summary").fetchall()]
+    for run_id in [*run_ids[::12], "r-unknown"]:  # every 12th: a spread of spans
+        scanned = con.execute(
+            touches._TOUCHES.format(source="touches", where="t.run_id = $r", direction="DESC"),
+            {"r": run_id, "limit": 2**62},
+        ).to_arrow_table()
+        got = touches.touches(con, where=touches.TouchFilter(run_id=run_id))
+        assert got.equals(scanned), run_id
+        assert run_id == "r-unknown" or got.num_rows > 0

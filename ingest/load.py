@@ -218,14 +218,15 @@ def load_sources(
     try:
         _run(con, sources, summary, total, progress, tool_map)
     finally:
-        con.execute(f"SET memory_limit = '{memory}'")
         sys.setswitchinterval(switch)
         if gc_was_enabled:
             gc.enable()
-        try:
+        try:  # under the load's limit too: it derives every run the load stored at once
             summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
+        finally:
+            con.execute(f"SET memory_limit = '{memory}'")
         summary.seconds = time.perf_counter() - started
     return summary
 

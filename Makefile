@@ -50,11 +50,15 @@ typecheck: $(STAMP)
 ## command's extra cost, whole command, on the largest store of SIZES against a 20k one;
 ## a run-history page through `quarterdeck serve` against in-process at 1M, and with 20
 ## clients polling; follow lag and sustained rate at 2k/5k/10k events/s; 50 triggers on the
-## 10M store (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while)
+## 10M store (SIZES=100000,1000000,10000000 make bench for the 10M figure; it takes a while);
+## a load's peak memory at 1M and 5M events in one file (MEMORY_SIZES=1000000,5000000,10000000
+## for 10M: the issue's 2.4 GB file)
 SIZES ?= 100000,1000000
+MEMORY_SIZES ?= 1000000,5000000
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_ingest.py --corpus touches --events 500000
+	$(PY) benchmarks/bench_memory.py --sizes $(MEMORY_SIZES)
 	$(PY) benchmarks/bench_queries.py --sizes $(SIZES)
 	$(PY) benchmarks/bench_commands.py --sizes 20000,$(SIZES)
 	$(PY) benchmarks/bench_server.py --events 1000000

@@ -7,9 +7,10 @@ reaches for) runs as its own process against the smallest and the largest store 
 (built by bench_queries.py's generator and kept in --data), median of 5 after one warm-up
 run each (the files are in the page cache; DuckDB's own cache starts empty every time, as
 it does for a command), as wall time and as CPU time (user + system of the process: on a
-shared machine the wall time swings with everyone else's work). The extra cost is the large
-store's median less the small one's: what the store's size adds to a command. Target
-(issue 17): under 50 ms at 10M events.
+shared machine the wall time swings with everyone else's work). The two stores are run by
+turns, and the extra cost is the median of each pair's difference (large less small): what
+the store's size adds to a command, with the machine's load alike on both. Target (issue
+17): under 50 ms at 10M events.
 """
 
 from __future__ import annotations
@@ -57,19 +58,30 @@ def commands(store: Path) -> dict[str, list[str]]:
     }
 
 
-def median_ms(argv: list[str], store: Path) -> tuple[float, float]:
-    """The command's median wall time and median CPU time (user + system), in ms."""
+def timed(argv: list[str], store: Path) -> tuple[float, float]:
+    """One run of the command: its wall time and its CPU time (user + system), in ms."""
     command = [sys.executable, "-m", "quarterdeck.cli", *argv, "--db", str(store)]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # warm the page cache
-    wall, cpu = [], []
-    for _ in range(REPEAT):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        wall.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall * 1000, cpu * 1000
+
+
+def extra_ms(small: tuple[list[str], Path], large: tuple[list[str], Path]) -> list[float]:
+    """The command on both stores, run by turns (one warm-up each, then REPEAT pairs, so a
+    shared machine's load weighs on both alike): the medians of wall and CPU time on each
+    store, and the median of the pairs' differences, wall and CPU."""
+    timed(*small), timed(*large)  # warm the page cache
+    pairs = [(timed(*small), timed(*large)) for _ in range(REPEAT)]
+    return [
+        statistics.median(a[i] for a, _ in pairs) if k == 0 else
+        statistics.median(b[i] for _, b in pairs) if k == 1 else
+        statistics.median(b[i] - a[i] for a, b in pairs)
+        for i in (0, 1) for k in (0, 1, 2)
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -91,13 +103,12 @@ def main() -> None:
         f"{'cpu':>8}{sizes[0]:>10,}{sizes[-1]:>12,}{'extra':>8}"
     )
     for name in small_cmds:
-        (a, a_cpu), (b, b_cpu) = (
-            median_ms(small_cmds[name], small),
-            median_ms(large_cmds[name], large),
+        a, b, extra, a_cpu, b_cpu, extra_cpu = extra_ms(
+            (small_cmds[name], small), (large_cmds[name], large)
         )
         print(
-            f"{name:<44}{'':>8}{a:>10.0f}{b:>12.0f}{b - a:>+8.0f}"
-            f"{'':>8}{a_cpu:>10.0f}{b_cpu:>12.0f}{b_cpu - a_cpu:>+8.0f}",
+            f"{name:<44}{'':>8}{a:>10.0f}{b:>12.0f}{extra:>+8.0f}"
+            f"{'':>8}{a_cpu:>10.0f}{b_cpu:>12.0f}{extra_cpu:>+8.0f}",
             flush=True,
         )
 

@@ -226,14 +226,21 @@ def load_sources(
     try:
         _run(con, sources, summary, total, progress, tool_map)
     finally:
-        con.execute(f"SET memory_limit = '{memory}'")
         sys.setswitchinterval(switch)
         if gc_was_enabled:
             gc.enable()
-        try:
-            summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
+        try:  # under the load's limit too: it derives every run the load stored at once
+            try:
+                summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
+            except duckdb.OutOfMemoryException:
+                # more than the limit holds (1M runs, 10M events: the refresh is one
+                # transaction, rolled back): again with DuckDB's own limit
+                con.execute(f"SET memory_limit = '{memory}'")
+                summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
         except duckdb.Error as exc:
             summary.problems.append(f"could not update run summaries: {exc}")
+        finally:
+            con.execute(f"SET memory_limit = '{memory}'")
         summary.seconds = time.perf_counter() - started
     return summary
 

@@ -14,26 +14,40 @@ import pyarrow as pa
 
 from quarterdeck.queries import matching
 
-_APPROVALS = """
+# Filter and cut the page on the approvals alone, then join the runs' workflow to the page
+# (as `queries.touches` does): a join of every approval with run_summary cost ~100 ms at
+# 10M events. `pending_only` is put in the statement as a constant, so that DuckDB checks
+# it as it reads `decided_state` (qd_approvals); only the conditions in use are put in.
+_ORDER = """a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
+         a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id"""
+_APPROVALS = f"""
+WITH page AS (
+    SELECT * FROM qd_approvals($now, pending_only := {{pending}}) a
+    WHERE {{where}}
+    ORDER BY {_ORDER}
+    LIMIT $limit OFFSET $offset
+)
 SELECT a.approval_id, a.run_id, s.workflow, a.action, a.risk, a.required_role,
        a.requested_by, a.requested_at, a.expires_at, a.status, a.decided_by, a.decided_at,
        a.reason, a.sources,
        CASE WHEN a.status = 'pending' AND a.expires_at IS NOT NULL
             THEN round(epoch(a.expires_at - $now), 0) END AS seconds_left,
        round(epoch($now - a.requested_at), 0) AS age_s
-FROM qd_approvals($now) a LEFT JOIN run_summary s USING (run_id)
-WHERE (NOT $pending OR a.status = 'pending')
-  AND ($run_id IS NULL OR a.run_id = $run_id)
-  AND ($approval_id IS NULL OR a.approval_id = $approval_id)
-  AND ($text IS NULL OR coalesce(
-        a.action ILIKE $text ESCAPE '\\' OR a.run_id ILIKE $text ESCAPE '\\'
-        OR s.workflow ILIKE $text ESCAPE '\\' OR a.required_role ILIKE $text ESCAPE '\\'
-        OR a.requested_by ILIKE $text ESCAPE '\\' OR a.status ILIKE $text ESCAPE '\\'
-        OR a.approval_id ILIKE $text ESCAPE '\\', false) <> $invert)
-ORDER BY a.status <> 'pending', CASE WHEN a.status = 'pending' THEN a.expires_at END NULLS LAST,
-         a.decided_at DESC NULLS LAST, a.requested_at DESC NULLS LAST, a.approval_id
-LIMIT $limit OFFSET $offset
+FROM page a LEFT JOIN (
+    SELECT run_id, workflow FROM run_summary WHERE run_id IN (SELECT run_id FROM page)
+) s USING (run_id)
+ORDER BY {_ORDER}
 """
+_CONDITIONS = {
+    "run_id": "a.run_id = $run_id",
+    "approval_id": "a.approval_id = $approval_id",
+    "text": """coalesce(
+        a.action ILIKE $text ESCAPE '\\' OR a.run_id ILIKE $text ESCAPE '\\'
+        OR a.run_id IN (SELECT run_id FROM run_summary WHERE workflow ILIKE $text ESCAPE '\\')
+        OR a.required_role ILIKE $text ESCAPE '\\'
+        OR a.requested_by ILIKE $text ESCAPE '\\' OR a.status ILIKE $text ESCAPE '\\'
+        OR a.approval_id ILIKE $text ESCAPE '\\', false) <> $invert""",
+}
 
 
 def approvals(
@@ -51,19 +65,21 @@ def approvals(
     """Pending requests first (soonest to expire first), then decided ones, newest first.
     `text` matches action, run, workflow, role, requester, status or id (`*` wildcards);
     `offset` skips that many rows (the next page)."""
-    return con.execute(
-        _APPROVALS,
-        {
-            "now": now,
-            "pending": pending_only,
-            "run_id": run_id,
-            "approval_id": approval_id,
-            "text": matching.contains(text) if text else None,
-            "invert": invert,
-            "limit": limit if limit is not None else 2**62,
-            "offset": offset,
-        },
-    ).to_arrow_table()
+    given = {
+        "run_id": run_id,
+        "approval_id": approval_id,
+        "text": matching.contains(text) if text else None,
+    }
+    params: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    conditions = [_CONDITIONS[name] for name in params]
+    if "text" in params:
+        params["invert"] = invert
+    sql = _APPROVALS.format(
+        pending="true" if pending_only else "false",
+        where=" AND ".join(conditions) or "true",
+    )
+    params |= {"now": now, "limit": limit if limit is not None else 2**62, "offset": offset}
+    return con.execute(sql, params).to_arrow_table()
 
 
 _STATES = """

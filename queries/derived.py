@@ -117,26 +117,12 @@ _SUMMARY_COLUMNS = (
     "tokens_out", "cost_usd", "session_id", "user_id",
 )  # fmt: skip
 
-_REFRESH_SUMMARY = (
-    "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
-    """
-    INSERT INTO out_of_scope_touches
-    SELECT * FROM touches
-    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
-    """,
-    "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
-    """
-    INSERT INTO identity_touches
-    SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
-    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
-      AND run_id IN (SELECT run_id FROM _runs)
-    """,
-    """
-    INSERT INTO run_summary
+# Each run's row of run_summary, worked out from its events, for the runs in `{run_set}`.
+_SUMMARY_ROWS = """
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
-        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
@@ -144,7 +130,7 @@ _REFRESH_SUMMARY = (
                TRY_CAST(coalesce(sum(tokens_in), 0) AS BIGINT) AS tokens_in,
                TRY_CAST(coalesce(sum(tokens_out), 0) AS BIGINT) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
     ), tc AS (
         SELECT run_id, count(*) AS touched,
                count(*) FILTER (WHERE action = 'read') AS reads,
@@ -153,15 +139,15 @@ _REFRESH_SUMMARY = (
                count(*) FILTER (WHERE action = 'delete') AS deletes,
                count(*) FILTER (WHERE action = 'export') AS exports,
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
-        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
     ), en AS (
         SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
-        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM _runs) GROUP BY run_id
+        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
         FROM controls
         WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
-          AND run_id IN (SELECT run_id FROM _runs)
+          AND run_id IN (SELECT run_id FROM {run_set})
         GROUP BY run_id
     )
     SELECT ev.run_id,
@@ -189,15 +175,45 @@ _REFRESH_SUMMARY = (
     LEFT JOIN tc USING (run_id)
     LEFT JOIN en USING (run_id)
     LEFT JOIN ct USING (run_id)
-    ON CONFLICT (run_id) DO UPDATE SET
+"""
+
+# Runs new to run_summary are appended in started_at order, so that a page of the newest runs
+# (the run history, newest first) reads the row groups that hold them; DuckDB keeps the
+# order of a plain INSERT … ORDER BY, not of an upsert's. The others are upserted: their
+# rows updated in place.
+_INSERT_NEW_RUNS = (
+    "INSERT INTO run_summary"
+    + _SUMMARY_ROWS.replace("{run_set}", "_new_runs")
+    + "    ORDER BY coalesce(st.s.ts, ev.first_ts), ev.run_id"
+)
+_UPSERT_KNOWN_RUNS = (
+    "INSERT INTO run_summary"
+    + _SUMMARY_ROWS.replace("{run_set}", "_known_runs")
+    + "    ON CONFLICT (run_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS)
+)
+
+_REFRESH_SUMMARY = (
+    "DELETE FROM out_of_scope_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
-    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY_COLUMNS),
+    INSERT INTO out_of_scope_touches
+    SELECT * FROM touches
+    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
+    ORDER BY ts, event_id
+    """,
+    "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
-    UPDATE run_summary r SET scope = s.s.scope
-    FROM _starts s
-    WHERE r.run_id = s.run_id AND r.scope IS DISTINCT FROM s.s.scope
+    INSERT INTO identity_touches
+    SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
+    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
+      AND run_id IN (SELECT run_id FROM _runs)
     """,
 )
+_SET_SCOPE = """
+UPDATE run_summary r SET scope = s.s.scope
+FROM _starts s
+WHERE r.run_id = s.run_id AND r.scope IS DISTINCT FROM s.s.scope
+"""
 
 
 # The new workflow.published and rollout.changed events, copied apart (`release_events`):
@@ -211,10 +227,20 @@ WHERE rowid > $1 AND type IN ('workflow.published', 'rollout.changed')
   AND event_id NOT IN (SELECT event_id FROM release_events)
 """
 
+# The runs with new events that run_summary holds already, and those it does not (all of
+# whose events are past the mark: a refresh summarizes every run of the events it covers).
+_KNOWN_RUNS = """
+CREATE OR REPLACE TEMP TABLE _known_runs AS
+SELECT run_id, first_event_at FROM run_summary WHERE run_id IN (SELECT run_id FROM _runs)
+"""
+_NEW_RUNS = """
+CREATE OR REPLACE TEMP TABLE _new_runs AS
+SELECT run_id FROM _runs WHERE run_id NOT IN (SELECT run_id FROM _known_runs)
+"""
+
 _SPAN_START = """
 SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
-             (SELECT min(first_event_at) FROM run_summary
-              WHERE run_id IN (SELECT run_id FROM _runs)))
+             (SELECT min(first_event_at) FROM _known_runs))
 """
 
 _APPROVALS_START = """
@@ -289,6 +315,8 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
         # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
         # row groups (a stretch of time each) that cannot hold them: a refresh costs the
         # runs it touches, not the store.
+        con.execute(_KNOWN_RUNS)
+        con.execute(_NEW_RUNS)
         lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
         con.execute(_STARTS, lo)
         for statement in _BACKFILL:
@@ -296,6 +324,13 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(_APPEND_RECORD_TOUCHES, {"events": events_mark})
         for statement in _REFRESH_SUMMARY:
             con.execute(statement, lo if "$lo" in statement else None)
+        for statement, runs in (
+            (_UPSERT_KNOWN_RUNS, "_known_runs"),
+            (_INSERT_NEW_RUNS, "_new_runs"),
+        ):
+            if count(con, runs):
+                con.execute(statement, lo)
+        con.execute(_SET_SCOPE)
         params = {"events": events_mark, "records": records_mark}
         con.execute(_REFRESH_APPROVALS[0], params)
         if scalar(con, "SELECT count(*) FROM _approvals"):

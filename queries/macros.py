@@ -154,9 +154,11 @@ MACROS = (
         FROM qd_approval_states(since := since)
         GROUP BY approval_id
     """,
-    # As of `now_ts`: a pending request past its expiry is expired.
+    # As of `now_ts`: a pending request past its expiry is expired. `pending_only` keeps the
+    # pending ones, with a condition DuckDB checks as it reads `decided_state` (few requests
+    # are undecided): the other columns are read for those rows only.
     """
-    CREATE OR REPLACE TEMP MACRO qd_approvals(now_ts) AS TABLE
+    CREATE OR REPLACE TEMP MACRO qd_approvals(now_ts, pending_only := false) AS TABLE
         SELECT approval_id, run_id, action, risk, required_role, requested_by, requested_at,
                expires_at, context,
                coalesce(decided_state,
@@ -164,6 +166,8 @@ MACROS = (
                              THEN 'expired' ELSE 'pending' END) AS status,
                decided_by, decided_at, reason, sources
         FROM approval_summary
+        WHERE NOT pending_only
+           OR (decided_state IS NULL AND (expires_at IS NULL OR expires_at > now_ts))
     """,
 )
 

@@ -576,7 +576,70 @@ V12 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
+V13 = Migration(
+    13,
+    "run_summary and out_of_scope_touches rewritten in time order, so a page of the newest "
+    "reads the row groups that hold them",
+    (
+        # The run history sorts run_summary by started_at (newest first) and cuts a page:
+        # DuckDB keeps a top-N and skips the row groups whose started_at cannot make it, but
+        # only when the rows are in time order. A batch load appended its runs in hash order
+        # (588k runs at 10M events: every row group read for a page of 50). `derived` now
+        # appends each refresh's new runs in started_at order; this puts the stored ones in
+        # it. The table is made again (its rows copied out and back): no key is deleted and
+        # inserted again in one table (duckdb/duckdb#24744, V8), and nothing is re-derived.
+        "CREATE TEMP TABLE _run_summary AS SELECT * FROM run_summary",
+        "DROP TABLE run_summary",
+        """
+        CREATE TABLE run_summary (
+            run_id           VARCHAR PRIMARY KEY,
+            workflow         VARCHAR,
+            workflow_version VARCHAR,
+            environment      VARCHAR,
+            identity         VARCHAR,
+            trigger_kind     VARCHAR,
+            trigger_by       VARCHAR,
+            scope            VARCHAR[],
+            has_start        BOOLEAN NOT NULL,
+            started_at       TIMESTAMP NOT NULL,
+            first_event_at   TIMESTAMP NOT NULL,  -- with last_event_at: bounds every event
+            last_event_at    TIMESTAMP NOT NULL,
+            finished_at      TIMESTAMP,
+            outcome          VARCHAR,           -- the latest run.finished status, if any
+            outcome_error    VARCHAR,
+            paused           BOOLEAN NOT NULL,  -- the latest applied pause/resume was a pause
+            events           BIGINT NOT NULL,
+            steps            BIGINT NOT NULL,
+            step_errors      BIGINT NOT NULL,
+            touched          BIGINT NOT NULL,
+            reads            BIGINT NOT NULL,
+            creates          BIGINT NOT NULL,
+            updates          BIGINT NOT NULL,
+            deletes          BIGINT NOT NULL,
+            exports          BIGINT NOT NULL,
+            out_of_scope     BIGINT NOT NULL,
+            tokens_in        BIGINT,
+            tokens_out       BIGINT,
+            cost_usd         DOUBLE NOT NULL,
+            session_id       VARCHAR,
+            user_id          VARCHAR
+        )
+        """,
+        "INSERT INTO run_summary BY NAME SELECT * FROM _run_summary ORDER BY started_at, run_id",
+        "DROP TABLE _run_summary",
+        # The same for the newest out-of-scope touches (`touched --out-of-scope`): a page of
+        # 50 read a vector of every column in as many places as it had rows (this table has
+        # no index; `derived` appends each refresh's rows in ts order).
+        "CREATE TEMP TABLE _out_of_scope AS SELECT * FROM out_of_scope_touches",
+        "DROP TABLE out_of_scope_touches",
+        "CREATE TABLE out_of_scope_touches AS SELECT * FROM _out_of_scope ORDER BY ts, event_id",
+        "DROP TABLE _out_of_scope",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13,
+)  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 
 

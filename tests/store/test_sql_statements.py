@@ -39,6 +39,9 @@ PLACEHOLDERS = {
     "page": "AND s.run_id IN (SELECT run_id FROM _qd_page)",
     "table": "events",  # derived._BACKFILL_SCOPE: events, then record_touches
     "touch": "",
+    "join": "",  # runs._HISTORY: or the pending approvals' join
+    "pending": "false",  # approvals._APPROVALS: pending_only
+    "run_set": "_runs",  # derived._SUMMARY_ROWS: the new runs, or the known ones
 }
 
 _STATEMENT = re.compile(
@@ -57,6 +60,8 @@ SCRATCH = {
     "environment VARCHAR, identity VARCHAR, trigger_kind VARCHAR, trigger_by VARCHAR, "
     "scope VARCHAR[], session_id VARCHAR, user_id VARCHAR), checked VARCHAR[]",
     "_approvals": "approval_id VARCHAR",
+    "_known_runs": "run_id VARCHAR, first_event_at TIMESTAMP",
+    "_new_runs": "run_id VARCHAR",
     "_qd_page": "run_id VARCHAR",
     "_qd_started": "run_id VARCHAR",
 }

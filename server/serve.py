@@ -91,7 +91,7 @@ FOLLOW_INTERVAL = 0.5
 DERIVED_EVERY = 0.25
 #: The database is reopened once the server's resident memory has grown this much above where
 #: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py) ...
-RECYCLE_GROWTH = 32 * 1024 * 1024
+RECYCLE_GROWTH = 16 * 1024 * 1024
 RECYCLE_SETTLE = 60.0
 #: ... once what uses it has finished, if within this many seconds (else at the next try);
 #: what arrives meanwhile waits, at most this long.

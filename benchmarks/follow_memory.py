@@ -95,7 +95,6 @@ def main() -> int:
                 with contextlib.suppress(duckdb.TransactionException):
                     store.con.execute("CHECKPOINT")
             if args.reopen and rounds % args.reopen == 0:
-                follower.flush()
                 follower.con.close()
                 store.close()
                 store = Store.open(db)

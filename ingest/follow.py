@@ -298,11 +298,6 @@ class Follower:
             with around():
                 self.poll()
 
-    def flush(self) -> None:
-        """Refresh the summaries now if a commit waits for it (and announce it)."""
-        if self._dirty:
-            self._refresh()
-
     def rebind(self, con: duckdb.DuckDBPyConnection) -> None:
         """Carry on with `con`, a cursor on the same store opened again, between two rounds:
         each round stored what it read, so the files' places hold (a refresh still due is

@@ -392,7 +392,7 @@ class Server:
         checkpointed = time.monotonic()
         while not self.stop.wait(WATCHDOG_EVERY):
             self._watchdog()
-            if self._recycling.due() and self.reopen():
+            if self._recycling.due() and self._reopen_or_stop():
                 checkpointed = time.monotonic()  # closing the database checkpointed it
             elif time.monotonic() - checkpointed >= CHECKPOINT_EVERY:
                 checkpointed = time.monotonic()
@@ -404,6 +404,17 @@ class Server:
                             cursor.execute("CHECKPOINT")
                     finally:
                         cursor.close()
+
+    def _reopen_or_stop(self) -> bool:
+        """`reopen`; a store that cannot be opened again stops the server, cleanly (SIGTERM):
+        what was committed is kept, and a restart carries on from the offsets stored."""
+        try:
+            return self.reopen()
+        except Exception:
+            log.exception("reopening the store failed; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+            self.stop.wait()
+            return False
 
     def reopen(self, wait: float = RECYCLE_WAIT) -> bool:
         """Close the database and open it again, giving back the memory DuckDB holds while it

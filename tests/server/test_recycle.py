@@ -54,7 +54,7 @@ def test_the_gate_reopens_once_the_users_in_flight_finish_and_holds_new_ones() -
     assert entered.is_set()  # ... and goes on once it is done
 
 
-def test_a_reopen_is_due_once_memory_grew_past_where_it_settled() -> None:
+def test_a_reopen_is_due_once_memory_grew_past_the_lowest_settled_reading() -> None:
     now, rss = [0.0], [300]
     recycling = Recycling(growth=32, settle=60, resident=lambda: rss[0], clock=lambda: now[0])
     rss[0] = 500
@@ -66,8 +66,22 @@ def test_a_reopen_is_due_once_memory_grew_past_where_it_settled() -> None:
     rss[0] = 532
     assert recycling.due()
     recycling.opened()
-    now[0] = 100  # settling again after the reopen
-    assert not recycling.due() and recycling.floor is None
+    rss[0] = 200  # just reopened
+    assert not recycling.due()
+    now[0] = 120
+    rss[0] = 520  # settled after the reopen, higher (a swing): the reference stays
+    assert not recycling.due() and recycling.floor == 500
+    rss[0] = 532
+    assert recycling.due()
+    recycling.opened()
+    now[0] = 180
+    rss[0] = 490  # lower: the new reference
+    assert not recycling.due() and recycling.floor == 490
+    recycling.opened()
+    now[0] = 240
+    rss[0] = 560  # a reopen could not get under it: the store's level has grown
+    assert not recycling.due() and recycling.floor == 560
+    assert not recycling.due()
 
 
 def test_reads_and_the_follower_carry_on_across_reopens_and_store_each_line_once(

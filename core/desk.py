@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Paths, Plan, Refused
-from quarterdeck.queries.store import Store
+from quarterdeck.queries.store import OwnCursor, Store
 
 CONTROL_ACTIONS = ("pause", "resume", "rollback")
 DECISION_ACTIONS = (*CONTROL_ACTIONS, "approve", "reject")
@@ -95,7 +95,7 @@ def key_state(
     return True if status in _APPLIES_TO[action] else None
 
 
-class DecisionDesk:
+class DecisionDesk(OwnCursor):
     def __init__(
         self,
         store: Store,

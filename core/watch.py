@@ -19,7 +19,7 @@ from quarterdeck.formats import number
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Refused
 from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
-from quarterdeck.queries.store import Store
+from quarterdeck.queries.store import OwnCursor, Store
 from quarterdeck.queries.triggers import Evaluation, Rule
 
 #: Run ids a decision's reason lists before "and N more".
@@ -78,7 +78,7 @@ class Watch(Protocol):
     def open_trip(self, name: str) -> Trip | str: ...
 
 
-class TriggerWatch:
+class TriggerWatch(OwnCursor):
     def __init__(
         self,
         store: Store,

@@ -280,14 +280,29 @@ class Follower:
                 time.sleep(0.02)
         return False
 
-    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 1.0,
+        around: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         """Poll until `stop` is set: on every change watchfiles reports, and every `interval`
-        seconds regardless. Stops after storing what it has read."""
-        self.poll()
+        seconds regardless, each round inside `around()` (a server's gate: its database is
+        not reopened during one). Stops after storing what it has read."""
+        with around():
+            self.poll()
         for _ in self._wakeups(stop, interval):
             if stop.is_set():
                 break
-            self.poll()
+            with around():
+                self.poll()
+
+    def rebind(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Carry on with `con`, a cursor on the same store opened again, between two rounds:
+        each round stored what it read, so the files' places hold (a refresh still due is
+        done on `con`, from the marks in the store)."""
+        self.con = con
 
     def files(self) -> list[FileLag]:
         """Each file followed now (rotated ones still being read included): how far behind.

@@ -9,6 +9,7 @@ process says what happened and what to do, and stops rather than dying the same 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +192,25 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     would corrupt `--format json` output and the console's screen)."""
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+
+
+class OwnCursor:
+    """A part that queries the store on a cursor of its own (`_cursor`), one call at a time
+    (`_lock`). `rebind` moves it to the same store opened again (a server reopening its
+    database, server/recycle.py)."""
+
+    _cursor: duckdb.DuckDBPyConnection
+    _lock: threading.Lock
+
+    def release(self) -> None:
+        """Close the cursor: the store is about to close. `rebind` before the next call."""
+        with self._lock:
+            self._cursor.close()
+
+    def rebind(self, store: Store) -> None:
+        """Carry on with a new cursor on `store`, the same store opened again."""
+        with self._lock:
+            self._cursor = store.cursor()
 
 
 class _NeedsUpgrade(Exception):

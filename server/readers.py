@@ -13,6 +13,9 @@ cursor it opened and reuses it. What keeps that safe:
   left it in, the next request on that thread opens a fresh one.
 - The cursors are closed when the server stops (`close`), before the store is; the workers
   are at most the loop's default executor's, so their number is bounded.
+- When the server reopens its database (server/recycle.py) every cursor is closed (`reset`,
+  while no request runs) and each thread opens a new one on the reopened store at its next
+  request.
 """
 
 from __future__ import annotations
@@ -31,16 +34,18 @@ class Readers:
         self._lock = threading.Lock()
         self._open: set[duckdb.DuckDBPyConnection] = set()
         self._closed = False
+        self._generation = 0  # how many times `reset` was called
 
     def get(self, store: Store) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on `store`, opened on first use."""
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
+        if cursor is None or getattr(self._local, "generation", 0) != self._generation:
             with self._lock:
                 if self._closed:
                     raise RuntimeError("the server is stopping")
                 cursor = store.cursor()
                 self._open.add(cursor)
+                self._local.generation = self._generation
             self._local.cursor = cursor
         return cursor
 
@@ -56,8 +61,17 @@ class Readers:
 
     def close(self) -> None:
         """Close every thread's cursor; called once no request is in flight."""
+        self._close_all(closing=True)
+
+    def reset(self) -> None:
+        """Close every thread's cursor, while no request is in flight (the store is about to
+        be reopened); each thread opens a new one at its next `get`."""
+        self._close_all(closing=False)
+
+    def _close_all(self, *, closing: bool) -> None:
         with self._lock:
-            self._closed = True
+            self._closed = closing
+            self._generation += 1
             cursors, self._open = self._open, set()
         for cursor in cursors:
             with contextlib.suppress(duckdb.Error):

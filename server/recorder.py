@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quarterdeck.queries import decisions, triggers
 from quarterdeck.queries.decisions import Operator, Paths, Plan, Refused
 from quarterdeck.queries.decisions.authority import Action
-from quarterdeck.queries.store import Store
+from quarterdeck.queries.store import OwnCursor, Store
 
 
 class TripClaim(BaseModel):
@@ -80,7 +80,7 @@ class DecisionRequest(BaseModel):
         return {"approval_id": self.approval_id}
 
 
-class Recorder:
+class Recorder(OwnCursor):
     def __init__(
         self,
         store: Store,

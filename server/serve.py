@@ -28,7 +28,10 @@ What it keeps true, and how:
   show the line), and a console refreshes within 0.3 s of the bump.
 - Bounded: every query is one short read that returns its whole result, on its worker
   thread's cursor, kept from request to request (readers.py); the WAL is checkpointed every
-  `CHECKPOINT_EVERY` seconds; the watchdog logs any query, decision, ingest or follower
+  `CHECKPOINT_EVERY` seconds; the database is closed and opened again, at a moment no one
+  uses it, once the server's resident memory has grown `RECYCLE_GROWTH` above where it
+  settled after the last open (DuckDB holds memory for as long as it stays open: recycle.py);
+  the watchdog logs any query, decision, ingest or follower
   transaction still running after `WATCHDOG_LIMIT` seconds, and `status` lists each under
   `in_flight`.
 - SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
@@ -66,12 +69,13 @@ from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
 from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
 from quarterdeck.queries import named
 from quarterdeck.queries.decisions import Operator, Paths, Refused
-from quarterdeck.queries.store import Store, StoreError, utc_now
+from quarterdeck.queries.store import OwnCursor, Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
 from quarterdeck.server.changes import Changes
 from quarterdeck.server.peer import Clients, Peer
 from quarterdeck.server.readers import Readers
 from quarterdeck.server.recorder import DecisionRequest, Recorder
+from quarterdeck.server.recycle import Gate, Recycling, resident_bytes
 from quarterdeck.watch import TriggerWatch, Trip
 
 log = logging.getLogger("quarterdeck.serve")
@@ -85,6 +89,13 @@ FOLLOW_INTERVAL = 0.5
 #: in the summaries within about this long (plus the refresh itself, ~0.1 s at the demo's
 #: size), and the commits between them only append.
 DERIVED_EVERY = 0.25
+#: The database is reopened once the server's resident memory has grown this much above where
+#: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py) ...
+RECYCLE_GROWTH = 16 * 1024 * 1024
+RECYCLE_SETTLE = 60.0
+#: ... once what uses it has finished, if within this many seconds (else at the next try);
+#: what arrives meanwhile waits, at most this long.
+RECYCLE_WAIT = 0.5
 
 
 class ServeRefused(StoreError):
@@ -174,6 +185,10 @@ class Server:
         self.store: Store | None = None
         self._readers = Readers()  # the worker threads' read cursors (readers.py)
         self._recorder: Recorder | None = None
+        self._watch: TriggerWatch | None = None
+        self._gate = Gate()  # held shared by each use of the database, alone by a reopen
+        self._recycling = Recycling(growth=RECYCLE_GROWTH, settle=RECYCLE_SETTLE)
+        self.reopened = 0
 
     # --- the process -------------------------------------------------------------------------
 
@@ -182,28 +197,36 @@ class Server:
         # a signal while the store opens and the threads start is kept, and acted on as
         # soon as the server could answer: it stops then, cleanly, rather than dying mid-way
         self._keep_stop_signals()
+        self.open()
+        try:
+            self.start()
+            asyncio.run(self._serve())
+        finally:
+            # asyncio put the default handlers back: a second SIGTERM (a parent-death signal
+            # sent again, an impatient Ctrl+C) must not cut the finishing short
+            self._keep_stop_signals()
+            self.finish()
+        log.info("stopped")
+        return 0
+
+    def open(self) -> None:
+        """Open the store, private, refusing one that others can write or another holds."""
         os.umask(0o077)
         refuse_shared(self.path, self.paths)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store = Store.open(self.path)
         for folder in intake.remove_stale(self.path):
             log.info("removed %s, an ingest's spool left by a server that was killed", folder)
-        try:
-            self._start(self.store)
-            asyncio.run(self._serve())
-        finally:
-            # asyncio put the default handlers back: a second SIGTERM (a parent-death signal
-            # sent again, an impatient Ctrl+C) must not cut the finishing short
-            self._keep_stop_signals()
-            self._finish()
-        log.info("stopped")
-        return 0
 
     def _keep_stop_signals(self) -> None:
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: self._asked_to_stop.set())
 
-    def _start(self, store: Store) -> None:
+    def start(self) -> None:
+        """Start the follower, the trigger watch and the maintenance on the open store."""
+        store = self.store
+        assert store is not None, "open the store first"
+        self._recycling.opened()
         self._recorder = Recorder(
             store,
             self.paths,
@@ -232,7 +255,7 @@ class Server:
                 stale_seconds=self.context.stale_seconds,
                 clock=self.clock,
             )
-            watch = TriggerWatch(
+            watch = self._watch = TriggerWatch(
                 store,
                 self.context.rules,
                 desk,
@@ -240,7 +263,7 @@ class Server:
                 clock=self.clock,
             )
             self._thread("triggers", lambda: self._run_triggers(watch))
-        self._thread("maintenance", lambda: self._run_maintenance(store))
+        self._thread("maintenance", self._run_maintenance)
 
     def _follower_on(self, store: Store) -> Follower:
         """The follower of `self.follow`, on a cursor of its own: each of its transactions is
@@ -297,7 +320,9 @@ class Server:
         log.warning("replacing %s, left by a server that did not stop cleanly", self.socket)
         self.socket.unlink()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Stop the threads (each finishes what it is doing), close the store and the
+        socket."""
         self.stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
@@ -325,7 +350,7 @@ class Server:
     def _run_follower(self) -> None:
         assert self._follower is not None
         try:
-            self._follower.run(self.stop, interval=FOLLOW_INTERVAL)
+            self._follower.run(self.stop, interval=FOLLOW_INTERVAL, around=self._gate.shared)
         except Exception:
             log.exception("following stopped; what was committed is kept")
         finally:
@@ -339,7 +364,11 @@ class Server:
         evaluations = 0
         while not self.stop.is_set():
             try:
-                with self._busy("trigger evaluation"), self.recorder.exclusive():
+                with (
+                    self._busy("trigger evaluation"),
+                    self._gate.shared(),
+                    self.recorder.exclusive(),
+                ):
                     trips = watch.evaluate()
                 evaluations += 1
                 self._evaluated(trips)
@@ -359,18 +388,80 @@ class Server:
                 log.exception("evaluating the triggers failed; trying again in %ss", every)
             self.stop.wait(every)
 
-    def _run_maintenance(self, store: Store) -> None:
-        cursor = store.cursor()
+    def _run_maintenance(self) -> None:
         checkpointed = time.monotonic()
+        while not self.stop.wait(WATCHDOG_EVERY):
+            self._watchdog()
+            if self._recycling.due() and self._reopen_or_stop():
+                checkpointed = time.monotonic()  # closing the database checkpointed it
+            elif time.monotonic() - checkpointed >= CHECKPOINT_EVERY:
+                checkpointed = time.monotonic()
+                with self._gate.shared():
+                    assert self.store is not None
+                    cursor = self.store.cursor()
+                    try:
+                        with contextlib.suppress(duckdb.TransactionException):
+                            cursor.execute("CHECKPOINT")
+                    finally:
+                        cursor.close()
+
+    def _reopen_or_stop(self) -> bool:
+        """`reopen`; a store that cannot be opened again stops the server, cleanly (SIGTERM):
+        what was committed is kept, and a restart carries on from the offsets stored."""
         try:
-            while not self.stop.wait(WATCHDOG_EVERY):
-                self._watchdog()
-                if time.monotonic() - checkpointed >= CHECKPOINT_EVERY:
-                    checkpointed = time.monotonic()
-                    with contextlib.suppress(duckdb.TransactionException):
-                        cursor.execute("CHECKPOINT")
-        finally:
-            cursor.close()
+            return self.reopen()
+        except Exception:
+            log.exception("reopening the store failed; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+            self.stop.wait()
+            return False
+
+    def reopen(self, wait: float = RECYCLE_WAIT) -> bool:
+        """Close the database and open it again, giving back the memory DuckDB holds while it
+        is open (recycle.py), once what uses it has finished, if within `wait` seconds; False
+        if not (or during an ingest, or when the server is stopping). Requests arriving
+        meanwhile wait for it; each part carries on with a new cursor on the reopened store."""
+        if self._loading.locked():
+            return False  # an ingest may take long: not now
+        asked = time.monotonic()
+        with self._gate.idle(wait) as alone:
+            if not alone or self.stop.is_set():
+                return False
+            assert self.store is not None
+            with self._busy("reopening the store"):
+                started, before = time.monotonic(), resident_bytes()
+                # every connection is closed, or DuckDB would keep the database open
+                self._readers.reset()
+                if self._follower is not None:  # (a refresh due is done on its new cursor)
+                    self._follower.con.close()
+                for part in self._parts():
+                    part.release()
+                self.store.close()  # the last connection: DuckDB checkpoints and lets go
+                self.store = Store.open(self.path)
+                for part in self._parts():
+                    part.rebind(self.store)
+                if self._follower is not None:
+                    self._follower.rebind(self.store.cursor())
+        self.reopened += 1
+        self._recycling.opened()
+        log.info(
+            "reopened the store in %.2f s (after %.2f s for what was in flight to finish): "
+            "resident memory %s MiB, was %s MiB",
+            time.monotonic() - started,
+            started - asked,
+            _mib(resident_bytes()),
+            _mib(before),
+        )
+        return True
+
+    def _parts(self) -> list[OwnCursor]:
+        """What keeps a cursor of its own on the store, besides the follower and the readers."""
+        parts: list[OwnCursor] = [self.recorder]
+        if self._watch is not None:
+            parts.append(self._watch)
+            if self._watch.desk is not None:
+                parts.append(self._watch.desk)
+        return parts
 
     def _watchdog(self) -> None:
         now = time.monotonic()
@@ -396,7 +487,7 @@ class Server:
     def query(self, name: str, params: named.Params) -> bytes:
         """Named query `name` → its whole table as Arrow IPC stream bytes."""
         assert self.store is not None
-        with self._busy(f"query {name}"):
+        with self._busy(f"query {name}"), self._gate.shared():
             cursor = self._readers.get(self.store)
             try:
                 table = named.run(cursor, name, params, self.context)
@@ -422,7 +513,7 @@ class Server:
     def decide(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
         """Record `request` as the peer, with the roles this server's config gives it."""
         operator = self._operator(peer, request)
-        with self._busy(f"{request.action} by {peer.name}"):
+        with self._busy(f"{request.action} by {peer.name}"), self._gate.shared():
             plan, record = self.recorder.decide(operator, request)
         self.changes.bump("decisions")
         log.info("recorded #%s: %s, by %s", record["seq"], plan.summary, operator.name)
@@ -449,7 +540,7 @@ class Server:
     def plan(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
         """What `request` would do, as the peer; raises `Refused` as `decide` would."""
         operator = self._operator(peer, request)
-        with self._busy(f"planning {request.action} by {peer.name}"):
+        with self._busy(f"planning {request.action} by {peer.name}"), self._gate.shared():
             plan = self.recorder.plan(operator, request)
         return {
             "plan": dataclasses.asdict(plan),
@@ -481,7 +572,7 @@ class Server:
         interval, DuckDB's memory limit) that two at once would leave set."""
         assert self.store is not None
         names = ", ".join(s.source for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
-        with self._loading, self._busy(f"ingest of {names} by {peer.name}"):
+        with self._loading, self._busy(f"ingest of {names} by {peer.name}"), self._gate.shared():
             cursor = self.store.cursor()
             try:
                 summary = load_sources(cursor, sources, tool_map=self.settings.tool_map())
@@ -506,7 +597,8 @@ class Server:
             "socket": str(self.socket),
             "started_at": _stamp(self.started_at),
             "uptime_s": round(now - self.started, 1),
-            "rss_bytes": _resident_bytes(),
+            "rss_bytes": resident_bytes(),
+            "store_reopened": self.reopened,
             "wal_bytes": _size(self.path.with_name(self.path.name + ".wal")),
             "follow": self._follow_status(),
             "triggers": self._last_evaluation,
@@ -545,12 +637,5 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _resident_bytes() -> int | None:
-    """VmRSS from /proc (Linux), in bytes."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+def _mib(size: int | None) -> str:
+    return "?" if size is None else f"{size / 1024 / 1024:.0f}"

@@ -119,8 +119,7 @@ class DecideScreen(ModalScreen[str | None]):
             yield Static(cells.content(f"{verb} — {cells.text(plan.headline)}"), id="decide-title")
             yield Static(cells.content(self._what()), id="decide-what")
             yield Input(
-                # a space after a pre-filled reason: what the operator types is a new phrase
-                f"{self.reason} " if self.reason else "",
+                self.reason,
                 placeholder="reason (recorded with the decision; required)",
                 id="decide-reason",
                 select_on_focus=False,  # typing adds to a pre-filled reason, never replaces it

@@ -190,7 +190,7 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         assert "busy" in filled
         await until(pilot, lambda: app.focused is app.screen.query_one("#decide-reason"))
         # what the operator types adds to the trip's reason, after it
-        await pilot.press(*"on call")  # after the space that ends the filled-in reason
+        await pilot.press(*" on call")
         await pilot.press("enter")
         await until(pilot, lambda: paths.journal.exists())
         assert json.loads(paths.journal.read_text())["reason"] == f"{filled} on call"

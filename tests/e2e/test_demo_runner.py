@@ -9,6 +9,7 @@ these are the tests to suspect first on a loaded machine.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from quarterdeck import demo
@@ -157,7 +158,13 @@ async def test_a_burst_trips_the_rule_the_prompt_pauses_and_the_runner_applies(
             assert dialog.plan.action == "pause" and dialog.plan.target == "ticket-triage"
             assert "failed_run_ratio" in dialog.reason  # the evidence is the reason
             # it opened by itself: a key is its own once it is on screen (`pressed`)
-            await until(pilot, lambda: app.unasked.get(dialog) is not None)
+            # ...and an Enter decides once it could be read (`SEEN_S` after it showed)
+            await until(
+                pilot,
+                lambda: (
+                    dialog.readable_from is not None and time.monotonic() > dialog.readable_from
+                ),
+            )
             await pilot.press("enter")  # the reason is the trip's evidence: Enter decides
             reader = app.reader
 

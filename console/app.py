@@ -30,6 +30,7 @@ from typing import Any
 
 from textual import events, on
 from textual.app import App, SystemCommand
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
@@ -211,6 +212,15 @@ class QuarterdeckApp(App[None]):
         if getattr(screen, "by_itself", False):
             self.unasked[screen] = None
         return pushed
+
+    def pop_screen(self) -> AwaitComplete:
+        """As Textual's, but never the Runs screen the console stands on. Textual's `dismiss`
+        pops whatever is on top, so a dialog or jump box dismissed twice (two Enters read
+        before the first closed it, a burst of Esc) would pop the screen below it, down to an
+        empty one nothing leads back from."""
+        if isinstance(self.screen, MainScreen):
+            return AwaitComplete.nothing()
+        return super().pop_screen()
 
     def _display(self, screen: Screen[Any], renderable: Any) -> None:
         """As Textual's (it writes the top screen's frame to the terminal); the first frame of

@@ -68,7 +68,8 @@ class DataScreen(Screen[None]):
         raise NotImplementedError
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        if self.app.screen is self:  # (an Esc read as the screen above it closed)
+            self.app.pop_screen()
 
     @on(DataTable.RowSelected, "#runs-table DataTable")
     def _open_run(self, event: DataTable.RowSelected) -> None:

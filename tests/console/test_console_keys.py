@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 
 import quarterdeck.console.screens as screens_package
 from quarterdeck.config import ConfigError, Settings
-from quarterdeck.console.app import QuarterdeckApp
+from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.keys import binding_ids, check_remaps, console_classes
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.main import MainScreen
@@ -20,6 +20,8 @@ from quarterdeck.console.screens.offers import Reloadable
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.pane import Pane
 from quarterdeck.console.widgets.runs_pane import RunsPane
+from quarterdeck.queries.store import Store
+from support.events import NOW
 
 PROBE = """
 from textual.binding import Binding
@@ -78,3 +80,25 @@ def test_every_full_screen_offers_a_reload() -> None:
     ]
     assert MainScreen in full and RunDetailScreen in full
     assert [cls.__name__ for cls in full if not issubclass(cls, Reloadable)] == []
+
+
+async def test_more_backs_than_screens_never_leave_the_console_blank(
+    fleet_store: Store,
+) -> None:
+    """Textual's `dismiss` pops whatever is on top: a dialog dismissed twice, or Esc read in
+    a burst as screens close, once popped the Runs screen itself and left an empty screen.
+    The console never pops the screen it stands on."""
+    app = make_app(fleet_store, Settings(), clock=lambda: NOW)
+    async with app.run_test(size=(170, 45)) as pilot:
+        await pilot.pause()
+        run_id = fleet_store.con.execute("SELECT run_id FROM run_summary LIMIT 1").fetchone()[0]
+        for _ in range(2):
+            app.push_screen(RunDetailScreen(app.reader, run_id))
+        await pilot.pause()
+        for _ in range(4):
+            app.pop_screen()
+        await pilot.press("escape", "escape", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("2")
+        assert app.screen.current_pane().KEY == "2"

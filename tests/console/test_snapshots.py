@@ -20,6 +20,7 @@ import pytest
 
 from quarterdeck.config import Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
@@ -78,7 +79,8 @@ def keys(*steps: str | Sequence[str]):
         await settle(pilot)
         for step in steps:
             await pilot.press(*([step] if isinstance(step, str) else step))
-            await pilot.pause(0.3)
+            # past `SEEN_S`: what a step showed is what the next step's keys act on
+            await pilot.pause(SEEN_S + 0.1)
             await settle(pilot)
 
     return run

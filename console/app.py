@@ -175,15 +175,18 @@ class QuarterdeckApp(App[None]):
         finally:
             self.pressed_at = None
 
-    def hold_keys(self, what: str) -> None:
+    def hold_keys(self, what: str, *, seconds: float = HOLD_S, why: str = "") -> None:
         """Hold the keys read from now on for the dialog of the decision asked for (`what`):
         its dialog takes them (`take_held_keys`, `replay`), or `drop_held_keys` lets them go
-        (see `pressed`)."""
+        (see `pressed`), by itself after `seconds` (saying `why`). Asked again while holding,
+        the hold keeps its keys and ends `seconds` from now."""
         if self.type_ahead is None:
             self.type_ahead = TypeAhead(what)
-            self._type_ahead_timer = self.set_timer(
-                HOLD_S, lambda: self.drop_held_keys(f"no dialog came within {HOLD_S:g} s")
-            )
+        if self._type_ahead_timer is not None:
+            self._type_ahead_timer.stop()
+        self._type_ahead_timer = self.set_timer(
+            seconds, lambda: self.drop_held_keys(why or f"no dialog came within {seconds:g} s")
+        )
 
     def take_held_keys(self) -> TypeAhead | None:
         """The keys held so far, the hold ended: keys read from now on go where they go."""

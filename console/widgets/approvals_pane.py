@@ -11,7 +11,6 @@ from textual.message import Message
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
-from quarterdeck.console.messages import DecisionWanted, want_decision
 from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.desk import key_state
@@ -84,9 +83,7 @@ class ApprovalsPane(Pane):
         self.post_message(self.OpenApproval(key))
 
     def action_decide(self, action: str) -> None:
-        record = self.record_pressed()
-        if record is not None:
-            want_decision(self, DecisionWanted(action, approval_id=record["approval_id"]))
+        self.ask_decision(action, lambda record: {"approval_id": record["approval_id"]})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "decide":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,7 +42,7 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
-from quarterdeck.console.messages import WorkFailed
+from quarterdeck.console.messages import DecisionWanted, WorkFailed, want_decision
 from quarterdeck.console.pressed import SEEN_S, typed_into
 from quarterdeck.console.widgets.table import TableView
 
@@ -378,6 +379,23 @@ class Pane(Vertical, can_focus=False):
 
     def current_key(self) -> str | None:
         return self.query_one(TableView).current_key()
+
+    def ask_decision(
+        self, action: str, target: Callable[[dict[str, Any]], dict[str, str] | None]
+    ) -> None:
+        """A decision key: `action` on what `target` makes of the row the operator saw
+        (`record_pressed`), asked of the app (`want_decision`). The keys typed after it are
+        held for its dialog from the moment it is read, whatever comes of it: when nothing is
+        decided (the row has gone, or names nothing), the rest of the burst is held `SEEN_S`
+        more, then let go, and said, never given to the table."""
+        app: Any = self.app
+        app.hold_keys(action)
+        record = self.record_pressed()
+        wanted = target(record) if record is not None else None
+        if wanted:
+            want_decision(self, DecisionWanted(action, **wanted))
+        else:
+            app.hold_keys(action, seconds=SEEN_S, why="nothing was decided")
 
     def record_pressed(self) -> dict[str, Any] | None:
         """The row a decision key was pressed on, as the operator saw it then (`seen_at`), and

@@ -13,7 +13,7 @@ from textual_fastdatatable import DataTable
 
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader, split_filter
-from quarterdeck.console.messages import DecisionWanted, EvidenceWanted, want_decision
+from quarterdeck.console.messages import EvidenceWanted
 from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.pane import Page, Pane
 from quarterdeck.desk import key_state
@@ -168,9 +168,7 @@ class RunsPane(Pane):
         self.post_message(self.OpenRun(key))
 
     def action_decide(self, action: str) -> None:
-        record = self.record_pressed()
-        if record is not None:
-            want_decision(self, DecisionWanted(action, run_id=record["run_id"]))
+        self.ask_decision(action, lambda record: {"run_id": record["run_id"]})
 
     def action_evidence(self) -> None:
         record = self.current_record()
@@ -178,9 +176,9 @@ class RunsPane(Pane):
             self.post_message(EvidenceWanted(record["run_id"]))
 
     def action_decide_workflow(self, action: str) -> None:
-        record = self.record_pressed()
-        if record is not None and record["workflow"]:
-            want_decision(self, DecisionWanted(action, workflow=record["workflow"]))
+        self.ask_decision(
+            action, lambda record: {"workflow": record["workflow"]} if record["workflow"] else None
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in ("decide", "decide_workflow"):

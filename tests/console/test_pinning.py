@@ -12,6 +12,7 @@ from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
+from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.ingest.load import load_paths
@@ -98,11 +99,21 @@ async def test_a_decision_key_pressed_as_a_pane_comes_up_decides_nothing(tmp_pat
         async with app.run_test(size=SIZE) as pilot:
             table = runs(app)
             await until(pilot, lambda: table.keys == ["r-a"] and app.focused is table.table)
-            await pilot.press("2", "1", "p")  # typed in one go: Touched, back to Runs, pause
+            view = app.screen.query_one(RunsPane).view
+            # typed in one go: Touched, back to Runs, pause, and a reason meant for its dialog
+            await pilot.press("2", "1", "p", "s", "enter")
             await until(
                 pilot, lambda: any("nothing decided" in str(n.message) for n in app._notifications)
             )
-            assert not isinstance(app.screen, DecideScreen)
+            # the rest of the burst reached nothing (s sorts, Enter opens the run): it is said
+            await until(
+                pilot,
+                lambda: any(
+                    "('s<enter>') was not used" in str(n.message) for n in app._notifications
+                ),
+            )
+            assert app.screen.query_one(RunsPane).view == view
+            assert not isinstance(app.screen, DecideScreen | RunDetailScreen)
             # once the pane has been on screen long enough to read, the key is taken
             pane = app.screen_stack[1].query_one(RunsPane)
             pane.switched_at -= SEEN_S

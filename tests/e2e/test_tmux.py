@@ -259,7 +259,7 @@ def test_a_reason_typed_with_the_decision_key_lands_in_its_dialog(
         )
         sorted_by = re.search(r"sorted by [^·│]+[↓↑]", screen)
         assert sorted_by is not None, screen
-        time.sleep(0.5)  # (a person sees the cursor back in the table)
+        time.sleep(1.0)  # (a person reads the row: past `SEEN_S` since it came)
         term.keys("p", "shift handover: fix sent", "Enter")
         screen = term.wait_for("shift handover: fix sent")
         assert "Pause — " in screen  # in the dialog's reason box

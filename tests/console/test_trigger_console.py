@@ -75,11 +75,18 @@ async def test_the_pane_lists_rules_most_urgent_first_and_opens_the_evidence(
         )
 
 
+def busiest_open_workflow(store: Store) -> str:
+    """The workflow with the most runs not finished: a trip on it has runs to decide."""
+    return str(
+        store.con.execute(
+            "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
+            "ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+    )
+
+
 async def test_an_auto_rule_decides_once_per_trip(fleet_store: Store, tmp_path: Path) -> None:
-    workflow = fleet_store.con.execute(
-        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()[0]
+    workflow = busiest_open_workflow(fleet_store)
     rule = TriggerSettings(
         name="auto-pause",
         workflow=workflow,
@@ -122,10 +129,7 @@ def watched_console(
 async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
     fleet_store: Store, tmp_path: Path
 ) -> None:
-    workflow = fleet_store.con.execute(
-        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()[0]
+    workflow = busiest_open_workflow(fleet_store)
     settings = Settings(
         trigger=[
             TriggerSettings(
@@ -218,10 +222,7 @@ async def test_two_rules_tripping_at_once_open_one_dialog_then_the_other(
 ) -> None:
     """Both trips are planned in workers; the second dialog waits for the first to close
     instead of opening on top of it (where one Esc would dismiss a trip nobody saw)."""
-    workflow = fleet_store.con.execute(
-        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()[0]
+    workflow = busiest_open_workflow(fleet_store)
     settings = Settings(
         trigger=[
             TriggerSettings(
@@ -289,10 +290,7 @@ async def test_enter_pressed_as_a_trips_dialog_shows_decides_nothing(
     """A trip's dialog opens by itself, its reason filled in: an Enter pressed less than
     `SEEN_S` after it showed was typed by someone doing something else, so it confirms
     nothing (and the dialog says so); once the dialog could be read, Enter confirms."""
-    workflow = fleet_store.con.execute(
-        "SELECT workflow FROM run_summary WHERE outcome IS NULL GROUP BY workflow "
-        "ORDER BY count(*) DESC LIMIT 1"
-    ).fetchone()[0]
+    workflow = busiest_open_workflow(fleet_store)
     rule = TriggerSettings(
         name="busy", workflow=workflow, metric="records_touched", window="30d", threshold=0
     )

@@ -327,6 +327,9 @@ class _Producer:
             handle = open_binary(path)
         except OSError as exc:
             raise LoadError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        except (EOFError, zlib.error) as exc:  # not gzip at all, or damaged from its start
+            self._undecodable(source, exc)
+            return
         raw_file = getattr(handle, "fileobj", None) or handle
         lines_read = offset = 0
         try:
@@ -364,6 +367,29 @@ class _Producer:
         finally:
             handle.close()
         self.unit.files_done.append(_FileDone(name, fp, source.size, offset, lines_read))
+
+    def _undecodable(self, source: SourceFile, exc: Exception) -> None:
+        """A compressed file none of which can be read: quarantined whole (its first bytes
+        kept), named, and the load goes on with the other files."""
+        try:
+            with source.path.open("rb") as handle:
+                head = handle.read(LONG_LINE_PREFIX)
+        except OSError as error:
+            raise LoadError(f"cannot read {source.source}: {error.strerror or error}") from error
+        fp = hashlib.sha256(head).hexdigest()  # of its raw bytes: it has no first line
+        self.unit.reject(
+            source.source,
+            fp,
+            Rejection(
+                1,
+                0,
+                "truncated_file",
+                f"{source.source} cannot be decompressed ({exc}); nothing in it was loaded",
+                head,
+                source.size,
+            ),
+        )
+        self.unit.files_done.append(_FileDone(source.source, fp, source.size, 0, 0))
 
     def _csv(self, source: SourceFile) -> None:
         name = source.source

@@ -94,7 +94,15 @@ def value(v: dict[str, Any]) -> Any:
 
 
 def attributes(items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {a["key"]: value(a.get("value", {})) for a in items or [] if "key" in a}
+    """OTLP's list of key/value objects as a dict (what is not one is skipped); a value
+    that cannot be read raises ValueError or TypeError."""
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(a["key"]): value(a.get("value", {}))
+        for a in items
+        if isinstance(a, dict) and "key" in a
+    }
 
 
 def _hex(text: str | None) -> str | None:
@@ -143,10 +151,18 @@ def to_events(
     events: list[dict[str, Any]] = []
     problems: list[str] = []
     traces: dict[str, list[_Span]] = {}
-    for resource_spans in obj.get("resourceSpans") or []:
-        resource = attributes((resource_spans.get("resource") or {}).get("attributes"))
-        for scope_spans in resource_spans.get("scopeSpans") or []:
-            for raw in scope_spans.get("spans") or []:
+    for resource_spans in _objects(obj, "resourceSpans", problems):
+        resource_part = resource_spans.get("resource") or {}
+        if not isinstance(resource_part, dict):
+            problems.append("a resource is not an object: its spans cannot be read")
+            continue
+        try:
+            resource = attributes(resource_part.get("attributes"))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"a resource's attributes cannot be read ({exc}): its spans were not")
+            continue
+        for scope_spans in _objects(resource_spans, "scopeSpans", problems):
+            for raw in _objects(scope_spans, "spans", problems):
                 try:
                     span = _decode(raw, resource)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -157,6 +173,19 @@ def to_events(
     for spans in traces.values():
         events.extend(_trace(spans, tool_map or {}, problems))
     return events, problems
+
+
+def _objects(parent: dict[str, Any], key: str, problems: list[str]) -> list[dict[str, Any]]:
+    """The objects listed under `key` of `parent` (OTLP's JSON: a list of objects); what is
+    not one is reported in `problems`, never raised."""
+    items = parent.get(key) or []
+    if not isinstance(items, list):
+        problems.append(f"{key} is not a list")
+        return []
+    objects = [item for item in items if isinstance(item, dict)]
+    if len(objects) < len(items):
+        problems.append(f"{len(items) - len(objects)} item(s) of {key} are not objects")
+    return objects
 
 
 def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:

@@ -175,6 +175,48 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path, store, ingest) -> No
     ]
 
 
+def test_a_gz_that_is_not_gzip_is_quarantined_and_the_other_files_load(
+    tmp_path: Path, store, ingest
+) -> None:
+    folder = tmp_path / "logs"
+    good = write_jsonl(folder / "good.jsonl", [started(), GOOD_AFTER])
+    (folder / "notes.jsonl.gz").write_bytes(b"hello\n")  # plain text under a .gz name
+    summary = ingest(folder)
+    assert (summary.events, summary.quarantined) == (2, 1)
+    rows = quarantined(store.con).to_pylist()
+    assert [(r["error_class"], r["line"]) for r in rows] == [("truncated_file", 1)]
+    assert rows[0]["source"].endswith("notes.jsonl.gz")
+    assert "cannot be decompressed" in rows[0]["error"]
+    assert "nothing in it was loaded" in rows[0]["error"]
+    again = ingest(folder)  # a re-run adds nothing, and quarantines nothing new
+    assert (again.events, again.duplicates, again.quarantined_new) == (0, 2, 0)
+    assert good.exists()
+
+
+def test_a_trace_line_of_the_wrong_shape_is_quarantined_not_fatal(
+    tmp_path: Path, store, ingest
+) -> None:
+    shapes = [
+        {"resourceSpans": [1]},
+        {"resourceSpans": "nope"},
+        {"resourceSpans": [{"scopeSpans": "x"}]},
+        {"resourceSpans": [{"resource": 5, "scopeSpans": []}]},
+        {
+            "resourceSpans": [
+                {"resource": {"attributes": [{"key": "a", "value": {"intValue": "zz"}}]}}
+            ]
+        },
+        {"resourceSpans": [{"scopeSpans": [{"spans": [3, {"name": "x"}]}]}]},
+    ]
+    lines = [started(), *(json.dumps(shape).encode() for shape in shapes), GOOD_AFTER]
+    summary = ingest(write_jsonl(tmp_path / "mixed.jsonl", lines))
+    assert (summary.events, summary.quarantined) == (2, len(shapes))
+    rows = quarantined(store.con).to_pylist()
+    assert {r["error_class"] for r in rows} == {"otlp_span"}
+    assert [r["line"] for r in rows] == list(range(2, 2 + len(shapes)))
+    assert "resourceSpans is not a list" in rows[1]["error"]
+
+
 def test_unreadable_timestamp_after_validation_is_quarantined_not_nulled(
     tmp_path: Path, store, ingest
 ) -> None:

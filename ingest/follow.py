@@ -92,7 +92,7 @@ class FileNotice:
     """Something a person should know about a followed file."""
 
     path: str
-    kind: str  # truncated | replaced | rotated | unterminated
+    kind: str  # truncated | replaced | rotated | unterminated | shared_start
     message: str
 
 
@@ -153,7 +153,7 @@ class _Open:
     name: str  # what the store calls it (`load.discover`): relative to the followed folder
     handle: BinaryIO
     ident: tuple[int, int]  # (device, inode) of the descriptor
-    fp: str
+    fp: str  # its identity: the fingerprint of its first line (or `_shared_start`)
     first_len: int  # length of the first line, to notice a replaced file cheaply
     offset: int  # stored: just past the last complete line
     line_no: int  # stored: lines read so far
@@ -162,6 +162,7 @@ class _Open:
     mtime: int = 0
     quiet_since: float | None = None  # rotated: when it last gave us bytes
     stored_at: float | None = None  # monotonic: when a unit with its lines was last stored
+    first: str = ""  # the fingerprint of its first line (its identity but for a shared start)
 
     def reset_reading(self) -> None:
         self.read_offset, self.read_line_no = self.offset, self.line_no
@@ -348,11 +349,28 @@ class Follower:
         if head is None:  # no complete line yet: nothing can be read or identified
             handle.close()
             return
-        fp, first_len = head
-        if any(t.fp == fp for t in [*self._open.values(), *self._draining]):
+        first, first_len = head
+        fp = first
+        stat = os.fstat(handle.fileno())
+        twin = next((t for t in [*self._open.values(), *self._draining] if t.first == fp), None)
+        if twin is not None and twin.ident == (stat.st_dev, stat.st_ino):
             handle.close()  # the same file under a second name (renamed while we read it)
             return
-        stat = os.fstat(handle.fileno())
+        shared = _shared_start(fp, name)
+        if twin is not None or shared in self._saved:
+            # Another file that begins with the same line (a common header, a blank line):
+            # known by its name as well from now on, so neither is taken for the other.
+            if shared not in self._saved:
+                self._notice(
+                    path,
+                    "shared_start",
+                    fp,
+                    0,
+                    f"{path} begins with the same line as {twin.path if twin else 'another file'}"
+                    "; it is followed as a file of its own, known by its name as well (renamed, "
+                    "it is read again from the start)",
+                )
+            fp = shared
         saved = self._saved.get(fp)
         offset, line_no = 0, 0
         if saved is not None:
@@ -378,6 +396,7 @@ class Follower:
             offset,
             line_no,
             mtime=stat.st_mtime_ns,
+            first=first,
         )
         tracked.reset_reading()
         self._open[path] = tracked
@@ -396,7 +415,7 @@ class Follower:
             del self._open[t.path]
             old = os.fstat(t.handle.fileno())
             head = _first_line(t.handle, max(t.first_len, 1))
-            if old.st_size < t.read_offset or head is None or head[0] != t.fp:
+            if old.st_size < t.read_offset or head is None or head[0] != t.first:
                 # Emptied or rewritten before it was moved: what the descriptor holds now
                 # is another file, found (and read from 0) by its fingerprint wherever it is.
                 t.handle.close()
@@ -436,7 +455,7 @@ class Follower:
             )
             return False
         head = _first_line(t.handle, max(t.first_len, 1))
-        if head is None or head[0] != t.fp:
+        if head is None or head[0] != t.first:
             self._restart(
                 t,
                 "replaced",
@@ -634,6 +653,11 @@ class Follower:
         except (OSError, RuntimeError):  # no file events here (inotify limits, say): poll
             while not stop.wait(min(interval, 0.25)):
                 yield None
+
+
+def _shared_start(fp: str, name: str) -> str:
+    """The identity of a followed file whose first line another followed file shares."""
+    return hashlib.sha256(f"{fp}\0{name}".encode()).hexdigest()
 
 
 def _size(handle: BinaryIO) -> int:

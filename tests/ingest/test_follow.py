@@ -133,6 +133,47 @@ def test_rotation_reads_the_old_file_to_its_end_then_the_new_one(
     assert follower.stats.duplicates == 0  # the renamed file was known by its fingerprint
 
 
+def test_files_that_begin_with_the_same_line_are_each_read_whole(
+    store: Store, logs: Path, follower: Follower
+) -> None:
+    header = line(0, run="r-header")  # the same first line in both (a common header)
+    (logs / "a.jsonl").write_bytes(header + line(1) + line(2))
+    follower.poll()
+    (logs / "b.jsonl").write_bytes(header + line(3) + line(4) + line(5))
+    follower.poll()
+    with (logs / "b.jsonl").open("ab") as h:
+        h.write(line(6))
+    follower.poll()
+    assert [row[0] for row in stored(store)] == ["e0", "e1", "e2", "e3", "e4", "e5", "e6"]
+    assert follower.stats.duplicates == 1  # the header's event, stored once
+    notices = [n for n in follower.notices if n.kind == "shared_start"]  # type: ignore
+    assert len(notices) == 1 and notices[0].path.endswith("b.jsonl")
+    follower.close()
+    # A restart knows each again, even with the first one gone: b resumes where it was.
+    (logs / "a.jsonl").unlink()
+    with (logs / "b.jsonl").open("ab") as h:
+        h.write(line(7))
+    again = Follower(store.cursor(), [logs])
+    assert again.poll() == 1
+    assert again.stats.duplicates == 0
+    again.close()
+    assert [row[0] for row in stored(store)][-1] == "e7"
+
+
+def test_a_rotated_file_whose_successor_has_the_same_first_line_loses_nothing(
+    store: Store, logs: Path, follower: Follower
+) -> None:
+    header = line(0, run="r-header")
+    path = logs / "app.jsonl"
+    path.write_bytes(header + line(1) + line(2) + line(3))
+    follower.poll()
+    path.rename(logs / "app.1.jsonl")
+    path.write_bytes(header + line(4))  # the new file begins as the old one did
+    follower.poll()
+    follower.poll()
+    assert [row[0] for row in stored(store)] == ["e0", "e1", "e2", "e3", "e4"]
+
+
 def test_truncation_starts_again_and_is_recorded(
     store: Store, logs: Path, follower: Follower
 ) -> None:

@@ -12,6 +12,7 @@ raw line; `attrs` is the place for anything a producer wants kept as JSON.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,10 +20,12 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -59,8 +62,42 @@ def utc_micros(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+#: The written forms a timestamp may take: RFC 3339's date and time (`T`, `t` or a space between
+#: them; seconds and their fraction optional) and its offset (`Z`, `z` or ±hh:mm; without one
+#: the models say the offset is missing). pydantic would also read "1763625600" (digits in a
+#: string) as seconds or milliseconds since 1970, "+0530" and a comma fraction: none of them
+#: is RFC 3339, and a producer writing an epoch number as text is wrong about every time.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+_READ_TIME = TypeAdapter(datetime)  # what is left once the form is right: pydantic's reading
+
+
+def _rfc3339_form(value: object) -> object:
+    """A timestamp's text checked for its form, then read (the models' strict mode takes
+    the datetime read here; a value that is not text is left to them)."""
+    if not isinstance(value, str):
+        return value
+    form = _RFC3339.fullmatch(value)
+    if form is not None and form.group(3) is None:
+        raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+    if form is None:
+        raise PydanticCustomError(
+            "datetime_parsing",
+            "Input should be a valid datetime, written as 2026-11-20T08:00:00Z: a date, a time "
+            "and a UTC offset (Z or ±hh:mm)",
+        )
+    try:
+        return _READ_TIME.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        message = error["msg"].replace("{", "(").replace("}", ")")
+        raise PydanticCustomError(error["type"], message) from None
+
+
 #: RFC 3339 with an offset; the models hold it in UTC, as it is stored.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_form), AfterValidator(_in_utc)]
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Money = Annotated[float, Field(ge=0)]
 

@@ -88,6 +88,22 @@ CASES = [
         b'{"type":"run.finished","ts":1763625600,"run_id":"r-1","status":"failed"}',
         "is not an RFC 3339 timestamp",
     ),
+    # epoch seconds (or milliseconds) as text, an offset without its colon, a comma fraction:
+    # pydantic would read each as some instant; none is RFC 3339
+    *(
+        (
+            "bad_timestamp",
+            b'{"type":"run.finished","ts":"' + ts + b'","run_id":"r-1","status":"failed"}',
+            "written as 2026-11-20T08:00:00Z",
+        )
+        for ts in (
+            b"0",
+            b"1763625600",
+            b"1763625600000",
+            b"2026-11-20T08:00:00+0530",
+            b"2026-11-20T08:00:00,5Z",
+        )
+    ),
     (
         "invalid_utf8",
         b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r-\xff","status":"failed"}',

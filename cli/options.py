@@ -88,31 +88,39 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(
                 "must be 1 or more" if kind is int else f"{text!r} must be above 0"
             )
+        if kind is int and value > MAX_INT:  # a store's counts and limits are 64-bit
+            raise argparse.ArgumentTypeError(f"must be at most {MAX_INT:,}")
         return value
 
     return parse
 
 
+#: The largest whole number an option takes (DuckDB's BIGINT).
+MAX_INT = 2**63 - 1
 positive_int = _positive(int)
 positive_float = _positive(float)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`2h`, `3d`, `30m` before now, or an RFC 3339 timestamp (naive means UTC)."""
+    usage = f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp (2026-11-20T08:00:00Z)"
     try:
         seconds = config_mod.parse_duration(text)
     except ValueError:
         pass
     else:
-        return (now or utc_now()) - timedelta(seconds=seconds)
+        try:
+            return (now or utc_now()) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise UsageError(f"--since {text!r} reaches back before the year 1") from None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
     except ValueError as exc:
-        raise UsageError(
-            f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp (2026-11-20T08:00:00Z)"
-        ) from exc
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        raise UsageError(usage) from exc
+    except OverflowError:
+        raise UsageError(f"--since {text!r} falls outside the years 0001-9999 in UTC") from None
     return value
 
 

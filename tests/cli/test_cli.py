@@ -252,3 +252,20 @@ def test_approvals_json_pending_first(loaded: Path) -> None:
     assert "approved" in statuses
     pending = json.loads(qd("approvals", "--format", "json", "--pending", cwd=loaded).stdout)
     assert all(r["status"] == "pending" for r in pending)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--since", "999999d"), "reaches back before the year 1"),
+        (("--since", "0001-01-01T00:00:00+01:00"), "outside the years 0001-9999"),
+        (("--limit", "99999999999999999999"), "must be at most"),
+    ],
+)
+def test_out_of_range_options_are_refused_with_a_message(
+    loaded: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = qd("runs", *args, cwd=loaded)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr

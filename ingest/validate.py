@@ -386,6 +386,11 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         )
 
     name = _field_name(loc)
+    if kind == "finite_number":  # NaN or Infinity written as a number
+        return "malformed_json", (
+            f"not valid JSON: '{name}' is {_non_finite(given)}, and RFC 8259 has no NaN or "
+            f"Infinity{more}"
+        )
     if kind == "run_id_required":  # a control.applied of a run's decision names no run
         return "missing_field", f"{first['msg']}{more}"
     if kind == "missing":
@@ -412,6 +417,15 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
             f"{_short(given)!r}{more}"
         )
     return "invalid_value", f"'{name}': {first['msg']}{more}"
+
+
+def _non_finite(value: Any) -> str:
+    """How the line wrote a non-finite number (as JSON readers that accept them write it)."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(_short(value))
 
 
 def _what(what: str, error: Any) -> str:

@@ -88,6 +88,16 @@ CASES = [
         b'{"type":"run.finished","ts":1763625600,"run_id":"r-1","status":"failed"}',
         "is not an RFC 3339 timestamp",
     ),
+    (
+        "malformed_json",
+        b'{"type":"metric","ts":"2026-11-20T08:00:00Z","run_id":"r-1","name":"x","value":NaN}',
+        "'value' is NaN, and RFC 8259 has no NaN or Infinity",
+    ),
+    (
+        "malformed_json",
+        b'{"type":"metric","ts":"2026-11-20T08:00:00Z","run_id":"r-1","name":"x","value":-Infinity}',
+        "'value' is -Infinity",
+    ),
     # epoch seconds (or milliseconds) as text, an offset without its colon, a comma fraction:
     # pydantic would read each as some instant; none is RFC 3339
     *(

@@ -73,6 +73,9 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from quarterdeck.ingest.load import load_paths
     from quarterdeck.queries.store import Store
 
+    missing = [name for name in args.paths if not Path(name).exists()]
+    if missing:  # a usage error, embedded or served, before a store is opened or created
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
     path = store_path(args, settings)
     server = client.find(path)
     if args.follow:

@@ -92,7 +92,7 @@ class FileNotice:
     """Something a person should know about a followed file."""
 
     path: str
-    kind: str  # truncated | replaced | rotated | unterminated | shared_start
+    kind: str  # truncated | replaced | rotated | unterminated | shared_start | unreadable
     message: str
 
 
@@ -232,6 +232,7 @@ class Follower:
         self._open: dict[Path, _Open] = {}
         self._draining: list[_Open] = []
         self._once: dict[Path, tuple[int, int]] = {}  # .gz/.csv read: (size, mtime)
+        self._unreadable: set[Path] = set()  # said to be unreadable (until it can be read)
         self._unit = Unit()
         self._unit_files: dict[str, _Open] = {}
         self._rounds = 0
@@ -343,8 +344,19 @@ class Follower:
     def _start(self, path: Path, name: str) -> None:
         try:
             handle = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
-        except OSError:
-            return  # gone already, or unreadable for now: the next round tries again
+        except OSError as exc:  # gone already, or unreadable for now: the next round tries again
+            if path.exists() and path not in self._unreadable:
+                self._unreadable.add(path)  # said once, not every round
+                self._notice(
+                    path,
+                    "unreadable",
+                    None,
+                    None,
+                    f"{path} cannot be read ({exc.strerror or exc}); it is tried again every "
+                    "round and read once it can be",
+                )
+            return
+        self._unreadable.discard(path)
         head = _first_line(handle)
         if head is None:  # no complete line yet: nothing can be read or identified
             handle.close()

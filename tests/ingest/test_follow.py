@@ -174,6 +174,30 @@ def test_a_rotated_file_whose_successor_has_the_same_first_line_loses_nothing(
     assert [row[0] for row in stored(store)] == ["e0", "e1", "e2", "e3", "e4"]
 
 
+def test_a_file_that_cannot_be_read_is_said_once_and_read_once_it_can(
+    store: Store, logs: Path, follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import quarterdeck.ingest.follow as follow_module
+
+    path = logs / "locked.jsonl"
+    path.write_bytes(line(0))
+
+    def denied(name: object, *args: object, **kwargs: object) -> object:
+        if Path(str(name)) == path:  # mode 000 as another user sees it (tests run as root)
+            raise PermissionError(13, "Permission denied", str(name))
+        return open(name, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(follow_module, "open", denied, raising=False)
+    follower.poll()
+    follower.poll()
+    notices = [n for n in follower.notices if n.kind == "unreadable"]  # type: ignore
+    assert len(notices) == 1 and "Permission denied" in notices[0].message
+    assert stored(store) == []
+    monkeypatch.undo()
+    follower.poll()
+    assert [row[0] for row in stored(store)] == ["e0"]
+
+
 def test_truncation_starts_again_and_is_recorded(
     store: Store, logs: Path, follower: Follower
 ) -> None:

@@ -50,7 +50,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quarterdeck.ingest.load import LoadError, SourceFile, discover, load_sources, plural
-from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, MAX_LINE, read_batches
+from quarterdeck.ingest.reader import (
+    BOM,
+    LONG_LINE_PREFIX,
+    MAX_LINE,
+    read_batches,
+    same_stream,
+    shared_start,
+)
 from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
@@ -153,7 +160,7 @@ class _Open:
     name: str  # what the store calls it (`load.discover`): relative to the followed folder
     handle: BinaryIO
     ident: tuple[int, int]  # (device, inode) of the descriptor
-    fp: str  # its identity: the fingerprint of its first line (or `_shared_start`)
+    fp: str  # its identity: the fingerprint of its first line (or `reader.shared_start`)
     first_len: int  # length of the first line, to notice a replaced file cheaply
     offset: int  # stored: just past the last complete line
     line_no: int  # stored: lines read so far
@@ -365,10 +372,12 @@ class Follower:
         fp = first
         stat = os.fstat(handle.fileno())
         twin = next((t for t in [*self._open.values(), *self._draining] if t.first == fp), None)
-        if twin is not None and twin.ident == (stat.st_dev, stat.st_ino):
-            handle.close()  # the same file under a second name (renamed while we read it)
-            return
-        shared = _shared_start(fp, name)
+        if twin is not None and (
+            twin.ident == (stat.st_dev, stat.st_ino) or same_stream(path, twin.path)
+        ):
+            handle.close()  # the same file under a second name (renamed while we read it), or
+            return  # a copy of it: known by its fingerprint
+        shared = shared_start(fp, name)
         if twin is not None or shared in self._saved:
             # Another file that begins with the same line (a common header, a blank line):
             # known by its name as well from now on, so neither is taken for the other.
@@ -665,11 +674,6 @@ class Follower:
         except (OSError, RuntimeError):  # no file events here (inotify limits, say): poll
             while not stop.wait(min(interval, 0.25)):
                 yield None
-
-
-def _shared_start(fp: str, name: str) -> str:
-    """The identity of a followed file whose first line another followed file shares."""
-    return hashlib.sha256(f"{fp}\0{name}".encode()).hexdigest()
 
 
 def _size(handle: BinaryIO) -> int:

@@ -37,7 +37,15 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from quarterdeck.ingest.models import ApprovalRecord
-from quarterdeck.ingest.reader import BOM, LONG_LINE_PREFIX, fingerprint, open_binary, read_batches
+from quarterdeck.ingest.reader import (
+    BOM,
+    LONG_LINE_PREFIX,
+    fingerprint,
+    open_binary,
+    read_batches,
+    same_stream,
+    shared_start,
+)
 from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.ingest.units import Unit, record_row
 from quarterdeck.ingest.validate import Rejection, check_batch, explain
@@ -289,6 +297,7 @@ class _Producer:
         self.tool_map = tool_map
         self.unit = _Unit()
         self.done_bytes = 0
+        self.firsts: dict[str, Path] = {}  # each first line's fingerprint: its first file
 
     def run(self) -> None:
         try:
@@ -330,6 +339,11 @@ class _Producer:
         except (EOFError, zlib.error) as exc:  # not gzip at all, or damaged from its start
             self._undecodable(source, exc)
             return
+        first = self.firsts.setdefault(fp, path)
+        if first != path and not same_stream(path, first):
+            # Another file of this load begins with the same line but is not a copy of it:
+            # its lines without an event_id must not be taken for that file's.
+            fp = shared_start(fp, name)
         raw_file = getattr(handle, "fileobj", None) or handle
         lines_read = offset = 0
         try:

@@ -146,6 +146,31 @@ def fingerprint(path: Path, *, complete_only: bool = True, max_line: int = MAX_L
     return hashlib.sha256(head[:end].rstrip(b"\r")).hexdigest()
 
 
+def shared_start(fp: str, name: str) -> str:
+    """The identity of a file whose first line another file of the same load or follow
+    shares, but not the rest (`same_stream`): its fingerprint and its name together."""
+    return hashlib.sha256(f"{fp}\0{name}".encode()).hexdigest()
+
+
+def same_stream(a: Path, b: Path, piece: int = 1024 * 1024) -> bool:
+    """Whether one file's lines begin the other's: a copy of a log, or a copy taken as it
+    grew (decompressed, for .gz), as against another log that only starts the same way.
+    Compared up to the shorter one's end; an unreadable file is not the same stream."""
+    try:
+        with open_binary(a) as left, open_binary(b) as right:
+            while True:
+                x, y = left.read(piece), right.read(piece)
+                if not x or not y:
+                    return True
+                n = min(len(x), len(y))
+                if x[:n] != y[:n]:
+                    return False
+                if len(x) != len(y):  # one ended inside this piece
+                    return True
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
 def read_batches(
     handle: BinaryIO,
     *,

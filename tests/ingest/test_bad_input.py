@@ -307,3 +307,23 @@ def test_a_locked_store_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     assert f"process {os.getpid()}" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_files_without_event_ids_that_begin_alike_each_keep_their_lines(
+    tmp_path: Path, store, ingest
+) -> None:
+    def step(step_id: str, second: int) -> dict[str, str]:  # no event_id: known by position
+        ts = f"2026-11-20T08:00:{second:02d}Z"
+        return {"type": "step.started", "ts": ts, "run_id": "r-x", "step_id": step_id}
+
+    folder = tmp_path / "logs"
+    write_jsonl(folder / "day1.jsonl", [step("s0", 0), step("s1-day1", 1)])
+    write_jsonl(folder / "day2.jsonl", [step("s0", 0), step("s1-day2", 1)])
+    write_jsonl(folder / "day1-copy.jsonl", [step("s0", 0), step("s1-day1", 1), step("s2", 2)])
+    summary = ingest(folder)
+    steps = sorted(r[0] for r in store.con.execute("SELECT step_id FROM events").fetchall())
+    # the copy (grown by a line) is day1's stream: only its new line is new
+    assert steps == ["s0", "s0", "s1-day1", "s1-day2", "s2"]
+    assert (summary.events, summary.duplicates) == (5, 2)
+    again = ingest(folder)
+    assert (again.events, again.duplicates) == (0, 7)

@@ -160,6 +160,21 @@ def test_files_that_begin_with_the_same_line_are_each_read_whole(
     assert [row[0] for row in stored(store)][-1] == "e7"
 
 
+def test_a_copy_of_a_followed_file_adds_nothing_even_without_event_ids(
+    store: Store, logs: Path, follower: Follower
+) -> None:
+    body = b"".join(
+        json.dumps({"type": "step.started", "ts": "2026-11-27T08:00:00Z", "run_id": "r-1",
+                    "step_id": f"s{n}"}).encode() + b"\n"
+        for n in range(3)
+    )  # fmt: skip
+    (logs / "app.jsonl").write_bytes(body)
+    follower.poll()
+    (logs / "app.copy.jsonl").write_bytes(body)  # cp app.jsonl app.copy.jsonl
+    follower.poll()
+    assert store.con.execute("SELECT count(*) FROM events").fetchone() == (3,)
+
+
 def test_a_rotated_file_whose_successor_has_the_same_first_line_loses_nothing(
     store: Store, logs: Path, follower: Follower
 ) -> None:

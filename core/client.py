@@ -62,8 +62,9 @@ class Unreadable(StoreError):
 
 
 def socket_path(store: Path | str) -> Path:
-    """Where the server of `store` listens: beside it, `<store>.sock`."""
-    store = Path(store)
+    """Where the server of `store` listens: beside it, `<store>.sock` (beside the file a
+    symlink names, so that a store reached through a link finds its server)."""
+    store = Path(store).resolve()
     return store.with_name(store.name + SOCKET_SUFFIX)
 
 

@@ -100,7 +100,7 @@ def parse_duration(value: Any) -> float:
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
 
 
 class ConfigError(Exception):

@@ -127,6 +127,7 @@ class LoadSummary:
             f"{plural(self.duplicates, 'duplicate')} skipped, "
             f"{plural(self.quarantined, 'line')} quarantined"
             + (f" ({known:,} already known)" if known else "")
+            + (f", {plural(self.blank_lines, 'blank line')}" if self.blank_lines else "")
             + f" in {self.seconds:.2f}s ({self.events_per_second:,.0f} events/s)"
         )
 

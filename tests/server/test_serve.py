@@ -54,6 +54,7 @@ def test_the_serve_section_is_validated_strictly(tmp_path: Path) -> None:
         ('[serve]\nsokcet_group = "ops"\n', "serve.sokcet_group: unknown setting"),
         ('[serve]\nevaluate_every = "soon"\n', "serve.evaluate_every: 'soon' is not a duration"),
         ("[serve]\nfollow = 3\n", "serve.follow: Input should be a valid list"),
+        ("[serve]\nevaluate_every = inf\n", "serve.evaluate_every: Input should be a finite"),
     ):
         with pytest.raises(config_mod.ConfigError, match=message):
             config_mod.load(str(config(tmp_path, text)))
@@ -415,6 +416,10 @@ def test_status_reports_the_server(tmp_path: Path, serving: Callable[..., Served
     assert any(c["requests"] == 1 for c in status["clients"])  # this request
     table = qd("status", "--db", str(db), "--config", str(cfg), cwd=tmp_path)
     assert table.stdout.splitlines()[0] == f"pid          {server.proc.pid}"
+    link = tmp_path / "elsewhere.duckdb"  # the store reached through a symlink: same server
+    link.symlink_to(db)
+    linked = qd("status", "--format", "json", "--db", str(link), "--config", str(cfg), cwd=tmp_path)
+    assert linked.returncode == 0 and json.loads(linked.stdout)["pid"] == server.proc.pid
     assert server.stop() == 0
 
 

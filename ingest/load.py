@@ -414,6 +414,18 @@ class _Producer:
         self.unit.files_done.append(_FileDone(name, fp, source.size, size, lines))
 
 
+def _not_a_header(header: list[str]) -> str | None:
+    """Why the first row of an approval-records CSV is no header row, or None if it is one."""
+    if any("\udc80" <= ch <= "\udcff" for cell in header for ch in cell):
+        return "the header row is not UTF-8, so no row of this file can be read"
+    if "approval_id" not in [cell.strip() for cell in header]:
+        return (
+            "the file's first row is not a header naming its columns (approval_id, run_id, "
+            "status, …), so no row of this file can be read"
+        )
+    return None
+
+
 def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Rejection], int, int]:
     """An approval-system CSV export (stored as `name`): a header, then one record per row.
 
@@ -432,6 +444,10 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     first = reader.line_num + 1
+    unheaded = _not_a_header(header)
+    if unheaded is not None and header:  # the first row is data (or unreadable): keep it too
+        raw = data[: starts[min(reader.line_num, len(starts) - 1)]].rstrip(b"\r\n")
+        rejections.append(Rejection(1, 0, "malformed_csv", unheaded, raw, len(raw)))
     for cells in reader:
         last = reader.line_num
         raw = data[starts[first - 1] : starts[min(last, len(starts) - 1)]].rstrip(b"\r\n")
@@ -440,7 +456,9 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
         if not any(cell.strip() for cell in cells):
             continue
         problem: tuple[str, str] | None = None
-        if len(cells) != len(header):
+        if unheaded is not None:
+            problem = ("malformed_csv", unheaded)
+        elif len(cells) != len(header):
             problem = ("malformed_csv", f"row has {len(cells)} cells, the header has {len(header)}")
         else:
             try:

@@ -327,3 +327,20 @@ def test_files_without_event_ids_that_begin_alike_each_keep_their_lines(
     assert (summary.events, summary.duplicates) == (5, 2)
     again = ingest(folder)
     assert (again.events, again.duplicates) == (0, 7)
+
+
+def test_an_approval_csv_without_a_header_row_is_quarantined_whole(
+    tmp_path: Path, store, ingest
+) -> None:
+    path = tmp_path / "approvals.csv"
+    path.write_text(
+        "apr-1,r-1,pending,2026-11-20T08:00:00Z\napr-2,r-1,pending,2026-11-20T08:00:00Z\n"
+    )
+    summary = ingest(path)
+    assert (summary.approval_records, summary.quarantined) == (0, 2)  # every row is kept
+    rows = quarantined(store.con).to_pylist()
+    assert [(r["line"], r["error_class"]) for r in rows] == [
+        (1, "malformed_csv"),
+        (2, "malformed_csv"),
+    ]
+    assert "first row is not a header" in rows[0]["error"]

@@ -22,7 +22,9 @@ last call:
 `derived_marks` holds the last `rowid` of `events` and of `approval_records` the derived facts
 cover. A refresh and the move of those marks are one transaction, and each derived row is
 recomputed from the events rather than added to, so a refresh cut short is simply done again
-by whoever writes next, and one repeated changes nothing.
+by whoever writes next, and one repeated changes nothing. A refresh of more runs than
+`RUNS_PER_REFRESH` (a load of 10M events: 1M runs) is several such transactions, each a slice
+of the events' rowids, so that its memory is that of a slice whatever the load's size.
 
 No transaction here deletes and re-inserts a key of an index: `run_summary` (PRIMARY KEY
 run_id) is upserted, its rows updated in place, and it has no other index; the tables
@@ -39,11 +41,15 @@ import time
 
 import duckdb
 
+from quarterdeck.queries import macros
 from quarterdeck.queries.statements import count, one_row, scalar, transaction
 from quarterdeck.queries.store import StoreDamaged
 
 #: Seconds between tries of a refresh that conflicted with another (each takes milliseconds).
 CONFLICT_PAUSE = 0.05
+#: The most runs one transaction of a refresh derives (about 200 MiB of DuckDB's memory at
+#: most, measured: see `refresh_derived`); a load of more is refreshed in slices.
+RUNS_PER_REFRESH = 200_000
 
 # The runs a new publish bears on: those of its version stored already that gave no scope of
 # their own (their touches were checked against no grants, or their version's earlier record).
@@ -52,7 +58,7 @@ _REPUBLISHED = """
 CREATE OR REPLACE TEMP TABLE _republished AS
 SELECT s.run_id FROM run_summary s
 JOIN (SELECT DISTINCT workflow, version FROM events
-      WHERE rowid > $1 AND type = 'workflow.published') p
+      WHERE rowid > $events AND rowid <= $upto AND type = 'workflow.published') p
   ON s.workflow = p.workflow AND s.workflow_version = p.version
 WHERE s.has_start AND s.scope IS NULL
 """
@@ -80,9 +86,9 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
 _BACKFILL_SCOPE = """
 UPDATE {table} t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
 FROM _starts s
-WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id
-  AND (t.in_scope IS NULL OR t.run_id IN (SELECT run_id FROM _republished))
+WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id AND (t.in_scope IS NULL{{recheck}})
 """
+_RECHECK = " OR t.run_id IN (SELECT run_id FROM _republished)"
 _BACKFILL = (
     _BACKFILL_SCOPE.format(table="events", touch="t.type = 'data.touched' AND"),
     _BACKFILL_SCOPE.format(table="record_touches", touch=""),
@@ -98,7 +104,7 @@ SELECT hash(system, object, record_id) AS record_key, event_id, run_id, step_id,
        system, object, record_id, action, fields, before, after, record_count,
        classification, in_scope
 FROM events
-WHERE rowid > $events AND type = 'data.touched' AND record_id IS NOT NULL
+WHERE rowid > $events AND rowid <= $upto AND type = 'data.touched' AND record_id IS NOT NULL
 ORDER BY record_key, ts, event_id
 """
 
@@ -223,7 +229,7 @@ INSERT INTO release_events
 SELECT event_id, type, ts, workflow, version, publisher, approved_by, identity, scope,
        source_ref, rollout_steps, weight, changed_by, reason, source, line_no
 FROM events
-WHERE rowid > $1 AND type IN ('workflow.published', 'rollout.changed')
+WHERE rowid > $events AND rowid <= $upto AND type IN ('workflow.published', 'rollout.changed')
   AND event_id NOT IN (SELECT event_id FROM release_events)
 """
 
@@ -239,7 +245,7 @@ SELECT run_id FROM _runs WHERE run_id NOT IN (SELECT run_id FROM _known_runs)
 """
 
 _SPAN_START = """
-SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
+SELECT least((SELECT min(ts) FROM events WHERE rowid > $events AND rowid <= $upto),
              (SELECT min(first_event_at) FROM _known_runs))
 """
 
@@ -255,17 +261,13 @@ _REFRESH_APPROVALS = (
     """
     CREATE OR REPLACE TEMP TABLE _approvals AS
     SELECT DISTINCT approval_id FROM events
-    WHERE rowid > $events AND approval_id IS NOT NULL
+    WHERE rowid > $events AND rowid <= $upto AND approval_id IS NOT NULL
       AND type IN ('approval.requested', 'approval.decided')
     UNION
     SELECT approval_id FROM approval_records WHERE rowid > $records
     """,
     "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
-    """
-    INSERT INTO approval_summary
-    SELECT * FROM qd_approval_merge(since := $since)
-    WHERE approval_id IN (SELECT approval_id FROM _approvals)
-    """,
+    "INSERT INTO approval_summary " + macros.approval_merge_of("_approvals"),
 )
 
 
@@ -274,13 +276,18 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
     summaries) up to date for every event and approval record stored since the last call,
     whoever stored them; returns the number of runs refreshed. Cheap when nothing is new.
 
+    Events of more than `RUNS_PER_REFRESH` runs are refreshed a slice of rowids at a time,
+    each slice its own transaction that moves the marks to its end (what a follower's
+    refreshes do anyway): no statement works on more runs than that at once, so a load's
+    refresh of any size fits its memory limit.
+
     Two refreshes at once on cursors of one database (a server's follower and an ingest it
     runs) conflict on the marks, and the later commit fails; with `tries` above 1 a conflict
     is tried again, after a pause, that many times in all."""
     tried = 1
     while True:
         try:
-            return _refresh(con)
+            return _refresh_slices(con)
         except (duckdb.FatalException, duckdb.InternalException) as exc:
             raise StoreDamaged("refreshing the derived facts", exc) from exc
         except duckdb.TransactionException:
@@ -290,48 +297,85 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
             time.sleep(CONFLICT_PAUSE)
 
 
-def _refresh(con: duckdb.DuckDBPyConnection) -> int:
+def _refresh_slices(con: duckdb.DuckDBPyConnection) -> int:
+    """Refresh in slices of events' rowids of about `RUNS_PER_REFRESH` runs each; the runs
+    refreshed, each counted once (a run whose events span two slices is refreshed in both)."""
+    events_mark = scalar(con, "SELECT events_rowid FROM derived_marks")
+    events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+    new = events_max - events_mark
+    if new <= RUNS_PER_REFRESH:  # fewer events than that: fewer runs
+        return _refresh(con, events_max)[0]
+    runs = scalar(con, _RUNS_PAST_MARK, [events_mark, events_max])
+    slices = -(-runs // RUNS_PER_REFRESH)
+    if slices <= 1:
+        return _refresh(con, events_max)[0]
+    step = -(-new // slices)
+    extra = 0
+    for upto in range(events_mark + step, events_max + step, step):
+        extra += _refresh(con, min(upto, events_max))[1]
+    return runs + extra
+
+
+# The runs with events past the mark, up to a rowid: how many slices a refresh takes.
+_RUNS_PAST_MARK = """
+SELECT count(DISTINCT run_id) FROM events WHERE rowid > $1 AND rowid <= $2
+"""
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
+    """Refresh the events past the mark up to rowid `upto` (and every approval record past
+    its mark) in one transaction: the runs refreshed, and of those the runs a new publish
+    bears on that had no new events."""
     with transaction(con):
         events_mark, records_mark = one_row(
             con, "SELECT events_rowid, records_rowid FROM derived_marks"
         )
-        events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+        upto = min(upto, scalar(con, "SELECT coalesce(max(rowid), -1) FROM events"))
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
-        if events_max <= events_mark and records_max <= records_mark:
-            return 0
+        if upto <= events_mark and records_max <= records_mark:
+            return 0, 0
+        upto = max(upto, events_mark)
+        span = {"events": events_mark, "upto": upto}
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _runs AS "
-            "SELECT DISTINCT run_id FROM events WHERE rowid > ? AND run_id IS NOT NULL",
-            [events_mark],
+            "CREATE OR REPLACE TEMP TABLE _runs AS SELECT DISTINCT run_id FROM events "
+            "WHERE rowid > $events AND rowid <= $upto AND run_id IS NOT NULL",
+            span,
         )
-        con.execute(_REPUBLISHED, [events_mark])
-        con.execute(
-            "INSERT INTO _runs SELECT run_id FROM _republished "
-            "WHERE run_id NOT IN (SELECT run_id FROM _runs)"
-        )
+        con.execute(_REPUBLISHED, span)
+        republished = count(con, "_republished")
+        if republished:
+            republished = scalar(
+                con,
+                "INSERT INTO _runs SELECT run_id FROM _republished "
+                "WHERE run_id NOT IN (SELECT run_id FROM _runs)",
+            )
         # The new publishes first: the scope check reads them.
-        con.execute(_COPY_RELEASES, [events_mark])
+        con.execute(_COPY_RELEASES, span)
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
         # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
         # row groups (a stretch of time each) that cannot hold them: a refresh costs the
         # runs it touches, not the store.
         con.execute(_KNOWN_RUNS)
         con.execute(_NEW_RUNS)
-        lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
+        known = count(con, "_known_runs")
+        lo = {"lo": one_row(con, _SPAN_START, span)[0]}
         con.execute(_STARTS, lo)
-        for statement in _BACKFILL:
-            con.execute(statement, lo)
-        con.execute(_APPEND_RECORD_TOUCHES, {"events": events_mark})
+        # Touches of runs a new publish bears on are checked again, whatever they were;
+        # otherwise only those not checked yet.
+        recheck = _RECHECK if republished else ""
+        con.execute(_BACKFILL[0].format(recheck=recheck), lo)
+        if scalar(con, "SELECT count(*) FROM (SELECT 1 FROM record_touches LIMIT 1)"):
+            con.execute(_BACKFILL[1].format(recheck=recheck), lo)
+        con.execute(_APPEND_RECORD_TOUCHES, span)
         for statement in _REFRESH_SUMMARY:
             con.execute(statement, lo if "$lo" in statement else None)
-        for statement, runs in (
-            (_UPSERT_KNOWN_RUNS, "_known_runs"),
-            (_INSERT_NEW_RUNS, "_new_runs"),
-        ):
-            if count(con, runs):
-                con.execute(statement, lo)
-        con.execute(_SET_SCOPE)
-        params = {"events": events_mark, "records": records_mark}
+        if known:
+            con.execute(_UPSERT_KNOWN_RUNS, lo)
+            # a new run's row has its scope already; a known run's may have changed
+            con.execute(_SET_SCOPE)
+        if known < count(con, "_runs"):
+            con.execute(_INSERT_NEW_RUNS, lo)
+        params = {**span, "records": records_mark}
         con.execute(_REFRESH_APPROVALS[0], params)
         if scalar(con, "SELECT count(*) FROM _approvals"):
             # Their events are all at or after the runs' `lo`, or around the request time
@@ -342,6 +386,6 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
         con.execute(
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
-            [events_max, records_max],
+            [upto, records_max],
         )
-        return count(con, "_runs")
+        return count(con, "_runs"), republished

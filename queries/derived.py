@@ -37,6 +37,7 @@ saying what to do), never a traceback.
 
 from __future__ import annotations
 
+import re
 import time
 
 import duckdb
@@ -74,8 +75,7 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
                               'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
                               'scope': scope, 'session_id': session_id,
                               'user_id': user_id}, ts) AS s
-      FROM events WHERE type = 'run.started' AND ts >= $lo
-        AND run_id IN (SELECT run_id FROM _runs)
+      FROM events WHERE type = 'run.started' AND {of _runs}
       GROUP BY run_id)
 """
 
@@ -96,7 +96,8 @@ _BACKFILL = (
 
 # The new touches with a record id, appended to `record_touches` in `record_key` order, so
 # that each refresh's rows sit in row groups (or stretches of them) whose zone maps name few
-# records. `hash` is DuckDB's: a DuckDB whose hash differs would need the table re-keyed
+# records (a record's own touches in any order: readers sort them; by ts and event_id too
+# cost 5-25 % more). `hash` is DuckDB's: a DuckDB whose hash differs would need the table re-keyed
 # (tests/store/test_lineage.py pins one value).
 _APPEND_RECORD_TOUCHES = """
 INSERT INTO record_touches
@@ -105,7 +106,7 @@ SELECT hash(system, object, record_id) AS record_key, event_id, run_id, step_id,
        classification, in_scope
 FROM events
 WHERE rowid > $events AND rowid <= $upto AND type = 'data.touched' AND record_id IS NOT NULL
-ORDER BY record_key, ts, event_id
+ORDER BY record_key
 """
 
 # Every column of run_summary but its key and `scope`, in table order: what a refresh
@@ -128,7 +129,7 @@ _SUMMARY_ROWS = """
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
-        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM events WHERE {of {run_set}} GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
@@ -136,7 +137,7 @@ _SUMMARY_ROWS = """
                TRY_CAST(coalesce(sum(tokens_in), 0) AS BIGINT) AS tokens_in,
                TRY_CAST(coalesce(sum(tokens_out), 0) AS BIGINT) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM steps WHERE {of {run_set}} GROUP BY run_id
     ), tc AS (
         SELECT run_id, count(*) AS touched,
                count(*) FILTER (WHERE action = 'read') AS reads,
@@ -145,15 +146,14 @@ _SUMMARY_ROWS = """
                count(*) FILTER (WHERE action = 'delete') AS deletes,
                count(*) FILTER (WHERE action = 'export') AS exports,
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
-        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM touches WHERE {of {run_set}} GROUP BY run_id
     ), en AS (
         SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
-        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM run_ends WHERE {of {run_set}} GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
         FROM controls
-        WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
-          AND run_id IN (SELECT run_id FROM {run_set})
+        WHERE result = 'applied' AND action IN ('pause', 'resume') AND {of {run_set}}
         GROUP BY run_id
     )
     SELECT ev.run_id,
@@ -204,17 +204,28 @@ _REFRESH_SUMMARY = (
     """
     INSERT INTO out_of_scope_touches
     SELECT * FROM touches
-    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
+    WHERE in_scope = false AND {of _runs}
     ORDER BY ts, event_id
     """,
     "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
     INSERT INTO identity_touches
     SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
-    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
-      AND run_id IN (SELECT run_id FROM _runs)
+    WHERE type = 'data.touched' AND identity IS NOT NULL AND {of _runs}
     """,
 )
+# `{of RUNS}` in the statements above: the events of the runs in table RUNS (all at or after
+# `lo`). When a refresh covers every event the store holds and no run is summarized yet (a
+# first load into a new store), that is every event with a run, read with no join.
+_OF = re.compile(r"\{of (\w+)\}")
+_OF_RUNS = r"ts >= $lo AND run_id IN (SELECT run_id FROM \1)"
+_OF_EVERY_RUN = "ts >= $lo AND run_id IS NOT NULL"
+
+
+def _of(statement: str, every: bool) -> str:
+    return _OF.sub(_OF_EVERY_RUN if every else _OF_RUNS, statement)
+
+
 _SET_SCOPE = """
 UPDATE run_summary r SET scope = s.s.scope
 FROM _starts s
@@ -330,7 +341,8 @@ def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
         events_mark, records_mark = one_row(
             con, "SELECT events_rowid, records_rowid FROM derived_marks"
         )
-        upto = min(upto, scalar(con, "SELECT coalesce(max(rowid), -1) FROM events"))
+        events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
+        upto = min(upto, events_max)
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
         if upto <= events_mark and records_max <= records_mark:
             return 0, 0
@@ -358,8 +370,9 @@ def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
         con.execute(_KNOWN_RUNS)
         con.execute(_NEW_RUNS)
         known = count(con, "_known_runs")
+        every = events_mark < 0 and upto == events_max and not known
         lo = {"lo": one_row(con, _SPAN_START, span)[0]}
-        con.execute(_STARTS, lo)
+        con.execute(_of(_STARTS, every), lo)
         # Touches of runs a new publish bears on are checked again, whatever they were;
         # otherwise only those not checked yet.
         recheck = _RECHECK if republished else ""
@@ -367,14 +380,14 @@ def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
         if scalar(con, "SELECT count(*) FROM (SELECT 1 FROM record_touches LIMIT 1)"):
             con.execute(_BACKFILL[1].format(recheck=recheck), lo)
         con.execute(_APPEND_RECORD_TOUCHES, span)
-        for statement in _REFRESH_SUMMARY:
+        for statement in (_of(statement, every) for statement in _REFRESH_SUMMARY):
             con.execute(statement, lo if "$lo" in statement else None)
         if known:
-            con.execute(_UPSERT_KNOWN_RUNS, lo)
+            con.execute(_of(_UPSERT_KNOWN_RUNS, False), lo)
             # a new run's row has its scope already; a known run's may have changed
             con.execute(_SET_SCOPE)
         if known < count(con, "_runs"):
-            con.execute(_INSERT_NEW_RUNS, lo)
+            con.execute(_of(_INSERT_NEW_RUNS, every), lo)
         params = {**span, "records": records_mark}
         con.execute(_REFRESH_APPROVALS[0], params)
         if scalar(con, "SELECT count(*) FROM _approvals"):

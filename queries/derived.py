@@ -309,22 +309,16 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
 
 
 def _refresh_slices(con: duckdb.DuckDBPyConnection) -> int:
-    """Refresh in slices of events' rowids of about `RUNS_PER_REFRESH` runs each; the runs
-    refreshed, each counted once (a run whose events span two slices is refreshed in both)."""
-    events_mark = scalar(con, "SELECT events_rowid FROM derived_marks")
-    events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
-    new = events_max - events_mark
-    if new <= RUNS_PER_REFRESH:  # fewer events than that: fewer runs
-        return _refresh(con, events_max)[0]
-    runs = scalar(con, _RUNS_PAST_MARK, [events_mark, events_max])
-    slices = -(-runs // RUNS_PER_REFRESH)
-    if slices <= 1:
-        return _refresh(con, events_max)[0]
-    step = -(-new // slices)
-    extra = 0
-    for upto in range(events_mark + step, events_max + step, step):
-        extra += _refresh(con, min(upto, events_max))[1]
-    return runs + extra
+    """Refresh everything past the marks, in slices of events' rowids of about
+    `RUNS_PER_REFRESH` runs each when there are more; the runs refreshed, each counted once
+    (a run whose events span two slices is refreshed in both)."""
+    runs, extra, slices = _refresh(con)
+    if not slices:
+        return runs
+    total, ends = slices
+    for upto in ends:
+        extra += _refresh(con, upto)[1]
+    return total + extra
 
 
 # The runs with events past the mark, up to a rowid: how many slices a refresh takes.
@@ -333,19 +327,44 @@ SELECT count(DISTINCT run_id) FROM events WHERE rowid > $1 AND rowid <= $2
 """
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
-    """Refresh the events past the mark up to rowid `upto` (and every approval record past
-    its mark) in one transaction: the runs refreshed, and of those the runs a new publish
-    bears on that had no new events."""
+def _slices(
+    con: duckdb.DuckDBPyConnection, events_mark: int, events_max: int
+) -> tuple[int, list[int]] | None:
+    """The runs with events past the mark and where each slice of them ends (a rowid), when
+    they are more than one transaction derives; None when they are not."""
+    new = events_max - events_mark
+    if new <= RUNS_PER_REFRESH:  # fewer events than that: fewer runs
+        return None
+    runs = scalar(con, _RUNS_PAST_MARK, [events_mark, events_max])
+    slices = -(-runs // RUNS_PER_REFRESH)
+    if slices <= 1:
+        return None
+    step = -(-new // slices)
+    return runs, [
+        min(end, events_max) for end in range(events_mark + step, events_max + step, step)
+    ]
+
+
+def _refresh(
+    con: duckdb.DuckDBPyConnection, upto: int | None = None
+) -> tuple[int, int, tuple[int, list[int]] | None]:
+    """Refresh the events past the mark up to rowid `upto` (None: all of them, or the first
+    slice of them if they are too many, `_slices`), and every approval record past its
+    mark, in one transaction. Returns the runs refreshed, how many of those had no new events
+    (runs a new publish bears on), and the slices still to do (None: none)."""
     with transaction(con):
         events_mark, records_mark = one_row(
             con, "SELECT events_rowid, records_rowid FROM derived_marks"
         )
         events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
-        upto = min(upto, events_max)
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
+        slices = None
+        if upto is None:
+            slices = _slices(con, events_mark, events_max)
+            upto = slices[1].pop(0) if slices else events_max
+        upto = min(upto, events_max)
         if upto <= events_mark and records_max <= records_mark:
-            return 0, 0
+            return 0, 0, None
         upto = max(upto, events_mark)
         span = {"events": events_mark, "upto": upto}
         con.execute(
@@ -401,4 +420,4 @@ def _refresh(con: duckdb.DuckDBPyConnection, upto: int) -> tuple[int, int]:
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
             [upto, records_max],
         )
-        return count(con, "_runs"), republished
+        return count(con, "_runs"), republished, slices

@@ -86,12 +86,12 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
 _BACKFILL_SCOPE = """
 UPDATE {table} t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
 FROM _starts s
-WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id AND (t.in_scope IS NULL{{recheck}})
+WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id AND (t.in_scope IS NULL{recheck})
 """
 _RECHECK = " OR t.run_id IN (SELECT run_id FROM _republished)"
 _BACKFILL = (
-    _BACKFILL_SCOPE.format(table="events", touch="t.type = 'data.touched' AND"),
-    _BACKFILL_SCOPE.format(table="record_touches", touch=""),
+    _BACKFILL_SCOPE.replace("{table}", "events").replace("{touch}", "t.type = 'data.touched' AND"),
+    _BACKFILL_SCOPE.replace("{table}", "record_touches").replace("{touch}", ""),
 )
 
 # The new touches with a record id, appended to `record_touches` in `record_key` order, so
@@ -373,9 +373,9 @@ def _refresh(
             span,
         )
         con.execute(_REPUBLISHED, span)
-        republished = count(con, "_republished")
-        if republished:
-            republished = scalar(
+        republished = added = count(con, "_republished")
+        if republished:  # those with no new events are refreshed too
+            added = scalar(
                 con,
                 "INSERT INTO _runs SELECT run_id FROM _republished "
                 "WHERE run_id NOT IN (SELECT run_id FROM _runs)",
@@ -395,9 +395,9 @@ def _refresh(
         # Touches of runs a new publish bears on are checked again, whatever they were;
         # otherwise only those not checked yet.
         recheck = _RECHECK if republished else ""
-        con.execute(_BACKFILL[0].format(recheck=recheck), lo)
+        con.execute(_BACKFILL[0].replace("{recheck}", recheck), lo)
         if scalar(con, "SELECT count(*) FROM (SELECT 1 FROM record_touches LIMIT 1)"):
-            con.execute(_BACKFILL[1].format(recheck=recheck), lo)
+            con.execute(_BACKFILL[1].replace("{recheck}", recheck), lo)
         con.execute(_APPEND_RECORD_TOUCHES, span)
         for statement in (_of(statement, every) for statement in _REFRESH_SUMMARY):
             con.execute(statement, lo if "$lo" in statement else None)
@@ -420,4 +420,4 @@ def _refresh(
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
             [upto, records_max],
         )
-        return count(con, "_runs"), republished, slices
+        return count(con, "_runs"), added, slices

@@ -48,7 +48,6 @@ _STATES_OF = """
                operator AS decided_by, decided_at, reason
         FROM decisions WHERE action IN ('approve', 'reject'){only}
 """
-_STATES = _STATES_OF.format(since="since", only="")
 
 # One row per approval, merged from all its states: descriptive fields from the latest
 # state that has them, the decision from the latest decided state (a decided request
@@ -75,7 +74,6 @@ _MERGE_OF = """
         FROM ({states})
         GROUP BY approval_id
 """
-_MERGE = _MERGE_OF.format(states="SELECT * FROM qd_approval_states(since := since)")
 
 
 def approval_merge_of(ids: str) -> str:
@@ -167,8 +165,10 @@ MACROS = (
             ELSE 'running'
         END
     """,
-    f"CREATE OR REPLACE TEMP MACRO qd_approval_states(since := NULL) AS TABLE {_STATES}",
-    f"CREATE OR REPLACE TEMP MACRO qd_approval_merge(since := NULL) AS TABLE {_MERGE}",
+    "CREATE OR REPLACE TEMP MACRO qd_approval_states(since := NULL) AS TABLE "
+    + _STATES_OF.format(since="since", only=""),
+    "CREATE OR REPLACE TEMP MACRO qd_approval_merge(since := NULL) AS TABLE "
+    + _MERGE_OF.format(states="SELECT * FROM qd_approval_states(since := since)"),
     # As of `now_ts`: a pending request past its expiry is expired. `pending_only` keeps the
     # pending ones, with a condition DuckDB checks as it reads `decided_state` (few requests
     # are undecided): the other columns are read for those rows only.

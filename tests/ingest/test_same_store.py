@@ -65,9 +65,9 @@ def test_batches_cut_at_row_groups_store_what_one_batch_stores(tmp_path: Path) -
 
 def test_a_refresh_in_slices_derives_what_one_refresh_derives(tmp_path: Path) -> None:
     """A load's refresh of more runs than one transaction derives (issue 17: 1M runs under
-    the load's memory limit) is done a slice of events at a time: runs whose events span
-    slices, touches before their run.started, approvals decided in a later slice — the same
-    tables as one refresh of everything."""
+    the load's memory limit) is done a slice of events at a time, each slice its own
+    transaction: runs whose events span slices (5 of the 89 here) are summarized again by
+    the next, and every table comes out as one refresh of everything leaves it."""
     from quarterdeck.ingest import load
     from quarterdeck.queries import derived
     from quarterdeck.queries.store import Store

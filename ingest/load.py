@@ -238,12 +238,14 @@ def load_sources(
         sys.setswitchinterval(switch)
         if gc_was_enabled:
             gc.enable()
-        try:  # under the load's limit too: it derives every run the load stored at once
+        try:  # under the load's limit too: a slice of runs at a time (`derived`)
             try:
                 summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
             except duckdb.OutOfMemoryException:
-                # more than the limit holds (1M runs, 10M events: the refresh is one
-                # transaction, rolled back): again with DuckDB's own limit
+                # A safety net, never needed in the loads measured (10M events, 1M runs: a
+                # slice's peak well under the limit): a store of a shape not measured (runs
+                # of a million events, or an approval's states by the thousand) whose slice
+                # needs more is refreshed from where it stopped with DuckDB's own limit.
                 con.execute(f"SET memory_limit = '{memory}'")
                 summary.runs_updated = derived.refresh_derived(con, tries=REFRESH_TRIES)
         except duckdb.Error as exc:

@@ -22,7 +22,9 @@ last call:
 `derived_marks` holds the last `rowid` of `events` and of `approval_records` the derived facts
 cover. A refresh and the move of those marks are one transaction, and each derived row is
 recomputed from the events rather than added to, so a refresh cut short is simply done again
-by whoever writes next, and one repeated changes nothing.
+by whoever writes next, and one repeated changes nothing. A refresh of more runs than
+`RUNS_PER_REFRESH` (a load of 10M events: 1M runs) is several such transactions, each a slice
+of the events' rowids, so that its memory is that of a slice whatever the load's size.
 
 No transaction here deletes and re-inserts a key of an index: `run_summary` (PRIMARY KEY
 run_id) is upserted, its rows updated in place, and it has no other index; the tables
@@ -35,15 +37,20 @@ saying what to do), never a traceback.
 
 from __future__ import annotations
 
+import re
 import time
 
 import duckdb
 
+from quarterdeck.queries import macros
 from quarterdeck.queries.statements import count, one_row, scalar, transaction
 from quarterdeck.queries.store import StoreDamaged
 
 #: Seconds between tries of a refresh that conflicted with another (each takes milliseconds).
 CONFLICT_PAUSE = 0.05
+#: The most runs one transaction of a refresh derives (about 200 MiB of DuckDB's memory at
+#: most, measured: see `refresh_derived`); a load of more is refreshed in slices.
+RUNS_PER_REFRESH = 200_000
 
 # The runs a new publish bears on: those of its version stored already that gave no scope of
 # their own (their touches were checked against no grants, or their version's earlier record).
@@ -52,7 +59,7 @@ _REPUBLISHED = """
 CREATE OR REPLACE TEMP TABLE _republished AS
 SELECT s.run_id FROM run_summary s
 JOIN (SELECT DISTINCT workflow, version FROM events
-      WHERE rowid > $1 AND type = 'workflow.published') p
+      WHERE rowid > $events AND rowid <= $upto AND type = 'workflow.published') p
   ON s.workflow = p.workflow AND s.workflow_version = p.version
 WHERE s.has_start AND s.scope IS NULL
 """
@@ -68,8 +75,7 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
                               'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
                               'scope': scope, 'session_id': session_id,
                               'user_id': user_id}, ts) AS s
-      FROM events WHERE type = 'run.started' AND ts >= $lo
-        AND run_id IN (SELECT run_id FROM _runs)
+      FROM events WHERE type = 'run.started' AND {of _runs}
       GROUP BY run_id)
 """
 
@@ -80,17 +86,18 @@ FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
 _BACKFILL_SCOPE = """
 UPDATE {table} t SET in_scope = qd_in_scope(s.checked, t.system, t.object, t.action)
 FROM _starts s
-WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id
-  AND (t.in_scope IS NULL OR t.run_id IN (SELECT run_id FROM _republished))
+WHERE {touch} t.ts >= $lo AND t.run_id = s.run_id AND (t.in_scope IS NULL{recheck})
 """
+_RECHECK = " OR t.run_id IN (SELECT run_id FROM _republished)"
 _BACKFILL = (
-    _BACKFILL_SCOPE.format(table="events", touch="t.type = 'data.touched' AND"),
-    _BACKFILL_SCOPE.format(table="record_touches", touch=""),
+    _BACKFILL_SCOPE.replace("{table}", "events").replace("{touch}", "t.type = 'data.touched' AND"),
+    _BACKFILL_SCOPE.replace("{table}", "record_touches").replace("{touch}", ""),
 )
 
 # The new touches with a record id, appended to `record_touches` in `record_key` order, so
 # that each refresh's rows sit in row groups (or stretches of them) whose zone maps name few
-# records. `hash` is DuckDB's: a DuckDB whose hash differs would need the table re-keyed
+# records (a record's own touches in any order: readers sort them; by ts and event_id too
+# cost 5-25 % more). `hash` is DuckDB's: a DuckDB whose hash differs would need the table re-keyed
 # (tests/store/test_lineage.py pins one value).
 _APPEND_RECORD_TOUCHES = """
 INSERT INTO record_touches
@@ -98,8 +105,8 @@ SELECT hash(system, object, record_id) AS record_key, event_id, run_id, step_id,
        system, object, record_id, action, fields, before, after, record_count,
        classification, in_scope
 FROM events
-WHERE rowid > $events AND type = 'data.touched' AND record_id IS NOT NULL
-ORDER BY record_key, ts, event_id
+WHERE rowid > $events AND rowid <= $upto AND type = 'data.touched' AND record_id IS NOT NULL
+ORDER BY record_key
 """
 
 # Every column of run_summary but its key and `scope`, in table order: what a refresh
@@ -122,7 +129,7 @@ _SUMMARY_ROWS = """
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
-        FROM events WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM events WHERE {of {run_set}} GROUP BY run_id
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
@@ -130,7 +137,7 @@ _SUMMARY_ROWS = """
                TRY_CAST(coalesce(sum(tokens_in), 0) AS BIGINT) AS tokens_in,
                TRY_CAST(coalesce(sum(tokens_out), 0) AS BIGINT) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM steps WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM steps WHERE {of {run_set}} GROUP BY run_id
     ), tc AS (
         SELECT run_id, count(*) AS touched,
                count(*) FILTER (WHERE action = 'read') AS reads,
@@ -139,15 +146,14 @@ _SUMMARY_ROWS = """
                count(*) FILTER (WHERE action = 'delete') AS deletes,
                count(*) FILTER (WHERE action = 'export') AS exports,
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
-        FROM touches WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM touches WHERE {of {run_set}} GROUP BY run_id
     ), en AS (
         SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
-        FROM run_ends WHERE ts >= $lo AND run_id IN (SELECT run_id FROM {run_set}) GROUP BY run_id
+        FROM run_ends WHERE {of {run_set}} GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
         FROM controls
-        WHERE result = 'applied' AND action IN ('pause', 'resume') AND ts >= $lo
-          AND run_id IN (SELECT run_id FROM {run_set})
+        WHERE result = 'applied' AND action IN ('pause', 'resume') AND {of {run_set}}
         GROUP BY run_id
     )
     SELECT ev.run_id,
@@ -198,17 +204,28 @@ _REFRESH_SUMMARY = (
     """
     INSERT INTO out_of_scope_touches
     SELECT * FROM touches
-    WHERE in_scope = false AND ts >= $lo AND run_id IN (SELECT run_id FROM _runs)
+    WHERE in_scope = false AND {of _runs}
     ORDER BY ts, event_id
     """,
     "DELETE FROM identity_touches WHERE run_id IN (SELECT run_id FROM _runs)",
     """
     INSERT INTO identity_touches
     SELECT event_id, run_id, ts, identity, system, object, record_id, action FROM events
-    WHERE type = 'data.touched' AND identity IS NOT NULL AND ts >= $lo
-      AND run_id IN (SELECT run_id FROM _runs)
+    WHERE type = 'data.touched' AND identity IS NOT NULL AND {of _runs}
     """,
 )
+# `{of RUNS}` in the statements above: the events of the runs in table RUNS (all at or after
+# `lo`). When a refresh covers every event the store holds and no run is summarized yet (a
+# first load into a new store), that is every event with a run, read with no join.
+_OF = re.compile(r"\{of (\w+)\}")
+_OF_RUNS = r"ts >= $lo AND run_id IN (SELECT run_id FROM \1)"
+_OF_EVERY_RUN = "ts >= $lo AND run_id IS NOT NULL"
+
+
+def _of(statement: str, every: bool) -> str:
+    return _OF.sub(_OF_EVERY_RUN if every else _OF_RUNS, statement)
+
+
 _SET_SCOPE = """
 UPDATE run_summary r SET scope = s.s.scope
 FROM _starts s
@@ -223,7 +240,7 @@ INSERT INTO release_events
 SELECT event_id, type, ts, workflow, version, publisher, approved_by, identity, scope,
        source_ref, rollout_steps, weight, changed_by, reason, source, line_no
 FROM events
-WHERE rowid > $1 AND type IN ('workflow.published', 'rollout.changed')
+WHERE rowid > $events AND rowid <= $upto AND type IN ('workflow.published', 'rollout.changed')
   AND event_id NOT IN (SELECT event_id FROM release_events)
 """
 
@@ -239,7 +256,7 @@ SELECT run_id FROM _runs WHERE run_id NOT IN (SELECT run_id FROM _known_runs)
 """
 
 _SPAN_START = """
-SELECT least((SELECT min(ts) FROM events WHERE rowid > $1),
+SELECT least((SELECT min(ts) FROM events WHERE rowid > $events AND rowid <= $upto),
              (SELECT min(first_event_at) FROM _known_runs))
 """
 
@@ -255,17 +272,13 @@ _REFRESH_APPROVALS = (
     """
     CREATE OR REPLACE TEMP TABLE _approvals AS
     SELECT DISTINCT approval_id FROM events
-    WHERE rowid > $events AND approval_id IS NOT NULL
+    WHERE rowid > $events AND rowid <= $upto AND approval_id IS NOT NULL
       AND type IN ('approval.requested', 'approval.decided')
     UNION
     SELECT approval_id FROM approval_records WHERE rowid > $records
     """,
     "DELETE FROM approval_summary WHERE approval_id IN (SELECT approval_id FROM _approvals)",
-    """
-    INSERT INTO approval_summary
-    SELECT * FROM qd_approval_merge(since := $since)
-    WHERE approval_id IN (SELECT approval_id FROM _approvals)
-    """,
+    "INSERT INTO approval_summary " + macros.approval_merge_of("_approvals"),
 )
 
 
@@ -274,13 +287,18 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
     summaries) up to date for every event and approval record stored since the last call,
     whoever stored them; returns the number of runs refreshed. Cheap when nothing is new.
 
+    Events of more than `RUNS_PER_REFRESH` runs are refreshed a slice of rowids at a time,
+    each slice its own transaction that moves the marks to its end (what a follower's
+    refreshes do anyway): no statement works on more runs than that at once, so a load's
+    refresh of any size fits its memory limit.
+
     Two refreshes at once on cursors of one database (a server's follower and an ingest it
     runs) conflict on the marks, and the later commit fails; with `tries` above 1 a conflict
     is tried again, after a pause, that many times in all."""
     tried = 1
     while True:
         try:
-            return _refresh(con)
+            return _refresh_slices(con)
         except (duckdb.FatalException, duckdb.InternalException) as exc:
             raise StoreDamaged("refreshing the derived facts", exc) from exc
         except duckdb.TransactionException:
@@ -290,48 +308,106 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, *, tries: int = 1) -> int:
             time.sleep(CONFLICT_PAUSE)
 
 
-def _refresh(con: duckdb.DuckDBPyConnection) -> int:
+def _refresh_slices(con: duckdb.DuckDBPyConnection) -> int:
+    """Refresh everything past the marks, in slices of events' rowids of about
+    `RUNS_PER_REFRESH` runs each when there are more; the runs refreshed, each counted once
+    (a run whose events span two slices is refreshed in both)."""
+    runs, extra, slices = _refresh(con)
+    if not slices:
+        return runs
+    total, ends = slices
+    for upto in ends:
+        extra += _refresh(con, upto)[1]
+    return total + extra
+
+
+# The runs with events past the mark, up to a rowid: how many slices a refresh takes.
+_RUNS_PAST_MARK = """
+SELECT count(DISTINCT run_id) FROM events WHERE rowid > $1 AND rowid <= $2
+"""
+
+
+def _slices(
+    con: duckdb.DuckDBPyConnection, events_mark: int, events_max: int
+) -> tuple[int, list[int]] | None:
+    """The runs with events past the mark and where each slice of them ends (a rowid), when
+    they are more than one transaction derives; None when they are not."""
+    new = events_max - events_mark
+    if new <= RUNS_PER_REFRESH:  # fewer events than that: fewer runs
+        return None
+    runs = scalar(con, _RUNS_PAST_MARK, [events_mark, events_max])
+    slices = -(-runs // RUNS_PER_REFRESH)
+    if slices <= 1:
+        return None
+    step = -(-new // slices)
+    return runs, [
+        min(end, events_max) for end in range(events_mark + step, events_max + step, step)
+    ]
+
+
+def _refresh(
+    con: duckdb.DuckDBPyConnection, upto: int | None = None
+) -> tuple[int, int, tuple[int, list[int]] | None]:
+    """Refresh the events past the mark up to rowid `upto` (None: all of them, or the first
+    slice of them if they are too many, `_slices`), and every approval record past its
+    mark, in one transaction. Returns the runs refreshed, how many of those had no new events
+    (runs a new publish bears on), and the slices still to do (None: none)."""
     with transaction(con):
         events_mark, records_mark = one_row(
             con, "SELECT events_rowid, records_rowid FROM derived_marks"
         )
         events_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM events")
         records_max = scalar(con, "SELECT coalesce(max(rowid), -1) FROM approval_records")
-        if events_max <= events_mark and records_max <= records_mark:
-            return 0
+        slices = None
+        if upto is None:
+            slices = _slices(con, events_mark, events_max)
+            upto = slices[1].pop(0) if slices else events_max
+        upto = min(upto, events_max)
+        if upto <= events_mark and records_max <= records_mark:
+            return 0, 0, None
+        upto = max(upto, events_mark)
+        span = {"events": events_mark, "upto": upto}
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _runs AS "
-            "SELECT DISTINCT run_id FROM events WHERE rowid > ? AND run_id IS NOT NULL",
-            [events_mark],
+            "CREATE OR REPLACE TEMP TABLE _runs AS SELECT DISTINCT run_id FROM events "
+            "WHERE rowid > $events AND rowid <= $upto AND run_id IS NOT NULL",
+            span,
         )
-        con.execute(_REPUBLISHED, [events_mark])
-        con.execute(
-            "INSERT INTO _runs SELECT run_id FROM _republished "
-            "WHERE run_id NOT IN (SELECT run_id FROM _runs)"
-        )
+        con.execute(_REPUBLISHED, span)
+        republished = added = count(con, "_republished")
+        if republished:  # those with no new events are refreshed too
+            added = scalar(
+                con,
+                "INSERT INTO _runs SELECT run_id FROM _republished "
+                "WHERE run_id NOT IN (SELECT run_id FROM _runs)",
+            )
         # The new publishes first: the scope check reads them.
-        con.execute(_COPY_RELEASES, [events_mark])
+        con.execute(_COPY_RELEASES, span)
         # Every event of these runs is at or after `lo`: the new rows' earliest, or where an
         # earlier summary of the run began. Bounding each scan by it lets DuckDB skip the
         # row groups (a stretch of time each) that cannot hold them: a refresh costs the
         # runs it touches, not the store.
         con.execute(_KNOWN_RUNS)
         con.execute(_NEW_RUNS)
-        lo = {"lo": one_row(con, _SPAN_START, [events_mark])[0]}
-        con.execute(_STARTS, lo)
-        for statement in _BACKFILL:
-            con.execute(statement, lo)
-        con.execute(_APPEND_RECORD_TOUCHES, {"events": events_mark})
-        for statement in _REFRESH_SUMMARY:
+        known = count(con, "_known_runs")
+        every = events_mark < 0 and upto == events_max and not known
+        lo = {"lo": one_row(con, _SPAN_START, span)[0]}
+        con.execute(_of(_STARTS, every), lo)
+        # Touches of runs a new publish bears on are checked again, whatever they were;
+        # otherwise only those not checked yet.
+        recheck = _RECHECK if republished else ""
+        con.execute(_BACKFILL[0].replace("{recheck}", recheck), lo)
+        if scalar(con, "SELECT count(*) FROM (SELECT 1 FROM record_touches LIMIT 1)"):
+            con.execute(_BACKFILL[1].replace("{recheck}", recheck), lo)
+        con.execute(_APPEND_RECORD_TOUCHES, span)
+        for statement in (_of(statement, every) for statement in _REFRESH_SUMMARY):
             con.execute(statement, lo if "$lo" in statement else None)
-        for statement, runs in (
-            (_UPSERT_KNOWN_RUNS, "_known_runs"),
-            (_INSERT_NEW_RUNS, "_new_runs"),
-        ):
-            if count(con, runs):
-                con.execute(statement, lo)
-        con.execute(_SET_SCOPE)
-        params = {"events": events_mark, "records": records_mark}
+        if known:
+            con.execute(_of(_UPSERT_KNOWN_RUNS, False), lo)
+            # a new run's row has its scope already; a known run's may have changed
+            con.execute(_SET_SCOPE)
+        if known < count(con, "_runs"):
+            con.execute(_of(_INSERT_NEW_RUNS, every), lo)
+        params = {**span, "records": records_mark}
         con.execute(_REFRESH_APPROVALS[0], params)
         if scalar(con, "SELECT count(*) FROM _approvals"):
             # Their events are all at or after the runs' `lo`, or around the request time
@@ -342,6 +418,6 @@ def _refresh(con: duckdb.DuckDBPyConnection) -> int:
                 con.execute(statement, {"since": since} if "$since" in statement else None)
         con.execute(
             "UPDATE derived_marks SET events_rowid = ?, records_rowid = ?",
-            [events_max, records_max],
+            [upto, records_max],
         )
-        return count(con, "_runs")
+        return count(con, "_runs"), added, slices

@@ -21,6 +21,70 @@ from __future__ import annotations
 
 import duckdb
 
+# Every known state of every approval: from events, from approval-system records, and from
+# operators' decisions recorded here. `since` leaves out approval events before it (a refresh
+# that knows its approvals' events are all later reads only those); `{only}` is empty, or a
+# condition on `approval_id` (the states of some approvals: `approval_merge_of`).
+_STATES_OF = """
+        SELECT approval_id, run_id, state, ts AS state_at, 'event' AS source,
+               action, risk, required_role, requested_by,
+               CASE WHEN state = 'pending' THEN ts END AS requested_at,
+               expires_at, decided_by,
+               CASE WHEN state <> 'pending' THEN ts END AS decided_at,
+               reason, context
+        FROM approval_events WHERE ({since} IS NULL OR ts >= {since}){only}
+        UNION ALL BY NAME
+        SELECT approval_id, run_id, status AS state,
+               coalesce(CASE WHEN status <> 'pending' THEN decided_at END,
+                        requested_at, decided_at, loaded_at) AS state_at,
+               'record:' || source AS source,
+               action, risk, required_role, requested_by, requested_at, expires_at,
+               decided_by, decided_at, reason, NULL::JSON AS context
+        FROM approval_records WHERE true{only}
+        UNION ALL BY NAME
+        SELECT approval_id, CASE action WHEN 'approve' THEN 'approved' ELSE 'rejected' END
+                   AS state,
+               decided_at AS state_at, 'decision:' || decision_id AS source,
+               operator AS decided_by, decided_at, reason
+        FROM decisions WHERE action IN ('approve', 'reject'){only}
+"""
+
+# One row per approval, merged from all its states: descriptive fields from the latest
+# state that has them, the decision from the latest decided state (a decided request
+# never returns to pending). Stored in approval_summary at ingest.
+_MERGE_OF = """
+        SELECT approval_id,
+               arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
+               arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
+               arg_max(risk, state_at) FILTER (WHERE risk IS NOT NULL) AS risk,
+               arg_max(required_role, state_at) FILTER (WHERE required_role IS NOT NULL)
+                   AS required_role,
+               arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
+                   AS requested_by,
+               min(requested_at) AS requested_at,
+               arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL)
+                   AS expires_at,
+               arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
+               arg_max(state, state_at) FILTER (WHERE state <> 'pending') AS decided_state,
+               arg_max(decided_by, state_at) FILTER (WHERE state <> 'pending') AS decided_by,
+               arg_max(coalesce(decided_at, state_at), state_at)
+                   FILTER (WHERE state <> 'pending') AS decided_at,
+               arg_max(reason, state_at) FILTER (WHERE state <> 'pending') AS reason,
+               list(DISTINCT source ORDER BY source) AS sources
+        FROM ({states})
+        GROUP BY approval_id
+"""
+
+
+def approval_merge_of(ids: str) -> str:
+    """`qd_approval_merge(since := $since)` for the approvals in table `ids` (a name the
+    caller wrote) alone: each state's source read for those only, where the macro, filtered
+    after, merged every approval since `$since` first (1M approvals at 10M events: more
+    than a load's memory limit holds)."""
+    only = f" AND approval_id IN (SELECT approval_id FROM {ids})"
+    return _MERGE_OF.format(states=_STATES_OF.format(since="$since", only=only))
+
+
 MACROS = (
     """
     CREATE OR REPLACE TEMP MACRO qd_access_covers(granted, action) AS
@@ -101,59 +165,10 @@ MACROS = (
             ELSE 'running'
         END
     """,
-    # Every known state of every approval: from events, from approval-system records, and
-    # from operators' decisions recorded here. `since` leaves out approval events before it
-    # (a refresh that knows its approvals' events are all later reads only those).
-    """
-    CREATE OR REPLACE TEMP MACRO qd_approval_states(since := NULL) AS TABLE
-        SELECT approval_id, run_id, state, ts AS state_at, 'event' AS source,
-               action, risk, required_role, requested_by,
-               CASE WHEN state = 'pending' THEN ts END AS requested_at,
-               expires_at, decided_by,
-               CASE WHEN state <> 'pending' THEN ts END AS decided_at,
-               reason, context
-        FROM approval_events WHERE since IS NULL OR ts >= since
-        UNION ALL BY NAME
-        SELECT approval_id, run_id, status AS state,
-               coalesce(CASE WHEN status <> 'pending' THEN decided_at END,
-                        requested_at, decided_at, loaded_at) AS state_at,
-               'record:' || source AS source,
-               action, risk, required_role, requested_by, requested_at, expires_at,
-               decided_by, decided_at, reason, NULL::JSON AS context
-        FROM approval_records
-        UNION ALL BY NAME
-        SELECT approval_id, CASE action WHEN 'approve' THEN 'approved' ELSE 'rejected' END
-                   AS state,
-               decided_at AS state_at, 'decision:' || decision_id AS source,
-               operator AS decided_by, decided_at, reason
-        FROM decisions WHERE action IN ('approve', 'reject')
-    """,
-    # One row per approval, merged from all its states: descriptive fields from the latest
-    # state that has them, the decision from the latest decided state (a decided request
-    # never returns to pending). Stored in approval_summary at ingest.
-    """
-    CREATE OR REPLACE TEMP MACRO qd_approval_merge(since := NULL) AS TABLE
-        SELECT approval_id,
-               arg_min(run_id, state_at) FILTER (WHERE run_id IS NOT NULL) AS run_id,
-               arg_max(action, state_at) FILTER (WHERE action IS NOT NULL) AS action,
-               arg_max(risk, state_at) FILTER (WHERE risk IS NOT NULL) AS risk,
-               arg_max(required_role, state_at) FILTER (WHERE required_role IS NOT NULL)
-                   AS required_role,
-               arg_max(requested_by, state_at) FILTER (WHERE requested_by IS NOT NULL)
-                   AS requested_by,
-               min(requested_at) AS requested_at,
-               arg_max(expires_at, state_at) FILTER (WHERE expires_at IS NOT NULL)
-                   AS expires_at,
-               arg_max(context, state_at) FILTER (WHERE context IS NOT NULL) AS context,
-               arg_max(state, state_at) FILTER (WHERE state <> 'pending') AS decided_state,
-               arg_max(decided_by, state_at) FILTER (WHERE state <> 'pending') AS decided_by,
-               arg_max(coalesce(decided_at, state_at), state_at)
-                   FILTER (WHERE state <> 'pending') AS decided_at,
-               arg_max(reason, state_at) FILTER (WHERE state <> 'pending') AS reason,
-               list(DISTINCT source ORDER BY source) AS sources
-        FROM qd_approval_states(since := since)
-        GROUP BY approval_id
-    """,
+    "CREATE OR REPLACE TEMP MACRO qd_approval_states(since := NULL) AS TABLE "
+    + _STATES_OF.format(since="since", only=""),
+    "CREATE OR REPLACE TEMP MACRO qd_approval_merge(since := NULL) AS TABLE "
+    + _MERGE_OF.format(states="SELECT * FROM qd_approval_states(since := since)"),
     # As of `now_ts`: a pending request past its expiry is expired. `pending_only` keeps the
     # pending ones, with a condition DuckDB checks as it reads `decided_state` (few requests
     # are undecided): the other columns are read for those rows only.

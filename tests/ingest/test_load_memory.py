@@ -1,6 +1,7 @@
-"""A load derives its runs under its own memory limit; a refresh that needs more than that
-limit holds (DuckDB's OutOfMemoryException, the whole refresh rolled back) is done again with
-DuckDB's own limit, so the summaries are never left behind (issue 17: 1M runs at 10M events)."""
+"""A load derives its runs under its own memory limit, a slice of runs at a time (`derived`);
+a refresh that still needs more than that limit holds (DuckDB's OutOfMemoryException, the
+slice rolled back) is done again with DuckDB's own limit, so the summaries are never left
+behind (issue 17: 1M runs at 10M events)."""
 
 from __future__ import annotations
 

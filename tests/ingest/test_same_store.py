@@ -63,6 +63,28 @@ def test_batches_cut_at_row_groups_store_what_one_batch_stores(tmp_path: Path) -
     _assert_same_tables(tmp_path / "cut.duckdb", tmp_path / "one.duckdb")
 
 
+def test_a_refresh_in_slices_derives_what_one_refresh_derives(tmp_path: Path) -> None:
+    """A load's refresh of more runs than one transaction derives (issue 17: 1M runs under
+    the load's memory limit) is done a slice of events at a time, each slice its own
+    transaction: runs whose events span slices (5 of the 89 here) are summarized again by
+    the next, and every table comes out as one refresh of everything leaves it."""
+    from quarterdeck.ingest import load
+    from quarterdeck.queries import derived
+    from quarterdeck.queries.store import Store
+
+    with Store.open(tmp_path / "one.duckdb") as one:
+        whole = load.load_paths(one.con, SOME_LOGS)
+    with (
+        mock.patch.object(derived, "RUNS_PER_REFRESH", 16),
+        mock.patch.object(derived, "_refresh", wraps=derived._refresh) as refresh,
+        Store.open(tmp_path / "sliced.duckdb") as sliced,
+    ):
+        summary = load.load_paths(sliced.con, SOME_LOGS)
+    assert refresh.call_count >= 5  # slices, each its own transaction
+    assert summary.runs_updated == whole.runs_updated  # a run in two slices counted once
+    _assert_same_tables(tmp_path / "sliced.duckdb", tmp_path / "one.duckdb")
+
+
 def _assert_same_tables(left: Path, right: Path) -> None:
     """Every table of the two stores holds the same rows (times of loading left out)."""
     from quarterdeck.queries.store import Store

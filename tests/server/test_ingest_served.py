@@ -234,7 +234,7 @@ def test_a_loads_refresh_waits_out_a_concurrent_one(
         tries: list[int] = []
         refresh = derived._refresh
 
-        def counted(con: duckdb.DuckDBPyConnection) -> int:
+        def counted(con: duckdb.DuckDBPyConnection) -> tuple[int, int, object]:
             tries.append(1)
             return refresh(con)
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pytest
 
 import quarterdeck.queries
+from quarterdeck.queries import derived
 from quarterdeck.queries.store import Store
 
 #: What the code puts into each `{placeholder}` (one legal value is enough to bind).
@@ -42,6 +43,10 @@ PLACEHOLDERS = {
     "join": "",  # runs._HISTORY: or the pending approvals' join
     "pending": "false",  # approvals._APPROVALS: pending_only
     "run_set": "_runs",  # derived._SUMMARY_ROWS: the new runs, or the known ones
+    "recheck": "",  # derived._BACKFILL: or the runs a new publish bears on
+    "since": "$since",  # macros._STATES_OF: the macros' parameter, or the refresh's
+    "only": "",  # macros._STATES_OF: or the approvals of a refresh
+    "states": "SELECT * FROM qd_approval_states()",  # macros._MERGE_OF
 }
 
 _STATEMENT = re.compile(
@@ -122,6 +127,7 @@ def _filled(sql: str) -> str:
     unknown = set(_PLACEHOLDER.findall(sql)) - PLACEHOLDERS.keys()
     assert not unknown, f"add a sample value for {sorted(unknown)} to PLACEHOLDERS"
     sql = _PLACEHOLDER.sub(lambda m: PLACEHOLDERS[m.group(1)], sql)
+    sql = derived._of(sql, every=False)  # `{of RUNS}`: the events of a refresh's runs
     # PREPARE takes no DDL: bind the query a scratch table is made from
     return _CREATE_AS.sub("", sql)
 

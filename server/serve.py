@@ -67,7 +67,7 @@ from quarterdeck import config as config_mod
 from quarterdeck.desk import DECISION_ACTIONS, DecisionDesk, offers
 from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
 from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
-from quarterdeck.queries import named
+from quarterdeck.queries import allocator, named
 from quarterdeck.queries.decisions import Operator, Paths, Refused
 from quarterdeck.queries.store import OwnCursor, Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
@@ -82,6 +82,9 @@ log = logging.getLogger("quarterdeck.serve")
 
 CHECKPOINT_EVERY = 60.0
 WATCHDOG_EVERY = 5.0
+#: Seconds between two releases of the memory DuckDB and the process have freed (each takes
+#: a few milliseconds; queries/allocator.py).
+RELEASE_EVERY = 1.0
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
@@ -91,7 +94,7 @@ FOLLOW_INTERVAL = 0.5
 DERIVED_EVERY = 0.25
 #: The database is reopened once the server's resident memory has grown this much above where
 #: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py) ...
-RECYCLE_GROWTH = 16 * 1024 * 1024
+RECYCLE_GROWTH = 96 * 1024 * 1024
 RECYCLE_SETTLE = 60.0
 #: ... once what uses it has finished, if within this many seconds (else at the next try);
 #: what arrives meanwhile waits, at most this long.
@@ -389,8 +392,14 @@ class Server:
             self.stop.wait(every)
 
     def _run_maintenance(self) -> None:
-        checkpointed = time.monotonic()
-        while not self.stop.wait(WATCHDOG_EVERY):
+        checkpointed = watched = time.monotonic()
+        while not self.stop.wait(RELEASE_EVERY):
+            # the pages DuckDB and the process have freed, given back to the system as soon
+            # as they are freed rather than as they age (queries/allocator.py)
+            allocator.release()
+            if time.monotonic() - watched < WATCHDOG_EVERY:
+                continue
+            watched = time.monotonic()
             self._watchdog()
             if self._recycling.due() and self._reopen_or_stop():
                 checkpointed = time.monotonic()  # closing the database checkpointed it

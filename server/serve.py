@@ -28,9 +28,11 @@ What it keeps true, and how:
   show the line), and a console refreshes within 0.3 s of the bump.
 - Bounded: every query is one short read that returns its whole result, on its worker
   thread's cursor, kept from request to request (readers.py); the WAL is checkpointed every
-  `CHECKPOINT_EVERY` seconds; the database is closed and opened again, at a moment no one
-  uses it, once the server's resident memory has grown `RECYCLE_GROWTH` above where it
-  settled after the last open (DuckDB holds memory for as long as it stays open: recycle.py);
+  `CHECKPOINT_EVERY` seconds; the pages DuckDB's allocator and glibc's keep after memory is
+  freed are given back every `RELEASE_EVERY` seconds (queries/allocator.py: they were the
+  growth); as a safety net, the database is closed and opened again, at a moment no one uses
+  it, if the server's resident memory has still grown `RECYCLE_GROWTH` above where it settled
+  after the last open (recycle.py);
   the watchdog logs any query, decision, ingest or follower
   transaction still running after `WATCHDOG_LIMIT` seconds, and `status` lists each under
   `in_flight`.
@@ -82,9 +84,9 @@ log = logging.getLogger("quarterdeck.serve")
 
 CHECKPOINT_EVERY = 60.0
 WATCHDOG_EVERY = 5.0
-#: Seconds between two releases of the memory DuckDB and the process have freed (each takes
-#: a few milliseconds; queries/allocator.py).
-RELEASE_EVERY = 1.0
+#: Seconds between two releases of the memory DuckDB and the process have freed
+#: (queries/allocator.py: ~0.03 ms when nothing was freed, ~5 ms after 100 MiB).
+RELEASE_EVERY = 0.25
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
@@ -93,7 +95,9 @@ FOLLOW_INTERVAL = 0.5
 #: size), and the commits between them only append.
 DERIVED_EVERY = 0.25
 #: The database is reopened once the server's resident memory has grown this much above where
-#: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py) ...
+#: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py): a safety net, never reached
+#: in the soaks since the allocators give back what they keep (16 MiB before; each reopen
+#: stalls clients 0.3–1.5 s and the buffer pool fills its queues again) ...
 RECYCLE_GROWTH = 96 * 1024 * 1024
 RECYCLE_SETTLE = 60.0
 #: ... once what uses it has finished, if within this many seconds (else at the next try);

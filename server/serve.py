@@ -85,7 +85,7 @@ log = logging.getLogger("quarterdeck.serve")
 CHECKPOINT_EVERY = 60.0
 WATCHDOG_EVERY = 5.0
 #: Seconds between two releases of the memory DuckDB and the process have freed
-#: (queries/allocator.py: ~0.03 ms when nothing was freed, ~5 ms after 100 MiB).
+#: (queries/allocator.py: ~0.03 ms when nothing was freed, ~5 ms after a 300k-row grouping).
 RELEASE_EVERY = 0.25
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660

@@ -7,8 +7,9 @@ lines the demo runner wrote (at a high rate, beforehand) replayed into the follo
 `--per-round` at a time, each round a `Follower.poll` (the server's refresh gap; a
 checkpoint every 60 rounds). Every 100 rounds it prints the process's resident memory and
 what DuckDB says it holds (`duckdb_memory()`). `--reopen N` closes the store and opens it
-again every N rounds, as `quarterdeck serve` does when its memory has grown
-(server/recycle.py).
+again every N rounds, as `quarterdeck serve` did when its memory had grown
+(server/recycle.py); `--release N` gives the allocators' freed pages back every N rounds, as
+the server does every second (queries/allocator.py).
 
 Kept out of the test run; its figures are in the README (the server: soak and cost).
 """
@@ -30,6 +31,7 @@ import duckdb
 
 from quarterdeck import demo
 from quarterdeck.ingest.follow import Follower
+from quarterdeck.queries import allocator
 from quarterdeck.queries.store import Store
 
 MIB = 1024 * 1024
@@ -69,6 +71,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--per-round", type=int, default=50)
     parser.add_argument("--reopen", type=int, default=0, help="reopen every N rounds (0: never)")
+    parser.add_argument(
+        "--release",
+        type=int,
+        default=0,
+        help="give the allocators' freed pages back every N rounds (0: never), as the server does",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qd-follow-memory-"))
@@ -94,6 +102,8 @@ def main() -> int:
             if rounds % 60 == 0:
                 with contextlib.suppress(duckdb.TransactionException):
                     store.con.execute("CHECKPOINT")
+            if args.release and rounds % args.release == 0:
+                allocator.release()
             if args.reopen and rounds % args.reopen == 0:
                 follower.con.close()
                 store.close()
@@ -104,10 +114,17 @@ def main() -> int:
                 held = store.con.execute(
                     "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
                 ).fetchone()
+                kept = allocator.stats()
                 print(
                     f"{at + args.per_round:7d} events: resident {resident_mib():6.1f} MiB "
                     f"(peak {peak:6.1f}), duckdb_memory() {(held[0] or 0) / MIB:6.1f} MiB, "
-                    f"{time.monotonic() - started:4.0f} s",
+                    + (
+                        f"jemalloc live {kept.allocated / MIB:6.1f} freed and kept "
+                        f"{(kept.dirty + kept.muzzy) / MIB:6.1f} MiB, "
+                        if kept is not None
+                        else ""
+                    )
+                    + f"{time.monotonic() - started:4.0f} s",
                     flush=True,
                 )
         follower.close()

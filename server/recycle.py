@@ -1,5 +1,9 @@
 """Recycling the server's database: close it and open it again when its memory has grown.
 
+Now a safety net (`RECYCLE_GROWTH` 96 MiB in serve.py): most of what is described below was
+memory freed but kept by the allocators, which the server now gives back every fraction of a
+second (queries/allocator.py); no soak since has reopened.
+
 Why (issue 13's soak, benchmarks/README): an open DuckDB database (1.5) that a follower
 appends to in small commits, with the derived facts' updates between them, holds more and
 more resident memory for as long as it stays open — +40–60 MiB over the first ~25k live

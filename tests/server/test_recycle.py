@@ -11,8 +11,10 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from quarterdeck import config as config_mod
-from quarterdeck.queries import named
+from quarterdeck.queries import allocator, named
 from quarterdeck.queries.store import Store
 from quarterdeck.server import serve
 from quarterdeck.server.recycle import Gate, Recycling
@@ -144,3 +146,31 @@ def test_reads_and_the_follower_carry_on_across_reopens_and_store_each_line_once
         runs = store.con.execute("SELECT count(*) FROM run_summary").fetchone()
     assert events == distinct == written[0]
     assert runs == (written[0],)  # the summaries caught up across the reopens
+
+
+def test_the_server_gives_back_what_the_allocators_freed_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The maintenance thread releases the allocators' freed pages (queries/allocator.py,
+    whose own test shows what a release gives back) again and again, with no one asking."""
+    calls: list[bool] = []
+    real = allocator.release
+
+    def release() -> bool:
+        calls.append(real())
+        return calls[-1]
+
+    monkeypatch.setattr(serve, "RELEASE_EVERY", 0.05)
+    monkeypatch.setattr(serve.allocator, "release", release)
+    cfg = tmp_path / "quarterdeck.toml"
+    cfg.write_text('[store]\nstale_after = "3650d"\n')
+    db, logs = tmp_path / "store" / "qd.duckdb", tmp_path / "logs"
+    write_jsonl(logs / "runs.jsonl", [started("r-0")])
+    server = serve.Server(config_mod.load(str(cfg)), db, [logs])
+    server.store = Store.open(db)
+    server.start()
+    try:
+        until(lambda: len(calls) >= 3, "the maintenance thread to release, repeatedly")
+    finally:
+        server.finish()
+    assert all(calls)  # each one reached an allocator (glibc's, at least, on Linux)

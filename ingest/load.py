@@ -57,8 +57,10 @@ from quarterdeck.queries.store import utc_now
 EVENT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 RECORD_SUFFIXES = (".csv",)
 #: Rows handed to DuckDB at once: large enough that per-statement overhead vanishes,
-#: small enough that memory stays flat.
-BATCH_ROWS = 200_000
+#: small enough that memory stays flat, and that the writer starts early (the load waits on
+#: the reader: measured, 500k touches on an idle machine, one row group a batch against
+#: 200k rows: 6.7-7.1 s against 7.6 s, the writer idle 1.5-1.7 s against 2.6-2.8 s).
+BATCH_ROWS = 122_880
 #: DuckDB's row group (rows). Each batch but the last stores a whole number of them, the
 #: lines beyond held back for the next: DuckDB writes a batch's rows straight to the store's
 #: blocks, ending in a partial row group, and the first checkpoint after the load merged

@@ -63,8 +63,11 @@ class Unreadable(StoreError):
 
 def socket_path(store: Path | str) -> Path:
     """Where the server of `store` listens: beside it, `<store>.sock` (beside the file a
-    symlink names, so that a store reached through a link finds its server)."""
-    store = Path(store).resolve()
+    symlink names, so that a store reached through a link finds its server; a path is
+    otherwise kept as given, relative ones too: a socket's path has a length limit)."""
+    store = Path(store)
+    if store.is_symlink():
+        store = store.resolve()
     return store.with_name(store.name + SOCKET_SUFFIX)
 
 

@@ -369,15 +369,15 @@ class Follower:
             handle.close()
             return
         first, first_len = head
-        fp = first
+        fp = first  # its identity, unless another file begins with the same line
         stat = os.fstat(handle.fileno())
-        twin = next((t for t in [*self._open.values(), *self._draining] if t.first == fp), None)
+        twin = next((t for t in [*self._open.values(), *self._draining] if t.first == first), None)
         if twin is not None and (
             twin.ident == (stat.st_dev, stat.st_ino) or same_stream(path, twin.path)
         ):
             handle.close()  # the same file under a second name (renamed while we read it), or
             return  # a copy of it: known by its fingerprint
-        shared = shared_start(fp, name)
+        shared = shared_start(first, name)
         if twin is not None or shared in self._saved:
             # Another file that begins with the same line (a common header, a blank line):
             # known by its name as well from now on, so neither is taken for the other.
@@ -385,7 +385,7 @@ class Follower:
                 self._notice(
                     path,
                     "shared_start",
-                    fp,
+                    first,
                     0,
                     f"{path} begins with the same line as {twin.path if twin else 'another file'}"
                     "; it is followed as a file of its own, known by its name as well (renamed, "

@@ -69,7 +69,7 @@ def utc_micros(value: datetime) -> int:
 #: is RFC 3339, and a producer writing an epoch number as text is wrong about every time.
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
 )
 _READ_TIME = TypeAdapter(datetime)  # what is left once the form is right: pydantic's reading
 
@@ -80,7 +80,7 @@ def _rfc3339_form(value: object) -> object:
     if not isinstance(value, str):
         return value
     form = _RFC3339.fullmatch(value)
-    if form is not None and form.group(3) is None:
+    if form is not None and form["offset"] is None:
         raise PydanticCustomError("timezone_aware", "Input should have timezone info")
     if form is None:
         raise PydanticCustomError(

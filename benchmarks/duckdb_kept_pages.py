@@ -1,6 +1,6 @@
 """A bare DuckDB reproduction of where a following server's memory went (issue 13).
 
-    python benchmarks/duckdb_kept_pages.py [--rounds 3000] [--release N]
+    python benchmarks/duckdb_kept_pages.py [--rounds 3000] [--release N] [--empty N]
 
 No Quarterdeck code runs: a file database, and rounds of what a follower's commit and refresh
 do in small — append 50 rows to a wide table, then a few statements that join and group the
@@ -8,7 +8,9 @@ new rows (hash joins and aggregates, each on a handful of rows), a CHECKPOINT ev
 Every 250 rounds it prints the process's resident memory, what `duckdb_memory()` counts, what
 DuckDB's built-in jemalloc holds live and keeps freed (dirty + muzzy pages), and glibc's heap
 in use (`mallinfo2`). `--release N` gives the freed pages back every N rounds
-(quarterdeck.queries.allocator.release: jemalloc's `arena.<all>.purge`, then `malloc_trim`).
+(quarterdeck.queries.allocator.release: jemalloc's `arena.<all>.purge`, then `malloc_trim`);
+`--empty N` empties the buffer pool every N rounds (allocator.empty_buffer_pool: a memory
+limit no database meets, refused once everything that can be evicted was), after a CHECKPOINT.
 
 What it shows on DuckDB 1.5.5 (Linux, the PyPI wheel):
 - jemalloc keeps tens of MiB of freed pages resident, more than `duckdb_memory()` counts,
@@ -17,6 +19,7 @@ What it shows on DuckDB 1.5.5 (Linux, the PyPI wheel):
 - glibc's heap in use climbs for the first ~100k+ temporary buffers and then levels off:
   each buffer's BlockHandle stays allocated while the buffer pool's eviction queue still
   holds a (dead) entry for it, and a queue is purged only once it holds 32,768 entries.
+  `--empty` keeps it flat (and drops the cached table pages with it).
 
 Kept out of the test run; its figures are in the README (the server: soak and cost).
 """
@@ -65,12 +68,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000)
     parser.add_argument("--release", type=int, default=0, help="release every N rounds (0: never)")
+    parser.add_argument(
+        "--empty", type=int, default=0, help="empty the buffer pool every N rounds (0: never)"
+    )
     parser.add_argument("--setting", action="append", default=[], help="a SET statement to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qd-kept-pages-") as work:
         con = duckdb.connect(str(Path(work) / "bare.duckdb"))
         for setting in args.setting:
             con.execute(setting)
+        limit = allocator.memory_limit(con)
         columns = ", ".join(f"c{n} VARCHAR" for n in range(COLUMNS))
         con.execute(f"CREATE TABLE events (id BIGINT, run_id VARCHAR, ts TIMESTAMP, {columns})")
         con.execute("CREATE TABLE summary (run_id VARCHAR PRIMARY KEY, n BIGINT, last TIMESTAMP)")
@@ -101,8 +108,10 @@ def main() -> int:
                 [first],
             ).fetchall()
             con.execute("COMMIT")
-            if round_no % 60 == 0:
+            if round_no % 60 == 0 or (args.empty and round_no % args.empty == 0):
                 con.execute("CHECKPOINT")
+            if args.empty and round_no % args.empty == 0:
+                allocator.empty_buffer_pool(con, limit)
             if args.release and round_no % args.release == 0:
                 allocator.release()
             if round_no % 250 == 0:

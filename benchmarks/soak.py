@@ -157,6 +157,7 @@ def run(
         sample["wal"] = float(size(wal))
         sample["events"] = float(follow.get("events", 0))
         sample["reopened"] = float(status.get("store_reopened", 0))
+        sample["emptied"] = float((status.get("memory") or {}).get("buffer_pool_emptied", 0))
         samples.append(sample)
         lag = follow.get("lag_p95_s")
         print(
@@ -217,7 +218,10 @@ def verdict(samples: list[dict[str, float]], db: Path) -> int:
         f"{'met' if wal_ok else 'NOT MET'}"
     )
     if samples:
-        print(f"the server reopened its store {samples[-1]['reopened']:.0f} times (recycle.py)")
+        print(
+            f"the server reopened its store {samples[-1]['reopened']:.0f} times (recycle.py) "
+            f"and emptied its buffer pool {samples[-1]['emptied']:.0f} times"
+        )
     with Store.open(db, read_only=True) as store:
         events, distinct = store.con.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM events"

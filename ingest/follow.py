@@ -61,7 +61,7 @@ from quarterdeck.ingest.reader import (
 from quarterdeck.ingest.tools import ToolMap
 from quarterdeck.ingest.units import Unit
 from quarterdeck.ingest.validate import Rejection, check_batch
-from quarterdeck.queries import derived, loading
+from quarterdeck.queries import allocator, derived, loading
 from quarterdeck.queries.store import utc_now
 
 #: Lines stored per transaction while catching up on a backlog.
@@ -631,6 +631,11 @@ class Follower:
                 loading.fold_positions(self.con)
         except duckdb.TransactionException:
             return  # another writer (a decision) touched the same summary: next round
+        finally:
+            # what the refresh's joins and groupings freed, given back now rather than as
+            # the allocators age it (queries/allocator.py): a follower in a console or an
+            # `ingest --follow` has no server's maintenance to do it
+            allocator.release()
         self.stats.refresh_s.append(time.monotonic() - started)
 
         self._dirty = False

@@ -28,14 +28,15 @@ What it keeps true, and how:
   show the line), and a console refreshes within 0.3 s of the bump.
 - Bounded: every query is one short read that returns its whole result, on its worker
   thread's cursor, kept from request to request (readers.py); the WAL is checkpointed every
-  `CHECKPOINT_EVERY` seconds; the pages DuckDB's allocator and glibc's keep after memory is
-  freed are given back every `RELEASE_EVERY` seconds (queries/allocator.py: they were the
-  growth); as a safety net, the database is closed and opened again, at a moment no one uses
-  it, if the server's resident memory has still grown `RECYCLE_GROWTH` above where it settled
-  after the last open (recycle.py);
-  the watchdog logs any query, decision, ingest or follower
-  transaction still running after `WATCHDOG_LIMIT` seconds, and `status` lists each under
-  `in_flight`.
+  `CHECKPOINT_EVERY` seconds, and after each checkpoint, alone on the database for a few
+  milliseconds, DuckDB's buffer pool is emptied (the entries its eviction queues keep for
+  every temporary buffer, and the pages it cached); the pages DuckDB's allocator and glibc's
+  keep after memory is freed are given back every `RELEASE_EVERY` seconds
+  (queries/allocator.py: these were the growth); as a safety net, the database is closed and
+  opened again, at a moment no one uses it, if the server's resident memory has still grown
+  `RECYCLE_GROWTH` above where it settled after the last open (recycle.py); the watchdog
+  logs any query, decision, ingest or follower transaction still running after
+  `WATCHDOG_LIMIT` seconds, and `status` lists each under `in_flight`.
 - SIGTERM or SIGINT: stop taking requests, let those in flight finish, store what the follower
   has read, close the store, remove the socket, exit 0.
 
@@ -82,7 +83,7 @@ from quarterdeck.watch import TriggerWatch, Trip
 
 log = logging.getLogger("quarterdeck.serve")
 
-CHECKPOINT_EVERY = 60.0
+CHECKPOINT_EVERY = 20.0
 WATCHDOG_EVERY = 5.0
 #: Seconds between two releases of the memory DuckDB and the process have freed
 #: (queries/allocator.py: ~0.03 ms when nothing was freed, ~5 ms after a 300k-row grouping).
@@ -94,6 +95,9 @@ FOLLOW_INTERVAL = 0.5
 #: in the summaries within about this long (plus the refresh itself, ~0.1 s at the demo's
 #: size), and the commits between them only append.
 DERIVED_EVERY = 0.25
+#: The longest the buffer pool's emptying (after each checkpoint) waits for what uses the
+#: database to finish; what arrives meanwhile waits too, at most this long.
+EMPTY_WAIT = 0.25
 #: The database is reopened once the server's resident memory has grown this much above where
 #: it was `RECYCLE_SETTLE` seconds after the last open (recycle.py): a safety net, never reached
 #: in the soaks since the allocators give back what they keep (16 MiB before; each reopen
@@ -196,6 +200,8 @@ class Server:
         self._gate = Gate()  # held shared by each use of the database, alone by a reopen
         self._recycling = Recycling(growth=RECYCLE_GROWTH, settle=RECYCLE_SETTLE)
         self.reopened = 0
+        self.emptied = 0  # times the buffer pool was emptied (`_empty_buffer_pool`)
+        self._memory_limit: str | None = None  # DuckDB's, set back after each emptying
 
     # --- the process -------------------------------------------------------------------------
 
@@ -397,6 +403,7 @@ class Server:
 
     def _run_maintenance(self) -> None:
         checkpointed = watched = time.monotonic()
+        to_empty = False
         while not self.stop.wait(RELEASE_EVERY):
             # the pages DuckDB and the process have freed, given back to the system as soon
             # as they are freed rather than as they age (queries/allocator.py)
@@ -407,6 +414,7 @@ class Server:
             self._watchdog()
             if self._recycling.due() and self._reopen_or_stop():
                 checkpointed = time.monotonic()  # closing the database checkpointed it
+                to_empty = False  # and emptied its buffer pool
             elif time.monotonic() - checkpointed >= CHECKPOINT_EVERY:
                 checkpointed = time.monotonic()
                 with self._gate.shared():
@@ -417,6 +425,31 @@ class Server:
                             cursor.execute("CHECKPOINT")
                     finally:
                         cursor.close()
+                to_empty = True
+            if to_empty and self._empty_buffer_pool():
+                to_empty = False  # else tried again at the next round, until it is
+
+    def _empty_buffer_pool(self) -> bool:
+        """Empty DuckDB's buffer pool (queries/allocator.py: what its eviction queues keep and
+        the pages it cached), alone on the database for the few milliseconds it takes, once
+        what uses it has finished (within `EMPTY_WAIT` seconds); False if not now (an ingest
+        may take long, or the server is stopping)."""
+        if self._loading.locked():
+            return False
+        with self._gate.idle(EMPTY_WAIT) as alone:
+            if not alone or self.stop.is_set():
+                return False
+            assert self.store is not None
+            cursor = self.store.cursor()
+            try:
+                if self._memory_limit is None:  # read once (allocator.empty_buffer_pool)
+                    self._memory_limit = allocator.memory_limit(cursor)
+                allocator.empty_buffer_pool(cursor, self._memory_limit)
+            finally:
+                cursor.close()
+        allocator.release()
+        self.emptied += 1
+        return True
 
     def _reopen_or_stop(self) -> bool:
         """`reopen`; a store that cannot be opened again stops the server, cleanly (SIGTERM):
@@ -612,11 +645,23 @@ class Server:
             "uptime_s": round(now - self.started, 1),
             "rss_bytes": resident_bytes(),
             "store_reopened": self.reopened,
+            "memory": self._memory_status(),
             "wal_bytes": _size(self.path.with_name(self.path.name + ".wal")),
             "follow": self._follow_status(),
             "triggers": self._last_evaluation,
             "clients": self.clients.connected(),
             "in_flight": running,
+        }
+
+    def _memory_status(self) -> dict[str, Any]:
+        """Where the server's memory is (queries/allocator.py): DuckDB's live allocations and
+        the freed pages its allocator still keeps (None where it has no jemalloc), and how
+        often the buffer pool was emptied."""
+        held = allocator.stats()
+        return {
+            "duckdb_bytes": None if held is None else held.allocated,
+            "kept_bytes": None if held is None else held.dirty + held.muzzy,
+            "buffer_pool_emptied": self.emptied,
         }
 
     def _follow_status(self) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 
 from quarterdeck.ingest.follow import FileNotice, Follower
-from quarterdeck.queries import loading
+from quarterdeck.queries import allocator, loading
 from quarterdeck.queries.store import Store
 from support.layout import ROOT
 
@@ -93,6 +93,21 @@ def test_a_partial_last_line_waits_for_its_newline(
     assert follower.poll() == 1
     assert [row[0] for row in stored(store)] == ["e0", "e1"]
     assert store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+
+
+def test_each_summary_refresh_gives_back_what_it_freed(
+    store: Store, logs: Path, follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a server's maintenance (a console's follower, `ingest --follow`), the follower
+    itself hands the allocators' freed pages back after each refresh (queries/allocator.py,
+    whose own test shows what a release gives back)."""
+    calls: list[bool] = []
+    real = allocator.release
+    monkeypatch.setattr(allocator, "release", lambda: calls.append(real()) or calls[-1])
+    (logs / "a.jsonl").write_bytes(line(0))
+    assert follower.poll() == 1
+    assert calls == [True]  # glibc's, at least, on Linux
+    assert store.con.execute("SELECT count(*) FROM run_summary").fetchone() == (1,)
 
 
 def test_every_stored_line_points_at_its_bytes(

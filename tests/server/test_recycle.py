@@ -86,66 +86,100 @@ def test_a_reopen_is_due_once_memory_grew_past_the_lowest_settled_reading() -> N
     assert not recycling.due()
 
 
+class Busy:
+    """A real server following a log that a thread keeps writing, and two threads reading the
+    Runs pane's page through it, as clients do; on leaving, every line written must have been
+    stored once, every run summarised, and no read have failed."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        cfg = tmp_path / "quarterdeck.toml"
+        cfg.write_text('[store]\nstale_after = "3650d"\n')
+        self.db, logs = tmp_path / "store" / "qd.duckdb", tmp_path / "logs"
+        self.log = write_jsonl(logs / "runs.jsonl", [started("r-0")])
+        self.server = serve.Server(config_mod.load(str(cfg)), self.db, [logs])
+        self.written, self.done = [1], threading.Event()
+        self.answers: list[int] = []
+        self.failures: list[BaseException] = []
+
+    def write(self) -> None:
+        while not self.done.is_set() and self.written[0] < 20_000:
+            with self.log.open("a") as out:
+                for n in range(self.written[0], self.written[0] + 20):
+                    out.write(json.dumps(started(f"r-{n}")) + "\n")
+            self.written[0] += 20
+            self.done.wait(0.02)
+
+    def read(self) -> None:
+        params = named.params_for("runs", {"now": "2026-11-20T09:00:00", "limit": 5000})
+        while not self.done.is_set():
+            try:
+                self.answers.append(len(self.server.query("runs", params)))
+            except BaseException as exc:  # what a client would have been answered
+                self.failures.append(exc)
+                return
+
+    def stored_more_and_answered(self) -> None:
+        """Wait for the follower to store more lines and the readers to be answered again."""
+        follower = self.server._follower
+        assert follower is not None
+        stored, asked = follower.stats.events, len(self.answers)
+        until(lambda: follower.stats.events > stored, "more lines stored")
+        until(lambda: len(self.answers) > asked, "reads answered")
+
+    def __enter__(self) -> Busy:
+        self.server.store = Store.open(self.db)
+        self.server.start()
+        self.threads = [threading.Thread(target=f) for f in (self.write, self.read, self.read)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        follower = self.server._follower
+        assert follower is not None
+        self.done.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        until(lambda: follower.stats.events == self.written[0], "every line written to be stored")
+        self.server.finish()
+        if exc[0] is not None:
+            return
+        assert not self.failures
+        with Store.open(self.db, read_only=True) as store:
+            events, distinct = store.con.execute(
+                "SELECT count(*), count(DISTINCT event_id) FROM events"
+            ).fetchone()
+            runs = store.con.execute("SELECT count(*) FROM run_summary").fetchone()
+        assert events == distinct == self.written[0]
+        assert runs == (self.written[0],)  # the summaries caught up
+
+
 def test_reads_and_the_follower_carry_on_across_reopens_and_store_each_line_once(
     tmp_path: Path,
 ) -> None:
-    cfg = tmp_path / "quarterdeck.toml"
-    cfg.write_text('[store]\nstale_after = "3650d"\n')
-    db, logs = tmp_path / "store" / "qd.duckdb", tmp_path / "logs"
-    log = write_jsonl(logs / "runs.jsonl", [started("r-0")])
-    server = serve.Server(config_mod.load(str(cfg)), db, [logs])
-    server.store = Store.open(db)
-    server.start()
-    written, done = [1], threading.Event()
-    answers: list[int] = []
-    failures: list[BaseException] = []
-
-    def write() -> None:
-        while not done.is_set() and written[0] < 20_000:
-            with log.open("a") as out:
-                for n in range(written[0], written[0] + 20):
-                    out.write(json.dumps(started(f"r-{n}")) + "\n")
-            written[0] += 20
-            done.wait(0.02)
-
-    def read() -> None:
-        params = named.params_for("runs", {"now": "2026-11-20T09:00:00", "limit": 5000})
-        while not done.is_set():
-            try:
-                answers.append(len(server.query("runs", params)))
-            except BaseException as exc:  # what a client would have been answered
-                failures.append(exc)
-                return
-
-    threads = [threading.Thread(target=f) for f in (write, read, read)]
-    follower = server._follower
-    assert follower is not None
-    try:
-        for thread in threads:
-            thread.start()
+    with Busy(tmp_path) as busy:
         for reopened in (1, 2):
-            stored = follower.stats.events
-            until(lambda s=stored: follower.stats.events > s, "more lines stored")
-            asked = len(answers)
-            until(lambda a=asked: len(answers) > a, "reads answered")
-            assert server.reopen(wait=10)
-            assert server.reopened == reopened
-        after = len(answers)
-        until(lambda: len(answers) > after, "reads answered on the reopened store")
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(timeout=30)
-        until(lambda: follower.stats.events == written[0], "every line written to be stored")
-        server.finish()
-    assert not failures
-    with Store.open(db, read_only=True) as store:
-        events, distinct = store.con.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM events"
-        ).fetchone()
-        runs = store.con.execute("SELECT count(*) FROM run_summary").fetchone()
-    assert events == distinct == written[0]
-    assert runs == (written[0],)  # the summaries caught up across the reopens
+            busy.stored_more_and_answered()
+            assert busy.server.reopen(wait=10)
+            assert busy.server.reopened == reopened
+        busy.stored_more_and_answered()  # on the reopened store
+
+
+def test_the_buffer_pool_is_emptied_after_checkpoints_while_reads_and_the_follower_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a moment the database's memory limit is one it cannot meet (queries/allocator.py):
+    no read and no follower commit may run then, or it would run out of memory."""
+    monkeypatch.setattr(serve, "WATCHDOG_EVERY", 0.05)
+    monkeypatch.setattr(serve, "CHECKPOINT_EVERY", 0.05)
+    with Busy(tmp_path) as busy:
+        for emptied in range(1, 6):
+            until(lambda e=emptied: busy.server.emptied >= e, "the buffer pool emptied again")
+            busy.stored_more_and_answered()
+        memory = busy.server.status()["memory"]
+        assert memory["buffer_pool_emptied"] >= 5
+        if allocator.available():
+            assert memory["duckdb_bytes"] > 0 and memory["kept_bytes"] >= 0
 
 
 def test_the_server_gives_back_what_the_allocators_freed_on_its_own(

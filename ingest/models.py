@@ -5,8 +5,11 @@ against them; `quarterdeck schema` prints their JSON Schema so that producers ca
 own output. Validation is strict: a string is never coerced to a number, a number never to a
 string, and a timestamp must carry a UTC offset.
 
-Unknown top-level fields are allowed (a newer producer may add some) and survive in the stored
-raw line; `attrs` is the place for anything a producer wants kept as JSON.
+Unknown top-level fields are allowed (a newer producer may add some) and kept: the store folds
+them into the event's `attrs` under `_unknown_fields` (`UNKNOWN_FIELDS`), beside the producer's
+own keys. `attrs` is the place for anything a producer wants kept as JSON; a line whose `attrs`
+already holds `_unknown_fields` and that has unknown top-level fields too is refused (the one
+key cannot hold both), never folded over the producer's own value.
 """
 
 from __future__ import annotations
@@ -150,6 +153,10 @@ class Trigger(_Strict):
     by: str | None = None
 
 
+#: The key of `attrs` that keeps an event's unknown top-level fields (see the docstring).
+UNKNOWN_FIELDS = "_unknown_fields"
+
+
 class _Stamped(_Strict):
     event_id: Id | None = Field(
         None,
@@ -157,6 +164,21 @@ class _Stamped(_Strict):
         "line's byte offset, so re-reading a file is idempotent.",
     )
     ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
+
+    @model_validator(mode="after")
+    def _unknown_fields_kept(self) -> _Stamped:
+        # unknown top-level fields go to attrs[UNKNOWN_FIELDS]: a producer's own key of that
+        # name would be overwritten, so the line is refused instead (nothing is lost)
+        extra = self.__pydantic_extra__
+        attrs = self.__dict__.get("attrs")
+        if extra and isinstance(attrs, dict) and UNKNOWN_FIELDS in attrs:
+            raise PydanticCustomError(
+                "unknown_fields_conflict",
+                "top-level field(s) {names} are not v1 fields, and unknown fields are kept in "
+                "attrs.{key}, which this line's attrs already holds: move them into attrs",
+                {"names": ", ".join(f"'{name}'" for name in extra), "key": UNKNOWN_FIELDS},
+            )
+        return self
 
 
 class _RunEnvelope(_Stamped):

@@ -117,6 +117,9 @@ LINES_SCHEMA = pa.schema(
         # the same instant (no-seconds, lower-case, odd offsets, nine fractional digits).
         ("ts_us", pa.int64()),
         ("expires_us", pa.int64()),
+        # the attrs to store instead of the line's own, for a line with unknown top-level
+        # fields (kept in attrs under `_unknown_fields`); NULL for every other line
+        ("attrs_json", pa.string()),
     ]
 )
 
@@ -179,11 +182,13 @@ _INSERT_EVENTS = f"""
 INSERT INTO events
 WITH b AS (
     SELECT {_EVENT_ID} AS event_id, make_timestamp(ts_us) AS ts,
-           make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset
+           make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset,
+           attrs_json::JSON AS kept_attrs
     FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
           FROM _incoming)
 )
-SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor, j.attrs,
+SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor,
+       coalesce(b.kept_attrs, j.attrs),
        j.workflow_version, j.environment, j.identity, j.trigger.kind, j.trigger.by,
        -- a run that gives no scope has none of its own (NULL): its version's published
        -- scope is its scope (`derived`); a version published with none has none

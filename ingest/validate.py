@@ -72,6 +72,7 @@ ERROR_CLASSES = (
     "unterminated",
     "otlp_span",
     "store_rejected",
+    "conflicting_duplicate",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}

@@ -172,18 +172,41 @@ WHERE event_id NOT IN (
 GROUP BY event_id
 """
 
-# Parse the lines kept into columns and insert them: one statement, no row-by-row work. It
+#: The events table's columns, in its order (the INSERT below is positional).
+EVENT_COLUMNS = (
+    "event_id", "type", "ts", "run_id", "workflow", "step_id", "actor", "attrs",
+    "workflow_version", "environment", "identity", "trigger_kind", "trigger_by", "scope",
+    "name", "kind", "tool", "model", "tokens_in", "tokens_out", "cost_usd",
+    "system", "object", "record_id", "fields", "before", "after", "record_count",
+    "classification", "in_scope", "approval_id", "risk", "required_role", "requested_by",
+    "expires_at", "context", "decision", "decided_by", "reason", "decision_id", "result",
+    "detail", "action", "status", "error", "value", "source", "line_no", "byte_offset",
+    "session_id", "user_id", "version", "publisher", "approved_by", "source_ref",
+    "rollout_steps", "weight", "changed_by",
+)  # fmt: skip
+#: What an event says, as against where it was read (and what the store derived from it):
+#: two lines with one `event_id` are the same event when these are equal. Their hash is
+#: stored with the event (`content_hash`), so a repeat is told from a conflict cheaply.
+#: A change to how a line becomes these columns changes the hash of an event read again:
+#: such a change must clear `content_hash` of the events stored before it (a migration), or
+#: every repeat of them would be reported as a conflict.
+CONTENT_COLUMNS = tuple(
+    c
+    for c in EVENT_COLUMNS
+    if c not in ("event_id", "in_scope", "source", "line_no", "byte_offset")
+)
+
+# Parse the lines into the events' columns (and `pos`, the line's place in the batch). It
 # reads the batch in order with no join, so DuckDB writes the rows straight to the store's
 # blocks as it goes (a plan with a join in it loses the order, and the rows went through
 # the WAL at the commit and were written again by the checkpoint that followed: measured,
 # 500k touches, 2.4 s of checkpoint gone). `in_scope` is left NULL here:
 # `derived.refresh_derived` fills it in once every run.started of the load is stored.
-_INSERT_EVENTS = f"""
-INSERT INTO events
+_ROWS = f"""
 WITH b AS (
     SELECT {_EVENT_ID} AS event_id, make_timestamp(ts_us) AS ts,
            make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset,
-           attrs_json::JSON AS kept_attrs
+           attrs_json::JSON AS kept_attrs, pos
     FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
           FROM _incoming)
 )
@@ -205,8 +228,34 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor,
        j.session_id, j.user_id,
        j.version, j.publisher,
        CASE WHEN j.type = 'workflow.published' THEN coalesce(j.approved_by, []::VARCHAR[]) END,
-       j.source_ref, j.rollout.steps, j.weight, j.by
+       j.source_ref, j.rollout.steps, j.weight, j.by, b.pos
 FROM b
+"""
+_NAMED_ROWS = "(" + _ROWS + ") p(" + ", ".join(f'"{c}"' for c in EVENT_COLUMNS) + ", pos)"
+_CONTENT_HASH = "hash(" + ", ".join(f'p."{c}"' for c in CONTENT_COLUMNS) + ")"
+_DIFFERS = ", ".join(
+    f'CASE WHEN p."{c}" IS DISTINCT FROM e."{c}" THEN \'{c}\' END' for c in CONTENT_COLUMNS
+)
+
+_INSERT_EVENTS = f"INSERT INTO events SELECT p.* EXCLUDE (pos), {_CONTENT_HASH} FROM {_NAMED_ROWS}"
+
+# The repeated lines whose content is not the stored event's: their place in the batch and
+# their id. An event stored before its hash was kept (NULL) cannot be told
+# apart, and counts as a plain repeat, as it always did.
+_CLASHES = f"""
+WITH p AS (SELECT event_id, pos, {_CONTENT_HASH} AS content_hash FROM {_NAMED_ROWS})
+SELECT p.pos, p.event_id
+FROM p JOIN (SELECT event_id, content_hash FROM events) e USING (event_id)
+WHERE e.content_hash IS NOT NULL AND e.content_hash <> p.content_hash
+"""
+# For those few: where the stored event came from, and which of its fields the line changes.
+_CLASH_DETAIL = f"""
+SELECT c.pos, e.source, e.line_no,
+       list_filter([{_DIFFERS}], x -> x IS NOT NULL) AS differs
+FROM _clashes c JOIN {_NAMED_ROWS} ON p.pos = c.pos
+JOIN (SELECT * FROM events WHERE event_id IN (SELECT event_id FROM _clashes)) e
+  ON e.event_id = c.event_id
+ORDER BY c.pos
 """
 
 
@@ -227,6 +276,7 @@ class UnitCounts:
     events: int = 0  # new events stored
     records: int = 0  # new approval records stored
     duplicates: int = 0  # events and records already stored (or repeated in the unit)
+    conflicts: int = 0  # events whose id was stored with other content (quarantined too)
     quarantined: int = 0  # lines quarantined by this unit (incl. lines the store refused)
     quarantined_new: int = 0  # of those, not quarantined by an earlier load
 
@@ -264,7 +314,9 @@ def store_unit(
                 pa.array([at for at, _ in refused], pa.int32()),
             )
         )
-        refused_rows = _store_rejected(lines, refused)
+        refused_rows = _quarantine_rows(
+            lines, [(at, f"the store refused this line: {message}") for at, message in refused]
+        )
         rejections = (
             refused_rows if rejections is None else pa.concat_tables([rejections, refused_rows])
         )
@@ -300,9 +352,11 @@ def _trial(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> str | None:
     return None
 
 
-def _store_rejected(lines: pa.Table, refused: list[tuple[int, str]]) -> pa.Table:
-    """The refused lines as quarantine rows (class `store_rejected`)."""
-    rows = lines.take(pa.array([at for at, _ in refused], pa.int32())).to_pylist()
+def _quarantine_rows(
+    lines: pa.Table, why: list[tuple[int, str]], error_class: str = "store_rejected"
+) -> pa.Table:
+    """The lines at the positions of `why` as quarantine rows, each with its message."""
+    rows = lines.take(pa.array([at for at, _ in why], pa.int32())).to_pylist()
     raw = [row["line"].encode().rstrip(b"\r\n") for row in rows]
     return pa.table(
         {
@@ -313,8 +367,8 @@ def _store_rejected(lines: pa.Table, refused: list[tuple[int, str]]) -> pa.Table
             "source": [row["source"] for row in rows],
             "line_no": [row["line_no"] for row in rows],
             "byte_offset": [row["byte_offset"] for row in rows],
-            "error_class": ["store_rejected"] * len(rows),
-            "error": [f"the store refused this line: {message}" for _, message in refused],
+            "error_class": [error_class] * len(rows),
+            "error": [message for _, message in why],
             "raw": raw,
             "raw_size": [len(line) for line in raw],
         },
@@ -333,8 +387,13 @@ def _store_unit(
     counts = UnitCounts()
     with transaction(con):
         if lines is not None and lines.num_rows:
-            counts.events = _insert_events(con, lines)
-            counts.duplicates += lines.num_rows - counts.events
+            counts.events, clashes = _insert_events(con, lines)
+            counts.conflicts = clashes.num_rows if clashes is not None else 0
+            counts.duplicates += lines.num_rows - counts.events - counts.conflicts
+            if clashes is not None:
+                rejections = (
+                    clashes if rejections is None else pa.concat_tables([rejections, clashes])
+                )
         if records is not None and records.num_rows:
             with registered(con, "_records", records):
                 counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
@@ -347,17 +406,47 @@ def _store_unit(
     return counts
 
 
-def _insert_events(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> int:
-    """Insert the event lines of `lines` not stored yet (nor earlier in `lines`); how many."""
+def _insert_events(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[int, pa.Table | None]:
+    """Insert the event lines of `lines` not stored yet (nor earlier in `lines`): how many,
+    and the repeats whose content is not the stored event's, as quarantine rows (None when
+    every line was new: the usual load pays nothing for the check)."""
     lines = _numbered(lines)
     with registered(con, "_incoming", lines):
         keep = con.execute(_KEEP).to_arrow_table()["pos"]
+    repeats = None
     if len(keep) < lines.num_rows:
-        lines = lines.filter(pc.is_in(lines["pos"], value_set=keep))
-    if not lines.num_rows:
-        return 0
-    with registered(con, "_incoming", lines):
-        return scalar(con, _INSERT_EVENTS)
+        kept = pc.is_in(lines["pos"], value_set=keep)
+        repeats = lines.filter(pc.invert(kept))
+        lines = lines.filter(kept)
+    inserted = 0
+    if lines.num_rows:
+        with registered(con, "_incoming", lines):
+            inserted = scalar(con, _INSERT_EVENTS)
+    return inserted, None if repeats is None else _conflicting(con, repeats)
+
+
+def _conflicting(con: duckdb.DuckDBPyConnection, repeats: pa.Table) -> pa.Table | None:
+    """The lines of `repeats` (ids stored already) that say something else than the stored
+    event: quarantine rows (`conflicting_duplicate`) naming the id, where the stored event
+    came from and the fields that differ. None when each is a plain repeat."""
+    with registered(con, "_incoming", repeats):
+        clashes = con.execute(_CLASHES).to_arrow_table()
+        if not clashes.num_rows:
+            return None
+        with registered(con, "_clashes", clashes):
+            detail = con.execute(_CLASH_DETAIL).fetchall()
+    at = {pos: index for index, pos in enumerate(repeats["pos"].to_pylist())}
+    ids = dict(zip(clashes["pos"].to_pylist(), clashes["event_id"].to_pylist(), strict=True))
+    why = [
+        (
+            at[pos],
+            f"event_id '{ids[pos]}' was loaded already ({source} line {line_no}) with other "
+            f"content: this line differs in {', '.join(differs)}; it was not loaded (the "
+            "first stays)",
+        )
+        for pos, source, line_no, differs in detail
+    ]
+    return _quarantine_rows(repeats, why, "conflicting_duplicate")
 
 
 def _numbered(lines: pa.Table) -> pa.Table:

@@ -637,8 +637,19 @@ V13 = Migration(
     ),
 )
 
+V14 = Migration(
+    14,
+    "each event's content hash, so a line repeating an id with other content is told apart",
+    (
+        # Appended: the ingest's INSERT lists the events' columns in table order. The hash
+        # of what the event says (`loading.CONTENT_COLUMNS`); events stored before it have
+        # none, and a repeat of one of them counts as a plain duplicate, as it always did.
+        "ALTER TABLE events ADD COLUMN content_hash UBIGINT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

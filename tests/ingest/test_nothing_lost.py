@@ -78,3 +78,82 @@ def test_unknown_top_level_fields_are_kept_in_attrs_when_followed(
         follower.close()
     assert _attrs(store) == KEPT
     assert _classes(store) == [(3, "unknown_field")]
+
+
+# --- conflicting duplicates -------------------------------------------------------------
+
+FIRST = [
+    started(),
+    event("run.finished", "2026-11-20T08:05:00Z", event_id="end", status="succeeded"),
+]
+AGAIN = [
+    # the same events written again another way: keys in another order, another offset
+    b'{"run_id": "r-1", "type": "run.finished", "status": "succeeded", '
+    b'"ts": "2026-11-20T09:05:00+01:00", "event_id": "end"}',
+    # the same id saying something else, twice (the second also within this file)
+    event("run.finished", "2026-11-20T08:05:00Z", event_id="end", status="failed"),
+    event("run.finished", "2026-11-20T08:06:00Z", event_id="end", status="failed"),
+    # new in this file, then repeated with other content in it
+    event("metric", "2026-11-20T08:01:00Z", event_id="m", name="score", value=1),
+    event("metric", "2026-11-20T08:01:00Z", event_id="m", name="score", value=2),
+]
+
+
+def test_a_conflicting_duplicate_is_quarantined_and_counted_apart(
+    store: Store, tmp_path: Path
+) -> None:
+    first = write_jsonl(tmp_path / "logs" / "a.jsonl", FIRST)
+    again = write_jsonl(tmp_path / "logs" / "b.jsonl", AGAIN)
+    load_paths(store.con, [first])
+    summary = load_paths(store.con, [again])
+    assert (summary.events, summary.duplicates, summary.conflicting_duplicates) == (1, 1, 3)
+    assert summary.quarantined == 3 and "3 conflicting duplicates" in summary.line()
+    assert summary.as_dict()["conflicting_duplicates"] == 3
+    rows = store.con.execute(
+        "SELECT line_no, error_class, error, raw FROM quarantine ORDER BY line_no"
+    ).fetchall()
+    assert [(n, c) for n, c, _, _ in rows] == [
+        (2, "conflicting_duplicate"),
+        (3, "conflicting_duplicate"),
+        (5, "conflicting_duplicate"),
+    ]
+    assert "event_id 'end'" in rows[0][2] and "a.jsonl line 2" in rows[0][2]
+    assert "differs in status;" in rows[0][2] and "differs in ts, status;" in rows[1][2]
+    assert "b.jsonl line 4" in rows[2][2] and "differs in value;" in rows[2][2]
+    assert json.loads(rows[0][3])["status"] == "failed"  # the refused line, as written
+    # the first of each stays
+    assert store.con.execute("SELECT status FROM events WHERE event_id = 'end'").fetchall() == [
+        ("succeeded",)
+    ]
+    # loaded again: the same conflicts, known already; nothing new stored
+    again_summary = load_paths(store.con, [again])
+    assert (again_summary.events, again_summary.conflicting_duplicates) == (0, 3)
+    assert again_summary.quarantined_new == 0
+
+
+def test_a_conflicting_duplicate_is_counted_when_followed(store: Store, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_jsonl(logs / "a.jsonl", FIRST)
+    follower = Follower(store.cursor(), [logs])
+    try:
+        follower.poll()
+        write_jsonl(logs / "b.jsonl", AGAIN)
+        follower.poll()
+    finally:
+        follower.close()
+    assert follower.stats.conflicting_duplicates == 3
+    assert follower.stats.duplicates == 1
+    assert store.con.execute(
+        "SELECT count(*) FROM quarantine WHERE error_class = 'conflicting_duplicate'"
+    ).fetchone() == (3,)
+
+
+def test_an_event_stored_without_a_content_hash_repeats_as_a_plain_duplicate(
+    store: Store, tmp_path: Path
+) -> None:
+    """A store written before the hash was kept: its events cannot be compared, and a repeat
+    of one counts as it always did."""
+    load_paths(store.con, [write_jsonl(tmp_path / "a.jsonl", FIRST)])
+    store.con.execute("UPDATE events SET content_hash = NULL")
+    summary = load_paths(store.con, [write_jsonl(tmp_path / "b.jsonl", AGAIN)])
+    assert (summary.duplicates, summary.conflicting_duplicates) == (3, 1)  # only `m`'s

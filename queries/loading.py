@@ -182,18 +182,14 @@ EVENT_COLUMNS = (
     "expires_at", "context", "decision", "decided_by", "reason", "decision_id", "result",
     "detail", "action", "status", "error", "value", "source", "line_no", "byte_offset",
     "session_id", "user_id", "version", "publisher", "approved_by", "source_ref",
-    "rollout_steps", "weight", "changed_by",
+    "rollout_steps", "weight", "changed_by", "line_hash",
 )  # fmt: skip
 #: What an event says, as against where it was read (and what the store derived from it):
-#: two lines with one `event_id` are the same event when these are equal. Their hash is
-#: stored with the event (`content_hash`), so a repeat is told from a conflict cheaply.
-#: A change to how a line becomes these columns changes the hash of an event read again:
-#: such a change must clear `content_hash` of the events stored before it (a migration), or
-#: every repeat of them would be reported as a conflict.
+#: a line repeating a stored `event_id` is the same event when these are equal.
 CONTENT_COLUMNS = tuple(
     c
     for c in EVENT_COLUMNS
-    if c not in ("event_id", "in_scope", "source", "line_no", "byte_offset")
+    if c not in ("event_id", "in_scope", "source", "line_no", "byte_offset", "line_hash")
 )
 
 # Parse the lines into the events' columns (and `pos`, the line's place in the batch). It
@@ -202,11 +198,14 @@ CONTENT_COLUMNS = tuple(
 # the WAL at the commit and were written again by the checkpoint that followed: measured,
 # 500k touches, 2.4 s of checkpoint gone). `in_scope` is left NULL here:
 # `derived.refresh_derived` fills it in once every run.started of the load is stored.
+# `line_hash` is DuckDB's hash of the line as read (its line end included): a repeat
+# written byte for byte alike is told from a conflict with no parse (measured, 300k lines
+# of 265 bytes: 0.03 s of one core, against 0.17 s for a hash of the parsed columns).
 _ROWS = f"""
 WITH b AS (
     SELECT {_EVENT_ID} AS event_id, make_timestamp(ts_us) AS ts,
            make_timestamp(expires_us) AS expires_at, j, source, line_no, byte_offset,
-           attrs_json::JSON AS kept_attrs, pos
+           attrs_json::JSON AS kept_attrs, hash(line) AS line_hash, pos
     FROM (SELECT from_json(line, '{_SPEC}') AS j, * EXCLUDE (event_id), event_id
           FROM _incoming)
 )
@@ -228,32 +227,33 @@ SELECT b.event_id, j.type, b.ts, j.run_id, j.workflow, j.step_id, j.actor,
        j.session_id, j.user_id,
        j.version, j.publisher,
        CASE WHEN j.type = 'workflow.published' THEN coalesce(j.approved_by, []::VARCHAR[]) END,
-       j.source_ref, j.rollout.steps, j.weight, j.by, b.pos
+       j.source_ref, j.rollout.steps, j.weight, j.by, b.line_hash, b.pos
 FROM b
 """
 _NAMED_ROWS = "(" + _ROWS + ") p(" + ", ".join(f'"{c}"' for c in EVENT_COLUMNS) + ", pos)"
-_CONTENT_HASH = "hash(" + ", ".join(f'p."{c}"' for c in CONTENT_COLUMNS) + ")"
-_DIFFERS = ", ".join(
+
+_INSERT_EVENTS = f"INSERT INTO events SELECT * EXCLUDE (pos) FROM {_NAMED_ROWS}"
+
+# The repeated lines not written byte for byte as the stored event's line was: their place
+# in the batch and their id. No parse: the hash of the line is compared. An event stored
+# before its line's hash was kept (NULL) cannot be told apart, and counts as a plain repeat,
+# as it always did.
+_UNLIKE = f"""
+SELECT i.pos, i.event_id
+FROM (SELECT {_EVENT_ID} AS event_id, pos, hash(line) AS line_hash FROM _incoming) i
+JOIN (SELECT event_id, line_hash FROM events) e USING (event_id)
+WHERE e.line_hash IS NOT NULL AND e.line_hash <> i.line_hash
+"""
+# Those few parsed and compared with the stored event, field by field: where the stored one
+# came from, and which fields the line changes (none: the same event written otherwise).
+_EACH_FIELD = ", ".join(
     f'CASE WHEN p."{c}" IS DISTINCT FROM e."{c}" THEN \'{c}\' END' for c in CONTENT_COLUMNS
 )
-
-_INSERT_EVENTS = f"INSERT INTO events SELECT p.* EXCLUDE (pos), {_CONTENT_HASH} FROM {_NAMED_ROWS}"
-
-# The repeated lines whose content is not the stored event's: their place in the batch and
-# their id. An event stored before its hash was kept (NULL) cannot be told
-# apart, and counts as a plain repeat, as it always did.
-_CLASHES = f"""
-WITH p AS (SELECT event_id, pos, {_CONTENT_HASH} AS content_hash FROM {_NAMED_ROWS})
-SELECT p.pos, p.event_id
-FROM p JOIN (SELECT event_id, content_hash FROM events) e USING (event_id)
-WHERE e.content_hash IS NOT NULL AND e.content_hash <> p.content_hash
-"""
-# For those few: where the stored event came from, and which of its fields the line changes.
-_CLASH_DETAIL = f"""
+_DIFFERS = f"""
 SELECT c.pos, e.source, e.line_no,
-       list_filter([{_DIFFERS}], x -> x IS NOT NULL) AS differs
-FROM _clashes c JOIN {_NAMED_ROWS} ON p.pos = c.pos
-JOIN (SELECT * FROM events WHERE event_id IN (SELECT event_id FROM _clashes)) e
+       list_filter([{_EACH_FIELD}], x -> x IS NOT NULL) AS differs
+FROM _unlike c JOIN {_NAMED_ROWS} ON p.pos = c.pos
+JOIN (SELECT * FROM events WHERE event_id IN (SELECT event_id FROM _unlike)) e
   ON e.event_id = c.event_id
 ORDER BY c.pos
 """
@@ -430,13 +430,15 @@ def _conflicting(con: duckdb.DuckDBPyConnection, repeats: pa.Table) -> pa.Table 
     event: quarantine rows (`conflicting_duplicate`) naming the id, where the stored event
     came from and the fields that differ. None when each is a plain repeat."""
     with registered(con, "_incoming", repeats):
-        clashes = con.execute(_CLASHES).to_arrow_table()
-        if not clashes.num_rows:
+        unlike = con.execute(_UNLIKE).to_arrow_table()
+        if not unlike.num_rows:
             return None
-        with registered(con, "_clashes", clashes):
-            detail = con.execute(_CLASH_DETAIL).fetchall()
+        with registered(con, "_unlike", unlike):
+            detail = [row for row in con.execute(_DIFFERS).fetchall() if row[3]]
+    if not detail:
+        return None
     at = {pos: index for index, pos in enumerate(repeats["pos"].to_pylist())}
-    ids = dict(zip(clashes["pos"].to_pylist(), clashes["event_id"].to_pylist(), strict=True))
+    ids = dict(zip(unlike["pos"].to_pylist(), unlike["event_id"].to_pylist(), strict=True))
     why = [
         (
             at[pos],

@@ -639,12 +639,13 @@ V13 = Migration(
 
 V14 = Migration(
     14,
-    "each event's content hash, so a line repeating an id with other content is told apart",
+    "each event's line hash, so a line repeating an id with other content is told apart",
     (
         # Appended: the ingest's INSERT lists the events' columns in table order. The hash
-        # of what the event says (`loading.CONTENT_COLUMNS`); events stored before it have
-        # none, and a repeat of one of them counts as a plain duplicate, as it always did.
-        "ALTER TABLE events ADD COLUMN content_hash UBIGINT",
+        # of the line as read (`loading`): a repeat of it byte for byte is a duplicate with
+        # no parse, any other is compared field by field. Events stored before it have none,
+        # and a repeat of one of them counts as a plain duplicate, as it always did.
+        "ALTER TABLE events ADD COLUMN line_hash UBIGINT",
     ),
 )
 

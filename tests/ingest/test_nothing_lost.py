@@ -148,12 +148,12 @@ def test_a_conflicting_duplicate_is_counted_when_followed(store: Store, tmp_path
     ).fetchone() == (3,)
 
 
-def test_an_event_stored_without_a_content_hash_repeats_as_a_plain_duplicate(
+def test_an_event_stored_without_a_line_hash_repeats_as_a_plain_duplicate(
     store: Store, tmp_path: Path
 ) -> None:
     """A store written before the hash was kept: its events cannot be compared, and a repeat
     of one counts as it always did."""
     load_paths(store.con, [write_jsonl(tmp_path / "a.jsonl", FIRST)])
-    store.con.execute("UPDATE events SET content_hash = NULL")
+    store.con.execute("UPDATE events SET line_hash = NULL")
     summary = load_paths(store.con, [write_jsonl(tmp_path / "b.jsonl", AGAIN)])
     assert (summary.duplicates, summary.conflicting_duplicates) == (3, 1)  # only `m`'s

@@ -277,6 +277,7 @@ class UnitCounts:
     records: int = 0  # new approval records stored
     duplicates: int = 0  # events and records already stored (or repeated in the unit)
     conflicts: int = 0  # events whose id was stored with other content (quarantined too)
+    superseded: int = 0  # quarantined fragments whose completed line was read now
     quarantined: int = 0  # lines quarantined by this unit (incl. lines the store refused)
     quarantined_new: int = 0  # of those, not quarantined by an earlier load
 
@@ -387,6 +388,7 @@ def _store_unit(
     counts = UnitCounts()
     with transaction(con):
         if lines is not None and lines.num_rows:
+            counts.superseded = supersede(con, lines, now=now)
             counts.events, clashes = _insert_events(con, lines)
             counts.conflicts = clashes.num_rows if clashes is not None else 0
             counts.duplicates += lines.num_rows - counts.events - counts.conflicts
@@ -535,6 +537,42 @@ def record_file_event(
     )
 
 
+# Quarantined lines (not superseded, kept whole: not an over-long line's prefix) at the place
+# of a line read now: the same file (by fingerprint, the quarantine's key, or by name, for a
+# file whose first line was the fragment) and byte offset. `supersede` checks each is the
+# start of the line read there.
+_AT_THE_PLACE = """
+SELECT q.quarantine_key, q.raw, i.line,
+       coalesce(i.event_id, sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)) AS event_id
+FROM (SELECT quarantine_key, source, byte_offset, raw FROM quarantine
+      WHERE superseded_at IS NULL AND raw_size = octet_length(raw)) q
+JOIN _incoming i ON i.byte_offset = q.byte_offset
+WHERE i.source = q.source
+   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)
+"""
+
+
+def supersede(con: duckdb.DuckDBPyConnection, lines: pa.Table, *, now: object) -> int:
+    """Mark the quarantined lines that valid `lines` complete: a fragment (a half-written
+    last line a batch load read) whose bytes begin, and are not all of, the line read now at
+    its place. It stays in the quarantine, superseded by the event it became (`event_id`);
+    how many were marked. Only an update when one is found: a unit otherwise appends."""
+    with registered(con, "_incoming", lines):
+        found = con.execute(_AT_THE_PLACE).fetchall()
+    done = {}
+    for key, raw, line, event_id in found:
+        whole = line.encode().rstrip(b"\r\n")
+        if len(raw) < len(whole) and whole.startswith(raw):  # not the line itself, refused
+            done[key] = event_id
+    if done:
+        con.executemany(
+            "UPDATE quarantine SET superseded_at = $now, superseded_by = $event "
+            "WHERE quarantine_key = $key",
+            [{"now": now, "event": event, "key": key} for key, event in done.items()],
+        )
+    return len(done)
+
+
 def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: object) -> int:
     """Quarantine rejected lines; a line already quarantined (same key) is not added again."""
     if rows.num_rows == 0:
@@ -546,7 +584,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
             """
             INSERT INTO quarantine
             SELECT r.quarantine_key, r.source, r.line_no, r.byte_offset, r.error_class,
-                   r.error, r.raw, r.raw_size, $now
+                   r.error, r.raw, r.raw_size, $now, NULL, NULL
             FROM (SELECT * FROM _rejected
                   QUALIFY row_number() OVER (PARTITION BY quarantine_key) = 1) r
             WHERE NOT EXISTS (SELECT 1 FROM quarantine q

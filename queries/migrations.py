@@ -649,8 +649,20 @@ V14 = Migration(
     ),
 )
 
+V15 = Migration(
+    15,
+    "a quarantined line superseded by the line at its place loading later",
+    (
+        # A batch load reads a half-written last line and quarantines it; once the line is
+        # complete, a later load stores it. The quarantined fragment is then marked (never
+        # dropped): when, and the event it became (`loading.supersede`).
+        "ALTER TABLE quarantine ADD COLUMN superseded_at TIMESTAMP",
+        "ALTER TABLE quarantine ADD COLUMN superseded_by VARCHAR",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

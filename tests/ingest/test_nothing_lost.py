@@ -8,6 +8,7 @@ from pathlib import Path
 
 from quarterdeck.ingest.follow import Follower
 from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.quarantine import quarantine_count, quarantined
 from quarterdeck.queries.store import Store
 from support.events import event, started, write_jsonl
 
@@ -157,3 +158,43 @@ def test_an_event_stored_without_a_line_hash_repeats_as_a_plain_duplicate(
     store.con.execute("UPDATE events SET line_hash = NULL")
     summary = load_paths(store.con, [write_jsonl(tmp_path / "b.jsonl", AGAIN)])
     assert (summary.duplicates, summary.conflicting_duplicates) == (3, 1)  # only `m`'s
+
+
+# --- a half-written last line, completed later ------------------------------------------
+
+END = b'{"event_id":"end","type":"run.finished","ts":"2026-11-20T08:05:00Z","run_id":"r-1",'
+END_REST = b'"status":"succeeded"}\n'
+
+
+def test_a_half_written_line_completed_later_is_superseded_not_lost(
+    store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "run.jsonl"
+    log.write_bytes(json.dumps(started()).encode() + b"\n" + END)  # its writer is not done
+    first = load_paths(store.con, [log])
+    assert (first.events, first.quarantined) == (1, 1)
+    assert quarantine_count(store.con) == 1
+    with log.open("ab") as handle:
+        handle.write(END_REST)
+    second = load_paths(store.con, [log])
+    assert (second.events, second.superseded) == (1, 1)
+    assert "1 quarantined line superseded" in second.line()
+    row = quarantined(store.con).to_pylist()[0]
+    assert (row["line"], row["error_class"], row["superseded_by"]) == (2, "malformed_json", "end")
+    assert row["superseded_at"] is not None and row["raw"] == END.decode()  # kept, as read
+    assert quarantine_count(store.con) == 0  # no longer a problem (the status bar's count)
+    # read again: nothing changes
+    third = load_paths(store.con, [log])
+    assert (third.events, third.superseded, third.quarantined) == (0, 0, 0)
+
+
+def test_a_line_refused_whole_is_not_superseded_by_itself(store: Store, tmp_path: Path) -> None:
+    """A line quarantined whole (here a conflicting duplicate) read again at its place is
+    the same line, not its completion: it stays a problem."""
+    log = write_jsonl(tmp_path / "run.jsonl", FIRST + [AGAIN[1]])
+    load_paths(store.con, [log])
+    again = load_paths(store.con, [log])
+    assert again.superseded == 0
+    assert store.con.execute("SELECT error_class, superseded_by FROM quarantine").fetchall() == [
+        ("conflicting_duplicate", None)
+    ]

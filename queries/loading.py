@@ -551,12 +551,22 @@ WHERE i.source = q.source
    OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)
 """
 
+_ANY_IN_SPAN = """
+SELECT count(*) FROM quarantine
+WHERE superseded_at IS NULL AND byte_offset BETWEEN $lo AND $hi
+"""
+
 
 def supersede(con: duckdb.DuckDBPyConnection, lines: pa.Table, *, now: object) -> int:
     """Mark the quarantined lines that valid `lines` complete: a fragment (a half-written
     last line a batch load read) whose bytes begin, and are not all of, the line read now at
     its place. It stays in the quarantine, superseded by the event it became (`event_id`);
     how many were marked. Only an update when one is found: a unit otherwise appends."""
+    span = pc.min_max(lines["byte_offset"]).as_py()
+    # the usual unit: no quarantined line could be at any of its places (a count, ~0.5 ms,
+    # against ~10 ms for the join below, on a unit of 200 lines)
+    if not scalar(con, _ANY_IN_SPAN, {"lo": span["min"], "hi": span["max"]}):
+        return 0
     with registered(con, "_incoming", lines):
         found = con.execute(_AT_THE_PLACE).fetchall()
     done = {}

@@ -108,6 +108,10 @@ ACCESS_LEVELS = ("read", "write", "delete", "export", "*")
 #: `system:access[:object]`, e.g. `crm:write:Contact`, `ledger:read`, `*:*`.
 GRANT_PATTERN = r"^[^:\s]+:(read|write|delete|export|\*)(:[^:\s]+)?$"
 Grant = Annotated[str, StringConstraints(pattern=GRANT_PATTERN)]
+#: A touch's system, as a grant names it: no `:` and no white space (a system written with
+#: one could never be in any grant but `*`'s, so its touches would be out of scope forever).
+SYSTEM_PATTERN = r"^[^:\s]+$"
+SystemName = Annotated[str, StringConstraints(max_length=512, pattern=SYSTEM_PATTERN)]
 
 Environment = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 TouchAction = Literal["read", "create", "update", "delete", "export"]
@@ -239,7 +243,7 @@ class DataTouched(Envelope):
     identity: str | None = Field(
         None, description="The credential that made this touch, when it is not the run's own."
     )
-    system: Id
+    system: SystemName
     object: Id
     record_id: Id | None = Field(None, description="Absent for bulk reads and exports.")
     action: TouchAction

@@ -433,6 +433,12 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
             f"'{name}' {_short(given)!r} is not an RFC 3339 timestamp "
             f"({first['msg'].removeprefix('Input should be a valid datetime, ')}){more}"
         )
+    if kind == "string_pattern_mismatch" and name == "system":
+        return "invalid_value", (
+            f"'system' is {_short(given)!r}: a system is named as grants name it "
+            f"(system:access[:object]), with no ':' and no white space, or no grant could "
+            f"ever cover its touches{more}"
+        )
     if kind in _VALUE_ERRORS:
         return "invalid_value", f"'{name}' is {_short(given)!r}: {first['msg']}{more}"
     if kind in _TYPE_NAMES:

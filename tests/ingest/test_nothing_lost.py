@@ -198,3 +198,28 @@ def test_a_line_refused_whole_is_not_superseded_by_itself(store: Store, tmp_path
     assert store.con.execute("SELECT error_class, superseded_by FROM quarantine").fetchall() == [
         ("conflicting_duplicate", None)
     ]
+
+
+# --- a system no grant can name ---------------------------------------------------------
+
+
+def test_a_system_no_grant_could_name_is_refused_with_a_reason(
+    store: Store, tmp_path: Path
+) -> None:
+    """Grants are system:access[:object]: a touch of `crm:eu` or `my crm` could never be
+    in scope, so it is refused at validation, saying why."""
+
+    def touch(n: int, system: str) -> dict[str, object]:
+        return event("data.touched", "2026-11-20T08:00:01Z", event_id=f"t{n}", system=system,
+                     object="Contact", record_id="C-1", action="read")  # fmt: skip
+
+    log = write_jsonl(
+        tmp_path / "run.jsonl",
+        [started(scope=["crm:read"]), touch(1, "crm:eu"), touch(2, "my crm"), touch(3, "crm")],
+    )
+    summary = load_paths(store.con, [log])
+    assert (summary.events, summary.quarantined) == (2, 2)
+    rows = store.con.execute("SELECT line_no, error_class, error FROM quarantine").fetchall()
+    assert sorted((n, c) for n, c, _ in rows) == [(2, "invalid_value"), (3, "invalid_value")]
+    assert all("no ':' and no white space" in error for _, _, error in rows)
+    assert store.con.execute("SELECT in_scope FROM touches").fetchall() == [(True,)]

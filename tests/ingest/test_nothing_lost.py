@@ -223,3 +223,40 @@ def test_a_system_no_grant_could_name_is_refused_with_a_reason(
     assert sorted((n, c) for n, c, _ in rows) == [(2, "invalid_value"), (3, "invalid_value")]
     assert all("no ':' and no white space" in error for _, _, error in rows)
     assert store.con.execute("SELECT in_scope FROM touches").fetchall() == [(True,)]
+
+
+# --- a trace whose spans are each other's parents --------------------------------------
+
+
+def _span(trace: str, span_id: str, parent: str | None, name: str, **attrs: str) -> dict:
+    span = {
+        "traceId": trace,
+        "spanId": span_id,
+        "name": name,
+        "startTimeUnixNano": "1763625600000000000",
+        "endTimeUnixNano": "1763625601000000000",
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+    }
+    return span if parent is None else {**span, "parentSpanId": parent}
+
+
+def test_spans_in_a_parent_cycle_are_quarantined_not_lost(store: Store, tmp_path: Path) -> None:
+    """A trace whose spans are their own ancestors has no root: it used to map to nothing
+    (or to steps of a run never started) without a word. The line is quarantined saying so;
+    the line's other traces load."""
+    good, bad = "0af7651916cd43dd8448eb211c80319c", "1af7651916cd43dd8448eb211c80319c"
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"}
+    spans = [
+        _span(good, "a000000000000001", None, "agent run", **{"quarterdeck.run_id": "r-ok"}),
+        _span(good, "a000000000000002", "a000000000000001", "execute_tool lookup", **tool),
+        _span(bad, "b000000000000001", "b000000000000002", "looped run"),
+        _span(bad, "b000000000000002", "b000000000000001", "looped tool", **tool),
+        _span(bad, "b000000000000003", "b000000000000003", "its own parent"),
+    ]
+    line = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": spans}]}]}
+    summary = load_paths(store.con, [write_jsonl(tmp_path / "traces.jsonl", [line])])
+    assert summary.quarantined == 1 and summary.events > 0
+    error_class, error = store.con.execute("SELECT error_class, error FROM quarantine").fetchone()
+    assert error_class == "otlp_span" and error.startswith("3 span(s)")
+    assert "its own ancestor" in error and "'looped run', 'looped tool'" in error
+    assert store.con.execute("SELECT DISTINCT run_id FROM events").fetchall() == [("r-ok",)]

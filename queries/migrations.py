@@ -661,8 +661,33 @@ V15 = Migration(
     ),
 )
 
+V16 = Migration(
+    16,
+    "a run's token sums as HUGEINT: two steps of 2^63 - 1 tokens no longer sum to unknown",
+    (
+        # The table made again as V13 made it (no key deleted and inserted again in one
+        # table: duckdb/duckdb#24744), the two sums HUGEINT; the runs whose sum had passed
+        # 64 bits (stored NULL, "unknown") get theirs from their steps.
+        *V13.statements[:2],
+        V13.statements[2]
+        .replace("tokens_in        BIGINT", "tokens_in        HUGEINT")
+        .replace("tokens_out       BIGINT", "tokens_out       HUGEINT"),
+        *V13.statements[3:5],
+        """
+        UPDATE run_summary r SET tokens_in = s.tokens_in, tokens_out = s.tokens_out
+        FROM (SELECT run_id, coalesce(sum(tokens_in), 0) AS tokens_in,
+                     coalesce(sum(tokens_out), 0) AS tokens_out
+              FROM steps
+              WHERE run_id IN (SELECT run_id FROM run_summary
+                               WHERE tokens_in IS NULL OR tokens_out IS NULL)
+              GROUP BY run_id) s
+        WHERE r.run_id = s.run_id
+        """,
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

@@ -260,3 +260,45 @@ def test_spans_in_a_parent_cycle_are_quarantined_not_lost(store: Store, tmp_path
     assert error_class == "otlp_span" and error.startswith("3 span(s)")
     assert "its own ancestor" in error and "'looped run', 'looped tool'" in error
     assert store.con.execute("SELECT DISTINCT run_id FROM events").fetchall() == [("r-ok",)]
+
+
+# --- token sums past 64 bits -------------------------------------------------------------
+
+
+def test_the_upgrade_sums_the_tokens_an_older_store_left_unknown(tmp_path: Path) -> None:
+    """A store from before HUGEINT sums held NULL for a run whose tokens passed 64 bits:
+    the upgrade sums them from its steps; other runs keep theirs."""
+    import duckdb
+
+    from quarterdeck.queries import migrations
+
+    big = 2**63 - 1
+    path = tmp_path / "v15.duckdb"
+    con = duckdb.connect(str(path))
+    migrations.migrate(con, migrations.MIGRATIONS[:15])
+    for n, tokens in enumerate((big, big, 5)):
+        con.execute(
+            "INSERT INTO events (event_id, type, ts, run_id, step_id, tokens_in, tokens_out, "
+            "source, line_no, byte_offset) VALUES (?, 'step.finished', TIMESTAMP '2026-11-20', "
+            "?, ?, ?, 1, 'run.jsonl', ?, 0)",
+            [f"s{n}", "r-big" if n < 2 else "r-small", f"s{n}", tokens, n + 1],
+        )
+    columns = [row[0] for row in con.execute("DESCRIBE run_summary").fetchall()]
+    for run_id, tokens in (("r-big", None), ("r-small", 5)):
+        row = {**dict.fromkeys(columns, 0), "run_id": run_id, "has_start": True,
+               "paused": False, "tokens_in": tokens, "tokens_out": 1 if tokens else None,
+               "workflow": None, "workflow_version": None, "environment": None,
+               "identity": None, "trigger_kind": None, "trigger_by": None, "scope": None,
+               "started_at": "2026-11-20", "first_event_at": "2026-11-20",
+               "last_event_at": "2026-11-20", "finished_at": None, "outcome": None,
+               "outcome_error": None, "session_id": None, "user_id": None}  # fmt: skip
+        con.execute(
+            f"INSERT INTO run_summary VALUES ({', '.join('?' * len(columns))})",
+            [row[c] for c in columns],
+        )
+    con.close()
+    with Store.open(path) as store:
+        assert 16 in store.migrated
+        assert store.con.execute(
+            "SELECT run_id, tokens_in, tokens_out FROM run_summary ORDER BY run_id"
+        ).fetchall() == [("r-big", 2 * big, 2), ("r-small", 5, 1)]

@@ -4,12 +4,18 @@ The ingester validates every line with the pydantic models first; what passed ar
 an Arrow table of raw lines (`line`, `line_no`, `byte_offset`). DuckDB parses those lines once
 with `from_json` into the columns below, deduplicates on `event_id` (against the store and
 within the batch) and fans the events out to their typed tables. No row-by-row INSERTs.
+A repeated id is a plain duplicate when the line says what the stored event says (the same
+bytes, by the stored `line_hash`, else the same fields once parsed); otherwise the line is a
+conflicting duplicate, quarantined (`_conflicting`). A batch with no repeated id pays one
+hash of each line for this, nothing more.
 
 Each unit of input (`store_unit`) is one transaction: its events, approval records,
 quarantined lines and, when followed, the offsets of the files they came from. Either all of
 it is stored or none of it, so a file's offset never runs ahead of the rows its bytes became.
 A unit only appends (the offsets too, to `follow_positions`): DuckDB folds its WAL into the
 store at a commit that updated no row even while readers are open, and never at one that did.
+(The one exception, rare: a unit holding the completed line of a quarantined fragment marks
+that quarantine row superseded, `supersede`.)
 `fold_positions` moves the latest positions into `follow_offsets` in batches.
 Nothing here derives anything: the facts worked out from what was loaded (scope, run and
 approval summaries) are caught up by `queries.derived`.

@@ -184,6 +184,7 @@ def _follow(args: argparse.Namespace, path: Path, settings: config_mod.Settings)
                     "events": stats.events,
                     "approval_records": stats.records,
                     "duplicates": stats.duplicates,
+                    "conflicting_duplicates": stats.conflicting_duplicates,
                     "quarantined": stats.quarantined,
                     "commits": stats.commits,
                     "lag_p50_s": stats.lag(0.5),
@@ -206,6 +207,11 @@ def _follow_line(stats: FollowStats) -> str:
         f"{plural(stats.duplicates, 'duplicate')} skipped, "
         f"{plural(stats.quarantined, 'line')} newly quarantined"
     )
+    if stats.conflicting_duplicates:
+        line += (
+            f" ({plural(stats.conflicting_duplicates, 'conflicting duplicate')}: an id stored "
+            "already, with other content)"
+        )
     if stats.lag() is not None:
         line += f"; lag p50 {stats.lag(0.5):.2f}s p95 {stats.lag(0.95):.2f}s"
     return line

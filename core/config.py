@@ -77,6 +77,7 @@ from pydantic import (
     model_validator,
 )
 
+from quarterdeck.ingest.models import SYSTEM_PATTERN
 from quarterdeck.ingest.tools import ToolEffect, ToolMap
 from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE, PublishRule
@@ -243,7 +244,11 @@ class ToolSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="The tool's name as traces give it.")
-    system: str = Field(min_length=1)
+    system: str = Field(
+        min_length=1,
+        pattern=SYSTEM_PATTERN,
+        description="As grants name it: no ':' and no white space (the touches' own rule).",
+    )
     object: str = Field(min_length=1)
     action: Literal["read", "create", "update", "delete", "export"]
     record_id: str | None = Field(

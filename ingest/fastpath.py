@@ -20,9 +20,9 @@ Where the two would differ, the fast path declines:
   fewer keys in the Struct's own encoding than the line wrote; a line with a `\\u` escape is
   left to the models (an escaped quote could hide a key from that count); NaN and Infinity
   msgspec refuses outright.
-- a pattern (the grants) is anchored with `\\Z`: Python's `$` would match before a final
-  newline, where the models' (Rust) regex does not; Python's `\\s` takes in more characters
-  than Rust's, so a grant with one is declined, not let through.
+- a pattern (the grants, a touch's system) is anchored with `\\Z`: Python's `$` would match
+  before a final newline, where the models' (Rust) regex does not; Python's `\\s` takes in
+  more characters than Rust's, so a grant (or system) with one is declined, not let through.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from quarterdeck.ingest.models import GRANT_PATTERN
+from quarterdeck.ingest.models import GRANT_PATTERN, SYSTEM_PATTERN
 
 _UNSET: Any = msgspec.UNSET
 
@@ -41,6 +41,9 @@ Environment = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Money = Annotated[float, msgspec.Meta(ge=0)]
 Grant = Annotated[str, msgspec.Meta(pattern=GRANT_PATTERN.removesuffix("$") + r"\Z")]
+SystemName = Annotated[
+    str, msgspec.Meta(max_length=512, pattern=SYSTEM_PATTERN.removesuffix("$") + r"\Z")
+]
 #: The one timestamp form read here (the models read more, and decide those lines).
 Stamp = Annotated[
     str,
@@ -99,7 +102,7 @@ class StepFinished(_Step, tag="step.finished", kw_only=True, frozen=True):
 
 class DataTouched(_Event, tag="data.touched", kw_only=True, frozen=True):
     identity: str | None = _UNSET
-    system: Id
+    system: SystemName
     object: Id
     record_id: Id | None = _UNSET
     action: Literal["read", "create", "update", "delete", "export"]

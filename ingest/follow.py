@@ -121,6 +121,7 @@ class FollowStats:
     events: int = 0
     records: int = 0
     duplicates: int = 0
+    conflicting_duplicates: int = 0  # an id stored already, with other content: quarantined
     quarantined: int = 0
     commits: int = 0
     files: int = 0
@@ -132,6 +133,7 @@ class FollowStats:
         self.events += counts.events
         self.records += counts.records
         self.duplicates += counts.duplicates
+        self.conflicting_duplicates += counts.conflicts
         self.quarantined += counts.quarantined_new
         self.commits += 1
         self.lags.extend(lags)

@@ -103,7 +103,11 @@ class LoadSummary:
     events: int = 0
     approval_records: int = 0
     duplicates: int = 0
+    # lines whose event_id was stored with other content: quarantined (and counted there)
+    conflicting_duplicates: int = 0
     quarantined: int = 0
+    # quarantined lines (half-written) whose completed line this load read: marked superseded
+    superseded: int = 0
     quarantined_new: int = 0  # not quarantined by an earlier load already
     blank_lines: int = 0
     runs_updated: int = 0
@@ -129,6 +133,17 @@ class LoadSummary:
             f"{plural(self.duplicates, 'duplicate')} skipped, "
             f"{plural(self.quarantined, 'line')} quarantined"
             + (f" ({known:,} already known)" if known else "")
+            + (
+                f" ({plural(self.conflicting_duplicates, 'conflicting duplicate')}: an id "
+                "loaded already, with other content)"
+                if self.conflicting_duplicates
+                else ""
+            )
+            + (
+                f", {plural(self.superseded, 'quarantined line')} superseded by the completed line"
+                if self.superseded
+                else ""
+            )
             + (f", {plural(self.blank_lines, 'blank line')}" if self.blank_lines else "")
             + f" in {self.seconds:.2f}s ({self.events_per_second:,.0f} events/s)"
         )
@@ -549,6 +564,8 @@ def _write(con: duckdb.DuckDBPyConnection, unit: _Unit, summary: LoadSummary) ->
     summary.events += counts.events
     summary.approval_records += counts.records
     summary.duplicates += counts.duplicates
+    summary.conflicting_duplicates += counts.conflicts
+    summary.superseded += counts.superseded
     summary.quarantined += counts.quarantined
     summary.quarantined_new += counts.quarantined_new
     summary.blank_lines += unit.blank

@@ -5,8 +5,11 @@ against them; `quarterdeck schema` prints their JSON Schema so that producers ca
 own output. Validation is strict: a string is never coerced to a number, a number never to a
 string, and a timestamp must carry a UTC offset.
 
-Unknown top-level fields are allowed (a newer producer may add some) and survive in the stored
-raw line; `attrs` is the place for anything a producer wants kept as JSON.
+Unknown top-level fields are allowed (a newer producer may add some) and kept: the store folds
+them into the event's `attrs` under `_unknown_fields` (`UNKNOWN_FIELDS`), beside the producer's
+own keys. `attrs` is the place for anything a producer wants kept as JSON; a line whose `attrs`
+already holds `_unknown_fields` and that has unknown top-level fields too is refused (the one
+key cannot hold both), never folded over the producer's own value.
 """
 
 from __future__ import annotations
@@ -105,6 +108,10 @@ ACCESS_LEVELS = ("read", "write", "delete", "export", "*")
 #: `system:access[:object]`, e.g. `crm:write:Contact`, `ledger:read`, `*:*`.
 GRANT_PATTERN = r"^[^:\s]+:(read|write|delete|export|\*)(:[^:\s]+)?$"
 Grant = Annotated[str, StringConstraints(pattern=GRANT_PATTERN)]
+#: A touch's system, as a grant names it: no `:` and no white space (a system written with
+#: one could never be in any grant but `*`'s, so its touches would be out of scope forever).
+SYSTEM_PATTERN = r"^[^:\s]+$"
+SystemName = Annotated[str, StringConstraints(max_length=512, pattern=SYSTEM_PATTERN)]
 
 Environment = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 TouchAction = Literal["read", "create", "update", "delete", "export"]
@@ -150,6 +157,10 @@ class Trigger(_Strict):
     by: str | None = None
 
 
+#: The key of `attrs` that keeps an event's unknown top-level fields (see the docstring).
+UNKNOWN_FIELDS = "_unknown_fields"
+
+
 class _Stamped(_Strict):
     event_id: Id | None = Field(
         None,
@@ -157,6 +168,21 @@ class _Stamped(_Strict):
         "line's byte offset, so re-reading a file is idempotent.",
     )
     ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
+
+    @model_validator(mode="after")
+    def _unknown_fields_kept(self) -> _Stamped:
+        # unknown top-level fields go to attrs[UNKNOWN_FIELDS]: a producer's own key of that
+        # name would be overwritten, so the line is refused instead (nothing is lost)
+        extra = self.__pydantic_extra__
+        attrs = self.__dict__.get("attrs")
+        if extra and isinstance(attrs, dict) and UNKNOWN_FIELDS in attrs:
+            raise PydanticCustomError(
+                "unknown_fields_conflict",
+                "top-level field(s) {names} are not v1 fields, and unknown fields are kept in "
+                "attrs.{key}, which this line's attrs already holds: move them into attrs",
+                {"names": ", ".join(f"'{name}'" for name in extra), "key": UNKNOWN_FIELDS},
+            )
+        return self
 
 
 class _RunEnvelope(_Stamped):
@@ -217,7 +243,7 @@ class DataTouched(Envelope):
     identity: str | None = Field(
         None, description="The credential that made this touch, when it is not the run's own."
     )
-    system: Id
+    system: SystemName
     object: Id
     record_id: Id | None = Field(None, description="Absent for bulk reads and exports.")
     action: TouchAction

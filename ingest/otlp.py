@@ -32,8 +32,9 @@ calls, the workflow) see the spans of the trace that are in the same line, as th
 writes a batch; the spans of a trace split over lines are each mapped on their own (an agent
 span's failure in a later line than the root's does not fail the run).
 
-A span that cannot be mapped (no trace id, no start time) is reported, and quarantined by the
-caller like a bad line.
+A span that cannot be mapped (no trace id, no start time; a span that is its own ancestor,
+its parentSpanIds in a cycle, so that no root starts its run) is reported, and quarantined by
+the caller like a bad line.
 """
 
 from __future__ import annotations
@@ -219,6 +220,17 @@ def _trace(
     """The events of one trace's spans (those of it in this line); a span whose attributes
     cannot be read is reported in `problems`, the others map."""
     by_id = {s.span_id: s for s in spans}
+    looped = _in_cycles(by_id)
+    if looped:
+        names = ", ".join(repr(by_id[i].raw.get("name")) for i in sorted(looped))
+        problems.extend(
+            f"span {by_id[i].raw.get('name')!r} is its own ancestor (the parentSpanIds of "
+            f"{names} lead back to themselves): none is a root or under one, so they make no run"
+            for i in sorted(looped)
+        )
+        spans = [s for s in spans if s.span_id not in looped]
+        if not spans:
+            return []
     root = next((s for s in spans if s.parent is None), None)
     if root is not None and root.role == "create_agent":
         return []  # an agent being defined, not run
@@ -248,6 +260,23 @@ def _trace(
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.append(f"span {span.raw.get('name')!r} cannot be read: {exc}")
     return out
+
+
+def _in_cycles(by_id: dict[str, _Span]) -> set[str]:
+    """The ids of the spans whose parents lead back to themselves (a span its own parent
+    included). A parent outside the line is not a cycle: the trace goes on in another."""
+    looped: set[str] = set()
+    walked: set[str] = set()
+    for start in by_id.values():
+        at: dict[str, int] = {}  # this walk's spans, by their place on it
+        span: _Span | None = start
+        while span is not None and span.span_id not in walked and span.span_id not in at:
+            at[span.span_id] = len(at)
+            span = by_id.get(span.parent or "")
+        if span is not None and span.span_id in at:  # came back to a span of this walk
+            looped.update(i for i, place in at.items() if place >= at[span.span_id])
+        walked.update(at)
+    return looped
 
 
 def _depth(span: _Span, by_id: dict[str, _Span]) -> int:

@@ -89,7 +89,7 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
     )
     if checked.events < n:
         table = table.filter(pa.array(checked.valid, pa.bool_()))
-    return _with_validated(table, checked.ids, checked.ts, checked.expires)
+    return _with_validated(table, checked.ids, checked.ts, checked.expires, checked.attrs)
 
 
 def derived_table(derived: list[Derived], source: str, fp: str) -> pa.Table:
@@ -111,13 +111,24 @@ def derived_table(derived: list[Derived], source: str, fp: str) -> pa.Table:
 
 
 def _with_validated(
-    table: pa.Table, ids: list[str | None], ts: list[int], expires: list[int | None]
+    table: pa.Table,
+    ids: list[str | None],
+    ts: list[int],
+    expires: list[int | None],
+    attrs: dict[int, str] | None = None,
 ) -> pa.Table:
-    """Add what the validator read from each line: its event id and its times in UTC."""
+    """Add what the validator read from each line: its event id, its times in UTC, and the
+    attrs of the few lines with unknown top-level fields (NULL for the others)."""
     for name, values in (("event_id", ids), ("ts_us", ts), ("expires_us", expires)):
         column = loading.LINES_SCHEMA.field(name)
         table = table.append_column(column, pa.array(values, column.type))
-    return table
+    column = loading.LINES_SCHEMA.field("attrs_json")
+    if not attrs:
+        return table.append_column(column, pa.nulls(table.num_rows, column.type))
+    kept: list[str | None] = [None] * table.num_rows
+    for at, text in attrs.items():
+        kept[at] = text
+    return table.append_column(column, pa.array(kept, column.type))
 
 
 def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ in words an operator (or the producer's author) can act on, with an error class:
 | bad_timestamp    | a timestamp without a UTC offset, or unparseable            |
 | line_too_long    | a line over 1 MiB (its first 64 KiB are kept)               |
 | duplicate_key    | one object names the same key twice                         |
+| unknown_field    | unknown top-level fields, and attrs holds `_unknown_fields` |
 
 JSON that parsers disagree on is refused before anything reads it as a value. A key written
 twice in one object is taken by pydantic from its last occurrence and by DuckDB from its
@@ -24,6 +25,10 @@ first, so the stored event could differ from the one validated: the line is quar
 NaN and Infinity are not JSON (RFC 8259), though pydantic's parser accepts them: the line is
 malformed. Both checks cost a byte count per line; only a line that could hold either is
 parsed a second time (`_json_hazard`).
+
+A field the v1 contract does not name is kept, not dropped: the store folds a line's unknown
+top-level fields into its `attrs` under `_unknown_fields` (`CheckedBatch.attrs` holds the
+merged attrs of such a line; the fast path declines every line with an unknown field).
 
 Lines without `type` that carry `approval_id` and `status` are approval-system records.
 """
@@ -42,6 +47,7 @@ from quarterdeck.ingest.fastpath import accept
 from quarterdeck.ingest.models import (
     EVENT_ADAPTER,
     EVENT_TYPES,
+    UNKNOWN_FIELDS,
     ApprovalRecord,
     is_approval_record,
     utc_micros,
@@ -60,11 +66,13 @@ ERROR_CLASSES = (
     "bad_timestamp",
     "line_too_long",
     "duplicate_key",
+    "unknown_field",
     "truncated_file",
     "malformed_csv",
     "unterminated",
     "otlp_span",
     "store_rejected",
+    "conflicting_duplicate",
 )
 
 _TIME_FIELDS = {"ts", "expires_at", "requested_at", "decided_at"}
@@ -119,6 +127,10 @@ class CheckedBatch:
     # models read them: the store takes these, never its own reading of the text
     ts: list[int] = field(default_factory=list)
     expires: list[int | None] = field(default_factory=list)
+    # the attrs (JSON) to store for the valid lines with unknown top-level fields, by their
+    # index among the valid lines: the line's own attrs with those fields under
+    # `_unknown_fields` (rare: every other line's attrs is read from the line by the store)
+    attrs: dict[int, str] = field(default_factory=dict)
     events: int = 0
     blank: int = 0
     records: list[tuple[int, ApprovalRecord]] = field(default_factory=list)
@@ -157,6 +169,8 @@ def check_batch(batch: LineBatch, tool_map: ToolMap | None = None) -> CheckedBat
             event = validate(line)
             hazard = _json_hazard(line, event)
             if hazard is None:
+                if event.__pydantic_extra__:
+                    out.attrs[len(ids)] = kept_attrs(event)
                 ids.append(event.event_id)
                 stamps.append(utc_micros(event.ts))
                 expiry = event.__dict__.get("expires_at")
@@ -186,6 +200,14 @@ def check_batch(batch: LineBatch, tool_map: ToolMap | None = None) -> CheckedBat
     out.rejections.extend(too_long(item) for item in batch.long_lines)
     out.events = sum(valid)
     return out
+
+
+def kept_attrs(event: BaseModel) -> str:
+    """The attrs stored for an event with unknown top-level fields: its own, and those fields
+    under `_unknown_fields` (which the models checked it does not hold already)."""
+    attrs = dict(event.__dict__.get("attrs") or {})
+    attrs[UNKNOWN_FIELDS] = event.__pydantic_extra__
+    return json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
 
 
 def too_long(item: LongLine) -> Rejection:
@@ -391,6 +413,8 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
             f"not valid JSON: '{name}' is {_non_finite(given)}, and RFC 8259 has no NaN or "
             f"Infinity{more}"
         )
+    if kind == "unknown_fields_conflict":
+        return "unknown_field", f"{first['msg']}{more}"
     if kind == "run_id_required":  # a control.applied of a run's decision names no run
         return "missing_field", f"{first['msg']}{more}"
     if kind == "missing":
@@ -408,6 +432,12 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
         return "bad_timestamp", (
             f"'{name}' {_short(given)!r} is not an RFC 3339 timestamp "
             f"({first['msg'].removeprefix('Input should be a valid datetime, ')}){more}"
+        )
+    if kind == "string_pattern_mismatch" and name == "system":
+        return "invalid_value", (
+            f"'system' is {_short(given)!r}: a system is named as grants name it "
+            f"(system:access[:object]), with no ':' and no white space, or no grant could "
+            f"ever cover its touches{more}"
         )
     if kind in _VALUE_ERRORS:
         return "invalid_value", f"'{name}' is {_short(given)!r}: {first['msg']}{more}"

@@ -128,6 +128,7 @@ QUARANTINE = (
     Column("offset", "OFFSET", "count"),
     Column("error_class", "CLASS"),
     Column("error", "ERROR"),
+    Column("superseded_by", "SUPERSEDED BY"),
     Column("raw_size", "SIZE", "count"),
     Column("raw", "LINE AS READ"),
 )

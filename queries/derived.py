@@ -133,9 +133,9 @@ _SUMMARY_ROWS = """
     ), sp AS (
         SELECT run_id, count(DISTINCT step_id) AS steps,
                count(*) FILTER (WHERE phase = 'finished' AND status = 'error') AS errors,
-               -- a run's sum past 64 bits is unknown (NULL), never a failed refresh
-               TRY_CAST(coalesce(sum(tokens_in), 0) AS BIGINT) AS tokens_in,
-               TRY_CAST(coalesce(sum(tokens_out), 0) AS BIGINT) AS tokens_out,
+               -- HUGEINT (run_summary's too): sums of 64-bit counts cannot overflow it
+               coalesce(sum(tokens_in), 0) AS tokens_in,
+               coalesce(sum(tokens_out), 0) AS tokens_out,
                coalesce(sum(cost_usd), 0) AS cost_usd
         FROM steps WHERE {of {run_set}} GROUP BY run_id
     ), tc AS (

@@ -637,8 +637,57 @@ V13 = Migration(
     ),
 )
 
+V14 = Migration(
+    14,
+    "each event's line hash, so a line repeating an id with other content is told apart",
+    (
+        # Appended: the ingest's INSERT lists the events' columns in table order. The hash
+        # of the line as read (`loading`): a repeat of it byte for byte is a duplicate with
+        # no parse, any other is compared field by field. Events stored before it have none,
+        # and a repeat of one of them counts as a plain duplicate, as it always did.
+        "ALTER TABLE events ADD COLUMN line_hash UBIGINT",
+    ),
+)
+
+V15 = Migration(
+    15,
+    "a quarantined line superseded by the line at its place loading later",
+    (
+        # A batch load reads a half-written last line and quarantines it; once the line is
+        # complete, a later load stores it. The quarantined fragment is then marked (never
+        # dropped): when, and the event it became (`loading.supersede`).
+        "ALTER TABLE quarantine ADD COLUMN superseded_at TIMESTAMP",
+        "ALTER TABLE quarantine ADD COLUMN superseded_by VARCHAR",
+    ),
+)
+
+V16 = Migration(
+    16,
+    "a run's token sums as HUGEINT: two steps of 2^63 - 1 tokens no longer sum to unknown",
+    (
+        # The table made again as V13 made it (no key deleted and inserted again in one
+        # table: duckdb/duckdb#24744), the two sums HUGEINT; the runs whose sum had passed
+        # 64 bits (stored NULL, "unknown") get theirs from their steps.
+        *V13.statements[:2],
+        V13.statements[2]
+        .replace("tokens_in        BIGINT", "tokens_in        HUGEINT")
+        .replace("tokens_out       BIGINT", "tokens_out       HUGEINT"),
+        *V13.statements[3:5],
+        """
+        UPDATE run_summary r SET tokens_in = s.tokens_in, tokens_out = s.tokens_out
+        FROM (SELECT run_id, coalesce(sum(tokens_in), 0) AS tokens_in,
+                     coalesce(sum(tokens_out), 0) AS tokens_out
+              FROM steps
+              WHERE run_id IN (SELECT run_id FROM run_summary
+                               WHERE tokens_in IS NULL OR tokens_out IS NULL)
+              GROUP BY run_id) s
+        WHERE r.run_id = s.run_id
+        """,
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

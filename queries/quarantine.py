@@ -1,4 +1,10 @@
-"""Named read queries about quarantined input: what was rejected, where, and why."""
+"""Named read queries about quarantined input: what was rejected, where, and why.
+
+A quarantined line stays there; one whose place later held a complete, valid line (the
+fragment of a half-written last line, read by a batch load before its writer finished it)
+is marked superseded (`loading.supersede`): listed with the event it became, and no longer
+counted as a problem.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,13 @@ def quarantined(
 
     `raw` is the start of the line as it was read (512 bytes at most) as text, bytes that are
     not UTF-8 written as `\\xNN`; `raw_size` is the line's real length in bytes.
+    `superseded_by` (and `superseded_at`) name the event the line became once completed;
+    NULL while the line is a problem.
     """
     table = con.execute(
         """
         SELECT source, line_no AS line, byte_offset AS offset, error_class, error,
-               raw_size, quarantined_at,
+               superseded_by, raw_size, quarantined_at, superseded_at,
                CASE WHEN octet_length(raw) > 512 THEN raw[1:512] ELSE raw END AS raw
         FROM quarantine
         WHERE ($class IS NULL OR error_class = $class)
@@ -38,5 +46,6 @@ def quarantined(
 
 
 def quarantine_count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    """Quarantined lines that are still a problem (not superseded)."""
+    row = con.execute("SELECT count(*) FROM quarantine WHERE superseded_at IS NULL").fetchone()
     return int(row[0]) if row else 0

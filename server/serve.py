@@ -673,6 +673,7 @@ class Server:
             "files": stats.files,
             "events": stats.events,
             "duplicates": stats.duplicates,
+            "conflicting_duplicates": stats.conflicting_duplicates,
             "quarantined": stats.quarantined,
             "rate_per_s": round(stats.rate(), 1),
             "lag_p50_s": stats.lag(0.5),

@@ -9,9 +9,12 @@ from textual.widgets import Footer, Static
 from quarterdeck.console import cells
 from quarterdeck.console.screens.base import DataScreen
 from quarterdeck.console.widgets.table import TableView
-from quarterdeck.queries.columns import QUARANTINE
+from quarterdeck.queries.columns import QUARANTINE, without
 
 LIMIT = 1000
+#: A superseded line says so in its class and error cells (no column of its own, which
+#: would be empty for nearly every line, at the right edge of a wide table).
+SHOWN = without(QUARANTINE, "superseded_by")
 
 
 class QuarantineScreen(DataScreen):
@@ -19,7 +22,9 @@ class QuarantineScreen(DataScreen):
     HELP = (
         "Lines the ingester could not accept, latest load first, then by file and line: the "
         "file, line and byte offset, "
-        "the error class and what to fix. The rest of each file was loaded. "
+        "the error class and what to fix. The rest of each file was loaded. A half-written "
+        "line whose completed line loaded later says `superseded`, with the event it became "
+        "(and is no longer counted in the status bar). "
         "`quarterdeck quarantine --format json` prints the same."
     )
 
@@ -46,9 +51,15 @@ class QuarantineScreen(DataScreen):
                 "raw_size": f"{q['raw_size']:,} B",
                 "raw": f"[dim]{cells.text(q['raw'][:200])}[/]",
             }
-            rows.append([cell[c.key] for c in QUARANTINE])
+            if q["superseded_by"] is not None:  # a fragment its completed line replaced
+                cell["error_class"] = f"[dim]{cells.text(q['error_class'])}[/]"
+                cell["error"] = (
+                    f"[green]superseded: completed later, event "
+                    f"{cells.text(q['superseded_by'])}[/] [dim]{cell['error']}[/]"
+                )
+            rows.append([cell[c.key] for c in SHOWN])
             keys.append(f"{q['source']}:{q['offset']}")
-        self.query_one(TableView).show([c.header for c in QUARANTINE], rows, keys)
+        self.query_one(TableView).show([c.header for c in SHOWN], rows, keys)
         more = " (the newest 1,000)" if len(rows) >= LIMIT else ""
         self.query_one("#quarantine-title", Static).update(
             f"[b]Quarantine[/]  {len(rows):,} lines{more}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,31 @@ async def test_quarantine_view_and_quit(fleet_store: Store) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0 or app.return_code is None
+
+
+async def test_a_superseded_line_says_so_and_is_not_counted(tmp_path: Path, monkeypatch) -> None:
+    """A half-written last line, completed and loaded later: the quarantine shows it
+    superseded by its event, and the status bar no longer counts it."""
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "run.jsonl"
+    end = b'{"event_id":"end","type":"run.finished","ts":"2026-11-20T08:05:00Z","run_id":"r-1",'
+    log.write_bytes(json.dumps(started()).encode() + b"\n" + end)
+    with Store.open(Path("qd.duckdb")) as store:
+        load_paths(store.con, [log])
+        with log.open("ab") as handle:
+            handle.write(b'"status":"succeeded"}\n')
+        load_paths(store.con, [log])
+        app = app_for(store)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert "0 quarantined" in "\n".join(screen_lines(app))
+            await pilot.press("Q")
+            await until(
+                pilot, lambda: isinstance(app.screen, QuarantineScreen) and app.screen.is_mounted
+            )
+            await settle(pilot)
+            shown = "\n".join(screen_lines(app))
+            assert "superseded: completed later, event end" in shown
 
 
 async def test_an_empty_store_says_how_to_load_logs(tmp_path: Path, monkeypatch) -> None:

@@ -105,6 +105,7 @@ def _store_raw(con, lines: pa.Table, events: list[dict]) -> None:
             "event_id": [e["event_id"] for e in events],
             "ts_us": [us(e["ts"]) for e in events],
             "expires_us": pa.nulls(n, pa.int64()),
+            "attrs_json": pa.nulls(n, pa.string()),
         },
         schema=loading.LINES_SCHEMA,
     )

@@ -69,6 +69,7 @@ SCRATCH = {
     "_new_runs": "run_id VARCHAR",
     "_qd_page": "run_id VARCHAR",
     "_qd_started": "run_id VARCHAR",
+    "_unlike": "pos INTEGER, event_id VARCHAR",
 }
 
 

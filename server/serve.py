@@ -143,8 +143,8 @@ def refuse_shared(store: Path, paths: Paths) -> None:
     folders = [("the store's folder", store.parent)]
     if real.parent != store.parent.resolve():
         folders.append(("the folder of the file the store links to", real.parent))
-    for what, folder in folders:
-        _refuse_shared_path(what, folder, own=True)
+    for what, folder in folders:  # root's folder is safe: root could do anything anyway
+        _refuse_shared_path(what, folder, own=True, root_may_own=True)
     for what, path in (
         ("the store", real),
         ("the store's WAL", store.with_name(store.name + ".wal")),
@@ -160,12 +160,13 @@ def refuse_shared(store: Path, paths: Paths) -> None:
     _refuse_shared_path("the journal's folder", paths.journal.parent, own=False)
 
 
-def _refuse_shared_path(what: str, path: Path, *, own: bool) -> None:
+def _refuse_shared_path(what: str, path: Path, *, own: bool, root_may_own: bool = False) -> None:
     try:
         info = path.stat()
     except FileNotFoundError:
         return
-    if own and info.st_uid != os.geteuid():
+    owners = {os.geteuid(), 0} if root_may_own else {os.geteuid()}
+    if own and info.st_uid not in owners:
         raise ServeRefused(
             f"{what}, {path}, belongs to {name_of(info.st_uid)}, not to {name_of(os.geteuid())} "
             f"who runs the server; `chown {name_of(os.geteuid())} {path}` (or serve as its "

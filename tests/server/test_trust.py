@@ -196,7 +196,11 @@ def test_what_holds_decisions_must_be_the_servers_own_and_never_a_link(tmp_path:
     shared.chmod(0o700)
     refuse_shared(db, paths)
 
-    os.chown(shared / db.name, OTHER, -1)  # root serving a store another user owns
+    os.chown(shared, OTHER, -1)  # root serving from a folder another user owns
+    with pytest.raises(ServeRefused, match=f"links to, .*, belongs to {client.user_name(OTHER)}"):
+        refuse_shared(db, paths)
+    os.chown(shared, 0, -1)
+    os.chown(shared / db.name, OTHER, -1)  # or a store another user owns
     with pytest.raises(ServeRefused, match=f"the store, .*, belongs to {client.user_name(OTHER)}"):
         refuse_shared(db, paths)
 

@@ -111,6 +111,19 @@ def test_ingest_is_the_servers_user_or_the_ingest_role(
         assert refused.returncode == 3, refused.stderr
         assert f"this server knows you as {name}" in refused.stderr
         assert 'the role "ingest"' in refused.stderr and "Traceback" not in refused.stderr
+        # a client that does not ask first, naming the runner's log: refused by the server
+        raw = (
+            "from pathlib import Path; from quarterdeck import client; "
+            f"c = client.Client(Path({str(db) + '.sock'!r})); "
+            f"body = client._ingest_body([(Path({str(fake)!r}), 'events', "
+            "'live/invoice-posting/live-2026-12-03.jsonl', '/srv/logs')], None); "
+            "print(c._request('POST', '/v1/ingest', stream=(client.INGEST_BODY, body))[0])"
+        )
+        bypass = subprocess.run(
+            [*member, "env", f"HOME={folder}", *python_for(member, raw)],
+            cwd=folder, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert bypass.stdout.strip() == "403", bypass.stderr
         outsider = ("setpriv", "--reuid", str(uid), "--regid", str(OTHER), "--clear-groups")
         denied = ingest(*outsider, "env", f"HOME={folder}")
         assert denied.returncode == 3, denied.stderr

@@ -37,21 +37,18 @@ def stranger() -> Iterator[tuple[str, int, int]]:
             subprocess.run(["groupdel", name], capture_output=True)
 
 
-def python_for(prefix: tuple[str, ...]) -> list[str]:
-    """How the user `prefix` runs as starts this interpreter with these packages: this one if
-    it can run it; else (a pyenv under root's private home) the system's Python of the same
-    minor version, given this environment's site-packages."""
+def python_for(prefix: tuple[str, ...], code: str | None = None) -> list[str]:
+    """How the user `prefix` runs as starts this interpreter with these packages — the command
+    line, or `code` — : this one if it can run it; else (a pyenv under root's private home)
+    the system's Python of the same minor version, given this environment's site-packages."""
     if subprocess.run([*prefix, "test", "-x", sys.executable]).returncode == 0:
-        return [sys.executable, "-m", "quarterdeck.cli"]
+        return [sys.executable, *(("-m", "quarterdeck.cli") if code is None else ("-c", code))]
     system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not system.exists():
         pytest.skip(f"the test user cannot run {sys.executable}, and there is no {system}")
     packages = next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p)
-    code = (
-        f"import runpy, site; site.addsitedir({packages!r}); "
-        "runpy.run_module('quarterdeck.cli', run_name='__main__')"
-    )
-    return [str(system), "-c", code]
+    code = code or "import runpy; runpy.run_module('quarterdeck.cli', run_name='__main__')"
+    return [str(system), "-c", f"import site; site.addsitedir({packages!r}); {code}"]
 
 
 def _group_exists(name: str) -> bool:

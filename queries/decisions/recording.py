@@ -12,8 +12,9 @@ for decisions: missing decisions are added from the journal and undelivered ones
 never repaired; `verification.verify` reports it.
 
 Nothing is appended to a broken chain: before a decision is sealed, the journal's last record
-must be the store's last decision (same `seq`, same hash) and the outbox a file of the
-recorder's own (journal.py). A journal edited, cut or added to behind the recorder refuses
+must be the store's last decision (same `seq`, same hash), the journal the size this process
+left it at when it last appended to it, and the outbox a file of the recorder's own
+(journal.py). A journal edited, cut or added to behind the recorder refuses
 the decision (`JournalChanged`) until `quarterdeck verify` has been run and the journal put
 right.
 """
@@ -100,6 +101,7 @@ def record(
         prev_hash=prev,
     )
     journal.append(paths.journal, sealed)  # recorded from here on
+    _written[str(paths.journal)] = (_size(paths.journal), sealed["seq"])
     _store(con, sealed)
     _deliver(con, sealed, paths.outbox, now)
     return sealed
@@ -111,11 +113,29 @@ def ready(con: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[int, str]:
     `record` asks it; so does whoever claims something (a trigger's trip) before recording."""
     seq, prev = journal.tail(paths.journal)
     _check_tail(con, seq, prev)
+    size, last = _written.get(str(paths.journal), (None, seq))
+    if size is not None and (last, size) != (seq, _size(paths.journal)):
+        raise JournalChanged(
+            "the journal was changed behind the server; run `quarterdeck verify` (it is not "
+            f"the size this process left it at after #{last}; nothing was recorded)"
+        )
     try:
         journal.check_private(paths.outbox, "the control outbox")
     except journal.JournalError as exc:  # before anything is recorded: a refusal
         raise Refused(str(exc)) from None
     return seq, prev
+
+
+#: The size of each journal this process last appended to, and the seq it appended: a journal
+#: edited anywhere since (by a length, not only at its end) is not the one left.
+_written: dict[str, tuple[int, int]] = {}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _check_tail(con: duckdb.DuckDBPyConnection, seq: int, last_hash: str) -> None:

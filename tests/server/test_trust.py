@@ -251,6 +251,10 @@ def test_a_server_refuses_an_outbox_link_and_writes_none_through_one(
     # the journal's last line removed behind the server: the next decision is refused
     decide("r-1")
     lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text(lines[0].replace('"why"', '"why not"') + lines[1])  # an edit mid-chain
+    with pytest.raises(Refused, match="not the size this process left it at after #2"):
+        decide("r-0")
+    journal.write_text("".join(lines))
     journal.write_text("".join(lines[:-1]))
     cut = qd(
         "decide", "pause", "--run", "r-0", "--reason", "why", "--db", str(db),

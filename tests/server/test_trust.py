@@ -331,3 +331,13 @@ def test_an_evidence_bundle_is_private_whatever_the_umask(tmp_path: Path) -> Non
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()}
     assert modes and set(modes.values()) == {oct(0o600)}, modes
     assert json.loads((out / "evidence.json").read_text())["runs"]
+
+
+def test_a_socket_in_a_folder_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    db = store(tmp_path)
+    mine, theirs = socket.socketpair(socket.AF_UNIX)
+    with mine, theirs:
+        client.trusted(mine, client.socket_path(db))  # this process, the store's owner: fine
+        db.parent.chmod(0o777)  # anyone could have put a store and a socket here
+        with pytest.raises(client.ServerUntrusted, match="can be written by others than"):
+            client.trusted(mine, client.socket_path(db))

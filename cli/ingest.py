@@ -9,7 +9,9 @@ When `quarterdeck serve` serves the store, the command never opens it: it finds 
 itself (as an embedded load does, so a missing path is exit 2 before anything is sent), reads
 them and sends their bytes to the server, which loads them and answers with the same summary
 (core/client.py, server/intake.py); the progress bar counts the bytes sent. `--follow` is the
-server's own job there (`[serve] follow`, `serve --follow`), so it is refused (exit 2).
+server's own job there (`[serve] follow`, `serve --follow`), so it is refused (exit 2). The
+server decides who may load (its own user, and the role `ingest`); `--read-only` (or
+`[console] read_only`) refuses an ingest here, served or not (exit 3).
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ def cmd_ingest(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     missing = [name for name in args.paths if not Path(name).exists()]
     if missing:  # a usage error, embedded or served, before a store is opened or created
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    if args.read_only or settings.console.read_only:
+        from quarterdeck.queries.decisions import Refused
+
+        raise Refused("this session is read-only: ingest loads into the store, so it is refused")
     path = store_path(args, settings)
     server = client.find(path)
     if args.follow:

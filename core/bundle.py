@@ -18,6 +18,10 @@ viewer: report.md shows every value through `printable` (control characters visi
 each), and evidence.json writes what JSON leaves raw as `\\uXXXX` escapes (`printable_json`), so
 it parses back to the exact value; touched.csv and touched.parquet are data and keep it.
 
+A bundle holds what the server keeps to its own user (touched records' before/after values,
+decision reasons), so it is written private: the folder 0700, each file 0600, whatever the
+umask (the files are created so before anything is written into them).
+
 Times are UTC and say so wherever they are written: ISO 8601 with `Z` in evidence.json and in
 the CSV (`2026-11-26T08:00:03.000000Z`), `timestamp[us, tz=UTC]` in the Parquet file, `…Z` in
 the report. Data keeps full precision; the report rounds for a person (`formats.number`, `_seconds`:
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -76,6 +81,9 @@ def write(
         raise BundleError(f"{out} is not empty; give a new folder for the bundle")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        out.chmod(0o700)
+        for name in (*FILES, MANIFEST):  # private before a byte of it is written
+            os.close(os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         document = {
             "bundle": {
                 "generated_at": generated_at,

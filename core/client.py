@@ -7,8 +7,12 @@ that died without cleaning up; that is `ServerUnavailable` (exit 3) with a plain
 a guess — opening the store behind a server that may be restarting could race it.
 
 HTTP over the Unix socket with the standard library's `http.client`: one short connection per
-request, so a client holds nothing between commands. Who the client is, the server reads from
-the socket itself (the kernel's peer credentials); nothing sent here can claim another name.
+request, so a client holds nothing between commands. Before a byte is sent the client checks
+who answers (`trusted`): the kernel's word on the process at the other end (`SO_PEERCRED`)
+must be the user who owns the store, in a folder only that user can write — a socket put
+there by anyone else (a fake server waiting for a decision's reason) is refused, exit 3.
+Who the client is, the server reads from the socket itself (the kernel's peer credentials);
+nothing sent here can claim another name.
 Answers: a named query's table as Arrow IPC stream bytes, everything else JSON. Live updates
 are a long-poll (`changes`): one request held open until the server's change counter moves.
 A refusal (HTTP 403) is raised as `decisions.Refused`, so it exits 3 and reads as an embedded
@@ -22,9 +26,14 @@ holds a file whole. The answer, once the server has loaded them, is the load's s
 
 from __future__ import annotations
 
+import grp
 import http.client
 import json
+import os
+import pwd
 import socket
+import stat
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +58,12 @@ PIECE = 1024 * 1024
 
 class ServerUnavailable(StoreError):
     """A socket is there and no server answers on it."""
+
+    exit_code = 3
+
+
+class ServerUntrusted(StoreError):
+    """What answers on the socket is not the store's server; nothing was sent to it."""
 
     exit_code = 3
 
@@ -79,6 +94,53 @@ def find(store: Path | str) -> Client | None:
     return Client(path)
 
 
+_CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a connected Unix socket, as the
+    kernel says (a `socket.socket` or asyncio's wrapper of one)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+    pid, uid, gid = _CRED.unpack(raw)
+    return pid, uid, gid
+
+
+def user_name(uid: int) -> str:
+    """The login name of `uid`; `uid-N` for a uid with no name (a container's, say)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid-{uid}"
+
+
+def trusted(sock: Any, socket_file: Path) -> None:
+    """Raise `ServerUntrusted` unless the process on `sock` runs as the owner of the store
+    beside `socket_file`, and that store's folder is writable by its owner only (as the
+    server requires: else anyone could have put a store and a socket there)."""
+    _, uid, _ = peer_credentials(sock)
+    store = socket_file.with_name(socket_file.name.removesuffix(SOCKET_SUFFIX))
+    try:
+        owner = store.stat().st_uid
+        folder = store.parent.stat()
+    except OSError as exc:
+        raise ServerUntrusted(
+            f"cannot tell who should serve {store} ({exc.strerror or exc}); nothing was sent "
+            f"to the process on {socket_file}"
+        ) from None
+    if uid != owner:
+        raise ServerUntrusted(
+            f"the process answering on {socket_file} runs as {user_name(uid)}, but {store} "
+            f"belongs to {user_name(owner)}: it is not the store's server, and nothing was sent "
+            "to it (tell whoever looks after the store)"
+        )
+    if folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or folder.st_uid not in (owner, 0):
+        raise ServerUntrusted(
+            f"{store.parent} can be written by others than {user_name(owner)}, so the socket in "
+            "it may not be the store's server; nothing was sent to it (a server refuses "
+            "such a folder: tell whoever looks after the store)"
+        )
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -89,6 +151,7 @@ class _UnixConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         try:
             sock.connect(str(self.path))
+            trusted(sock, self.path)
         except BaseException:
             sock.close()
             raise
@@ -132,6 +195,8 @@ class Client:
                 "cleaning up. Start it again (it replaces the socket), or remove the socket "
                 "to use the store without a server."
             ) from exc
+        except PermissionError as exc:
+            raise ServerUnavailable(_not_allowed(self.path)) from exc
         except OSError as exc:
             raise ServerUnavailable(f"the server on {self.path} did not answer: {exc}") from exc
         finally:
@@ -199,6 +264,16 @@ class Client:
         load; `progress(bytes sent)` as they go. Returns the load's summary (as
         `LoadSummary.as_dict`). A file that cannot be read stops the upload before the server
         loads anything (`Unreadable`); a server that goes away is `ServerUnavailable`."""
+        who = self.whoami()
+        if who.get("ingest_refused"):  # the server's word; it refuses the upload itself too
+            raise Refused(who["ingest_refused"])
+        limit = who.get("ingest_limit")
+        total = sum(path.stat().st_size for path, *_ in files)
+        if isinstance(limit, int) and total > limit:
+            raise ServerError(
+                f"{total / 2**20:,.0f} MiB is over the server's limit for one ingest "
+                f"({limit // 2**20:,} MiB, [serve] ingest_limit_mib); ingest fewer files at a time"
+            )
         pieces = _ingest_body(files, progress)
         try:
             status, _, data = self._request(
@@ -210,6 +285,8 @@ class Client:
         except ServerUnavailable as exc:
             if isinstance(exc.__cause__, _Unreadable):
                 raise Unreadable(str(exc.__cause__)) from None
+            if isinstance(exc.__cause__, _NOTHING_SENT):
+                raise  # nothing was sent: the plain reason
             raise ServerUnavailable(
                 f"the server on {self.path} went away during the ingest; what it had loaded "
                 "before is kept (ingest again: what is stored already counts as duplicates)"
@@ -219,6 +296,25 @@ class Client:
             raise ServerError(answer.get("error") or "the load failed")
         _raise_for(status, answer)
         return dict(answer)
+
+
+def _not_allowed(path: Path) -> str:
+    """Why this user may not connect to the socket at `path`, naming its group when known."""
+    try:
+        group = grp.getgrgid(path.stat().st_gid).gr_name
+    except (OSError, KeyError):
+        return (
+            f"you may not connect to the server on {path} (permission denied): ask whoever "
+            "looks after it to add you to the socket's group ([serve] socket_group)"
+        )
+    return (
+        f"you ({user_name(os.getuid())}) may not connect to the server on {path}: only its owner "
+        f"and the group {group} may; ask whoever looks after it to add you to {group}"
+    )
+
+
+#: What a connection that never opened raises: nothing of an upload was sent.
+_NOTHING_SENT = (ConnectionRefusedError, FileNotFoundError, PermissionError)
 
 
 class _Unreadable(OSError):

@@ -145,6 +145,9 @@ class ServeSettings(BaseModel):
     evaluate_every: Seconds = Field(5, description="How often the triggers are evaluated.")
     socket_group: str | None = Field(None, description="The socket's group (mode 0660).")
     outbox_group: str | None = Field(None, description="A group that may read the outbox.")
+    ingest_limit_mib: int = Field(
+        4096, gt=0, description="The most one `ingest` through the server may send (MiB)."
+    )
 
 
 class WorkflowSettings(BaseModel):

@@ -124,6 +124,8 @@ class TriggerWatch(OwnCursor):
                 stale_seconds=self.stale_seconds,
                 include_stale=rule.decides_stale,
             )
+            # a trip claimed is never decided again: claim it only if it can be recorded
+            decisions.ready(self._cursor, self.desk.paths)
         except Refused as exc:
             return Trip(rule, ev, refused=str(exc))
         decision_id = decisions.uuid7()

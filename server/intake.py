@@ -26,6 +26,12 @@ Rules:
 - All or nothing before loading: nothing is loaded until the body is complete (its `end`
   line names as many files as were sent). A client that goes away mid-upload, or a body that
   breaks these rules, leaves the store untouched (`Incomplete`, `BadUpload`).
+- Bounded disk: an upload larger than the server's limit (`[serve] ingest_limit_mib`), or
+  one that would leave less than `RESERVE` bytes free where the spool is, is refused
+  (`TooLarge`) and its spool removed; nothing is loaded.
+- Marked as an upload: each file is loaded under `upload_name` — `upload:<who>:<name>` — so
+  the store, the quarantine and an evidence bundle can never present a file a client sent
+  (under whatever name and root it claims) as a log the server follows or a folder it read.
 - `.gz` is kept as the client's file ends (`.gz` or not), since the loader reads a gzipped
   file by that suffix, as the embedded load reads the client's file.
 """
@@ -50,14 +56,26 @@ KINDS = ("events", "approvals_csv")
 #: The longest header line taken: a name, a kind, a root and JSON's punctuation.
 MAX_HEADER = 64 * 1024
 SPOOL_PREFIX = ".ingest-"
+#: The free space an upload must leave on the spool's file system.
+RESERVE = 256 * 1024 * 1024
+UPLOAD_PREFIX = "upload:"
 
 
 class BadUpload(Exception):
     """The body does not follow the ingest format; nothing was loaded."""
 
 
+class TooLarge(BadUpload):
+    """The upload is over the server's limit, or would fill its disk; nothing was loaded."""
+
+
 class Incomplete(Exception):
     """The client stopped sending before the upload was complete; nothing was loaded."""
+
+
+def upload_name(who: str, name: str) -> str:
+    """What the store calls a file `who` sent under `name`: never a followed log's name."""
+    return f"{UPLOAD_PREFIX}{who}:{name}"
 
 
 def spool_folder(store: Path) -> Path:
@@ -74,10 +92,12 @@ def remove_stale(store: Path) -> list[Path]:
     return stale
 
 
-async def receive(content: StreamReader, folder: Path) -> list[SourceFile]:
-    """Write the files of an ingest body into `folder`; the sources to load, in order."""
+async def receive(content: StreamReader, folder: Path, *, who: str, limit: int) -> list[SourceFile]:
+    """Write the files of an ingest body `who` sends into `folder`, at most `limit` bytes in
+    all; the sources to load, in order, named as uploads (`upload_name`)."""
     sources: list[SourceFile] = []
     loop = asyncio.get_running_loop()
+    total = 0
     while True:
         header = await _header(content)
         if "end" in header:
@@ -97,10 +117,25 @@ async def receive(content: StreamReader, folder: Path) -> list[SourceFile]:
         size = 0
         with path.open("wb") as out:
             while n := await _length(content):
+                total += n
+                _check_room(folder, total, limit)
                 data = await _exactly(content, n)
                 await loop.run_in_executor(None, out.write, data)
                 size += n
-        sources.append(SourceFile(path, str(kind), size, name=name, root=root))
+        sources.append(SourceFile(path, str(kind), size, name=upload_name(who, name), root=root))
+
+
+def _check_room(folder: Path, total: int, limit: int) -> None:
+    if total > limit:
+        raise TooLarge(
+            f"the upload is over the server's limit of {limit // 2**20:,} MiB ([serve] "
+            "ingest_limit_mib); ingest fewer files at a time"
+        )
+    if shutil.disk_usage(folder).free < RESERVE:
+        raise TooLarge(
+            f"the server's disk is nearly full (under {RESERVE // 2**20} MiB free where it "
+            "spools uploads); nothing was loaded"
+        )
 
 
 async def _header(content: StreamReader) -> dict[str, Any]:

@@ -8,15 +8,15 @@ who has been asking, for `quarterdeck status`.
 
 from __future__ import annotations
 
-import pwd
-import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-_CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+from quarterdeck.client import peer_credentials, user_name
+
+#: A uid's login name, `uid-N` for one with no name (the operator name roles are read under).
+name_of = user_name
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,9 @@ class Peer:
     name: str
 
 
-def name_of(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid-{uid}"
-
-
 def peer_of(sock: Any) -> Peer:
     """The peer of a connected Unix socket (a `socket.socket` or asyncio's wrapper of one)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
-    pid, uid, gid = _CRED.unpack(raw)
+    pid, uid, gid = peer_credentials(sock)
     return Peer(pid=pid, uid=uid, gid=gid, name=name_of(uid))
 
 

@@ -134,6 +134,8 @@ class Recorder(OwnCursor):
                 plan = self._confirmed(plan, request.runs)
             decision_id = decisions.uuid7()
             trip = request.trip
+            if trip is not None:  # a trip claimed is never decided again: record first-ready
+                decisions.ready(self._cursor, self.paths)
             if trip is not None and not triggers.claim_trip(
                 self._cursor, trip.name, trip.tripped_at, decision_id
             ):

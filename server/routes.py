@@ -4,7 +4,8 @@
                             the table as Arrow IPC stream bytes
     POST /v1/decisions      a `DecisionRequest`; the journal record, or 403 with the refusal
     POST /v1/ingest         files' bytes, as the client read them (intake.py); the load's
-                            summary, or 400 for a body that breaks the format
+                            summary, 403 for a peer without the role `ingest`, 413 for an
+                            upload over the limit, 400 for a body that breaks the format
     GET  /v1/status         the server's own state (JSON)
     GET  /v1/whoami         who this peer is to the server: its name, roles, what it may do
     POST /v1/decisions/plan a `DecisionRequest` previewed: what it would do, authority
@@ -154,10 +155,19 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         return _error(400, f"an ingest is sent as {INGEST_BODY}")
     server = request.app[SERVER]
     peer: Peer = request[PEER]
+    refusal = server.ingest_refusal(peer)
+    if refusal is not None:  # before a byte is spooled
+        log.warning("ingest by %s refused: %s", peer.name, refusal)
+        raise Refused(refusal)
     folder = intake.spool_folder(server.path)
     try:
         try:
-            sources = await intake.receive(request.content, folder)
+            sources = await intake.receive(
+                request.content, folder, who=peer.name, limit=server.ingest_limit
+            )
+        except intake.TooLarge as exc:
+            log.warning("ingest by %s: %s", peer.name, exc)
+            return _error(413, str(exc))
         except intake.BadUpload as exc:
             return _error(400, f"not an ingest body: {exc}")
         except intake.Incomplete as exc:

@@ -7,9 +7,11 @@ What it keeps true, and how:
 - Private by default: the process runs under umask 077, so the store, its WAL, the journal and
   the outbox are created readable by the server's user only (the outbox by `[serve]
   outbox_group` too, mode 0640); it refuses to start when another user can write the store,
-  its WAL, the journal, the outbox or the store's folder (`refuse_shared`). The socket
-  is mode 0660 (group `[serve] socket_group` if set): who may connect is who may ask, and
-  what each may decide is settled per request from the kernel's peer credentials (peer.py).
+  its WAL, the journal, the outbox or the store's folder, or owns them, or when the journal or
+  the outbox is a symbolic link (`refuse_shared`). The socket is mode 0660 (group `[serve]
+  socket_group` if set): who may connect is who may ask, and what each may decide — and
+  whether it may load files (`INGEST_ROLE`) — is settled per request from the kernel's peer
+  credentials (peer.py).
 - A socket left by a server that was killed is replaced: holding the store's lock proves no
   other server serves it. A path there that is not a socket is never removed.
 - The follower (today's: offsets in the same transaction, fingerprints, rotation,
@@ -71,11 +73,11 @@ from quarterdeck.desk import DECISION_ACTIONS, DecisionDesk, offers
 from quarterdeck.ingest.follow import FileNotice, Follower, FollowStats
 from quarterdeck.ingest.load import LoadError, SourceFile, load_sources
 from quarterdeck.queries import allocator, named
-from quarterdeck.queries.decisions import Operator, Paths, Refused
+from quarterdeck.queries.decisions import JournalChanged, Operator, Paths, Refused, journal
 from quarterdeck.queries.store import OwnCursor, Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
 from quarterdeck.server.changes import Changes
-from quarterdeck.server.peer import Clients, Peer
+from quarterdeck.server.peer import Clients, Peer, name_of
 from quarterdeck.server.readers import Readers
 from quarterdeck.server.recorder import DecisionRequest, Recorder
 from quarterdeck.server.recycle import Gate, Recycling, resident_bytes
@@ -109,6 +111,11 @@ RECYCLE_SETTLE = 60.0
 RECYCLE_WAIT = 0.5
 
 
+#: The role that may load files into the store through the server (`quarterdeck ingest`);
+#: the server's own user always may.
+INGEST_ROLE = "ingest"
+
+
 class ServeRefused(StoreError):
     """The server will not start on this store as it is."""
 
@@ -124,29 +131,55 @@ def _group_id(name: str, setting: str) -> int:
 
 def refuse_shared(store: Path, paths: Paths) -> None:
     """What holds decisions — the store and its WAL, the journal, the outbox — and the store's
-    folder (where a WAL or a journal could be put in place before the server creates it) must
-    not be writable by other users: the journal's chain and the store could be changed behind
-    the server. A missing file is fine: the server creates it, under umask 077."""
-    wal = store.with_name(store.name + ".wal")
+    folder (where a WAL or a journal could be put in place before the server creates it; for
+    a store reached through a symbolic link, the folder of the file it names too) must not be
+    writable by other users: the journal's chain and the store could be changed behind the
+    server. The store, its folders, the journal and the outbox must be the server's user's
+    own (root serving a store another user owns could be made to write where that user
+    chooses), and the journal and the outbox regular files, never symbolic links (whoever can
+    write the outbox's folder could point it at the journal). A missing file is fine: the
+    server creates it, under umask 077."""
+    real = store.resolve()
+    folders = [("the store's folder", store.parent)]
+    if real.parent != store.parent.resolve():
+        folders.append(("the folder of the file the store links to", real.parent))
+    for what, folder in folders:  # root's folder is safe: root could do anything anyway
+        _refuse_shared_path(what, folder, own=True, root_may_own=True)
     for what, path in (
-        ("the store's folder", store.parent),
-        ("the store", store),
-        ("the store's WAL", wal),
-        ("the journal", paths.journal),
-        ("the outbox", paths.outbox),
+        ("the store", real),
+        ("the store's WAL", store.with_name(store.name + ".wal")),
+        ("the store's WAL", real.with_name(real.name + ".wal")),
     ):
+        _refuse_shared_path(what, path, own=True)
+    for what, path in (("the journal", paths.journal), ("the outbox", paths.outbox)):
         try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            continue
-        if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            fix = f"`chmod go-w {path}`"
-            if stat.S_ISDIR(mode) and mode & stat.S_ISVTX:  # /tmp and the like
-                fix = f"keep the store in a folder of its own (or {fix})"
-            raise ServeRefused(
-                f"{what}, {path}, can be written by other users; {fix} and start again "
-                "(the server keeps its store and its decisions to itself)"
-            )
+            journal.check_private(path, what)
+        except journal.JournalError as exc:
+            raise ServeRefused(str(exc)) from None
+        _refuse_shared_path(what, path, own=True)
+    _refuse_shared_path("the journal's folder", paths.journal.parent, own=False)
+
+
+def _refuse_shared_path(what: str, path: Path, *, own: bool, root_may_own: bool = False) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    owners = {os.geteuid(), 0} if root_may_own else {os.geteuid()}
+    if own and info.st_uid not in owners:
+        raise ServeRefused(
+            f"{what}, {path}, belongs to {name_of(info.st_uid)}, not to {name_of(os.geteuid())} "
+            f"who runs the server; `chown {name_of(os.geteuid())} {path}` (or serve as its "
+            "owner) and start again"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        fix = f"`chmod go-w {path}`"
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:  # /tmp and the like
+            fix = f"keep the store in a folder of its own (or {fix})"
+        raise ServeRefused(
+            f"{what}, {path}, can be written by other users; {fix} and start again "
+            "(the server keeps its store and its decisions to itself)"
+        )
 
 
 class Server:
@@ -296,9 +329,13 @@ class Server:
             return
         outbox = self.paths.outbox
         outbox.parent.mkdir(parents=True, exist_ok=True)
-        outbox.touch()
-        os.chown(outbox, -1, self._outbox_gid)
-        os.chmod(outbox, 0o640)
+        try:
+            handle = journal.open_private(outbox, "the outbox")  # never through a link
+        except journal.JournalError as exc:
+            raise ServeRefused(str(exc)) from None
+        with handle:
+            os.fchown(handle.fileno(), -1, self._outbox_gid)
+            os.fchmod(handle.fileno(), 0o640)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -394,7 +431,11 @@ class Server:
                     if trip.decision is not None:
                         log.warning("%s: decided #%s", trip.reason, trip.decision["seq"])
                     elif trip.refused:
-                        log.warning("%s: not decided: %s", trip.reason, trip.refused)
+                        # a journal changed behind the server is for its keeper to see
+                        broken = "the journal was changed behind" in trip.refused
+                        (log.error if broken else log.warning)(
+                            "%s: not decided: %s", trip.reason, trip.refused
+                        )
                     else:
                         log.warning("%s: an operator decides", trip.reason)
             except Exception:
@@ -560,7 +601,11 @@ class Server:
         """Record `request` as the peer, with the roles this server's config gives it."""
         operator = self._operator(peer, request)
         with self._busy(f"{request.action} by {peer.name}"), self._gate.shared():
-            plan, record = self.recorder.decide(operator, request)
+            try:
+                plan, record = self.recorder.decide(operator, request)
+            except JournalChanged as exc:  # refused, and the server's keeper must know
+                log.error("%s by %s refused: %s", request.action, peer.name, exc)
+                raise
         self.changes.bump("decisions")
         log.info("recorded #%s: %s, by %s", record["seq"], plan.summary, operator.name)
         return {
@@ -574,14 +619,35 @@ class Server:
     # --- what the console asks: who am I, a preview, what changed ------------------------------
 
     def whoami(self, peer: Peer, *, read_only: bool) -> dict[str, Any]:
-        """The peer as this server knows it, and the decisions it may take at all."""
+        """The peer as this server knows it, the decisions it may take at all, and whether
+        it may ingest (`ingest_refused`: why not) and how much at a time."""
         operator = config_mod.operator(self.settings, peer.name, read_only=read_only)
         return {
             "operator": operator.name,
             "roles": sorted(operator.roles),
             "read_only": operator.read_only,
             "actions": [a for a in DECISION_ACTIONS if offers(operator, a)],
+            "ingest_refused": self.ingest_refusal(peer),
+            "ingest_limit": self.ingest_limit,
         }
+
+    def ingest_refusal(self, peer: Peer) -> str | None:
+        """Why the peer may not load files into the store (None: it may). What is loaded is
+        taken as fact — approvals decided, controls applied, runs finished — so only the
+        server's own user and those its config gives the role `ingest` may."""
+        if peer.uid == os.geteuid():
+            return None
+        if INGEST_ROLE in config_mod.operator(self.settings, peer.name).roles:
+            return None
+        return (
+            f"this server knows you as {peer.name}, who may not load files into its store: "
+            f'that needs the role "{INGEST_ROLE}" in its [operators."{peer.name}"] roles'
+        )
+
+    @property
+    def ingest_limit(self) -> int:
+        """The most bytes one ingest may send (`[serve] ingest_limit_mib`)."""
+        return self.settings.serve.ingest_limit_mib * 1024 * 1024
 
     def plan(self, peer: Peer, request: DecisionRequest) -> dict[str, Any]:
         """What `request` would do, as the peer; raises `Refused` as `decide` would."""

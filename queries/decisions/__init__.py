@@ -27,11 +27,20 @@ from quarterdeck.queries.decisions.authority import (
 )
 from quarterdeck.queries.decisions.journal import JournalError
 from quarterdeck.queries.decisions.listing import decisions, outcomes
-from quarterdeck.queries.decisions.recording import Paths, Reconciled, reconcile, record, uuid7
+from quarterdeck.queries.decisions.recording import (
+    JournalChanged,
+    Paths,
+    Reconciled,
+    ready,
+    reconcile,
+    record,
+    uuid7,
+)
 from quarterdeck.queries.decisions.verification import Verified, verify
 
 __all__ = [
     "CONTROL_ROLE",
+    "JournalChanged",
     "JournalError",
     "Operator",
     "Paths",
@@ -42,6 +51,7 @@ __all__ = [
     "decisions",
     "outcomes",
     "plan",
+    "ready",
     "reconcile",
     "record",
     "uuid7",

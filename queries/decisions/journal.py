@@ -10,17 +10,25 @@ hashed includes `prev_hash` — so each hash covers the record's content plus th
 it. Changing, removing or reordering any record breaks every hash from it on.
 
 A record is appended with flush + fsync before anyone is told it was recorded.
+
+The journal and the control outbox are opened only as files of the recorder's own: never
+through a symbolic link (`O_NOFOLLOW`), and only a regular file owned by this process's user
+with no other hard link (`private_problem`), checked on the descriptor each write uses. Whoever
+can write the outbox's folder (the runners may) could otherwise point it at the journal or the
+store.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 GENESIS = "0" * 64
 
@@ -84,13 +92,56 @@ def tail(path: Path) -> tuple[int, str]:
     return seq, last
 
 
+def private_problem(info: os.stat_result) -> str | None:
+    """What makes a file (its `lstat` or `fstat`) unfit to hold decisions, or None: it must
+    be a regular file of this process's user, with no other name (hard link)."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_uid != os.geteuid():
+        return f"belongs to another user (uid {info.st_uid})"
+    if info.st_nlink > 1:
+        return "has another name (a hard link)"
+    return None
+
+
+def check_private(path: Path, what: str) -> None:
+    """Raise `JournalError` if the file at `path`, when there, is not fit to hold decisions."""
+    try:
+        problem = private_problem(path.lstat())
+    except FileNotFoundError:
+        return
+    if problem is not None:
+        raise JournalError(f"{what}, {path}, {problem}; move it away (nothing was written to it)")
+
+
+def open_private(path: Path, what: str) -> IO[str]:
+    """`path` opened for appending as a file of this process's own (created if missing,
+    under the umask): never through a symbolic link, never another user's file."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise JournalError(
+                f"{what}, {path}, is a symbolic link; move it away (nothing was written to it)"
+            ) from exc
+        raise
+    problem = private_problem(os.fstat(fd))
+    if problem is not None:
+        os.close(fd)
+        raise JournalError(f"{what}, {path}, {problem}; move it away (nothing was written to it)")
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def append(path: Path, record: dict[str, Any]) -> None:
     """Append one sealed record durably (flush + fsync of the file and, when new, its
     folder), so it survives a crash the moment this returns."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        with path.open("a", encoding="utf-8") as handle:
+        with open_private(path, "the decisions journal") as handle:
             handle.write(canonical(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -10,6 +10,13 @@ A crash between 1 and 2 or 2 and 3 is repaired by `reconcile` when the store is 
 for decisions: missing decisions are added from the journal and undelivered ones delivered
 (runners deduplicate on `decision_id`). A decision that differs between journal and store is
 never repaired; `verification.verify` reports it.
+
+Nothing is appended to a broken chain: before a decision is sealed, the journal's last record
+must be the store's last decision (same `seq`, same hash), the journal the size this process
+left it at when it last appended to it, and the outbox a file of the recorder's own
+(journal.py). A journal edited, cut or added to behind the recorder refuses
+the decision (`JournalChanged`) until `quarterdeck verify` has been run and the journal put
+right.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ import duckdb
 
 from quarterdeck.queries.decisions import journal
 from quarterdeck.queries.decisions.authority import Operator, Plan, Refused
+
+
+class JournalChanged(Refused):
+    """The journal's last record is not the store's last decision: it was changed behind the
+    recorder, and a decision sealed now would extend a chain that does not hold."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def record(
         raise Refused(
             f"a reason is needed to {decision.action}: it is what will defend the decision later"
         )
-    seq, prev = journal.tail(paths.journal)
+    seq, prev = ready(con, paths)
     sealed = journal.seal(
         {
             "decision_id": decision_id or uuid7(),
@@ -89,9 +101,57 @@ def record(
         prev_hash=prev,
     )
     journal.append(paths.journal, sealed)  # recorded from here on
+    _written[str(paths.journal)] = (_size(paths.journal), sealed["seq"])
     _store(con, sealed)
     _deliver(con, sealed, paths.outbox, now)
     return sealed
+
+
+def ready(con: duckdb.DuckDBPyConnection, paths: Paths) -> tuple[int, str]:
+    """The journal's tail (`seq`, hash) if a decision may be recorded now; else `Refused`
+    (`JournalChanged` for a journal that is not the store's, or an outbox not fit to write).
+    `record` asks it; so does whoever claims something (a trigger's trip) before recording."""
+    seq, prev = journal.tail(paths.journal)
+    _check_tail(con, seq, prev)
+    size, last = _written.get(str(paths.journal), (None, seq))
+    if size is not None and (last, size) != (seq, _size(paths.journal)):
+        raise JournalChanged(
+            "the journal was changed behind the server; run `quarterdeck verify` (it is not "
+            f"the size this process left it at after #{last}; nothing was recorded)"
+        )
+    try:
+        journal.check_private(paths.outbox, "the control outbox")
+    except journal.JournalError as exc:  # before anything is recorded: a refusal
+        raise Refused(str(exc)) from None
+    return seq, prev
+
+
+#: The size of each journal this process last appended to, and the seq it appended: a journal
+#: edited anywhere since (by a length, not only at its end) is not the one left.
+_written: dict[str, tuple[int, int]] = {}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _check_tail(con: duckdb.DuckDBPyConnection, seq: int, last_hash: str) -> None:
+    """The journal's tail (`seq`, its hash) must be the store's last decision."""
+    row = con.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+    stored_seq, stored_hash = (int(row[0]), str(row[1])) if row else (0, journal.GENESIS)
+    if (seq, last_hash) != (stored_seq, stored_hash):
+        differs = (
+            f"its last record is #{seq}, the store's last decision #{stored_seq}"
+            if seq != stored_seq
+            else f"its record #{seq} is not the one stored"
+        )
+        raise JournalChanged(
+            f"the journal was changed behind the server; run `quarterdeck verify` ({differs}; "
+            "nothing was recorded)"
+        )
 
 
 def _store(con: duckdb.DuckDBPyConnection, rec: dict[str, Any], *, tries: int = 5) -> None:
@@ -167,7 +227,7 @@ def _deliver(
     con: duckdb.DuckDBPyConnection, rec: dict[str, Any], outbox: Path, now: datetime
 ) -> None:
     outbox.parent.mkdir(parents=True, exist_ok=True)
-    with outbox.open("a", encoding="utf-8") as handle:
+    with journal.open_private(outbox, "the control outbox") as handle:
         handle.write(json.dumps(outbox_message(rec), separators=(",", ":")) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from support.serving import serving
+from support.users import stranger
 
-__all__ = ["serving"]
+__all__ = ["serving", "stranger"]

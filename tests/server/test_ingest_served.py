@@ -1,11 +1,14 @@
 """`quarterdeck ingest` against a store a server serves: the client reads its files and sends
 their bytes, the server loads them; the summary and the stored rows are what an embedded load
-of the same files gives. Real `quarterdeck serve` processes on real sockets throughout."""
+of the same files gives, each file's name marked as an upload by its sender
+(`upload:<who>:<name>`). Real `quarterdeck serve` processes on real sockets throughout."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -78,6 +81,17 @@ def stored(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {name: sorted(store.con.execute(sql).fetchall()) for name, sql in ROWS.items()}
 
 
+def unmarked(rows: dict[str, list[tuple[Any, ...]]], who: str) -> dict[str, list[Any]]:
+    """`rows` with each name marked as an upload by `who` given back as the client sent it."""
+    mark = f"upload:{who}:"
+    return {
+        table: sorted(
+            tuple(v.removeprefix(mark) if isinstance(v, str) else v for v in row) for row in found
+        )
+        for table, found in rows.items()
+    }
+
+
 def summary(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     counts = json.loads(result.stdout)
@@ -112,16 +126,20 @@ def test_ingest_through_the_server_stores_what_an_embedded_ingest_stores(
 
     assert server.stop() == 0
     assert not list(served_db.parent.glob("*.ingest-*")), "the spool is removed"
-    assert stored(served_db) == stored(embedded_db)
-    # a file in a folder given is named relative to that folder, a file given as given
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert unmarked(stored(served_db), me) == stored(embedded_db)
+    # a file in a folder given is named relative to that folder, a file given as given, each
+    # marked as sent by this user: never a name a followed log could have
     sources = {row[3] for row in stored(served_db)["events"]}
+    assert all(s.startswith(f"upload:{me}:") for s in sources)
+    sources = {s.removeprefix(f"upload:{me}:") for s in sources}
     assert "invoice-posting/runs-2026-11-24.jsonl" in sources
     assert paths[0] in sources and not any(
         s.startswith(str(tmp_path / "in" / "fleet")) for s in sources
     )
     # and the folder each name is relative to, as the client saw it (a path given absolute
     # is its own name: no root)
-    roots = dict(stored(served_db)["source_roots"])
+    roots = dict(unmarked({"roots": stored(served_db)["source_roots"]}, me)["roots"])
     assert roots["invoice-posting/runs-2026-11-24.jsonl"] == str(
         (tmp_path / "in" / "fleet").resolve()
     )

@@ -30,6 +30,9 @@ follow = ["runs/"]                         # logs it follows (and --follow PATHâ
 evaluate_every = "5s"                      # the triggers are evaluated this often
 socket_group = "ops"                       # the socket's group (mode 0660); default: the server's
 outbox_group = "runners"                   # the outbox is readable by this group as well
+max_connections = 512                      # clients' connections at once (more: refused, 503)
+max_connections_per_user = 64              # per user (uid)
+idle_timeout = "30s"                       # a connection that says nothing this long is closed
 
 [workflows."invoice-posting"]              # publish authority (findings: queries.findings)
 publishers = ["alice", "carol"]            # who may publish a version
@@ -144,6 +147,13 @@ class ServeSettings(BaseModel):
     evaluate_every: Seconds = Field(5, description="How often the triggers are evaluated.")
     socket_group: str | None = Field(None, description="The socket's group (mode 0660).")
     outbox_group: str | None = Field(None, description="A group that may read the outbox.")
+    max_connections: int = Field(512, ge=1, description="Clients' connections open at once.")
+    max_connections_per_user: int = Field(
+        64, ge=1, description="Connections one user (uid) may have open at once."
+    )
+    idle_timeout: Seconds = Field(
+        30, description="A connection saying nothing this long is closed."
+    )
 
 
 class WorkflowSettings(BaseModel):

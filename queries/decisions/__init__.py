@@ -27,10 +27,21 @@ from quarterdeck.queries.decisions.authority import (
 )
 from quarterdeck.queries.decisions.journal import JournalError
 from quarterdeck.queries.decisions.listing import decisions, outcomes
-from quarterdeck.queries.decisions.recording import Paths, Reconciled, reconcile, record, uuid7
+from quarterdeck.queries.decisions.recording import (
+    MAX_REASON,
+    BadReason,
+    Paths,
+    Reconciled,
+    checked_reason,
+    reconcile,
+    record,
+    uuid7,
+)
 from quarterdeck.queries.decisions.verification import Verified, verify
 
 __all__ = [
+    "MAX_REASON",
+    "BadReason",
     "CONTROL_ROLE",
     "JournalError",
     "Operator",
@@ -39,6 +50,7 @@ __all__ = [
     "Reconciled",
     "Refused",
     "Verified",
+    "checked_reason",
     "decisions",
     "outcomes",
     "plan",

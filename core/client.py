@@ -22,6 +22,7 @@ holds a file whole. The answer, once the server has loaded them, is the load's s
 
 from __future__ import annotations
 
+import grp
 import http.client
 import json
 import os
@@ -179,6 +180,11 @@ class Client:
                 "cleaning up. Start it again (it replaces the socket), or remove the socket "
                 "to use the store without a server."
             ) from exc
+        except PermissionError as exc:
+            raise ServerUnavailable(
+                f"you may not connect to the server's socket {self.path} (permission denied): "
+                f"only {_members(self.path)} may; ask to be added"
+            ) from exc
         except TimeoutError as exc:
             who = f"the server on {self.path}" + (
                 f" (pid {conn.server_pid})" if conn.server_pid else ""
@@ -274,6 +280,8 @@ class Client:
         except ServerUnavailable as exc:
             if isinstance(exc.__cause__, _Unreadable):
                 raise Unreadable(str(exc.__cause__)) from None
+            if isinstance(exc.__cause__, ConnectionRefusedError | FileNotFoundError):
+                raise  # no server took the connection: nothing was sent
             raise ServerUnavailable(
                 f"the server on {self.path} went away during the ingest; what it had loaded "
                 "before is kept (ingest again: what is stored already counts as duplicates)"
@@ -283,6 +291,14 @@ class Client:
             raise ServerError(answer.get("error") or "the load failed")
         _raise_for(status, answer)
         return dict(answer)
+
+
+def _members(path: Path) -> str:
+    """Who may connect to the socket at `path`: its group's members (`[serve] socket_group`)."""
+    try:
+        return f"members of the group {grp.getgrgid(path.stat().st_gid).gr_name}"
+    except (OSError, KeyError):
+        return "members of the socket's group"
 
 
 class _Unreadable(OSError):

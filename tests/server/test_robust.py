@@ -7,6 +7,7 @@ server that does not answer: each a plain message and the README's exit code."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import logging
 import os
@@ -166,6 +167,15 @@ def _everything(sock: socket.socket) -> bytes:
 # --- what a client is told -----------------------------------------------------------------------
 
 
+def test_an_ingest_to_a_socket_nobody_listens_on_says_nothing_was_sent(tmp_path: Path) -> None:
+    path = tmp_path / "qd.duckdb.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as left:
+        left.bind(str(path))  # a socket file with no server behind it
+    log = write_jsonl(tmp_path / "runs.jsonl", [started("r-1")])
+    with pytest.raises(client.ServerUnavailable, match=f"^no server answers on {path}"):
+        client.Client(path).ingest([(log, "events", "runs.jsonl", str(tmp_path))])
+
+
 def test_a_server_that_does_not_answer_is_named_within_the_timeout(tmp_path: Path) -> None:
     path = tmp_path / "qd.duckdb.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listening:
@@ -234,8 +244,8 @@ def test_a_bad_reason_is_bad_input_either_way(
         assert server.stop() == 0
 
 
-def test_a_folder_the_user_cannot_enter_is_exit_3(
-    stranger: tuple[str, int, int], tmp_path: Path
+def test_a_folder_or_a_socket_the_user_may_not_use_is_exit_3(
+    stranger: tuple[str, int, int], tmp_path: Path, serving: Callable[..., Served]
 ) -> None:
     _, uid, gid = stranger
     folder = Path(tempfile.mkdtemp(prefix="qd-closed-", dir="/tmp"))
@@ -244,27 +254,38 @@ def test_a_folder_the_user_cannot_enter_is_exit_3(
         closed = folder / "store"
         closed.mkdir(mode=0o750)
         as_stranger = ("setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups")
-        env = ("env", f"HOME={folder}")
-        for command in (("runs",), ("status",), ("console",)):
-            ran = subprocess.run(
-                [
-                    *as_stranger,
-                    *env,
-                    *python_for(as_stranger),
-                    *command,
-                    "--db",
-                    str(closed / "qd.duckdb"),
-                ],
+        python = ("env", f"HOME={folder}", *python_for(as_stranger))
+
+        def run(*command: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*as_stranger, *python, *command],
                 cwd=folder,
                 capture_output=True,
                 text=True,
                 timeout=60,
             )
+
+        for command in ("runs", "status", "console"):
+            ran = run(command, "--db", str(closed / "qd.duckdb"))
             assert ran.returncode == 3, (command, ran.stderr)
             assert ran.stderr.startswith(
                 f"quarterdeck: cannot reach the store {closed / 'qd.duckdb'}: you may not enter "
                 f"{closed} (permission denied)"
             ), ran.stderr
+        # a socket of a group the user is not in (the server's own, with no socket_group)
+        db = folder / "open" / "qd.duckdb"
+        cfg = folder / "server.toml"
+        cfg.write_text('[store]\nstale_after = "3650d"\n')
+        server = serving(db, cfg, cwd=folder)
+        db.parent.chmod(0o711)
+        ran = run("status", "--db", str(db))
+        assert ran.returncode == 3, ran.stderr
+        assert ran.stderr == (
+            f"quarterdeck: you may not connect to the server's socket {db}.sock (permission "
+            f"denied): only members of the group {grp.getgrgid(os.getgid()).gr_name} may; ask "
+            "to be added\n"
+        )
+        assert server.stop() == 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

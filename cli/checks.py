@@ -1,6 +1,7 @@
 """`triggers` and `verify`: commands whose exit code is the verdict, for cron and CI.
 
-`triggers` evaluates every rollback rule in the config as of a moment (now, or `--at`),
+`triggers` evaluates every rollback rule in the config (the server's, when a server serves
+the store: this config then needs none) as of a moment (now, or `--at`),
 prints each with its phase, and exits 4 when any is tripped; it records nothing. `verify`
 checks the decisions journal's hash chain and that the store holds what the journal says,
 and exits 1 naming the first bad record.
@@ -10,11 +11,17 @@ from __future__ import annotations
 
 import argparse
 
+from quarterdeck import client, formats
 from quarterdeck import config as config_mod
-from quarterdeck import formats
 from quarterdeck.cli import source
 from quarterdeck.cli.errors import EXIT_OK, EXIT_TRIPPED, Failed, UsageError
-from quarterdeck.cli.options import Commands, add_command, format_option, parse_since
+from quarterdeck.cli.options import (
+    Commands,
+    add_command,
+    format_option,
+    parse_since,
+    store_path,
+)
 from quarterdeck.queries import columns
 from quarterdeck.queries.store import utc_now
 
@@ -49,13 +56,13 @@ def register(commands: Commands) -> None:
 
 
 def cmd_triggers(args: argparse.Namespace, settings: config_mod.Settings) -> int:
-    rules = settings.rules()
-    if not rules:
+    # against a server its rules are evaluated, not this config's (which may have none)
+    if client.find(store_path(args, settings)) is None and not settings.rules():
         raise UsageError(
             f"no [[trigger]] rules in {settings.source or 'the config'} (see "
             "README: Rollback triggers)"
         )
-    at = parse_since(args.at) if args.at else utc_now()
+    at = parse_since(args.at, option="--at") if args.at else utc_now()
     table = source.query(args, settings, "triggers", at=at)
     formats.write(table, args.format, columns=TRIGGER_COLUMNS)
     tripped = table.num_rows and "tripped" in table.column("phase").to_pylist()

@@ -20,6 +20,7 @@ from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
 from quarterdeck.cli.options import Commands, add_command, format_option, positive_int
 from quarterdeck.printable import printable
 from quarterdeck.queries import columns
+from quarterdeck.queries.decisions import checked_reason
 from quarterdeck.queries.decisions.authority import ROLLOUT
 
 
@@ -100,7 +101,9 @@ def cmd_decide_approval(args: argparse.Namespace, settings: config_mod.Settings)
 
 
 def _decide(args: argparse.Namespace, settings: config_mod.Settings, **target: str) -> int:
-    done = source.decide(args, settings, args.reason, **target)
+    # the same limit the server applies, checked before anything is asked of either
+    reason = checked_reason(args.reason)
+    done = source.decide(args, settings, reason, **target)
     rec = done.record
     print(
         printable(

@@ -62,7 +62,8 @@ def exit_code(exc: BaseException, usage: argparse.ArgumentParser) -> int | None:
     from quarterdeck.queries.store import StoreError
 
     if isinstance(exc, StoreError | Refused):  # each knows its code: 1, or 3 for a refusal
-        _say(f"{'refused: ' if isinstance(exc, Refused) else ''}{exc}")
+        refused = isinstance(exc, Refused) and exc.exit_code == EXIT_REFUSED
+        _say(f"{'refused: ' if refused else ''}{exc}")
         return exc.exit_code
     if isinstance(exc, JournalError | LoadError | BundleError):
         _say(str(exc))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from quarterdeck import config as config_mod
 from quarterdeck import formats
 from quarterdeck.cli.errors import UsageError
+from quarterdeck.queries.named import MAX_LIMIT
 from quarterdeck.queries.store import utc_now
 
 if TYPE_CHECKING:
@@ -95,15 +96,18 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
-#: The largest whole number an option takes (DuckDB's BIGINT).
-MAX_INT = 2**63 - 1
+#: The largest whole number an option takes (DuckDB's BIGINT): a query's `limit` too.
+MAX_INT = MAX_LIMIT
 positive_int = _positive(int)
 positive_float = _positive(float)
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """`2h`, `3d`, `30m` before now, or an RFC 3339 timestamp (naive means UTC)."""
-    usage = f"--since {text!r}: give a duration (30m, 2h, 7d) or a timestamp (2026-11-20T08:00:00Z)"
+def parse_since(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
+    """`2h`, `3d`, `30m` before now, or an RFC 3339 timestamp (naive means UTC); `option` is
+    how the messages name the option it came from."""
+    usage = (
+        f"{option} {text!r}: give a duration (30m, 2h, 7d) or a timestamp (2026-11-20T08:00:00Z)"
+    )
     try:
         seconds = config_mod.parse_duration(text)
     except ValueError:
@@ -112,7 +116,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         try:
             return (now or utc_now()) - timedelta(seconds=seconds)
         except OverflowError:
-            raise UsageError(f"--since {text!r} reaches back before the year 1") from None
+            raise UsageError(f"{option} {text!r} reaches back before the year 1") from None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         if value.tzinfo is not None:
@@ -120,7 +124,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     except ValueError as exc:
         raise UsageError(usage) from exc
     except OverflowError:
-        raise UsageError(f"--since {text!r} falls outside the years 0001-9999 in UTC") from None
+        raise UsageError(f"{option} {text!r} falls outside the years 0001-9999 in UTC") from None
     return value
 
 

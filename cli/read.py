@@ -329,7 +329,7 @@ def cmd_workflows(args: argparse.Namespace, settings: config_mod.Settings) -> in
         args,
         settings,
         "workflows",
-        at=parse_since(args.at) if args.at else utc_now(),
+        at=parse_since(args.at, option="--at") if args.at else utc_now(),
         window_s=window,
         workflow=args.workflow,
     )

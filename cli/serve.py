@@ -89,6 +89,12 @@ def _show_follow(follow: dict[str, Any]) -> None:
         f"{follow['duplicates']:,} duplicates, {follow['quarantined']:,} quarantined "
         f"from {', '.join(follow['paths'])}"
     )
+    error = follow.get("error")
+    if error:
+        print(
+            f"{'':<12}   FAILING since {error['since']} ({error['failures']:,} tries, "
+            f"retrying): {printable(error['message'])}"
+        )
     for file in follow.get("followed", []):
         idle = file["idle_s"]
         stored = "nothing stored yet" if idle is None else f"last line stored {idle:.1f}s ago"

@@ -34,6 +34,7 @@ import pwd
 import socket
 import stat
 import struct
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,13 @@ from quarterdeck.queries.store import StoreError
 
 SOCKET_SUFFIX = ".sock"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-#: How long a client waits for an answer; a decision fsyncs twice, a query reads at most a page.
-TIMEOUT = 120.0
+#: How long a client waits for the server to take its connection: a server that is there
+#: takes it at once (the kernel queues it), so a longer wait is a server that is stuck.
+CONNECT_TIMEOUT = 5.0
+#: How long a command waits for an answer: a decision fsyncs twice, a query reads at most a
+#: page (well under a second at a million events); one that waits longer is stuck (stopped,
+#: say), and the server's watchdog logs what ran that long.
+TIMEOUT = 30.0
 #: How long a long-poll for changes is held open by the server when nothing changes.
 CHANGES_WAIT = 25.0
 #: An ingest waits for the server to load what it sent: as long as a load takes.
@@ -81,16 +87,22 @@ def socket_path(store: Path | str) -> Path:
     symlink names, so that a store reached through a link finds its server; a path is
     otherwise kept as given, relative ones too: a socket's path has a length limit)."""
     store = Path(store)
-    if store.is_symlink():
-        store = store.resolve()
+    try:
+        if store.is_symlink():
+            store = store.resolve()
+    except PermissionError as exc:
+        raise _no_access(store) from exc
     return store.with_name(store.name + SOCKET_SUFFIX)
 
 
 def find(store: Path | str) -> Client | None:
     """The client of the server that serves `store`, or None when no socket is there."""
     path = socket_path(store)
-    if not path.exists():
-        return None
+    try:
+        if not path.exists():
+            return None
+    except PermissionError as exc:
+        raise _no_access(Path(store)) from exc
     return Client(path)
 
 
@@ -141,20 +153,51 @@ def trusted(sock: Any, socket_file: Path) -> None:
         )
 
 
+class NoAccess(StoreError):
+    """A folder on the way to the store cannot be entered by this user."""
+
+    exit_code = 3
+
+
+def _no_access(store: Path) -> NoAccess:
+    """Which folder on the way to `store` this user may not enter, said plainly."""
+    closed = next(
+        (f for f in reversed(store.absolute().parents) if not os.access(f, os.X_OK)),
+        store.parent,
+    )
+    return NoAccess(
+        f"cannot reach the store {store}: you may not enter {closed} (permission denied). "
+        f"Whoever runs its server can give you access, usually by adding you to the folder's "
+        f"group (`ls -ld {closed}`)"
+    )
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.path = path
+        self.waits = timeout  # for an answer; for the connection, at most `CONNECT_TIMEOUT`
+        self.server_pid: int | None = None  # the kernel's word on who listens (SO_PEERCRED)
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
+        sock.settimeout(min(self.waits, CONNECT_TIMEOUT))
+        deadline = time.monotonic() + min(self.waits, CONNECT_TIMEOUT)
         try:
-            sock.connect(str(self.path))
+            while True:
+                try:
+                    sock.connect(str(self.path))
+                    break
+                except BlockingIOError:  # its queue of connections is full: a busy server
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError("its queue of connections stayed full") from None
+                    time.sleep(0.01)
+            self.server_pid = peer_credentials(sock)[0]
             trusted(sock, self.path)
         except BaseException:
             sock.close()
             raise
+        sock.settimeout(self.waits)
         self.sock = sock
 
 
@@ -178,7 +221,8 @@ class Client:
         timeout: float | None = None,
     ) -> tuple[int, str, bytes]:
         """One request; `stream` (content type, pieces) is sent chunked instead of `body`."""
-        conn = _UnixConnection(self.path, timeout if timeout is not None else self.timeout)
+        waited = timeout if timeout is not None else self.timeout
+        conn = _UnixConnection(self.path, waited)
         try:
             if stream is not None:
                 headers = {"Content-Type": stream[0]}
@@ -197,8 +241,25 @@ class Client:
             ) from exc
         except PermissionError as exc:
             raise ServerUnavailable(_not_allowed(self.path)) from exc
+        except TimeoutError as exc:
+            who = f"the server on {self.path}" + (
+                f" (pid {conn.server_pid})" if conn.server_pid else ""
+            )
+            if conn.sock is None:
+                raise ServerUnavailable(
+                    f"{who} did not take the connection within {CONNECT_TIMEOUT:g} s: it is "
+                    "stuck or has too much to do"
+                ) from exc
+            raise ServerUnavailable(
+                f"{who} did not answer within {waited:g} s: it is stuck (stopped? "
+                f"`kill -CONT {conn.server_pid}`) or overloaded; `quarterdeck status` and its "
+                "log say more"
+            ) from exc
         except OSError as exc:
-            raise ServerUnavailable(f"the server on {self.path} did not answer: {exc}") from exc
+            who = f"the server on {self.path}" + (
+                f" (pid {conn.server_pid})" if conn.server_pid else ""
+            )
+            raise ServerUnavailable(f"{who} did not answer: {exc}") from exc
         finally:
             conn.close()
 
@@ -340,10 +401,20 @@ def _ingest_body(
     yield json.dumps({"end": len(files)}).encode() + b"\n"
 
 
+class BadRequest(ServerError):
+    """The server found what was sent unusable (HTTP 400): bad input, as a usage error."""
+
+    exit_code = 2
+
+
 def _raise_for(status: int, answer: Any) -> None:
     if status == 200:
         return
     message = answer.get("error") if isinstance(answer, dict) else None
     if status == 403:
         raise Refused(message or "refused by the server")
+    if status == 400:
+        raise BadRequest(f"the server answered 400: {message or 'it cannot use what was sent'}")
+    if status == 503:  # too many connections (server/limits.py)
+        raise ServerUnavailable(f"the server is busy: {message or 'try again shortly'}")
     raise ServerError(f"the server answered {status}: {message or 'no reason given'}")

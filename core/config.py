@@ -30,6 +30,9 @@ follow = ["runs/"]                         # logs it follows (and --follow PATHâ
 evaluate_every = "5s"                      # the triggers are evaluated this often
 socket_group = "ops"                       # the socket's group (mode 0660); default: the server's
 outbox_group = "runners"                   # the outbox is readable by this group as well
+max_connections = 512                      # clients' connections at once (more: refused, 503)
+max_connections_per_user = 64              # per user (uid)
+idle_timeout = "30s"                       # a connection that says nothing this long is closed
 
 [workflows."invoice-posting"]              # publish authority (findings: queries.findings)
 publishers = ["alice", "carol"]            # who may publish a version
@@ -147,6 +150,13 @@ class ServeSettings(BaseModel):
     outbox_group: str | None = Field(None, description="A group that may read the outbox.")
     ingest_limit_mib: int = Field(
         4096, gt=0, description="The most one `ingest` through the server may send (MiB)."
+    )
+    max_connections: int = Field(512, ge=1, description="Clients' connections open at once.")
+    max_connections_per_user: int = Field(
+        64, ge=1, description="Connections one user (uid) may have open at once."
+    )
+    idle_timeout: Seconds = Field(
+        30, description="A connection saying nothing this long is closed."
     )
 
 

@@ -99,7 +99,7 @@ class FileNotice:
     """Something a person should know about a followed file."""
 
     path: str
-    kind: str  # truncated | replaced | rotated | unterminated | shared_start | unreadable
+    kind: str  # truncated | replaced | rotated | unterminated | shared_start | unreadable | skipped
     message: str
 
 
@@ -223,8 +223,13 @@ class Follower:
         refresh_gap: float = REFRESH_GAP,
         watch: Callable[[str], AbstractContextManager[object]] | None = None,
         tool_map: ToolMap | None = None,
+        skip: Iterable[Path] = (),
     ) -> None:
         self.con = con
+        # files in a followed folder that are never followed (the control outbox decisions
+        # are written to: its lines are not run events), by their resolved paths
+        self.skip = {Path(p).resolve() for p in skip}
+        self._skipped: set[Path] = set()  # said once each
         self.tool_map = tool_map  # traces' tool steps touch what it says
         self.paths = [Path(p) for p in paths]
         missing = [str(p) for p in self.paths if not p.exists()]
@@ -257,7 +262,7 @@ class Follower:
         """Read and store everything new; returns the number of new events stored."""
         before = self.stats.events
         for source in discover(self.paths, strict=False):
-            if source.path in self._open:
+            if source.path in self._open or self._skips(source.path):
                 continue
             if source.kind == "approvals_csv" or source.path.name.endswith(".gz"):
                 self._read_once(source)  # (its root recorded as any load's)
@@ -278,6 +283,25 @@ class Follower:
         if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
             self._checkpoint()
         return self.stats.events - before
+
+    def _skips(self, path: Path) -> bool:
+        """Whether `path` is one not to follow (said once, the first time it is found)."""
+        if not self.skip or not any(path.name == s.name for s in self.skip):
+            return False
+        if path.resolve() not in self.skip:
+            return False
+        if path not in self._skipped:
+            self._skipped.add(path)
+            if self.on_notice is not None:
+                self.on_notice(
+                    FileNotice(
+                        str(path),
+                        "skipped",
+                        f"{path} is the control outbox, in a followed folder: not followed "
+                        "(its lines are decisions, not run events)",
+                    )
+                )
+        return True
 
     def _checkpoint(self, tries: int = 20) -> bool:
         """Fold the write-ahead log into the store, trying a few times in the gaps between

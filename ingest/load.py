@@ -20,13 +20,14 @@ import gc
 import hashlib
 import io
 import json
+import os
 import queue
 import re
 import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from stat import S_ISREG as _is_regular
@@ -174,7 +175,7 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            children = sorted(p for p in path.rglob("*") if _kind(p))
+            children = sorted(p for p in _walk(path) if _kind(p))
         elif path.exists():
             children = [path]
         else:
@@ -202,6 +203,16 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
             + ", ".join(str(p) for p in paths)
         )
     return found
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every entry below `folder`, not entering linked folders (as `rglob` does); a folder
+    removed or made unreadable during the walk is passed over (`os.walk` ignores the error),
+    where `rglob` raised: a follower scans folders that change under it."""
+    for parent, folders, files in os.walk(folder):
+        base = Path(parent)
+        for name in (*folders, *files):
+            yield base / name
 
 
 def _kind(path: Path) -> str | None:

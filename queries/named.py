@@ -46,6 +46,10 @@ from quarterdeck.queries import (
     versions,
 )
 
+#: The largest `limit` a query takes, from a command or through the server alike: DuckDB's
+#: BIGINT (a larger one would fail in the store rather than be refused as bad input).
+MAX_LIMIT = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Context:
@@ -74,7 +78,7 @@ class RunsParams(Params):
     user: str | None = None
     sort: str = "started_at"
     descending: bool = True
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
     offset: int = Field(0, ge=0)
 
 
@@ -90,7 +94,7 @@ class TouchesParams(Params):
     until: datetime | None = None
     text: str | None = None
     invert: bool = False
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
     oldest_first: bool = False
     after: tuple[datetime, str] | None = None  # keyset: the last row of the page before
 
@@ -101,19 +105,19 @@ class ApprovalsParams(Params):
     run_id: str | None = None
     text: str | None = None
     invert: bool = False
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
     offset: int = Field(0, ge=0)
 
 
 class QuarantineParams(Params):
     error_class: str | None = None
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
 
 
 class DecisionsParams(Params):
     run_id: str | None = None
     decision: str | None = None  # only this one: its id, or its seq (`12` or `#12`)
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
 
 
 class OutcomesParams(Params):
@@ -126,7 +130,7 @@ class FindingsParams(Params):
     version: str | None = None
     run_id: str | None = None
     run_ids: tuple[str, ...] = ()
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
 
 
 class WorkflowsParams(Params):
@@ -156,7 +160,7 @@ class RunParams(Params):
 
 class RunPartParams(Params):
     run_id: str
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
     newest_first: bool = False
 
 

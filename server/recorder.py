@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from quarterdeck.queries import decisions, triggers
-from quarterdeck.queries.decisions import Operator, Paths, Plan, Refused
+from quarterdeck.queries.decisions import MAX_REASON, Operator, Paths, Plan, Refused
 from quarterdeck.queries.decisions.authority import Action
 from quarterdeck.queries.store import OwnCursor, Store
 
@@ -55,7 +55,7 @@ class DecisionRequest(BaseModel):
     version: str | None = None  # rollback-version: the version to put back at 100
     approval_id: str | None = None
     include_stale: bool = False  # a workflow decision covers its stale runs too
-    reason: str = Field(max_length=10_000)
+    reason: str = Field(max_length=MAX_REASON)  # as embedded (decisions.checked_reason)
     operator: str | None = None
     read_only: bool = False
     source: Literal["cli", "console"] = "cli"

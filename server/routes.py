@@ -98,8 +98,8 @@ async def _identify(
     server.clients.enter(peer)
     try:
         return await handler(request)
-    except Refused as exc:
-        return _error(403, str(exc))
+    except Refused as exc:  # a bad reason (decisions.BadReason, exit 2) is bad input
+        return _error(400 if exc.exit_code == 2 else 403, str(exc))
     except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _error(400, _first_problem(exc))
     except web.HTTPException:

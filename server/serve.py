@@ -77,6 +77,7 @@ from quarterdeck.queries.decisions import JournalChanged, Operator, Paths, Refus
 from quarterdeck.queries.store import OwnCursor, Store, StoreError, utc_now
 from quarterdeck.server import intake, routes
 from quarterdeck.server.changes import Changes
+from quarterdeck.server.limits import LimitedUnixSite, Limits
 from quarterdeck.server.peer import Clients, Peer, name_of
 from quarterdeck.server.readers import Readers
 from quarterdeck.server.recorder import DecisionRequest, Recorder
@@ -93,6 +94,10 @@ RELEASE_EVERY = 0.25
 WATCHDOG_LIMIT = 30.0
 SOCKET_MODE = 0o660
 FOLLOW_INTERVAL = 0.5
+#: After a failed follower round, the pause before following again; doubled while it keeps
+#: failing, up to `FOLLOW_RETRY_MAX`.
+FOLLOW_RETRY = 0.5
+FOLLOW_RETRY_MAX = 30.0
 #: The least time between two refreshes of the derived facts while following: new lines show
 #: in the summaries within about this long (plus the refresh itself, ~0.1 s at the demo's
 #: size), and the commits between them only append.
@@ -197,9 +202,16 @@ class Server:
         self.clock = clock
         self.socket = client.socket_path(path)
         self.clients = Clients()
+        self.limits = Limits(
+            settings.serve.max_connections,
+            settings.serve.max_connections_per_user,
+            settings.serve.idle_timeout,
+        )
         self.changes = Changes()  # what the consoles long-poll (changes.py)
         self.stop = threading.Event()
         self._asked_to_stop = threading.Event()
+        self._reload_asked = threading.Event()  # SIGHUP: read the roles again
+        self._config_mtime = _mtime(settings.source)
         self.started = time.monotonic()
         self.started_at = utc_now()
         self.paths = config_mod.decision_paths(settings, path, self.follow)
@@ -225,6 +237,8 @@ class Server:
         self._loading = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._follower: Follower | None = None
+        self._follower_stats: FollowStats | None = None  # carried over to a new follower
+        self._follow_error: dict[str, Any] | None = None  # following's failure, until it works
         self._last_evaluation: dict[str, Any] | None = None
         self.store: Store | None = None
         self._readers = Readers()  # the worker threads' read cursors (readers.py)
@@ -267,6 +281,7 @@ class Server:
     def _keep_stop_signals(self) -> None:
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: self._asked_to_stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload_asked.set())
 
     def start(self) -> None:
         """Start the follower, the trigger watch and the maintenance on the open store."""
@@ -314,15 +329,24 @@ class Server:
     def _follower_on(self, store: Store) -> Follower:
         """The follower of `self.follow`, on a cursor of its own: each of its transactions is
         watched (`_busy`), its derived facts refreshed in batches."""
-        return Follower(
-            store.cursor(),
-            self.follow,
-            on_commit=self._committed,
-            on_notice=self._noticed,
-            refresh_gap=DERIVED_EVERY,
-            watch=self._busy,
-            tool_map=self.settings.tool_map(),
-        )
+        cursor = store.cursor()
+        try:
+            follower = Follower(
+                cursor,
+                self.follow,
+                on_commit=self._committed,
+                on_notice=self._noticed,
+                refresh_gap=DERIVED_EVERY,
+                watch=self._busy,
+                tool_map=self.settings.tool_map(),
+                skip=[self.paths.outbox],  # decisions, not run events
+            )
+        except BaseException:
+            cursor.close()
+            raise
+        if self._follower_stats is not None:  # a follower started again counts on
+            follower.stats = self._follower_stats
+        return follower
 
     def _prepare_outbox(self) -> None:
         if self._outbox_gid is None:
@@ -345,10 +369,16 @@ class Server:
         if self._asked_to_stop.is_set():
             stopping.set()
         self._replace_stale_socket()
-        runner = web.AppRunner(routes.build(self), handle_signals=False, access_log=None)
+        serve = self.settings.serve
+        runner = web.AppRunner(
+            routes.build(self),
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=serve.idle_timeout,  # between two requests on one connection
+        )
         await runner.setup()
         try:
-            await web.UnixSite(runner, str(self.socket)).start()
+            await LimitedUnixSite(runner, str(self.socket), self.limits).start()
             if self._socket_gid is not None:
                 os.chown(self.socket, -1, self._socket_gid)
             os.chmod(self.socket, SOCKET_MODE)
@@ -398,13 +428,70 @@ class Server:
     # --- the threads -------------------------------------------------------------------------
 
     def _run_follower(self) -> None:
-        assert self._follower is not None
-        try:
-            self._follower.run(self.stop, interval=FOLLOW_INTERVAL, around=self._gate.shared)
-        except Exception:
-            log.exception("following stopped; what was committed is kept")
-        finally:
+        """Follow until the server stops. A round that fails (a folder removed mid-scan, no
+        file descriptors left, a bug) does not end following: the failure is logged once,
+        shown in `status` (`follow.error`), and following starts again — a new follower, on a
+        new cursor, from the offsets stored — after a pause that doubles while it keeps
+        failing (`FOLLOW_RETRY`..`FOLLOW_RETRY_MAX` s). The server itself runs on: its clients
+        and decisions do not depend on the follower, and a restart would meet the same cause."""
+        pause = FOLLOW_RETRY
+        while not self.stop.is_set():
+            began = time.monotonic()
+            try:
+                if self._follower is None:
+                    with self._gate.shared():
+                        assert self.store is not None
+                        self._follower = self._follower_on(self.store)
+                self._follower.run(self.stop, interval=FOLLOW_INTERVAL, around=self._following)
+            except Exception as exc:
+                self._following_failed(exc)
+                self._drop_follower()
+                if time.monotonic() - began > FOLLOW_RETRY_MAX:
+                    pause = FOLLOW_RETRY  # it had been following well: start again soon
+                self.stop.wait(pause)
+                pause = min(pause * 2, FOLLOW_RETRY_MAX)
+        if self._follower is not None:
             self._follower.close()
+
+    def _drop_follower(self) -> None:
+        """Let a failed follower go: what it read and can store is stored, its files and its
+        cursor closed (inside the gate: a reopen rebinds the follower's cursor)."""
+        with self._gate.shared():
+            follower, self._follower = self._follower, None
+            if follower is None:
+                return
+            self._follower_stats = follower.stats
+            with contextlib.suppress(Exception):
+                follower.close()
+            with contextlib.suppress(Exception):
+                follower.con.close()
+
+    @contextlib.contextmanager
+    def _following(self) -> Iterator[None]:
+        """One follower round, inside the gate; one that ends well clears a failure."""
+        with self._gate.shared():
+            yield
+        if self._follow_error is not None:
+            log.info(
+                "following again, after %d failed %s",
+                self._follow_error["failures"],
+                "try" if self._follow_error["failures"] == 1 else "tries",
+            )
+            self._follow_error = None
+
+    def _following_failed(self, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        error = self._follow_error
+        if error is None:
+            # the first of a run of failures is logged, with its traceback (a bug shows
+            # where); the same failure again is only counted
+            log.error("following failed; retrying (what was committed is kept)", exc_info=exc)
+            self._follow_error = {"message": message, "since": _stamp(utc_now()), "failures": 1}
+            return
+        error["failures"] += 1
+        if error["message"] != message:
+            log.error("following failed again, otherwise: %s; retrying", message)
+            error["message"] = message
 
     def _noticed(self, notice: FileNotice) -> None:
         log.warning("%s", notice.message)
@@ -453,6 +540,7 @@ class Server:
                 continue
             watched = time.monotonic()
             self._watchdog()
+            self.reload_roles_if_asked()
             if self._recycling.due() and self._reopen_or_stop():
                 checkpointed = time.monotonic()  # closing the database checkpointed it
                 to_empty = False  # and emptied its buffer pool
@@ -469,6 +557,37 @@ class Server:
                 to_empty = True
             if to_empty and self._empty_buffer_pool():
                 to_empty = False  # else tried again at the next round, until it is
+
+    def reload_roles_if_asked(self) -> bool:
+        """Read `[operators.*]` again from the config file on SIGHUP, or once the file has
+        changed (checked every `WATCHDOG_EVERY` seconds): a role added is honoured, a role
+        removed no longer is, from the next request on. Only the roles: the rest of the config
+        (what is followed, the triggers, the socket) is read at start. A config that no longer
+        reads keeps the roles as they were, and says why. True if the roles changed."""
+        source = self.settings.source
+        mtime = _mtime(source)
+        if not self._reload_asked.is_set() and mtime == self._config_mtime:
+            return False
+        why = "SIGHUP" if self._reload_asked.is_set() else f"{source} changed"
+        self._reload_asked.clear()
+        self._config_mtime = mtime
+        if source is None:
+            log.warning("%s: no config file to read the roles from (started without one)", why)
+            return False
+        try:
+            fresh = config_mod.load(source)
+        except config_mod.ConfigError as exc:
+            log.error("%s: %s; the roles stay as they were", why, exc)
+            return False
+        if fresh.operators == self.settings.operators:
+            log.info("%s: the roles are unchanged", why)
+            return False
+        self.settings = self.settings.model_copy(update={"operators": fresh.operators})
+        roles = "; ".join(
+            f"{name}: {', '.join(o.roles) or 'none'}" for name, o in sorted(fresh.operators.items())
+        )
+        log.info("%s: roles read again from %s: %s", why, source, roles or "no operators")
+        return True
 
     def _empty_buffer_pool(self) -> bool:
         """Empty DuckDB's buffer pool (queries/allocator.py: what its eviction queues keep and
@@ -716,6 +835,7 @@ class Server:
             "follow": self._follow_status(),
             "triggers": self._last_evaluation,
             "clients": self.clients.connected(),
+            "connections": self.limits.status(),
             "in_flight": running,
         }
 
@@ -731,9 +851,10 @@ class Server:
         }
 
     def _follow_status(self) -> dict[str, Any] | None:
-        if self._follower is None:
+        if not self.follow:
             return None
-        stats = self._follower.stats
+        follower = self._follower
+        stats = follower.stats if follower is not None else self._follower_stats or FollowStats()
         return {
             "paths": [str(p) for p in self.follow],
             "files": stats.files,
@@ -746,13 +867,24 @@ class Server:
             "lag_p95_s": stats.lag(0.95),
             "followed": [
                 {"path": f.path, "behind_bytes": f.behind_bytes, "idle_s": f.idle_s}
-                for f in self._follower.files()
+                for f in (follower.files() if follower is not None else [])
             ],
+            # why following is failing, since when, how many tries; None while it works
+            "error": self._follow_error,
         }
 
 
 def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
+
+
+def _mtime(path: str | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _size(path: Path) -> int:

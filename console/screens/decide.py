@@ -40,7 +40,7 @@ from textual.widgets import Button, Input, Static
 from quarterdeck.console import cells
 from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import printable
-from quarterdeck.queries.decisions import Plan
+from quarterdeck.queries.decisions import BadReason, Plan, checked_reason
 
 VERBS = {
     "pause": "Pause",
@@ -215,8 +215,13 @@ class DecideScreen(ModalScreen[str | None]):
         self.query_one("#decide-error", Static).update("")
 
     def _problem(self) -> str | None:
-        if not self.query_one("#decide-reason", Input).value.strip():
+        reason = self.query_one("#decide-reason", Input).value
+        if not reason.strip():
             return "a reason is needed: it is what will defend the decision later"
+        try:
+            checked_reason(reason)  # the limit the server and the command apply
+        except BadReason as exc:
+            return str(exc)
         if self.typed_name is not None:
             typed = self.query_one("#decide-name", Input).value.strip()
             if printable(typed) != printable(self.typed_name):  # as shown, or as stored

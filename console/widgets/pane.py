@@ -55,6 +55,8 @@ MAX_ROWS = 50_000
 VOLATILE = frozenset({"duration_s", "age_s", "seconds_left"})
 NEW_MARK = "[b green]+[/]"
 CHANGED_MARK = "[b yellow]~[/]"
+#: What a pane shows before its first rows arrive.
+LOADING = "Loading…"
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,8 @@ class Pane(Vertical, can_focus=False):
         )
         box.display = False  # shown by `/`
         yield box
-        yield TableView(empty=self.EMPTY)
+        # until the first answer (a server's can take a moment): never "empty" before it is
+        yield TableView(empty=LOADING)
 
     def on_mount(self) -> None:
         self.reload()

@@ -28,9 +28,12 @@ from quarterdeck.queries.decisions.authority import (
 from quarterdeck.queries.decisions.journal import JournalError
 from quarterdeck.queries.decisions.listing import decisions, outcomes
 from quarterdeck.queries.decisions.recording import (
+    MAX_REASON,
+    BadReason,
     JournalChanged,
     Paths,
     Reconciled,
+    checked_reason,
     ready,
     reconcile,
     record,
@@ -39,6 +42,8 @@ from quarterdeck.queries.decisions.recording import (
 from quarterdeck.queries.decisions.verification import Verified, verify
 
 __all__ = [
+    "MAX_REASON",
+    "BadReason",
     "CONTROL_ROLE",
     "JournalChanged",
     "JournalError",
@@ -48,6 +53,7 @@ __all__ = [
     "Reconciled",
     "Refused",
     "Verified",
+    "checked_reason",
     "decisions",
     "outcomes",
     "plan",

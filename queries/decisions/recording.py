@@ -62,6 +62,36 @@ def _stamp(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+#: The longest reason a decision takes, in characters: the same limit whether the server or
+#: the command records it (a reason goes into the journal, the store and every runner's outbox).
+MAX_REASON = 10_000
+
+
+class BadReason(Refused):
+    """A reason that cannot be recorded as given (too long): bad input, exit 2."""
+
+    exit_code = 2
+
+
+def checked_reason(reason: str) -> str:
+    """`reason` without its surrounding blanks; `BadReason` if it is longer than `MAX_REASON`
+    characters or not text (invalid UTF-8); an empty one is refused by `record`, which knows
+    the action."""
+    reason = reason.strip()
+    try:
+        reason.encode("utf-8")
+    except UnicodeEncodeError as exc:  # bytes that are not UTF-8, as Python read them
+        raise BadReason(
+            f"the reason is not valid UTF-8 text (at character {exc.start + 1}); give it as UTF-8"
+        ) from None
+    if len(reason) > MAX_REASON:
+        raise BadReason(
+            f"the reason is {len(reason):,} characters; the most a decision takes is "
+            f"{MAX_REASON:,} (put the rest in a document and name it)"
+        )
+    return reason
+
+
 def record(
     con: duckdb.DuckDBPyConnection,
     decision: Plan,
@@ -75,7 +105,7 @@ def record(
 ) -> dict[str, Any]:
     """Record a planned decision (journal, store, outbox); returns the journal record.
     `decision_id` (a UUIDv7) may be chosen beforehand, e.g. to claim a trigger's trip."""
-    reason = reason.strip()
+    reason = checked_reason(reason)
     if not reason:
         raise Refused(
             f"a reason is needed to {decision.action}: it is what will defend the decision later"

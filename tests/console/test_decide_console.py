@@ -20,6 +20,7 @@ from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.ingest.load import load_paths
+from quarterdeck.queries.decisions import MAX_REASON
 from quarterdeck.queries.store import Store
 from support.desks import desk_for
 from support.events import NOW, started, write_jsonl
@@ -89,6 +90,9 @@ async def test_pause_opens_on_the_reason_and_records_only_with_one(
         assert dialog.query_one("#decide-confirm", Button).disabled
         await pilot.press("enter")  # Enter with no reason: said, nothing recorded
         await until(pilot, lambda: "a reason is needed" in str(_error(dialog)))
+        dialog.query_one("#decide-reason", Input).value = "x" * (MAX_REASON + 1)
+        await pilot.press("enter")  # over the limit: said as the command and the server say it
+        await until(pilot, lambda: "the most a decision takes is 10,000" in str(_error(dialog)))
         assert isinstance(app.screen, DecideScreen)
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DecideScreen))

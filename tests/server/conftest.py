@@ -1,4 +1,5 @@
-"""Fixtures for the server's tests: servers started as subprocesses, always stopped."""
+"""Fixtures for the server's tests: servers started as subprocesses, always stopped; users
+made for a test."""
 
 from __future__ import annotations
 

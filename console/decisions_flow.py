@@ -153,6 +153,8 @@ class DecisionsFlow:
 
         def decided(reason: str | None) -> None:
             if reason:
+                if main is not None:
+                    main.current_pane().deciding(plan)
                 self._in_thread(self._record, plan, reason, trip, doing=f"recording {plan.action}")
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""

@@ -45,6 +45,7 @@ from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import DecisionWanted, WorkFailed, want_decision
 from quarterdeck.console.pressed import SEEN_S, typed_into
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.decisions import Plan
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
 #: above 0.7% of the rows it expects) it sorts the whole table instead.
@@ -155,6 +156,14 @@ class Pane(Vertical, can_focus=False):
 
     def title_parts(self) -> list[str]:
         return []
+
+    def deciding(self, plan: Plan) -> None:
+        """The operator confirmed `plan` in its dialog (it is being recorded)."""
+
+    def keep_after(self, message: Loaded) -> str | None:
+        """The key the cursor goes back to when a refresh's rows are shown (None: the row it
+        is on, see `TableView.show`)."""
+        return None
 
     def key_states(self) -> tuple[bool | None, ...]:
         """What the keys in ROW_KEYS are for the row under the cursor (see `check_action`);
@@ -267,14 +276,14 @@ class Pane(Vertical, can_focus=False):
             changed = self._shown_view is not None and view != self._shown_view
             first = self._shown_view is None or changed
             self._shown_view = view
-            if changed:
-                table.left = None  # the operator's own new view
+            if changed:  # the operator's own new view, from its top: nothing pinned there
+                table.pinned, table.left = False, None
             left = table.left
             table.show(
                 ("", *self.LABELS),
                 self._marked(message, first=first),
                 message.keys,
-                keep="" if changed else None,
+                keep="" if changed else self.keep_after(message),
             )
             if table.left is not None and table.left != left:
                 self.app.notify(

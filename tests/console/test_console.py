@@ -48,6 +48,27 @@ async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> Non
 EIGHTHS = set("▁▂▃▄▅▆▇▉▊▋▌▍▎▏")
 
 
+async def test_on_80_columns_the_status_bar_says_the_shorter_path_not_less_news(
+    tmp_path: Path, fleet_copy
+) -> None:
+    """At 80 columns a long store path pushed the runs, the quarantined lines and READ-ONLY
+    past the right edge: the path gives way first."""
+    path = fleet_copy(tmp_path / "operations" / "fleet-of-the-payments-team" / "store.duckdb")
+    store = Store.open(path)
+    try:
+        app = app_for(store, read_only=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            bar = app.screen.query_one("#status-bar")
+            await until(pilot, lambda: "quarantined" in str(bar.render()))
+            said = str(bar.render())
+            assert "120 runs" in said and "⚠ 9 quarantined (Q)" in said and "READ-ONLY" in said
+            assert len(said) <= 78  # (80, less its padding)
+            await pilot.resize_terminal(200, 24)
+            await until(pilot, lambda: str(path.parent) in str(bar.render()))
+    finally:
+        store.close()
+
+
 async def test_no_stray_blocks_at_the_edges_of_a_tables_rows(fleet_store: Store) -> None:
     """A table's scrollbars are whole cells: nothing at the right end of a row or under the
     last one reads as a stray character (Textual's eighths did: `▅▅`, `▏`), at 120 columns

@@ -58,7 +58,13 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
-from quarterdeck.console.pressed import HOLD_S, TypeAhead, read_escape_first, typed_into
+from quarterdeck.console.pressed import (
+    HOLD_S,
+    TypeAhead,
+    enter_moves_on,
+    read_escape_first,
+    typed_into,
+)
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
@@ -169,6 +175,8 @@ class QuarterdeckApp(App[None]):
                 self.type_ahead.keys.append(event)
                 return
             self._before_shown(event)
+            if enter_moves_on(self.focused, event):
+                self.hold_keys("enter", then_read=True)
         self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
         try:
             await super().on_event(event)

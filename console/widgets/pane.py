@@ -43,7 +43,7 @@ from textual_fastdatatable import DataTable
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import DecisionWanted, WorkFailed, want_decision
-from quarterdeck.console.pressed import SEEN_S, typed_into
+from quarterdeck.console.pressed import MOVES_ON, SEEN_S, typed_into
 from quarterdeck.console.widgets.table import TableView
 from quarterdeck.queries.decisions import Plan
 
@@ -176,7 +176,7 @@ class Pane(Vertical, can_focus=False):
         yield Static(self.TITLE, classes="pane-title")
         box = Input(
             placeholder=f"{self.FILTER_HINT}  (! inverts, Enter keeps, Esc clears)",
-            classes="pane-filter",
+            classes=f"pane-filter {MOVES_ON}",
         )
         box.display = False  # shown by `/`
         yield box
@@ -479,11 +479,13 @@ class Pane(Vertical, can_focus=False):
         )
 
     @on(Input.Submitted, ".pane-filter")
-    def _filter_kept(self, event: Input.Submitted) -> None:
+    async def _filter_kept(self, event: Input.Submitted) -> None:
         event.stop()
         if not event.value.strip():
             event.input.display = False
         self.focus_table()
+        app: Any = self.app
+        await app.read_held_keys()  # the keys typed after Enter: the table's now
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.help import HelpScreen
+from quarterdeck.console.screens.main import MainScreen
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.runs_pane import RunsPane
@@ -23,6 +25,14 @@ SIZE = (160, 40)
 
 def app_for(store: Store, **kwargs) -> QuarterdeckApp:
     return make_app(store, Settings(), clock=lambda: NOW, **kwargs)
+
+
+def burst(app: QuarterdeckApp, *keys: str) -> None:
+    """Keys read in one burst, as a terminal delivers fast typing: none acted on before the
+    next is read (Pilot's `press` lets each act first)."""
+    characters = {"slash": "/", "colon": ":", "enter": "\r"}
+    for key in keys:
+        app.post_message(events.Key(key, characters.get(key, key)))
 
 
 def runs_table(app: QuarterdeckApp) -> TableView:
@@ -134,6 +144,26 @@ async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) ->
         await pilot.press("escape")
         await settle(pilot)
         assert len(runs_table(app).keys) == 120
+
+
+async def test_keys_typed_right_after_a_boxs_enter_go_where_it_leaves_the_operator(
+    fleet_store: Store,
+) -> None:
+    """A box's Enter acts once its box has read it, and Textual hands the box the keys typed
+    after it meanwhile: `/crm` Enter `2` kept the filter `crm2` and stayed on Runs, `:runs`
+    Enter `3` typed `3` into a jump box already closed. They wait for Enter to act now."""
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(RunsPane)
+        burst(app, "slash", *"crm", "enter", "2")
+        await until(pilot, lambda: app.screen.current_pane().id == "touched")
+        await until(pilot, lambda: pane.view.text == "crm")
+        await settle(pilot)
+        assert pane.view.text == "crm"
+        burst(app, "colon", *"runs", "enter", "3")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await until(pilot, lambda: app.screen.current_pane().id == "approvals")
 
 
 async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
@@ -516,8 +546,6 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == run_id
         await pilot.press("colon", *"approvals", "enter")
         await settle(pilot)
-        from quarterdeck.console.screens.main import MainScreen
-
         assert isinstance(app.screen, MainScreen)
         assert app.screen.current_pane().id == "approvals"
 

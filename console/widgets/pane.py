@@ -154,7 +154,8 @@ class Pane(Vertical, can_focus=False):
     def key(self, record: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def title_parts(self) -> list[str]:
+    def title_parts(self, view: Any) -> list[str]:
+        """What the title says of `view` beyond its filter (its order, a toggle)."""
         return []
 
     def deciding(self, plan: Plan) -> None:
@@ -369,7 +370,10 @@ class Pane(Vertical, can_focus=False):
                 "· [b red]could not load[/] [dim](the rows from before; tried again at "
                 "the next refresh)[/]"
             )
-        parts.extend(self.title_parts())
+        # the view the rows shown are of: a new one (a key just pressed) is said as loading
+        # until its rows come, never claimed by rows of the one before
+        shown = self.view if self._shown_view is None else self._shown_view
+        parts.extend(self.title_parts(shown))
         table = self.query_one(TableView)
         if table.pinned:
             parts.append("· [b]pinned[/] [dim](Home follows newest)[/]")
@@ -378,9 +382,20 @@ class Pane(Vertical, can_focus=False):
                 f"· [b yellow]pinned {cells.text(table.left)} left this view[/] "
                 f"[dim]({self._why_gone()}; Home follows newest)[/]"
             )
-        if self.view.text.strip():
-            parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
+        if shown.text.strip():
+            parts.append(f"· filter [b]{cells.text(shown.text)}[/]")
+        if self.view != shown:
+            parts.append(f"· [yellow]loading {self._change(shown, self.view)}…[/]")
         self.query_one(".pane-title", Static).update(cells.content(" ".join(parts)))
+
+    def _change(self, shown: Any, wanted: Any) -> str:
+        """What the view `wanted` changes of the view `shown`, as the title says it."""
+        before = self.title_parts(shown)
+        said = [p.removeprefix("· ") for p in self.title_parts(wanted) if p not in before]
+        if wanted.text != shown.text:
+            text = wanted.text.strip()
+            said.append(f"filter [b]{cells.text(wanted.text)}[/]" if text else "without a filter")
+        return " · ".join(said) or "again"
 
     def _why_gone(self) -> str:
         text = self.view.text.strip()

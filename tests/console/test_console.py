@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,32 @@ async def test_keys_typed_right_after_a_boxs_enter_go_where_it_leaves_the_operat
         burst(app, "colon", *"runs", "enter", "3")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
         await until(pilot, lambda: app.screen.current_pane().id == "approvals")
+
+
+async def test_the_title_says_a_new_order_or_filter_is_loading_until_its_rows_come(
+    fleet_store: Store,
+) -> None:
+    """Under load a new order took seconds to come, and the title claimed it at once over the
+    rows of the old one (`sorted by duration ↓` over the newest runs first)."""
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(RunsPane)
+
+        def title() -> str:
+            return str(pane.query_one(".pane-title").render())
+
+        newest_first = runs_table(app).keys
+        pane.apply(dataclasses.replace(pane.view, sort="duration_s", text="crm"))
+        said = title()  # at once: the rows shown are still the old view's
+        assert "sorted by started (utc) ↓" in said and "filter" not in said.split("loading")[0]
+        assert "loading sorted by duration ↓ · filter crm…" in said
+        assert runs_table(app).keys == newest_first
+        await until(pilot, lambda: "loading" not in title())
+        assert "sorted by duration ↓" in title() and "filter crm" in title()
+        pane.apply(dataclasses.replace(pane.view, text=""))
+        assert "loading without a filter…" in title()
+        await until(pilot, lambda: "loading" not in title() and "filter" not in title())
 
 
 async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:

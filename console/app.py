@@ -58,7 +58,13 @@ from quarterdeck.console.messages import (
     TripDecisionWanted,
     WorkFailed,
 )
-from quarterdeck.console.pressed import HOLD_S, TypeAhead, read_escape_first, typed_into
+from quarterdeck.console.pressed import (
+    HOLD_S,
+    TypeAhead,
+    enter_moves_on,
+    read_escape_first,
+    typed_into,
+)
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.screens.decisions import DecisionsScreen
 from quarterdeck.console.screens.help import HelpScreen
@@ -169,24 +175,39 @@ class QuarterdeckApp(App[None]):
                 self.type_ahead.keys.append(event)
                 return
             self._before_shown(event)
+            if enter_moves_on(self.focused, event):
+                self.hold_keys("enter", then_read=True)
         self.pressed_at = event.time  # read in, or bubbled back up: its bindings run here
         try:
             await super().on_event(event)
         finally:
             self.pressed_at = None
 
-    def hold_keys(self, what: str, *, seconds: float = HOLD_S, why: str = "") -> None:
+    def hold_keys(
+        self, what: str, *, seconds: float = HOLD_S, why: str = "", then_read: bool = False
+    ) -> None:
         """Hold the keys read from now on for the dialog of the decision asked for (`what`):
         its dialog takes them (`take_held_keys`, `replay`), or `drop_held_keys` lets them go
         (see `pressed`), by itself after `seconds` (saying `why`). Asked again while holding,
-        the hold keeps its keys and ends `seconds` from now."""
+        the hold keeps its keys and ends `seconds` from now. `then_read`: the keys are not a
+        dialog's but wait for a key read before them to act (`read_held_keys`), and are read
+        after `seconds` at the latest, never dropped."""
         if self.type_ahead is None:
             self.type_ahead = TypeAhead(what)
         if self._type_ahead_timer is not None:
             self._type_ahead_timer.stop()
         self._type_ahead_timer = self.set_timer(
-            seconds, lambda: self.drop_held_keys(why or f"no dialog came within {seconds:g} s")
+            seconds,
+            self.read_held_keys
+            if then_read
+            else lambda: self.drop_held_keys(why or f"no dialog came within {seconds:g} s"),
         )
+
+    async def read_held_keys(self) -> None:
+        """The keys held so far read now, where they go now (`hold_keys` with `then_read`)."""
+        held = self.take_held_keys()
+        if held is not None:
+            await self.replay(held.keys)
 
     def take_held_keys(self) -> TypeAhead | None:
         """The keys held so far, the hold ended: keys read from now on go where they go."""

@@ -153,6 +153,8 @@ class DecisionsFlow:
 
         def decided(reason: str | None) -> None:
             if reason:
+                if main is not None:
+                    main.current_pane().deciding(plan)
                 self._in_thread(self._record, plan, reason, trip, doing=f"recording {plan.action}")
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
@@ -173,7 +175,8 @@ class DecisionsFlow:
         """A pane showed new rows. Under a dialog that says which of its runs are not on
         screen, that is worked out again: a refresh begun before it opened may land under it
         (the refreshes asked for while it is open wait until it closes)."""
-        dialog, main = self.app.screen, self.app.main_screen()
+        stack = self.app.screen_stack  # (empty as the console quits: rows may land then)
+        dialog, main = (stack[-1] if stack else None), self.app.main_screen()
         if isinstance(dialog, DecideScreen) and dialog.hidden is not None and main is not None:
             hidden = _not_listed(dialog.plan, main.listed_runs())
             if hidden is not None:

@@ -57,6 +57,19 @@ SEEN_S = 0.5
 HOLD_S = 5.0
 
 
+#: The class of a box whose Enter hands the operator on (keeps a filter and goes to the table,
+#: submits a jump): the keys typed after that Enter wait until it has (`enter_moves_on`).
+MOVES_ON = "enter-moves-on"
+
+
+def enter_moves_on(widget: Widget | None, key: events.Key) -> bool:
+    """`key` is an Enter the focused box (`MOVES_ON`) acts on only once it has read it, from
+    its own queue; the keys read after it, meanwhile, would be handed to the same box (`/crm`
+    Enter `2` kept the filter `crm2`). So the app holds them until the box's screen or pane
+    has acted (`read_held_keys` in its Submitted handler)."""
+    return key.key == "enter" and isinstance(widget, Input) and widget.has_class(MOVES_ON)
+
+
 def typed_into(widget: Widget | None) -> bool:
     """The focused widget takes text: printable keys are its, not bindings'."""
     return isinstance(widget, (Input, TextArea))

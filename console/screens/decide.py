@@ -14,7 +14,10 @@ Enter among them still moves on to the name box, but does not decide: nobody has
 dialog yet, so it says to press Enter again. The same holds for a dialog that opened by itself
 (a trip's) and an Enter pressed less than `SEEN_S` after it showed: an operator typing when
 it appeared was not answering it. Enter is the dialog's own (priority) key for this, since the
-moment a key was pressed is known only as it is read (`App.pressed_at`).
+moment a key was pressed is known only as it is read (`App.pressed_at`). It acts after the
+keys typed before it have reached their box, and the keys typed after it wait until it has
+(`App.hold_keys(then_read=True)`): they go where it leaves the operator, the screen below if
+it decided, never into the box of a dialog already closed.
 
 Stale runs are said, not offered: a stale run's runner has most likely gone and would not
 acknowledge, so including them is a separate, deliberate step (`p` on the run, or the CLI's
@@ -29,6 +32,7 @@ so what is recorded is what the operator read and confirmed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -244,9 +248,21 @@ class DecideScreen(ModalScreen[str | None]):
         after the keys typed before it: read as a priority key, it is ahead of the ones the box
         has not taken in yet."""
         pressed = getattr(self.app, "pressed_at", None)
+        # The keys typed after Enter wait until it has acted: read before, they went to the
+        # box of the dialog it then closed (a `1` for the Runs pane was lost in a reason
+        # already recorded), where now they go where it leaves the operator.
+        app: Any = self.app
+        app.hold_keys("confirm", then_read=True)
         (self.focused or self).call_later(self._enter, pressed)
 
-    def _enter(self, pressed: float | None) -> None:
+    async def _enter(self, pressed: float | None) -> None:
+        try:
+            self._act_on_enter(pressed)
+        finally:
+            app: Any = self.app
+            await app.read_held_keys()
+
+    def _act_on_enter(self, pressed: float | None) -> None:
         focused = self.focused
         if isinstance(focused, Button) and focused.id == "decide-cancel":
             self.action_cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual import events
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from quarterdeck.console.pressed import MOVES_ON
 from quarterdeck.queries.touches import parse_record
 
 COMMANDS = (
@@ -81,7 +83,9 @@ class JumpScreen(ModalScreen[Jump | None]):
         hint = "   ".join(f"{c}" for c, _ in COMMANDS)
         with Vertical():
             yield Input(
-                placeholder=":run r-1042   :record crm/Contact/C-00042   :touched", id="jump-input"
+                placeholder=":run r-1042   :record crm/Contact/C-00042   :touched",
+                id="jump-input",
+                classes=MOVES_ON,
             )
             yield Static(hint, id="jump-hint", markup=False)
             yield Static("", id="jump-error", markup=False)
@@ -110,8 +114,11 @@ class JumpScreen(ModalScreen[Jump | None]):
             jump = parse_jump(event.value)
         except ValueError as exc:
             self.query_one("#jump-error", Static).update(str(exc))
-            return
-        self.dismiss(jump)
+        else:
+            self.dismiss(jump)
+        # the keys typed after Enter: where the jump leads, once it has (the app jumps next)
+        app: Any = self.app
+        app.call_next(app.read_held_keys)
 
     def action_dismiss(self, result: Jump | None = None) -> None:  # type: ignore[override]
         self.dismiss(result)

@@ -13,9 +13,11 @@ from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.pressed import typed_into
 from quarterdeck.console.widgets.pane import Page, Pane
+from quarterdeck.console.widgets.table import TableView
 from quarterdeck.desk import key_state
 from quarterdeck.formats import duration
 from quarterdeck.queries.columns import APPROVALS, without
+from quarterdeck.queries.decisions import Plan
 
 #: The approval columns but the id and the expiry, which the request's screen shows.
 SHOWN = without(APPROVALS, "approval_id", "expires_at")
@@ -56,6 +58,9 @@ class ApprovalsPane(Pane):
 
     def __init__(self, reader: StoreReader, *, id: str | None = None) -> None:
         super().__init__(reader, ApprovalsView(), id=id)
+        #: the request being decided here and the row it was on, until the refreshed rows
+        #: show it decided (`keep_after`)
+        self._decided: tuple[str, int] | None = None
 
     def fetch(self, view: ApprovalsView, page: Page) -> pa.Table:
         return self.reader.approvals(text=view.text, limit=page.limit, offset=page.offset)
@@ -78,6 +83,26 @@ class ApprovalsPane(Pane):
             "reason": cells.text(a["reason"]),
         }
         return [cell[c.key] for c in SHOWN]
+
+    def deciding(self, plan: Plan) -> None:
+        """A request decided leaves the pending ones for the decided ones below: the cursor
+        stays where it is on screen, on the request that takes its place (the next pending
+        one), not on the decided one, which, followed down the list with the rows above
+        kept in view, scrolled every pending request above it out of sight."""
+        table = self.query_one(TableView)
+        if plan.target_kind == "approval" and plan.target in table.keys:
+            self._decided = (plan.target, table.keys.index(plan.target))
+
+    def keep_after(self, message: Pane.Loaded) -> str | None:
+        if self._decided is None:
+            return None
+        approval_id, place = self._decided
+        status = dict(zip(message.keys, message.records.column("status").to_pylist(), strict=True))
+        if status.get(approval_id) == "pending" or not message.keys:
+            return None  # not stored as decided yet: the next refresh will be
+        self._decided = None
+        self.query_one(TableView).pinned = False  # its pin was the dialog's, now closed
+        return message.keys[min(place, len(message.keys) - 1)]
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenApproval(key))

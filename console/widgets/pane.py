@@ -43,8 +43,9 @@ from textual_fastdatatable import DataTable
 from quarterdeck.console import cells
 from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import DecisionWanted, WorkFailed, want_decision
-from quarterdeck.console.pressed import SEEN_S, typed_into
+from quarterdeck.console.pressed import MOVES_ON, SEEN_S, typed_into
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.queries.decisions import Plan
 
 #: Rows fetched at once. At most 5,000 keeps every page a top-N in DuckDB: above that (and
 #: above 0.7% of the rows it expects) it sorts the whole table instead.
@@ -155,8 +156,17 @@ class Pane(Vertical, can_focus=False):
     def key(self, record: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def title_parts(self) -> list[str]:
+    def title_parts(self, view: Any) -> list[str]:
+        """What the title says of `view` beyond its filter (its order, a toggle)."""
         return []
+
+    def deciding(self, plan: Plan) -> None:
+        """The operator confirmed `plan` in its dialog (it is being recorded)."""
+
+    def keep_after(self, message: Loaded) -> str | None:
+        """The key the cursor goes back to when a refresh's rows are shown (None: the row it
+        is on, see `TableView.show`)."""
+        return None
 
     def key_states(self) -> tuple[bool | None, ...]:
         """What the keys in ROW_KEYS are for the row under the cursor (see `check_action`);
@@ -169,7 +179,7 @@ class Pane(Vertical, can_focus=False):
         yield Static(self.TITLE, classes="pane-title")
         box = Input(
             placeholder=f"{self.FILTER_HINT}  (! inverts, Enter keeps, Esc clears)",
-            classes="pane-filter",
+            classes=f"pane-filter {MOVES_ON}",
         )
         box.display = False  # shown by `/`
         yield box
@@ -270,14 +280,14 @@ class Pane(Vertical, can_focus=False):
             changed = self._shown_view is not None and view != self._shown_view
             first = self._shown_view is None or changed
             self._shown_view = view
-            if changed:
-                table.left = None  # the operator's own new view
+            if changed:  # the operator's own new view, from its top: nothing pinned there
+                table.pinned, table.left = False, None
             left = table.left
             table.show(
                 ("", *self.LABELS),
                 self._marked(message, first=first),
                 message.keys,
-                keep="" if changed else None,
+                keep="" if changed else self.keep_after(message),
             )
             if table.left is not None and table.left != left:
                 self.app.notify(
@@ -363,7 +373,10 @@ class Pane(Vertical, can_focus=False):
                 "· [b red]could not load[/] [dim](the rows from before; tried again at "
                 "the next refresh)[/]"
             )
-        parts.extend(self.title_parts())
+        # the view the rows shown are of: a new one (a key just pressed) is said as loading
+        # until its rows come, never claimed by rows of the one before
+        shown = self.view if self._shown_view is None else self._shown_view
+        parts.extend(self.title_parts(shown))
         table = self.query_one(TableView)
         if table.pinned:
             parts.append("· [b]pinned[/] [dim](Home follows newest)[/]")
@@ -372,9 +385,20 @@ class Pane(Vertical, can_focus=False):
                 f"· [b yellow]pinned {cells.text(table.left)} left this view[/] "
                 f"[dim]({self._why_gone()}; Home follows newest)[/]"
             )
-        if self.view.text.strip():
-            parts.append(f"· filter [b]{cells.text(self.view.text)}[/]")
+        if shown.text.strip():
+            parts.append(f"· filter [b]{cells.text(shown.text)}[/]")
+        if self.view != shown:
+            parts.append(f"· [yellow]loading {self._change(shown, self.view)}…[/]")
         self.query_one(".pane-title", Static).update(cells.content(" ".join(parts)))
+
+    def _change(self, shown: Any, wanted: Any) -> str:
+        """What the view `wanted` changes of the view `shown`, as the title says it."""
+        before = self.title_parts(shown)
+        said = [p.removeprefix("· ") for p in self.title_parts(wanted) if p not in before]
+        if wanted.text != shown.text:
+            text = wanted.text.strip()
+            said.append(f"filter [b]{cells.text(wanted.text)}[/]" if text else "without a filter")
+        return " · ".join(said) or "again"
 
     def _why_gone(self) -> str:
         text = self.view.text.strip()
@@ -473,11 +497,13 @@ class Pane(Vertical, can_focus=False):
         )
 
     @on(Input.Submitted, ".pane-filter")
-    def _filter_kept(self, event: Input.Submitted) -> None:
+    async def _filter_kept(self, event: Input.Submitted) -> None:
         event.stop()
         if not event.value.strip():
             event.input.display = False
         self.focus_table()
+        app: Any = self.app
+        await app.read_held_keys()  # the keys typed after Enter: the table's now
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -160,9 +160,9 @@ class RunsPane(Pane):
         }
         return [cell[c.key] for c in RUNS]
 
-    def title_parts(self) -> list[str]:
-        label = next(c.header for c in RUNS if c.key == self.view.sort)
-        return [f"· sorted by {label.lower()} {'↓' if self.view.descending else '↑'}"]
+    def title_parts(self, view: RunsView) -> list[str]:
+        label = next(c.header for c in RUNS if c.key == view.sort)
+        return [f"· sorted by {label.lower()} {'↓' if view.descending else '↑'}"]
 
     def open(self, key: str) -> None:
         self.post_message(self.OpenRun(key))

@@ -53,25 +53,46 @@ class StatusBar(Static):
         self.server_problem = problem
         self._render_text()
 
+    def on_resize(self) -> None:
+        self._render_text()
+
     def _render_text(self) -> None:
-        parts = [f"[b]store[/] {cells.text(_short_path(self.store_path))}"]
-        if self.server_problem is not None:
-            parts.append("[reverse bold red] SERVER GONE [/] [bold red]reconnecting…[/]")
-        elif self.served:
-            parts.append("[b]via server[/]")
+        """What there is to say, in as many cells as the bar has: on a narrow terminal (80
+        columns) the store's path is said shorter, then not, then the server's mention, so
+        that the counts, the quarantine and READ-ONLY are never cut off at the right edge."""
+        news: list[str] = []
         if self.following:
-            parts.append(_follow_text(self.follow))
+            news.append(_follow_text(self.follow))
         if self.counts is not None:
-            parts.append(f"{self.counts.runs:,} runs")
+            news.append(f"{self.counts.runs:,} runs")
             if self.counts.quarantined:
-                parts.append(
+                news.append(
                     f"[bold yellow]⚠ {self.counts.quarantined:,} quarantined[/] [dim](Q)[/]"
                 )
             else:
-                parts.append("[dim]0 quarantined[/]")
+                news.append("[dim]0 quarantined[/]")
         if self.read_only:
-            parts.append("[reverse bold] READ-ONLY [/]")
-        self.update(cells.content("  ·  ".join(parts)))
+            news.append("[reverse bold] READ-ONLY [/]")
+        server = []
+        if self.server_problem is not None:
+            server.append("[reverse bold red] SERVER GONE [/] [bold red]reconnecting…[/]")
+        elif self.served:
+            server.append("[b]via server[/]")
+        path = _short_path(self.store_path)
+        widest = [
+            [f"[b]store[/] {cells.text(path)}", *server, *news],
+            [f"[b]store[/] {cells.text(Path(path).name)}", *server, *news],
+            [*server, *news],
+        ]
+        fits = self.content_region.width
+        for parts in widest:
+            shown = cells.content("  ·  ".join(parts))
+            if not fits or shown.cell_length <= fits:
+                break
+        else:  # the server's mention last: SERVER GONE stays, shorter
+            gone = ["[reverse bold red] SERVER GONE [/]"] if self.server_problem else []
+            shown = cells.content(" · ".join([*gone, *news]))
+        self.update(shown)
 
 
 def _follow_text(flow: Flow | None) -> str:

@@ -76,8 +76,8 @@ class TouchedPane(Pane):
     def row(self, t: dict[str, Any]) -> list[str]:
         return cells.touch_row(t, SHOWN)
 
-    def title_parts(self) -> list[str]:
-        if self.view.out_of_scope:
+    def title_parts(self, view: TouchView) -> list[str]:
+        if view.out_of_scope:
             return ["· [bold red]out of scope only[/] [dim](o shows all)[/]"]
         return ["· [dim]o: out of scope only[/]"]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
 from quarterdeck.console.screens.help import HelpScreen
+from quarterdeck.console.screens.main import MainScreen
 from quarterdeck.console.screens.quarantine import QuarantineScreen
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets.runs_pane import RunsPane
@@ -24,6 +27,14 @@ SIZE = (160, 40)
 
 def app_for(store: Store, **kwargs) -> QuarterdeckApp:
     return make_app(store, Settings(), clock=lambda: NOW, **kwargs)
+
+
+def burst(app: QuarterdeckApp, *keys: str) -> None:
+    """Keys read in one burst, as a terminal delivers fast typing: none acted on before the
+    next is read (Pilot's `press` lets each act first)."""
+    characters = {"slash": "/", "colon": ":", "enter": "\r"}
+    for key in keys:
+        app.post_message(events.Key(key, characters.get(key, key)))
 
 
 def runs_table(app: QuarterdeckApp) -> TableView:
@@ -47,6 +58,27 @@ async def test_runs_pane_lists_every_run_newest_first(fleet_store: Store) -> Non
 
 #: The glyphs Textual draws a scrollbar thumb's ends with, in eighths of a cell.
 EIGHTHS = set("▁▂▃▄▅▆▇▉▊▋▌▍▎▏")
+
+
+async def test_on_80_columns_the_status_bar_says_the_shorter_path_not_less_news(
+    tmp_path: Path, fleet_copy
+) -> None:
+    """At 80 columns a long store path pushed the runs, the quarantined lines and READ-ONLY
+    past the right edge: the path gives way first."""
+    path = fleet_copy(tmp_path / "operations" / "fleet-of-the-payments-team" / "store.duckdb")
+    store = Store.open(path)
+    try:
+        app = app_for(store, read_only=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            bar = app.screen.query_one("#status-bar")
+            await until(pilot, lambda: "quarantined" in str(bar.render()))
+            said = str(bar.render())
+            assert "120 runs" in said and "⚠ 9 quarantined (Q)" in said and "READ-ONLY" in said
+            assert len(said) <= 78  # (80, less its padding)
+            await pilot.resize_terminal(200, 24)
+            await until(pilot, lambda: str(path.parent) in str(bar.render()))
+    finally:
+        store.close()
 
 
 async def test_no_stray_blocks_at_the_edges_of_a_tables_rows(fleet_store: Store) -> None:
@@ -114,6 +146,52 @@ async def test_filter_keeps_on_enter_and_clears_on_escape(fleet_store: Store) ->
         await pilot.press("escape")
         await settle(pilot)
         assert len(runs_table(app).keys) == 120
+
+
+async def test_keys_typed_right_after_a_boxs_enter_go_where_it_leaves_the_operator(
+    fleet_store: Store,
+) -> None:
+    """A box's Enter acts once its box has read it, and Textual hands the box the keys typed
+    after it meanwhile: `/crm` Enter `2` kept the filter `crm2` and stayed on Runs, `:runs`
+    Enter `3` typed `3` into a jump box already closed. They wait for Enter to act now."""
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(RunsPane)
+        burst(app, "slash", *"crm", "enter", "2")
+        await until(pilot, lambda: app.screen.current_pane().id == "touched")
+        await until(pilot, lambda: pane.view.text == "crm")
+        await settle(pilot)
+        assert pane.view.text == "crm"
+        burst(app, "colon", *"runs", "enter", "3")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await until(pilot, lambda: app.screen.current_pane().id == "approvals")
+
+
+async def test_the_title_says_a_new_order_or_filter_is_loading_until_its_rows_come(
+    fleet_store: Store,
+) -> None:
+    """Under load a new order took seconds to come, and the title claimed it at once over the
+    rows of the old one (`sorted by duration ↓` over the newest runs first)."""
+    app = app_for(fleet_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(RunsPane)
+
+        def title() -> str:
+            return str(pane.query_one(".pane-title").render())
+
+        newest_first = runs_table(app).keys
+        pane.apply(dataclasses.replace(pane.view, sort="duration_s", text="crm"))
+        said = title()  # at once: the rows shown are still the old view's
+        assert "sorted by started (utc) ↓" in said and "filter" not in said.split("loading")[0]
+        assert "loading sorted by duration ↓ · filter crm…" in said
+        assert runs_table(app).keys == newest_first
+        await until(pilot, lambda: "loading" not in title())
+        assert "sorted by duration ↓" in title() and "filter crm" in title()
+        pane.apply(dataclasses.replace(pane.view, text=""))
+        assert "loading without a filter…" in title()
+        await until(pilot, lambda: "loading" not in title() and "filter" not in title())
 
 
 async def test_sort_keys_reorder_the_runs(fleet_store: Store) -> None:
@@ -521,8 +599,6 @@ async def test_colon_jumps_to_a_record_and_to_a_run(fleet_store: Store) -> None:
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == run_id
         await pilot.press("colon", *"approvals", "enter")
         await settle(pilot)
-        from quarterdeck.console.screens.main import MainScreen
-
         assert isinstance(app.screen, MainScreen)
         assert app.screen.current_pane().id == "approvals"
 

@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Button, Input
+from textual import events
+from textual.widgets import Button, ContentSwitcher, Input
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.console.screens.decide import DecideScreen
 from quarterdeck.console.widgets.approvals_pane import ApprovalsPane
 from quarterdeck.console.widgets.runs_pane import RunsPane
@@ -265,6 +267,69 @@ async def test_a_refusal_is_explained_and_not_recorded(
         )
         assert not isinstance(app.screen, DecideScreen)
         assert not (tmp_path / "journal.jsonl").exists()
+
+
+async def test_keys_typed_after_enter_go_where_it_leaves_the_operator(
+    pending_store: Store, tmp_path: Path
+) -> None:
+    """Enter in the dialog acts after the keys typed before it (the reason's last letters):
+    the keys typed right after it wait until it has. Read at once, as a terminal burst is,
+    `1` went to the reason box of the dialog Enter then closed, and the Runs pane never came;
+    now it switches to it, and keys after an Enter that closed nothing stay the dialog's."""
+    desk = desk_for(pending_store, tmp_path, {"finance-approver"})
+    app = app_for(pending_store, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
+        await pilot.press("3")
+        await to_row(pilot, app, ApprovalsPane, lambda a: a["approval_id"] == "apr-fin")
+        await pilot.pause(SEEN_S)  # (a key pressed as the pane comes up decides nothing)
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
+        dialog = app.screen
+        reason = dialog.query_one("#decide-reason", Input)
+        burst = [events.Key("enter", "\r"), events.Key("o", "o"), events.Key("k", "k")]
+        for key in burst:  # in one burst: read before any of them is acted on
+            app.post_message(key)
+        await until(pilot, lambda: reason.value == "ok")  # no reason yet: Enter closed nothing
+        assert app.screen is dialog  # (the error said, then cleared by the typing)
+        for key in (events.Key("enter", "\r"), events.Key("1", "1")):
+            app.post_message(key)
+        await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+        await until(pilot, lambda: app.screen.query_one(ContentSwitcher).current == "runs")
+        record = json.loads((tmp_path / "journal.jsonl").read_text())
+        assert record["approval_id"] == "apr-fin" and record["reason"] == "ok"
+
+
+async def test_after_a_request_is_decided_the_cursor_is_on_the_next_pending_one(
+    pending_store: Store, tmp_path: Path
+) -> None:
+    """The decided request moves down among the decided ones. The cursor stays at its place
+    on screen, now on the request that took its place: following the decided one down, with
+    the rows above it kept in view, had scrolled every pending request out of sight."""
+    desk = desk_for(pending_store, tmp_path, {"finance-approver"})
+    app = app_for(pending_store, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one(RunsPane).records is not None)
+        await pilot.press("3")
+        pane = app.screen.query_one(ApprovalsPane)
+        await to_row(pilot, app, ApprovalsPane, lambda a: a["approval_id"] == "apr-fin")
+        table = pane.query_one(TableView)
+        assert table.keys[:2] == ["apr-fin", "apr-tre"]  # pending first
+        await pilot.pause(SEEN_S)
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
+        await type_into(pilot, "#decide-reason", "invoices checked")
+        await pilot.press("enter")
+
+        def status(approval_id: str) -> str:
+            assert pane.records is not None
+            return pane.records.column("status").to_pylist()[table.keys.index(approval_id)]
+
+        await until(pilot, lambda: status("apr-fin") == "approved")
+        await pilot.pause()
+        assert table.keys.index("apr-fin") > table.keys.index("apr-tre")
+        assert table.current_key() == "apr-tre" and not table.pinned
+        assert round(table.table.scroll_y) == 0  # the pending request in view
 
 
 def test_the_runs_recorded_are_the_runs_the_dialog_named(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual import events
+from textual.pilot import Pilot
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -36,6 +37,26 @@ def runs(app: QuarterdeckApp) -> TableView:
 def title(app: QuarterdeckApp) -> str:
     pane = app.screen_stack[1].query_one(RunsPane)
     return str(pane.query_one(".pane-title").render())
+
+
+def two_runs(tmp_path: Path) -> tuple[Store, Path, QuarterdeckApp]:
+    """A store with runs r-a and r-b (newer), its logs' folder, and a console on it whose
+    operator has the role operator."""
+    store = Store.open(tmp_path / "qd.duckdb")
+    logs = tmp_path / "logs"
+    for run_id, ts in (("r-a", "2026-11-20T08:58:00Z"), ("r-b", "2026-11-20T08:58:30Z")):
+        add_run(store, logs, run_id, ts)
+    desk = desk_for(store, tmp_path, {"operator"})
+    return store, logs, make_app(store, Settings(), clock=lambda: NOW, desk=desk)
+
+
+async def pin_by_a_decision_key(pilot: Pilot, app: QuarterdeckApp) -> None:
+    """`p` on the row under the cursor, then Esc: the row stays pinned."""
+    app.screen_stack[1].query_one(RunsPane).switched_at -= SEEN_S
+    await pilot.press("p")
+    await until(pilot, lambda: isinstance(app.screen, DecideScreen))
+    await pilot.press("escape")
+    await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
 
 
 async def test_the_dialog_names_the_row_under_the_cursor_when_the_key_was_pressed(
@@ -134,12 +155,7 @@ async def test_a_pinned_row_that_leaves_the_filter_is_said_and_pins_no_other(
 ) -> None:
     """`/running`, `p` on a run then Esc: the run finishes and no longer matches the filter.
     The pane says the pinned row left, and the row now under the cursor is not pinned."""
-    store = Store.open(tmp_path / "qd.duckdb")
-    logs = tmp_path / "logs"
-    for run_id, ts in (("r-a", "2026-11-20T08:58:00Z"), ("r-b", "2026-11-20T08:58:30Z")):
-        add_run(store, logs, run_id, ts)
-    desk = desk_for(store, tmp_path, {"operator"})
-    app = make_app(store, Settings(), clock=lambda: NOW, desk=desk)
+    store, logs, app = two_runs(tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
             table = runs(app)
@@ -149,11 +165,7 @@ async def test_a_pinned_row_that_leaves_the_filter_is_said_and_pins_no_other(
             await until(pilot, lambda: app.focused is table.table)
             await pilot.press("down")
             await until(pilot, lambda: table.current_key() == "r-a")
-            app.screen_stack[1].query_one(RunsPane).switched_at -= SEEN_S
-            await pilot.press("p")
-            await until(pilot, lambda: isinstance(app.screen, DecideScreen))
-            await pilot.press("escape")
-            await until(pilot, lambda: not isinstance(app.screen, DecideScreen))
+            await pin_by_a_decision_key(pilot, app)
             assert table.pinned and table.current_key() == "r-a"
 
             finished = event("run.finished", "2026-11-20T08:59:00Z", "r-a", status="succeeded")
@@ -169,5 +181,35 @@ async def test_a_pinned_row_that_leaves_the_filter_is_said_and_pins_no_other(
             )
             await pilot.press("home")  # following the newest again: the note goes
             await until(pilot, lambda: "left this view" not in title(app))
+    finally:
+        store.close()
+
+
+async def test_a_new_order_or_filter_starts_at_the_top_with_nothing_pinned(
+    tmp_path: Path,
+) -> None:
+    """A new view starts at its top; a pin from before it (a decision's) does not carry over
+    to whatever row is first there: new rows come in under the cursor, not above it, out of
+    sight, under a title still saying pinned."""
+    store, logs, app = two_runs(tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            table = runs(app)
+            await until(pilot, lambda: table.keys == ["r-b", "r-a"] and app.focused is table.table)
+            await pilot.press("down")
+            await until(pilot, lambda: table.current_key() == "r-a")
+            await pin_by_a_decision_key(pilot, app)
+            assert table.pinned and "pinned" in title(app)
+
+            await pilot.press("S")  # oldest first
+            await until(pilot, lambda: table.keys == ["r-a", "r-b"])
+            await pilot.press("S")  # newest first again
+            await until(pilot, lambda: table.keys == ["r-b", "r-a"])
+            assert not table.pinned and "pinned" not in title(app)
+            assert table.current_key() == "r-b"
+            add_run(store, logs, "r-c", "2026-11-20T08:59:00Z")
+            app.action_refresh()
+            await until(pilot, lambda: table.keys == ["r-c", "r-b", "r-a"])
+            assert table.current_key() == "r-c"  # the newest, under the cursor
     finally:
         store.close()

@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace, settings: config_mod.Settings) -> int:
         try:
             server = demo.start_server(
                 db,
-                config=demo.server_config(work, settings),
+                config=demo.server_config(work, settings, db),
                 follow=[logs],
                 log=work / "serve.log",
             )

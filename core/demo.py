@@ -216,13 +216,17 @@ def stop_runner(runner: subprocess.Popen[bytes]) -> None:
     stop(runner, grace=5.0)
 
 
-def server_config(work: Path, settings: Settings) -> Path:
+def server_config(work: Path, settings: Settings, db: Path | None = None) -> Path:
     """The config file the demo's server runs with: the user's own when there is one, else
     the demo's settings (for the login name the server knows this user's clients by) written
-    to `quarterdeck.toml` in the demo's folder."""
+    to `quarterdeck.toml` in the demo's folder, naming the demo's store `db` (absolute) so
+    that `--config` with that file reaches it from anywhere."""
     if settings.source is not None:
         return Path(settings.source)
     chosen = demo_settings(settings, name_of(os.getuid()))
+    if db is not None:
+        store = chosen.store.model_copy(update={"path": str(db.resolve())})
+        chosen = chosen.model_copy(update={"store": store})
     path = work / FILE_NAME
     path.write_text(to_toml(chosen.model_dump(mode="json", exclude_defaults=True)))
     return path

@@ -137,9 +137,10 @@ def test_a_demo_killed_outright_leaves_no_process_behind(
 
 
 def test_the_demo_config_reads_back_as_the_demo_settings(tmp_path: Path) -> None:
-    written = demo.server_config(tmp_path, Settings())
+    written = demo.server_config(tmp_path, Settings(), tmp_path / "demo.duckdb")
     back = load(str(written))
     assert back.trigger == demo.DEMO_TRIGGERS
+    assert back.store.path == str((tmp_path / "demo.duckdb").resolve())
     ((name, roles),) = back.operators.items()
     assert "operator" in roles.roles
     assert written.read_text().startswith(f'operator = "{name}"\n')

@@ -20,7 +20,9 @@ it parses back to the exact value; touched.csv and touched.parquet are data and 
 
 A bundle holds what the server keeps to its own user (touched records' before/after values,
 decision reasons), so it is written private: the folder 0700, each file 0600, whatever the
-umask (the files are created so before anything is written into them).
+umask (the files are created so before anything is written into them). It appears whole or
+not at all: it is written into a hidden folder beside `out` and renamed to `out` at the end, so
+nobody (a reviewer, `verify`, a crash) ever meets a bundle half written.
 
 Times are UTC and say so wherever they are written: ISO 8601 with `Z` in evidence.json and in
 the CSV (`2026-11-26T08:00:03.000000Z`), `timestamp[us, tz=UTC]` in the Parquet file, `…Z` in
@@ -33,6 +35,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -76,41 +80,58 @@ def write(
     store: Path,
     scope: str,
 ) -> Path:
-    """Write the bundle for `collected` runs into `out` (created; must be empty)."""
-    if out.exists() and any(out.iterdir()):
+    """Write the bundle for `collected` runs into `out` (created; must be empty), whole:
+    written in a hidden folder beside it, then renamed to `out`."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out} is not empty; give a new folder for the bundle")
+    work: Path | None = None
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        out.chmod(0o700)
-        for name in (*FILES, MANIFEST):  # private before a byte of it is written
-            os.close(os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        document = {
-            "bundle": {
-                "generated_at": generated_at,
-                "store": str(store),
-                "scope": scope,
-                "runs": len(collected),
-                "format": "quarterdeck-evidence/1",
-            },
-            "runs": list(collected),
-        }
-        (out / "evidence.json").write_text(
-            printable_json(
-                json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-        table = touches_table(list(collected))
-        pa_csv.write_csv(_iso_times(table), out / "touched.csv")
-        pq.write_table(table, out / "touched.parquet")
-        (out / "report.md").write_text(
-            report(collected, generated_at=generated_at, scope=scope), encoding="utf-8"
-        )
-        (out / MANIFEST).write_text(manifest(out), encoding="utf-8")
-    except OSError as exc:
-        raise BundleError(f"cannot write the bundle in {out}: {exc.strerror or exc}") from exc
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        work.chmod(0o700)
+        _write_files(work, collected, generated_at=generated_at, store=store, scope=scope)
+        os.rename(work, out)  # (over an empty folder too)
+    except BaseException as exc:  # whatever stopped it, no half-written bundle is left
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BundleError(f"cannot write the bundle in {out}: {exc.strerror or exc}") from exc
+        raise
     return out
+
+
+def _write_files(
+    out: Path,
+    collected: Sequence[dict[str, Any]],
+    *,
+    generated_at: datetime,
+    store: Path,
+    scope: str,
+) -> None:
+    for name in (*FILES, MANIFEST):  # private before a byte of it is written
+        os.close(os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    document = {
+        "bundle": {
+            "generated_at": generated_at,
+            "store": str(store),
+            "scope": scope,
+            "runs": len(collected),
+            "format": "quarterdeck-evidence/1",
+        },
+        "runs": list(collected),
+    }
+    (out / "evidence.json").write_text(
+        printable_json(json.dumps(document, indent=2, ensure_ascii=False, default=_json_default))
+        + "\n",
+        encoding="utf-8",
+    )
+    table = touches_table(list(collected))
+    pa_csv.write_csv(_iso_times(table), out / "touched.csv")
+    pq.write_table(table, out / "touched.parquet")
+    (out / "report.md").write_text(
+        report(collected, generated_at=generated_at, scope=scope), encoding="utf-8"
+    )
+    (out / MANIFEST).write_text(manifest(out), encoding="utf-8")
 
 
 def _iso_times(table: pa.Table) -> pa.Table:

@@ -158,13 +158,12 @@ async def test_e_on_a_run_writes_its_bundle(fleet_store: Store) -> None:
         run_id = pane.current_record()["run_id"]
         await pilot.press("e")
         folder = Path("evidence")
-        await until(
-            pilot,
-            lambda: (
-                folder.exists() and any((d / bundle.MANIFEST).exists() for d in folder.iterdir())
-            ),
-        )
-        made = next(folder.iterdir())
+
+        def bundles() -> list[Path]:  # (not the hidden folder one is written in)
+            return [d for d in folder.iterdir() if not d.name.startswith(".")]
+
+        await until(pilot, lambda: folder.exists() and bool(bundles()))
+        (made,) = bundles()  # whole as soon as it is there
         assert made.name.startswith(run_id) and bundle.verify(made) == []
 
 
@@ -299,3 +298,24 @@ def test_the_report_rounds_numbers_for_people_and_times_each_approval(
         "expires never (no expiry given); **approved** by bob at 2026-11-20 08:40:00Z: checked"
         in approvals
     )
+
+
+def test_a_bundle_appears_whole_or_not_at_all(fleet_store: Store, tmp_path: Path) -> None:
+    """Written in a hidden folder and renamed: a failure part way leaves nothing behind, and
+    an empty folder given for it is filled."""
+    run_id = out_of_scope_run(fleet_store)
+    collected = [evidence.collect(fleet_store.con, run_id, now=NOW)]
+    with pytest.raises(TypeError):  # a value JSON cannot hold, found while writing
+        bundle.write(
+            tmp_path / "bundles" / "b",
+            [{**collected[0], "x": object()}],
+            generated_at=NOW,
+            store=fleet_store.path,
+            scope="x",
+        )
+    where = tmp_path / "bundles"
+    assert not where.exists() or list(where.iterdir()) == []
+    (where / "b").mkdir(parents=True)
+    out = bundle.write(where / "b", collected, generated_at=NOW, store=fleet_store.path, scope="x")
+    assert bundle.verify(out) == [] and list(where.iterdir()) == [out]
+    assert (out.stat().st_mode & 0o777) == 0o700

@@ -199,6 +199,7 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
     attrs = attributes(raw.get("attributes"))
     status = raw.get("status") or {}
     failed = status.get("code") in (STATUS_ERROR, "STATUS_CODE_ERROR")
+    message = status.get("message") or (_exception(raw) if failed else None)
     return _Span(
         raw=raw,
         resource=resource,
@@ -209,9 +210,21 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
         start=start,
         end=_ts(raw.get("endTimeUnixNano")),
         failed=failed,
-        error=(status.get("message") or "error") if failed else None,
+        error=(message or "error") if failed else None,
         role=conventions.role(attrs),
     )
+
+
+def _exception(raw: dict[str, Any]) -> str | None:
+    """What the span's last `exception` event says (`type: message`): an error status set
+    without a description (the SDK's `record_exception` and `StatusCode.ERROR`) says no more."""
+    for event in reversed(raw.get("events") or []):
+        if isinstance(event, dict) and event.get("name") == "exception":
+            found = attributes(event.get("attributes"))
+            kind, text = found.get("exception.type"), found.get("exception.message")
+            said = ": ".join(str(part) for part in (kind, text) if part not in (None, ""))
+            return said or None
+    return None
 
 
 def _trace(
@@ -391,20 +404,21 @@ def _span(
                 attrs={**_rest(attrs), **mark} or None,
             )
         )
-        out.append(
-            _event(
-                span,
-                run_id,
-                "step-end",
-                "step.finished",
-                max((s.end or s.start for s in call), default=span.start),
-                **fields,
-                status="error" if failed else "ok",
-                error=failed.error if failed else None,
-                tokens_in=_once(seen, conventions.TOKENS_IN),
-                tokens_out=_once(seen, conventions.TOKENS_OUT),
+        if span.end is not None:  # a span without an end is still running (or was cut off)
+            out.append(
+                _event(
+                    span,
+                    run_id,
+                    "step-end",
+                    "step.finished",
+                    max((s.end or s.start for s in call), default=span.start),
+                    **fields,
+                    status="error" if failed else "ok",
+                    error=failed.error if failed else None,
+                    tokens_in=_once(seen, conventions.TOKENS_IN),
+                    tokens_out=_once(seen, conventions.TOKENS_OUT),
+                )
             )
-        )
     touches = [
         (str(n), _ts(e.get("timeUnixNano")) or span.start, attributes(e.get("attributes")))
         for n, e in enumerate(span.raw.get("events") or [])
@@ -439,7 +453,7 @@ def _span(
                 step_id=span.span_id if step_kind else None,
                 system=fields.get("system"),
                 object=fields.get("object"),
-                record_id=fields.get("record_id"),
+                record_id=_record_id(fields.get("record_id")),
                 action=fields.get("action"),
                 fields=fields.get("fields"),
                 before=_object(fields.get("before")),
@@ -476,6 +490,11 @@ def _once(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
 
 def _rest(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+
+
+def _record_id(value: Any) -> Any:
+    """A record id: OpenTelemetry attributes are typed, so a numeric id comes as an int."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _text(value: Any) -> str | None:

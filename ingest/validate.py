@@ -52,7 +52,7 @@ from quarterdeck.ingest.models import (
     is_approval_record,
     utc_micros,
 )
-from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
+from quarterdeck.ingest.reader import LONG_LINE_PREFIX, MAX_LINE, LineBatch, LongLine
 from quarterdeck.ingest.tools import ToolMap
 
 ERROR_CLASSES = (
@@ -210,12 +210,19 @@ def kept_attrs(event: BaseModel) -> str:
     return json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
 
 
+_TRACES_HINT = (
+    " of an OTLP traces line (export smaller batches: the Collector's batch processor's"
+    " send_batch_max_size)"
+)
+
+
 def too_long(item: LongLine) -> Rejection:
     return Rejection(
         item.line_no,
         item.byte_offset,
         "line_too_long",
-        f"line is {item.size:,} bytes, over the 1 MiB limit; its first "
+        f"line is {item.size:,} bytes, over the {item.limit // (1024 * 1024)} MiB limit"
+        f"{_TRACES_HINT if item.limit > MAX_LINE else ''}; its first "
         f"{min(item.size, LONG_LINE_PREFIX) // 1024} KiB are kept here",
         item.prefix,
         item.size,

@@ -1,0 +1,155 @@
+"""Traces in shapes the other trace tests do not make, from the real opentelemetry-sdk encoded
+as the Collector's file exporter writes them: an export line over 1 MiB (prompts in its
+attributes), spans still running, the GenAI names from before semconv 1.27 that OpenLLMetry's
+unmigrated packages write, an error recorded as an exception event, a numeric record id."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.semconv_ai import LLMRequestTypeValues, SpanAttributes  # noqa: E402
+from opentelemetry.trace import StatusCode  # noqa: E402
+
+from quarterdeck.ingest.load import load_paths  # noqa: E402
+from quarterdeck.ingest.reader import read_batches  # noqa: E402
+from quarterdeck.queries.store import Store  # noqa: E402
+from support.agents import collector_json  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def tracer() -> trace.Tracer:
+    return TracerProvider().get_tracer("test", "1.0")
+
+
+def under(parent: Any) -> Any:
+    return trace.set_span_in_context(parent)
+
+
+def write(path: Path, *lines: str | bytes) -> Path:
+    path.write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
+    return path
+
+
+def test_an_export_line_over_a_mib_loads_and_a_log_line_over_a_mib_does_not(
+    store: Store, tmp_path: Path
+) -> None:
+    t = tracer()
+    prompt = "summarise this ticket: " + "x" * (2 * MIB)
+    spans = []
+    for n in range(2):  # two traces in one export batch
+        root = t.start_span("triage", attributes={"quarterdeck.run_id": f"r-big-{n}"})
+        llm = t.start_span(
+            "chat", under(root), attributes={"gen_ai.operation.name": "chat", "input.value": prompt}
+        )
+        llm.end()
+        root.end()
+        spans += [root, llm]
+    line = collector_json(spans)
+    assert len(line) > 4 * MIB
+    log = b'{"type":"run.finished","ts":"2026-11-20T08:00:00Z","run_id":"r","error":"'
+    log += b"x" * (MIB + 10) + b'"}'
+    summary = load_paths(store.con, [write(tmp_path / "traces.json", line, log)])
+    assert (summary.events, summary.quarantined) == (8, 1)
+    runs = store.con.execute("SELECT run_id, steps FROM run_summary ORDER BY 1").fetchall()
+    assert runs == [("r-big-0", 1), ("r-big-1", 1)]
+    attrs = store.con.execute("SELECT attrs FROM events WHERE type = 'step.started'").fetchone()
+    assert json.loads(attrs[0])["input.value"] == prompt  # kept whole
+    cls, line_no, message = store.con.execute(
+        "SELECT error_class, line_no, error FROM quarantine"
+    ).fetchone()
+    assert (cls, line_no) == ("line_too_long", 2) and "over the 1 MiB limit;" in message
+
+
+def test_a_traces_line_may_be_longer_than_a_log_line_up_to_its_own_limit() -> None:
+    traces = b'{"resourceSpans":[' + b" " * 3000 + b"]}"
+    log = b'{"type":"metric",' + b" " * 3000 + b"}"
+    too_long = b' {"resourceSpans":[' + b" " * 9000 + b"]}"
+    data = b"\n".join([traces, log, too_long, traces]) + b"\n"
+    for chunk in (512, 1 << 20):  # the lines across reads, and in one
+        batches = list(
+            read_batches(io.BytesIO(data), chunk=chunk, max_line=1024, max_traces_line=8192)
+        )
+        kept = [line for b in batches for line in b.lines if line]
+        longs = [(x.line_no, x.size, x.limit) for b in batches for x in b.long_lines]
+        assert kept == [traces, traces]
+        assert longs == [(2, len(log), 1024), (3, len(too_long), 8192)]
+
+
+def test_a_span_still_running_is_a_step_not_finished(store: Store, tmp_path: Path) -> None:
+    t = tracer()
+    root = t.start_span("long job", attributes={"quarterdeck.run_id": "r-live"})
+    done = t.start_span("lookup", under(root), attributes={"gen_ai.operation.name": "execute_tool"})
+    done.end()
+    going = t.start_span("chat", under(root), attributes={"gen_ai.operation.name": "chat"})
+    # what a processor that exports spans as they start writes: no end time yet
+    load_paths(store.con, [write(tmp_path / "t.json", collector_json([root, done, going]))])
+    steps = store.con.execute(
+        "SELECT name, phase, status FROM steps ORDER BY name, phase"
+    ).fetchall()
+    assert steps == [
+        ("chat", "started", None),
+        ("lookup", "finished", "ok"),
+        ("lookup", "started", None),
+    ]
+    assert store.con.execute("SELECT outcome FROM run_summary").fetchone() == (None,)
+    going.end()
+    root.end()
+    # ...and when it ends, its export finishes the step and the run
+    load_paths(store.con, [write(tmp_path / "t2.json", collector_json([going, root]))])
+    finished = store.con.execute(
+        "SELECT count(*) FROM steps WHERE phase = 'finished' AND status = 'ok'"
+    ).fetchone()
+    assert finished == (2,)
+    assert store.con.execute("SELECT outcome FROM run_summary").fetchone() == ("succeeded",)
+
+
+def test_older_genai_names_an_exception_event_and_a_numeric_record_id(
+    store: Store, tmp_path: Path
+) -> None:
+    t = tracer()
+    root = t.start_span("billing", attributes={"quarterdeck.run_id": "r-old"})
+    # an OpenLLMetry model span from before it wrote gen_ai.operation.name
+    llm = t.start_span(
+        "openai.chat",
+        under(root),
+        attributes={
+            SpanAttributes.LLM_REQUEST_TYPE: LLMRequestTypeValues.CHAT.value,
+            SpanAttributes.LLM_SYSTEM: "openai",
+            SpanAttributes.LLM_REQUEST_MODEL: "gpt-4o",
+            SpanAttributes.LLM_USAGE_PROMPT_TOKENS: 100,
+            SpanAttributes.LLM_USAGE_COMPLETION_TOKENS: 20,
+        },
+    )
+    llm.end()
+    tool = t.start_span(
+        "execute_tool refund", under(root), attributes={"gen_ai.operation.name": "execute_tool"}
+    )
+    tool.add_event(
+        "quarterdeck.touch",
+        {"system": "payments", "object": "Refund", "record_id": 4711, "action": "create"},
+    )
+    tool.record_exception(PermissionError("card declined"))
+    tool.set_status(StatusCode.ERROR)  # no description: the exception event says what
+    tool.end()
+    root.end()
+    summary = load_paths(store.con, [write(tmp_path / "t.json", collector_json([root, llm, tool]))])
+    assert summary.quarantined == 0
+    row = store.con.execute(
+        "SELECT steps, step_errors, tokens_in, tokens_out, touched FROM run_summary"
+    ).fetchone()
+    assert row == (2, 1, 100, 20, 1)
+    model = store.con.execute("SELECT model FROM steps WHERE kind = 'llm'").fetchone()
+    assert model == ("gpt-4o",)
+    error = store.con.execute("SELECT error FROM steps WHERE status = 'error'").fetchone()
+    assert error == ("PermissionError: card declined",)
+    assert store.con.execute("SELECT record_id FROM touches").fetchone() == ("4711",)

@@ -11,9 +11,10 @@ trace are put together. The mapping (also in the README):
   `gen_ai.agent.version`, else the resource's `service.version` (a run that gives no
   `quarterdeck.scope` takes its version's published scope);
   a trace whose root is an agent definition (`create_agent`) is not a run;
-- the root span (no parent) starts the run (`run.started` at its start, with
-  `quarterdeck.identity`, `quarterdeck.scope`, `deployment.environment`, the session /
-  conversation id and the user when present) and finishes it (`run.finished` at its end):
+- the root span (no parent; else one whose parent is remote, another service's, and not in
+  the line) starts the run (`run.started` at its start, with `quarterdeck.identity`,
+  `quarterdeck.scope`, `deployment.environment`, the session / conversation id and the user
+  when present) and finishes it (`run.finished` at its end):
   `failed` when the root **or** any agent span of the trace ended ERROR, with the message of
   the innermost span that ended ERROR, else `succeeded`;
 - tool, model, retrieval and guardrail spans are steps (`step.started`, `step.finished`;
@@ -44,7 +45,7 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -53,6 +54,9 @@ from quarterdeck.ingest import conventions, tools
 TOUCH_EVENT = "quarterdeck.touch"
 TOUCH_PREFIX = "quarterdeck.touch."
 STATUS_ERROR = 2
+#: Span flags (OTLP 1.1): whether the parent is known to be remote, and that it is.
+PARENT_REMOTE = 0x100 | 0x200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _USED = {
     "quarterdeck.run_id",
     "quarterdeck.workflow",
@@ -107,23 +111,30 @@ def attributes(items: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 
 def _hex(text: str | None) -> str | None:
-    """Ids are hex in OTLP JSON; accept base64 (protobuf's JSON mapping) too."""
+    """Ids are hex in OTLP JSON; accept base64 (protobuf's JSON mapping) too. All zeros is no
+    id (OTLP's invalid one; some write it as a root's parent)."""
     if not text:
         return None
     try:
         int(text, 16)
-        return text.lower()
+        found = text.lower()
     except ValueError:
         try:
-            return base64.b64decode(text, validate=True).hex()
+            found = base64.b64decode(text, validate=True).hex()
         except (binascii.Error, ValueError):
             return None
+    return found if found.strip("0") else None
 
 
 def _ts(nanos: str | int | None) -> str | None:
+    """Nanoseconds since 1970 as RFC 3339, truncated to the microsecond as a v1 line's nine
+    fractional digits are (in integers: a float rounds them, `…999999999` to the next second)."""
     if nanos in (None, "", 0, "0"):
         return None
-    moment = datetime.fromtimestamp(int(nanos) / 1e9, UTC)
+    try:
+        moment = _EPOCH + timedelta(microseconds=int(nanos) // 1000)
+    except OverflowError:
+        raise ValueError(f"{nanos} ns since 1970 is not in the years 1-9999") from None
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -136,6 +147,7 @@ class _Span:
     trace: str
     span_id: str
     parent: str | None
+    remote_parent: bool
     attrs: dict[str, Any]
     start: str
     end: str | None
@@ -206,6 +218,7 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
         trace=trace,
         span_id=span_id,
         parent=_hex(raw.get("parentSpanId")),
+        remote_parent=_flags(raw) & PARENT_REMOTE == PARENT_REMOTE,
         attrs=attrs,
         start=start,
         end=_ts(raw.get("endTimeUnixNano")),
@@ -213,6 +226,13 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
         error=(message or "error") if failed else None,
         role=conventions.role(attrs),
     )
+
+
+def _flags(raw: dict[str, Any]) -> int:
+    try:
+        return int(raw.get("flags") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _exception(raw: dict[str, Any]) -> str | None:
@@ -244,7 +264,14 @@ def _trace(
         spans = [s for s in spans if s.span_id not in looped]
         if not spans:
             return []
-    root = next((s for s in spans if s.parent is None), None)
+    # The root: a span with no parent, else one whose parent is remote (another service's,
+    # which propagated the trace to this one) and not in this line: this service's part of
+    # the trace starts there.
+    root = next((s for s in spans if s.parent is None), None) or min(
+        (s for s in spans if s.remote_parent and s.parent not in by_id),
+        key=lambda s: s.start,
+        default=None,
+    )
     if root is not None and root.role == "create_agent":
         return []  # an agent being defined, not run
     everything = [{**s.resource, **s.attrs} for s in spans]
@@ -343,7 +370,7 @@ def _run(
             workflow_version=_text(version),
             identity=both.get("quarterdeck.identity"),
             environment=both.get("deployment.environment"),
-            scope=scope if isinstance(scope, list) else None,
+            scope=_grants(scope),
             session_id=_text(given(*conventions.SESSION_KEYS)),
             user_id=user,
             attrs={"otlp.span": root.raw.get("name"), **rest} or None,
@@ -490,6 +517,14 @@ def _once(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
 
 def _rest(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+
+
+def _grants(scope: Any) -> Any:
+    """`quarterdeck.scope`: an array of grants, or text (what `OTEL_RESOURCE_ATTRIBUTES` can
+    set: grants apart by commas or white space, which no grant holds)."""
+    if isinstance(scope, str):
+        return scope.replace(",", " ").split()
+    return scope if isinstance(scope, list) else None
 
 
 def _record_id(value: Any) -> Any:

@@ -14,10 +14,16 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
+from google.protobuf.json_format import MessageToDict  # noqa: E402
 from opentelemetry import trace  # noqa: E402
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
+from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.semconv_ai import LLMRequestTypeValues, SpanAttributes  # noqa: E402
 from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.trace.propagation.tracecontext import (  # noqa: E402
+    TraceContextTextMapPropagator,
+)
 
 from quarterdeck.ingest.load import load_paths  # noqa: E402
 from quarterdeck.ingest.reader import read_batches  # noqa: E402
@@ -153,3 +159,71 @@ def test_older_genai_names_an_exception_event_and_a_numeric_record_id(
     error = store.con.execute("SELECT error FROM steps WHERE status = 'error'").fetchone()
     assert error == ("PermissionError: card declined",)
     assert store.con.execute("SELECT record_id FROM touches").fetchone() == ("4711",)
+
+
+def test_a_trace_propagated_from_another_service_is_a_run_from_its_first_local_span(
+    store: Store, tmp_path: Path
+) -> None:
+    t = tracer()
+    # the request came with a traceparent header from a gateway whose spans are not exported
+    header = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    upstream = TraceContextTextMapPropagator().extract(header)
+    root = t.start_span("POST /chat", upstream, attributes={"quarterdeck.workflow": "support"})
+    step = t.start_span("lookup", under(root), attributes={"gen_ai.operation.name": "execute_tool"})
+    step.end()
+    root.set_status(StatusCode.ERROR, "upstream timed out")
+    root.end()
+    summary = load_paths(store.con, [write(tmp_path / "t.json", collector_json([step, root]))])
+    assert summary.quarantined == 0
+    row = store.con.execute(
+        "SELECT run_id, workflow, outcome, outcome_error, steps FROM run_summary"
+    ).fetchone()
+    assert row == ("4bf92f3577b34da6a3ce929d0e0e4736", "support", "failed", "upstream timed out", 1)
+
+
+def test_span_times_are_truncated_to_the_microsecond_and_out_of_range_is_quarantined(
+    store: Store, tmp_path: Path
+) -> None:
+    t = tracer()
+    root = t.start_span("job", start_time=1_763_625_600_999_999_999)
+    root.end(end_time=1_763_625_601_999_999_999)
+    far = t.start_span("far")
+    far.end()
+    line = json.loads(collector_json([root, far]))
+    line["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["startTimeUnixNano"] = str(10**30)
+    summary = load_paths(store.con, [write(tmp_path / "t.json", json.dumps(line))])
+    assert (summary.events, summary.quarantined) == (2, 1)
+    times = store.con.execute("SELECT started_at, finished_at FROM run_summary").fetchone()
+    assert [x.isoformat() for x in times] == [
+        "2025-11-20T08:00:00.999999",
+        "2025-11-20T08:00:01.999999",
+    ]
+    error = store.con.execute("SELECT error FROM quarantine").fetchone()[0]
+    assert "span 'far' cannot be read" in error and "not in the years" in error
+
+
+def test_protobuf_json_ids_a_zero_parent_and_a_scope_from_the_environment(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # resource attributes set the usual way: OTEL_RESOURCE_ATTRIBUTES holds only text
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "quarterdeck.scope=crm:read crm:write:Contact")
+    t = TracerProvider(resource=Resource.create({})).get_tracer("test")
+    root = t.start_span("sync contacts")
+    step = t.start_span("update", under(root), attributes={"gen_ai.operation.name": "execute_tool"})
+    step.add_event(
+        "quarterdeck.touch",
+        {"system": "crm", "object": "Contact", "record_id": "C-1", "action": "update"},
+    )
+    step.end()
+    root.end()
+    # protobuf's own JSON mapping (base64 ids, as MessageToDict writes them), and a root whose
+    # parent is written as zeros instead of left out
+    data = MessageToDict(encode_spans([root, step]))
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[0]["parentSpanId"] = "AAAAAAAAAAA="
+    summary = load_paths(store.con, [write(tmp_path / "t.json", json.dumps(data))])
+    assert (summary.events, summary.quarantined) == (5, 0)
+    row = store.con.execute("SELECT run_id, workflow, scope, outcome FROM run_summary").fetchone()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    assert row == (trace_id, "sync contacts", ["crm:read", "crm:write:Contact"], "succeeded")
+    assert store.con.execute("SELECT in_scope FROM touches").fetchone() == (True,)

@@ -4,10 +4,11 @@ OpenTelemetry GenAI semantic conventions (`gen_ai.*`), OpenInference (`openinfer
 one span's attributes (already decoded from OTLP): no trace, no events; `ingest.otlp` puts the
 spans of a trace together. The README's table "Traces from agent frameworks" says the same.
 
-- A span's role (`role`): the run's agent (`agent`: OpenInference AGENT, GenAI `invoke_agent`,
-  Traceloop `agent`/`workflow`), a step of kind `tool`, `llm` or `retrieval`, a `guardrail`
-  (a step with no kind: v1 has none for it), an agent definition (`create_agent`: a trace
-  rooted in one is not a run), or nothing (CHAIN and Traceloop `task` spans: plumbing).
+- A span's role (`role`): the run's agent (`agent`: OpenInference AGENT, GenAI `invoke_agent`
+  or `invoke_workflow`, Traceloop `agent`/`workflow`), a step of kind `tool`, `llm` or
+  `retrieval`, a `guardrail` (a step with no kind: v1 has none for it), an agent definition
+  (`create_agent`: a trace rooted in one is not a run), or nothing (CHAIN and Traceloop
+  `task` spans: plumbing).
 - Names, models and token counts are read from whichever convention has them, GenAI first.
 """
 
@@ -37,6 +38,11 @@ GENAI = {
     "text_completion": "llm",
     "generate_content": "llm",
     "embeddings": "llm",
+    # added to the conventions after the names above
+    "retrieval": "retrieval",
+    "invoke_workflow": "agent",
+    # OpenLLMetry's own name for a retriever's span (its span kind says only `task`)
+    "vector_db_retrieve": "retrieval",
 }
 #: Traceloop `traceloop.span.kind` → role (`task`: none).
 TRACELOOP = {"agent": "agent", "workflow": "agent", "tool": "tool"}

@@ -19,7 +19,15 @@ from opentelemetry import trace  # noqa: E402
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.semconv_ai import LLMRequestTypeValues, SpanAttributes  # noqa: E402
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # noqa: E402
+    GenAiOperationNameValues,
+)
+from opentelemetry.semconv_ai import (  # noqa: E402
+    GenAICustomOperationName,
+    LLMRequestTypeValues,
+    SpanAttributes,
+    TraceloopSpanKindValues,
+)
 from opentelemetry.trace import StatusCode  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import (  # noqa: E402
     TraceContextTextMapPropagator,
@@ -41,6 +49,12 @@ def under(parent: Any) -> Any:
     return trace.set_span_in_context(parent)
 
 
+def run_root(name: str, run_id: str) -> tuple[trace.Tracer, Any]:
+    """A tracer, and the root span of a run it starts."""
+    t = tracer()
+    return t, t.start_span(name, attributes={"quarterdeck.run_id": run_id})
+
+
 def write(path: Path, *lines: str | bytes) -> Path:
     path.write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
     return path
@@ -49,11 +63,10 @@ def write(path: Path, *lines: str | bytes) -> Path:
 def test_an_export_line_over_a_mib_loads_and_a_log_line_over_a_mib_does_not(
     store: Store, tmp_path: Path
 ) -> None:
-    t = tracer()
     prompt = "summarise this ticket: " + "x" * (2 * MIB)
     spans = []
     for n in range(2):  # two traces in one export batch
-        root = t.start_span("triage", attributes={"quarterdeck.run_id": f"r-big-{n}"})
+        t, root = run_root("triage", f"r-big-{n}")
         llm = t.start_span(
             "chat", under(root), attributes={"gen_ai.operation.name": "chat", "input.value": prompt}
         )
@@ -92,8 +105,7 @@ def test_a_traces_line_may_be_longer_than_a_log_line_up_to_its_own_limit() -> No
 
 
 def test_a_span_still_running_is_a_step_not_finished(store: Store, tmp_path: Path) -> None:
-    t = tracer()
-    root = t.start_span("long job", attributes={"quarterdeck.run_id": "r-live"})
+    t, root = run_root("long job", "r-live")
     done = t.start_span("lookup", under(root), attributes={"gen_ai.operation.name": "execute_tool"})
     done.end()
     going = t.start_span("chat", under(root), attributes={"gen_ai.operation.name": "chat"})
@@ -122,8 +134,7 @@ def test_a_span_still_running_is_a_step_not_finished(store: Store, tmp_path: Pat
 def test_older_genai_names_an_exception_event_and_a_numeric_record_id(
     store: Store, tmp_path: Path
 ) -> None:
-    t = tracer()
-    root = t.start_span("billing", attributes={"quarterdeck.run_id": "r-old"})
+    t, root = run_root("billing", "r-old")
     # an OpenLLMetry model span from before it wrote gen_ai.operation.name
     llm = t.start_span(
         "openai.chat",
@@ -227,3 +238,42 @@ def test_protobuf_json_ids_a_zero_parent_and_a_scope_from_the_environment(
     trace_id = format(root.get_span_context().trace_id, "032x")
     assert row == (trace_id, "sync contacts", ["crm:read", "crm:write:Contact"], "succeeded")
     assert store.con.execute("SELECT in_scope FROM touches").fetchone() == (True,)
+
+
+def test_newer_genai_operations_and_openllmetrys_retriever_are_read(
+    store: Store, tmp_path: Path
+) -> None:
+    t, root = run_root("support", "r-new")
+    flow = t.start_span(
+        "invoke_workflow triage",
+        under(root),
+        attributes={"gen_ai.operation.name": GenAiOperationNameValues.INVOKE_WORKFLOW.value},
+    )
+    search = t.start_span(
+        "retrieval kb",
+        under(flow),
+        attributes={"gen_ai.operation.name": GenAiOperationNameValues.RETRIEVAL.value},
+    )
+    search.end()
+    # what OpenLLMetry's LangChain instrumentation writes for a retriever
+    vector = t.start_span(
+        "vector_db_retrieve Kb",
+        under(flow),
+        attributes={
+            "gen_ai.operation.name": GenAICustomOperationName.VECTOR_DB_RETRIEVE.value,
+            SpanAttributes.TRACELOOP_SPAN_KIND: TraceloopSpanKindValues.TASK.value,
+        },
+    )
+    vector.end()
+    flow.set_status(StatusCode.ERROR, "no answer found")
+    flow.end()
+    root.end()  # the root ends OK: the workflow span's failure is the run's
+    load_paths(
+        store.con, [write(tmp_path / "t.json", collector_json([root, flow, search, vector]))]
+    )
+    steps = store.con.execute(
+        "SELECT name, kind FROM steps WHERE phase = 'started' ORDER BY name"
+    ).fetchall()
+    assert steps == [("retrieval kb", "retrieval"), ("vector_db_retrieve Kb", "retrieval")]
+    outcome = store.con.execute("SELECT outcome, outcome_error FROM run_summary").fetchone()
+    assert outcome == ("failed", "no answer found")

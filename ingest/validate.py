@@ -378,6 +378,10 @@ def _approval_record(line: bytes, exc: ValidationError) -> ApprovalRecord | tupl
         return explain(line, record_exc, what="approval record")
 
 
+#: What the Collector's file exporter writes besides traces: its top-level key → the signal.
+_OTLP_OTHER = {"resourceLogs": "logs", "resourceMetrics": "metrics", "resourceProfiles": "profiles"}
+
+
 def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str, str]:
     """Turn a validation error into (error class, a sentence a person can act on)."""
     errors = exc.errors(include_url=False)
@@ -403,6 +407,12 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
     if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
         return "not_an_object", f"line is {_json_kind(given, json_=True)}, not an object"
     if kind == "union_tag_not_found":
+        signal = next((k for k in _OTLP_OTHER if isinstance(given, dict) and k in given), None)
+        if signal is not None:
+            return "missing_field", (
+                f"an OTLP {_OTLP_OTHER[signal]} export ({signal}): of OpenTelemetry's signals "
+                "only traces (resourceSpans) are read; point ingest at the traces file"
+            )
         return "missing_field", "required field 'type' is missing (and it is no approval record)"
     if kind == "union_tag_invalid":
         tag = given.get("type") if isinstance(given, dict) else None

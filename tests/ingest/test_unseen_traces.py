@@ -277,3 +277,14 @@ def test_newer_genai_operations_and_openllmetrys_retriever_are_read(
     assert steps == [("retrieval kb", "retrieval"), ("vector_db_retrieve Kb", "retrieval")]
     outcome = store.con.execute("SELECT outcome, outcome_error FROM run_summary").fetchone()
     assert outcome == ("failed", "no answer found")
+
+
+def test_the_collectors_logs_and_metrics_are_named_as_such(store: Store, tmp_path: Path) -> None:
+    logs = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": []}]}]}
+    metrics = {"resourceMetrics": [{"resource": {}, "scopeMetrics": []}]}
+    path = write(tmp_path / "otel.json", json.dumps(logs), json.dumps(metrics))
+    assert load_paths(store.con, [path]).quarantined == 2
+    rows = store.con.execute("SELECT error FROM quarantine ORDER BY line_no").fetchall()
+    errors = [row[0] for row in rows]
+    assert errors[0].startswith("an OTLP logs export (resourceLogs): of OpenTelemetry's signals")
+    assert errors[1].startswith("an OTLP metrics export (resourceMetrics)")

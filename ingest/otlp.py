@@ -25,8 +25,8 @@ trace are put together. The mapping (also in the README):
 - a span event named `quarterdeck.touch`, or a span carrying `quarterdeck.touch.*`
   attributes, is a touch: `system`, `object`, `record_id`, `action`, `fields`, `before`,
   `after` (JSON text), `record_count`, `classification`;
-- what maps to nothing is kept in `attrs`. Event ids are derived from the trace and span ids,
-  so loading the same traces twice adds nothing.
+- what maps to nothing is kept in `attrs` (a span's links too, as `otlp.links`). Event ids
+  are derived from the trace and span ids, so loading the same traces twice adds nothing.
 
 The rules that need the whole trace (the run's failure and error, `create_agent`, merged model
 calls, the workflow) see the spans of the trace that are in the same line, as the Collector
@@ -358,7 +358,7 @@ def _run(
     )
     user = next((u for a in everything if (u := conventions.user(a))), None)
     scope = both.get("quarterdeck.scope")
-    rest = _rest(root.attrs)
+    rest = _rest(root)
     out = [
         _event(
             root,
@@ -428,7 +428,7 @@ def _span(
                 "step.started",
                 span.start,
                 **fields,
-                attrs={**_rest(attrs), **mark} or None,
+                attrs={**_rest(span), **mark} or None,
             )
         )
         if span.end is not None:  # a span without an end is still running (or was cut off)
@@ -515,8 +515,24 @@ def _once(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
     return conventions.count({k: _across(seen, (k,)) for k in keys}, keys)
 
 
-def _rest(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+def _rest(span: _Span) -> dict[str, Any]:
+    """What the span says that maps to nothing, kept: its other attributes, and its links
+    (`otlp.links`: the spans of other traces it relates to, by id, with their attributes)."""
+    rest = {
+        k: v for k, v in span.attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)
+    }
+    links = [
+        {
+            "trace_id": _hex(link.get("traceId")),
+            "span_id": _hex(link.get("spanId")),
+            **({"attributes": found} if (found := attributes(link.get("attributes"))) else {}),
+        }
+        for link in span.raw.get("links") or []
+        if isinstance(link, dict)
+    ]
+    if links:
+        rest["otlp.links"] = links
+    return rest
 
 
 def _grants(scope: Any) -> Any:

@@ -28,7 +28,7 @@ from opentelemetry.semconv_ai import (  # noqa: E402
     SpanAttributes,
     TraceloopSpanKindValues,
 )
-from opentelemetry.trace import StatusCode  # noqa: E402
+from opentelemetry.trace import Link, StatusCode  # noqa: E402
 from opentelemetry.trace.propagation.tracecontext import (  # noqa: E402
     TraceContextTextMapPropagator,
 )
@@ -288,3 +288,28 @@ def test_the_collectors_logs_and_metrics_are_named_as_such(store: Store, tmp_pat
     errors = [row[0] for row in rows]
     assert errors[0].startswith("an OTLP logs export (resourceLogs): of OpenTelemetry's signals")
     assert errors[1].startswith("an OTLP metrics export (resourceMetrics)")
+
+
+def test_a_spans_links_are_kept(store: Store, tmp_path: Path) -> None:
+    t, earlier = run_root("intake", "r-intake")
+    earlier.end()
+    other = earlier.get_span_context()
+    root = t.start_span("follow-up", links=[Link(other, {"reason": "handoff"})])
+    step = t.start_span(
+        "lookup",
+        under(root),
+        links=[Link(other)],
+        attributes={"gen_ai.operation.name": "execute_tool"},
+    )
+    step.end()
+    root.end()
+    load_paths(store.con, [write(tmp_path / "t.json", collector_json([earlier, root, step]))])
+    kept = store.con.execute(
+        "SELECT type, attrs->'$.\"otlp.links\"' FROM events "
+        "WHERE type IN ('run.started', 'step.started') AND run_id <> 'r-intake' ORDER BY type"
+    ).fetchall()
+    ids = {"trace_id": format(other.trace_id, "032x"), "span_id": format(other.span_id, "016x")}
+    assert [(kind, json.loads(links)) for kind, links in kept] == [
+        ("run.started", [{**ids, "attributes": {"reason": "handoff"}}]),
+        ("step.started", [ids]),
+    ]

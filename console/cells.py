@@ -164,6 +164,12 @@ def count(value: int | None, *, alarm: bool = False) -> str:
     return f"[bold red]⚠ {value}[/]" if alarm else str(value)
 
 
+def out_of_scope(value: int | None) -> str:
+    """A run's out-of-scope touches; none is unknown (a run never seen starting: its touches
+    are not checked)."""
+    return "[bold yellow]unknown[/]" if value is None else count(value, alarm=True)
+
+
 def in_scope(value: bool | None) -> str:
     if value is None:
         return "[dim]unknown[/]"

@@ -354,6 +354,11 @@ def _sources_line(sources: list[dict[str, Any]]) -> str:
     return f"- **Source roots** (the folder each file's name is relative to): {listed}"
 
 
+def _started(run: dict[str, Any]) -> bool:
+    """Whether the run was seen starting (a bundle written before this was kept: yes)."""
+    return bool(run.get("has_start", True))
+
+
 def _run_report(item: dict[str, Any]) -> list[str]:
     run, touches = item["run"], item["touches"]
     out = [f"## Run {printable(run['run_id'])}", ""]
@@ -365,7 +370,12 @@ def _run_report(item: dict[str, Any]) -> list[str]:
         f"- **What ran**: {_md(run['workflow'])} {_md(run.get('workflow_version') or '')} in "
         f"{_md(run.get('environment') or 'an unknown environment')}, triggered by {trigger}",
         f"- **As whom**: {_md(run.get('identity') or 'unknown identity')}",
-        f"- **Status**: {_md(run['status'])}, started {_when(run['started_at'])}"
+        f"- **Status**: {_md(run['status'])}, "
+        + (
+            f"started {_when(run['started_at'])}"
+            if _started(run)
+            else f"never seen starting (no run.started), first event {_when(run['started_at'])}"
+        )
         + (f", finished {_when(run['finished_at'])}" if run.get("finished_at") else "")
         + (f", took {_seconds(run['duration_s'])}" if run.get("duration_s") is not None else "")
         + (f"; error: {_md(run['error'])}" if run.get("error") else ""),
@@ -379,6 +389,8 @@ def _run_report(item: dict[str, Any]) -> list[str]:
             ", ".join(f"`{printable(g)}`" for g in run["scope"])
             if run.get("scope")
             else "none recorded"
+            if _started(run)
+            else "unknown: no run.started of this run was seen, so none of its touches is checked"
         )
         + (
             " (its version's published scope: the run gave none)"
@@ -431,16 +443,14 @@ def _run_report(item: dict[str, Any]) -> list[str]:
                 f"**{_md(t['action'])}** | `{_md(t['needed_grant'])}` | {_where(t)} | "
                 f"{_md(json.dumps(t['before']))} → {_md(json.dumps(t['after']))} |"
             )
-    else:
+    elif unknown := sum(t["in_scope"] is None for t in touches):
         out.append(
-            "None: every touch was covered by a grant of the run's scope"
-            + (
-                " (some touches' scope is unknown)"
-                if any(t["in_scope"] is None for t in touches)
-                else ""
-            )
-            + "."
+            f"Unknown: the run's scope is not known (no run.started of it was seen), so "
+            f"{_number(unknown)} of its {_number(len(touches))} touch(es) could not be checked"
+            + ("." if unknown == len(touches) else "; the others were covered.")
         )
+    else:
+        out.append("None: every touch was covered by a grant of the run's scope.")
     writes = [t for t in touches if t["action"] != "read"]
     if writes:
         out += [

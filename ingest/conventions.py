@@ -4,10 +4,11 @@ OpenTelemetry GenAI semantic conventions (`gen_ai.*`), OpenInference (`openinfer
 one span's attributes (already decoded from OTLP): no trace, no events; `ingest.otlp` puts the
 spans of a trace together. The README's table "Traces from agent frameworks" says the same.
 
-- A span's role (`role`): the run's agent (`agent`: OpenInference AGENT, GenAI `invoke_agent`,
-  Traceloop `agent`/`workflow`), a step of kind `tool`, `llm` or `retrieval`, a `guardrail`
-  (a step with no kind: v1 has none for it), an agent definition (`create_agent`: a trace
-  rooted in one is not a run), or nothing (CHAIN and Traceloop `task` spans: plumbing).
+- A span's role (`role`): the run's agent (`agent`: OpenInference AGENT, GenAI `invoke_agent`
+  or `invoke_workflow`, Traceloop `agent`/`workflow`), a step of kind `tool`, `llm` or
+  `retrieval`, a `guardrail` (a step with no kind: v1 has none for it), an agent definition
+  (`create_agent`: a trace rooted in one is not a run), or nothing (CHAIN and Traceloop
+  `task` spans: plumbing).
 - Names, models and token counts are read from whichever convention has them, GenAI first.
 """
 
@@ -37,9 +38,22 @@ GENAI = {
     "text_completion": "llm",
     "generate_content": "llm",
     "embeddings": "llm",
+    # added to the conventions after the names above
+    "retrieval": "retrieval",
+    "invoke_workflow": "agent",
+    # OpenLLMetry's own name for a retriever's span (its span kind says only `task`)
+    "vector_db_retrieve": "retrieval",
 }
 #: Traceloop `traceloop.span.kind` → role (`task`: none).
 TRACELOOP = {"agent": "agent", "workflow": "agent", "tool": "tool"}
+#: OpenLLMetry's `llm.request.type` → role: its model spans from before it wrote
+#: `gen_ai.operation.name` carry only this.
+TRACELOOP_REQUEST = {
+    "chat": "llm",
+    "completion": "llm",
+    "embedding": "llm",
+    "rerank": "retrieval",
+}
 #: The roles that are steps, and the v1 step kind each is (a guardrail has none).
 STEP_KINDS: dict[str, str | None] = {
     "tool": "tool",
@@ -63,18 +77,30 @@ USER_KEYS = (
     "traceloop.association.properties.user_id",
 )
 WORKFLOW_KEYS = ("gen_ai.workflow.name", "traceloop.workflow.name")
-TOKENS_IN = ("gen_ai.usage.input_tokens", "llm.token_count.prompt")
-TOKENS_OUT = ("gen_ai.usage.output_tokens", "llm.token_count.completion")
+#: Token counts: GenAI's, its names before semconv 1.27 (`prompt_tokens`, `completion_tokens`:
+#: OpenLLMetry packages not yet migrated write them), then OpenInference's.
+TOKENS_IN = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+)
+TOKENS_OUT = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 TOOL_KEYS = ("gen_ai.tool.name", "tool.name")
 
 
 def role(attrs: dict[str, Any]) -> Role | None:
-    """What the span is, by the first convention that says (GenAI, OpenInference, Traceloop)."""
+    """What the span is, by the first convention that says (GenAI, OpenInference, Traceloop's
+    span kind, then its request type)."""
     found = (
         GENAI.get(str(attrs.get("gen_ai.operation.name") or ""))
         or OPENINFERENCE.get(str(attrs.get("openinference.span.kind") or "").upper())
         or TRACELOOP.get(str(attrs.get("traceloop.span.kind") or ""))
+        or TRACELOOP_REQUEST.get(str(attrs.get("llm.request.type") or ""))
     )
     return cast(Role | None, found)
 

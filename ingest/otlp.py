@@ -11,9 +11,10 @@ trace are put together. The mapping (also in the README):
   `gen_ai.agent.version`, else the resource's `service.version` (a run that gives no
   `quarterdeck.scope` takes its version's published scope);
   a trace whose root is an agent definition (`create_agent`) is not a run;
-- the root span (no parent) starts the run (`run.started` at its start, with
-  `quarterdeck.identity`, `quarterdeck.scope`, `deployment.environment`, the session /
-  conversation id and the user when present) and finishes it (`run.finished` at its end):
+- the root span (no parent; else one whose parent is remote, another service's, and not in
+  the line) starts the run (`run.started` at its start, with `quarterdeck.identity`,
+  `quarterdeck.scope`, `deployment.environment`, the session / conversation id and the user
+  when present) and finishes it (`run.finished` at its end):
   `failed` when the root **or** any agent span of the trace ended ERROR, with the message of
   the innermost span that ended ERROR, else `succeeded`;
 - tool, model, retrieval and guardrail spans are steps (`step.started`, `step.finished`;
@@ -24,8 +25,8 @@ trace are put together. The mapping (also in the README):
 - a span event named `quarterdeck.touch`, or a span carrying `quarterdeck.touch.*`
   attributes, is a touch: `system`, `object`, `record_id`, `action`, `fields`, `before`,
   `after` (JSON text), `record_count`, `classification`;
-- what maps to nothing is kept in `attrs`. Event ids are derived from the trace and span ids,
-  so loading the same traces twice adds nothing.
+- what maps to nothing is kept in `attrs` (a span's links too, as `otlp.links`). Event ids
+  are derived from the trace and span ids, so loading the same traces twice adds nothing.
 
 The rules that need the whole trace (the run's failure and error, `create_agent`, merged model
 calls, the workflow) see the spans of the trace that are in the same line, as the Collector
@@ -44,7 +45,7 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -53,6 +54,9 @@ from quarterdeck.ingest import conventions, tools
 TOUCH_EVENT = "quarterdeck.touch"
 TOUCH_PREFIX = "quarterdeck.touch."
 STATUS_ERROR = 2
+#: Span flags (OTLP 1.1): whether the parent is known to be remote, and that it is.
+PARENT_REMOTE = 0x100 | 0x200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _USED = {
     "quarterdeck.run_id",
     "quarterdeck.workflow",
@@ -107,23 +111,30 @@ def attributes(items: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 
 def _hex(text: str | None) -> str | None:
-    """Ids are hex in OTLP JSON; accept base64 (protobuf's JSON mapping) too."""
+    """Ids are hex in OTLP JSON; accept base64 (protobuf's JSON mapping) too. All zeros is no
+    id (OTLP's invalid one; some write it as a root's parent)."""
     if not text:
         return None
     try:
         int(text, 16)
-        return text.lower()
+        found = text.lower()
     except ValueError:
         try:
-            return base64.b64decode(text, validate=True).hex()
+            found = base64.b64decode(text, validate=True).hex()
         except (binascii.Error, ValueError):
             return None
+    return found if found.strip("0") else None
 
 
 def _ts(nanos: str | int | None) -> str | None:
+    """Nanoseconds since 1970 as RFC 3339, truncated to the microsecond as a v1 line's nine
+    fractional digits are (in integers: a float rounds them, `…999999999` to the next second)."""
     if nanos in (None, "", 0, "0"):
         return None
-    moment = datetime.fromtimestamp(int(nanos) / 1e9, UTC)
+    try:
+        moment = _EPOCH + timedelta(microseconds=int(nanos) // 1000)
+    except OverflowError:
+        raise ValueError(f"{nanos} ns since 1970 is not in the years 1-9999") from None
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -136,6 +147,7 @@ class _Span:
     trace: str
     span_id: str
     parent: str | None
+    remote_parent: bool
     attrs: dict[str, Any]
     start: str
     end: str | None
@@ -199,19 +211,40 @@ def _decode(raw: dict[str, Any], resource: dict[str, Any]) -> _Span:
     attrs = attributes(raw.get("attributes"))
     status = raw.get("status") or {}
     failed = status.get("code") in (STATUS_ERROR, "STATUS_CODE_ERROR")
+    message = status.get("message") or (_exception(raw) if failed else None)
     return _Span(
         raw=raw,
         resource=resource,
         trace=trace,
         span_id=span_id,
         parent=_hex(raw.get("parentSpanId")),
+        remote_parent=_flags(raw) & PARENT_REMOTE == PARENT_REMOTE,
         attrs=attrs,
         start=start,
         end=_ts(raw.get("endTimeUnixNano")),
         failed=failed,
-        error=(status.get("message") or "error") if failed else None,
+        error=(message or "error") if failed else None,
         role=conventions.role(attrs),
     )
+
+
+def _flags(raw: dict[str, Any]) -> int:
+    try:
+        return int(raw.get("flags") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _exception(raw: dict[str, Any]) -> str | None:
+    """What the span's last `exception` event says (`type: message`): an error status set
+    without a description (the SDK's `record_exception` and `StatusCode.ERROR`) says no more."""
+    for event in reversed(raw.get("events") or []):
+        if isinstance(event, dict) and event.get("name") == "exception":
+            found = attributes(event.get("attributes"))
+            kind, text = found.get("exception.type"), found.get("exception.message")
+            said = ": ".join(str(part) for part in (kind, text) if part not in (None, ""))
+            return said or None
+    return None
 
 
 def _trace(
@@ -231,7 +264,14 @@ def _trace(
         spans = [s for s in spans if s.span_id not in looped]
         if not spans:
             return []
-    root = next((s for s in spans if s.parent is None), None)
+    # The root: a span with no parent, else one whose parent is remote (another service's,
+    # which propagated the trace to this one) and not in this line: this service's part of
+    # the trace starts there.
+    root = next((s for s in spans if s.parent is None), None) or min(
+        (s for s in spans if s.remote_parent and s.parent not in by_id),
+        key=lambda s: s.start,
+        default=None,
+    )
     if root is not None and root.role == "create_agent":
         return []  # an agent being defined, not run
     everything = [{**s.resource, **s.attrs} for s in spans]
@@ -318,7 +358,7 @@ def _run(
     )
     user = next((u for a in everything if (u := conventions.user(a))), None)
     scope = both.get("quarterdeck.scope")
-    rest = _rest(root.attrs)
+    rest = _rest(root)
     out = [
         _event(
             root,
@@ -330,7 +370,7 @@ def _run(
             workflow_version=_text(version),
             identity=both.get("quarterdeck.identity"),
             environment=both.get("deployment.environment"),
-            scope=scope if isinstance(scope, list) else None,
+            scope=_grants(scope),
             session_id=_text(given(*conventions.SESSION_KEYS)),
             user_id=user,
             attrs={"otlp.span": root.raw.get("name"), **rest} or None,
@@ -388,23 +428,24 @@ def _span(
                 "step.started",
                 span.start,
                 **fields,
-                attrs={**_rest(attrs), **mark} or None,
+                attrs={**_rest(span), **mark} or None,
             )
         )
-        out.append(
-            _event(
-                span,
-                run_id,
-                "step-end",
-                "step.finished",
-                max((s.end or s.start for s in call), default=span.start),
-                **fields,
-                status="error" if failed else "ok",
-                error=failed.error if failed else None,
-                tokens_in=_once(seen, conventions.TOKENS_IN),
-                tokens_out=_once(seen, conventions.TOKENS_OUT),
+        if span.end is not None:  # a span without an end is still running (or was cut off)
+            out.append(
+                _event(
+                    span,
+                    run_id,
+                    "step-end",
+                    "step.finished",
+                    max((s.end or s.start for s in call), default=span.start),
+                    **fields,
+                    status="error" if failed else "ok",
+                    error=failed.error if failed else None,
+                    tokens_in=_once(seen, conventions.TOKENS_IN),
+                    tokens_out=_once(seen, conventions.TOKENS_OUT),
+                )
             )
-        )
     touches = [
         (str(n), _ts(e.get("timeUnixNano")) or span.start, attributes(e.get("attributes")))
         for n, e in enumerate(span.raw.get("events") or [])
@@ -439,7 +480,7 @@ def _span(
                 step_id=span.span_id if step_kind else None,
                 system=fields.get("system"),
                 object=fields.get("object"),
-                record_id=fields.get("record_id"),
+                record_id=_record_id(fields.get("record_id")),
                 action=fields.get("action"),
                 fields=fields.get("fields"),
                 before=_object(fields.get("before")),
@@ -474,8 +515,37 @@ def _once(seen: list[dict[str, Any]], keys: tuple[str, ...]) -> int | None:
     return conventions.count({k: _across(seen, (k,)) for k in keys}, keys)
 
 
-def _rest(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)}
+def _rest(span: _Span) -> dict[str, Any]:
+    """What the span says that maps to nothing, kept: its other attributes, and its links
+    (`otlp.links`: the spans of other traces it relates to, by id, with their attributes)."""
+    rest = {
+        k: v for k, v in span.attrs.items() if k not in _USED and not k.startswith(TOUCH_PREFIX)
+    }
+    links = [
+        {
+            "trace_id": _hex(link.get("traceId")),
+            "span_id": _hex(link.get("spanId")),
+            **({"attributes": found} if (found := attributes(link.get("attributes"))) else {}),
+        }
+        for link in span.raw.get("links") or []
+        if isinstance(link, dict)
+    ]
+    if links:
+        rest["otlp.links"] = links
+    return rest
+
+
+def _grants(scope: Any) -> Any:
+    """`quarterdeck.scope`: an array of grants, or text (what `OTEL_RESOURCE_ATTRIBUTES` can
+    set: grants apart by commas or white space, which no grant holds)."""
+    if isinstance(scope, str):
+        return scope.replace(",", " ").split()
+    return scope if isinstance(scope, list) else None
+
+
+def _record_id(value: Any) -> Any:
+    """A record id: OpenTelemetry attributes are typed, so a numeric id comes as an int."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _text(value: Any) -> str | None:

@@ -7,7 +7,9 @@ and memory stays flat however large the file is. Rules (DESIGN §3):
 - lines end at `\\n`; a trailing `\\r` stays on the line (JSON treats it as white space);
 - a last line without a newline is read when the file is read to its end;
 - a line longer than `max_line` bytes is not held in memory: its first bytes are kept as
-  evidence, the rest is skipped, and reading goes on at the next line.
+  evidence, the rest is skipped, and reading goes on at the next line. A line of OTLP traces
+  (a `TracesData` object: the Collector's file exporter writes one export batch a line, with
+  prompts and completions in its attributes) may be up to `max_traces_line` bytes.
 
 Offsets are positions in the decompressed stream for `.gz` files.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +29,9 @@ from typing import BinaryIO
 
 BOM = b"\xef\xbb\xbf"
 MAX_LINE = 1024 * 1024
+#: The limit for a line of OTLP traces, which begins `{"resourceSpans"`.
+MAX_TRACES_LINE = 64 * 1024 * 1024
+_TRACES = re.compile(rb'[ \t\r]*\{[ \t\r]*"resourceSpans"')
 #: How much of an over-long line is kept in quarantine.
 LONG_LINE_PREFIX = 64 * 1024
 CHUNK = 16 * 1024 * 1024
@@ -39,6 +45,7 @@ class LongLine:
     byte_offset: int
     size: int
     prefix: bytes
+    limit: int = MAX_LINE
 
 
 @dataclass
@@ -179,6 +186,7 @@ def read_batches(
     at_eof_read_partial: bool = True,
     chunk: int = CHUNK,
     max_line: int = MAX_LINE,
+    max_traces_line: int = MAX_TRACES_LINE,
 ) -> Iterator[LineBatch]:
     """Yield batches of complete lines from `handle`, positioned at `start_offset`.
 
@@ -221,26 +229,35 @@ def read_batches(
         carry = b""
         if at_eof:
             if data and at_eof_read_partial:
-                yield _split(data, offset, line_no, max_line, final=True)
+                yield _split(data, offset, line_no, max_line, max_traces_line, final=True)
             return
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            if len(data) > max_line:
-                skipping = LongLine(line_no, offset, len(data), data[:LONG_LINE_PREFIX])
+            limit = _limit(data, max_line, max_traces_line)
+            if len(data) > limit:
+                skipping = LongLine(line_no, offset, len(data), data[:LONG_LINE_PREFIX], limit)
             else:
                 carry = data
             continue
         carry = data[cut:]
-        batch = _split(data[:cut], offset, line_no, max_line, final=False)
+        batch = _split(data[:cut], offset, line_no, max_line, max_traces_line, final=False)
         offset += cut
         line_no += len(batch.lines)
         yield batch
-        if len(carry) > max_line:
-            skipping = LongLine(line_no, offset, len(carry), carry[:LONG_LINE_PREFIX])
+        limit = _limit(carry, max_line, max_traces_line)
+        if len(carry) > limit:
+            skipping = LongLine(line_no, offset, len(carry), carry[:LONG_LINE_PREFIX], limit)
             carry = b""
 
 
-def _split(data: bytes, base: int, line_no: int, max_line: int, *, final: bool) -> LineBatch:
+def _limit(line: bytes, max_line: int, max_traces_line: int) -> int:
+    """How long the line `line` begins may be: longer for OTLP traces."""
+    return max(max_line, max_traces_line) if _TRACES.match(line) else max_line
+
+
+def _split(
+    data: bytes, base: int, line_no: int, max_line: int, max_traces_line: int, *, final: bool
+) -> LineBatch:
     lines = data.split(b"\n")
     if not final or lines[-1] == b"":
         lines.pop()  # the empty tail after the last newline
@@ -250,9 +267,16 @@ def _split(data: bytes, base: int, line_no: int, max_line: int, *, final: bool) 
     if not lines or max(map(len, lines)) <= max_line:
         return batch
     for index, line in enumerate(lines):
-        if len(line) > max_line:
+        limit = _limit(line, max_line, max_traces_line) if len(line) > max_line else max_line
+        if len(line) > limit:
             batch.long_lines.append(
-                LongLine(line_no + index, base + starts[index], len(line), line[:LONG_LINE_PREFIX])
+                LongLine(
+                    line_no + index,
+                    base + starts[index],
+                    len(line),
+                    line[:LONG_LINE_PREFIX],
+                    limit,
+                )
             )
             lines[index] = b""
     return batch

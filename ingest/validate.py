@@ -52,7 +52,7 @@ from quarterdeck.ingest.models import (
     is_approval_record,
     utc_micros,
 )
-from quarterdeck.ingest.reader import LONG_LINE_PREFIX, LineBatch, LongLine
+from quarterdeck.ingest.reader import LONG_LINE_PREFIX, MAX_LINE, LineBatch, LongLine
 from quarterdeck.ingest.tools import ToolMap
 
 ERROR_CLASSES = (
@@ -210,12 +210,19 @@ def kept_attrs(event: BaseModel) -> str:
     return json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
 
 
+_TRACES_HINT = (
+    " of an OTLP traces line (export smaller batches: the Collector's batch processor's"
+    " send_batch_max_size)"
+)
+
+
 def too_long(item: LongLine) -> Rejection:
     return Rejection(
         item.line_no,
         item.byte_offset,
         "line_too_long",
-        f"line is {item.size:,} bytes, over the 1 MiB limit; its first "
+        f"line is {item.size:,} bytes, over the {item.limit // (1024 * 1024)} MiB limit"
+        f"{_TRACES_HINT if item.limit > MAX_LINE else ''}; its first "
         f"{min(item.size, LONG_LINE_PREFIX) // 1024} KiB are kept here",
         item.prefix,
         item.size,
@@ -371,6 +378,10 @@ def _approval_record(line: bytes, exc: ValidationError) -> ApprovalRecord | tupl
         return explain(line, record_exc, what="approval record")
 
 
+#: What the Collector's file exporter writes besides traces: its top-level key → the signal.
+_OTLP_OTHER = {"resourceLogs": "logs", "resourceMetrics": "metrics", "resourceProfiles": "profiles"}
+
+
 def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str, str]:
     """Turn a validation error into (error class, a sentence a person can act on)."""
     errors = exc.errors(include_url=False)
@@ -396,6 +407,12 @@ def explain(line: bytes, exc: ValidationError, what: str = "event") -> tuple[str
     if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
         return "not_an_object", f"line is {_json_kind(given, json_=True)}, not an object"
     if kind == "union_tag_not_found":
+        signal = next((k for k in _OTLP_OTHER if isinstance(given, dict) and k in given), None)
+        if signal is not None:
+            return "missing_field", (
+                f"an OTLP {_OTLP_OTHER[signal]} export ({signal}): of OpenTelemetry's signals "
+                "only traces (resourceSpans) are read; point ingest at the traces file"
+            )
         return "missing_field", "required field 'type' is missing (and it is no approval record)"
     if kind == "union_tag_invalid":
         tag = given.get("type") if isinstance(given, dict) else None

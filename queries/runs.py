@@ -56,6 +56,11 @@ _DERIVED = {
            ELSE greatest($now, s.last_event_at) END - s.started_at), 3)""",
 }
 
+# Unknown (NULL) for a run with touches that was never seen starting: its scope is not known,
+# so none of its touches has been checked; they are not "0 out of scope". (Sorted by, it is
+# the stored count: such a run sorts among the zeros.)
+_OUT_OF_SCOPE = "CASE WHEN s.has_start OR s.touched = 0 THEN s.out_of_scope END"
+
 #: The statuses a finished run can have (its `outcome`); the others depend on $now.
 _OUTCOMES = frozenset(("succeeded", "failed", "cancelled", "rolled_back"))
 
@@ -80,7 +85,8 @@ WITH pending AS (
 SELECT s.run_id, s.workflow, s.workflow_version, s.identity, s.environment,
        {_STATUS} AS status, s.started_at, s.finished_at, {_DERIVED["duration_s"]} AS duration_s,
        s.steps, s.step_errors, s.touched, s.reads, s.creates, s.updates, s.deletes, s.exports,
-       s.out_of_scope, {_DERIVED["pending_approvals"]} AS pending_approvals, s.last_event_at,
+       {_OUT_OF_SCOPE} AS out_of_scope,
+       {_DERIVED["pending_approvals"]} AS pending_approvals, s.last_event_at,
        s.trigger_kind, s.trigger_by, s.outcome_error AS error, s.tokens_in, s.tokens_out,
        round(s.cost_usd, 6) AS cost_usd, s.events, s.session_id, s.user_id
 FROM page s LEFT JOIN pending p USING (run_id)

@@ -180,7 +180,7 @@ def _facts(o: dict[str, object]) -> str:
         f"steps {o['steps']} ({o['step_errors']} failed) · touched {o['touched']} "
         f"(read {o['reads']}, created {o['creates']}, updated {o['updates']}, "
         f"deleted {o['deletes']}, exported {o['exports']}) · out of scope "
-        f"{cells.count(o['out_of_scope'], alarm=True)} · approvals pending "  # type: ignore[arg-type]
+        f"{cells.out_of_scope(o['out_of_scope'])} · approvals pending "  # type: ignore[arg-type]
         f"{o['pending_approvals']}"
         + (
             f" · tokens in/out {o['tokens_in']:,}/{o['tokens_out']:,} · ${o['cost_usd']:.4f}"

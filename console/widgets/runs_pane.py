@@ -143,7 +143,7 @@ class RunsPane(Pane):
             "run_id": cells.text(r["run_id"]) + finding_mark(r.get("findings")),
             "workflow": cells.text(r["workflow"]),
             "status": cells.status(r["status"]),
-            "out_of_scope": cells.count(r["out_of_scope"], alarm=True),
+            "out_of_scope": cells.out_of_scope(r["out_of_scope"]),
             "pending_approvals": f"[bold yellow]{r['pending_approvals']} pending[/]"
             if r["pending_approvals"]
             else "",

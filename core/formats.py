@@ -165,7 +165,7 @@ def _rich_table(
 
 def _cell_text(value: Any, kind: str) -> str:
     if value is None:
-        return ""
+        return "unknown" if kind == "checked" else ""
     if kind == "time":
         return short_time(value)
     if kind == "duration":

@@ -22,7 +22,8 @@ from typing import Literal
 #: What a column holds, for writing it as plain text: `text` and `count` as they are,
 #: `number` a float in its shortest form, `time` a stored UTC timestamp, `duration`
 #: seconds as `3m05s`, `flag` yes/no, `list` comma-separated.
-Kind = Literal["text", "count", "number", "time", "duration", "flag", "list"]
+#: `checked` a count that is `unknown` when nothing could be checked (None).
+Kind = Literal["text", "count", "checked", "number", "time", "duration", "flag", "list"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ RUNS = (
     Column("run_id", "RUN", sortable=True),
     Column("workflow", "WORKFLOW", sortable=True),
     Column("status", "STATUS", sortable=True),
-    Column("out_of_scope", "OUT OF SCOPE", "count", sortable=True),
+    Column("out_of_scope", "OUT OF SCOPE", "checked", sortable=True),
     Column("pending_approvals", "PENDING", "count", sortable=True),
     Column("started_at", "STARTED (UTC)", "time", sortable=True),
     Column("duration_s", "DURATION", "duration", sortable=True),

@@ -4,12 +4,15 @@ its evidence nor its out-of-scope count may say the touches were checked."""
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
-from quarterdeck import bundle
+from quarterdeck import bundle, formats
 from quarterdeck.console import cells
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries import evidence
+from quarterdeck.queries.columns import RUNS, pick
 from quarterdeck.queries.runs import run_history
 from quarterdeck.queries.store import Store
 from support.events import NOW, event, started, write_jsonl
@@ -59,7 +62,10 @@ def test_a_run_never_seen_starting_has_no_out_of_scope_count(store: Store, tmp_p
         ],
     )
     load_paths(store.con, [tmp_path / "run.jsonl"])
-    rows = run_history(store.con, now=NOW).to_pylist()
-    counts = {r["run_id"]: r["out_of_scope"] for r in rows}
+    table = run_history(store.con, now=NOW)
+    counts = {r["run_id"]: r["out_of_scope"] for r in table.to_pylist()}
     assert counts == {"r-ghost": None, "r-quiet": 0, "r-seen": 1}
     assert cells.out_of_scope(None) == "[bold yellow]unknown[/]"
+    printed = io.StringIO()  # the `runs` command's table says so too
+    formats.write(table, "table", columns=pick(RUNS, "run_id", "out_of_scope"), out=printed)
+    assert re.search(r"r-ghost\s+unknown", printed.getvalue())

@@ -10,7 +10,7 @@ and memory stays flat however large the file is. Rules (DESIGN §3):
   an `event_id` gets its id from that and the fingerprint (also of the normalised first
   line), so a copy that only gained or lost a BOM or CRs (an editor, `unix2dos`, a Windows
   share) is the same events, not new ones. For a file with neither, it is the byte offset;
-  the CRs are counted per chunk, in C (`bytes.count`), and line by line only in a chunk that
+  a chunk is searched for CRs in C, and they are counted line by line only in a chunk that
   has some;
 - a last line without a newline is read when the file is read to its end;
 - a line longer than `max_line` bytes is not held in memory: its first bytes are kept as
@@ -219,7 +219,7 @@ def _normalised(handle: BinaryIO, piece: int) -> Iterator[bytes]:
         if block.endswith(b"\r"):  # the CR of a CRLF split between two pieces
             block, held = block[:-1], b"\r"
         if block:
-            yield block.replace(b"\r\n", b"\n")
+            yield block.replace(b"\r\n", b"\n") if b"\r" in block else block
     if held:
         yield held
 
@@ -318,8 +318,12 @@ def _split(
     starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
     starts.pop()
     crs = None
-    if b"\r\n" in data:  # CRLF line ends (counted before an over-long line is emptied)
+    # CRLF line ends, counted before an over-long line is emptied; a search for one byte is
+    # memchr (measured, 72 MB: 4 ms, against 60 ms for b"\r\n")
+    if b"\r" in data:
         crs = list(accumulate((line.endswith(b"\r") for line in lines), initial=0))
+        if not crs[-1]:  # CRs, but none ending a line
+            crs = None
     batch = LineBatch(data, base, line_no, lines, starts, shift=shift, crs=crs)
     if not lines or max(map(len, lines)) <= max_line:
         return batch

@@ -605,6 +605,7 @@ class Follower:
                     f"({size - t.read_offset:,} bytes without a newline)",
                     fragment,
                     size - t.read_offset,
+                    t.read_offset - t.read_shift,
                 ),
             )
             t.read_offset = size

@@ -8,7 +8,6 @@ in one transaction, together with the file offsets it reached when following.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,12 +142,16 @@ def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) 
 
 
 def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
+    keys = [
+        loading.quarantine_keys(
+            fp, r.byte_offset if r.key_offset is None else r.key_offset, r.byte_offset
+        )
+        for _, fp, r in rejections
+    ]
     return pa.table(
         {
-            "quarantine_key": [
-                hashlib.sha256(f"{fp}:{r.byte_offset}".encode()).hexdigest()
-                for _, fp, r in rejections
-            ],
+            "quarantine_key": [key for key, _ in keys],
+            "legacy_key": [legacy for _, legacy in keys],
             "source": [source for source, _, _ in rejections],
             "line_no": [r.line_no for _, _, r in rejections],
             "byte_offset": [r.byte_offset for _, _, r in rejections],

@@ -142,8 +142,22 @@ QUARANTINE_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("raw", pa.binary()),
         ("raw_size", pa.int64()),
+        # the key a Quarterdeck that keyed lines by their raw byte offsets gave the line,
+        # when that differs (a file with a BOM or CRLF line ends): not quarantined again
+        ("legacy_key", pa.string()),
     ]
 )
+
+
+def quarantine_keys(fingerprint: str, offset: int, byte_offset: int) -> tuple[str, str | None]:
+    """What a quarantined line is known by: its file's fingerprint and its `offset` as if the
+    file had no BOM and LF line ends (`ingest.reader`), as an event without an id is; and,
+    when its `byte_offset` differs, the key it had when lines were keyed by that."""
+    key = hashlib.sha256(f"{fingerprint}:{offset}".encode()).hexdigest()
+    if offset == byte_offset:
+        return key, None
+    return key, hashlib.sha256(f"{fingerprint}:{byte_offset}".encode()).hexdigest()
+
 
 APPROVAL_RECORD_SCHEMA = pa.schema(
     [
@@ -371,12 +385,11 @@ def _quarantine_rows(
     """The lines at the positions of `why` as quarantine rows, each with its message."""
     rows = lines.take(pa.array([at for at, _ in why], pa.int32())).to_pylist()
     raw = [row["line"].encode().rstrip(b"\r\n") for row in rows]
+    keys = [quarantine_keys(r["fingerprint"], r["id_offset"], r["byte_offset"]) for r in rows]
     return pa.table(
         {
-            "quarantine_key": [
-                hashlib.sha256(f"{row['fingerprint']}:{row['byte_offset']}".encode()).hexdigest()
-                for row in rows
-            ],
+            "quarantine_key": [key for key, _ in keys],
+            "legacy_key": [legacy for _, legacy in keys],
             "source": [row["source"] for row in rows],
             "line_no": [row["line_no"] for row in rows],
             "byte_offset": [row["byte_offset"] for row in rows],
@@ -591,7 +604,8 @@ FROM (SELECT quarantine_key, source, byte_offset, raw FROM quarantine
       WHERE superseded_at IS NULL AND raw_size = octet_length(raw)) q
 JOIN _incoming i ON i.byte_offset = q.byte_offset
 WHERE i.source = q.source
-   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)
+   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.id_offset::VARCHAR)
+   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)  -- legacy
 """
 
 _ANY_IN_SPAN = """
@@ -641,7 +655,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
             FROM (SELECT * FROM _rejected
                   QUALIFY row_number() OVER (PARTITION BY quarantine_key) = 1) r
             WHERE NOT EXISTS (SELECT 1 FROM quarantine q
-                              WHERE q.quarantine_key = r.quarantine_key)
+                              WHERE q.quarantine_key IN (r.quarantine_key, r.legacy_key))
             """,
             {"now": now},
         )

@@ -273,3 +273,22 @@ def test_the_shift_counts_the_bom_and_each_crlf(tmp_path: Path) -> None:
     with open_binary(path) as handle:
         batches = list(read_batches(handle))
     assert batches[0].shift == len(BOM) and batches[-1].end_shift == len(BOM) + 3
+
+
+def test_a_bad_line_of_a_copy_is_quarantined_once(store: Store, tmp_path: Path) -> None:
+    bad = b'{"type": "data.touched", "ts": "2026-11-20T08:00:01Z", "run_id": '
+    body = [*lines(2)[:3], bad, *lines(2)[3:]]
+    load_paths(store.con, [write(tmp_path / "first.jsonl", "bom+crlf", body)])
+    for form in FORMS:
+        summary = load_paths(store.con, [write(tmp_path / f"{form}.jsonl", form, body)])
+        assert (summary.events, summary.quarantined, summary.quarantined_new) == (0, 1, 0), form
+    # quarantined by a Quarterdeck that keyed lines by their raw byte offsets: loaded again
+    old = write(tmp_path / "old.jsonl", "crlf", [*lines(2, first=5), bad])
+    load_paths(store.con, [old])
+    store.con.execute(
+        "UPDATE quarantine SET quarantine_key = sha256(? || ':' || byte_offset::VARCHAR) "
+        "WHERE source = ?",
+        [fingerprint(old), str(old)],
+    )
+    assert load_paths(store.con, [old]).quarantined_new == 0
+    assert store.con.execute("SELECT count(*) FROM quarantine").fetchone() == (2,)

@@ -8,6 +8,9 @@ Rules (DESIGN §3, the lessons of Fluent Bit, Vector and Filebeat):
 - A file is known by its fingerprint (sha256 of its first complete line), not by its name or
   inode: a renamed file keeps its place, a new file in an old file's place starts at 0.
 - A partial last line stays unread until its newline arrives; the offset never moves past it.
+- Offsets are raw bytes; beside each is its shift (the BOM and CRLF line ends before it), so
+  a resumed file's lines without an `event_id` get the ids a batch load of it, or of a copy
+  with a BOM added or removed or its line ends changed, gives them (`reader`, `_shift_at`).
 - Rotation (rename, then a new file under the old name): the old file is read to its end
   through the descriptor already open, then the new one from 0. If the old file still ends
   in a fragment after `ROTATE_GRACE` seconds of silence, the fragment is quarantined as

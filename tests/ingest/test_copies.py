@@ -181,6 +181,14 @@ def _follow(store: Store, folder: Path) -> None:
         follower.close()
 
 
+def test_copies_followed_side_by_side_are_one_file(store: Store, logs: Path) -> None:
+    body = lines(3)
+    for form in FORMS:
+        write(logs / f"{form}.jsonl", form, body)
+    _follow(store, logs)
+    assert counts(store) == (len(body), len(body), 3, 6)
+
+
 def test_a_copy_in_another_form_in_the_followed_file_s_place_is_read_again_not_resumed(
     store: Store, tmp_path: Path, logs: Path
 ) -> None:

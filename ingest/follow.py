@@ -35,6 +35,7 @@ for how long (its watchdog); `files()` says how far behind each followed file is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -213,15 +214,16 @@ def _shift_at(handle: BinaryIO, offset: int, saved: int | None) -> int | None:
     shifts were kept). None when this file cannot be resumed there: another copy of that
     file, with a BOM added or removed or its line ends changed (read from the start, its
     lines are known by their ids). A file without a BOM whose LF line ends at `offset`,
-    read so far with no BOM nor CRLF, is resumed as it is (the usual file: one read of 5
-    bytes); any other is read up to `offset` to count them."""
+    read so far with no BOM nor CRLF (or before shifts were kept: the ids of an LF file are
+    its byte offsets' either way), is resumed as it is (the usual file: one read of 5 bytes);
+    any other is read up to `offset` to count them."""
     if offset == 0:
         return 0
     handle.seek(0)
     bom = handle.read(len(BOM)) == BOM
     handle.seek(max(offset - 2, 0))
     end = handle.read(2)
-    if saved == 0 and not bom and end.endswith(b"\n") and end != b"\r\n":
+    if not saved and not bom and end.endswith(b"\n") and end != b"\r\n":
         return 0
     handle.seek(0)
     shift, left, last = 0, offset, b""
@@ -470,6 +472,10 @@ class Follower:
                 resumed = _shift_at(handle, saved.byte_offset, saved.shift)
                 if resumed is not None:  # else another copy of it: read from the start
                     offset, line_no, shift = saved.byte_offset, saved.line_no, resumed
+                if resumed is not None and saved.shift is None:  # worked out once: kept
+                    kept = dataclasses.replace(saved, path=str(path), shift=resumed)
+                    loading.store_unit(self.con, offsets=[kept], now=self.clock())
+                    self._saved[fp] = kept
         tracked = _Open(
             path,
             name,

@@ -213,6 +213,8 @@ def test_a_follower_resumes_a_position_stored_before_shifts_were_kept(
     store.con.execute("UPDATE follow_positions SET shift = NULL")
     store.con.execute("UPDATE follow_offsets SET shift = NULL")
     assert {o.shift for o in loading.saved_offsets(store.con).values()} == {None}
+    _follow(store, logs)  # nothing new: the shift is worked out once, and kept
+    assert {o.shift for o in loading.saved_offsets(store.con).values()} == {5}
     path.write_bytes(text("crlf", body))
     _follow(store, logs)
     assert counts(store)[:2] == (len(body), len(body))

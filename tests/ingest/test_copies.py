@@ -88,18 +88,19 @@ def counts(store: Store) -> tuple[int, int, int, int]:
 
 
 def test_a_copy_in_another_form_loads_nothing_again(store: Store, tmp_path: Path) -> None:
-    for n, first in enumerate(FORMS):  # each form loaded first, then its copies
+    # an LF log, then each copy of it; each other form first, then its LF copy (and CRLF)
+    copies = {"lf": FORMS[1:], "bom": ["lf"], "crlf": ["lf"], "bom+crlf": ["lf", "crlf"]}
+    for n, (first, others) in enumerate(copies.items()):
         body = lines(3, first=10 * n)
         loaded = load_paths(store.con, [write(tmp_path / f"{n}-{first}.jsonl", first, body)])
         assert loaded.events == len(body)
         expected = counts(store)
         assert expected == (12 * (n + 1), 12 * (n + 1), 3 * (n + 1), 6 * (n + 1))
-        for other in FORMS:
-            if other != first:
-                copy = write(tmp_path / f"{n}-copy-{other}.jsonl", other, body)
-                again = load_paths(store.con, [copy])
-                assert (again.events, again.duplicates, again.quarantined) == (0, 12, 0), other
-                assert counts(store) == expected, (first, other)
+        for other in others:
+            copy = write(tmp_path / f"{n}-copy-{other}.jsonl", other, body)
+            again = load_paths(store.con, [copy])
+            assert (again.events, again.duplicates, again.quarantined) == (0, 12, 0), other
+            assert counts(store) == expected, (first, other)
 
 
 def test_copies_in_one_load_are_one_file(store: Store, tmp_path: Path) -> None:

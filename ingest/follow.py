@@ -8,6 +8,9 @@ Rules (DESIGN §3, the lessons of Fluent Bit, Vector and Filebeat):
 - A file is known by its fingerprint (sha256 of its first complete line), not by its name or
   inode: a renamed file keeps its place, a new file in an old file's place starts at 0.
 - A partial last line stays unread until its newline arrives; the offset never moves past it.
+- Offsets are raw bytes; beside each is its shift (the BOM and CRLF line ends before it), so
+  a resumed file's lines without an `event_id` get the ids a batch load of it, or of a copy
+  with a BOM added or removed or its line ends changed, gives them (`reader`, `_shift_at`).
 - Rotation (rename, then a new file under the old name): the old file is read to its end
   through the descriptor already open, then the new one from 0. If the old file still ends
   in a fragment after `ROTATE_GRACE` seconds of silence, the fragment is quarantined as
@@ -32,6 +35,7 @@ for how long (its watchdog); `files()` says how far behind each followed file is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -166,8 +170,10 @@ class _Open:
     first_len: int  # length of the first line, to notice a replaced file cheaply
     offset: int  # stored: just past the last complete line
     line_no: int  # stored: lines read so far
+    shift: int = 0  # stored: the BOM and CRs before `offset` (`reader.LineBatch.shift`)
     read_offset: int = 0  # read but maybe not yet stored
     read_line_no: int = 0
+    read_shift: int = 0
     mtime: int = 0
     quiet_since: float | None = None  # rotated: when it last gave us bytes
     stored_at: float | None = None  # monotonic: when a unit with its lines was last stored
@@ -175,6 +181,7 @@ class _Open:
 
     def reset_reading(self) -> None:
         self.read_offset, self.read_line_no = self.offset, self.line_no
+        self.read_shift = self.shift
 
 
 def first_line(path: Path, limit: int = MAX_LINE) -> tuple[str, int] | None:
@@ -199,6 +206,36 @@ def _first_line(handle: BinaryIO, limit: int = MAX_LINE) -> tuple[str, int] | No
     line = head[:end]
     skip = len(BOM) if line.startswith(BOM) else 0
     return hashlib.sha256(line[skip:].rstrip(b"\r")).hexdigest(), end
+
+
+def _shift_at(handle: BinaryIO, offset: int, saved: int | None) -> int | None:
+    """The shift (`reader.LineBatch.shift`) at `offset` of the file behind `handle`, which a
+    file with its fingerprint was read up to with the shift `saved` (None: stored before
+    shifts were kept). None when this file cannot be resumed there: another copy of that
+    file, with a BOM added or removed or its line ends changed (read from the start, its
+    lines are known by their ids). A file without a BOM whose LF line ends at `offset`,
+    read so far with no BOM nor CRLF (or before shifts were kept: the ids of an LF file are
+    its byte offsets' either way), is resumed as it is (the usual file: one read of 5 bytes);
+    any other is read up to `offset` to count them."""
+    if offset == 0:
+        return 0
+    handle.seek(0)
+    bom = handle.read(len(BOM)) == BOM
+    handle.seek(max(offset - 2, 0))
+    end = handle.read(2)
+    if not saved and not bom and end.endswith(b"\n") and end != b"\r\n":
+        return 0
+    handle.seek(0)
+    shift, left, last = 0, offset, b""
+    while left > 0:
+        block = handle.read(min(READ_CHUNK, left))
+        if not block:
+            return None
+        left -= len(block)
+        shift += (last + block[:1]).count(b"\r\n") + block.count(b"\r\n")
+        last = block[-1:]
+    shift += len(BOM) if bom else 0
+    return shift if saved is None or saved == shift else None
 
 
 class Follower:
@@ -419,7 +456,7 @@ class Follower:
                 )
             fp = shared
         saved = self._saved.get(fp)
-        offset, line_no = 0, 0
+        offset, line_no, shift = 0, 0, 0
         if saved is not None:
             if stat.st_size < saved.byte_offset:
                 self._notice(
@@ -432,7 +469,13 @@ class Follower:
                     "start",
                 )
             else:
-                offset, line_no = saved.byte_offset, saved.line_no
+                resumed = _shift_at(handle, saved.byte_offset, saved.shift)
+                if resumed is not None:  # else another copy of it: read from the start
+                    offset, line_no, shift = saved.byte_offset, saved.line_no, resumed
+                if resumed is not None and saved.shift is None:  # worked out once: kept
+                    kept = dataclasses.replace(saved, path=str(path), shift=resumed)
+                    loading.store_unit(self.con, offsets=[kept], now=self.clock())
+                    self._saved[fp] = kept
         tracked = _Open(
             path,
             name,
@@ -442,6 +485,7 @@ class Follower:
             first_len,
             offset,
             line_no,
+            shift,
             mtime=stat.st_mtime_ns,
             first=first,
         )
@@ -536,12 +580,13 @@ class Follower:
         for batch in read_batches(
             t.handle,
             start_offset=t.read_offset,
+            start_shift=t.read_shift,
             first_line_no=t.read_line_no + 1,
             at_eof_read_partial=False,
             chunk=READ_CHUNK,
         ):
             self._unit.add(batch, check_batch(batch, self.tool_map), t.name, t.fp)
-            t.read_offset = batch.end_offset
+            t.read_offset, t.read_shift = batch.end_offset, batch.end_shift
             t.read_line_no = batch.first_line_no + len(batch.lines) - 1
             self._unit_files[t.fp] = t
             if self._unit.rows >= self.batch_rows:
@@ -569,6 +614,7 @@ class Follower:
                     f"({size - t.read_offset:,} bytes without a newline)",
                     fragment,
                     size - t.read_offset,
+                    t.read_offset - t.read_shift,
                 ),
             )
             t.read_offset = size
@@ -622,7 +668,14 @@ class Follower:
         if unit.empty and not files:
             return
         offsets = [
-            loading.Offset(t.fp, str(t.path), t.read_offset, t.read_line_no, _size(t.handle))
+            loading.Offset(
+                t.fp,
+                str(t.path),
+                t.read_offset,
+                t.read_line_no,
+                _size(t.handle),
+                shift=t.read_shift,
+            )
             for t in files.values()
         ]
         now = self.clock()
@@ -639,7 +692,7 @@ class Follower:
         for t in files.values():
             if t.read_line_no > t.line_no:
                 t.stored_at = stored_at
-            t.offset, t.line_no = t.read_offset, t.read_line_no
+            t.offset, t.line_no, t.shift = t.read_offset, t.read_line_no, t.read_shift
         for offset in offsets:
             self._saved[offset.fingerprint] = offset
         self._unit, self._unit_files = Unit(), {}

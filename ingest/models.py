@@ -165,7 +165,8 @@ class _Stamped(_Strict):
     event_id: Id | None = Field(
         None,
         description="Unique id. When absent, derived from the file's fingerprint and the "
-        "line's byte offset, so re-reading a file is idempotent.",
+        "line's byte offset as if the file had no BOM and LF line ends, so re-reading a "
+        "file, or a copy of it with a BOM or CRLF line ends, is idempotent.",
     )
     ts: Timestamp = Field(description="RFC 3339 with an offset; stored in UTC.")
 

@@ -5,6 +5,13 @@ and memory stays flat however large the file is. Rules (DESIGN §3):
 
 - a UTF-8 byte-order mark at the start is skipped (offsets still count it);
 - lines end at `\\n`; a trailing `\\r` stays on the line (JSON treats it as white space);
+- each line also has its *normalised* offset (`LineBatch.id_offsets`): where it would start
+  in a copy of the file without the byte-order mark and with LF line endings. A line without
+  an `event_id` gets its id from that and the fingerprint (also of the normalised first
+  line), so a copy that only gained or lost a BOM or CRs (an editor, `unix2dos`, a Windows
+  share) is the same events, not new ones. For a file with neither, it is the byte offset;
+  a chunk is searched for CRs in C, and they are counted line by line only in a chunk that
+  has some;
 - a last line without a newline is read when the file is read to its end;
 - a line longer than `max_line` bytes is not held in memory: its first bytes are kept as
   evidence, the rest is skipped, and reading goes on at the next line. A line of OTLP traces
@@ -64,6 +71,31 @@ class LineBatch:
     lines: list[bytes]
     starts: list[int]
     long_lines: list[LongLine] = field(default_factory=list)
+    #: The bytes before the first line that a copy without a BOM and with LF endings would
+    #: not have: the BOM's and one for each CRLF line end.
+    shift: int = 0
+    #: For a batch with CRLF line ends: how many there are before each line, and in all
+    #: (one more item than `lines`); None when it has none (the usual LF file).
+    crs: list[int] | None = None
+
+    @property
+    def end_shift(self) -> int:
+        """`shift` just past the batch's last line."""
+        return self.shift + (self.crs[-1] if self.crs else 0)
+
+    def id_offsets(self) -> list[int] | None:
+        """Each line's normalised offset (see the module's docstring), or None when that is
+        its byte offset, as it is for every line of a file without a BOM or CRs."""
+        if not self.shift and self.crs is None:
+            return None
+        base = self.base_offset - self.shift
+        crs = self.crs or repeat(0)
+        return [base + start - cr for start, cr in zip(self.starts, crs, strict=False)]
+
+    def id_offset(self, index: int) -> int:
+        """The normalised offset of `lines[index]`."""
+        cr = self.crs[index] if self.crs else 0
+        return self.base_offset + self.starts[index] - self.shift - cr
 
     @property
     def end_offset(self) -> int:
@@ -162,41 +194,67 @@ def shared_start(fp: str, name: str) -> str:
 def same_stream(a: Path, b: Path, piece: int = 1024 * 1024) -> bool:
     """Whether one file's lines begin the other's: a copy of a log, or a copy taken as it
     grew (decompressed, for .gz), as against another log that only starts the same way.
-    Compared up to the shorter one's end; an unreadable file is not the same stream."""
+    Compared as the lines are known (a BOM and the CR of a CRLF line end aside: a copy that
+    gained or lost them is the same lines), up to the shorter one's end; an unreadable file
+    is not the same stream."""
     try:
         with open_binary(a) as left, open_binary(b) as right:
+            lefts, rights = _normalised(left, piece), _normalised(right, piece)
+            x = y = b""
             while True:
-                x, y = left.read(piece), right.read(piece)
+                x = x or next(lefts, b"")
+                y = y or next(rights, b"")
                 if not x or not y:
                     return True
                 n = min(len(x), len(y))
                 if x[:n] != y[:n]:
                     return False
-                if len(x) != len(y):  # one ended inside this piece
-                    return True
+                x, y = x[n:], y[n:]
     except (OSError, EOFError, zlib.error):
         return False
+
+
+def _normalised(handle: BinaryIO, piece: int) -> Iterator[bytes]:
+    """The bytes of `handle` without a BOM at the start and with CRLF line ends as LF."""
+    first, held = True, b""
+    while block := handle.read(piece):
+        if first:
+            first = False
+            block = block.removeprefix(BOM)
+        if held:
+            block, held = held + block, b""
+        if block.endswith(b"\r"):  # the CR of a CRLF split between two pieces
+            block, held = block[:-1], b"\r"
+        if block:
+            yield block.replace(b"\r\n", b"\n") if b"\r" in block else block
+    if held:
+        yield held
 
 
 def read_batches(
     handle: BinaryIO,
     *,
     start_offset: int = 0,
+    start_shift: int = 0,
     first_line_no: int = 1,
     at_eof_read_partial: bool = True,
     chunk: int = CHUNK,
     max_line: int = MAX_LINE,
     max_traces_line: int = MAX_TRACES_LINE,
 ) -> Iterator[LineBatch]:
-    """Yield batches of complete lines from `handle`, positioned at `start_offset`.
+    """Yield batches of complete lines from `handle`, positioned at `start_offset`, where
+    the normalised offset is `start_shift` less (`LineBatch.end_shift` of the batch that
+    ended there).
 
     With `at_eof_read_partial` (batch ingest), a last line without a newline is yielded too;
     without it (follow mode) it is left unread, and the offset never moves past it.
     """
     offset = start_offset
+    shift = start_shift
     line_no = first_line_no
     carry = b""
     skipping: LongLine | None = None  # inside an over-long line, looking for its end
+    last = b""  # the last byte of the block before (a long line's end may be its CR)
     first = start_offset == 0
     while True:
         block = handle.read(chunk)
@@ -206,20 +264,28 @@ def read_batches(
             if block.startswith(BOM):
                 block = block[len(BOM) :]
                 offset += len(BOM)
+                shift += len(BOM)
         if skipping is not None:
             end = block.find(b"\n")
             if end < 0 and not at_eof:
                 skipping.size += len(block)
+                last = block[-1:]
                 continue
             if end < 0:  # EOF inside the long line
                 if not at_eof_read_partial:
                     return
-                yield LineBatch(b"", offset + skipping.size, line_no, [], [], [skipping])
+                yield LineBatch(
+                    b"", offset + skipping.size, line_no, [], [], [skipping], shift=shift
+                )
                 return
             skipping.size += end
             done = skipping
             skipping = None
-            yield LineBatch(b"", done.byte_offset, line_no, [b""], [0], [done])
+            cr = (block[end - 1 : end] if end else last) == b"\r"
+            yield LineBatch(
+                b"", done.byte_offset, line_no, [b""], [0], [done], shift, [0, 1] if cr else None
+            )
+            shift += cr
             offset = done.byte_offset + done.size + 1
             line_no += 1
             block = block[end + 1 :]
@@ -229,24 +295,31 @@ def read_batches(
         carry = b""
         if at_eof:
             if data and at_eof_read_partial:
-                yield _split(data, offset, line_no, max_line, max_traces_line, final=True)
+                yield _split(
+                    data, offset, line_no, max_line, max_traces_line, final=True, shift=shift
+                )
             return
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             limit = _limit(data, max_line, max_traces_line)
             if len(data) > limit:
                 skipping = LongLine(line_no, offset, len(data), data[:LONG_LINE_PREFIX], limit)
+                last = data[-1:]
             else:
                 carry = data
             continue
         carry = data[cut:]
-        batch = _split(data[:cut], offset, line_no, max_line, max_traces_line, final=False)
+        batch = _split(
+            data[:cut], offset, line_no, max_line, max_traces_line, final=False, shift=shift
+        )
         offset += cut
+        shift = batch.end_shift
         line_no += len(batch.lines)
         yield batch
         limit = _limit(carry, max_line, max_traces_line)
         if len(carry) > limit:
             skipping = LongLine(line_no, offset, len(carry), carry[:LONG_LINE_PREFIX], limit)
+            last = carry[-1:]
             carry = b""
 
 
@@ -256,14 +329,28 @@ def _limit(line: bytes, max_line: int, max_traces_line: int) -> int:
 
 
 def _split(
-    data: bytes, base: int, line_no: int, max_line: int, max_traces_line: int, *, final: bool
+    data: bytes,
+    base: int,
+    line_no: int,
+    max_line: int,
+    max_traces_line: int,
+    *,
+    final: bool,
+    shift: int = 0,
 ) -> LineBatch:
     lines = data.split(b"\n")
     if not final or lines[-1] == b"":
         lines.pop()  # the empty tail after the last newline
     starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
     starts.pop()
-    batch = LineBatch(data, base, line_no, lines, starts)
+    crs = None
+    # CRLF line ends, counted before an over-long line is emptied; a search for one byte is
+    # memchr (measured, 72 MB: 4 ms, against 60 ms for b"\r\n")
+    if b"\r" in data:
+        crs = list(accumulate((line.endswith(b"\r") for line in lines), initial=0))
+        if not crs[-1]:  # CRs, but none ending a line
+            crs = None
+    batch = LineBatch(data, base, line_no, lines, starts, shift=shift, crs=crs)
     if not lines or max(map(len, lines)) <= max_line:
         return batch
     for index, line in enumerate(lines):

@@ -8,7 +8,6 @@ in one transaction, together with the file offsets it reached when following.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,15 +76,18 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
     zeros = pa.array([0] * n, pa.int32())
     offsets = pa.array(batch.starts + [len(batch.data)], pa.int32())
     text = pa.StringArray.from_buffers(n, offsets.buffers()[1], pa.py_buffer(batch.data))
+    byte_offsets = pc.add(pa.array(batch.starts, pa.int64()), batch.base_offset)
+    normalised = batch.id_offsets()  # None: the byte offsets (a file without BOM or CRs)
     table = pa.table(
         [
             text,
             pa.array(range(batch.first_line_no, batch.first_line_no + n), pa.int64()),
-            pc.add(pa.array(batch.starts, pa.int64()), batch.base_offset),
+            byte_offsets,
             pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
+            byte_offsets if normalised is None else pa.array(normalised, pa.int64()),
         ],
-        schema=pa.schema(list(loading.LINES_SCHEMA)[:5]),
+        schema=pa.schema(list(loading.LINES_SCHEMA)[:6]),
     )
     if checked.events < n:
         table = table.filter(pa.array(checked.valid, pa.bool_()))
@@ -95,15 +97,17 @@ def lines_table(batch: LineBatch, checked: CheckedBatch, source: str, fp: str) -
 def derived_table(derived: list[Derived], source: str, fp: str) -> pa.Table:
     """Events mapped from other input (OTLP spans), each pointing at the line it came from."""
     zeros = pa.array([0] * len(derived), pa.int32())
+    byte_offsets = pa.array([d.byte_offset for d in derived], pa.int64())
     table = pa.table(
         [
             pa.array([d.text.decode() for d in derived], pa.string()),
             pa.array([d.line_no for d in derived], pa.int64()),
-            pa.array([d.byte_offset for d in derived], pa.int64()),
+            byte_offsets,
             pa.DictionaryArray.from_arrays(zeros, pa.array([source])),
             pa.DictionaryArray.from_arrays(zeros, pa.array([fp])),
+            byte_offsets,  # unused: every mapped event has its own id (`otlp`)
         ],
-        schema=pa.schema(list(loading.LINES_SCHEMA)[:5]),
+        schema=pa.schema(list(loading.LINES_SCHEMA)[:6]),
     )
     return _with_validated(
         table, [d.event_id for d in derived], [d.ts for d in derived], [d.expires for d in derived]
@@ -138,12 +142,16 @@ def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) 
 
 
 def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
+    keys = [
+        loading.quarantine_keys(
+            fp, r.byte_offset if r.key_offset is None else r.key_offset, r.byte_offset
+        )
+        for _, fp, r in rejections
+    ]
     return pa.table(
         {
-            "quarantine_key": [
-                hashlib.sha256(f"{fp}:{r.byte_offset}".encode()).hexdigest()
-                for _, fp, r in rejections
-            ],
+            "quarantine_key": [key for key, _ in keys],
+            "legacy_key": [legacy for _, legacy in keys],
             "source": [source for source, _, _ in rejections],
             "line_no": [r.line_no for _, _, r in rejections],
             "byte_offset": [r.byte_offset for _, _, r in rejections],

@@ -114,6 +114,9 @@ class Rejection:
     error: str
     raw: bytes
     raw_size: int
+    #: The offset the line is known by, with the fingerprint (its quarantine key): as if the
+    #: file had no BOM and LF line ends (`reader.LineBatch.id_offsets`); None: `byte_offset`.
+    key_offset: int | None = None
 
 
 @dataclass
@@ -198,6 +201,12 @@ def check_batch(batch: LineBatch, tool_map: ToolMap | None = None) -> CheckedBat
                 cls, message = record if record is not None else explain(line, exc)
                 out.rejections.append(Rejection(line_no, offset, cls, message, line, len(line)))
     out.rejections.extend(too_long(item) for item in batch.long_lines)
+    if out.rejections and (batch.shift or batch.crs is not None):
+        for rejection in out.rejections:
+            at = rejection.line_no - batch.first_line_no
+            rejection.key_offset = (
+                batch.id_offset(at) if at < len(lines) else rejection.byte_offset - batch.shift
+            )
     out.events = sum(valid)
     return out
 

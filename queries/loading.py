@@ -117,6 +117,9 @@ LINES_SCHEMA = pa.schema(
         ("byte_offset", pa.int64()),
         ("source", pa.dictionary(pa.int32(), pa.string())),
         ("fingerprint", pa.dictionary(pa.int32(), pa.string())),
+        # where the line would start in a copy of its file without a BOM and with LF line
+        # ends (`ingest.reader`): with the fingerprint, the id of a line that gives none
+        ("id_offset", pa.int64()),
         ("event_id", pa.string()),  # as the line gives it; NULL when it has none
         # `ts` and `expires_at` as the models read them: microseconds since the epoch, UTC.
         # DuckDB never reads the timestamp text, so whatever the models accept is stored as
@@ -139,8 +142,22 @@ QUARANTINE_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("raw", pa.binary()),
         ("raw_size", pa.int64()),
+        # the key a Quarterdeck that keyed lines by their raw byte offsets gave the line,
+        # when that differs (a file with a BOM or CRLF line ends): not quarantined again
+        ("legacy_key", pa.string()),
     ]
 )
+
+
+def quarantine_keys(fingerprint: str, offset: int, byte_offset: int) -> tuple[str, str | None]:
+    """What a quarantined line is known by: its file's fingerprint and its `offset` as if the
+    file had no BOM and LF line ends (`ingest.reader`), as an event without an id is; and,
+    when its `byte_offset` differs, the key it had when lines were keyed by that."""
+    key = hashlib.sha256(f"{fingerprint}:{offset}".encode()).hexdigest()
+    if offset == byte_offset:
+        return key, None
+    return key, hashlib.sha256(f"{fingerprint}:{byte_offset}".encode()).hexdigest()
+
 
 APPROVAL_RECORD_SCHEMA = pa.schema(
     [
@@ -163,7 +180,7 @@ APPROVAL_RECORD_SCHEMA = pa.schema(
 )
 
 
-_EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || byte_offset::VARCHAR))"
+_EVENT_ID = "coalesce(event_id, sha256(fingerprint || ':' || id_offset::VARCHAR))"
 
 # Keep the first occurrence (lowest `pos`) of each `event_id` that is not in the store yet.
 # The ids come with the batch (the validator read them), so deduplication needs no parse.
@@ -275,6 +292,9 @@ class Offset:
     line_no: int
     size: int
     done: bool = False
+    #: How many bytes of `byte_offset` a BOM and CRLF line ends are (`ingest.reader`): the
+    #: normalised offset there is `byte_offset - shift`. None: stored before it was kept.
+    shift: int | None = 0
 
 
 @dataclass
@@ -365,12 +385,11 @@ def _quarantine_rows(
     """The lines at the positions of `why` as quarantine rows, each with its message."""
     rows = lines.take(pa.array([at for at, _ in why], pa.int32())).to_pylist()
     raw = [row["line"].encode().rstrip(b"\r\n") for row in rows]
+    keys = [quarantine_keys(r["fingerprint"], r["id_offset"], r["byte_offset"]) for r in rows]
     return pa.table(
         {
-            "quarantine_key": [
-                hashlib.sha256(f"{row['fingerprint']}:{row['byte_offset']}".encode()).hexdigest()
-                for row in rows
-            ],
+            "quarantine_key": [key for key, _ in keys],
+            "legacy_key": [legacy for _, legacy in keys],
             "source": [row["source"] for row in rows],
             "line_no": [row["line_no"] for row in rows],
             "byte_offset": [row["byte_offset"] for row in rows],
@@ -418,7 +437,7 @@ def _insert_events(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[int
     """Insert the event lines of `lines` not stored yet (nor earlier in `lines`): how many,
     and the repeats whose content is not the stored event's, as quarantine rows (None when
     every line was new: the usual load pays nothing for the check)."""
-    lines = _numbered(lines)
+    lines = _recognised(con, _numbered(lines))
     with registered(con, "_incoming", lines):
         keep = con.execute(_KEEP).to_arrow_table()["pos"]
     repeats = None
@@ -431,6 +450,36 @@ def _insert_events(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[int
         with registered(con, "_incoming", lines):
             inserted = scalar(con, _INSERT_EVENTS)
     return inserted, None if repeats is None else _conflicting(con, repeats)
+
+
+# The lines without an id of a file with a BOM or CRLF line ends (normalised offset not the
+# byte offset) whose id by the byte offset is stored: loaded by a Quarterdeck that derived
+# ids from byte offsets, they are those events (the same fingerprint, the same place).
+_LEGACY = """
+SELECT i.pos, i.legacy FROM (
+    SELECT pos, sha256(fingerprint || ':' || byte_offset::VARCHAR) AS legacy FROM _incoming
+    WHERE event_id IS NULL AND id_offset <> byte_offset
+) i SEMI JOIN events e ON e.event_id = i.legacy
+"""
+
+
+def _recognised(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table:
+    """`lines` with the id the store knows them by, for lines stored by a Quarterdeck that
+    derived ids from byte offsets (`_LEGACY`): a file with a BOM or CRs loaded before the
+    upgrade is not loaded twice after it, and its repeats are checked against those events.
+    A batch from a file without either (normalised offsets all byte offsets) costs one
+    comparison of two columns."""
+    if pc.all(pc.equal(lines["id_offset"], lines["byte_offset"])).as_py():
+        return lines
+    with registered(con, "_incoming", lines):
+        known = con.execute(_LEGACY).fetchall()
+    if not known:
+        return lines
+    ids = lines["event_id"].to_pylist()
+    for pos, legacy in known:
+        ids[pos] = legacy
+    at = lines.schema.get_field_index("event_id")
+    return lines.set_column(at, lines.schema.field(at), pa.array(ids, pa.string()))
 
 
 def _conflicting(con: duckdb.DuckDBPyConnection, repeats: pa.Table) -> pa.Table | None:
@@ -478,7 +527,7 @@ WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record
 
 _SAVE_OFFSET = """
 INSERT INTO follow_positions
-VALUES ($fingerprint, $path, $byte_offset, $line_no, $size, $done, $now)
+VALUES ($fingerprint, $path, $byte_offset, $line_no, $size, $done, $now, $shift)
 """
 
 # The latest position of each file appended since the last fold (rowids grow as rows are
@@ -486,7 +535,8 @@ VALUES ($fingerprint, $path, $byte_offset, $line_no, $size, $done, $now)
 _LATEST_POSITIONS = """
 SELECT fingerprint, arg_max(path, rowid) AS path, arg_max(byte_offset, rowid) AS byte_offset,
        arg_max(line_no, rowid) AS line_no, arg_max(size, rowid) AS size,
-       arg_max(done, rowid) AS done, arg_max(updated_at, rowid) AS updated_at
+       arg_max(done, rowid) AS done, arg_max(updated_at, rowid) AS updated_at,
+       arg_max_null(shift, rowid) AS shift
 FROM follow_positions GROUP BY fingerprint
 """
 
@@ -495,7 +545,8 @@ _FOLD_POSITIONS = (
     INSERT INTO follow_offsets {_LATEST_POSITIONS}
     ON CONFLICT (fingerprint) DO UPDATE SET
         path = excluded.path, byte_offset = excluded.byte_offset, line_no = excluded.line_no,
-        size = excluded.size, done = excluded.done, updated_at = excluded.updated_at
+        size = excluded.size, done = excluded.done, updated_at = excluded.updated_at,
+        shift = excluded.shift
     """,
     "DELETE FROM follow_positions",
 )
@@ -506,9 +557,9 @@ def saved_offsets(con: duckdb.DuckDBPyConnection) -> dict[str, Offset]:
     rows = con.execute(
         f"""
         WITH latest AS ({_LATEST_POSITIONS})
-        SELECT fingerprint, path, byte_offset, line_no, size, done FROM latest
+        SELECT fingerprint, path, byte_offset, line_no, size, done, shift FROM latest
         UNION ALL
-        SELECT fingerprint, path, byte_offset, line_no, size, done FROM follow_offsets
+        SELECT fingerprint, path, byte_offset, line_no, size, done, shift FROM follow_offsets
         WHERE fingerprint NOT IN (SELECT fingerprint FROM latest)
         """
     ).fetchall()
@@ -547,14 +598,14 @@ def record_file_event(
 # of a line read now: the same file (by fingerprint, the quarantine's key, or by name, for a
 # file whose first line was the fragment) and byte offset. `supersede` checks each is the
 # start of the line read there.
-_AT_THE_PLACE = """
-SELECT q.quarantine_key, q.raw, i.line,
-       coalesce(i.event_id, sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)) AS event_id
+_AT_THE_PLACE = f"""
+SELECT q.quarantine_key, q.raw, i.line, {_EVENT_ID} AS event_id
 FROM (SELECT quarantine_key, source, byte_offset, raw FROM quarantine
       WHERE superseded_at IS NULL AND raw_size = octet_length(raw)) q
 JOIN _incoming i ON i.byte_offset = q.byte_offset
 WHERE i.source = q.source
-   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)
+   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.id_offset::VARCHAR)
+   OR q.quarantine_key = sha256(i.fingerprint || ':' || i.byte_offset::VARCHAR)  -- legacy
 """
 
 _ANY_IN_SPAN = """
@@ -604,7 +655,7 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
             FROM (SELECT * FROM _rejected
                   QUALIFY row_number() OVER (PARTITION BY quarantine_key) = 1) r
             WHERE NOT EXISTS (SELECT 1 FROM quarantine q
-                              WHERE q.quarantine_key = r.quarantine_key)
+                              WHERE q.quarantine_key IN (r.quarantine_key, r.legacy_key))
             """,
             {"now": now},
         )

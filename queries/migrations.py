@@ -686,8 +686,21 @@ V16 = Migration(
     ),
 )
 
+V17 = Migration(
+    17,
+    "followed files' shift: how much of the offset a BOM and CRLF line ends are",
+    (
+        # A line without an event_id gets its id from the offset it would have in a copy of
+        # its file without a BOM and with LF line ends (`ingest.reader`); resuming a file,
+        # the follower needs that difference where it stopped. NULL: a position stored
+        # before it was kept, worked out again once by reading the file up to it.
+        "ALTER TABLE follow_offsets ADD COLUMN shift BIGINT",
+        "ALTER TABLE follow_positions ADD COLUMN shift BIGINT",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

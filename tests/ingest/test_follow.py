@@ -53,7 +53,7 @@ def failing(message: str) -> str:
     """An offset statement that fails inside the commit, as a crash or a full disk would."""
     return (
         f"SELECT error('{message}') FROM (SELECT $fingerprint, $path, $byte_offset, "
-        "$line_no, $size, $done, $now)"
+        "$line_no, $size, $done, $now, $shift)"
     )
 
 
@@ -61,13 +61,6 @@ def stored(store: Store) -> list[tuple[str, str, int, int]]:
     return store.con.execute(
         "SELECT event_id, source, line_no, byte_offset FROM events ORDER BY event_id"
     ).fetchall()
-
-
-@pytest.fixture
-def logs(tmp_path: Path) -> Path:
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    return folder
 
 
 @pytest.fixture

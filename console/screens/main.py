@@ -150,6 +150,11 @@ class MainScreen(Screen[None]):
         for bar in self.query(StatusBar):  # none yet while the screen is being composed
             bar.update_follow(flow)
 
+    def show_undecided(self, trips: int) -> None:
+        """How many tripped triggers wait for this operator's decision."""
+        for bar in self.query(StatusBar):
+            bar.update_undecided(trips)
+
     def show_server(self, problem: str | None) -> None:
         """The server is gone (`problem`), or answers again (None)."""
         for bar in self.query(StatusBar):

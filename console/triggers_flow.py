@@ -87,7 +87,7 @@ class TriggersFlow:
         count = len(self.waiting)
         self.app.notify(
             f"{count} tripped trigger{'s' if count != 1 else ''} left undecided: "
-            "d on its row in Triggers (4) decides one",
+            f"d on its row in Triggers (4) decides {'it' if count == 1 else 'one'}",
             title="not decided",
             severity="warning",
             timeout=TRIP_NOTE_S,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from textual.widgets import TabbedContent
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import make_app
@@ -116,3 +117,14 @@ async def test_the_pane_keys_go_to_their_pane_from_any_screen_and_help_says_so(
         await pilot.press("4")
         await until(pilot, lambda: app.screen is main and main.current_pane().id == "triggers")
         assert len(app.screen_stack) == 2
+        # a mistyped `:run`: the screen says so, offers no key of a run, and 1 leaves it
+        await pilot.press(":", *"run r-nope", "enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.missing)
+        detail = app.screen
+        assert "r-nope is not in the store" in str(detail.query_one("#run-facts").render())
+        assert not detail.query_one(TabbedContent).display
+        offered = {b.binding.action for b in detail.active_bindings.values() if b.enabled}
+        assert not offered & {"evidence", "decide('pause')", "tab(1)", "lineage"}
+        assert "pane('runs')" in offered
+        await pilot.press("1")
+        await until(pilot, lambda: app.screen is main and main.current_pane().id == "runs")

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from textual import events
+from textual.widgets import Button
+from textual.widgets._toast import Toast
 
 from quarterdeck.config import ConsoleSettings, Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -250,11 +252,15 @@ async def test_two_rules_tripping_at_once_open_one_dialog_and_a_cancel_sets_both
         assert main is not None
         return str(main.query_one("#status-bar").render())
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(130, 40), notifications=True) as pilot:
         await until(pilot, lambda: bool(dialogs()) and app.unasked.get(dialogs()[0]) is not None)
         first = dialogs()[0]
         assert len(dialogs()) == 1 and len(app.triggers_flow.waiting) == 2
         assert "2 undecided trips (4)" in status()
+        # the trips' announcements cover no button of the dialog
+        await until(pilot, lambda: any(t.region.area for t in first.query(Toast)))
+        buttons = [b.region for b in first.query(Button)]
+        assert all(not t.region.overlaps(b) for t in first.query(Toast) for b in buttons)
         await pilot.press("escape")
         await until(pilot, lambda: not dialogs())
         assert app.triggers_flow.set_aside == {"busy-0", "busy-1"}

@@ -5,6 +5,10 @@ A pane describes what it shows with a frozen `view` (a dataclass with at least `
 view is applied by `apply(view)`, which reloads. Subclasses say how to fetch a page of a view's
 rows (in a worker thread, through the reader) and how a row looks.
 
+Marks: a row that arrived since the rows shown before is marked `+`, one that changed `~`, for
+one refresh; a pane's first rows on screen mark nothing (those it loaded at start-up, out of
+sight, were never seen to compare with).
+
 Paging: a pane loads PAGE rows; when the cursor reaches the last loaded row and the last page
 was full, it fetches the next page and adds it below, the cursor staying where it was. At
 MAX_ROWS it stops (memory stays bounded whatever the store holds) and says so. A reload (a
@@ -161,6 +165,9 @@ class Pane(Vertical, can_focus=False):
         #: when the rows shown were asked for (monotonic, the reader's clock)
         self._asked: tuple[float, datetime] | None = None
         self._stale = False  # the rows shown are an old answer, a fresh one on its way
+        #: rows of this pane have been on screen: marks (+, ~) compare with what was seen. A
+        #: pane loads at start-up out of sight; its first look marks nothing new.
+        self._looked = False
 
     # --- what subclasses say --------------------------------------------------------------
 
@@ -302,7 +309,8 @@ class Pane(Vertical, can_focus=False):
             )
             # a new filter or order starts at the top; a refresh keeps the cursor on its row
             changed = self._shown_view is not None and view != self._shown_view
-            first = self._shown_view is None or changed
+            first = self._shown_view is None or changed or not self._looked
+            self._looked = self._looked or self.display
             self._shown_view = view
             if changed:  # the operator's own new view, from its top: nothing pinned there
                 table.pinned, table.left = False, None

@@ -21,9 +21,10 @@ from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.widgets import pane as pane_module
 from quarterdeck.console.widgets.runs_pane import RunsPane
 from quarterdeck.console.widgets.table import TableView
+from quarterdeck.console.widgets.touched_pane import TouchedPane
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.store import Store
-from support.events import NOW, started, write_jsonl
+from support.events import NOW, event, started, write_jsonl
 from support.pilot import settle, until
 
 SIZE = (150, 40)
@@ -49,8 +50,14 @@ async def test_a_pane_shown_again_marks_its_old_rows_until_the_fresh_ones_come(
         gate.wait(30)  # a busy store (or server) takes a moment
         return fetch(self, view, page)
 
-    def arrives(run_id: str) -> None:
-        write_jsonl(tmp_path / "logs" / f"{run_id}.jsonl", [started(run_id)])
+    def arrives(run_id: str, *, touch: bool = False) -> None:
+        lines = [started(run_id)]
+        if touch:
+            lines.append(
+                event("data.touched", "2026-11-20T08:00:01Z", run_id, event_id="t-1",
+                      system="ledger", object="Invoice", record_id="INV-1", action="update")
+            )  # fmt: skip
+        write_jsonl(tmp_path / "logs" / f"{run_id}.jsonl", lines)
         load_paths(store.con, [tmp_path / "logs" / f"{run_id}.jsonl"])
 
     monkeypatch.setattr(RunsPane, "fetch", gated)
@@ -63,8 +70,13 @@ async def test_a_pane_shown_again_marks_its_old_rows_until_the_fresh_ones_come(
         runs = main.query_one(RunsPane)
         table = runs.query_one(TableView)
         assert table.keys == ["r-first"]
+        touched = main.query_one(TouchedPane)
+        assert touched.records is not None  # loaded at start-up, out of sight
+        arrives("r-toucher", touch=True)
         await pilot.press("2")
-        await settle(pilot)
+        await until(pilot, lambda: touched.query_one(TableView).keys == ["t-1"])
+        # never seen before: nothing in it is marked as arrived since
+        assert touched.query_one(TableView).cells("t-1")[0] == ""
         arrives("r-second")  # the fleet moves while the operator looks at Touched
         gate.clear()
         await pilot.press("1")

@@ -69,8 +69,6 @@ MAX_ROWS = 50_000
 VOLATILE = frozenset({"duration_s", "age_s", "seconds_left"})
 NEW_MARK = "[b green]+[/]"
 CHANGED_MARK = "[b yellow]~[/]"
-#: What a pane shows before its first rows arrive.
-LOADING = "Loading…"
 #: Seconds after which rows shown again (a pane back on screen) are marked stale until the
 #: fresh ones come: longer than a refresh under a live fleet takes, so a pane left for a moment
 #: (a dialog cancelled) does not flash.
@@ -208,8 +206,7 @@ class Pane(Vertical, can_focus=False):
         )
         box.display = False  # shown by `/`
         yield box
-        # until the first answer (a server's can take a moment): never "empty" before it is
-        yield TableView(empty=LOADING)
+        yield TableView(empty=self.EMPTY)  # (says it is loading until the first answer)
 
     def on_mount(self) -> None:
         self.reload()

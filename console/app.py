@@ -425,7 +425,7 @@ class QuarterdeckApp(App[None]):
         if jump.kind == "quarantine":
             self.action_quarantine()
         elif jump.kind == "pane":
-            self._to_pane(jump.args[0])
+            self.to_pane(jump.args[0])
         elif jump.kind == "run":
             self.push_screen(RunDetailScreen(self.reader, jump.args[0]))
         elif jump.kind == "record":
@@ -458,9 +458,10 @@ class QuarterdeckApp(App[None]):
         yield from super().get_system_commands(screen)
 
     def _to_runs(self) -> None:
-        self._to_pane("runs")
+        self.to_pane("runs")
 
-    def _to_pane(self, pane: str) -> None:
+    def to_pane(self, pane: str) -> None:
+        """The pane `pane` (`1`–`5`, `:runs`…), closing every screen over the panes."""
         while len(self.screen_stack) > 2:
             self.pop_screen()
         if isinstance(self.screen, MainScreen):

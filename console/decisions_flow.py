@@ -54,11 +54,21 @@ class DecisionsFlow:
         self.trip_decided: Callable[[str], None] = lambda name: None
         #: told of a trip whose dialog was taken back before it showed (`withdraw`)
         self.trip_withdrawn: Callable[[Trip], None] = lambda trip: None
+        #: told of a trip whose dialog the operator cancelled
+        self.trip_cancelled: Callable[[Trip], None] = lambda trip: None
+        #: asked, as a trip's dialog that opens by itself is about to open, whether it still
+        #: should (not if it was decided, or set aside by a cancel, while it was planned)
+        self.trip_still_asked: Callable[[Trip], bool] = lambda trip: True
         self._trips: dict[DecideScreen, Trip] = {}  # the open dialogs of trips
+
+    @property
+    def can_decide(self) -> bool:
+        """This console takes decisions (it has a desk, and is not read-only)."""
+        return self.desk is not None and not self.desk.read_only
 
     def decide(self, action: str, **target: str) -> None:
         """Plan the decision (authority checked), then ask for confirmation and a reason."""
-        if self.desk is None or self.desk.read_only:
+        if not self.can_decide:
             self.app.drop_held_keys("this console is read-only")
             self.app.notify("read-only: this console takes no decisions", severity="warning")
             return
@@ -145,6 +155,8 @@ class DecisionsFlow:
             if not by_itself:
                 self.app.drop_held_keys("it was refused")
             return
+        if by_itself and trip is not None and not self.trip_still_asked(trip):
+            return
         if by_itself and trip is not None and time.monotonic() - self.app.last_key_at < SEEN_S:
             self.trip_withdrawn(trip)  # the operator typed while it was planned: not now
             return
@@ -156,6 +168,8 @@ class DecisionsFlow:
                 if main is not None:
                     main.current_pane().deciding(plan)
                 self._in_thread(self._record, plan, reason, trip, doing=f"recording {plan.action}")
+            elif trip is not None:
+                self.trip_cancelled(trip)
 
         why = f"Trigger {trip.rule.name} tripped." if trip else ""
         dialog = DecideScreen(

@@ -17,8 +17,12 @@ before it was on screen is not its: the app takes the dialog back, gives the key
 below, and the dialog is asked for again; `DecideScreen.by_itself`), and not while another
 trip's dialog is being planned, so two trips never stack. One dialog per trip: while a
 rule's trip waits undecided (its dialog cancelled), the rule tripping again opens none; the
-Triggers pane says it waits and `d` decides it. An evaluation lets go of a rule whose trip has
-been decided (here, by another console, or automatically) or has ended.
+Triggers pane says it waits and `d` decides it. A cancel sets aside every trip waiting at that
+moment, not only the dialog's: the next one does not open at once in its place (with several
+rules tripped, Esc would only ever lead to another dialog). Each waits in the Triggers pane for
+`d`, the status bar counts them, and a rule that trips later opens its dialog as usual. A
+console that takes no decisions (read-only) keeps no trip waiting. An evaluation lets go of a
+rule whose trip has been decided (here, by another console, or automatically) or has ended.
 
 A small object the app owns rather than a mixin (see `decisions_flow`); it does nothing
 without a watch or rules.
@@ -50,12 +54,45 @@ class TriggersFlow:
         self.decisions = decisions
         #: rule name -> its trip handed to the operator and not decided yet
         self.waiting: dict[str, Trip] = {}
+        #: the waiting trips whose dialog opens only when asked for (`d`): set aside by a cancel
+        self.set_aside: set[str] = set()
         decisions.trip_decided = self._decided
         decisions.trip_withdrawn = self._ask_later
+        decisions.trip_cancelled = self._cancelled
+        decisions.trip_still_asked = self._still_asked
 
     def _decided(self, name: str) -> None:
         """A trip's decision was recorded from this console: it no longer waits."""
-        self.waiting.pop(name, None)
+        self._settle([name])
+
+    def _settle(self, names: list[str]) -> None:
+        for name in names:
+            self.waiting.pop(name, None)
+            self.set_aside.discard(name)
+        self._count()
+
+    def _count(self) -> None:
+        """The status bar counts the trips waiting for this operator."""
+        main = self.app.main_screen()
+        if main is not None:
+            main.show_undecided(len(self.waiting))
+
+    def _still_asked(self, trip: Trip) -> bool:
+        name = trip.rule.name
+        return self.waiting.get(name) is trip and name not in self.set_aside
+
+    def _cancelled(self, trip: Trip) -> None:
+        """The operator cancelled a trip's dialog: it and every trip waiting now wait for `d`."""
+        self.set_aside |= set(self.waiting)
+        count = len(self.waiting)
+        self.app.notify(
+            f"{count} tripped trigger{'s' if count != 1 else ''} left undecided: "
+            f"d on its row in Triggers (4) decides {'it' if count == 1 else 'one'}",
+            title="not decided",
+            severity="warning",
+            timeout=TRIP_NOTE_S,
+        )
+        self._count()
 
     def start(self, every: float) -> None:
         if self.watch is not None and self.watch.rules:
@@ -87,8 +124,8 @@ class TriggersFlow:
     def _ask(self, trip: Trip) -> None:
         """Open the trip's dialog once the operator is not in a dialog nor typing."""
         app, rule = self.app, trip.rule
-        if self.waiting.get(rule.name) is not trip:
-            return  # decided meanwhile
+        if not self._still_asked(trip):
+            return  # decided meanwhile, or set aside by a cancel
         if (
             isinstance(app.screen, ModalScreen)
             or self.decisions.planning_by_itself  # another trip's dialog is on its way
@@ -100,8 +137,7 @@ class TriggersFlow:
         self.decisions.ask(rule.action, {"workflow": str(rule.workflow)}, trip, by_itself=True)
 
     def _tripped(self, trips: list[Trip], settled: list[str]) -> None:
-        for name in settled:
-            self.waiting.pop(name, None)
+        self._settle(settled)
         for trip in trips:
             rule = trip.rule
             self.app.notify(
@@ -132,7 +168,8 @@ class TriggersFlow:
                     severity="warning",
                     timeout=8,
                 )
-            elif rule.workflow is not None:
+            elif rule.workflow is not None and self.decisions.can_decide:
                 self.waiting[rule.name] = trip
                 self._ask(trip)
+        self._count()
         self.app.reload_screen()

@@ -1,4 +1,5 @@
-"""What the screens over one reader share: load in a worker, show, Esc goes back.
+"""What the screens over one reader share: load in a worker, show, Esc goes back, `1`–`5` go
+to a pane.
 
 A data screen is Reloadable and Helpable (see `offers`): the app's refresh calls `reload`, and
 `?` shows its HELP_TITLE and HELP_KEYS. A load that raises leaves on screen what was there and
@@ -21,6 +22,25 @@ from quarterdeck.console.data import StoreReader
 from quarterdeck.console.messages import WorkFailed
 
 
+def pane_keys(closing: bool) -> list[Binding]:
+    """`1`–`5`: the panes. On the main screen and on every screen over it (those they close,
+    `closing`), with one id per key, so that a remap moves the key everywhere."""
+    after = " (closes this screen)" if closing else ""
+    return [
+        Binding(str(number), f"pane('{name}')", f"{label}{after}", show=False, id=f"pane.{name}")
+        for number, (name, label) in enumerate(
+            (
+                ("runs", "Runs"),
+                ("touched", "Touched"),
+                ("approvals", "Approvals"),
+                ("triggers", "Triggers"),
+                ("workflows", "Workflows"),
+            ),
+            start=1,
+        )
+    ]
+
+
 def crumbs(*trail: str) -> Static:
     """The line at the top of a screen: where it is, from Quarterdeck down (plain text)."""
     return Static(
@@ -37,7 +57,10 @@ class DataScreen(Screen[None]):
     HELP_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     # priority: see `pressed` (the keys typed after it are for the screen below)
-    BINDINGS = [Binding("escape", "back", "Back", id="screen.back", priority=True)]
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="screen.back", priority=True),
+        *pane_keys(closing=True),
+    ]
 
     def __init__(self, reader: StoreReader) -> None:
         super().__init__()
@@ -66,6 +89,11 @@ class DataScreen(Screen[None]):
     def show(self, data: Any) -> None:
         """Runs on the UI thread: put the data on screen."""
         raise NotImplementedError
+
+    def action_pane(self, name: str) -> None:
+        """A pane's key: the pane, as on the main screen, this screen (and any under it) closed."""
+        app: Any = self.app
+        app.to_pane(name)
 
     def action_back(self) -> None:
         if self.app.screen is self:  # (an Esc read as the screen above it closed)

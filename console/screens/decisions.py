@@ -185,3 +185,9 @@ class OutcomesScreen(DataScreen):
         key = self.query_one(TableView).current_key()
         if key:
             open_run(self, key)
+        elif key == "":  # (None: no row at all)
+            self.notify(
+                f"this row {WHOLE} is the workflow's own answer: it has no run to open",
+                severity="warning",
+                timeout=5,
+            )

@@ -10,7 +10,6 @@ import time
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -19,6 +18,7 @@ from quarterdeck.console.data import StoreCounts, StoreReader
 from quarterdeck.console.live import Flow
 from quarterdeck.console.messages import WorkFailed
 from quarterdeck.console.screens.approval import ApprovalScreen
+from quarterdeck.console.screens.base import pane_keys
 from quarterdeck.console.screens.run_detail import RunDetailScreen
 from quarterdeck.console.screens.touch import LineageScreen, TouchScreen
 from quarterdeck.console.screens.trigger import TriggerScreen
@@ -44,18 +44,12 @@ PANES = {
 class MainScreen(Screen[None]):
     AUTO_FOCUS = ""  # a pane's table takes focus once it has rows
     HELP = (
-        "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers, 5 Workflows. "
-        "Esc goes back."
+        "Quarterdeck's panes: 1 Runs, 2 Touched data, 3 Approvals, 4 Triggers, 5 Workflows "
+        "(from any screen, closing it). Esc goes back."
     )
     HELP_KEYS = (("enter", "open what is under the cursor"),)
 
-    BINDINGS = [  # (off the footer, which must fit 80 columns; in ? help)
-        Binding("1", "pane('runs')", "Runs", show=False, id="pane.runs"),
-        Binding("2", "pane('touched')", "Touched", show=False, id="pane.touched"),
-        Binding("3", "pane('approvals')", "Approvals", show=False, id="pane.approvals"),
-        Binding("4", "pane('triggers')", "Triggers", show=False, id="pane.triggers"),
-        Binding("5", "pane('workflows')", "Workflows", show=False, id="pane.workflows"),
-    ]
+    BINDINGS = pane_keys(closing=False)  # (off the footer, which must fit 80 columns; in ? help)
 
     def __init__(self, reader: StoreReader, *, read_only: bool, following: bool = False) -> None:
         super().__init__()
@@ -88,7 +82,13 @@ class MainScreen(Screen[None]):
         self.refresh_counts()
 
     def on_screen_resume(self) -> None:
-        self.current_pane().focus_table()
+        """Back from a screen or dialog over this one: the pane's rows (not refreshed while
+        covered) are marked if old and asked for again."""
+        pane = self.current_pane()
+        if not getattr(self.app, "server_lost", False) and pane.mark_if_stale():
+            pane.reload()
+            self.refresh_counts()
+        pane.focus_table()
 
     def current_pane(self) -> Pane:
         switcher = self.query_one(ContentSwitcher)
@@ -102,6 +102,7 @@ class MainScreen(Screen[None]):
         pane = self.current_pane()
         if switched:
             pane.switched_at = time.monotonic()
+        pane.mark_if_stale()  # rows of its last visit, until the fresh ones come
         pane.reload()
         pane.focus_table()
 
@@ -148,6 +149,11 @@ class MainScreen(Screen[None]):
     def show_follow(self, flow: Flow) -> None:
         for bar in self.query(StatusBar):  # none yet while the screen is being composed
             bar.update_follow(flow)
+
+    def show_undecided(self, trips: int) -> None:
+        """How many tripped triggers wait for this operator's decision."""
+        for bar in self.query(StatusBar):
+            bar.update_undecided(trips)
 
     def show_server(self, problem: str | None) -> None:
         """The server is gone (`problem`), or answers again (None)."""

@@ -69,6 +69,7 @@ class RunDetailScreen(DataScreen):
         super().__init__(reader)
         self.run_id = run_id
         self.detail: RunDetail | None = None
+        self.missing = False  # loaded, and not in the store
 
     def compose(self) -> ComposeResult:
         yield crumbs("Runs", self.run_id)
@@ -94,11 +95,16 @@ class RunDetailScreen(DataScreen):
     def show(self, detail: RunDetail | None) -> None:
         self.detail = detail
         facts = self.query_one("#run-facts", Static)
-        if detail is None:
+        if detail is None:  # (`:run` with a mistyped id): no tabs nor keys of a run
             facts.update(
                 cells.content(f"[bold red]Run {cells.text(self.run_id)} is not in the store.[/]")
             )
+            self.missing = True
+            self.query_one(TabbedContent).display = False
+            self.refresh_bindings()
             return
+        self.missing = False
+        self.query_one(TabbedContent).display = True
         found = detail.findings.to_pylist() if detail.findings is not None else []
         facts.update(cells.content("\n".join([_facts(detail.overview), *_findings(found)])))
         self.query_one("#steps-table", TableView).show(*step_rows(detail.steps))
@@ -117,6 +123,8 @@ class RunDetailScreen(DataScreen):
         self.post_message(EvidenceWanted(self.run_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.missing and action in ("tab", "evidence", "decide", "lineage"):
+            return False  # no such run: nothing of a run's to offer
         if action == "lineage":
             return True if self.query_one(TabbedContent).active == "touched" else None
         if action != "decide":

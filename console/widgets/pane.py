@@ -5,6 +5,10 @@ A pane describes what it shows with a frozen `view` (a dataclass with at least `
 view is applied by `apply(view)`, which reloads. Subclasses say how to fetch a page of a view's
 rows (in a worker thread, through the reader) and how a row looks.
 
+Marks: a row that arrived since the rows shown before is marked `+`, one that changed `~`, for
+one refresh; a pane's first rows on screen mark nothing (those it loaded at start-up, out of
+sight, were never seen to compare with).
+
 Paging: a pane loads PAGE rows; when the cursor reaches the last loaded row and the last page
 was full, it fetches the next page and adds it below, the cursor staying where it was. At
 MAX_ROWS it stops (memory stays bounded whatever the store holds) and says so. A reload (a
@@ -16,6 +20,13 @@ cursor to it (see `TableView`); Home (or `g`) goes back to the top, following th
 pinned row that leaves the view (a run that finishes under `/running`) is said, in the title
 and a notification, and no other row is pinned in its place.
 
+Rows shown again: a pane that comes back on screen (switched to, or a screen over it closed)
+shows the rows of its last answer at once, since a blank pane tells less, but those rows may
+be minutes old and a fleet moves. Rows asked for more than STALE_S before are marked as what
+they are until the fresh answer comes: dimmed, and the title says `refreshing… (rows as of
+HH:MM:SS UTC)` (k9s shows its cached list at once too, but a watch keeps that list current;
+here nothing does while the pane is out of sight).
+
 A load that fails (its worker raises) changes no row: the pane keeps the rows it had and its
 title says it could not load, until a load succeeds; the next refresh simply loads again. The
 error itself goes to the app as `WorkFailed`, which shows it.
@@ -25,8 +36,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -56,8 +69,10 @@ MAX_ROWS = 50_000
 VOLATILE = frozenset({"duration_s", "age_s", "seconds_left"})
 NEW_MARK = "[b green]+[/]"
 CHANGED_MARK = "[b yellow]~[/]"
-#: What a pane shows before its first rows arrive.
-LOADING = "Loading…"
+#: Seconds after which rows shown again (a pane back on screen) are marked stale until the
+#: fresh ones come: longer than a refresh under a live fleet takes, so a pane left for a moment
+#: (a dialog cancelled) does not flash.
+STALE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -115,8 +130,10 @@ class Pane(Vertical, can_focus=False):
             *,
             append: bool,
             more: bool,
+            asked: tuple[float, datetime] | None = None,
         ) -> None:
             super().__init__()
+            self.asked = asked  # when the rows were asked for: (monotonic, the reader's clock)
             self.view = view
             self.generation = generation
             self.records = records
@@ -143,6 +160,12 @@ class Pane(Vertical, can_focus=False):
         self._failed = False  # the latest load raised: the rows shown are from before
         self._seen: dict[str, int] = {}  # key -> signature, as last shown
         self._key_states: tuple[bool | None, ...] = ()
+        #: when the rows shown were asked for (monotonic, the reader's clock)
+        self._asked: tuple[float, datetime] | None = None
+        self._stale = False  # the rows shown are an old answer, a fresh one on its way
+        #: rows of this pane have been on screen: marks (+, ~) compare with what was seen. A
+        #: pane loads at start-up out of sight; its first look marks nothing new.
+        self._looked = False
 
     # --- what subclasses say --------------------------------------------------------------
 
@@ -183,8 +206,7 @@ class Pane(Vertical, can_focus=False):
         )
         box.display = False  # shown by `/`
         yield box
-        # until the first answer (a server's can take a moment): never "empty" before it is
-        yield TableView(empty=LOADING)
+        yield TableView(empty=self.EMPTY)  # (says it is loading until the first answer)
 
     def on_mount(self) -> None:
         self.reload()
@@ -233,6 +255,7 @@ class Pane(Vertical, can_focus=False):
         """Fetch pages from `page` on until `until` rows are loaded (counting the ones before
         `page`) or a page comes back short; format them here, off the UI thread."""
         start = page.offset
+        asked = (time.monotonic(), self.reader.clock())
         pages: list[pa.Table] = []
         while True:
             batch = self.fetch(view, page)
@@ -255,6 +278,7 @@ class Pane(Vertical, can_focus=False):
                 [hash(repr([v for k, v in r.items() if k not in VOLATILE])) for r in as_dicts],
                 append=start > 0,
                 more=more,
+                asked=asked,
             )
         )
 
@@ -267,6 +291,10 @@ class Pane(Vertical, can_focus=False):
         self._failed = False
         self.more = message.more
         table = self.query_one(TableView)
+        if not message.append:  # the rows shown are now this answer's
+            self._asked = message.asked
+            self._stale = False
+            table.remove_class("-stale")
         if message.append:
             self._append(table, message)
         else:
@@ -278,7 +306,8 @@ class Pane(Vertical, can_focus=False):
             )
             # a new filter or order starts at the top; a refresh keeps the cursor on its row
             changed = self._shown_view is not None and view != self._shown_view
-            first = self._shown_view is None or changed
+            first = self._shown_view is None or changed or not self._looked
+            self._looked = self._looked or self.display
             self._shown_view = view
             if changed:  # the operator's own new view, from its top: nothing pinned there
                 table.pinned, table.left = False, None
@@ -357,6 +386,19 @@ class Pane(Vertical, can_focus=False):
             if event.cursor_row >= len(table.keys) - 1:
                 self.load_more()
 
+    def mark_if_stale(self) -> bool:
+        """The pane is on screen again: if its rows were asked for more than STALE_S ago,
+        they are marked stale (dimmed, and said in the title) until a load replaces them.
+        True if they were: the caller asks again."""
+        if self.records is None or self._asked is None:
+            return False  # nothing shown yet: the first answer is on its way
+        if time.monotonic() - self._asked[0] <= STALE_S:
+            return False
+        self._stale = True
+        self.query_one(TableView).add_class("-stale")
+        self._retitle()
+        return True
+
     def _retitle(self) -> None:
         parts = [f"[b]{self.TITLE}[/] [dim][{self.KEY}][/] "]
         if not self.more:
@@ -367,6 +409,10 @@ class Pane(Vertical, can_focus=False):
             parts.append(
                 f"{self.loaded:,} loaded [yellow](the most kept at once; there are "
                 "more: narrow with /)[/]"
+            )
+        if self._stale and self._asked is not None:
+            parts.append(
+                f"· [b yellow]refreshing…[/] [dim](rows as of {self._asked[1]:%H:%M:%S} UTC)[/]"
             )
         if self._failed:
             parts.append(

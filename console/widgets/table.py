@@ -11,6 +11,9 @@ remembers it (`left`), for the pane to say. Each time the row under the cursor c
 itself (a refresh, not a key) the table remembers what it left, so `seen_at` can say which row
 the operator saw when a key was pressed (`pressed.SEEN_S`).
 
+Until its first rows are given (`show`) it says it is loading: its `empty` text ("No steps
+recorded.") is a claim about the answer, never shown before there is one.
+
 Its scrollbars are one cell wide and drawn in whole cells (`WholeCells`).
 
 Its cells are strings of Rich markup that fastdatatable renders itself, so no row may carry a
@@ -35,6 +38,9 @@ from textual_fastdatatable import ArrowBackend, DataTable
 
 from quarterdeck.console.pressed import SEEN_S
 from quarterdeck.printable import PATTERN, printable
+
+#: What a table shows before its first rows arrive.
+LOADING = "Loading…"
 
 
 class WholeCells(ScrollBarRender):
@@ -75,7 +81,7 @@ class TableView(Container, can_focus=True):
         self._moves: deque[tuple[float, str | None, str | None]] = deque(maxlen=8)
 
     def compose(self) -> ComposeResult:
-        yield Static(self.empty, classes="empty")
+        yield Static(LOADING, classes="empty")  # `empty` once an answer has no rows
 
     def show(
         self,

@@ -11,6 +11,7 @@ from textual import events
 
 from quarterdeck.config import Settings
 from quarterdeck.console.app import QuarterdeckApp, make_app
+from quarterdeck.console.live import Flow
 from quarterdeck.console.screens.help import HelpScreen
 from quarterdeck.console.screens.main import MainScreen
 from quarterdeck.console.screens.quarantine import QuarantineScreen
@@ -77,6 +78,16 @@ async def test_on_80_columns_the_status_bar_says_the_shorter_path_not_less_news(
             assert len(said) <= 78  # (80, less its padding)
             await pilot.resize_terminal(200, 24)
             await until(pilot, lambda: str(path.parent) in str(bar.render()))
+            await pilot.resize_terminal(80, 24)
+            # a deciding console's (no READ-ONLY) following a fleet, two trips undecided: the
+            # follower's word and the runs give way, the alerts stay whole
+            bar.read_only, bar.served, bar.following = False, True, True
+            bar.follow = Flow(1234.0, 0.3)
+            bar.update_undecided(2)
+            await until(pilot, lambda: "undecided" in str(bar.render()))
+            said = str(bar.render())
+            assert "⚠ 9 quarantined (Q)" in said and "⚠ 2 undecided trips (4)" in said
+            assert "1,234 ev/s · lag 0.3s" in said and len(said) <= 78
     finally:
         store.close()
 

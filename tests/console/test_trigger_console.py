@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from textual import events
+from textual.widgets import Button
+from textual.widgets._toast import Toast
 
 from quarterdeck.config import ConsoleSettings, Settings, TriggerSettings
 from quarterdeck.console.app import QuarterdeckApp, make_app
@@ -22,7 +24,7 @@ from quarterdeck.queries.decisions import Operator, Paths
 from quarterdeck.queries.store import Store
 from quarterdeck.watch import TriggerWatch
 from support.events import NOW
-from support.pilot import until
+from support.pilot import settle, until
 
 SIZE = (170, 45)
 
@@ -217,11 +219,14 @@ async def test_a_dismissed_trip_can_be_decided_from_the_pane_and_only_once(
         assert len(paths.journal.read_text().splitlines()) == 1
 
 
-async def test_two_rules_tripping_at_once_open_one_dialog_then_the_other(
+async def test_two_rules_tripping_at_once_open_one_dialog_and_a_cancel_sets_both_aside(
     fleet_store: Store, tmp_path: Path
 ) -> None:
     """Both trips are planned in workers; the second dialog waits for the first to close
-    instead of opening on top of it (where one Esc would dismiss a trip nobody saw)."""
+    instead of opening on top of it (where one Esc would dismiss a trip nobody saw). Once the
+    operator cancels it, the other does not open in its place (with many rules tripped, Esc
+    would only ever lead to the next dialog): both wait in the Triggers pane, counted in the
+    status bar, until the operator asks with `d`."""
     workflow = busiest_open_workflow(fleet_store)
     settings = Settings(
         trigger=[
@@ -234,24 +239,53 @@ async def test_two_rules_tripping_at_once_open_one_dialog_then_the_other(
                 min_runs=0,
             )
             for i in range(2)
-        ]
+        ],
+        console=ConsoleSettings(evaluate_every=600),  # evaluated once, at start
     )
     app, paths = watched_console(fleet_store, settings, tmp_path)
 
     def dialogs() -> list[DecideScreen]:
         return [s for s in app.screen_stack if isinstance(s, DecideScreen)]
 
-    async with app.run_test(size=SIZE) as pilot:
+    def status() -> str:
+        main = app.main_screen()
+        assert main is not None
+        return str(main.query_one("#status-bar").render())
+
+    async with app.run_test(size=(130, 40), notifications=True) as pilot:
         await until(pilot, lambda: bool(dialogs()) and app.unasked.get(dialogs()[0]) is not None)
         first = dialogs()[0]
         assert len(dialogs()) == 1 and len(app.triggers_flow.waiting) == 2
+        assert "2 undecided trips (4)" in status()
+        # the trips' announcements cover no button of the dialog
+        await until(pilot, lambda: any(t.region.area for t in first.query(Toast)))
+        buttons = [b.region for b in first.query(Button)]
+        assert all(not t.region.overlaps(b) for t in first.query(Toast) for b in buttons)
         await pilot.press("escape")
-        await until(pilot, lambda: bool(dialogs()) and dialogs()[0] is not first)
-        assert len(dialogs()) == 1
-        assert {first.why, dialogs()[0].why} == {
-            "Trigger busy-0 tripped.",
-            "Trigger busy-1 tripped.",
-        }
+        await until(pilot, lambda: not dialogs())
+        assert app.triggers_flow.set_aside == {"busy-0", "busy-1"}
+        assert any(
+            "2 tripped triggers left undecided" in str(n.message) for n in app._notifications
+        )
+        # the other trip's dialog, planned or asked again, stays closed
+        for trip in list(app.triggers_flow.waiting.values()):
+            app.triggers_flow._ask(trip)
+        await settle(pilot)
+        await pilot.pause(SEEN_S * 2)  # past the moment it would have opened
+        assert not dialogs() and "2 undecided trips (4)" in status()
+        await pilot.press("4")
+        pane = app.screen.query_one(TriggersPane)
+        await until(pilot, lambda: pane.records is not None and pane.records.num_rows == 2)
+        table = pane.query_one(TableView)
+        assert all("undecided" in table.cells(name)[1] for name in ("busy-0", "busy-1"))
+        pane.focus_table()
+        await pilot.press("d")  # asked for: the trip under the cursor opens
+        await until(pilot, lambda: bool(dialogs()) and dialogs()[0].is_mounted)
+        assert dialogs()[0] is not first and dialogs()[0].why.startswith("Trigger busy-")
+        await pilot.press(*" on call", "enter")
+        await until(pilot, lambda: paths.journal.exists())
+        await until(pilot, lambda: "1 undecided trip (4)" in status())
+        assert not dialogs() and len(app.triggers_flow.waiting) == 1
 
 
 async def test_a_trip_whose_decision_is_refused_names_its_trigger(

@@ -195,9 +195,10 @@ async def test_each_run_of_a_decision_shows_its_outcome(
         first = [str(c) for c in table.table.get_row_at(0)]
         assert "(the workflow)" in first[0] and hold in first[4]
         assert "applied" in first[2] and first[5] == "yes"
-        await pilot.press("r")  # the workflow's row opens no run
+        await pilot.press("r")  # the workflow's row opens no run, and says so
         await settle(pilot)
         assert app.screen is outcomes
+        assert any("no run to open" in str(n.message) for n in app._notifications)
         await pilot.press("down")
         # NAMED no is said in words, in the row and above the table
         assert "no: started after" in str(table.table.get_row_at(2)[-1])

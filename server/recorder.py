@@ -10,7 +10,8 @@ lock as recording, so authority is checked against the store as the decision is 
 Who decides is the caller's business (the server passes the peer's operator, with the roles
 its own config gives that name); a client's request names only what and why — and, from a
 console, the runs its dialog named (recorded as confirmed, as the embedded desk records them,
-but only runs of the target workflow) and the trigger trip it decides. A trip is claimed in
+but only runs of the target workflow, and none a decision taken meanwhile is outstanding on)
+and the trigger trip it decides. A trip is claimed in
 the same locked step that records the decision, so two consoles cannot both decide one trip:
 the second is refused and records nothing. `plan` is the preview a console shows before it
 asks for a reason: the same planning, under the same lock, recording nothing.
@@ -131,7 +132,7 @@ class Recorder(OwnCursor):
         with self._lock:
             plan = self._plan(operator, request)
             if request.runs is not None:
-                plan = self._confirmed(plan, request.runs)
+                plan = decisions.as_confirmed(self._confirmed(plan, request.runs), plan)
             decision_id = decisions.uuid7()
             trip = request.trip
             if trip is not None:  # a trip claimed is never decided again: record first-ready

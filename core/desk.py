@@ -149,6 +149,8 @@ class DecisionDesk(OwnCursor):
         decision taken meanwhile is outstanding on (`decisions.as_confirmed`). A decision on
         `trip` claims it first: `Refused` if somebody decided it already."""
         with self._lock:
+            if trip is not None and triggers.trip_decided(self._cursor, *trip):
+                raise Refused(f"trigger {trip[0]}'s trip has been decided already")
             target = target_of(plan)
             fresh = decisions.plan(
                 self._cursor,

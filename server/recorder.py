@@ -130,11 +130,13 @@ class Recorder(OwnCursor):
     def decide(self, operator: Operator, request: DecisionRequest) -> tuple[Plan, dict[str, Any]]:
         """Plan and record; raises `decisions.Refused` (nothing recorded) when not allowed."""
         with self._lock:
+            trip = request.trip
+            if trip is not None and triggers.trip_decided(self._cursor, trip.name, trip.tripped_at):
+                raise Refused(f"trigger {trip.name}'s trip has been decided already")
             plan = self._plan(operator, request)
             if request.runs is not None:
                 plan = decisions.as_confirmed(self._confirmed(plan, request.runs), plan)
             decision_id = decisions.uuid7()
-            trip = request.trip
             if trip is not None:  # a trip claimed is never decided again: record first-ready
                 decisions.ready(self._cursor, self.paths)
             if trip is not None and not triggers.claim_trip(

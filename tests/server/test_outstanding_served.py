@@ -12,9 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from quarterdeck import client
+from quarterdeck.queries.decisions import Refused
 from support.events import event, started, write_jsonl
-from support.serving import Served, env, qd, until
+from support.serving import Served, env, until
 
 
 def test_two_pauses_of_one_run_at_once_record_one(
@@ -58,15 +61,14 @@ def test_two_pauses_of_one_run_at_once_record_one(
     assert f"{first['decision_id'][:8]} (#1) by {me} at " in refusal
     assert "Traceback" not in refusal
 
-    # the workflow's pause leaves r-0 out; the same again is refused
-    workflow = ("decide", "pause", "--workflow", "invoice-posting", "--reason", "hold", *common)
-    held = qd(*workflow, cwd=tmp_path)
-    assert held.returncode == 0, held.stderr
-    assert "1 run left out, with a pause not yet acknowledged: r-0 (pause " in held.stdout
-    again = qd(*workflow, cwd=tmp_path)
-    assert again.returncode == 3 and "workflow invoice-posting has a pause outstanding" in (
-        again.stderr
-    )
+    # the workflow's pause leaves r-0 out; the same again is refused (asked in-process)
+    server = client.find(db)
+    assert server is not None
+    workflow = {"action": "pause", "workflow": "invoice-posting", "reason": "hold"}
+    held = server.decide(workflow)
+    assert "1 run left out, with a pause not yet acknowledged: r-0 (pause " in held["summary"]
+    with pytest.raises(Refused, match="workflow invoice-posting has a pause outstanding"):
+        server.decide(workflow)
 
     # the runner applies the first pause and logs it; the server follows: r-0 is paused, and
     # its resume is taken
@@ -79,8 +81,5 @@ def test_two_pauses_of_one_run_at_once_record_one(
         lambda: [r["status"] for r in listed("runs") if r["run_id"] == "r-0"] == ["paused"],
         "the runner's answer to be followed",
     )
-    resumed = qd("decide", "resume", "--run", "r-0", "--reason", "checked", *common, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
+    server.decide({"action": "resume", "run_id": "r-0", "reason": "checked"})
     assert [d["seq"] for d in listed("decisions")] == [3, 2, 1]
-    verified = qd("verify", *common, cwd=tmp_path)
-    assert verified.returncode == 0 and "verified: 3 decisions" in verified.stdout

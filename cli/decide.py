@@ -17,7 +17,7 @@ from quarterdeck import config as config_mod
 from quarterdeck import formats
 from quarterdeck.cli import source
 from quarterdeck.cli.errors import EXIT_OK, Failed, UsageError
-from quarterdeck.cli.options import Commands, add_command, format_option, positive_int
+from quarterdeck.cli.options import Commands, add_command, format_option, row_limit
 from quarterdeck.printable import printable
 from quarterdeck.queries import columns
 from quarterdeck.queries.decisions import checked_reason
@@ -74,7 +74,7 @@ def register(commands: Commands) -> None:
     )
     format_option(decisions)
     decisions.add_argument("--run", metavar="ID", help="only decisions covering this run")
-    decisions.add_argument("--limit", type=positive_int, metavar="N")
+    decisions.add_argument("--limit", type=row_limit, metavar="N")
     decisions.add_argument(
         "--outcomes",
         metavar="DECISION",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from quarterdeck import config as config_mod
 from quarterdeck import formats
 from quarterdeck.cli.errors import UsageError
-from quarterdeck.queries.named import MAX_LIMIT
+from quarterdeck.queries.named import LIMIT_PROBLEM, MAX_LIMIT
 from quarterdeck.queries.store import utc_now
 
 if TYPE_CHECKING:
@@ -76,8 +76,15 @@ def format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=formats.FORMATS, default="table")
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
-    """An argparse type: a number above 0 (`kind` int or float)."""
+#: The largest whole number an option takes (DuckDB's BIGINT).
+MAX_INT = 2**63 - 1
+
+
+def _positive(
+    kind: type[int] | type[float], most: int = MAX_INT, beyond: str = ""
+) -> Callable[[str], Any]:
+    """An argparse type: a number above 0 (`kind` int or float); a whole one at most `most`
+    (`beyond`: what to say of a larger one)."""
     what = "a whole number" if kind is int else "a number"
 
     def parse(text: str) -> int | float:
@@ -89,17 +96,18 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(
                 "must be 1 or more" if kind is int else f"{text!r} must be above 0"
             )
-        if kind is int and value > MAX_INT:  # a store's counts and limits are 64-bit
-            raise argparse.ArgumentTypeError(f"must be at most {MAX_INT:,}")
+        if kind is int and value > most:  # a store's counts and limits are 64-bit
+            raise argparse.ArgumentTypeError(beyond or f"must be at most {most:,}")
         return value
 
     return parse
 
 
-#: The largest whole number an option takes (DuckDB's BIGINT): a query's `limit` too.
-MAX_INT = MAX_LIMIT
 positive_int = _positive(int)
 positive_float = _positive(float)
+#: A read command's `--limit`: 1 to `named.MAX_LIMIT` rows (the server refuses a larger one
+#: in the same words).
+row_limit = _positive(int, MAX_LIMIT, f"must be {LIMIT_PROBLEM}")
 
 
 def parse_since(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:

@@ -23,7 +23,7 @@ from quarterdeck.cli.options import (
     add_command,
     format_option,
     parse_since,
-    positive_int,
+    row_limit,
     store_path,
 )
 from quarterdeck.printable import printable, printable_json
@@ -64,7 +64,7 @@ def register(commands: Commands) -> None:
         metavar="WHEN",
         help="only runs started since: a duration (2h, 7d) or a timestamp",
     )
-    runs.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
+    runs.add_argument("--limit", type=row_limit, metavar="N", help="at most N runs")
     runs.add_argument(
         "--sort",
         default="started_at",
@@ -96,7 +96,7 @@ def register(commands: Commands) -> None:
     )
     touched.add_argument("--workflow", metavar="NAME")
     touched.add_argument("--since", metavar="WHEN", help="a duration (2h, 7d) or a timestamp")
-    touched.add_argument("--limit", type=positive_int, metavar="N")
+    touched.add_argument("--limit", type=row_limit, metavar="N")
 
     run = add_command(
         commands,
@@ -113,7 +113,7 @@ def register(commands: Commands) -> None:
     format_option(approvals)
     approvals.add_argument("--pending", action="store_true", help="only pending requests")
     approvals.add_argument("--run", metavar="ID", help="only this run's approvals")
-    approvals.add_argument("--limit", type=positive_int, metavar="N")
+    approvals.add_argument("--limit", type=row_limit, metavar="N")
 
     quarantine = add_command(
         commands, "quarantine", "print quarantined input lines", cmd_quarantine
@@ -125,7 +125,7 @@ def register(commands: Commands) -> None:
         metavar="CLASS",
         help="only this error class (e.g. malformed_json)",
     )
-    quarantine.add_argument("--limit", type=positive_int, metavar="N")
+    quarantine.add_argument("--limit", type=row_limit, metavar="N")
 
     findings = add_command(
         commands, "findings", "print what breaks the publish rules, newest first", cmd_findings
@@ -134,7 +134,7 @@ def register(commands: Commands) -> None:
     findings.add_argument("--kind", metavar="KIND", help="only this kind of finding")
     findings.add_argument("--workflow", metavar="NAME", help="only this workflow's findings")
     findings.add_argument("--run", metavar="ID", help="only this run's findings")
-    findings.add_argument("--limit", type=positive_int, metavar="N")
+    findings.add_argument("--limit", type=row_limit, metavar="N")
 
     workflows = add_command(
         commands,

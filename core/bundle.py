@@ -341,17 +341,24 @@ def _version_lines(item: dict[str, Any]) -> list[str]:
 
 def _sources_line(sources: list[dict[str, Any]]) -> str:
     """Where the logs are: the folder the files named here are relative to (the source root),
-    or each file's, when they came from more than one."""
+    or each file's, when they came from more than one; and which files a client uploaded."""
     roots = {s["root"] for s in sources}
+    uploads = [s["source"] for s in sources if s.get("kind") == "upload"]
+    sent = (
+        "; sent to the server by a client (`quarterdeck ingest`), not read from a log: "
+        + ", ".join(f"`{_md(name)}`" for name in uploads)
+        if uploads
+        else ""
+    )
     if len(roots) == 1:
         (root,) = roots
         where = f"`{_md(root)}`" if root else "not recorded (loaded before roots were kept)"
-        return f"- **Source root**: {where} (each file named here is relative to it)"
+        return f"- **Source root**: {where} (each file named here is relative to it){sent}"
     listed = "; ".join(
         f"`{_md(s['source'])}` in `{_md(s['root'])}`" if s["root"] else f"`{_md(s['source'])}`"
         for s in sources
     )
-    return f"- **Source roots** (the folder each file's name is relative to): {listed}"
+    return f"- **Source roots** (the folder each file's name is relative to): {listed}{sent}"
 
 
 def _started(run: dict[str, Any]) -> bool:

@@ -14,7 +14,8 @@ decided once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -118,6 +119,13 @@ class DecisionDesk(OwnCursor):
     def read_only(self) -> bool:
         return self.operator.read_only
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the desk: no decision is planned or recorded here until the block ends (a
+        trigger's automatic decision, planned and recorded as one step)."""
+        with self._lock:
+            yield
+
     def offers(self, action: str, required_role: str | None = None) -> bool:
         return offers(self.operator, action, required_role)
 
@@ -137,11 +145,14 @@ class DecisionDesk(OwnCursor):
     def record(self, plan: Plan, reason: str, *, trip: TripKey | None = None) -> dict[str, Any]:
         """Runs in a worker thread: checks again that the operator may take the decision
         (the store may have moved on while the dialog was open), then records the plan the
-        operator confirmed — the runs the dialog named, not a newer list. A decision on
+        operator confirmed — the runs the dialog named, not a newer list, less those a
+        decision taken meanwhile is outstanding on (`decisions.as_confirmed`). A decision on
         `trip` claims it first: `Refused` if somebody decided it already."""
         with self._lock:
+            if trip is not None and triggers.trip_decided(self._cursor, *trip):
+                raise Refused(f"trigger {trip[0]}'s trip has been decided already")
             target = target_of(plan)
-            decisions.plan(
+            fresh = decisions.plan(
                 self._cursor,
                 self.operator,
                 plan.action,
@@ -150,6 +161,7 @@ class DecisionDesk(OwnCursor):
                 rollout_roles=self.rollout_roles,
                 **target,
             )
+            plan = decisions.as_confirmed(plan, fresh)
             decision_id = decisions.uuid7()
             if trip is not None and not triggers.claim_trip(self._cursor, *trip, decision_id):
                 raise Refused(f"trigger {trip[0]}'s trip has been decided already")

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from quarterdeck.desk import DecisionDesk
 from quarterdeck.formats import number
 from quarterdeck.queries import decisions, triggers
-from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Refused
+from quarterdeck.queries.decisions import CONTROL_ROLE, Operator, Paths, Refused
 from quarterdeck.queries.findings import DEFAULT_ROLLOUT_ROLE
 from quarterdeck.queries.store import OwnCursor, Store
 from quarterdeck.queries.triggers import Evaluation, Rule
@@ -112,6 +112,12 @@ class TriggerWatch(OwnCursor):
             return Trip(rule, ev)
         if self.desk is None or self.desk.read_only:
             return Trip(rule, ev, refused="this console is read-only: no decision was taken")
+        # planned and recorded as one step: an operator's decision through the same desk
+        # lands before or after it, never between (so neither repeats the other)
+        with self.desk.exclusive():
+            return self._decide(rule, ev, self.desk.paths)
+
+    def _decide(self, rule: Rule, ev: Evaluation, paths: Paths) -> Trip:
         # the rule in the config is the authority: it acts with the roles its decision needs
         operator = Operator(f"trigger:{rule.name}", frozenset({CONTROL_ROLE, DEFAULT_ROLLOUT_ROLE}))
         try:
@@ -125,7 +131,7 @@ class TriggerWatch(OwnCursor):
                 include_stale=rule.decides_stale,
             )
             # a trip claimed is never decided again: claim it only if it can be recorded
-            decisions.ready(self._cursor, self.desk.paths)
+            decisions.ready(self._cursor, paths)
         except Refused as exc:
             return Trip(rule, ev, refused=str(exc))
         decision_id = decisions.uuid7()
@@ -137,7 +143,7 @@ class TriggerWatch(OwnCursor):
             operator=operator,
             reason=reason_for(rule, ev),
             source=f"trigger:{rule.name}",
-            paths=self.desk.paths,
+            paths=paths,
             now=self.clock(),
             decision_id=decision_id,
         )

@@ -164,7 +164,8 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
     the server); a file named directly by the path as given, the only name its owner chose for
     it (made relative to the working directory, an absolute path given would turn into a
     `../../` chain). The name is a label: what makes an event, a record or a quarantined line
-    the same on a second read is the file's fingerprint, never its name.
+    the same on a second read is the file's fingerprint, never its name. No name begins with
+    `upload:`, which marks a file a client sent the server (`not_upload`).
 
     `strict` (a batch load): a missing path or nothing to load is an error. Otherwise (follow
     mode) paths come and go, and whatever is there now is returned.
@@ -193,7 +194,9 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
             else:
                 name, root = str(path), "" if path.is_absolute() else str(Path.cwd().resolve())
             found.append(
-                SourceFile(child, _kind(child) or "events", stat.st_size, name=name, root=root)
+                SourceFile(
+                    child, _kind(child) or "events", stat.st_size, name=not_upload(name), root=root
+                )
             )
     if strict and missing:
         raise LoadError(f"no such file or folder: {', '.join(missing)}")
@@ -203,6 +206,13 @@ def discover(paths: Iterable[Path | str], *, strict: bool = True) -> list[Source
             + ", ".join(str(p) for p in paths)
         )
     return found
+
+
+def not_upload(name: str) -> str:
+    """A file's name as read from disk, never mistakable for an upload's: a runner may name
+    its log `upload:alice:x.jsonl` in a followed folder, and is then `./upload:alice:x.jsonl`
+    (the same path, relative to the same root)."""
+    return f"./{name}" if loading.source_kind(name) == "upload" else name
 
 
 def _walk(folder: Path) -> Iterator[Path]:

@@ -9,7 +9,9 @@ Every event and every touch points back at the logs: the file it was read from (
 the store names it: relative to the folder that was ingested or followed), its line and its
 byte offset, so a reviewer can open the very line (`sed -n LINEp`, `tail -c +OFFSET+1`);
 `sources` names, for each file, the folder its name is relative to (`root`, as the process
-that read it saw it; null for a file loaded before Quarterdeck remembered roots).
+that read it saw it; null for a file loaded before Quarterdeck remembered roots) and what it
+is (`kind`): `log`, read from disk (followed, or ingested from a folder or a file), or
+`upload`, a file a client sent the server (`upload:<who>:<name>`; no log is named so).
 
 `queries.evidence` only reads; writing the bundle's files is `quarterdeck.bundle`'s job.
 """
@@ -23,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from quarterdeck.queries import approvals, decisions, findings, runs
+from quarterdeck.queries import approvals, decisions, findings, loading, runs
 
 
 def run_ids(con: duckdb.DuckDBPyConnection, *, workflow: str, since: datetime) -> list[str]:
@@ -77,7 +79,10 @@ def collect(
     )
     return {
         "run": overview,
-        "sources": [{"source": name, "root": roots.get(name)} for name in names],
+        "sources": [
+            {"source": name, "kind": loading.source_kind(name), "root": roots.get(name)}
+            for name in names
+        ],
         "steps": runs.run_steps(con, run_id).to_pylist(),
         "events": events,
         "touches": touched,

@@ -664,6 +664,17 @@ def add_quarantine(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, now: objec
         con.unregister("_rejected")
 
 
+#: How the store names a file a client sent the server (`upload:<who>:<name>`); no file read
+#: from disk is named so (`ingest.load.not_upload`), so the two cannot be confused.
+UPLOAD_PREFIX = "upload:"
+
+
+def source_kind(name: str) -> str:
+    """What a source is, by its name: `upload` (a client sent it to the server) or `log` (a
+    file read from disk: followed, or a folder or file ingested)."""
+    return "upload" if name.startswith(UPLOAD_PREFIX) else "log"
+
+
 def record_roots(
     con: duckdb.DuckDBPyConnection, roots: list[tuple[str, str]], *, now: object
 ) -> None:

@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from quarterdeck.queries import (
     approvals,
@@ -46,9 +46,24 @@ from quarterdeck.queries import (
     versions,
 )
 
-#: The largest `limit` a query takes, from a command or through the server alike: DuckDB's
-#: BIGINT (a larger one would fail in the store rather than be refused as bad input).
-MAX_LIMIT = 2**63 - 1
+#: The most rows a `limit` asks for, from a command or through the server alike: a limit caps
+#: the rows shown (leave it out for every row), it is not a way to ask for "all". A larger one
+#: is bad input (exit 2), refused with `LIMIT_PROBLEM` before anything is queried.
+MAX_LIMIT = 1_000_000
+LIMIT_PROBLEM = f"at most {MAX_LIMIT:,} rows (leave the limit out for every row)"
+#: The largest `offset` a page takes: DuckDB's BIGINT (a larger one would fail in the store
+#: rather than be refused as bad input).
+MAX_OFFSET = 2**63 - 1
+
+
+def _row_cap(value: int | None) -> int | None:
+    if value is not None and value > MAX_LIMIT:
+        raise ValueError(LIMIT_PROBLEM)
+    return value
+
+
+#: A query's `limit`: 1 to `MAX_LIMIT` rows, or none (every row).
+Limit = Annotated[int | None, Field(gt=0), AfterValidator(_row_cap)]
 
 
 @dataclass(frozen=True)
@@ -78,8 +93,8 @@ class RunsParams(Params):
     user: str | None = None
     sort: str = "started_at"
     descending: bool = True
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    limit: Limit = None
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class TouchesParams(Params):
@@ -94,7 +109,7 @@ class TouchesParams(Params):
     until: datetime | None = None
     text: str | None = None
     invert: bool = False
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
+    limit: Limit = None
     oldest_first: bool = False
     after: tuple[datetime, str] | None = None  # keyset: the last row of the page before
 
@@ -105,19 +120,19 @@ class ApprovalsParams(Params):
     run_id: str | None = None
     text: str | None = None
     invert: bool = False
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    limit: Limit = None
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class QuarantineParams(Params):
     error_class: str | None = None
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
+    limit: Limit = None
 
 
 class DecisionsParams(Params):
     run_id: str | None = None
     decision: str | None = None  # only this one: its id, or its seq (`12` or `#12`)
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
+    limit: Limit = None
 
 
 class OutcomesParams(Params):
@@ -130,7 +145,7 @@ class FindingsParams(Params):
     version: str | None = None
     run_id: str | None = None
     run_ids: tuple[str, ...] = ()
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
+    limit: Limit = None
 
 
 class WorkflowsParams(Params):
@@ -160,7 +175,7 @@ class RunParams(Params):
 
 class RunPartParams(Params):
     run_id: str
-    limit: int | None = Field(None, gt=0, le=MAX_LIMIT)
+    limit: Limit = None
     newest_first: bool = False
 
 

@@ -400,6 +400,16 @@ def open_trip(con: duckdb.DuckDBPyConnection, name: str) -> tuple[datetime, str 
     return (row[0], row[1]) if row else None
 
 
+def trip_decided(con: duckdb.DuckDBPyConnection, name: str, tripped_at: datetime) -> bool:
+    """Whether the trip has been decided already (asked before planning a decision on it, so
+    a second decision on one trip is refused as that, not as a repeat of the first)."""
+    row = con.execute(
+        "SELECT decision_id FROM trigger_trips WHERE name = ? AND tripped_at = ?",
+        [name, tripped_at],
+    ).fetchone()
+    return row is not None and row[0] is not None
+
+
 def claim_trip(
     con: duckdb.DuckDBPyConnection, name: str, tripped_at: datetime, decision_id: str
 ) -> bool:

@@ -31,7 +31,9 @@ Rules:
   (`TooLarge`) and its spool removed; nothing is loaded.
 - Marked as an upload: each file is loaded under `upload_name` — `upload:<who>:<name>` — so
   the store, the quarantine and an evidence bundle can never present a file a client sent
-  (under whatever name and root it claims) as a log the server follows or a folder it read.
+  (under whatever name and root it claims) as a log the server follows or a folder it read;
+  and no file read from disk is named so (`load.not_upload`: a followed log a runner named
+  `upload:…` is `./upload:…`), so neither can pass for the other.
 - `.gz` is kept as the client's file ends (`.gz` or not), since the loader reads a gzipped
   file by that suffix, as the embedded load reads the client's file.
 """
@@ -51,6 +53,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from quarterdeck.client import PIECE
 from quarterdeck.ingest.load import SourceFile
+from quarterdeck.queries.loading import UPLOAD_PREFIX
 
 KINDS = ("events", "approvals_csv")
 #: The longest header line taken: a name, a kind, a root and JSON's punctuation.
@@ -58,7 +61,6 @@ MAX_HEADER = 64 * 1024
 SPOOL_PREFIX = ".ingest-"
 #: The free space an upload must leave on the spool's file system.
 RESERVE = 256 * 1024 * 1024
-UPLOAD_PREFIX = "upload:"
 
 
 class BadUpload(Exception):

@@ -10,7 +10,8 @@ lock as recording, so authority is checked against the store as the decision is 
 Who decides is the caller's business (the server passes the peer's operator, with the roles
 its own config gives that name); a client's request names only what and why — and, from a
 console, the runs its dialog named (recorded as confirmed, as the embedded desk records them,
-but only runs of the target workflow) and the trigger trip it decides. A trip is claimed in
+but only runs of the target workflow, and none a decision taken meanwhile is outstanding on)
+and the trigger trip it decides. A trip is claimed in
 the same locked step that records the decision, so two consoles cannot both decide one trip:
 the second is refused and records nothing. `plan` is the preview a console shows before it
 asks for a reason: the same planning, under the same lock, recording nothing.
@@ -129,11 +130,13 @@ class Recorder(OwnCursor):
     def decide(self, operator: Operator, request: DecisionRequest) -> tuple[Plan, dict[str, Any]]:
         """Plan and record; raises `decisions.Refused` (nothing recorded) when not allowed."""
         with self._lock:
+            trip = request.trip
+            if trip is not None and triggers.trip_decided(self._cursor, trip.name, trip.tripped_at):
+                raise Refused(f"trigger {trip.name}'s trip has been decided already")
             plan = self._plan(operator, request)
             if request.runs is not None:
-                plan = self._confirmed(plan, request.runs)
+                plan = decisions.as_confirmed(self._confirmed(plan, request.runs), plan)
             decision_id = decisions.uuid7()
-            trip = request.trip
             if trip is not None:  # a trip claimed is never decided again: record first-ready
                 decisions.ready(self._cursor, self.paths)
             if trip is not None and not triggers.claim_trip(

@@ -47,6 +47,7 @@ from pathlib import Path
 import pytest
 
 from quarterdeck.ingest.load import LoadSummary, load_paths
+from quarterdeck.queries.decisions import Paths
 from quarterdeck.queries.store import Store
 from support.events import FLEET_END
 
@@ -62,6 +63,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(tmp_path / "store" / "qd.duckdb")
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    """Where a test's decisions go: a journal and an outbox in its own folder."""
+    return Paths(journal=tmp_path / "journal.jsonl", outbox=tmp_path / "outbox.jsonl")
 
 
 @pytest.fixture

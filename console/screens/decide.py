@@ -179,6 +179,9 @@ class DecideScreen(ModalScreen[str | None]):
                     "decide one with its own key on its row, or all with quarterdeck decide "
                     f"{plan.action} --workflow … --include-stale[/]"
                 )
+            if plan.pending_note:  # runs another decision is on its way to, or a repeat
+                pending = plan.pending_note[0].upper() + plan.pending_note[1:]
+                lines.append(f"[bold yellow]{cells.text(pending)}[/]")
             if plan.later_note:
                 note = plan.later_note[0].upper() + plan.later_note[1:]
                 lines.append(

@@ -9,6 +9,8 @@ and listed with its lifecycle (`decisions`). One module for each:
     journal.py       the hash-chained, append-only decisions journal (the source of truth)
     recording.py     `record` and `reconcile`: journal → store → outbox, in that order
     verification.py  `verify`: the chain recomputed, the journal compared with the store
+    outstanding.py   decisions not answered yet by their runners: what the same
+                     decision again would repeat
     listing.py       the decisions list, each decision with its lifecycle, and
                      one decision's outcome per run
 
@@ -22,6 +24,7 @@ from quarterdeck.queries.decisions.authority import (
     Operator,
     Plan,
     Refused,
+    as_confirmed,
     plan,
     workflow_scope,
 )
@@ -53,6 +56,7 @@ __all__ = [
     "Reconciled",
     "Refused",
     "Verified",
+    "as_confirmed",
     "checked_reason",
     "decisions",
     "outcomes",

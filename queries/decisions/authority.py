@@ -20,18 +20,28 @@ A stale run (no event for `stale_seconds`) is history, not a live run: its runne
 most likely gone and would never acknowledge, so it is left out unless the operator asks for
 it (`include_stale`), and the plan says how many were left out (`details["stale_left_out"]`).
 A single run is the operator's own pick and may be stale.
+
+A decision its runners have not answered yet is outstanding (`outstanding`): the same decision
+again on the same target is refused, naming it, for `outstanding.REPEAT_AFTER` (then it may be
+repeated, and the plan says what it repeats: `details["repeats"]`). A run's decision is
+refused while a workflow's naming that run is outstanding (it covers the run). A workflow
+decision leaves out the runs one is outstanding on — a run's own, or a workflow's naming it —
+(`details["outstanding"]`: run → the decision), and is refused while the workflow's own is
+outstanding unless runs that one does not cover remain (its stale runs, asked for now, or
+runs started since).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 
 import duckdb
 
 from quarterdeck.queries import runs
+from quarterdeck.queries.decisions import outstanding
 
 Action = Literal[
     "pause",
@@ -118,8 +128,10 @@ class Plan:
         if self.target_kind == "workflow":
             later = f"; {self.later_note}" if self.later_note else ""
             runs = f": {', '.join(self.runs)}" if self.runs else ""
-            return f"{self.headline}{runs}{self.stale_note}{later}"
-        return f"{self.action} run {self.target}"
+            pending = f"; {self.pending_note}" if self.pending_note else ""
+            return f"{self.headline}{runs}{self.stale_note}{pending}{later}"
+        pending = f" ({self.pending_note})" if self.pending_note else ""
+        return f"{self.action} run {self.target}{pending}"
 
     @property
     def later_note(self) -> str:
@@ -134,12 +146,47 @@ class Plan:
         )
 
     @property
+    def pending_note(self) -> str:
+        """What a decision left out or repeats because an earlier one is not answered yet."""
+        notes = []
+        pending: dict[str, str] = self.details.get("outstanding") or {}
+        if pending:
+            listed = sorted(pending.items())
+            shown = ", ".join(f"{run} ({named})" for run, named in listed[:3])
+            more = f" and {len(listed) - 3:,} more" if len(listed) > 3 else ""
+            notes.append(
+                f"{len(listed):,} run{'s' if len(listed) != 1 else ''} left out, with a "
+                f"{self.action} not yet acknowledged: {shown}{more}"
+            )
+        if self.details.get("repeats"):
+            notes.append(f"repeats {self.details['repeats']}, never acknowledged")
+        return "; ".join(notes)
+
+    @property
     def stale_note(self) -> str:
         """What a workflow decision left out: its stale runs, unless asked for."""
         n = int(self.details.get("stale_left_out") or 0)
         if not n:
             return ""
         return f"; {n} stale run{'s' if n != 1 else ''} left out (--include-stale includes them)"
+
+
+def as_confirmed(confirmed: Plan, fresh: Plan) -> Plan:
+    """The plan an operator confirmed (a dialog's, opened a moment ago), less the runs that
+    `fresh` — the same decision planned again as it is recorded — leaves out because a
+    decision taken meanwhile is outstanding on them: the runner is not asked twice."""
+    pending: dict[str, str] = fresh.details.get("outstanding") or {}
+    dropped = {run: pending[run] for run in confirmed.runs if run in pending}
+    if not dropped:
+        return confirmed
+    return replace(
+        confirmed,
+        runs=tuple(run for run in confirmed.runs if run not in dropped),
+        details={
+            **confirmed.details,
+            "outstanding": {**(confirmed.details.get("outstanding") or {}), **dropped},
+        },
+    )
 
 
 def plan(
@@ -218,9 +265,13 @@ def _plan_run(
         raise Refused(f"run {run_id} is {status.replace('_', ' ')}, not paused: nothing to resume")
     if action == "rollback" and status == "rolled_back":
         raise Refused(f"run {run_id} has already been rolled back")
-    return Plan(
-        action, "run", run_id, (run_id,), details={"workflow": run["workflow"], "status": status}
-    )
+    details: dict[str, Any] = {"workflow": run["workflow"], "status": status}
+    earlier = outstanding.on_runs(con, action, [run_id]).get(run_id)
+    if earlier is not None:
+        if earlier.holds(now):
+            raise Refused(earlier.refusal(f"run {run_id}", now))
+        details["repeats"] = earlier.named
+    return Plan(action, "run", run_id, (run_id,), details=details)
 
 
 def _plan_workflow(
@@ -232,6 +283,10 @@ def _plan_workflow(
     include_stale: bool,
 ) -> Plan:
     _, live = WORKFLOW_SCOPE[action]
+    details: dict[str, Any] = {"workflow": workflow}
+    earlier = outstanding.on_workflow(con, action, workflow)
+    if earlier is not None and not earlier.holds(now):
+        details["repeats"] = earlier.named
     stale_too = action != "resume"  # a stale run is not paused: nothing to resume
     found = runs.run_history(
         con,
@@ -241,6 +296,18 @@ def _plan_workflow(
     ).to_pylist()
     rows = [r for r in found if include_stale or r["status"] != "stale"]
     left_out = len(found) - len(rows)
+    pending = {
+        run: o.named
+        for run, o in outstanding.on_runs(con, action, [r["run_id"] for r in rows]).items()
+        if o.holds(now)
+    }
+    if pending:  # already on their way: the runner is not asked twice
+        rows = [r for r in rows if r["run_id"] not in pending]
+        details["outstanding"] = pending
+    if not rows and earlier is not None and earlier.holds(now):
+        # the same again, with no run it does not cover already (runs that are stale, or
+        # started since, are new to it: a decision that names them is no repeat)
+        raise Refused(earlier.refusal(f"workflow {workflow}", now))
     if not rows:
         known = con.execute(
             "SELECT count(*) FROM run_summary WHERE workflow = ?", [workflow]
@@ -254,9 +321,15 @@ def _plan_workflow(
                 if left_out
                 else ""
             )
+            waiting = (
+                f"; {len(pending):,} {'has' if len(pending) == 1 else 'have'} a rollback not "
+                f"yet acknowledged: {', '.join(f'{r} ({n})' for r, n in sorted(pending.items()))}"
+                if pending
+                else ""
+            )
             raise Refused(
                 f"workflow {workflow} has no run to {VERB_PHRASE[action]} "
-                f"(none is {', '.join(s.replace('_', ' ') for s in live)}){stale}; "
+                f"(none is {', '.join(s.replace('_', ' ') for s in live)}){stale}{waiting}; "
                 "a pause of the workflow holds the runs that start later"
             )
         # A pause holds the workflow itself: its runners start none of its runs until a
@@ -267,7 +340,7 @@ def _plan_workflow(
                 "rollback since its last resume): nothing to resume"
             )
     ids = tuple(sorted(r["run_id"] for r in rows))
-    details: dict[str, Any] = {"workflow": workflow, "stale_left_out": left_out}
+    details["stale_left_out"] = left_out
     if include_stale:
         details["include_stale"] = True
     return Plan(action, "workflow", workflow, ids, details=details)

@@ -259,7 +259,8 @@ def test_approvals_json_pending_first(loaded: Path) -> None:
     [
         (("--since", "999999d"), "reaches back before the year 1"),
         (("--since", "0001-01-01T00:00:00+01:00"), "outside the years 0001-9999"),
-        (("--limit", "99999999999999999999"), "must be at most"),
+        (("--limit", "99999999999999999999"), "must be at most 1,000,000 rows"),
+        (("--limit", "1000001"), "must be at most 1,000,000 rows (leave the limit out"),
     ],
 )
 def test_out_of_range_options_are_refused_with_a_message(

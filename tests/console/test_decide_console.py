@@ -269,6 +269,36 @@ async def test_a_refusal_is_explained_and_not_recorded(
         assert not (tmp_path / "journal.jsonl").exists()
 
 
+async def test_a_second_pause_before_the_first_is_applied_is_refused_naming_it(
+    fleet_store: Store, tmp_path: Path
+) -> None:
+    """`p` twice on one run (the runner has not answered the first): the second is refused
+    on screen, naming the first, and nothing more is recorded; the workflow's pause (`P`)
+    says it leaves that run out (tests/decisions/)."""
+    workflow = live_run(fleet_store, tmp_path)
+    app = app_for(fleet_store, desk_for(fleet_store, tmp_path, {"operator"}))
+    journal = tmp_path / "journal.jsonl"
+    async with app.run_test(size=SIZE) as pilot:
+        await to_row(pilot, app, RunsPane, lambda r: r["run_id"] == "r-live-1")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
+        await pilot.press(*"first", "enter")
+        await until(pilot, lambda: journal.exists() and not isinstance(app.screen, DecideScreen))
+        first = json.loads(journal.read_text())
+        await pilot.press("p")
+        said = f"run r-live-1 has a pause outstanding: pause {first['decision_id'][:8]} (#1)"
+        await until(pilot, lambda: any(said in str(n.message) for n in app._notifications))
+        (toast,) = [n for n in app._notifications if said in str(n.message)]
+        assert toast.title == "cannot pause" and "by anna at 2026-11-20 09:00:00Z" in toast.message
+        assert not isinstance(app.screen, DecideScreen)
+        assert len(journal.read_text().splitlines()) == 1
+        await pilot.press("P")
+        await until(pilot, lambda: isinstance(app.screen, DecideScreen) and app.screen.is_mounted)
+        what = str(app.screen.query_one("#decide-what").render())
+        assert f"No run of {workflow} to pause now" in what
+        assert "1 run left out, with a pause not yet acknowledged: r-live-1 (pause " in what
+
+
 async def test_keys_typed_after_enter_go_where_it_leaves_the_operator(
     pending_store: Store, tmp_path: Path
 ) -> None:

@@ -28,6 +28,7 @@ from quarterdeck import config as config_mod
 from quarterdeck.ingest import load
 from quarterdeck.ingest.follow import FileNotice, Follower
 from quarterdeck.queries.decisions import MAX_REASON
+from quarterdeck.queries.named import LIMIT_PROBLEM, MAX_LIMIT
 from quarterdeck.queries.store import Store
 from quarterdeck.server import serve
 from quarterdeck.server.limits import Limits
@@ -191,7 +192,7 @@ def test_a_server_that_does_not_answer_is_named_within_the_timeout(tmp_path: Pat
 
 
 @pytest.mark.parametrize("served", [False, True], ids=["embedded", "served"])
-def test_a_bad_reason_is_bad_input_either_way(
+def test_a_bad_reason_or_limit_is_bad_input_either_way(
     served: bool, tmp_path: Path, serving: Callable[..., Served]
 ) -> None:
     logs = write_jsonl(tmp_path / "logs" / "runs.jsonl", [started("r-1", _minute_ago())])
@@ -207,11 +208,21 @@ def test_a_bad_reason_is_bad_input_either_way(
                 {"action": "pause", "run_id": "r-1", "reason": "x" * (MAX_REASON + 1)}
             )
         assert raw.value.exit_code == 2
-        with pytest.raises(client.BadRequest, match="limit: Input should be less than or equal"):
-            client.Client(client.socket_path(db)).query(
-                "runs", {"now": "2026-12-01T00:00:00", "limit": 2**63}
-            )
+        for limit in (MAX_LIMIT + 1, 2**63):  # a row cap, said as the command says it
+            with pytest.raises(client.BadRequest) as capped:
+                client.Client(client.socket_path(db)).query(
+                    "runs", {"now": "2026-12-01T00:00:00", "limit": limit}
+                )
+            assert str(capped.value).endswith(f"limit: Value error, {LIMIT_PROBLEM}")
+            assert capped.value.exit_code == 2
+        at_most = client.Client(client.socket_path(db)).query(
+            "runs", {"now": "2026-12-01T00:00:00", "limit": MAX_LIMIT}
+        )
+        assert at_most.num_rows == 1
     common = ("--db", str(db), "--config", str(cfg))
+    capped = qd("runs", "--limit", "9" * 30, *common, cwd=tmp_path)  # (a BIGINT's too)
+    assert capped.returncode == 2, capped.stderr
+    assert capped.stderr.endswith(f"argument --limit: must be {LIMIT_PROBLEM}\n")
     long = qd(
         "decide", "pause", "--run", "r-1", "--reason", "x" * (MAX_REASON + 1), *common, cwd=tmp_path
     )

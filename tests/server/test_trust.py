@@ -237,8 +237,8 @@ def test_a_server_refuses_an_outbox_link_and_writes_none_through_one(
     found = client.find(db)
     assert found is not None
 
-    def decide(run: str) -> dict[str, Any]:
-        return found.decide({"action": "pause", "run_id": run, "reason": "why"})
+    def decide(run: str, action: str = "pause") -> dict[str, Any]:
+        return found.decide({"action": action, "run_id": run, "reason": "why"})
 
     decide("r-0")
     outbox.unlink()
@@ -253,11 +253,11 @@ def test_a_server_refuses_an_outbox_link_and_writes_none_through_one(
     lines = journal.read_text().splitlines(keepends=True)
     journal.write_text(lines[0].replace('"why"', '"why not"') + lines[1])  # an edit mid-chain
     with pytest.raises(Refused, match="not the size this process left it at after #2"):
-        decide("r-0")
+        decide("r-0", "rollback")  # (a pause again would repeat #1, not yet acknowledged)
     journal.write_text("".join(lines))
     journal.write_text("".join(lines[:-1]))
     cut = qd(
-        "decide", "pause", "--run", "r-0", "--reason", "why", "--db", str(db),
+        "decide", "rollback", "--run", "r-0", "--reason", "why", "--db", str(db),
         "--config", str(cfg), cwd=tmp_path,
     )  # fmt: skip
     assert cut.returncode == 3, cut.stderr

@@ -16,6 +16,7 @@ from quarterdeck.queries import decisions
 from quarterdeck.queries.decisions import Operator, Paths, Refused, journal, recording
 from quarterdeck.queries.store import Store
 from quarterdeck.runner.live import LiveFleet
+from support.desks import decided
 from support.events import started, write_jsonl
 
 NOW = datetime(2026, 11, 20, 9, 0, 0)
@@ -66,23 +67,10 @@ def fleet(store: Store, tmp_path: Path) -> Store:
     return store
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    return Paths(journal=tmp_path / "journal.jsonl", outbox=tmp_path / "outbox.jsonl")
-
-
 def decide(
-    store: Store,
-    paths: Paths,
-    action: str,
-    operator: Operator = ANNA,
-    reason: str = "because",
-    **target: str,
+    store: Store, paths: Paths, action: str, operator: Operator = ANNA, **given: str
 ) -> dict:
-    plan = decisions.plan(store.con, operator, action, now=NOW, **target)
-    return decisions.record(
-        store.con, plan, operator=operator, reason=reason, source="test", paths=paths, now=NOW
-    )
+    return decided(store, paths, action, operator, **given)
 
 
 # --- authority ------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def _store_raw(con, lines: pa.Table, events: list[dict]) -> None:
             "line": lines["line"],
             "line_no": lines["line_no"],
             "byte_offset": lines["byte_offset"],
+            "id_offset": lines["byte_offset"],  # (an LF file: its bytes are its normalised offsets)
             "source": pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), ["late"]),
             "fingerprint": pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), ["fp"]),
             "event_id": [e["event_id"] for e in events],

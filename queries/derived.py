@@ -64,20 +64,29 @@ JOIN (SELECT DISTINCT workflow, version FROM events
 WHERE s.has_start AND s.scope IS NULL
 """
 
-# Each run's first run.started (its scope as given: NULL when it gave none), and the scope its
-# touches are checked against (`qd_run_scope`).
-_STARTS = """
+# Each run's first run.started (its scope as given: NULL when it gave none), the scope its
+# touches are checked against (`qd_run_scope`), and whether its run.started events disagree
+# (`conflicting_start`: another workflow, version, identity, environment or scope; the
+# first one still counts, the run's detail names the conflict).
+_STARTS = (
+    """
 CREATE OR REPLACE TEMP TABLE _starts AS
-SELECT run_id, s, qd_run_scope(true, s.scope, s.workflow, s.workflow_version) AS checked
-FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
+SELECT run_id, s, qd_run_scope(true, s.scope, s.workflow, s.workflow_version) AS checked,
+       conflicting_start
+FROM (SELECT run_id, """
+    + macros.STARTS_DIFFER
+    + """ AS conflicting_start,
+             arg_min({'ts': ts, 'workflow': workflow,
                               'workflow_version': workflow_version,
                               'environment': environment, 'identity': identity,
                               'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
                               'scope': scope, 'session_id': session_id,
-                              'user_id': user_id}, ts) AS s
+                              'user_id': user_id},
+                     {'ts': ts, 'event_id': event_id}) AS s  -- one at the same instant
       FROM events WHERE type = 'run.started' AND {of _runs}
       GROUP BY run_id)
 """
+)
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
 # before its run.started, even in an earlier load, is covered too), and those of the runs a
@@ -121,11 +130,13 @@ _SUMMARY_COLUMNS = (
     "has_start", "started_at", "first_event_at", "last_event_at", "finished_at",
     "outcome", "outcome_error", "paused", "events", "steps", "step_errors", "touched",
     "reads", "creates", "updates", "deletes", "exports", "out_of_scope", "tokens_in",
-    "tokens_out", "cost_usd", "session_id", "user_id",
+    "tokens_out", "cost_usd", "session_id", "user_id", "conflicting_finish",
+    "conflicting_start",
 )  # fmt: skip
 
 # Each run's row of run_summary, worked out from its events, for the runs in `{run_set}`.
-_SUMMARY_ROWS = """
+_SUMMARY_ROWS = (
+    """
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
@@ -148,7 +159,10 @@ _SUMMARY_ROWS = """
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
         FROM touches WHERE {of {run_set}} GROUP BY run_id
     ), en AS (
-        SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
+        -- the finish that counts (`qd_finish_order`), and whether another says otherwise
+        SELECT run_id, """
+    + macros.FINISHES
+    + """
         FROM run_ends WHERE {of {run_set}} GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
@@ -174,7 +188,8 @@ _SUMMARY_ROWS = """
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_in END,
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_out END,
            coalesce(sp.cost_usd, 0),
-           st.s.session_id, st.s.user_id
+           st.s.session_id, st.s.user_id,
+           coalesce(en.conflicting, false), coalesce(st.conflicting_start, false)
     FROM ev
     LEFT JOIN _starts st USING (run_id)
     LEFT JOIN sp USING (run_id)
@@ -182,6 +197,7 @@ _SUMMARY_ROWS = """
     LEFT JOIN en USING (run_id)
     LEFT JOIN ct USING (run_id)
 """
+)
 
 # Runs new to run_summary are appended in started_at order, so that a page of the newest runs
 # (the run history, newest first) reads the row groups that hold them; DuckDB keeps the

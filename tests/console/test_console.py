@@ -636,23 +636,15 @@ async def test_a_contradiction_shows_in_the_runs_pane_and_the_detail_names_it(
             write_jsonl(
                 tmp_path / "skew.jsonl",
                 [
-                    event(
-                        "run.finished",
-                        "2026-11-20T08:00:00Z",
-                        "r-skew",
-                        event_id="k1",
-                        status="succeeded",
-                    ),
-                    event(
-                        "run.finished",
-                        "2026-11-20T08:00:00Z",
-                        "r-skew",
-                        event_id="k2",
-                        status="failed",
-                        error="boom",
+                    *(
+                        event("run.finished", "2026-11-20T08:00:00Z", "r-skew", **fields)
+                        for fields in (
+                            {"event_id": "k1", "status": "succeeded"},
+                            {"event_id": "k2", "status": "failed", "error": "boom"},
+                        )
                     ),
                     started("r-skew", "2026-11-20T08:00:05Z"),
-                ],  # fmt: skip
+                ],
             )
         ],
     )

@@ -137,7 +137,7 @@ def test_a_step_finished_twice_takes_status_and_error_from_one_finish(
                     status="error",
                     error="same instant",
                 ),
-            ],  # fmt: skip
+            ],
         )
     )
     steps = {s["step_id"]: s for s in run_steps(store.con, "r-steps").to_pylist()}
@@ -172,7 +172,7 @@ def test_two_starts_that_disagree_are_named_and_the_first_counts(
                     action="delete",
                 ),
                 started("r-one", "2026-11-20T08:00:00Z"),
-            ],  # fmt: skip
+            ],
         )
     )
     runs = _runs(store)

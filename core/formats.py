@@ -79,7 +79,10 @@ def contradictions(run: dict[str, Any]) -> list[str]:
             "(failed, rolled_back, cancelled, succeeded)"
         )
     if run.get("conflicting_start"):
-        said.append("its run.started events disagree: the first counts (its scope, workflow)")
+        said.append(
+            "its run.started events disagree: the first shows, its touches are checked "
+            "against the narrower of their scopes"
+        )
     return said
 
 

@@ -54,7 +54,9 @@ RUNS_PER_REFRESH = 200_000
 
 # The runs a new publish bears on: those of its version stored already that gave no scope of
 # their own (their touches were checked against no grants, or their version's earlier record).
-# They are refreshed with the runs that have new events.
+# They are refreshed with the runs that have new events. And the runs seen starting already
+# that start again (a run.started that may narrow their scope: `_NARROWER`): their touches are
+# checked again too.
 _REPUBLISHED = """
 CREATE OR REPLACE TEMP TABLE _republished AS
 SELECT s.run_id FROM run_summary s
@@ -62,6 +64,11 @@ JOIN (SELECT DISTINCT workflow, version FROM events
       WHERE rowid > $events AND rowid <= $upto AND type = 'workflow.published') p
   ON s.workflow = p.workflow AND s.workflow_version = p.version
 WHERE s.has_start AND s.scope IS NULL
+UNION
+SELECT s.run_id FROM run_summary s
+WHERE s.has_start AND s.run_id IN (SELECT run_id FROM events
+                                   WHERE rowid > $events AND rowid <= $upto
+                                     AND type = 'run.started')
 """
 
 # Each run's first run.started (its scope as given: NULL when it gave none), the scope its
@@ -87,6 +94,22 @@ FROM (SELECT run_id, """
       GROUP BY run_id)
 """
 )
+
+# A run whose run.started events disagree has its touches checked against the narrower of
+# their scopes (each as `qd_run_scope` gives it: `qd_narrower_scope`), the conservative
+# choice: a touch is in scope only if every start allowed it. Its first start's scope stays
+# the one it shows (run_summary.scope); its detail says the starts disagree. A few runs.
+_NARROWER = """
+UPDATE _starts t SET checked = n.checked
+FROM (SELECT e.run_id,
+             list_reduce(list(qd_run_scope(true, e.scope, s.s.workflow, s.s.workflow_version)
+                              ORDER BY e.ts, e.event_id),
+                         lambda a, b: qd_narrower_scope(a, b)) AS checked
+      FROM events e JOIN _starts s ON e.run_id = s.run_id
+      WHERE s.conflicting_start AND e.type = 'run.started' AND e.ts >= $lo
+      GROUP BY e.run_id) n
+WHERE t.run_id = n.run_id
+"""
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
 # before its run.started, even in an earlier load, is covered too), and those of the runs a
@@ -408,6 +431,8 @@ def _refresh(
         every = events_mark < 0 and upto == events_max and not known
         lo = {"lo": one_row(con, _SPAN_START, span)[0]}
         con.execute(_of(_STARTS, every), lo)
+        if scalar(con, "SELECT count(*) FROM _starts WHERE conflicting_start"):
+            con.execute(_NARROWER, lo)
         # Touches of runs a new publish bears on are checked again, whatever they were;
         # otherwise only those not checked yet.
         recheck = _RECHECK if republished else ""

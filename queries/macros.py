@@ -155,6 +155,19 @@ MACROS = (
                     lambda g: NOT coalesce(list_bool_or(
                         list_transform(published, lambda p: qd_grant_within(g, p))), false))
     """,
+    # The grants of scope `a` within some grant of scope `b`, and the narrower of two
+    # scopes: every grant of either within the other (`crm:read` of `crm:read` and `crm:*`).
+    # Conservative: where two grants only overlap (`crm:write`, `crm:*:Contact`) neither is
+    # kept, and a touch they would both allow is out of scope.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_scope_within(a, b) AS
+        list_filter(a, lambda g: coalesce(list_bool_or(
+                        list_transform(b, lambda p: qd_grant_within(g, p))), false))
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_narrower_scope(a, b) AS
+        list_distinct(qd_scope_within(a, b) || qd_scope_within(b, a))
+    """,
     # The scope a workflow's version was published with (its first publish, as findings
     # hold it); NULL when the version was never published.
     """

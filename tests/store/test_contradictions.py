@@ -152,34 +152,46 @@ def test_a_step_finished_twice_takes_status_and_error_from_one_finish(
     assert "⚠ finished 2×" in rows[0][labels.index("STATUS")]
 
 
-def test_two_starts_that_disagree_are_named_and_the_first_counts(
-    tmp_path: Path, store, ingest
+def _delete(run_id: str, event_id: str) -> dict:
+    return event("data.touched", "2026-11-20T08:00:20Z", run_id, event_id=event_id,
+                 system="crm", object="Contact", record_id="C1", action="delete")  # fmt: skip
+
+
+@pytest.mark.parametrize("loads", ["one load", "the narrower start a load later"])
+def test_two_starts_that_disagree_are_named_and_the_narrower_scope_checks(
+    tmp_path: Path, store, ingest, loads: str
 ) -> None:
-    ingest(
-        write_jsonl(
-            tmp_path / "starts.jsonl",
-            [
-                started("r-two", "2026-11-20T08:00:00Z", scope=["crm:read"]),
-                started("r-two", "2026-11-20T08:00:10Z", event_id="f2", scope=["crm:*"]),
-                event(
-                    "data.touched",
-                    "2026-11-20T08:00:20Z",
-                    "r-two",
-                    event_id="f3",
-                    system="crm",
-                    object="Contact",
-                    record_id="C1",
-                    action="delete",
-                ),
-                started("r-one", "2026-11-20T08:00:00Z"),
-            ],
-        )
-    )
+    first = [
+        # the first start allows the delete, the second does not: it is out of scope
+        started("r-wide-first", "2026-11-20T08:00:00Z", scope=["crm:*"]),
+        _delete("r-wide-first", "w3"),
+        started("r-narrow-first", "2026-11-20T08:00:00Z", scope=["crm:read"]),
+        started("r-narrow-first", "2026-11-20T08:00:10Z", event_id="n2", scope=["crm:*"]),
+        _delete("r-narrow-first", "n3"),
+        started("r-one", "2026-11-20T08:00:00Z", scope=["crm:*"]),
+        _delete("r-one", "o3"),
+    ]
+    later = [started("r-wide-first", "2026-11-20T08:00:10Z", event_id="w2", scope=["crm:read"])]
+    if loads == "one load":
+        ingest(write_jsonl(tmp_path / "starts.jsonl", first + later))
+    else:
+        ingest(write_jsonl(tmp_path / "starts.jsonl", first))
+        assert _runs(store)["r-wide-first"]["out_of_scope"] == 0
+        ingest(write_jsonl(tmp_path / "restarted.jsonl", later))
     runs = _runs(store)
-    assert runs["r-two"]["conflicting_start"] is True
-    assert runs["r-two"]["out_of_scope"] == 1  # checked against the first: crm:read
-    assert runs["r-one"]["conflicting_start"] is False
-    assert "run.started events disagree" in contradictions(runs["r-two"])[0]
+    for run_id in ("r-wide-first", "r-narrow-first"):
+        assert runs[run_id]["conflicting_start"] is True
+        assert runs[run_id]["out_of_scope"] == 1, run_id
+    assert (runs["r-one"]["conflicting_start"], runs["r-one"]["out_of_scope"]) == (False, 0)
+    assert "run.started events disagree" in contradictions(runs["r-wide-first"])[0]
+    needed = store.con.execute(
+        "SELECT list(run_id ORDER BY run_id) FROM out_of_scope_touches"
+    ).fetchone()[0]
+    assert needed == ["r-narrow-first", "r-wide-first"]
+    lineage = store.con.execute(  # the record's lineage says the same
+        "SELECT list(run_id ORDER BY run_id) FROM record_touches WHERE NOT in_scope"
+    ).fetchone()[0]
+    assert lineage == needed
 
 
 def test_a_store_upgraded_gets_the_finish_that_counts(tmp_path: Path, ingest, store) -> None:

@@ -250,7 +250,10 @@ def run_detail(collected: dict[str, Any]) -> dict[str, Any]:
     runs row, with its scope), `steps` (the STEPS fields), `touches`, `approvals`,
     `decisions`."""
     run = {k: v for k, v in collected["run"].items() if k != "has_start"}
-    steps = [{c.key: s.get(c.key) for c in columns.STEPS} for s in collected["steps"]]
+    steps = [
+        {**{c.key: s.get(c.key) for c in columns.STEPS}, "clock_skew": s.get("clock_skew")}
+        for s in collected["steps"]
+    ]
     return {
         "run": run,
         "steps": steps,
@@ -277,6 +280,7 @@ def cmd_run(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     formats.write(pa.Table.from_pylist([detail["run"]]), "table", columns=RUN_COLUMNS)
     run = detail["run"]
     facts = [f"{k}: {run[k]}" for k in ("session_id", "user_id") if run.get(k)]
+    facts += [f"⚠ {text}" for text in formats.contradictions(run)]
     if run.get("error"):
         facts.append("error: " + formats.trimmed(run["error"]))
     for fact in facts:

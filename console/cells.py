@@ -185,8 +185,11 @@ TICKING = frozenset({"running", "awaiting_approval"})
 
 
 def seconds(value: float | None, *, status: str | None = None) -> str:
-    """A duration; one still ticking (a run of a `TICKING` status) marked `▸`."""
+    """A duration; one still ticking (a run of a `TICKING` status) marked `▸`; a negative
+    one (clock skew, `⚠ skew -5s`) stands out."""
     text_ = duration(value)
+    if value is not None and value < 0:
+        return f"[bold yellow]{text_}[/]"
     return f"{text_} ▸" if status in TICKING and text_ else text_
 
 

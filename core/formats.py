@@ -45,11 +45,12 @@ def short_time(value: datetime | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`42s`, `3m05s`, `2h14m`, `3d04h`: the two most significant units."""
+    """`42s`, `3m05s`, `2h14m`, `3d04h`: the two most significant units. A negative one
+    (finished before it started: the hosts' clocks differ) is no fact: `⚠ skew -5s`."""
     if seconds is None:
         return ""
     total = int(round(seconds))
-    sign = "-" if total < 0 else ""
+    sign = "⚠ skew -" if seconds < 0 else ""
     total = abs(total)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
@@ -61,6 +62,28 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{sign}{minutes}m{secs:02d}s"
     return f"{sign}{secs}s"
+
+
+def contradictions(run: dict[str, Any]) -> list[str]:
+    """What a run's events say that contradicts itself (a runs row: `queries.runs`), in words:
+    the run detail and `quarterdeck run` name each."""
+    said = []
+    if run.get("clock_skew"):
+        said.append(
+            "clock skew: finished before it started (the hosts' clocks differ); "
+            "its duration is no fact"
+        )
+    if run.get("conflicting_finish"):
+        said.append(
+            "its run.finished events disagree: the latest counts, at one instant the worse "
+            "(failed, rolled_back, cancelled, succeeded)"
+        )
+    if run.get("conflicting_start"):
+        said.append(
+            "its run.started events disagree: the first shows, its touches are checked "
+            "against the narrower of their scopes"
+        )
+    return said
 
 
 #: How much of a long text (a run's error) a screen or table shows.

@@ -82,6 +82,8 @@ STEPS = (
     Column("tokens_out", "TOKENS OUT", "count"),
     Column("started_at", "STARTED (UTC)", "time"),
     Column("finished_at", "FINISHED (UTC)", "time"),
+    Column("duration_s", "DURATION", "duration"),  # a negative one: `⚠ skew -1s`
+    Column("finishes", "FINISHES", "count"),  # more than 1: the step finished again
     Column("effect", "EFFECT"),
 )
 

@@ -54,7 +54,9 @@ RUNS_PER_REFRESH = 200_000
 
 # The runs a new publish bears on: those of its version stored already that gave no scope of
 # their own (their touches were checked against no grants, or their version's earlier record).
-# They are refreshed with the runs that have new events.
+# They are refreshed with the runs that have new events. And the runs seen starting already
+# that start again (a run.started that may narrow their scope: `_NARROWER`): their touches are
+# checked again too.
 _REPUBLISHED = """
 CREATE OR REPLACE TEMP TABLE _republished AS
 SELECT s.run_id FROM run_summary s
@@ -62,21 +64,51 @@ JOIN (SELECT DISTINCT workflow, version FROM events
       WHERE rowid > $events AND rowid <= $upto AND type = 'workflow.published') p
   ON s.workflow = p.workflow AND s.workflow_version = p.version
 WHERE s.has_start AND s.scope IS NULL
+UNION
+SELECT s.run_id FROM run_summary s
+WHERE s.has_start AND s.run_id IN (SELECT run_id FROM events
+                                   WHERE rowid > $events AND rowid <= $upto
+                                     AND type = 'run.started')
 """
 
-# Each run's first run.started (its scope as given: NULL when it gave none), and the scope its
-# touches are checked against (`qd_run_scope`).
-_STARTS = """
+# Each run's first run.started (its scope as given: NULL when it gave none), the scope its
+# touches are checked against (`qd_run_scope`), and whether its run.started events disagree
+# (`conflicting_start`: another workflow, version, identity, environment or scope; the
+# first one still counts, the run's detail names the conflict).
+_STARTS = (
+    """
 CREATE OR REPLACE TEMP TABLE _starts AS
-SELECT run_id, s, qd_run_scope(true, s.scope, s.workflow, s.workflow_version) AS checked
-FROM (SELECT run_id, arg_min({'ts': ts, 'workflow': workflow,
+SELECT run_id, s, qd_run_scope(true, s.scope, s.workflow, s.workflow_version) AS checked,
+       conflicting_start
+FROM (SELECT run_id, """
+    + macros.STARTS_DIFFER
+    + """ AS conflicting_start,
+             arg_min({'ts': ts, 'workflow': workflow,
                               'workflow_version': workflow_version,
                               'environment': environment, 'identity': identity,
                               'trigger_kind': trigger_kind, 'trigger_by': trigger_by,
                               'scope': scope, 'session_id': session_id,
-                              'user_id': user_id}, ts) AS s
+                              'user_id': user_id},
+                     {'ts': ts, 'event_id': event_id}) AS s  -- one at the same instant
       FROM events WHERE type = 'run.started' AND {of _runs}
       GROUP BY run_id)
+"""
+)
+
+# A run whose run.started events disagree has its touches checked against the narrower of
+# their scopes (each as `qd_run_scope` gives it: `qd_narrower_scope`), the conservative
+# choice: a touch is in scope only if every start allowed it. Its first start's scope stays
+# the one it shows (run_summary.scope); its detail says the starts disagree. A few runs.
+_NARROWER = """
+UPDATE _starts t SET checked = n.checked
+FROM (SELECT e.run_id,
+             list_reduce(list(qd_run_scope(true, e.scope, s.s.workflow, s.s.workflow_version)
+                              ORDER BY e.ts, e.event_id),
+                         lambda a, b: qd_narrower_scope(a, b)) AS checked
+      FROM events e JOIN _starts s ON e.run_id = s.run_id
+      WHERE s.conflicting_start AND e.type = 'run.started' AND e.ts >= $lo
+      GROUP BY e.run_id) n
+WHERE t.run_id = n.run_id
 """
 
 # Every touch of the load's runs whose scope is now known gets `in_scope` (a touch logged
@@ -121,11 +153,13 @@ _SUMMARY_COLUMNS = (
     "has_start", "started_at", "first_event_at", "last_event_at", "finished_at",
     "outcome", "outcome_error", "paused", "events", "steps", "step_errors", "touched",
     "reads", "creates", "updates", "deletes", "exports", "out_of_scope", "tokens_in",
-    "tokens_out", "cost_usd", "session_id", "user_id",
+    "tokens_out", "cost_usd", "session_id", "user_id", "conflicting_finish",
+    "conflicting_start",
 )  # fmt: skip
 
 # Each run's row of run_summary, worked out from its events, for the runs in `{run_set}`.
-_SUMMARY_ROWS = """
+_SUMMARY_ROWS = (
+    """
     WITH ev AS (
         SELECT run_id, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS n,
                arg_min(workflow, ts) FILTER (WHERE workflow IS NOT NULL) AS workflow
@@ -148,7 +182,10 @@ _SUMMARY_ROWS = """
                count(*) FILTER (WHERE in_scope = false) AS out_of_scope
         FROM touches WHERE {of {run_set}} GROUP BY run_id
     ), en AS (
-        SELECT run_id, arg_max({'status': status, 'error': error, 'ts': ts}, ts) AS e
+        -- the finish that counts (`qd_finish_order`), and whether another says otherwise
+        SELECT run_id, """
+    + macros.FINISHES
+    + """
         FROM run_ends WHERE {of {run_set}} GROUP BY run_id
     ), ct AS (
         SELECT run_id, arg_max(action, ts) = 'pause' AS paused
@@ -174,7 +211,8 @@ _SUMMARY_ROWS = """
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_in END,
            CASE WHEN sp.run_id IS NULL THEN 0 ELSE sp.tokens_out END,
            coalesce(sp.cost_usd, 0),
-           st.s.session_id, st.s.user_id
+           st.s.session_id, st.s.user_id,
+           coalesce(en.conflicting, false), coalesce(st.conflicting_start, false)
     FROM ev
     LEFT JOIN _starts st USING (run_id)
     LEFT JOIN sp USING (run_id)
@@ -182,6 +220,7 @@ _SUMMARY_ROWS = """
     LEFT JOIN en USING (run_id)
     LEFT JOIN ct USING (run_id)
 """
+)
 
 # Runs new to run_summary are appended in started_at order, so that a page of the newest runs
 # (the run history, newest first) reads the row groups that hold them; DuckDB keeps the
@@ -392,6 +431,8 @@ def _refresh(
         every = events_mark < 0 and upto == events_max and not known
         lo = {"lo": one_row(con, _SPAN_START, span)[0]}
         con.execute(_of(_STARTS, every), lo)
+        if scalar(con, "SELECT count(*) FROM _starts WHERE conflicting_start"):
+            con.execute(_NARROWER, lo)
         # Touches of runs a new publish bears on are checked again, whatever they were;
         # otherwise only those not checked yet.
         recheck = _RECHECK if republished else ""

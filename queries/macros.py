@@ -85,6 +85,33 @@ def approval_merge_of(ids: str) -> str:
     return _MERGE_OF.format(states=_STATES_OF.format(since="$since", only=only))
 
 
+# Which of a run's (or a step's) finishes is the one that counts, as the key of an
+# arg_max: the latest; at the same instant the worse outcome (failed, rolled_back,
+# cancelled, succeeded; a step's error over ok), then the greater event_id. Never the
+# file's order: two finishes at one instant give one answer whichever was loaded first.
+FINISH_ORDER = """
+    CREATE OR REPLACE TEMP MACRO qd_finish_order(f_ts, f_status, f_event_id) AS
+        {'ts': f_ts,
+         'worse': CASE f_status WHEN 'failed' THEN 4 WHEN 'rolled_back' THEN 3
+                                WHEN 'cancelled' THEN 2 WHEN 'error' THEN 2 ELSE 1 END,
+         'event_id': f_event_id}
+    """
+
+# A run's finishes, as aggregates over `run_ends`: the one that counts (`e`: status, error,
+# ts) and whether another says otherwise (`conflicting`: their statuses differ).
+FINISHES = """
+    arg_max({'status': status, 'error': error, 'ts': ts},
+            qd_finish_order(ts, status, event_id)) AS e,
+    count(DISTINCT status) > 1 AS conflicting
+"""
+
+# Whether a run's run.started events disagree, as an aggregate over them: another workflow,
+# version, identity, environment or scope.
+STARTS_DIFFER = """
+    count(DISTINCT {'workflow': workflow, 'workflow_version': workflow_version,
+                    'environment': environment, 'identity': identity, 'scope': scope}) > 1
+"""
+
 MACROS = (
     """
     CREATE OR REPLACE TEMP MACRO qd_access_covers(granted, action) AS
@@ -128,6 +155,19 @@ MACROS = (
                     lambda g: NOT coalesce(list_bool_or(
                         list_transform(published, lambda p: qd_grant_within(g, p))), false))
     """,
+    # The grants of scope `a` within some grant of scope `b`, and the narrower of two
+    # scopes: every grant of either within the other (`crm:read` of `crm:read` and `crm:*`).
+    # Conservative: where two grants only overlap (`crm:write`, `crm:*:Contact`) neither is
+    # kept, and a touch they would both allow is out of scope.
+    """
+    CREATE OR REPLACE TEMP MACRO qd_scope_within(a, b) AS
+        list_filter(a, lambda g: coalesce(list_bool_or(
+                        list_transform(b, lambda p: qd_grant_within(g, p))), false))
+    """,
+    """
+    CREATE OR REPLACE TEMP MACRO qd_narrower_scope(a, b) AS
+        list_distinct(qd_scope_within(a, b) || qd_scope_within(b, a))
+    """,
     # The scope a workflow's version was published with (its first publish, as findings
     # hold it); NULL when the version was never published.
     """
@@ -153,6 +193,7 @@ MACROS = (
              ) IS TRUE
         END
     """,
+    FINISH_ORDER,
     """
     CREATE OR REPLACE TEMP MACRO qd_run_status(
         outcome, paused, pending, last_event_at, now_ts, stale_seconds

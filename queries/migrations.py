@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from quarterdeck.queries.macros import FINISH_ORDER, FINISHES, STARTS_DIFFER
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -699,8 +701,49 @@ V17 = Migration(
     ),
 )
 
+V18 = Migration(
+    18,
+    "contradicting facts shown: a run's finishes that disagree, its run.started events that do",
+    (
+        # Appended, in place (booleans: no list column rewritten, duckdb/duckdb#24744). NULL
+        # (read as false) on the rows stored before: DuckDB 1.5.5 commits no two ALTERs with
+        # a DEFAULT in one transaction, and V19 sets them where they are true.
+        "ALTER TABLE run_summary ADD COLUMN conflicting_finish BOOLEAN",
+        "ALTER TABLE run_summary ADD COLUMN conflicting_start BOOLEAN",
+    ),
+)
+
+V19 = Migration(
+    19,
+    "the runs stored with finishes or starts that disagree: flagged, the finish that counts",
+    (
+        # Apart from V18: DuckDB commits no update of a table altered in its transaction.
+        # The runs stored already with more than one run.finished: which one counts no longer
+        # depends on the order they were loaded in (`macros.FINISH_ORDER`).
+        FINISH_ORDER,
+        """
+        UPDATE run_summary r
+        SET outcome = f.e.status, outcome_error = f.e.error, finished_at = f.e.ts,
+            conflicting_finish = f.conflicting
+        FROM (SELECT run_id, """
+        + FINISHES
+        + """
+              FROM run_ends GROUP BY run_id HAVING count(*) > 1) f
+        WHERE r.run_id = f.run_id
+        """,
+        """
+        UPDATE run_summary r SET conflicting_start = true
+        FROM (SELECT run_id FROM events WHERE type = 'run.started' GROUP BY run_id
+              HAVING """
+        + STARTS_DIFFER
+        + """) c
+        WHERE r.run_id = c.run_id
+        """,
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

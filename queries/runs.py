@@ -3,16 +3,18 @@
 Every function takes the moment `now` (UTC, naive) that status is derived at, so the console,
 the CLI and the tests agree on what "stale" and "expired" mean at a given instant.
 
-Run status (DESIGN §2): the latest `run.finished` status wins; otherwise `paused` (the latest
-applied pause/resume was a pause), then `awaiting_approval` (a pending, unexpired approval),
-then `stale` (no event for `stale_seconds`), then `running`. Events are ordered by their
-timestamps, never by file order.
+Run status (DESIGN §2): the latest `run.finished` status wins (at one instant the worse,
+`qd_finish_order`; `conflicting_finish` when the run's finishes disagree); otherwise
+`paused` (the latest applied pause/resume was a pause), then `awaiting_approval` (a
+pending, unexpired approval), then `stale` (no event for `stale_seconds`), then `running`.
+Events are ordered by their timestamps, never by file order.
 
 `duration_s` is finished − started for a finished run, the time since the start for a run
 still going, and last event − started for a stale one and for a paused one: a paused run's
 latest event is its runner's acknowledgement of the pause, so its duration stops there (the
 time it ran until paused) instead of ticking while nothing runs; resumed, it goes on from its
-start, the pause included.
+start, the pause included. A run that finished before it started has `clock_skew` (its hosts'
+clocks differ): its negative duration is no fact.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ _DERIVED = {
            ELSE greatest($now, s.last_event_at) END - s.started_at), 3)""",
 }
 
+# A run that finished before it started (its hosts' clocks differ): its duration, negative,
+# is no fact (`formats.duration` shows it as `⚠ skew -5s`). Only a finish can be earlier than
+# the start: every other duration ends at its last event or now.
+_CLOCK_SKEW = "coalesce(s.finished_at < s.started_at, false)"
+
 # Unknown (NULL) for a run with touches that was never seen starting: its scope is not known,
 # so none of its touches has been checked; they are not "0 out of scope". (Sorted by, it is
 # the stored count: such a run sorts among the zeros.)
@@ -88,7 +95,10 @@ SELECT s.run_id, s.workflow, s.workflow_version, s.identity, s.environment,
        {_OUT_OF_SCOPE} AS out_of_scope,
        {_DERIVED["pending_approvals"]} AS pending_approvals, s.last_event_at,
        s.trigger_kind, s.trigger_by, s.outcome_error AS error, s.tokens_in, s.tokens_out,
-       round(s.cost_usd, 6) AS cost_usd, s.events, s.session_id, s.user_id
+       round(s.cost_usd, 6) AS cost_usd, s.events, s.session_id, s.user_id,
+       {_CLOCK_SKEW} AS clock_skew,
+       coalesce(s.conflicting_finish, false) AS conflicting_finish,
+       coalesce(s.conflicting_start, false) AS conflicting_start
 FROM page s LEFT JOIN pending p USING (run_id)
 ORDER BY {{order}} NULLS LAST, s.started_at DESC, s.run_id
 """
@@ -250,10 +260,17 @@ def run_steps(
     newest_first: bool = False,
 ) -> pa.Table:
     """The run's steps as a timeline: one row per step, in start order (or the `limit` most
-    recently started, newest first)."""
+    recently started, newest first). A step finished more than once (`finishes`) takes its
+    status and error together from the finish that counts (`qd_finish_order`: the latest),
+    its tokens and cost summed over every event that gave them (each finish reported work);
+    `clock_skew` when it finished before it started (its duration is then no fact)."""
     return _ordered(
         con,
         """
+        SELECT step_id, name, kind, tool, model, started_at, finished_at, duration_s,
+               clock_skew, finish.status AS status, finish.error AS error, finishes,
+               tokens_in, tokens_out, cost_usd, effect
+        FROM (
         SELECT step_id,
                arg_max(name, ts) FILTER (WHERE name IS NOT NULL) AS name,
                arg_max(kind, ts) FILTER (WHERE kind IS NOT NULL) AS kind,
@@ -263,20 +280,26 @@ def run_steps(
                max(ts) FILTER (WHERE phase = 'finished') AS finished_at,
                round(epoch(max(ts) FILTER (WHERE phase = 'finished')
                            - min(ts) FILTER (WHERE phase = 'started')), 3) AS duration_s,
-               arg_max(status, ts) FILTER (WHERE phase = 'finished') AS status,
-               arg_max(error, ts) FILTER (WHERE error IS NOT NULL) AS error,
+               coalesce(max(ts) FILTER (WHERE phase = 'finished')
+                        < min(ts) FILTER (WHERE phase = 'started'), false) AS clock_skew,
+               -- status and error from one finish, the one that counts (qd_finish_order)
+               arg_max(struct_pack(status, error),
+                       qd_finish_order(ts, status, event_id))
+                   FILTER (WHERE phase = 'finished') AS finish,
+               count(*) FILTER (WHERE phase = 'finished') AS finishes,
                sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out,
                sum(cost_usd) AS cost_usd,
                -- a trace's tool step the tool map did not know: 'unmapped' (ingest.tools)
                arg_max(attrs->>'$."quarterdeck.effect"', ts)
-                   FILTER (WHERE attrs->>'$."quarterdeck.effect"' IS NOT NULL) AS effect
+                   FILTER (WHERE attrs->>'$."quarterdeck.effect"' IS NOT NULL) AS effect,
+               coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)) AS timeline
         FROM steps WHERE """
         + _IN_SPAN
         + """
         GROUP BY step_id
-        ORDER BY coalesce(min(ts) FILTER (WHERE phase = 'started'), min(ts)) {direction},
-                 step_id {direction}
+        )
+        ORDER BY timeline {direction}, step_id {direction}
         LIMIT $limit
         """,
         run_id,

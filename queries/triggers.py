@@ -140,7 +140,8 @@ _ACTIVE = """(SELECT count(DISTINCT run_id) FROM events
 _SQL = {
     "failed_run_ratio": """
         WITH ends AS (
-            SELECT run_id, arg_max(status, ts) AS status FROM run_ends
+            SELECT run_id, arg_max(status, qd_finish_order(ts, status, event_id)) AS status
+            FROM run_ends
             WHERE ts > $start AND ts <= $end {runs} GROUP BY run_id
         )
         SELECT count(*) FILTER (WHERE status = 'failed') / nullif(count(*), 0),
@@ -149,7 +150,8 @@ _SQL = {
     """,
     "failed_step_ratio": """
         WITH ended AS (
-            SELECT run_id, step_id, arg_max(status, ts) AS status FROM steps
+            SELECT run_id, step_id,
+                   arg_max(status, qd_finish_order(ts, status, event_id)) AS status FROM steps
             WHERE phase = 'finished' AND ts > $start AND ts <= $end {runs}
             GROUP BY run_id, step_id
         )

@@ -195,6 +195,7 @@ def _facts(o: dict[str, object]) -> str:
             if o["tokens_in"] or o["tokens_out"]
             else ""
         ),
+        *(f"[bold yellow]⚠ {cells.text(said)}[/]" for said in formats.contradictions(o)),
         f"scope {scope_text}"
         + (f" · session {cells.text(o['session_id'])}" if o.get("session_id") else "")
         + (f" · user {cells.text(o['user_id'])}" if o.get("user_id") else ""),
@@ -234,7 +235,8 @@ def step_rows(steps: pa.Table) -> tuple[list[str], list[list[str]], list[str]]:
                 duration(s["duration_s"])
                 if s["duration_s"] is not None
                 else ("[cyan]running[/]" if s["finished_at"] is None else ""),
-                cells.status(s["status"]),
+                cells.status(s["status"])
+                + (f" [bold yellow]⚠ finished {s['finishes']}×[/]" if s["finishes"] > 1 else ""),
                 tokens,
                 f"[red]{cells.text(s['error'])}[/]" if s["error"] else "",
             ]

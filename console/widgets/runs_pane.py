@@ -142,7 +142,13 @@ class RunsPane(Pane):
         cell = {
             "run_id": cells.text(r["run_id"]) + finding_mark(r.get("findings")),
             "workflow": cells.text(r["workflow"]),
-            "status": cells.status(r["status"]),
+            # its run.finished (or run.started) events disagree: the detail says how
+            "status": cells.status(r["status"])
+            + (
+                " [bold yellow]⚠ conflict[/]"
+                if r.get("conflicting_finish") or r.get("conflicting_start")
+                else ""
+            ),
             "out_of_scope": cells.out_of_scope(r["out_of_scope"]),
             "pending_approvals": f"[bold yellow]{r['pending_approvals']} pending[/]"
             if r["pending_approvals"]

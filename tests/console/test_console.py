@@ -623,3 +623,45 @@ async def test_keys_typed_right_after_colon_go_to_the_jump_box(fleet_store: Stor
             pilot, lambda: isinstance(app.screen, QuarantineScreen) and app.screen.is_mounted
         )
         await settle(pilot)
+
+
+async def test_a_contradiction_shows_in_the_runs_pane_and_the_detail_names_it(
+    tmp_path: Path, store: Store
+) -> None:
+    """A run that finished 5 s before it started, with two run.finished that disagree: the
+    Runs pane marks its status and its DURATION, the detail says what contradicts what."""
+    load_paths(
+        store.con,
+        [
+            write_jsonl(
+                tmp_path / "skew.jsonl",
+                [
+                    *(
+                        event("run.finished", "2026-11-20T08:00:00Z", "r-skew", **fields)
+                        for fields in (
+                            {"event_id": "k1", "status": "succeeded"},
+                            {"event_id": "k2", "status": "failed", "error": "boom"},
+                        )
+                    ),
+                    started("r-skew", "2026-11-20T08:00:05Z"),
+                ],
+            )
+        ],
+    )
+    app = app_for(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: runs_table(app).keys == ["r-skew"])
+        row = " ".join(map(str, runs_table(app).table.get_row_at(0)))
+        assert "failed[/] [bold yellow]⚠ conflict" in row and "⚠ skew -5s" in row
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RunDetailScreen)
+                and app.screen.is_mounted
+                and "clock skew" in str(app.screen.query_one("#run-facts").render())
+            ),
+        )
+        facts = str(app.screen.query_one("#run-facts").render())
+        assert "clock skew: finished before it started" in facts
+        assert "its run.finished events disagree" in facts

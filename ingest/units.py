@@ -135,16 +135,24 @@ def _with_validated(
     return table.append_column(column, pa.array(kept, column.type))
 
 
-def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) -> dict[str, Any]:
+def record_row(
+    record: ApprovalRecord, fp: str, line_no: int, path: Path | str, old_fps: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A record as `loading.APPROVAL_RECORD_SCHEMA`, known by its file's fingerprint `fp` and
+    its line; also by `old_fps`, what its file may have been known by before (`legacy_keys`)."""
     row = record.model_dump(mode="json", include=set(loading.APPROVAL_RECORD_SCHEMA.names))
     row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
+    row["legacy_keys"] = [f"{old}:{line_no}" for old in old_fps] or None
     return row
 
 
 def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
     keys = [
         loading.quarantine_keys(
-            fp, r.byte_offset if r.key_offset is None else r.key_offset, r.byte_offset
+            fp,
+            r.byte_offset if r.key_offset is None else r.key_offset,
+            r.byte_offset,
+            r.legacy_fingerprint,
         )
         for _, fp, r in rejections
     ]

@@ -149,14 +149,18 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-def quarantine_keys(fingerprint: str, offset: int, byte_offset: int) -> tuple[str, str | None]:
+def quarantine_keys(
+    fingerprint: str, offset: int, byte_offset: int, legacy_fingerprint: str | None = None
+) -> tuple[str, str | None]:
     """What a quarantined line is known by: its file's fingerprint and its `offset` as if the
     file had no BOM and LF line ends (`ingest.reader`), as an event without an id is; and,
-    when its `byte_offset` differs, the key it had when lines were keyed by that."""
+    when its `byte_offset` differs (or its file was known by `legacy_fingerprint` then), the
+    key it had when lines were keyed by their raw bytes."""
     key = hashlib.sha256(f"{fingerprint}:{offset}".encode()).hexdigest()
-    if offset == byte_offset:
+    old = legacy_fingerprint or fingerprint
+    if offset == byte_offset and old == fingerprint:
         return key, None
-    return key, hashlib.sha256(f"{fingerprint}:{byte_offset}".encode()).hexdigest()
+    return key, hashlib.sha256(f"{old}:{byte_offset}".encode()).hexdigest()
 
 
 APPROVAL_RECORD_SCHEMA = pa.schema(
@@ -176,6 +180,9 @@ APPROVAL_RECORD_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("source", pa.string()),
         ("line_no", pa.int64()),
+        # not stored: the keys an earlier Quarterdeck may have stored the record under (an
+        # approval-records CSV was fingerprinted by its raw first line, BOM and CR included)
+        ("legacy_keys", pa.list_(pa.string())),
     ]
 )
 
@@ -422,6 +429,7 @@ def _store_unit(
                     clashes if rejections is None else pa.concat_tables([rejections, clashes])
                 )
         if records is not None and records.num_rows:
+            records = _known_records(con, records)
             with registered(con, "_records", records):
                 counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
             counts.duplicates += records.num_rows - counts.records
@@ -524,6 +532,31 @@ SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
 FROM (SELECT * FROM _records QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
 WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record_key)
 """
+
+# The records' keys whose legacy key is stored (`APPROVAL_RECORD_SCHEMA`).
+_LEGACY_RECORDS = """
+SELECT l.record_key, any_value(l.legacy) FROM (
+    SELECT record_key, unnest(legacy_keys) AS legacy FROM _records
+) l SEMI JOIN approval_records a ON a.record_key = l.legacy
+GROUP BY l.record_key
+"""
+
+
+def _known_records(con: duckdb.DuckDBPyConnection, records: pa.Table) -> pa.Table:
+    """`records` with the key the store knows each by, for those an earlier Quarterdeck
+    stored under a legacy key: a CSV loaded before the upgrade, or any copy of it with a
+    BOM added or removed or other line ends, is not loaded twice after it (its records are
+    duplicates). Records without legacy keys (JSON lines) cost nothing."""
+    if records["legacy_keys"].null_count == records.num_rows:
+        return records
+    with registered(con, "_records", records):
+        known = dict(con.execute(_LEGACY_RECORDS).fetchall())
+    if not known:
+        return records
+    keys = [known.get(key, key) for key in records["record_key"].to_pylist()]
+    at = records.schema.get_field_index("record_key")
+    return records.set_column(at, records.schema.field(at), pa.array(keys, pa.string()))
+
 
 _SAVE_OFFSET = """
 INSERT INTO follow_positions

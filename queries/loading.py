@@ -429,7 +429,6 @@ def _store_unit(
                     clashes if rejections is None else pa.concat_tables([rejections, clashes])
                 )
         if records is not None and records.num_rows:
-            records = _known_records(con, records)
             with registered(con, "_records", records):
                 counts.records = scalar(con, _INSERT_RECORDS, {"now": now})
             counts.duplicates += records.num_rows - counts.records
@@ -530,33 +529,15 @@ SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
        {_UTC.format("r.expires_at")}, r.decided_by,
        {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
 FROM (SELECT * FROM _records QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
-WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record_key)
+WHERE r.record_key NOT IN (
+    -- stored under its key, or a key an earlier Quarterdeck gave it (`legacy_keys`); one
+    -- scan of the stored keys, the hash table built on the batch's few
+    SELECT k.record_key FROM approval_records a JOIN (
+        SELECT record_key, unnest(list_prepend(record_key, coalesce(legacy_keys, []))) AS known
+        FROM _records
+    ) k ON a.record_key = k.known
+)
 """
-
-# The records' keys whose legacy key is stored (`APPROVAL_RECORD_SCHEMA`).
-_LEGACY_RECORDS = """
-SELECT l.record_key, any_value(l.legacy) FROM (
-    SELECT record_key, unnest(legacy_keys) AS legacy FROM _records
-) l SEMI JOIN approval_records a ON a.record_key = l.legacy
-GROUP BY l.record_key
-"""
-
-
-def _known_records(con: duckdb.DuckDBPyConnection, records: pa.Table) -> pa.Table:
-    """`records` with the key the store knows each by, for those an earlier Quarterdeck
-    stored under a legacy key: a CSV loaded before the upgrade, or any copy of it with a
-    BOM added or removed or other line ends, is not loaded twice after it (its records are
-    duplicates). Records without legacy keys (JSON lines) cost nothing."""
-    if records["legacy_keys"].null_count == records.num_rows:
-        return records
-    with registered(con, "_records", records):
-        known = dict(con.execute(_LEGACY_RECORDS).fetchall())
-    if not known:
-        return records
-    keys = [known.get(key, key) for key in records["record_key"].to_pylist()]
-    at = records.schema.get_field_index("record_key")
-    return records.set_column(at, records.schema.field(at), pa.array(keys, pa.string()))
-
 
 _SAVE_OFFSET = """
 INSERT INTO follow_positions

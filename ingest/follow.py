@@ -655,6 +655,8 @@ class Follower:
             summary = load_sources(self.con, [source], tool_map=self.tool_map)
         self.stats.events += summary.events
         self.stats.records += summary.approval_records
+        self.stats.duplicates += summary.duplicates
+        self.stats.conflicting_duplicates += summary.conflicting_duplicates
         self.stats.quarantined += summary.quarantined_new
         if gz:
             offset = loading.Offset(key, str(path), stat.st_size, 0, stat.st_size, done=True)

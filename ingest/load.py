@@ -481,7 +481,6 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
     first_line = body.split(b"\n", 1)[0]
     fp = line_fingerprint(first_line)
     raw_fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()
-    old_fps = sorted((_raw_fingerprints(first_line) | {raw_fp}) - {fp})
     # what its bad rows were quarantined by, with their byte offsets, until now
     legacy = raw_fp if raw_fp != fp else None
     starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
@@ -535,20 +534,8 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
                 )
             )
         else:
-            records.append(record_row(record, fp, line_no, name, old_fps))
+            records.append(record_row(record, line_no, name))
     return fp, records, rejections, reader.line_num, len(data)
-
-
-def _raw_fingerprints(first_line: bytes) -> set[str]:
-    """What a Quarterdeck that fingerprinted an approval-records CSV by its raw first line
-    called the forms of a CSV whose first line is `first_line` (after any BOM): with or
-    without a BOM, with LF or CRLF line ends. Records it stored under any of them are known
-    (`loading.APPROVAL_RECORD_SCHEMA`'s `legacy_keys`): a copy loads nothing twice across
-    the upgrade, whichever form was loaded before it."""
-    line = first_line.rstrip(b"\r")
-    return {
-        hashlib.sha256(bom + line + cr).hexdigest() for bom in (b"", BOM) for cr in (b"", b"\r")
-    }
 
 
 def _key_offsets(data: bytes, starts: list[int]) -> list[int] | None:

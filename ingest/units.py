@@ -46,7 +46,7 @@ class Unit:
             self.tables.append(derived_table(checked.derived, name, fp))
             self.rows += len(checked.derived)
         self.rejections.extend((name, fp, r) for r in checked.rejections)
-        self.records.extend(record_row(r, fp, n, path) for n, r in checked.records)
+        self.records.extend(record_row(r, n, path) for n, r in checked.records)
         self.blank += checked.blank
 
     def reject(self, path: Path | str, fp: str, rejection: Rejection) -> None:
@@ -135,14 +135,10 @@ def _with_validated(
     return table.append_column(column, pa.array(kept, column.type))
 
 
-def record_row(
-    record: ApprovalRecord, fp: str, line_no: int, path: Path | str, old_fps: Iterable[str] = ()
-) -> dict[str, Any]:
-    """A record as `loading.APPROVAL_RECORD_SCHEMA`, known by its file's fingerprint `fp` and
-    its line; also by `old_fps`, what its file may have been known by before (`legacy_keys`)."""
+def record_row(record: ApprovalRecord, line_no: int, path: Path | str) -> dict[str, Any]:
+    """A record as `loading.APPROVAL_RECORD_SCHEMA`: the store keys it by its content."""
     row = record.model_dump(mode="json", include=set(loading.APPROVAL_RECORD_SCHEMA.names))
-    row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
-    row["legacy_keys"] = [f"{old}:{line_no}" for old in old_fps] or None
+    row.update(source=str(path), line_no=line_no)
     return row
 
 

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quarterdeck.queries.migrations import RECORD_KEY
 from quarterdeck.queries.statements import count, registered, scalar, transaction
 
 #: How each field of the v1 event contract is read into DuckDB. A test checks that every
@@ -165,7 +166,6 @@ def quarantine_keys(
 
 APPROVAL_RECORD_SCHEMA = pa.schema(
     [
-        ("record_key", pa.string()),
         ("approval_id", pa.string()),
         ("status", pa.string()),
         ("run_id", pa.string()),
@@ -180,9 +180,6 @@ APPROVAL_RECORD_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("source", pa.string()),
         ("line_no", pa.int64()),
-        # not stored: the keys an earlier Quarterdeck may have stored the record under (an
-        # approval-records CSV was fingerprinted by its raw first line, BOM and CR included)
-        ("legacy_keys", pa.list_(pa.string())),
     ]
 )
 
@@ -522,20 +519,24 @@ def _numbered(lines: pa.Table) -> pa.Table:
     return lines.append_column("pos", pa.array(range(lines.num_rows), pa.int32()))
 
 
+# The records not stored yet (by `RECORD_KEY`, a hash of their content once stored: times in
+# UTC), each once (the first line of a batch that says it twice): one scan of the stored keys,
+# the hash table built on the batch's few.
 _INSERT_RECORDS = f"""
 INSERT INTO approval_records
-SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
-       r.required_role, r.requested_by, {_UTC.format("r.requested_at")},
-       {_UTC.format("r.expires_at")}, r.decided_by,
-       {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
-FROM (SELECT * FROM _records QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
-WHERE r.record_key NOT IN (
-    -- stored under its key, or a key an earlier Quarterdeck gave it (`legacy_keys`); one
-    -- scan of the stored keys, the hash table built on the batch's few
-    SELECT k.record_key FROM approval_records a JOIN (
-        SELECT record_key, unnest(list_prepend(record_key, coalesce(legacy_keys, []))) AS known
-        FROM _records
-    ) k ON a.record_key = k.known
+WITH stored AS (
+    SELECT approval_id, status, run_id, action, risk, required_role, requested_by,
+           {_UTC.format("requested_at")} AS requested_at,
+           {_UTC.format("expires_at")} AS expires_at, decided_by,
+           {_UTC.format("decided_at")} AS decided_at, reason, source, line_no
+    FROM _records
+), keyed AS (
+    SELECT {RECORD_KEY} AS record_key, * FROM stored
+    QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY line_no) = 1
+)
+SELECT *, $now FROM keyed
+WHERE record_key NOT IN (
+    SELECT record_key FROM approval_records WHERE record_key IN (SELECT record_key FROM keyed)
 )
 """
 

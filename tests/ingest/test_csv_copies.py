@@ -3,8 +3,8 @@
 Excel and Windows shares write CSVs with CRLF line ends, some tools add or strip a BOM: each
 such copy adds nothing (its records and bad rows are duplicates), in any order, loaded or
 followed; an LF CSV without a BOM keeps the keys it always had; and a store whose CSVs were
-keyed by their raw first line (BOM and CR included) loads none of them, nor their copies,
-twice after the upgrade.
+keyed by their raw first line (BOM and CR included) and line numbers loads none of them, nor
+their copies, twice after the upgrade (records are keyed by their content now: `RECORD_KEY`).
 """
 
 from __future__ import annotations
@@ -93,20 +93,19 @@ def test_copies_followed_side_by_side_are_one_file(store: Store, logs: Path) -> 
     assert counts(store) == (3, 1)
 
 
-def test_an_lf_csv_keeps_the_keys_it_always_had(store: Store, tmp_path: Path) -> None:
+def test_an_lf_csv_keeps_the_quarantine_keys_it_always_had(store: Store, tmp_path: Path) -> None:
     data = text("lf", 0)
     load_paths(store.con, [write(tmp_path / "export.csv", "lf", 0)])
     fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()  # of the raw first line
-    keys = store.con.execute("SELECT record_key, line_no FROM approval_records").fetchall()
-    assert sorted(keys) == sorted((f"{fp}:{line_no}", line_no) for line_no in (2, 3, 5))
     offset = data.index(b"apr-0-c")  # the bad row
     bad = store.con.execute("SELECT quarantine_key, byte_offset FROM quarantine").fetchall()
     assert bad == [(hashlib.sha256(f"{fp}:{offset}".encode()).hexdigest(), offset)]
 
 
 def _old_keys(store: Store, path: Path) -> None:
-    """Make the store's records and bad rows of `path` what a Quarterdeck that fingerprinted
-    a CSV by its raw first line stored: that fingerprint and the line, or the byte offset."""
+    """Make the store's records and bad rows of `path` what a Quarterdeck of schema 17 (that
+    fingerprinted a CSV by its raw first line) stored: that fingerprint and the line, or the
+    byte offset; the store at version 17, so that it is upgraded when opened."""
     raw = hashlib.sha256(path.read_bytes().split(b"\n", 1)[0]).hexdigest()
     for sql in (
         "UPDATE approval_records SET record_key = ? || ':' || line_no::VARCHAR WHERE source = ?",
@@ -115,20 +114,27 @@ def _old_keys(store: Store, path: Path) -> None:
     ):
         updated = store.con.execute(sql, [raw, str(path)]).fetchone()
         assert updated and updated[0] > 0
+    store.con.execute("DELETE FROM schema_version WHERE version > 17")
 
 
-def test_csvs_keyed_by_their_raw_first_line_do_not_load_again(store: Store, tmp_path: Path) -> None:
+def test_csvs_keyed_by_their_raw_first_line_do_not_load_again(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "qd.duckdb"
     for n, form in enumerate(FORMS):
         path = write(tmp_path / f"{n}-{form}.csv", form, n)
-        load_paths(store.con, [path])
-        _old_keys(store, path)
-        expected = counts(store)
-        # the file again, grown: its stored rows are known by their old keys
-        write(path, form, n, extra=1)
-        again = load_paths(store.con, [path])
-        assert (again.approval_records, again.duplicates, again.quarantined_new) == (1, 3, 0)
-        assert counts(store) == (expected[0] + 1, expected[1]), form
-        # its copies in the other forms: their records are those records
-        copies = [write(tmp_path / f"{n}-copy-{o}.csv", o, n, extra=1) for o in FORMS if o != form]
-        assert load_paths(store.con, copies).approval_records == 0, form
-        assert counts(store)[0] == expected[0] + 1
+        with Store.open(db) as store:
+            load_paths(store.con, [path])
+            _old_keys(store, path)
+            expected = counts(store)
+        with Store.open(db) as store:  # upgraded: the records keyed by their content
+            assert store.migrated == [18]
+            # the file again, grown: its stored rows are known
+            write(path, form, n, extra=1)
+            again = load_paths(store.con, [path])
+            assert (again.approval_records, again.duplicates, again.quarantined_new) == (1, 3, 0)
+            assert counts(store) == (expected[0] + 1, expected[1]), form
+            # its copies in the other forms: their records are those records
+            copies = [
+                write(tmp_path / f"{n}-copy-{o}.csv", o, n, extra=1) for o in FORMS if o != form
+            ]
+            assert load_paths(store.con, copies).approval_records == 0, form
+            assert counts(store)[0] == expected[0] + 1

@@ -9,9 +9,12 @@ again by their content when opened, so reading its files again adds nothing eith
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime
 from pathlib import Path
 
+from quarterdeck.ingest.follow import Follower
 from quarterdeck.ingest.load import load_paths
 from quarterdeck.queries.approvals import approvals
 from quarterdeck.queries.store import Store
@@ -52,6 +55,24 @@ def test_an_export_rewritten_with_a_new_state_takes_effect(store: Store, tmp_pat
     export(path, "apr-1,r-1,approved,dana,2026-11-20T08:30:00Z,ok,2026-11-20T08:00:00Z")
     loaded = load_paths(store.con, [path])
     assert (loaded.approval_records, loaded.duplicates) == (1, 0)
+    assert states(store) == {"apr-1": "approved"}
+
+
+def test_a_followed_export_rewritten_with_a_new_state_takes_effect(
+    store: Store, logs: Path
+) -> None:
+    path = export(logs / "export.csv", "apr-1,r-1,pending,,,,2026-11-20T08:00:00Z")
+    follower = Follower(store.cursor(), [logs], grace=0)
+    try:
+        follower.poll()
+        assert states(store) == {"apr-1": "pending"}
+        export(path, "apr-1,r-1,approved,dana,2026-11-20T08:30:00Z,ok,2026-11-20T08:00:00Z")
+        settled = time.time() - 60  # written a minute ago: the follower reads it at once
+        os.utime(path, (settled, settled))
+        follower.poll()
+    finally:
+        follower.close()
+    assert (follower.stats.records, follower.stats.duplicates) == (2, 0)
     assert states(store) == {"apr-1": "approved"}
 
 

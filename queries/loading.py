@@ -520,8 +520,8 @@ def _numbered(lines: pa.Table) -> pa.Table:
 
 
 # The records not stored yet (by `RECORD_KEY`, a hash of their content once stored: times in
-# UTC), each once (the first line of a batch that says it twice): one scan of the stored keys,
-# the hash table built on the batch's few.
+# UTC), each once (a batch that says one twice keeps its lowest line): one scan of the stored
+# keys, the hash table built on the batch's few.
 _INSERT_RECORDS = f"""
 INSERT INTO approval_records
 WITH stored AS (

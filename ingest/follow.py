@@ -58,6 +58,7 @@ from quarterdeck.ingest.reader import (
     BOM,
     LONG_LINE_PREFIX,
     MAX_LINE,
+    line_fingerprint,
     read_batches,
     same_stream,
     shared_start,
@@ -205,7 +206,7 @@ def _first_line(handle: BinaryIO, limit: int = MAX_LINE) -> tuple[str, int] | No
         end = limit + len(BOM)  # an over-long first line: its first bytes identify it
     line = head[:end]
     skip = len(BOM) if line.startswith(BOM) else 0
-    return hashlib.sha256(line[skip:].rstrip(b"\r")).hexdigest(), end
+    return line_fingerprint(line[skip:]), end
 
 
 def _shift_at(handle: BinaryIO, offset: int, saved: int | None) -> int | None:
@@ -654,6 +655,8 @@ class Follower:
             summary = load_sources(self.con, [source], tool_map=self.tool_map)
         self.stats.events += summary.events
         self.stats.records += summary.approval_records
+        self.stats.duplicates += summary.duplicates
+        self.stats.conflicting_duplicates += summary.conflicting_duplicates
         self.stats.quarantined += summary.quarantined_new
         if gz:
             offset = loading.Offset(key, str(path), stat.st_size, 0, stat.st_size, done=True)

@@ -29,6 +29,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from stat import S_ISREG as _is_regular
 from typing import Any
@@ -42,6 +43,7 @@ from quarterdeck.ingest.reader import (
     BOM,
     LONG_LINE_PREFIX,
     fingerprint,
+    line_fingerprint,
     open_binary,
     read_batches,
     same_stream,
@@ -475,10 +477,15 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"cannot read {name}: {exc.strerror or exc}") from exc
-    fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()
+    body = data[len(BOM) :] if data.startswith(BOM) else data
+    first_line = body.split(b"\n", 1)[0]
+    fp = line_fingerprint(first_line)
+    raw_fp = hashlib.sha256(data.split(b"\n", 1)[0]).hexdigest()
+    # what its bad rows were quarantined by, with their byte offsets, until now
+    legacy = raw_fp if raw_fp != fp else None
     starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
     starts.append(len(data))
-    body = data[len(BOM) :] if data.startswith(BOM) else data
+    key_offsets = _key_offsets(data, starts)
     reader = csv.reader(io.StringIO(body.decode("utf-8", errors="surrogateescape"), newline=""))
     header = next(reader, [])
     records: list[dict[str, Any]] = []
@@ -487,7 +494,9 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
     unheaded = _not_a_header(header)
     if unheaded is not None and header:  # the first row is data (or unreadable): keep it too
         raw = data[: starts[min(reader.line_num, len(starts) - 1)]].rstrip(b"\r\n")
-        rejections.append(Rejection(1, 0, "malformed_csv", unheaded, raw, len(raw)))
+        rejections.append(
+            Rejection(1, 0, "malformed_csv", unheaded, raw, len(raw), legacy_fingerprint=legacy)
+        )
     for cells in reader:
         last = reader.line_num
         raw = data[starts[first - 1] : starts[min(last, len(starts) - 1)]].rstrip(b"\r\n")
@@ -513,10 +522,33 @@ def _read_csv(path: Path, name: str) -> tuple[str, list[dict[str, Any]], list[Re
                 except ValidationError as exc:
                     problem = explain(payload, exc, what="approval record")
         if problem:
-            rejections.append(Rejection(line_no, offset, problem[0], problem[1], raw, len(raw)))
+            rejections.append(
+                Rejection(
+                    line_no,
+                    offset,
+                    *problem,
+                    raw,
+                    len(raw),
+                    None if key_offsets is None else key_offsets[line_no - 1],
+                    legacy,
+                )
+            )
         else:
-            records.append(record_row(record, fp, line_no, name))
+            records.append(record_row(record, line_no, name))
     return fp, records, rejections, reader.line_num, len(data)
+
+
+def _key_offsets(data: bytes, starts: list[int]) -> list[int] | None:
+    """Where each line (beginning at `starts`) would begin in a copy of the CSV `data` without
+    a BOM and with LF line ends (as `reader.LineBatch.id_offsets`): what its rows are
+    quarantined by, so that such a copy's are not quarantined again. None when that is
+    where it begins (a CSV with neither)."""
+    bom = data.startswith(BOM)
+    if not bom and b"\r\n" not in data:
+        return None
+    crs = accumulate((data[at - 2 : at] == b"\r\n" for at in starts[1:]), initial=0)
+    shift = len(BOM) if bom else 0
+    return [0] + [at - shift - cr for at, cr in zip(starts[1:], list(crs)[1:], strict=True)]
 
 
 # --- the writer (calling thread) ----------------------------------------------------------

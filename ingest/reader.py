@@ -182,7 +182,13 @@ def fingerprint(path: Path, *, complete_only: bool = True, max_line: int = MAX_L
         if not (complete_only is False and at_eof and head):
             return None  # no complete line yet
         end = len(head)
-    return hashlib.sha256(head[:end].rstrip(b"\r")).hexdigest()
+    return line_fingerprint(head[:end])
+
+
+def line_fingerprint(line: bytes) -> str:
+    """The fingerprint of a file whose first line (after its BOM, if it has one) is `line`:
+    the CR of a CRLF line end aside, so that a copy with other line ends is the same file."""
+    return hashlib.sha256(line.rstrip(b"\r")).hexdigest()
 
 
 def shared_start(fp: str, name: str) -> str:

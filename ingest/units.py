@@ -46,7 +46,7 @@ class Unit:
             self.tables.append(derived_table(checked.derived, name, fp))
             self.rows += len(checked.derived)
         self.rejections.extend((name, fp, r) for r in checked.rejections)
-        self.records.extend(record_row(r, fp, n, path) for n, r in checked.records)
+        self.records.extend(record_row(r, n, path) for n, r in checked.records)
         self.blank += checked.blank
 
     def reject(self, path: Path | str, fp: str, rejection: Rejection) -> None:
@@ -135,16 +135,20 @@ def _with_validated(
     return table.append_column(column, pa.array(kept, column.type))
 
 
-def record_row(record: ApprovalRecord, fp: str, line_no: int, path: Path | str) -> dict[str, Any]:
+def record_row(record: ApprovalRecord, line_no: int, path: Path | str) -> dict[str, Any]:
+    """A record as `loading.APPROVAL_RECORD_SCHEMA`: the store keys it by its content."""
     row = record.model_dump(mode="json", include=set(loading.APPROVAL_RECORD_SCHEMA.names))
-    row.update(record_key=f"{fp}:{line_no}", source=str(path), line_no=line_no)
+    row.update(source=str(path), line_no=line_no)
     return row
 
 
 def rejections_table(rejections: list[tuple[str, str, Rejection]]) -> pa.Table:
     keys = [
         loading.quarantine_keys(
-            fp, r.byte_offset if r.key_offset is None else r.key_offset, r.byte_offset
+            fp,
+            r.byte_offset if r.key_offset is None else r.key_offset,
+            r.byte_offset,
+            r.legacy_fingerprint,
         )
         for _, fp, r in rejections
     ]

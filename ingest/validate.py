@@ -117,6 +117,9 @@ class Rejection:
     #: The offset the line is known by, with the fingerprint (its quarantine key): as if the
     #: file had no BOM and LF line ends (`reader.LineBatch.id_offsets`); None: `byte_offset`.
     key_offset: int | None = None
+    #: What its file was known by when lines were keyed by their raw bytes, if not by its
+    #: fingerprint now (an approval-records CSV with a BOM or CRLF: its raw first line).
+    legacy_fingerprint: str | None = None
 
 
 @dataclass

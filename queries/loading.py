@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quarterdeck.queries.migrations import RECORD_KEY
 from quarterdeck.queries.statements import count, registered, scalar, transaction
 
 #: How each field of the v1 event contract is read into DuckDB. A test checks that every
@@ -149,19 +150,22 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-def quarantine_keys(fingerprint: str, offset: int, byte_offset: int) -> tuple[str, str | None]:
+def quarantine_keys(
+    fingerprint: str, offset: int, byte_offset: int, legacy_fingerprint: str | None = None
+) -> tuple[str, str | None]:
     """What a quarantined line is known by: its file's fingerprint and its `offset` as if the
     file had no BOM and LF line ends (`ingest.reader`), as an event without an id is; and,
-    when its `byte_offset` differs, the key it had when lines were keyed by that."""
+    when its `byte_offset` differs (or its file was known by `legacy_fingerprint` then), the
+    key it had when lines were keyed by their raw bytes."""
     key = hashlib.sha256(f"{fingerprint}:{offset}".encode()).hexdigest()
-    if offset == byte_offset:
+    old = legacy_fingerprint or fingerprint
+    if offset == byte_offset and old == fingerprint:
         return key, None
-    return key, hashlib.sha256(f"{fingerprint}:{byte_offset}".encode()).hexdigest()
+    return key, hashlib.sha256(f"{old}:{byte_offset}".encode()).hexdigest()
 
 
 APPROVAL_RECORD_SCHEMA = pa.schema(
     [
-        ("record_key", pa.string()),
         ("approval_id", pa.string()),
         ("status", pa.string()),
         ("run_id", pa.string()),
@@ -515,14 +519,25 @@ def _numbered(lines: pa.Table) -> pa.Table:
     return lines.append_column("pos", pa.array(range(lines.num_rows), pa.int32()))
 
 
+# The records not stored yet (by `RECORD_KEY`, a hash of their content once stored: times in
+# UTC), each once (a batch that says one twice keeps its lowest line): one scan of the stored
+# keys, the hash table built on the batch's few.
 _INSERT_RECORDS = f"""
 INSERT INTO approval_records
-SELECT r.record_key, r.approval_id, r.status, r.run_id, r.action, r.risk,
-       r.required_role, r.requested_by, {_UTC.format("r.requested_at")},
-       {_UTC.format("r.expires_at")}, r.decided_by,
-       {_UTC.format("r.decided_at")}, r.reason, r.source, r.line_no, $now
-FROM (SELECT * FROM _records QUALIFY row_number() OVER (PARTITION BY record_key) = 1) r
-WHERE NOT EXISTS (SELECT 1 FROM approval_records a WHERE a.record_key = r.record_key)
+WITH stored AS (
+    SELECT approval_id, status, run_id, action, risk, required_role, requested_by,
+           {_UTC.format("requested_at")} AS requested_at,
+           {_UTC.format("expires_at")} AS expires_at, decided_by,
+           {_UTC.format("decided_at")} AS decided_at, reason, source, line_no
+    FROM _records
+), keyed AS (
+    SELECT {RECORD_KEY} AS record_key, * FROM stored
+    QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY line_no) = 1
+)
+SELECT *, $now FROM keyed
+WHERE record_key NOT IN (
+    SELECT record_key FROM approval_records WHERE record_key IN (SELECT record_key FROM keyed)
+)
 """
 
 _SAVE_OFFSET = """

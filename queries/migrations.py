@@ -742,8 +742,33 @@ V19 = Migration(
     ),
 )
 
+#: An approval record's key: a hash of everything it says, as stored (its times in UTC, to
+#: the microsecond; a CRLF line break within a cell as LF, as in a copy with other line
+#: ends), not of where it was read. A copy or a repeat of an export adds nothing; an export
+#: rewritten in place with new states, or another export with the same header, adds them.
+#: The loader keys what it inserts with it (`loading`); V20 keyed what was stored with it.
+#: A later change of the key is a migration of its own, with its own expression.
+RECORD_KEY = """sha256(to_json(list_transform(
+    [approval_id, status, run_id, action, risk, required_role, requested_by,
+     epoch_us(requested_at)::VARCHAR, epoch_us(expires_at)::VARCHAR, decided_by,
+     epoch_us(decided_at)::VARCHAR, reason],
+    v -> replace(v, chr(13) || chr(10), chr(10)))))"""
+
+V20 = Migration(
+    20,
+    "approval records keyed by their content, not their file's header and line number",
+    (
+        # Every export of one approval system has the same header: keyed by it and the line
+        # number, a second export's rows (or an export's rows rewritten with new states)
+        # were taken for duplicates of the first's. Every column the key reads is stored,
+        # so the stored records are keyed exactly as the loader keys them when read again.
+        # (No index on the table: an UPDATE in place keeps the rowids `derived` follows.)
+        f"UPDATE approval_records SET record_key = {RECORD_KEY}",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20,
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].version
 

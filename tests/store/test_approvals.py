@@ -83,8 +83,11 @@ def test_a_late_pending_record_never_reopens_a_decided_request(
 ) -> None:
     ingest(write_jsonl(tmp_path / "a.jsonl", [started(), _requested()]))
     ingest(_record(tmp_path, "decided.csv", ["apr-1,r-1,approved,dana,2026-11-20T08:30:00Z,ok,"]))
-    ingest(_record(tmp_path, "late.csv", ["apr-1,r-1,pending,,,,2026-11-20T08:50:00Z"]))
-    assert _one(store)["status"] == "approved"
+    late = _record(tmp_path, "late.csv", ["apr-1,r-1,pending,,,,2026-11-20T08:50:00Z"])
+    assert ingest(late).approval_records == 1  # stored, a state later than the decision
+    row = _one(store)
+    assert f"record:{late}" in row["sources"]
+    assert (row["status"], row["decided_by"]) == ("approved", "dana")
 
 
 def test_pending_past_expiry_is_expired_and_counts_down_before(

@@ -63,7 +63,8 @@ SCRATCH = {
     "_republished": "run_id VARCHAR",
     "_starts": "run_id VARCHAR, s STRUCT(ts TIMESTAMP, workflow VARCHAR, workflow_version VARCHAR, "
     "environment VARCHAR, identity VARCHAR, trigger_kind VARCHAR, trigger_by VARCHAR, "
-    "scope VARCHAR[], session_id VARCHAR, user_id VARCHAR), checked VARCHAR[]",
+    "scope VARCHAR[], session_id VARCHAR, user_id VARCHAR), checked VARCHAR[], "
+    "conflicting_start BOOLEAN",
     "_approvals": "approval_id VARCHAR",
     "_known_runs": "run_id VARCHAR, first_event_at TIMESTAMP",
     "_new_runs": "run_id VARCHAR",
